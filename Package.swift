@@ -1,0 +1,48 @@
+// swift-tools-version: 6.0
+// tlsreuse: passive TLS session-reuse and load-balancer stickiness analysis.
+// One module per pipeline stage, in data-flow order (see ARCHITECTURE.md).
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let optimised: [SwiftSetting] = strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "tlsreuse",
+    products: [
+        .executable(name: "tlsreuse", targets: ["tlsreuse"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Capture", dependencies: ["CPcap", "CZlib"], swiftSettings: optimised),
+        .target(name: "Packets", dependencies: ["Capture"], swiftSettings: optimised),
+        .target(name: "Reassembly", dependencies: ["Packets"], swiftSettings: optimised),
+        .target(name: "TLSWire", swiftSettings: optimised),
+        .target(
+            name: "Handshakes",
+            dependencies: ["Capture", "Packets", "Reassembly", "TLSWire", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: optimised
+        ),
+        .target(name: "Resumption", dependencies: ["Handshakes"], swiftSettings: strict),
+        .target(name: "Stickiness", dependencies: ["Handshakes", "Resumption"], swiftSettings: strict),
+        .target(name: "Reports", dependencies: ["Handshakes", "Resumption", "Stickiness"], swiftSettings: strict),
+        .executableTarget(
+            name: "tlsreuse",
+            dependencies: [
+                "Capture", "Handshakes", "Resumption", "Stickiness", "Reports",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReassemblyTests", dependencies: ["Reassembly", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "HandshakesTests", dependencies: ["Handshakes", "Reports", "TestSupport"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Capture", "Handshakes"], path: "Tests/TestSupport", swiftSettings: strict),
+    ]
+)

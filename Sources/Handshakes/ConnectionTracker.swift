@@ -1,0 +1,157 @@
+import Packets
+import Reassembly
+import TLSWire
+
+/// The heavy part of a connection's state, allocated at its first payload byte and
+/// dropped when it is finished, so idle and non-TLS flows stay small in the flow table.
+final class HandshakeSession {
+    var machine = HandshakeMachine()
+    var originatorDecoder = TLSStreamDecoder(streamTag: 0)
+    var responderDecoder = TLSStreamDecoder(streamTag: 1)
+    var sequence: Int?
+
+    func feed(_ bytes: UnsafeRawBufferPointer, from direction: FlowDirection) {
+        if direction == .fromOriginator { originatorDecoder.feed(bytes, handler: &machine) }
+        else { responderDecoder.feed(bytes, handler: &machine) }
+    }
+
+    func skip(_ count: Int, from direction: FlowDirection) {
+        if direction == .fromOriginator { originatorDecoder.skip(count, handler: &machine) }
+        else { responderDecoder.skip(count, handler: &machine) }
+    }
+
+    var interest: StreamInterest {
+        if machine.decided { return [] }
+        var interest: StreamInterest = []
+        if !originatorDecoder.isStopped { interest.insert(.fromOriginator) }
+        if !responderDecoder.isStopped { interest.insert(.fromResponder) }
+        return interest
+    }
+}
+
+/// One TCP connection as the Handshakes stage sees it: the flow table calls it with
+/// in-order bytes, and it hands a `HandshakeRecord` to the sink when it has decided.
+public struct ConnectionTracker: StreamConsumer {
+    public typealias Sink = RecordSink
+
+    private let start: FlowStart
+    private var session: HandshakeSession?
+    private var responderTraits: ServerTraits?
+
+    public init(start: FlowStart) { self.start = start }
+
+    public mutating func receive(_ bytes: UnsafeRawBufferPointer, from direction: FlowDirection, at timestampNanos: Int64, sink: inout RecordSink) -> StreamInterest {
+        let session = self.session ?? HandshakeSession()
+        self.session = session
+        session.machine.now = timestampNanos
+        let hadClientHello = session.machine.hasClientHello
+        session.feed(bytes, from: direction)
+        if !hadClientHello, session.machine.hasClientHello { session.sequence = sink.assignSequence() }
+        return session.interest
+    }
+
+    public mutating func skip(_ count: Int, from direction: FlowDirection, sink: inout RecordSink) -> StreamInterest {
+        guard let session else { return .both }
+        session.skip(count, from: direction)
+        return session.interest
+    }
+
+    /// Keeps the responder's TTL, SYN-ACK window and options, and TCP timestamp clock.
+    public mutating func observe(_ segment: TCPSegment, from direction: FlowDirection) {
+        guard direction == .fromResponder else { return }
+        let tsval = TCPOptions.timestampValue(in: segment.optionBytes)
+        if responderTraits == nil {
+            responderTraits = ServerTraits(ttl: segment.timeToLive)
+        }
+        if segment.flags.contains(.syn) {
+            let options = segment.options
+            responderTraits!.synAckWindow = segment.window
+            responderTraits!.synAckOptions = options.layout.map(String.init).joined(separator: ",")
+        }
+        if let tsval {
+            if responderTraits!.firstTimestampValue == nil {
+                responderTraits!.firstTimestampValue = tsval
+                responderTraits!.firstTimestampNanos = segment.timestampNanos
+            }
+            responderTraits!.lastTimestampValue = tsval
+            responderTraits!.lastTimestampNanos = segment.timestampNanos
+        }
+    }
+
+    public mutating func finish(_ reason: FlowEndReason, at timestampNanos: Int64, sink: inout RecordSink) {
+        guard let session else { sink.flowWithoutTLS(); return }
+        self.session = nil
+        guard let sequence = session.sequence,
+              let record = session.machine.makeRecord(start: start, responderTraits: responderTraits) else {
+            sink.flowWithoutTLS()
+            return
+        }
+        sink.complete(record, sequence: sequence)
+    }
+}
+
+/// Collects finished records and releases them in the order of each connection's first
+/// ClientHello (file analysis), or as soon as each is decided (live streaming).
+public struct RecordSink {
+    public enum Order: Sendable {
+        case firstClientHello
+        case decision
+    }
+
+    public let order: Order
+    private var nextSequence = 0
+    private var nextToRelease = 0
+    private var waiting: [Int: HandshakeRecord] = [:]
+    /// Records ready for output, in order; the extractor drains this after each packet.
+    public internal(set) var ready: [HandshakeRecord] = []
+    public private(set) var counters = ConnectionCounters()
+
+    public init(order: Order) { self.order = order }
+
+    mutating func assignSequence() -> Int {
+        defer { nextSequence += 1 }
+        return nextSequence
+    }
+
+    mutating func complete(_ record: HandshakeRecord, sequence: Int) {
+        counters.count(record)
+        if order == .decision {
+            ready.append(record)
+            return
+        }
+        waiting[sequence] = record
+        while let next = waiting.removeValue(forKey: nextToRelease) {
+            ready.append(next)
+            nextToRelease += 1
+        }
+    }
+
+    mutating func flowWithoutTLS() { counters.flowsWithoutTLS += 1 }
+
+    /// Records held back behind an undecided earlier connection.
+    public var heldBack: Int { waiting.count }
+}
+
+/// Connection-level counts for the end-of-run report.
+public struct ConnectionCounters: Sendable, Equatable {
+    public var tlsConnections = 0
+    public var malformed = 0
+    public var withGaps = 0
+    public var undecided = 0
+    /// TCP flows with payload but no ClientHello (other protocols, or joined mid-connection).
+    public var flowsWithoutTLS = 0
+
+    public init() {}
+
+    mutating func count(_ record: HandshakeRecord) {
+        tlsConnections += 1
+        if record.malformed != nil { malformed += 1 }
+        if record.gaps > 0 { withGaps += 1 }
+        if record.resumed == nil { undecided += 1 }
+    }
+
+    public mutating func add(_ o: ConnectionCounters) {
+        tlsConnections += o.tlsConnections; malformed += o.malformed; withGaps += o.withGaps
+        undecided += o.undecided; flowsWithoutTLS += o.flowsWithoutTLS
+    }
+}

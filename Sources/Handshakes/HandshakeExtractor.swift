@@ -1,0 +1,107 @@
+import Capture
+import Packets
+import Reassembly
+
+/// Everything counted during extraction, for the report's "what was skipped" section.
+public struct ExtractionStatistics: Sendable {
+    public var inputs: [InputStats] = []
+    public var decode = DecodeCounters()
+    public var reassembly = ReassemblyCounters()
+    public var connections = ConnectionCounters()
+    /// Packets the --bpf filter rejected.
+    public var filteredOut = 0
+    /// Link types the --bpf expression could not be compiled for, with libpcap's reason.
+    public var filterInapplicable: [UInt32: String] = [:]
+    /// Capture time span.
+    public var firstPacketNanos: Int64?
+    public var lastPacketNanos: Int64?
+
+    public init() {}
+
+    /// Inputs that could not be read at all, or only in part.
+    public var damagedInputs: [InputStats] { inputs.filter { $0.error != nil || $0.truncated || $0.unusableRecords > 0 } }
+}
+
+/// Packets in, handshake records out: decodes each packet, reassembles TCP and runs each
+/// connection's handshake machine. One extractor owns its flow table; run one per worker.
+public struct HandshakeExtractor {
+    private var decoder = PacketDecoder()
+    private var flows: FlowTable<ConnectionTracker>
+    private var sink: RecordSink
+    private var first: Int64?
+    private var last: Int64 = 0
+
+    public init(limits: ReassemblyLimits = ReassemblyLimits(), order: RecordSink.Order = .firstClientHello) {
+        flows = FlowTable(limits: limits)
+        sink = RecordSink(order: order)
+    }
+
+    /// Handles one packet; `emit` receives any records that became ready, in order.
+    @inline(__always)
+    public mutating func process(_ packet: CapturedPacket, emit: (HandshakeRecord) -> Void) {
+        if first == nil { first = packet.timestampNanos }
+        last = packet.timestampNanos
+        switch decoder.decode(packet) {
+        case let .tcp(segment):
+            flows.handle(segment, sink: &sink)
+            if !sink.ready.isEmpty { drain(emit) }
+        case .udp, .skipped:
+            break
+        }
+    }
+
+    /// Finishes flows idle at `timestampNanos` (live capture, where time passes without packets).
+    public mutating func expire(at timestampNanos: Int64, emit: (HandshakeRecord) -> Void) {
+        flows.expire(at: timestampNanos, sink: &sink)
+        drain(emit)
+    }
+
+    /// Finishes every flow (end of input) and emits the remaining records.
+    public mutating func finish(emit: (HandshakeRecord) -> Void) {
+        flows.finishAll(sink: &sink)
+        drain(emit)
+    }
+
+    private mutating func drain(_ emit: (HandshakeRecord) -> Void) {
+        for record in sink.ready { emit(record) }
+        sink.ready.removeAll(keepingCapacity: true)
+    }
+
+    public var statistics: ExtractionStatistics {
+        var statistics = ExtractionStatistics()
+        statistics.decode = decoder.counters
+        statistics.reassembly = flows.counters
+        statistics.connections = sink.counters
+        statistics.firstPacketNanos = first
+        statistics.lastPacketNanos = first == nil ? nil : last
+        return statistics
+    }
+}
+
+/// Reads capture files (in timestamp order across files), applies an optional BPF filter,
+/// and extracts handshake records.
+public enum Extraction {
+    /// Throws only for a bad filter; unreadable inputs are recorded in the statistics.
+    public static func run(paths: [String], filter expression: String? = nil,
+                           limits: ReassemblyLimits = ReassemblyLimits(),
+                           emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+        let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
+        let captures = CaptureSet(paths: paths)
+        var extractor = HandshakeExtractor(limits: limits)
+        var filteredOut = 0
+        if let filter {
+            while let packet = captures.next() {
+                guard filter.matches(packet) else { filteredOut += 1; continue }
+                extractor.process(packet, emit: emit)
+            }
+        } else {
+            while let packet = captures.next() { extractor.process(packet, emit: emit) }
+        }
+        extractor.finish(emit: emit)
+        var statistics = extractor.statistics
+        statistics.inputs = captures.inputStats
+        statistics.filteredOut = filteredOut
+        statistics.filterInapplicable = filter?.inapplicable ?? [:]
+        return statistics
+    }
+}

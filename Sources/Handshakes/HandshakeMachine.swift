@@ -1,0 +1,231 @@
+import Reassembly
+import TLSWire
+
+/// Follows one connection's TLS handshake from the events of both directions and decides
+/// the outcome. Stream tags: 0 from the flow's originator, 1 from its responder.
+///
+/// Resumption rules (these are where other tools differ, so they are spelled out):
+/// - TLS 1.2 and earlier: resumed when the server's flight after ServerHello reaches
+///   ChangeCipherSpec (possibly after NewSessionTicket) with no Certificate,
+///   ServerKeyExchange, CertificateRequest or ServerHelloDone (RFC 5246 7.3, RFC 5077 3.1).
+///   When the capture ends after the ServerHello, an echo of a non-empty client session ID
+///   decides (RFC 5246 7.4.1.3).
+/// - TLS 1.3 and its drafts: resumed only when the ServerHello carries pre_shared_key
+///   (RFC 8446 2.2, 4.2.11). The session ID echo is middlebox compatibility mode
+///   (RFC 8446 D.4) and means nothing. An external PSK is not a resumption.
+struct HandshakeMachine: TLSEventHandler {
+    /// Capture time of the bytes being decoded, set before each feed.
+    var now: Int64 = 0
+
+    private(set) var clientStream: Int?
+    private(set) var clientHello: ClientHello?
+    private(set) var clientHelloTime: Int64 = 0
+    private var serverHello: ServerHello?
+    private var serverHelloTime: Int64 = 0
+    private var sawHelloRetryRequest = false
+    private var sslv2Server: SSLv2ServerHello?
+    /// Certificate, ServerKeyExchange, CertificateRequest or ServerHelloDone from the server.
+    private var fullHandshakeMessage = false
+    private var certificateChain: [[UInt8]] = []
+    private var ticket: NewSessionTicket?
+    private var clientChangeCipherSpec = false
+    private var serverChangeCipherSpec = false
+    private var clientEncrypted = false
+    private var serverEncrypted = false
+    private var lastAlert: Alert?
+    private var fatalAlert = false
+    private var malformed: TLSWireError?
+    private var gaps = 0
+    private var gapBeforeClientHello = false
+    /// Nothing more can change the record.
+    private(set) var decided = false
+
+    var hasClientHello: Bool { clientHello != nil }
+
+    private var negotiatedVersion: ProtocolVersion? { serverHello?.negotiatedVersion }
+    private var isTLS13: Bool { negotiatedVersion?.isTLS13Family ?? false }
+
+    mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective {
+        let fromClient = clientStream == stream
+        switch event {
+        case let .clientHello(hello):
+            if clientStream == nil {
+                clientStream = stream
+                clientHello = hello
+                clientHelloTime = now
+            }
+            // A second ClientHello after HelloRetryRequest keeps the first one's offers.
+            return .proceed
+        case let .serverHello(hello):
+            guard let clientStream, clientStream != stream else { return noClientHello(stream) }
+            if hello.isHelloRetryRequest {
+                sawHelloRetryRequest = true
+                return .proceed
+            }
+            if serverHello == nil {
+                serverHello = hello
+                serverHelloTime = now
+            }
+            return .proceed
+        case let .sslv2ServerHello(hello):
+            guard clientStream != nil, !fromClient else { return noClientHello(stream) }
+            sslv2Server = hello
+            decided = true
+            return .stop
+        case let .certificate(chain):
+            guard clientStream != nil else { return noClientHello(stream) }
+            if !fromClient {
+                fullHandshakeMessage = true
+                if certificateChain.isEmpty { certificateChain = chain.certificates }
+            }
+            return .proceed
+        case let .newSessionTicket(issued):
+            if clientStream != nil, !fromClient, ticket == nil { ticket = issued }
+            return .proceed
+        case let .handshake(type, _):
+            guard clientStream != nil else { return noClientHello(stream) }
+            if !fromClient, [HandshakeType.serverKeyExchange, .certificateRequest, .serverHelloDone].contains(type) {
+                fullHandshakeMessage = true
+            }
+            return .proceed
+        case .changeCipherSpec:
+            guard clientStream != nil else { return noClientHello(stream) }
+            if fromClient { clientChangeCipherSpec = true } else { serverChangeCipherSpec = true }
+            // TLS 1.3 sends ChangeCipherSpec only for middlebox compatibility (RFC 8446 D.4),
+            // possibly before the second ClientHello; before ServerHello the version is open.
+            guard serverHello != nil, !isTLS13 else { return .proceed }
+            if clientChangeCipherSpec && serverChangeCipherSpec { decided = !fatalAlert }
+            // Everything after ChangeCipherSpec is ciphertext (RFC 5246 7.1): nothing more to read here.
+            return .stop
+        case let .alert(alert):
+            lastAlert = alert
+            if alert.isFatal {
+                fatalAlert = true
+                decided = true
+                return .stop
+            }
+            return .proceed
+        case let .encryptedRecord(type, _):
+            guard clientStream != nil else { return noClientHello(stream) }
+            guard serverHello != nil, type == .applicationData else { return .proceed }
+            // 0-RTT data sent before the ServerHello arrived does not count (RFC 8446 2.3).
+            if fromClient {
+                guard now >= serverHelloTime else { return .proceed }
+                clientEncrypted = true
+            } else {
+                serverEncrypted = true
+            }
+            if clientEncrypted && serverEncrypted { decided = true }
+            return isTLS13 ? .stop : .proceed
+        case .heartbeat:
+            return .proceed
+        case .notTLS:
+            // The side that has not sent a ClientHello may be a server-first protocol; the
+            // connection is not TLS once the other side also shows it is not.
+            if clientStream == nil, stream == 0 { decided = true }
+            return .stop
+        case let .malformed(error):
+            if malformed == nil { malformed = error }
+            return .proceed
+        case .gap:
+            gaps += 1
+            if clientStream == nil { gapBeforeClientHello = true }
+            return .proceed
+        }
+    }
+
+    /// A server message with no ClientHello before it: the capture began mid-handshake.
+    private mutating func noClientHello(_ stream: Int) -> TLSDirective {
+        if clientStream == nil {
+            decided = true
+        }
+        return .stop
+    }
+
+    /// Builds the record; nil when no ClientHello was seen. `serverTraits` are the
+    /// responder's, used only when the responder is the server.
+    func makeRecord(start: FlowStart, responderTraits: ServerTraits?) -> HandshakeRecord? {
+        guard let hello = clientHello, let clientStream else { return nil }
+        let (client, server) = clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
+        let uid = connectionUID(timestampNanos: clientHelloTime, client: client.address.description, clientPort: client.port,
+                                server: server.address.description, serverPort: server.port)
+        var record = HandshakeRecord(uid: uid, timestampNanos: clientHelloTime, client: client.address, clientPort: client.port,
+                                     server: server.address, serverPort: server.port)
+        record.fill(from: hello)
+        if clientStream == 0 { record.serverTraits = responderTraits }
+        if let serverHello {
+            record.version = serverHello.negotiatedVersion
+            record.cipher = serverHello.cipherSuite
+            record.serverSessionID = hexString(serverHello.sessionID ?? [])
+            record.alpnSelected = serverHello.alpn
+            record.pskSelected = serverHello.selectedPSKIdentity.map(Int.init)
+            record.serverExtensions = serverHello.extensionTypes.map(\.rawValue)
+        } else if let sslv2Server {
+            record.version = sslv2Server.version
+        }
+        record.hrr = sawHelloRetryRequest
+        if let ticket {
+            record.ticketIssued = true
+            record.ticketLifetimeHint = ticket.lifetimeHint
+            if !ticket.ticket.isEmpty {
+                record.issuedTicketDigest = shortDigest(ticket.ticket)
+                record.issuedTicketKeyName = ticketKeyName(ticket.ticket)
+            }
+        }
+        record.certificateFingerprints = certificateChain.map(fingerprint)
+        record.alert = lastAlert.map { $0.description.description }
+        record.malformed = malformed.map { gaps > 0 ? "\($0.reason) (after a capture gap)" : $0.reason }
+        record.gaps = gaps
+        (record.resumed, record.resumption) = resumption(hello)
+        record.established = established
+        return record
+    }
+
+    private var established: Bool {
+        if sslv2Server != nil { return false }
+        guard serverHello != nil, !fatalAlert else { return false }
+        if isTLS13 { return clientEncrypted && serverEncrypted }
+        // A capture gap may hide a ChangeCipherSpec; application data both ways also proves it.
+        return (clientChangeCipherSpec && serverChangeCipherSpec) || (clientEncrypted && serverEncrypted)
+    }
+
+    private func resumption(_ hello: ClientHello) -> (Bool?, String?) {
+        if let sslv2Server {
+            return (sslv2Server.sessionIDHit, sslv2Server.sessionIDHit ? "session_id" : nil)
+        }
+        guard let serverHello else { return (nil, nil) }
+        let version = serverHello.negotiatedVersion
+        if version.isTLS13Family {
+            guard let selected = serverHello.selectedPSKIdentity else { return (false, nil) }
+            let identity = Int(selected) < hello.pskIdentities.count ? hello.pskIdentities[Int(selected)] : hello.pskIdentities.first
+            if let identity, HandshakeMachine.isExternalPSK(identity) { return (false, nil) }
+            return (true, "psk")
+        }
+        let resumed: Bool
+        if fullHandshakeMessage {
+            resumed = false
+        } else if serverChangeCipherSpec {
+            resumed = true
+        } else {
+            // The capture ends after the ServerHello: the session ID echo decides.
+            resumed = !hello.sessionID.isEmpty && serverHello.sessionID == hello.sessionID
+        }
+        guard resumed else { return (false, nil) }
+        let ticketOffered = !(hello.sessionTicket ?? []).isEmpty
+        return (true, ticketOffered ? "ticket" : "session_id")
+    }
+
+    /// An external PSK (RFC 8446 4.2.11: "For identities established externally, an
+    /// obfuscated_ticket_age of 0 SHOULD be used") is named by a short printable identity.
+    /// Resumption tickets are opaque binary with a random age offset.
+    static func isExternalPSK(_ identity: OfferedPSKIdentity) -> Bool {
+        identity.obfuscatedTicketAge == 0 && identity.identity.count <= 128
+            && !identity.identity.isEmpty && identity.identity.allSatisfy { (0x20...0x7e).contains($0) }
+    }
+}
+
+/// RFC 5077 4's recommended ticket layout begins with a 16-byte key_name; OpenSSL, nginx,
+/// haproxy and most others follow it. Tickets shorter than that carry no key name.
+func ticketKeyName(_ ticket: [UInt8]) -> String? {
+    ticket.count >= 32 ? hexString(ticket.prefix(16)) : nil
+}

@@ -1,0 +1,149 @@
+import Packets
+import TLSWire
+
+/// One PSK identity a client offered (RFC 8446 4.2.11), reduced to what analysis needs.
+public struct PSKOffer: Sendable, Hashable {
+    /// SHA-256 of the identity, first 16 bytes in hex: links repeated offers.
+    public var digest: String
+    /// First 16 bytes in hex when the identity is long enough to be an RFC 5077-style
+    /// ticket (key_name, RFC 5077 4): groups tickets by the key that sealed them.
+    public var keyName: String?
+    public var obfuscatedTicketAge: UInt32
+    public var length: Int
+    /// The identity itself when it is short printable text (an external PSK's name).
+    public var text: String?
+
+    public init(digest: String, keyName: String?, obfuscatedTicketAge: UInt32, length: Int, text: String?) {
+        self.digest = digest
+        self.keyName = keyName
+        self.obfuscatedTicketAge = obfuscatedTicketAge
+        self.length = length
+        self.text = text
+    }
+}
+
+/// TCP/IP traits of the server side, for telling backends apart when a balancer does
+/// not terminate TCP.
+public struct ServerTraits: Sendable, Hashable {
+    /// IP TTL or hop limit of the server's packets.
+    public var ttl: UInt8
+    /// Window in the SYN-ACK (unscaled), when the SYN-ACK was seen.
+    public var synAckWindow: UInt16?
+    /// TCP option kinds of the SYN-ACK in order, e.g. "2,4,8,1,3".
+    public var synAckOptions: String?
+    /// TCP timestamp value (RFC 7323) of the server's first and last packet seen during the
+    /// handshake, with capture times: the clock's offset and rate tell hosts apart.
+    public var firstTimestampValue: UInt32?
+    public var firstTimestampNanos: Int64?
+    public var lastTimestampValue: UInt32?
+    public var lastTimestampNanos: Int64?
+
+    public init(ttl: UInt8) { self.ttl = ttl }
+}
+
+/// Everything tlsreuse knows about one TLS connection's handshake. This is the only thing
+/// the analysis stages (Resumption, Stickiness, Reports) read: any trait they need travels here.
+public struct HandshakeRecord: Sendable, Equatable {
+    /// Unique within a run; derived from the first ClientHello's time and the 4-tuple,
+    /// so the same capture always gives the same uids.
+    public var uid: String
+    /// Capture time of the first ClientHello, nanoseconds since the epoch.
+    public var timestampNanos: Int64
+    /// The side that sent the ClientHello.
+    public var client: IPAddress
+    public var clientPort: UInt16
+    public var server: IPAddress
+    public var serverPort: UInt16
+    public var transport = "tcp"
+
+    // From the ClientHello
+    public var sni: String?
+    public var alpnOffered: [String] = []
+    /// supported_versions, or the ClientHello version when absent; GREASE left out.
+    public var versionsOffered: [ProtocolVersion] = []
+    public var clientSessionID = ""
+    /// A non-empty session_ticket extension was offered.
+    public var offeredTicket = false
+    /// SHA-256 prefix and key name of the offered ticket, when one was offered.
+    public var offeredTicketDigest: String?
+    public var offeredTicketKeyName: String?
+    public var offeredPSK = false
+    public var pskIdentities: [PSKOffer] = []
+    /// "ticket" or "external" for an offered PSK; nil when none was offered.
+    public var pskKind: String?
+    public var earlyDataOffered = false
+    public var echOffered = false
+    public var clientRandom = ""
+    public var sslv2Hello = false
+
+    // From the server
+    public var version: ProtocolVersion?
+    public var cipher: CipherSuite?
+    /// nil without a ServerHello.
+    public var serverSessionID: String?
+    public var alpnSelected: String?
+    /// Which PSK identity the server accepted (index into `pskIdentities`).
+    public var pskSelected: Int?
+    /// Extension types of the ServerHello in wire order.
+    public var serverExtensions: [UInt16] = []
+    public var hrr = false
+    public var ticketIssued = false
+    public var issuedTicketDigest: String?
+    public var issuedTicketKeyName: String?
+    public var ticketLifetimeHint: UInt32?
+    /// SHA-256 of each certificate's DER, leaf first (TLS 1.2 and earlier).
+    public var certificateFingerprints: [String] = []
+    public var serverTraits: ServerTraits?
+
+    // Outcome
+    /// nil when the handshake was not seen far enough to decide.
+    public var resumed: Bool?
+    /// "session_id", "ticket" or "psk" when resumed.
+    public var resumption: String?
+    public var established = false
+    /// The last cleartext alert's description.
+    public var alert: String?
+    /// The first parse failure, when a message or record was malformed.
+    public var malformed: String?
+    /// Capture gaps inside the handshake bytes.
+    public var gaps = 0
+
+    public init(uid: String, timestampNanos: Int64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16) {
+        self.uid = uid
+        self.timestampNanos = timestampNanos
+        self.client = client
+        self.clientPort = clientPort
+        self.server = server
+        self.serverPort = serverPort
+    }
+}
+
+extension HandshakeRecord {
+    /// Copies what the ClientHello offered.
+    mutating func fill(from hello: ClientHello) {
+        sni = hello.serverName
+        alpnOffered = hello.alpn
+        let listed = hello.supportedVersions.filter { !$0.isGREASE }
+        versionsOffered = listed.isEmpty ? [hello.legacyVersion] : listed
+        clientSessionID = hexString(hello.sessionID)
+        if let ticket = hello.sessionTicket, !ticket.isEmpty {
+            offeredTicket = true
+            offeredTicketDigest = shortDigest(ticket)
+            offeredTicketKeyName = ticketKeyName(ticket)
+        }
+        offeredPSK = hello.offersPSK
+        pskIdentities = hello.pskIdentities.map { identity in
+            let printable = identity.identity.count <= 128 && identity.identity.allSatisfy { (0x20...0x7e).contains($0) }
+            return PSKOffer(digest: shortDigest(identity.identity), keyName: ticketKeyName(identity.identity),
+                            obfuscatedTicketAge: identity.obfuscatedTicketAge, length: identity.identity.count,
+                            text: printable && !identity.identity.isEmpty ? String(decoding: identity.identity, as: UTF8.self) : nil)
+        }
+        if let first = hello.pskIdentities.first {
+            pskKind = HandshakeMachine.isExternalPSK(first) ? "external" : "ticket"
+        }
+        earlyDataOffered = hello.earlyData
+        echOffered = hello.encryptedClientHello
+        clientRandom = hexString(hello.random)
+        sslv2Hello = hello.isSSLv2Compatible
+    }
+}

@@ -1,0 +1,548 @@
+import Packets
+
+/// A TCP connection's identity, with the two endpoints in a fixed order so both
+/// directions find the same entry.
+struct FlowKey: Equatable {
+    var lowAddress: IPAddress
+    var highAddress: IPAddress
+    var lowPort: UInt16
+    var highPort: UInt16
+
+    /// The key for a segment, and whether the segment's source is the low endpoint.
+    @inline(__always)
+    static func of(_ segment: TCPSegment) -> (FlowKey, sourceIsLow: Bool) {
+        let s = segment.source, d = segment.destination
+        let sourceIsLow = s.high != d.high ? s.high < d.high
+            : s.low != d.low ? s.low < d.low
+            : segment.sourcePort <= segment.destinationPort
+        return sourceIsLow
+            ? (FlowKey(lowAddress: s, highAddress: d, lowPort: segment.sourcePort, highPort: segment.destinationPort), true)
+            : (FlowKey(lowAddress: d, highAddress: s, lowPort: segment.destinationPort, highPort: segment.sourcePort), false)
+    }
+
+    /// A fast mixing hash (multiply-xorshift); the per-table random seed keeps crafted
+    /// captures from choosing collisions.
+    @inline(__always)
+    func hash(seed: UInt64) -> UInt64 {
+        var h = seed
+        h = (h ^ lowAddress.low) &* 0x9e37_79b9_7f4a_7c15
+        h = (h ^ lowAddress.high) &* 0xbf58_476d_1ce4_e5b9
+        h = (h ^ highAddress.low) &* 0x94d0_49bb_1331_11eb
+        h = (h ^ highAddress.high) &* 0x9e37_79b9_7f4a_7c15
+        h = (h ^ (UInt64(lowPort) << 16 | UInt64(highPort))) &* 0xbf58_476d_1ce4_e5b9
+        return h ^ (h >> 31)
+    }
+}
+
+/// Bytes that arrived ahead of the stream position, held until the hole before them fills.
+struct PendingSegment {
+    var sequence: UInt32
+    /// Stream bytes this segment covers on the wire; `bytes` may be shorter (snaplen).
+    var wireLength: Int
+    var bytes: [UInt8]
+}
+
+/// One direction of a connection.
+struct StreamState {
+    var nextSequence: UInt32 = 0
+    var synchronised = false
+    var sawSYN = false
+    var initialSequence: UInt32 = 0
+    var sawFIN = false
+    var wanted = true
+    /// Highest acknowledgment the other side sent for this direction's bytes.
+    var acknowledgedByPeer: UInt32 = 0
+    var peerHasAcknowledged = false
+    var pending: [PendingSegment] = []
+    var pendingBytes = 0
+}
+
+struct FlowEntry<Consumer: StreamConsumer> {
+    var key: FlowKey
+    var hash: UInt64
+    var originatorIsLow: Bool
+    var originatorStream = StreamState()
+    var responderStream = StreamState()
+    var consumer: Consumer
+    var lastSeen: Int64
+    /// Least-recently-active list: `older` points toward the tail that expires first.
+    var newer: Int32 = -1
+    var older: Int32 = -1
+    /// The consumer has finished; the entry only absorbs the rest of the connection.
+    var decided = false
+
+    @inline(__always)
+    subscript(direction: FlowDirection) -> StreamState {
+        get { direction == .fromOriginator ? originatorStream : responderStream }
+        _modify {
+            if direction == .fromOriginator { yield &originatorStream } else { yield &responderStream }
+        }
+    }
+}
+
+/// Limits on what reassembly holds; defaults are documented in ARCHITECTURE.md.
+public struct ReassemblyLimits: Sendable {
+    /// Connections tracked at once; beyond this the least recently active is finished early.
+    public var maximumFlows = 1 << 19
+    /// A flow with no packet for this long is finished (capture time).
+    public var idleTimeoutNanos: Int64 = 120_000_000_000
+    /// Out-of-order bytes held per direction. A TLS server flight with a long chain is
+    /// under 64 KiB; past this bound the hole is declared a gap.
+    public var maximumPendingBytesPerDirection = 256 * 1024
+    /// Out-of-order segments held per direction.
+    public var maximumPendingSegmentsPerDirection = 512
+    /// Out-of-order bytes held across all flows.
+    public var maximumPendingBytesTotal = 32 * 1024 * 1024
+    /// Segments further than this from the expected sequence number are ignored
+    /// (half the 32-bit sequence space is the RFC 9293 3.4 comparison limit).
+    public var maximumSequenceLead = 1 << 28
+
+    public init() {}
+}
+
+/// Tracks TCP connections and feeds each direction's in-order bytes to a per-flow consumer.
+///
+/// - Connections with or without a seen SYN; port reuse (a new SYN on a known 4-tuple starts
+///   a new connection).
+/// - Out-of-order and overlapping segments: held in order, the first copy of a byte wins,
+///   conflicting copies are counted. Retransmissions are trimmed. Sequence numbers compare
+///   modulo 2^32.
+/// - Gaps are declared when the peer acknowledged bytes that never appeared, when a buffer
+///   bound is hit, when the snaplen cut a segment, or at the end of the flow.
+/// - Once the consumer wants nothing more from a direction, that direction is not buffered;
+///   once it wants nothing at all, the entry stays as a cheap tombstone until close.
+public struct FlowTable<Consumer: StreamConsumer> {
+    public let limits: ReassemblyLimits
+    public private(set) var counters = ReassemblyCounters()
+
+    private var entries: [FlowEntry<Consumer>] = []
+    private var slots: [Int32]
+    private var mask: Int
+    private let seed: UInt64
+    private var newest: Int32 = -1
+    private var oldest: Int32 = -1
+    private var bufferedBytes = 0
+    private var now: Int64 = 0
+    private var cachedIndex = 0
+
+    public init(limits: ReassemblyLimits = ReassemblyLimits()) {
+        self.limits = limits
+        slots = [Int32](repeating: -1, count: 4096)
+        mask = 4095
+        var generator = SystemRandomNumberGenerator()
+        seed = generator.next()
+    }
+
+    public var activeFlows: Int { entries.count }
+
+    // MARK: segments
+
+    public mutating func handle(_ segment: TCPSegment, sink: inout Consumer.Sink) {
+        now = segment.timestampNanos
+        if oldest >= 0, now &- entries[Int(oldest)].lastSeen > limits.idleTimeoutNanos { expireIdle(sink: &sink) }
+        let (key, sourceIsLow) = FlowKey.of(segment)
+        let flags = segment.flags
+        let isSYN = flags.contains(.syn)
+        var index: Int
+        if cachedIndex < entries.count, entries[cachedIndex].key == key {
+            index = cachedIndex
+        } else {
+            let hash = key.hash(seed: seed)
+            if let found = find(key, hash: hash) {
+                index = found
+            } else {
+                guard isSYN || segment.payloadLength > 0 else { return }
+                index = create(key, hash: hash, sourceIsLow: sourceIsLow, segment: segment, sink: &sink)
+            }
+            cachedIndex = index
+        }
+        var direction: FlowDirection = entries[index].originatorIsLow == sourceIsLow ? .fromOriginator : .fromResponder
+        if isSYN, !flags.contains(.ack), startsNewConnection(index, direction, segment) {
+            counters.portReuses += 1
+            let hash = entries[index].hash
+            finishAndRemove(index, .replaced, sink: &sink)
+            index = create(key, hash: hash, sourceIsLow: sourceIsLow, segment: segment, sink: &sink)
+            cachedIndex = index
+            direction = .fromOriginator
+        }
+        touch(index)
+
+        if entries[index].decided {
+            if flags.contains(.fin) { entries[index][direction].sawFIN = true }
+            if flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN) {
+                remove(index)
+            }
+            return
+        }
+
+        entries[index].consumer.observe(segment, from: direction)
+        if flags.contains(.ack) { acknowledge(index, direction.reversed, upTo: segment.acknowledgment, sink: &sink) }
+        if !entries[index].decided { receive(index, direction, segment, sink: &sink) }
+        if flags.contains(.fin) { entries[index][direction].sawFIN = true }
+        if flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN) {
+            finishAndRemove(index, .closed, sink: &sink)
+        }
+    }
+
+    /// Finishes every flow (end of input).
+    public mutating func finishAll(sink: inout Consumer.Sink) {
+        while oldest >= 0 { finishAndRemove(Int(oldest), .endOfInput, sink: &sink) }
+    }
+
+    /// Finishes flows idle longer than the timeout, measured against `timestampNanos`
+    /// (for live capture, where time passes without packets).
+    public mutating func expire(at timestampNanos: Int64, sink: inout Consumer.Sink) {
+        now = max(now, timestampNanos)
+        expireIdle(sink: &sink)
+    }
+
+    private mutating func expireIdle(sink: inout Consumer.Sink) {
+        while oldest >= 0, now &- entries[Int(oldest)].lastSeen > limits.idleTimeoutNanos {
+            counters.flowsExpired += 1
+            finishAndRemove(Int(oldest), .idle, sink: &sink)
+        }
+    }
+
+    /// A SYN without ACK on a known 4-tuple is a new connection unless it repeats the SYN
+    /// this entry began with. A SYN that arrives after its own SYN-ACK (capture reordering)
+    /// finds its direction not yet synchronised and is taken as part of this connection.
+    private func startsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
+        let stream = entries[index][direction]
+        if stream.sawSYN { return stream.initialSequence != segment.sequence }
+        return stream.synchronised || entries[index].decided
+    }
+
+    // MARK: byte stream
+
+    private mutating func receive(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment, sink: inout Consumer.Sink) {
+        let isSYN = segment.flags.contains(.syn)
+        if isSYN {
+            if !entries[index][direction].sawSYN {
+                entries[index][direction].sawSYN = true
+                entries[index][direction].initialSequence = segment.sequence
+            }
+            if !entries[index][direction].synchronised {
+                entries[index][direction].nextSequence = segment.sequence &+ 1
+                entries[index][direction].synchronised = true
+            }
+        }
+        let length = segment.payloadLength
+        guard length > 0, entries[index][direction].wanted else { return }
+        let dataSequence = isSYN ? segment.sequence &+ 1 : segment.sequence
+        if !entries[index][direction].synchronised {
+            entries[index][direction].nextSequence = dataSequence
+            entries[index][direction].synchronised = true
+        }
+        let offset = Int(Int32(bitPattern: dataSequence &- entries[index][direction].nextSequence))
+        if offset > limits.maximumSequenceLead || offset < -limits.maximumSequenceLead {
+            counters.outOfWindowSegments += 1
+            return
+        }
+        if offset + length <= 0 {
+            counters.retransmittedBytes += Int64(length)
+            return
+        }
+        if offset <= 0 {
+            deliver(index, direction, segment.payload, wireLength: length, trim: -offset, sink: &sink)
+            drainPending(index, direction, sink: &sink)
+            return
+        }
+        let stream = entries[index][direction]
+        if stream.peerHasAcknowledged, Int32(bitPattern: stream.acknowledgedByPeer &- dataSequence) >= 0 {
+            // The peer already acknowledged past this segment's start: the hole was lost.
+            skip(index, direction, offset, sink: &sink)
+            if entries[index][direction].wanted {
+                deliver(index, direction, segment.payload, wireLength: length, trim: 0, sink: &sink)
+                drainPending(index, direction, sink: &sink)
+            }
+            return
+        }
+        hold(index, direction, segment.payload, sequence: dataSequence, wireLength: length, sink: &sink)
+    }
+
+    /// Passes `bytes[trim...]` on and moves the stream position past `wireLength - trim` bytes.
+    private mutating func deliver(_ index: Int, _ direction: FlowDirection, _ bytes: UnsafeRawBufferPointer,
+                                  wireLength: Int, trim: Int, sink: inout Consumer.Sink) {
+        if trim > 0 { counters.retransmittedBytes += Int64(trim) }
+        let wireRemaining = wireLength - trim
+        let captured = max(0, bytes.count - trim)
+        entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
+        if captured > 0 {
+            let interest = entries[index].consumer.receive(
+                UnsafeRawBufferPointer(rebasing: bytes[(bytes.startIndex + trim)...]),
+                from: direction, at: now, sink: &sink)
+            apply(interest, index, sink: &sink)
+        }
+        if captured < wireRemaining, entries[index][direction].wanted {
+            counters.gaps += 1
+            counters.gapBytes += Int64(wireRemaining - captured)
+            let interest = entries[index].consumer.skip(wireRemaining - captured, from: direction, sink: &sink)
+            apply(interest, index, sink: &sink)
+        }
+    }
+
+    /// Declares `count` missing bytes at the stream position.
+    private mutating func skip(_ index: Int, _ direction: FlowDirection, _ count: Int, sink: inout Consumer.Sink) {
+        guard count > 0 else { return }
+        counters.gaps += 1
+        counters.gapBytes += Int64(count)
+        entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: count)
+        let interest = entries[index].consumer.skip(count, from: direction, sink: &sink)
+        apply(interest, index, sink: &sink)
+    }
+
+    private mutating func apply(_ interest: StreamInterest, _ index: Int, sink: inout Consumer.Sink) {
+        guard !entries[index].decided else { return }
+        if interest.isEmpty {
+            entries[index].decided = true
+            releasePending(index, .fromOriginator)
+            releasePending(index, .fromResponder)
+            entries[index].originatorStream.wanted = false
+            entries[index].responderStream.wanted = false
+            entries[index].consumer.finish(.decided, at: now, sink: &sink)
+            return
+        }
+        for direction in [FlowDirection.fromOriginator, .fromResponder] where !interest.contains(direction) && entries[index][direction].wanted {
+            entries[index][direction].wanted = false
+            releasePending(index, direction)
+        }
+    }
+
+    private mutating func releasePending(_ index: Int, _ direction: FlowDirection) {
+        bufferedBytes -= entries[index][direction].pendingBytes
+        entries[index][direction].pending = []
+        entries[index][direction].pendingBytes = 0
+    }
+
+    /// Delivers held segments that the stream position has reached.
+    private mutating func drainPending(_ index: Int, _ direction: FlowDirection, sink: inout Consumer.Sink) {
+        while entries[index][direction].wanted, let first = entries[index][direction].pending.first {
+            let offset = Int(Int32(bitPattern: first.sequence &- entries[index][direction].nextSequence))
+            if offset > 0 { return }
+            entries[index][direction].pending.removeFirst()
+            entries[index][direction].pendingBytes -= first.bytes.count
+            bufferedBytes -= first.bytes.count
+            if offset + first.wireLength <= 0 {
+                counters.retransmittedBytes += Int64(first.wireLength)
+                continue
+            }
+            first.bytes.withUnsafeBytes { bytes in
+                deliver(index, direction, bytes, wireLength: first.wireLength, trim: -offset, sink: &sink)
+            }
+        }
+    }
+
+    /// Skips to the first held segment and delivers what follows.
+    private mutating func jumpToPending(_ index: Int, _ direction: FlowDirection, sink: inout Consumer.Sink) {
+        guard let first = entries[index][direction].pending.first else { return }
+        let hole = Int(Int32(bitPattern: first.sequence &- entries[index][direction].nextSequence))
+        skip(index, direction, hole, sink: &sink)
+        drainPending(index, direction, sink: &sink)
+    }
+
+    /// Records the peer's acknowledgment of `direction`'s bytes. Held segments at or below
+    /// it mean the hole before them was lost.
+    private mutating func acknowledge(_ index: Int, _ direction: FlowDirection, upTo ack: UInt32, sink: inout Consumer.Sink) {
+        let stream = entries[index][direction]
+        if !stream.peerHasAcknowledged || Int32(bitPattern: ack &- stream.acknowledgedByPeer) > 0 {
+            entries[index][direction].acknowledgedByPeer = ack
+            entries[index][direction].peerHasAcknowledged = true
+        }
+        if stream.wanted, stream.synchronised, let first = stream.pending.first,
+           Int32(bitPattern: ack &- stream.nextSequence) > 0, Int32(bitPattern: first.sequence &- ack) <= 0 {
+            jumpToPending(index, direction, sink: &sink)
+        }
+    }
+
+    /// Holds an out-of-order segment. Bytes already held win over new copies (first copy
+    /// wins); differing copies are counted as conflicts.
+    private mutating func hold(_ index: Int, _ direction: FlowDirection, _ bytes: UnsafeRawBufferPointer,
+                               sequence: UInt32, wireLength: Int, sink: inout Consumer.Sink) {
+        counters.outOfOrderSegments += 1
+        let base = entries[index][direction].nextSequence
+        func position(_ s: UInt32) -> Int { Int(Int32(bitPattern: s &- base)) }
+        // Cut the new segment into the pieces no held segment covers.
+        var pieces: [(start: Int, end: Int)] = [(position(sequence), position(sequence) + wireLength)]
+        for held in entries[index][direction].pending {
+            let heldStart = position(held.sequence), heldEnd = heldStart + held.wireLength
+            var next: [(start: Int, end: Int)] = []
+            for piece in pieces {
+                if piece.end <= heldStart || piece.start >= heldEnd { next.append(piece); continue }
+                let overlapStart = max(piece.start, heldStart), overlapEnd = min(piece.end, heldEnd)
+                let newStart = position(sequence)
+                for p in overlapStart..<overlapEnd {
+                    let newIndex = p - newStart, heldIndex = p - heldStart
+                    if newIndex < bytes.count, heldIndex < held.bytes.count, bytes[newIndex] != held.bytes[heldIndex] {
+                        counters.conflictingOverlaps += 1
+                        break
+                    }
+                }
+                if piece.start < heldStart { next.append((piece.start, heldStart)) }
+                if piece.end > heldEnd { next.append((heldEnd, piece.end)) }
+            }
+            pieces = next
+            if pieces.isEmpty { counters.retransmittedBytes += Int64(wireLength); return }
+        }
+        let newStart = position(sequence)
+        for piece in pieces {
+            let capturedEnd = min(piece.end - newStart, bytes.count)
+            let copyStart = piece.start - newStart
+            let copied = capturedEnd > copyStart ? Array(UnsafeRawBufferPointer(rebasing: bytes[copyStart..<capturedEnd])) : []
+            while entries[index][direction].wanted, !entries[index][direction].pending.isEmpty,
+                  entries[index][direction].pending.count >= limits.maximumPendingSegmentsPerDirection
+                    || entries[index][direction].pendingBytes + copied.count > limits.maximumPendingBytesPerDirection
+                    || bufferedBytes + copied.count > limits.maximumPendingBytesTotal {
+                counters.bufferLimitGaps += 1
+                jumpToPending(index, direction, sink: &sink)
+            }
+            guard entries[index][direction].wanted else { return }
+            let pieceSequence = base &+ UInt32(truncatingIfNeeded: piece.start)
+            let offsetNow = Int(Int32(bitPattern: pieceSequence &- entries[index][direction].nextSequence))
+            if offsetNow <= 0 {
+                // Buffer pressure moved the stream past this piece's start.
+                copied.withUnsafeBytes { deliver(index, direction, $0, wireLength: piece.end - piece.start, trim: min(-offsetNow, piece.end - piece.start), sink: &sink) }
+                drainPending(index, direction, sink: &sink)
+                continue
+            }
+            let held = PendingSegment(sequence: pieceSequence, wireLength: piece.end - piece.start, bytes: copied)
+            let at = entries[index][direction].pending.firstIndex { position($0.sequence) > piece.start } ?? entries[index][direction].pending.count
+            entries[index][direction].pending.insert(held, at: at)
+            entries[index][direction].pendingBytes += copied.count
+            bufferedBytes += copied.count
+            counters.peakBufferedBytes = max(counters.peakBufferedBytes, bufferedBytes)
+        }
+    }
+
+    // MARK: entries
+
+    private func find(_ key: FlowKey, hash: UInt64) -> Int? {
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let entry = slots[slot]
+            if entry < 0 { return nil }
+            if entries[Int(entry)].hash == hash, entries[Int(entry)].key == key { return Int(entry) }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    private func slotOf(_ index: Int) -> Int {
+        var slot = Int(truncatingIfNeeded: entries[index].hash) & mask
+        while slots[slot] != Int32(index) { slot = (slot + 1) & mask }
+        return slot
+    }
+
+    private mutating func create(_ key: FlowKey, hash: UInt64, sourceIsLow: Bool, segment: TCPSegment, sink: inout Consumer.Sink) -> Int {
+        if entries.count >= limits.maximumFlows, oldest >= 0 {
+            counters.flowsEvicted += 1
+            finishAndRemove(Int(oldest), .evicted, sink: &sink)
+        }
+        if (entries.count + 1) * 2 > slots.count { grow() }
+        let flags = segment.flags
+        // A SYN-ACK seen first was sent by the responder.
+        let fromResponder = flags.contains(.syn) && flags.contains(.ack)
+        let originatorIsLow = fromResponder ? !sourceIsLow : sourceIsLow
+        let source = Endpoint(address: segment.source, port: segment.sourcePort)
+        let destination = Endpoint(address: segment.destination, port: segment.destinationPort)
+        let sawSYN = flags.contains(.syn) && !flags.contains(.ack)
+        let start = FlowStart(originator: fromResponder ? destination : source, responder: fromResponder ? source : destination,
+                              timestampNanos: segment.timestampNanos, sawSYN: sawSYN)
+        let index = entries.count
+        entries.append(FlowEntry(key: key, hash: hash, originatorIsLow: originatorIsLow,
+                                 consumer: Consumer(start: start), lastSeen: segment.timestampNanos))
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while slots[slot] >= 0 { slot = (slot + 1) & mask }
+        slots[slot] = Int32(index)
+        linkNewest(index)
+        counters.flows += 1
+        if !sawSYN { counters.flowsWithoutSYN += 1 }
+        counters.peakFlows = max(counters.peakFlows, entries.count)
+        return index
+    }
+
+    private mutating func finishAndRemove(_ index: Int, _ reason: FlowEndReason, sink: inout Consumer.Sink) {
+        if !entries[index].decided {
+            // Bytes still held after a hole: declare the hole and hand them over.
+            for direction in [FlowDirection.fromOriginator, .fromResponder] {
+                while !entries[index].decided, entries[index][direction].wanted, !entries[index][direction].pending.isEmpty {
+                    jumpToPending(index, direction, sink: &sink)
+                }
+            }
+        }
+        if !entries[index].decided {
+            entries[index].decided = true
+            entries[index].consumer.finish(reason, at: now, sink: &sink)
+        }
+        remove(index)
+    }
+
+    /// Removes an entry: backward-shift deletion in the slot table, then the last entry
+    /// moves into the freed place so the entry array stays dense.
+    private mutating func remove(_ index: Int) {
+        releasePending(index, .fromOriginator)
+        releasePending(index, .fromResponder)
+        unlink(index)
+        var hole = slotOf(index)
+        var probe = hole
+        while true {
+            probe = (probe + 1) & mask
+            let entry = slots[probe]
+            if entry < 0 { break }
+            let ideal = Int(truncatingIfNeeded: entries[Int(entry)].hash) & mask
+            // Move the entry back unless its ideal slot lies cyclically in (hole, probe].
+            let distanceToProbe = (probe - ideal) & mask
+            let distanceToHole = (hole - ideal) & mask
+            if distanceToHole < distanceToProbe {
+                slots[hole] = entry
+                hole = probe
+            }
+        }
+        slots[hole] = -1
+        let last = entries.count - 1
+        if index != last {
+            let lastSlot = slotOf(last)
+            entries.swapAt(index, last)
+            slots[lastSlot] = Int32(index)
+            let newer = entries[index].newer, older = entries[index].older
+            if newer >= 0 { entries[Int(newer)].older = Int32(index) } else { newest = Int32(index) }
+            if older >= 0 { entries[Int(older)].newer = Int32(index) } else { oldest = Int32(index) }
+        }
+        entries.removeLast()
+    }
+
+    private mutating func grow() {
+        let capacity = slots.count * 2
+        slots = [Int32](repeating: -1, count: capacity)
+        mask = capacity - 1
+        for index in entries.indices {
+            var slot = Int(truncatingIfNeeded: entries[index].hash) & mask
+            while slots[slot] >= 0 { slot = (slot + 1) & mask }
+            slots[slot] = Int32(index)
+        }
+    }
+
+    // MARK: least-recently-active list
+
+    @inline(__always)
+    private mutating func touch(_ index: Int) {
+        entries[index].lastSeen = now
+        if newest == Int32(index) { return }
+        unlink(index)
+        linkNewest(index)
+    }
+
+    private mutating func linkNewest(_ index: Int) {
+        entries[index].older = newest
+        entries[index].newer = -1
+        if newest >= 0 { entries[Int(newest)].newer = Int32(index) }
+        newest = Int32(index)
+        if oldest < 0 { oldest = Int32(index) }
+    }
+
+    private mutating func unlink(_ index: Int) {
+        let newer = entries[index].newer, older = entries[index].older
+        if newer >= 0 { entries[Int(newer)].older = older } else { newest = older }
+        if older >= 0 { entries[Int(older)].newer = newer } else { oldest = newer }
+        entries[index].newer = -1
+        entries[index].older = -1
+    }
+}

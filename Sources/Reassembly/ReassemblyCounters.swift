@@ -1,0 +1,34 @@
+/// What reassembly saw, for the end-of-run report.
+public struct ReassemblyCounters: Sendable, Equatable {
+    public var flows = 0
+    public var flowsWithoutSYN = 0
+    public var portReuses = 0
+    /// Bytes seen again after they were delivered (retransmissions, overlaps).
+    public var retransmittedBytes: Int64 = 0
+    /// Overlapping out-of-order copies whose bytes differed; the first copy was kept.
+    public var conflictingOverlaps = 0
+    /// Stream holes: count and bytes.
+    public var gaps = 0
+    public var gapBytes: Int64 = 0
+    /// Segments held back until earlier bytes arrived.
+    public var outOfOrderSegments = 0
+    /// Gaps declared because a buffer bound was reached rather than by an acknowledgment.
+    public var bufferLimitGaps = 0
+    /// Segments far outside the expected sequence window, ignored.
+    public var outOfWindowSegments = 0
+    public var flowsExpired = 0
+    public var flowsEvicted = 0
+    public var peakFlows = 0
+    public var peakBufferedBytes = 0
+
+    public init() {}
+
+    public mutating func add(_ o: ReassemblyCounters) {
+        flows += o.flows; flowsWithoutSYN += o.flowsWithoutSYN; portReuses += o.portReuses
+        retransmittedBytes += o.retransmittedBytes; conflictingOverlaps += o.conflictingOverlaps
+        gaps += o.gaps; gapBytes += o.gapBytes; outOfOrderSegments += o.outOfOrderSegments
+        bufferLimitGaps += o.bufferLimitGaps; outOfWindowSegments += o.outOfWindowSegments
+        flowsExpired += o.flowsExpired; flowsEvicted += o.flowsEvicted
+        peakFlows = max(peakFlows, o.peakFlows); peakBufferedBytes = max(peakBufferedBytes, o.peakBufferedBytes)
+    }
+}

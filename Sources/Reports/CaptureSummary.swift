@@ -1,0 +1,87 @@
+import Capture
+import Handshakes
+import Packets
+
+/// What was read and what was skipped, as fields (for JSON) and as sentences (for text).
+public enum CaptureSummary {
+    public static func fields(_ s: ExtractionStatistics) -> [Field] {
+        [
+            Field("inputs", .objects(s.inputs.map { input in
+                [
+                    Field("name", .string(input.name)),
+                    Field("format", input.format.isEmpty ? .null : .string(input.format)),
+                    Field("packets", .int(Int64(input.packets))),
+                    Field("truncated", .bool(input.truncated)),
+                    Field("unusable_records", .int(Int64(input.unusableRecords))),
+                    Field("error", .optional(input.error?.description)),
+                    Field("problems", .strings(input.problems)),
+                ]
+            })),
+            Field("first_packet", s.firstPacketNanos.map(FieldValue.timestamp) ?? .null),
+            Field("last_packet", s.lastPacketNanos.map(FieldValue.timestamp) ?? .null),
+            Field("packets", .int(Int64(s.decode.packets))),
+            Field("tcp_segments", .int(Int64(s.decode.tcpSegments))),
+            Field("tcp_flows", .int(Int64(s.reassembly.flows))),
+            Field("tls_connections", .int(Int64(s.connections.tlsConnections))),
+            Field("skipped", .object(skipped(s).map { Field($0.key, .int(Int64($0.count))) })),
+        ]
+    }
+
+    /// Named counts of what could not be used; zero counts left out.
+    public static func skipped(_ s: ExtractionStatistics) -> [(key: String, count: Int)] {
+        let d = s.decode, r = s.reassembly, c = s.connections
+        let all: [(String, Int)] = [
+            ("filtered_out", s.filteredOut),
+            ("unusable_capture_records", s.inputs.reduce(0) { $0 + $1.unusableRecords }),
+            ("non_ip_frames", d.nonIPFrames),
+            ("unsupported_link_type_packets", d.unsupportedLinkTypePackets),
+            ("truncated_headers", d.truncatedHeaders),
+            ("malformed_headers", d.malformedHeaders),
+            ("too_deep_encapsulation", d.tooDeep),
+            ("dropped_ip_fragments", d.droppedFragments),
+            ("non_tcp_ip_packets", d.otherTransport),
+            ("udp_datagrams", d.udpDatagrams),
+            ("tcp_flows_without_tls", c.flowsWithoutTLS),
+            ("tcp_gaps", r.gaps),
+            ("tcp_gap_bytes", Int(r.gapBytes)),
+            ("tcp_conflicting_overlaps", r.conflictingOverlaps),
+            ("tcp_out_of_window_segments", r.outOfWindowSegments),
+            ("tcp_buffer_limit_gaps", r.bufferLimitGaps),
+            ("flows_evicted", r.flowsEvicted),
+            ("malformed_tls_connections", c.malformed),
+            ("tls_connections_with_gaps", c.withGaps),
+            ("undecided_tls_connections", c.undecided),
+        ]
+        return all.filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) }
+    }
+
+    /// A few plain lines for stderr: one per damaged input, then one with the counts.
+    public static func lines(_ s: ExtractionStatistics) -> [String] {
+        var lines: [String] = []
+        for input in s.inputs {
+            if let error = input.error {
+                lines.append("could not read \(error)")
+            } else {
+                for problem in input.problems { lines.append("\(input.name): \(problem)") }
+            }
+        }
+        let files = s.inputs.count == 1 ? "1 input" : "\(s.inputs.count) inputs"
+        var summary = "\(s.connections.tlsConnections) TLS connections in \(s.decode.packets) packets from \(files)"
+        let skipped = skipped(s).filter { $0.key != "udp_datagrams" && $0.key != "tcp_flows_without_tls" && $0.key != "non_tcp_ip_packets" }
+        if !skipped.isEmpty {
+            summary += "; " + skipped.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(separator: ", ")
+        }
+        lines.append(summary)
+        for (linkType, count) in s.decode.unsupportedLinkTypes.sorted(by: { $0.key < $1.key }) {
+            lines.append("\(count) packets on unsupported link type \(LinkType(rawValue: linkType))")
+        }
+        for (linkType, reason) in s.filterInapplicable.sorted(by: { $0.key < $1.key }) {
+            lines.append("--bpf does not apply to link type \(LinkType(rawValue: linkType)): \(reason)")
+        }
+        return lines
+    }
+}
+
+extension String {
+    func replacingUnderscores() -> String { String(map { $0 == "_" ? " " : $0 }) }
+}

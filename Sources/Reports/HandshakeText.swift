@@ -1,0 +1,73 @@
+import Handshakes
+
+/// The `handshakes --format text` table: one aligned line per connection.
+/// Column widths come from the first rows and grow when a longer value appears.
+public struct HandshakeTextTable {
+    public static let header = ["TIME (UTC)", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER", "OFFERED", "RESUMED", "EST", "NOTES"]
+    private var widths = HandshakeTextTable.header.map(\.count)
+    private var headerWritten = false
+
+    public init() {}
+
+    public static func cells(_ record: HandshakeRecord) -> [String] {
+        var offered: [String] = []
+        if !record.clientSessionID.isEmpty { offered.append("sid") }
+        if record.offeredTicket { offered.append("ticket") }
+        if record.offeredPSK { offered.append(record.pskKind == "external" ? "ext-psk" : "psk") }
+        let resumed: String
+        switch record.resumed {
+        case .none: resumed = "?"
+        case .some(false): resumed = "no"
+        case .some(true): resumed = "yes (\(record.resumption ?? "?"))"
+        }
+        var notes: [String] = []
+        if record.hrr { notes.append("hrr") }
+        if record.ticketIssued { notes.append("ticket-issued") }
+        if let alert = record.alert { notes.append("alert=\(alert)") }
+        if record.gaps > 0 { notes.append("gaps=\(record.gaps)") }
+        if let malformed = record.malformed { notes.append("malformed: \(malformed)") }
+        var cipher = record.cipher?.description ?? "-"
+        if cipher.hasPrefix("TLS_") { cipher.removeFirst(4) }
+        return [
+            utcTimestamp(record.timestampNanos),
+            endpoint(record.client.description, record.clientPort),
+            endpoint(record.server.description, record.serverPort),
+            record.sni ?? "-",
+            record.version?.description ?? "-",
+            cipher,
+            offered.isEmpty ? "-" : offered.joined(separator: "+"),
+            resumed,
+            record.established ? "yes" : "no",
+            notes.joined(separator: " "),
+        ]
+    }
+
+    public static func endpoint(_ address: String, _ port: UInt16) -> String {
+        address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+
+    /// Lines for these records (the header before the first).
+    public mutating func lines(for records: [HandshakeRecord]) -> [String] {
+        let rows = records.map(HandshakeTextTable.cells)
+        for row in rows {
+            for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
+        }
+        var out: [String] = []
+        if !headerWritten {
+            out.append(format(HandshakeTextTable.header))
+            headerWritten = true
+        }
+        out += rows.map(format)
+        return out
+    }
+
+    private func format(_ cells: [String]) -> String {
+        var line = ""
+        for (i, cell) in cells.enumerated() {
+            if i == cells.count - 1 { line += cell; break }
+            line += cell + String(repeating: " ", count: widths[i] - cell.count + 2)
+        }
+        while line.hasSuffix(" ") { line.removeLast() }
+        return line
+    }
+}

@@ -1,0 +1,84 @@
+/// Writes JSON into a byte buffer without Foundation: keys in the order given, numbers
+/// as written, strings escaped per RFC 8259 7.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    /// One entry per open container: whether it already holds an entry (so the next needs a comma).
+    private var hasEntry: [Bool] = []
+    /// A key was just written, so the value that follows takes no comma.
+    private var afterKey = false
+
+    public init() { bytes.reserveCapacity(1024) }
+
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        hasEntry.removeAll(keepingCapacity: true)
+        afterKey = false
+    }
+
+    private mutating func prepareEntry() {
+        if afterKey {
+            afterKey = false
+            return
+        }
+        guard let last = hasEntry.last else { return }
+        if last { bytes.append(UInt8(ascii: ",")) }
+        hasEntry[hasEntry.count - 1] = true
+    }
+
+    public mutating func beginObject() { prepareEntry(); bytes.append(UInt8(ascii: "{")); hasEntry.append(false) }
+    public mutating func endObject() { hasEntry.removeLast(); bytes.append(UInt8(ascii: "}")) }
+    public mutating func beginArray() { prepareEntry(); bytes.append(UInt8(ascii: "[")); hasEntry.append(false) }
+    public mutating func endArray() { hasEntry.removeLast(); bytes.append(UInt8(ascii: "]")) }
+
+    /// A key inside an object; the next call writes its value.
+    public mutating func key(_ key: String) {
+        prepareEntry()
+        appendQuoted(key)
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    public mutating func string(_ value: String) { prepareEntry(); appendQuoted(value) }
+    public mutating func raw(_ text: String) { prepareEntry(); bytes.append(contentsOf: text.utf8) }
+    public mutating func int<I: BinaryInteger>(_ value: I) { raw(String(value)) }
+    public mutating func bool(_ value: Bool) { raw(value ? "true" : "false") }
+    public mutating func null() { raw("null") }
+    public mutating func double(_ value: Double, decimals: Int = 6) { raw(formatFixed(value, decimals: decimals)) }
+
+    private mutating func appendQuoted(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5c, 0x22])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5c, 0x5c])
+            case 0x0a: bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
+            case 0x0d: bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
+            case 0..<0x20, 0x7f:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+/// `value` with exactly `decimals` digits after the point, without Foundation.
+public func formatFixed(_ value: Double, decimals: Int) -> String {
+    guard value.isFinite else { return "null" }
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let negative = value < 0
+    let scaled = (abs(value) * scale).rounded()
+    guard scaled < 9e18 else { return String(value) }
+    let whole = UInt64(scaled)
+    let integer = whole / UInt64(scale)
+    let fraction = whole % UInt64(scale)
+    var text = (negative ? "-" : "") + String(integer)
+    if decimals > 0 {
+        let digits = String(fraction)
+        text += "." + String(repeating: "0", count: decimals - digits.count) + digits
+    }
+    return text
+}

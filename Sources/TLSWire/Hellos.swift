@@ -1,0 +1,415 @@
+/// The fixed ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest")
+/// (RFC 8446 4.1.3).
+public let helloRetryRequestRandom: [UInt8] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+]
+
+/// Limits with their sources.
+public enum TLSLimits {
+    /// TLSCiphertext.length may not exceed 2^14 + 2048 (RFC 5246 6.2.3).
+    public static let maximumRecordLength = (1 << 14) + 2048
+    /// Largest handshake message buffered whole. OpenSSL's default max_cert_list is 100 KiB;
+    /// longer messages are skipped over, not buffered.
+    public static let maximumBufferedHandshakeMessage = 128 * 1024
+    /// Extensions in one hello: a 2^16-1 byte block of 4-byte empty extensions holds 16383.
+    public static let maximumExtensions = 16_383
+    /// legacy_session_id<0..32> (RFC 8446 4.1.2).
+    public static let maximumSessionIDLength = 32
+    /// Bytes scanned for a record header after a gap before giving up on a direction.
+    public static let maximumResyncScan = 64 * 1024
+}
+
+/// One PSK identity offered in pre_shared_key (RFC 8446 4.2.11).
+public struct OfferedPSKIdentity: Sendable, Hashable {
+    public var identity: [UInt8]
+    public var obfuscatedTicketAge: UInt32
+}
+
+/// A ClientHello with the fields tlsreuse uses. `extensionTypes` keeps the wire order
+/// (GREASE included) for fingerprints.
+///
+///     struct {
+///         ProtocolVersion legacy_version = 0x0303;    /* TLS v1.2 */
+///         Random random;
+///         opaque legacy_session_id<0..32>;
+///         CipherSuite cipher_suites<2..2^16-2>;
+///         opaque legacy_compression_methods<1..2^8-1>;
+///         Extension extensions<8..2^16-1>;
+///     } ClientHello;                                  (RFC 8446 4.1.2)
+public struct ClientHello: Sendable {
+    public var legacyVersion = ProtocolVersion.tls1_2
+    public var random: [UInt8] = []
+    public var sessionID: [UInt8] = []
+    public var cipherSuites: [CipherSuite] = []
+    public var compressionMethods: [UInt8] = []
+    public var extensionTypes: [ExtensionType] = []
+    public var serverName: String?
+    public var alpn: [String] = []
+    /// From supported_versions (RFC 8446 4.2.1), in the client's order; empty when absent.
+    public var supportedVersions: [ProtocolVersion] = []
+    /// The session_ticket extension's data (RFC 5077 3.2); nil when the extension is absent.
+    public var sessionTicket: [UInt8]?
+    public var pskIdentities: [OfferedPSKIdentity] = []
+    public var pskBinderCount = 0
+    public var pskKeyExchangeModes: [UInt8] = []
+    public var earlyData = false
+    public var keyShareGroups: [NamedGroup] = []
+    public var supportedGroups: [NamedGroup] = []
+    public var ecPointFormats: [UInt8] = []
+    public var signatureAlgorithms: [UInt16] = []
+    public var encryptedClientHello = false
+    public var extendedMasterSecret = false
+    public var renegotiationInfo = false
+    /// Sent as an SSL 2.0-compatible CLIENT-HELLO (RFC 5246 E.2).
+    public var isSSLv2Compatible = false
+
+    public init() {}
+
+    public var offersPSK: Bool { extensionTypes.contains(.preSharedKey) }
+
+    /// Parses a ClientHello body (after the 4-byte handshake header).
+    /// Throws `TLSWireError` when a length contradicts its container.
+    public init(parsing body: inout ByteCursor) throws(TLSWireError) {
+        guard let version = body.readUInt16(), let random = body.readBytes(length: 32) else {
+            throw .malformed("ClientHello: shorter than version and random")
+        }
+        legacyVersion = ProtocolVersion(rawValue: version)
+        self.random = random
+        guard var sessionID = body.readLengthPrefixed(prefixBytes: 1), sessionID.remaining <= TLSLimits.maximumSessionIDLength else {
+            throw .malformed("ClientHello: bad session_id length")
+        }
+        self.sessionID = sessionID.readBytes(length: sessionID.remaining)!
+        guard var suites = body.readLengthPrefixed(prefixBytes: 2), suites.remaining % 2 == 0 else {
+            throw .malformed("ClientHello: bad cipher_suites length")
+        }
+        while let suite = suites.readUInt16() { cipherSuites.append(CipherSuite(rawValue: suite)) }
+        guard var compression = body.readLengthPrefixed(prefixBytes: 1) else {
+            throw .malformed("ClientHello: bad compression_methods length")
+        }
+        compressionMethods = compression.readBytes(length: compression.remaining)!
+        // SSLv3 and early TLS clients may end the message here (RFC 5246 7.4.1.2).
+        if body.isEmpty { return }
+        guard var extensions = body.readLengthPrefixed(prefixBytes: 2) else {
+            throw .malformed("ClientHello: extensions length exceeds message")
+        }
+        guard body.isEmpty else { throw .malformed("ClientHello: bytes after extensions") }
+        try parseExtensions(&extensions)
+    }
+
+    private mutating func parseExtensions(_ block: inout ByteCursor) throws(TLSWireError) {
+        var seen = Set<UInt16>()
+        while !block.isEmpty {
+            guard extensionTypes.count < TLSLimits.maximumExtensions,
+                  let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2) else {
+                throw .malformed("ClientHello: extension length exceeds extensions block")
+            }
+            let type = ExtensionType(rawValue: rawType)
+            extensionTypes.append(type)
+            // RFC 8446 4.2: no more than one extension of the same type.
+            guard seen.insert(rawType).inserted || type.isGREASE else {
+                throw .malformed("ClientHello: duplicate extension \(rawType)")
+            }
+            try parseExtension(type, &data)
+        }
+    }
+
+    private mutating func parseExtension(_ type: ExtensionType, _ data: inout ByteCursor) throws(TLSWireError) {
+        switch type {
+        case .serverName:
+            // struct { NameType name_type; opaque HostName<1..2^16-1>; } ServerName;
+            // struct { ServerName server_name_list<1..2^16-1> } ServerNameList;  (RFC 6066 3)
+            guard var list = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
+                throw .malformed("server_name: bad list length")
+            }
+            while !list.isEmpty {
+                guard let nameType = list.readUInt8(), let name = list.readLengthPrefixed(prefixBytes: 2) else {
+                    throw .malformed("server_name: bad name length")
+                }
+                if nameType == 0, serverName == nil { serverName = String(decoding: name.unreadBytes, as: UTF8.self) }
+            }
+        case .applicationLayerProtocolNegotiation:
+            // opaque ProtocolName<1..2^8-1>; ProtocolName protocol_name_list<2..2^16-1>  (RFC 7301 3.1)
+            guard var list = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
+                throw .malformed("ALPN: bad list length")
+            }
+            while !list.isEmpty {
+                guard let name = list.readLengthPrefixed(prefixBytes: 1) else { throw .malformed("ALPN: bad protocol length") }
+                alpn.append(String(decoding: name.unreadBytes, as: UTF8.self))
+            }
+        case .supportedVersions:
+            // ProtocolVersion versions<2..254>  (RFC 8446 4.2.1)
+            guard var list = data.readLengthPrefixed(prefixBytes: 1), list.remaining % 2 == 0, data.isEmpty else {
+                throw .malformed("supported_versions: bad list length")
+            }
+            while let version = list.readUInt16() { supportedVersions.append(ProtocolVersion(rawValue: version)) }
+        case .sessionTicket:
+            sessionTicket = data.readBytes(length: data.remaining)
+        case .preSharedKey:
+            // struct { opaque identity<1..2^16-1>; uint32 obfuscated_ticket_age; } PskIdentity;
+            // struct { PskIdentity identities<7..2^16-1>; PskBinderEntry binders<33..2^16-1>; } OfferedPsks;
+            guard var identities = data.readLengthPrefixed(prefixBytes: 2) else {
+                throw .malformed("pre_shared_key: bad identities length")
+            }
+            while !identities.isEmpty {
+                guard var identity = identities.readLengthPrefixed(prefixBytes: 2), let age = identities.readUInt32() else {
+                    throw .malformed("pre_shared_key: bad identity length")
+                }
+                pskIdentities.append(OfferedPSKIdentity(identity: identity.readBytes(length: identity.remaining)!, obfuscatedTicketAge: age))
+            }
+            guard var binders = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
+                throw .malformed("pre_shared_key: bad binders length")
+            }
+            while !binders.isEmpty {
+                guard binders.readLengthPrefixed(prefixBytes: 1) != nil else { throw .malformed("pre_shared_key: bad binder length") }
+                pskBinderCount += 1
+            }
+        case .pskKeyExchangeModes:
+            // PskKeyExchangeMode ke_modes<1..255>  (RFC 8446 4.2.9)
+            guard var modes = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
+                throw .malformed("psk_key_exchange_modes: bad length")
+            }
+            pskKeyExchangeModes = modes.readBytes(length: modes.remaining)!
+        case .earlyData:
+            earlyData = true
+        case .keyShare, .draftKeyShare:
+            // struct { NamedGroup group; opaque key_exchange<1..2^16-1>; } KeyShareEntry;
+            // KeyShareEntry client_shares<0..2^16-1>  (RFC 8446 4.2.8)
+            guard var shares = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
+                throw .malformed("key_share: bad client_shares length")
+            }
+            while !shares.isEmpty {
+                guard let group = shares.readUInt16(), shares.readLengthPrefixed(prefixBytes: 2) != nil else {
+                    throw .malformed("key_share: bad key_exchange length")
+                }
+                keyShareGroups.append(NamedGroup(rawValue: group))
+            }
+        case .supportedGroups:
+            // NamedGroup named_group_list<2..2^16-1>  (RFC 8446 4.2.7)
+            guard var groups = data.readLengthPrefixed(prefixBytes: 2), groups.remaining % 2 == 0, data.isEmpty else {
+                throw .malformed("supported_groups: bad length")
+            }
+            while let group = groups.readUInt16() { supportedGroups.append(NamedGroup(rawValue: group)) }
+        case .ecPointFormats:
+            // ECPointFormat ec_point_format_list<1..2^8-1>  (RFC 8422 5.1.2)
+            guard var formats = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
+                throw .malformed("ec_point_formats: bad length")
+            }
+            ecPointFormats = formats.readBytes(length: formats.remaining)!
+        case .signatureAlgorithms:
+            // SignatureScheme supported_signature_algorithms<2..2^16-2>  (RFC 8446 4.2.3)
+            guard var schemes = data.readLengthPrefixed(prefixBytes: 2), schemes.remaining % 2 == 0, data.isEmpty else {
+                throw .malformed("signature_algorithms: bad length")
+            }
+            while let scheme = schemes.readUInt16() { signatureAlgorithms.append(scheme) }
+        case .encryptedClientHello:
+            encryptedClientHello = true
+        case .extendedMasterSecret:
+            extendedMasterSecret = true
+        case .renegotiationInfo:
+            renegotiationInfo = true
+        default:
+            break
+        }
+    }
+
+    /// Parses an SSL 2.0-compatible CLIENT-HELLO body (RFC 5246 E.2), after the 2-byte
+    /// record header and the msg_type byte:
+    ///
+    ///     Version version; uint16 cipher_spec_length; uint16 session_id_length;
+    ///     uint16 challenge_length; V2CipherSpec cipher_specs[cipher_spec_length];
+    ///     opaque session_id[session_id_length]; opaque challenge[challenge_length];
+    public init(parsingSSLv2 body: inout ByteCursor) throws(TLSWireError) {
+        guard let version = body.readUInt16(), let specLength = body.readUInt16(),
+              let sessionLength = body.readUInt16(), let challengeLength = body.readUInt16(),
+              specLength % 3 == 0, var specs = body.readSlice(length: Int(specLength)),
+              let session = body.readBytes(length: Int(sessionLength)),
+              let challenge = body.readBytes(length: Int(challengeLength)), body.isEmpty,
+              challengeLength >= 16, challengeLength <= 32 else {
+            throw .malformed("SSLv2 CLIENT-HELLO: lengths do not add up")
+        }
+        legacyVersion = ProtocolVersion(rawValue: version)
+        sessionID = session
+        // The challenge is right-aligned into the 32-byte random (RFC 5246 E.2).
+        random = [UInt8](repeating: 0, count: 32 - challenge.count) + challenge
+        while let high = specs.readUInt8(), let suite = specs.readUInt16() {
+            // V2CipherSpecs with a non-zero first byte are SSL 2.0 ciphers with no TLS number.
+            if high == 0 { cipherSuites.append(CipherSuite(rawValue: suite)) }
+        }
+        compressionMethods = [0]
+        isSSLv2Compatible = true
+    }
+}
+
+/// A ServerHello (or HelloRetryRequest) with the fields tlsreuse uses.
+///
+///     struct {
+///         ProtocolVersion legacy_version = 0x0303;    /* TLS v1.2 */
+///         Random random;
+///         opaque legacy_session_id_echo<0..32>;
+///         CipherSuite cipher_suite;
+///         uint8 legacy_compression_method = 0;
+///         Extension extensions<6..2^16-1>;
+///     } ServerHello;                                  (RFC 8446 4.1.3)
+///
+/// TLS 1.3 drafts before 22 had no session ID and no compression method:
+///     struct { ProtocolVersion version; Random random; CipherSuite cipher_suite;
+///              Extension extensions<0..2^16-1>; } ServerHello;   (draft-ietf-tls-tls13-21 4.1.3)
+public struct ServerHello: Sendable {
+    public var legacyVersion = ProtocolVersion.tls1_2
+    public var random: [UInt8] = []
+    /// nil in the draft layout, which has no session ID.
+    public var sessionID: [UInt8]?
+    public var cipherSuite = CipherSuite(rawValue: 0)
+    public var compressionMethod: UInt8 = 0
+    public var extensionTypes: [ExtensionType] = []
+    /// From supported_versions (RFC 8446 4.2.1).
+    public var selectedVersion: ProtocolVersion?
+    /// From pre_shared_key: which offered identity the server accepted.
+    public var selectedPSKIdentity: UInt16?
+    public var alpn: String?
+    public var keyShareGroup: NamedGroup?
+    public var extendedMasterSecret = false
+    /// An empty session_ticket extension: the server will send a NewSessionTicket (RFC 5077 3.2).
+    public var promisesTicket = false
+    public var renegotiationInfo = false
+    /// The random is the HelloRetryRequest constant, or the message was the draft
+    /// hello_retry_request type.
+    public var isHelloRetryRequest = false
+
+    public init() {}
+
+    /// The version the server chose: supported_versions when present, else legacy_version.
+    public var negotiatedVersion: ProtocolVersion { selectedVersion ?? legacyVersion }
+
+    /// Parses a ServerHello body (after the 4-byte handshake header).
+    public init(parsing body: inout ByteCursor) throws(TLSWireError) {
+        guard let version = body.readUInt16(), let random = body.readBytes(length: 32) else {
+            throw .malformed("ServerHello: shorter than version and random")
+        }
+        legacyVersion = ProtocolVersion(rawValue: version)
+        self.random = random
+        isHelloRetryRequest = random == helloRetryRequestRandom
+        let draftLayout = legacyVersion.rawValue >> 8 == 0x7f && (legacyVersion.draftNumber ?? 99) < 22
+        if !draftLayout {
+            guard var session = body.readLengthPrefixed(prefixBytes: 1), session.remaining <= TLSLimits.maximumSessionIDLength else {
+                throw .malformed("ServerHello: bad session_id length")
+            }
+            sessionID = session.readBytes(length: session.remaining)!
+        }
+        guard let suite = body.readUInt16() else { throw .malformed("ServerHello: no cipher_suite") }
+        cipherSuite = CipherSuite(rawValue: suite)
+        if !draftLayout {
+            guard let compression = body.readUInt8() else { throw .malformed("ServerHello: no compression_method") }
+            compressionMethod = compression
+        }
+        if body.isEmpty { return }
+        guard var extensions = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
+            throw .malformed("ServerHello: extensions length does not match message")
+        }
+        try parseExtensions(&extensions)
+    }
+
+    /// Parses a draft hello_retry_request (type 6, drafts up to 21):
+    ///     struct { ProtocolVersion server_version; [CipherSuite cipher_suite;] Extension extensions<2..2^16-1>; }
+    public init(parsingDraftRetryRequest body: inout ByteCursor) throws(TLSWireError) {
+        guard let version = body.readUInt16() else { throw .malformed("HelloRetryRequest: empty") }
+        legacyVersion = ProtocolVersion(rawValue: version)
+        isHelloRetryRequest = true
+        // Drafts 19-21 added the cipher suite; the remaining length tells which layout this is.
+        if body.remaining >= 4, let peeked = body.peekUInt8(), let second = body.peekUInt8(at: 1),
+           (Int(peeked) << 8 | Int(second)) + 2 != body.remaining {
+            cipherSuite = CipherSuite(rawValue: body.readUInt16()!)
+        }
+        guard var extensions = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
+            throw .malformed("HelloRetryRequest: extensions length does not match message")
+        }
+        try parseExtensions(&extensions)
+    }
+
+    private mutating func parseExtensions(_ block: inout ByteCursor) throws(TLSWireError) {
+        var seen = Set<UInt16>()
+        while !block.isEmpty {
+            guard extensionTypes.count < TLSLimits.maximumExtensions,
+                  let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2) else {
+                throw .malformed("ServerHello: extension length exceeds extensions block")
+            }
+            let type = ExtensionType(rawValue: rawType)
+            extensionTypes.append(type)
+            guard seen.insert(rawType).inserted else { throw .malformed("ServerHello: duplicate extension \(rawType)") }
+            switch type {
+            case .supportedVersions:
+                guard let version = data.readUInt16(), data.isEmpty else { throw .malformed("supported_versions: not one version") }
+                selectedVersion = ProtocolVersion(rawValue: version)
+            case .preSharedKey:
+                guard let selected = data.readUInt16(), data.isEmpty else { throw .malformed("pre_shared_key: not one selected_identity") }
+                selectedPSKIdentity = selected
+            case .applicationLayerProtocolNegotiation:
+                guard var list = data.readLengthPrefixed(prefixBytes: 2), let name = list.readLengthPrefixed(prefixBytes: 1) else {
+                    throw .malformed("ALPN: bad selected protocol")
+                }
+                alpn = String(decoding: name.unreadBytes, as: UTF8.self)
+            case .keyShare, .draftKeyShare:
+                // ServerHello: KeyShareEntry server_share; HelloRetryRequest: NamedGroup selected_group.
+                guard let group = data.readUInt16() else { throw .malformed("key_share: empty") }
+                keyShareGroup = NamedGroup(rawValue: group)
+            case .sessionTicket:
+                promisesTicket = true
+            case .extendedMasterSecret:
+                extendedMasterSecret = true
+            case .renegotiationInfo:
+                renegotiationInfo = true
+            default:
+                break
+            }
+        }
+    }
+}
+
+/// NewSessionTicket before TLS 1.3 (RFC 5077 3.3), sent in the clear:
+///     struct { uint32 ticket_lifetime_hint; opaque ticket<0..2^16-1>; } NewSessionTicket;
+public struct NewSessionTicket: Sendable {
+    public var lifetimeHint: UInt32
+    public var ticket: [UInt8]
+
+    public init(parsing body: inout ByteCursor) throws(TLSWireError) {
+        guard let hint = body.readUInt32(), var ticket = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
+            throw .malformed("NewSessionTicket: ticket length does not match message")
+        }
+        lifetimeHint = hint
+        self.ticket = ticket.readBytes(length: ticket.remaining)!
+    }
+}
+
+/// Certificate before TLS 1.3 (RFC 5246 7.4.2), kept as DER for fingerprints:
+///     opaque ASN.1Cert<1..2^24-1>;
+///     struct { ASN.1Cert certificate_list<0..2^24-1>; } Certificate;
+public struct CertificateChain: Sendable {
+    public var certificates: [[UInt8]]
+
+    /// Certificates kept per chain; real chains hold 2-4.
+    public static let maximumCertificates = 16
+
+    public init(parsing body: inout ByteCursor) throws(TLSWireError) {
+        guard var list = body.readLengthPrefixed(prefixBytes: 3), body.isEmpty else {
+            throw .malformed("Certificate: list length does not match message")
+        }
+        certificates = []
+        while !list.isEmpty {
+            guard var certificate = list.readLengthPrefixed(prefixBytes: 3), certificate.remaining > 0 else {
+                throw .malformed("Certificate: certificate length exceeds list")
+            }
+            if certificates.count < CertificateChain.maximumCertificates {
+                certificates.append(certificate.readBytes(length: certificate.remaining)!)
+            }
+        }
+    }
+}
+
+/// SSL 2.0 SERVER-HELLO, sent when a server answers a v2-compatible hello in SSL 2.0:
+///     uint8 msg_type = 4; uint8 session_id_hit; uint8 certificate_type; Version server_version;
+///     uint16 certificate_length; uint16 cipher_specs_length; uint16 connection_id_length; ...
+public struct SSLv2ServerHello: Sendable {
+    public var sessionIDHit: Bool
+    public var version: ProtocolVersion
+}

@@ -1,0 +1,411 @@
+/// What the decoder found in one direction of a stream.
+public enum TLSEvent {
+    case clientHello(ClientHello)
+    case serverHello(ServerHello)
+    case certificate(CertificateChain)
+    case newSessionTicket(NewSessionTicket)
+    /// Any other handshake message in the clear, by type and body length.
+    case handshake(HandshakeType, length: Int)
+    case changeCipherSpec
+    case alert(Alert)
+    /// A record whose content is not readable: application_data, or handshake and alert
+    /// records after ChangeCipherSpec.
+    case encryptedRecord(ContentType, length: Int)
+    case heartbeat(length: Int)
+    case sslv2ServerHello(SSLv2ServerHello)
+    /// The direction does not start like TLS or SSL 2.0.
+    case notTLS
+    case malformed(TLSWireError)
+    /// Bytes were lost in this direction; `resynchronised` tells whether record framing
+    /// could be kept (the loss was inside a record of known length).
+    case gap(framingKept: Bool)
+}
+
+/// What the handler wants the decoder to do next.
+public enum TLSDirective {
+    case proceed
+    /// Handshake and alert records from here on are ciphertext (TLS 1.2 and earlier, after
+    /// ChangeCipherSpec, RFC 5246 7.1).
+    case ciphertextFromHere
+    /// Nothing more is needed from this direction.
+    case stop
+}
+
+public protocol TLSEventHandler {
+    /// `stream` is the decoder's `streamTag`.
+    mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective
+}
+
+/// Turns one direction's in-order bytes into TLS events: record framing (RFC 8446 5.1),
+/// handshake messages split across records or packed several to a record (RFC 8446 5.1),
+/// and the SSL 2.0-compatible ClientHello (RFC 5246 E.2).
+///
+/// Pure: no I/O and no knowledge of TCP. A record that fits in the bytes handed to `feed`
+/// is parsed in place; only a record split across calls is copied. Incomplete input is
+/// carried to the next call; a malformed record header stops the direction with a
+/// `.malformed` event; a malformed handshake message is reported and framing goes on.
+public struct TLSStreamDecoder {
+    private enum Phase: Equatable {
+        case identifying
+        case sslv2
+        case records
+        /// Passing over the rest of a record damaged by a gap.
+        case skipping(Int)
+        case resynchronising
+        case stopped
+    }
+
+    public let streamTag: Int
+    private var phase = Phase.identifying
+    private var ciphertext = false
+    /// A record (header included) split across `feed` calls.
+    private var carried: [UInt8] = []
+    /// A handshake message split across records.
+    private var handshakeCarry: [UInt8] = []
+    /// Bytes of an oversized handshake message still to pass over.
+    private var handshakeSkip = 0
+    private var resyncScanned = 0
+    public private(set) var recordsDecoded = 0
+
+    public init(streamTag: Int) { self.streamTag = streamTag }
+
+    public var isStopped: Bool { phase == .stopped }
+
+    /// Bytes held between calls (for memory accounting).
+    public var bufferedBytes: Int { carried.count + handshakeCarry.count }
+
+    // MARK: input
+
+    public mutating func feed<H: TLSEventHandler>(_ bytes: UnsafeRawBufferPointer, handler: inout H) {
+        var input = ByteCursor(bytes)
+        while !input.isEmpty {
+            switch phase {
+            case .stopped:
+                return
+            case let .skipping(count):
+                let passed = min(count, input.remaining)
+                _ = input.readSlice(length: passed)
+                phase = count == passed ? .records : .skipping(count - passed)
+            case .resynchronising:
+                resynchronise(&input, handler: &handler)
+            case .identifying:
+                guard identify(&input, handler: &handler) else { return }
+            case .sslv2, .records:
+                guard nextRecord(&input, handler: &handler) else { return }
+            }
+        }
+    }
+
+    /// `count` bytes are missing at the current position (a TCP gap).
+    public mutating func skip<H: TLSEventHandler>(_ count: Int, handler: inout H) {
+        guard count > 0 else { return }
+        var framingKept = false
+        handshakeCarry.removeAll(keepingCapacity: false)
+        handshakeSkip = 0
+        switch phase {
+        case .stopped:
+            return
+        case let .skipping(remaining):
+            if count <= remaining {
+                phase = count == remaining ? .records : .skipping(remaining - count)
+                framingKept = true
+            } else {
+                startResynchronising()
+            }
+        case .records where carried.count >= 5:
+            let total = 5 + (Int(carried[3]) << 8 | Int(carried[4]))
+            let missing = total - carried.count
+            carried.removeAll(keepingCapacity: true)
+            if count <= missing {
+                phase = count == missing ? .records : .skipping(missing - count)
+                framingKept = true
+            } else {
+                startResynchronising()
+            }
+        case .resynchronising:
+            break
+        default:
+            startResynchronising()
+        }
+        apply(handler.handle(.gap(framingKept: framingKept), stream: streamTag))
+    }
+
+    private mutating func startResynchronising() {
+        carried.removeAll(keepingCapacity: true)
+        phase = .resynchronising
+    }
+
+    @inline(__always)
+    private mutating func apply(_ directive: TLSDirective) {
+        switch directive {
+        case .proceed: break
+        case .ciphertextFromHere: ciphertext = true
+        case .stop:
+            phase = .stopped
+            carried = []
+            handshakeCarry = []
+        }
+    }
+
+    @inline(__always)
+    private mutating func emit<H: TLSEventHandler>(_ event: TLSEvent, _ handler: inout H) {
+        apply(handler.handle(event, stream: streamTag))
+    }
+
+    // MARK: identification
+
+    /// Decides from the first bytes whether the direction carries TLS or SSL 2.0.
+    /// Returns false when more bytes are needed.
+    private mutating func identify<H: TLSEventHandler>(_ input: inout ByteCursor, handler: inout H) -> Bool {
+        let needed = 5
+        var head = [UInt8](repeating: 0, count: needed)
+        let have = min(carried.count, needed)
+        for i in 0..<have { head[i] = carried[i] }
+        guard have + input.remaining >= needed else {
+            carried.append(contentsOf: input.unreadBytes)
+            _ = input.readSlice(length: input.remaining)
+            return false
+        }
+        for i in have..<needed { head[i] = input.peekUInt8(at: i - have)! }
+        if TLSStreamDecoder.isPlausibleRecordHeader(head[0], head[1], head[2], head[3], head[4]) {
+            phase = .records
+        } else if head[0] & 0x80 != 0, head[2] == 1, (head[3] == 0 && head[4] == 2) || (head[3] == 3 && head[4] <= 4) {
+            phase = .sslv2 // SSL 2.0 CLIENT-HELLO header (RFC 5246 E.2)
+        } else if head[0] & 0x80 != 0, head[2] == 4, head[3] <= 1, head[4] == 1 {
+            phase = .sslv2 // SSL 2.0 SERVER-HELLO: session_id_hit, certificate_type X.509
+        } else {
+            emit(.notTLS, &handler)
+            phase = .stopped
+            carried = []
+        }
+        return true
+    }
+
+    /// type 20-24, version 3.0-3.4 (SSLv3 to TLS 1.3 record versions), 0 < length <= 2^14+2048.
+    @inline(__always)
+    static func isPlausibleRecordHeader(_ type: UInt8, _ major: UInt8, _ minor: UInt8, _ lengthHigh: UInt8, _ lengthLow: UInt8) -> Bool {
+        let length = Int(lengthHigh) << 8 | Int(lengthLow)
+        return (20...24).contains(type) && major == 3 && minor <= 4 && length > 0 && length <= TLSLimits.maximumRecordLength
+    }
+
+    // MARK: framing
+
+    /// Takes one whole record from `carried` plus `input`, or from `input` in place, and
+    /// processes it. Returns false when the input ran out first (the rest is carried).
+    private mutating func nextRecord<H: TLSEventHandler>(_ input: inout ByteCursor, handler: inout H) -> Bool {
+        let headerLength = phase == .sslv2 ? 2 : 5
+        if carried.isEmpty, input.remaining >= headerLength {
+            let header = input.unreadBytes
+            guard let total = recordLength(header[0], header[1], headerLength == 5 ? header[3] : 0, headerLength == 5 ? header[4] : 0, handler: &handler) else { return true }
+            if input.remaining >= total {
+                let record = input.readSlice(length: total)!
+                process(record.unreadBytes, handler: &handler)
+                return true
+            }
+        }
+        // Carry: fill the header, then the body.
+        if carried.count < headerLength {
+            let take = min(headerLength - carried.count, input.remaining)
+            carried.append(contentsOf: input.readSlice(length: take)!.unreadBytes)
+            if carried.count < headerLength { return false }
+        }
+        guard let total = recordLength(carried[0], carried[1], headerLength == 5 ? carried[3] : 0, headerLength == 5 ? carried[4] : 0, handler: &handler) else { return true }
+        let take = min(total - carried.count, input.remaining)
+        carried.append(contentsOf: input.readSlice(length: take)!.unreadBytes)
+        if carried.count < total { return false }
+        // Move the buffer out while it is parsed, so handlers may reset decoder state;
+        // its storage comes back for the next split record.
+        var record: [UInt8] = []
+        swap(&record, &carried)
+        record.withUnsafeBytes { process($0, handler: &handler) }
+        if phase != .stopped {
+            record.removeAll(keepingCapacity: true)
+            carried = record
+        }
+        return true
+    }
+
+    /// The whole record's length from its header bytes (for SSL 2.0 only the first two
+    /// count), or nil (direction stopped) if the header is implausible.
+    private mutating func recordLength<H: TLSEventHandler>(_ b0: UInt8, _ b1: UInt8, _ b3: UInt8, _ b4: UInt8, handler: inout H) -> Int? {
+        if phase == .sslv2 {
+            guard b0 & 0x80 != 0 else {
+                fail(.malformed("SSLv2 record without the 2-byte header form"), &handler)
+                return nil
+            }
+            return 2 + (Int(b0 & 0x7f) << 8 | Int(b1))
+        }
+        let length = Int(b3) << 8 | Int(b4)
+        guard (20...24).contains(b0), b1 == 3 else {
+            fail(.malformed("record with content type \(b0) and major version \(b1)"), &handler)
+            return nil
+        }
+        guard length <= TLSLimits.maximumRecordLength else {
+            fail(.malformed("record length \(length) exceeds 2^14+2048"), &handler)
+            return nil
+        }
+        return 5 + length
+    }
+
+    private mutating func fail<H: TLSEventHandler>(_ error: TLSWireError, _ handler: inout H) {
+        emit(.malformed(error), &handler)
+        phase = .stopped
+        carried = []
+        handshakeCarry = []
+    }
+
+    /// One complete record, header included.
+    private mutating func process<H: TLSEventHandler>(_ record: UnsafeRawBufferPointer, handler: inout H) {
+        recordsDecoded += 1
+        if phase == .sslv2 {
+            processSSLv2(UnsafeRawBufferPointer(rebasing: record[2...]), handler: &handler)
+            return
+        }
+        let type = ContentType(rawValue: record[0])
+        let fragment = UnsafeRawBufferPointer(rebasing: record[5...])
+        switch type {
+        case .handshake:
+            if ciphertext { emit(.encryptedRecord(type, length: fragment.count), &handler) }
+            else { processHandshakeFragment(fragment, handler: &handler) }
+        case .changeCipherSpec:
+            emit(.changeCipherSpec, &handler)
+        case .alert:
+            // A cleartext alert is two bytes (RFC 8446 6); a longer one is ciphertext.
+            if !ciphertext, fragment.count == 2 {
+                emit(.alert(Alert(level: fragment[0], description: AlertDescription(rawValue: fragment[1]))), &handler)
+            } else {
+                emit(.encryptedRecord(type, length: fragment.count), &handler)
+            }
+        case .applicationData:
+            emit(.encryptedRecord(type, length: fragment.count), &handler)
+        default:
+            emit(.heartbeat(length: fragment.count), &handler)
+        }
+    }
+
+    private mutating func processSSLv2<H: TLSEventHandler>(_ body: UnsafeRawBufferPointer, handler: inout H) {
+        var cursor = ByteCursor(body)
+        switch cursor.readUInt8() {
+        case 1:
+            do throws(TLSWireError) {
+                emit(.clientHello(try ClientHello(parsingSSLv2: &cursor)), &handler)
+            } catch {
+                emit(.malformed(error), &handler)
+            }
+            // A v2-compatible hello is followed by TLS records (RFC 5246 E.2).
+            if phase == .sslv2 { phase = .records }
+        case 4:
+            if let hit = cursor.readUInt8(), cursor.readUInt8() != nil, let version = cursor.readUInt16() {
+                emit(.sslv2ServerHello(SSLv2ServerHello(sessionIDHit: hit != 0, version: ProtocolVersion(rawValue: version))), &handler)
+            } else {
+                emit(.malformed(.malformed("SSLv2 SERVER-HELLO too short")), &handler)
+            }
+            // The rest of an SSL 2.0 conversation is not parsed.
+            apply(.stop)
+        default:
+            fail(.malformed("SSLv2 record of unexpected message type"), &handler)
+        }
+    }
+
+    // MARK: handshake messages
+
+    private mutating func processHandshakeFragment<H: TLSEventHandler>(_ fragment: UnsafeRawBufferPointer, handler: inout H) {
+        var cursor = ByteCursor(fragment)
+        if handshakeSkip > 0 {
+            let passed = min(handshakeSkip, cursor.remaining)
+            _ = cursor.readSlice(length: passed)
+            handshakeSkip -= passed
+        }
+        if handshakeCarry.isEmpty {
+            parseMessages(&cursor, handler: &handler)
+            if phase != .stopped, !cursor.isEmpty { handshakeCarry.append(contentsOf: cursor.unreadBytes) }
+            return
+        }
+        handshakeCarry.append(contentsOf: cursor.unreadBytes)
+        var pending: [UInt8] = []
+        swap(&pending, &handshakeCarry)
+        let consumed: Int = pending.withUnsafeBytes { carry in
+            var carried = ByteCursor(carry)
+            parseMessages(&carried, handler: &handler)
+            return carried.position
+        }
+        // A gap or stop while parsing resets the carry; otherwise keep the partial message.
+        if phase != .stopped, handshakeCarry.isEmpty {
+            pending.removeFirst(consumed)
+            handshakeCarry = pending
+        }
+    }
+
+    /// Parses whole messages (RFC 8446 4: uint8 msg_type; uint24 length; body) until
+    /// only a partial one remains. Messages over the buffering limit are reported by type
+    /// and length and passed over.
+    private mutating func parseMessages<H: TLSEventHandler>(_ cursor: inout ByteCursor, handler: inout H) {
+        while cursor.remaining >= 4, phase != .stopped {
+            let type = HandshakeType(rawValue: cursor.peekUInt8()!)
+            let length = Int(cursor.peekUInt8(at: 1)!) << 16 | Int(cursor.peekUInt8(at: 2)!) << 8 | Int(cursor.peekUInt8(at: 3)!)
+            if length > TLSLimits.maximumBufferedHandshakeMessage {
+                _ = cursor.readSlice(length: 4)
+                let passed = min(length, cursor.remaining)
+                _ = cursor.readSlice(length: passed)
+                handshakeSkip = length - passed
+                emit(.handshake(type, length: length), &handler)
+                continue
+            }
+            guard cursor.remaining >= 4 + length else { return }
+            _ = cursor.readSlice(length: 4)
+            var body = cursor.readSlice(length: length)!
+            emit(decodeMessage(type, &body), &handler)
+        }
+    }
+
+    private func decodeMessage(_ type: HandshakeType, _ body: inout ByteCursor) -> TLSEvent {
+        do throws(TLSWireError) {
+            switch type {
+            case .clientHello: return .clientHello(try ClientHello(parsing: &body))
+            case .serverHello: return .serverHello(try ServerHello(parsing: &body))
+            case .draftHelloRetryRequest: return .serverHello(try ServerHello(parsingDraftRetryRequest: &body))
+            case .certificate: return .certificate(try CertificateChain(parsing: &body))
+            case .newSessionTicket: return .newSessionTicket(try NewSessionTicket(parsing: &body))
+            default: return .handshake(type, length: body.remaining)
+            }
+        } catch {
+            return .malformed(error)
+        }
+    }
+
+    // MARK: resynchronisation
+
+    /// Looks for the next plausible record header after a gap. Input is copied into
+    /// `carried` so a header split across calls is still found.
+    private mutating func resynchronise<H: TLSEventHandler>(_ input: inout ByteCursor, handler: inout H) {
+        let take = min(input.remaining, TLSLimits.maximumResyncScan)
+        carried.append(contentsOf: input.readSlice(length: take)!.unreadBytes)
+        resyncScanned += take
+        var found: Int?
+        if carried.count >= 5 {
+            for i in 0...(carried.count - 5) where TLSStreamDecoder.isPlausibleRecordHeader(carried[i], carried[i + 1], carried[i + 2], carried[i + 3], carried[i + 4]) {
+                found = i
+                break
+            }
+        }
+        if let found {
+            carried.removeFirst(found)
+            phase = .records
+            resyncScanned = 0
+            // Process what is now a record start, followed by the rest of the input.
+            let rest = carried
+            carried.removeAll(keepingCapacity: true)
+            rest.withUnsafeBytes { bytes in
+                var cursor = ByteCursor(bytes)
+                while !cursor.isEmpty, phase == .records {
+                    guard nextRecord(&cursor, handler: &handler) else { break }
+                }
+            }
+            return
+        }
+        if carried.count > 4 { carried.removeFirst(carried.count - 4) }
+        if resyncScanned > TLSLimits.maximumResyncScan {
+            apply(.stop)
+        }
+    }
+}
