@@ -9,6 +9,8 @@ public struct InputStats: Sendable {
     public var unusableRecords = 0
     /// Bytes skipped to find the next plausible record after corruption.
     public var resyncedBytes: Int64 = 0
+    /// Packets released in timestamp order rather than file order (multi-interface pcapng).
+    public var reorderedPackets = 0
     /// True when the input ended inside a record.
     public var truncated = false
     /// Plain sentences about what went wrong, first ones only.
@@ -74,6 +76,9 @@ public final class CaptureFileReader {
     private var finished = false
 
     public var name: String { stats.name }
+    /// True once a pcapng section has declared more than one interface: such files are
+    /// written in per-interface chunks, so `CaptureSet` restores timestamp order.
+    public var hasSeveralInterfaces: Bool { interfaces.count > 1 }
     /// Decompressed bytes read so far, and the file size when known (for progress).
     public var bytesRead: Int64 { source.offset }
     public var totalBytes: Int64? { source.knownSize }
@@ -347,6 +352,8 @@ public final class CaptureFileReader {
         return CapturedPacket(timestampNanos: timestamp, linkType: interface.linkType,
                               originalLength: max(original, bytes.count), bytes: bytes, inputIndex: inputIndex)
     }
+
+    func noteReordered() { stats.reorderedPackets += 1 }
 
     private func unusable(_ problem: String) -> CapturedPacket? {
         stats.unusableRecords += 1

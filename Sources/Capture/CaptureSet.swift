@@ -7,6 +7,7 @@ public final class CaptureSet {
     public let failedInputs: [InputStats]
     private var heads: [CapturedPacket?]
     private var lastReturned = -1
+    private let windows: [ReorderWindow]
 
     public init(paths: [String]) {
         var readers: [CaptureFileReader] = []
@@ -22,15 +23,24 @@ public final class CaptureSet {
         }
         self.readers = readers
         self.failedInputs = failed
-        heads = readers.count > 1 ? readers.map { $0.next() } : []
+        windows = readers.map { _ in ReorderWindow() }
+        heads = []
+        if readers.count > 1 { heads = readers.indices.map { pull($0) } }
+    }
+
+    @inline(__always)
+    private func pull(_ index: Int) -> CapturedPacket? {
+        let reader = readers[index]
+        if reader.hasSeveralInterfaces || !windows[index].isEmpty { return windows[index].next(from: reader) }
+        return reader.next()
     }
 
     /// The next packet across all inputs, earliest timestamp first (ties keep input order).
     /// Its bytes are valid until the next call.
     @inline(__always)
     public func next() -> CapturedPacket? {
-        if readers.count == 1 { return readers[0].next() }
-        if lastReturned >= 0 { heads[lastReturned] = readers[lastReturned].next() }
+        if readers.count == 1 { return pull(0) }
+        if lastReturned >= 0 { heads[lastReturned] = pull(lastReturned) }
         var best = -1
         var bestTime = Int64.max
         for index in heads.indices {
@@ -59,5 +69,89 @@ public final class CaptureSet {
             total += size
         }
         return total
+    }
+}
+
+/// Restores timestamp order for a file whose packets are not written in it, such as a
+/// pcapng from dumpcap on several interfaces (each interface's packets arrive in chunks).
+/// Packets are copied and held for up to `windowNanos` of capture time or
+/// `maximumBytes`; a packet delayed longer than that is released late, in file order.
+final class ReorderWindow {
+    static let windowNanos: Int64 = 2_000_000_000
+    static let maximumBytes = 32 * 1024 * 1024
+
+    private struct Held {
+        var packet: CapturedPacket
+        var order: Int
+        var storage: UnsafeMutableRawBufferPointer
+    }
+
+    private var heap: [Held] = []
+    private var heldBytes = 0
+    private var newest: Int64 = .min
+    private var arrivals = 0
+    private var released: UnsafeMutableRawBufferPointer?
+    private var releasedCount = 0
+    private var exhausted = false
+
+    deinit {
+        released?.deallocate()
+        for held in heap { held.storage.deallocate() }
+    }
+
+    var isEmpty: Bool { heap.isEmpty && released == nil }
+
+    func next(from reader: CaptureFileReader) -> CapturedPacket? {
+        if let released { released.deallocate() }
+        released = nil
+        while !exhausted, heap.isEmpty || (newest &- heap[0].packet.timestampNanos < ReorderWindow.windowNanos && heldBytes < ReorderWindow.maximumBytes) {
+            guard let packet = reader.next() else { exhausted = true; break }
+            let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(packet.bytes.count, 1), alignment: 8)
+            if packet.bytes.count > 0 { storage.copyMemory(from: packet.bytes) }
+            var copy = packet
+            copy.bytes = UnsafeRawBufferPointer(start: storage.baseAddress, count: packet.bytes.count)
+            newest = max(newest, packet.timestampNanos)
+            push(Held(packet: copy, order: arrivals, storage: storage))
+            arrivals += 1
+            heldBytes += packet.bytes.count
+        }
+        guard let first = pop() else { return nil }
+        heldBytes -= first.packet.bytes.count
+        if first.order != releasedCount { reader.noteReordered() }
+        releasedCount += 1
+        released = first.storage
+        return first.packet
+    }
+
+    private static func before(_ a: Held, _ b: Held) -> Bool {
+        (a.packet.timestampNanos, a.order) < (b.packet.timestampNanos, b.order)
+    }
+
+    private func push(_ item: Held) {
+        heap.append(item)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard ReorderWindow.before(heap[child], heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    private func pop() -> Held? {
+        guard !heap.isEmpty else { return nil }
+        heap.swapAt(0, heap.count - 1)
+        let top = heap.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < heap.count, ReorderWindow.before(heap[left], heap[smallest]) { smallest = left }
+            if right < heap.count, ReorderWindow.before(heap[right], heap[smallest]) { smallest = right }
+            if smallest == parent { break }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
     }
 }

@@ -20,15 +20,22 @@ public final class LibpcapFileReader {
             throw CaptureError.make(.notACapture, message, input: path)
         }
         handle = PcapHandle(raw: raw)
-        linkType = LinkType(rawValue: UInt32(bitPattern: pcap_datalink(raw)))
+        // pcap_datalink answers with DLT_ values; DLT_RAW is 12 or 14 where the file says LINKTYPE_RAW (101).
+        let dlt = UInt32(bitPattern: pcap_datalink(raw))
+        linkType = dlt == 12 || dlt == 14 ? .raw : LinkType(rawValue: dlt)
         self.inputIndex = inputIndex
     }
+
+    /// libpcap's message when reading stopped on an error rather than at the end.
+    public private(set) var error: String?
 
     /// The next packet, or nil at the end or on a read error. Bytes are valid until the next call.
     public func next() -> CapturedPacket? {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
-        guard pcap_next_ex(handle.raw, &header, &data) == 1, let header, let data else { return nil }
+        let status = pcap_next_ex(handle.raw, &header, &data)
+        if status == PCAP_ERROR { error = String(cString: pcap_geterr(handle.raw)) }
+        guard status == 1, let header, let data else { return nil }
         let h = header.pointee
         let timestamp = Int64(h.ts.tv_sec) * 1_000_000_000 + Int64(h.ts.tv_usec)
         return CapturedPacket(timestampNanos: timestamp, linkType: linkType, originalLength: Int(h.len),

@@ -74,6 +74,24 @@ public struct TCPSegment {
     public var optionBytes: UnsafeRawBufferPointer
 
     public var options: TCPOptions { TCPOptions(optionBytes) }
+
+    public init(timestampNanos: Int64, source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
+                sequence: UInt32, acknowledgment: UInt32, flags: TCPFlags, window: UInt16, timeToLive: UInt8,
+                payload: UnsafeRawBufferPointer, payloadLength: Int, optionBytes: UnsafeRawBufferPointer) {
+        self.timestampNanos = timestampNanos
+        self.source = source
+        self.destination = destination
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.sequence = sequence
+        self.acknowledgment = acknowledgment
+        self.flags = flags
+        self.window = window
+        self.timeToLive = timeToLive
+        self.payload = payload
+        self.payloadLength = payloadLength
+        self.optionBytes = optionBytes
+    }
 }
 
 /// One UDP datagram (RFC 768). Payload validity as for `TCPSegment`.

@@ -1,4 +1,5 @@
 import Handshakes
+import TLSWire
 
 /// The `handshakes --format text` table: one aligned line per connection.
 /// Column widths come from the first rows and grow when a longer value appears.
@@ -11,7 +12,8 @@ public struct HandshakeTextTable {
 
     public static func cells(_ record: HandshakeRecord) -> [String] {
         var offered: [String] = []
-        if !record.clientSessionID.isEmpty { offered.append("sid") }
+        // In TLS 1.3 the session ID is middlebox compatibility mode (RFC 8446 D.4), not an offer.
+        if !record.clientSessionID.isEmpty, !(record.version?.isTLS13Family ?? false) { offered.append("sid") }
         if record.offeredTicket { offered.append("ticket") }
         if record.offeredPSK { offered.append(record.pskKind == "external" ? "ext-psk" : "psk") }
         let resumed: String

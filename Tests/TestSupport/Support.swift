@@ -1,1 +1,236 @@
-// support
+import Foundation
+import Capture
+import Handshakes
+
+/// Where the tests find their inputs.
+public enum Paths {
+    /// The repository root (this file is Tests/TestSupport/Support.swift).
+    public static let repository: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    public static let captures = repository.appendingPathComponent("captures")
+
+    /// `../shared/peer-corpus` beside the repository (third-party captures, never committed).
+    public static let peerCorpus = repository.deletingLastPathComponent().appendingPathComponent("shared/peer-corpus")
+
+    public static var peerCorpusPresent: Bool {
+        FileManager.default.fileExists(atPath: peerCorpus.appendingPathComponent("README.md").path)
+    }
+
+    /// The recorded captures: every .pcap and .pcapng in captures/.
+    public static var recordedCaptures: [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: captures.path)) ?? []
+        return names.filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") }.sorted()
+            .map { captures.appendingPathComponent($0) }
+    }
+
+    /// Every capture in the peer corpus (empty when absent).
+    public static var peerCaptures: [URL] {
+        guard peerCorpusPresent else { return [] }
+        var all: [URL] = []
+        for folder in ["zeek/traces", "ja4/pcap"] {
+            let dir = peerCorpus.appendingPathComponent(folder)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            all += names.sorted().map { dir.appendingPathComponent($0) }
+        }
+        return all
+    }
+
+    /// The built `tlsreuse` binary, beside the test bundle.
+    public static var binary: URL {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = testBinary.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("tlsreuse")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return repository.appendingPathComponent(".build/debug/tlsreuse")
+    }
+}
+
+/// Extracts every handshake record from capture files.
+public func extractRecords(_ paths: [String], filter: String? = nil) throws -> ([HandshakeRecord], ExtractionStatistics) {
+    var records: [HandshakeRecord] = []
+    let statistics = try Extraction.run(paths: paths, filter: filter) { records.append($0) }
+    return (records, statistics)
+}
+
+public func extractRecords(_ url: URL) throws -> [HandshakeRecord] {
+    try extractRecords([url.path]).0
+}
+
+/// Runs a program and returns its exit status and output.
+public struct ProcessResult {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+@discardableResult
+public func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
+    // stdout through a pipe, stderr through a file, so neither can fill up and block the child.
+    let out = Pipe()
+    let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-stderr-\(UUID().uuidString)")
+    FileManager.default.createFile(atPath: errPath.path, contents: nil)
+    let err = try FileHandle(forWritingTo: errPath)
+    defer { try? FileManager.default.removeItem(at: errPath) }
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try process.run()
+    if let stdin {
+        input.fileHandleForWriting.write(stdin)
+        try? input.fileHandleForWriting.close()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    try? err.close()
+    let errData = (try? Data(contentsOf: errPath)) ?? Data()
+    return ProcessResult(status: process.terminationStatus,
+                         stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+public func toolAvailable(_ name: String) -> Bool {
+    (try? runProcess("which", [name]).status) == 0
+}
+
+// MARK: independent truth
+
+/// What a client printed about one connection while a capture was recorded.
+public struct ClientVerdict: Equatable, CustomStringConvertible {
+    public var reused: Bool
+    public var version: String
+    public var description: String { "\(reused ? "Reused" : "New") \(version)" }
+}
+
+/// Reads a `captures/NAME.client.log`. openssl s_client prints "New, TLSv1.2, ..." or
+/// "Reused, ..." per connection (the first such line of each connection counts:
+/// connections are separated by "### connection" lines written by record.sh and by
+/// s_client's own "drop connection and then reconnect"). curl -v logs are split at
+/// "Connected to"; "re-using session" marks a resumed one.
+public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
+    let text = try String(contentsOf: url, encoding: .utf8)
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    var verdicts: [ClientVerdict] = []
+    if lines.contains(where: { $0.hasPrefix("* Connected to") }) {
+        var current: ClientVerdict?
+        for line in lines {
+            if line.hasPrefix("* Connected to") {
+                if let current { verdicts.append(current) }
+                current = ClientVerdict(reused: false, version: "?")
+            } else if line.contains("re-using session") {
+                current?.reused = true
+            } else if let range = line.range(of: "SSL connection using ") {
+                current?.version = String(line[range.upperBound...].prefix { $0 != " " })
+            }
+        }
+        if let current { verdicts.append(current) }
+        return verdicts
+    }
+    // The version on the New/Reused line is the cipher's (SSL_CIPHER_get_version); the
+    // session block's "Protocol  :" line that follows is the negotiated protocol.
+    var current: ClientVerdict?
+    let protocolNames = ["TLSv1": "TLSv1.0", "SSLv3": "SSLv3"]
+    for line in lines {
+        if line.hasPrefix("### connection") || line.hasPrefix("drop connection and then reconnect") {
+            if let current { verdicts.append(current) }
+            current = nil
+            continue
+        }
+        if current == nil, line.hasPrefix("New, ") || line.hasPrefix("Reused, ") {
+            current = ClientVerdict(reused: line.hasPrefix("Reused"), version: "?")
+        } else if current?.version == "?", let range = line.range(of: "Protocol  : ") {
+            let name = line[range.upperBound...].trimmingCharacters(in: .whitespaces)
+            current?.version = protocolNames[name] ?? name
+        }
+    }
+    if let current { verdicts.append(current) }
+    return verdicts
+}
+
+/// One TLS connection as tshark dissects it.
+public struct TsharkHandshake: Equatable, CustomStringConvertible {
+    public var client: String
+    public var clientPort: Int
+    public var server: String
+    public var serverPort: Int
+    public var sni: String?
+    public var clientSessionID: String
+    public var serverSessionID: String?
+    public var version: Int?
+    public var cipher: Int?
+    public var description: String { "\(client):\(clientPort) -> \(server):\(serverPort)" }
+}
+
+private let helloRetryRandom = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
+
+/// Dissects a capture with tshark: the first ClientHello and the last ServerHello (not a
+/// HelloRetryRequest) of every TCP stream. `tlsPorts` are decoded as TLS whatever the port.
+public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>) throws -> [TsharkHandshake] {
+    let fields = ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport", "tls.handshake.type",
+                  "tls.handshake.extensions_server_name", "tls.handshake.session_id", "tls.handshake.version",
+                  "tls.handshake.extensions.supported_version", "tls.handshake.ciphersuite", "tls.handshake.random"]
+    var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE"]
+    for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
+    arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
+                  "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
+    for field in fields { arguments += ["-e", field] }
+    let result = try runProcess("tshark", arguments)
+    var byStream: [String: TsharkHandshake] = [:]
+    var order: [String] = []
+    for line in result.stdout.split(separator: "\n") {
+        var cells = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        cells += Array(repeating: "", count: max(0, fields.count - cells.count))
+        let row = Dictionary(uniqueKeysWithValues: zip(fields, cells))
+        guard let stream = row["tcp.stream"], !stream.isEmpty else { continue }
+        let types = row["tls.handshake.type"]!.split(separator: "|").map(String.init)
+        func first(_ key: String) -> String { row[key]!.split(separator: "|", omittingEmptySubsequences: false).first.map(String.init) ?? "" }
+        func last(_ key: String) -> String { row[key]!.split(separator: "|", omittingEmptySubsequences: false).last.map(String.init) ?? "" }
+        if types.contains("1"), byStream[stream] == nil {
+            let sni = first("tls.handshake.extensions_server_name")
+            byStream[stream] = TsharkHandshake(
+                client: first("ip.src").isEmpty ? first("ipv6.src") : first("ip.src"), clientPort: Int(first("tcp.srcport")) ?? 0,
+                server: first("ip.dst").isEmpty ? first("ipv6.dst") : first("ip.dst"), serverPort: Int(first("tcp.dstport")) ?? 0,
+                sni: sni.isEmpty ? nil : sni, clientSessionID: first("tls.handshake.session_id"))
+            order.append(stream)
+        }
+        if types.contains("2"), byStream[stream] != nil {
+            if row["tls.handshake.random"]!.contains(helloRetryRandom) { continue }
+            byStream[stream]!.serverSessionID = first("tls.handshake.session_id")
+            let selected = last("tls.handshake.extensions.supported_version")
+            let legacy = first("tls.handshake.version")
+            byStream[stream]!.version = Int((selected.isEmpty ? legacy : selected).dropFirst(2), radix: 16)
+            byStream[stream]!.cipher = Int(last("tls.handshake.ciphersuite").dropFirst(2), radix: 16)
+        }
+    }
+    return order.compactMap { byStream[$0] }
+}
+
+/// The raw bytes of each direction of the first TCP stream with this port, as tshark's
+/// "follow" reassembles them: an independent source of real TLS byte streams.
+public func tsharkStreamBytes(_ path: String, stream: Int) throws -> (client: [UInt8], server: [UInt8]) {
+    let result = try runProcess("tshark", ["-r", path, "-q", "-z", "follow,tcp,raw,\(stream)"])
+    var client: [UInt8] = [], server: [UInt8] = []
+    var inBody = false
+    for line in result.stdout.split(separator: "\n") {
+        if line.hasPrefix("Node 1:") { inBody = true; continue }
+        if line.hasPrefix("=====") { if inBody { break }; continue }
+        guard inBody else { continue }
+        let isServer = line.hasPrefix("\t")
+        let hex = line.trimmingCharacters(in: .whitespaces)
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex), index < hex.endIndex {
+            if let byte = UInt8(hex[index..<next], radix: 16) { bytes.append(byte) }
+            index = next
+        }
+        if isServer { server += bytes } else { client += bytes }
+    }
+    return (client, server)
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+import Capture
+import TestSupport
+
+struct ReadPacket: Equatable {
+    var timestamp: Int64
+    var linkType: UInt32
+    var originalLength: Int
+    var bytes: [UInt8]
+}
+
+func readAll(_ path: String) throws -> ([ReadPacket], InputStats) {
+    let reader = try CaptureFileReader(path: path)
+    var packets: [ReadPacket] = []
+    while let p = reader.next() {
+        packets.append(ReadPacket(timestamp: p.timestampNanos, linkType: p.linkType.rawValue, originalLength: p.originalLength, bytes: Array(p.bytes)))
+    }
+    return (packets, reader.stats)
+}
+
+func readWithLibpcap(_ path: String) throws -> [ReadPacket] {
+    try readWithLibpcapReportingError(path).0
+}
+
+func readWithLibpcapReportingError(_ path: String) throws -> ([ReadPacket], String?) {
+    let reader = try LibpcapFileReader(path: path)
+    var packets: [ReadPacket] = []
+    while let p = reader.next() {
+        packets.append(ReadPacket(timestamp: p.timestampNanos, linkType: p.linkType.rawValue, originalLength: p.originalLength, bytes: Array(p.bytes)))
+    }
+    return (packets, reader.error)
+}
+
+func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-\(getpid())-\(name)")
+    try Data(bytes).write(to: url)
+    return url
+}
+
+@Suite struct CaptureReaderTests {
+    static var singleLinkTypeCaptures: [String] {
+        Paths.recordedCaptures.filter { !$0.lastPathComponent.hasPrefix("two-interfaces") }.map(\.path) + Paths.peerCaptures.map(\.path)
+    }
+
+    /// The zero-copy reader returns exactly what libpcap returns: timestamps (nanoseconds),
+    /// lengths, link types and bytes.
+    @Test func ownReaderMatchesLibpcap() throws {
+        var files = 0
+        for path in Self.singleLinkTypeCaptures {
+            let ours = try readAll(path).0
+            let reference = try readWithLibpcap(path)
+            #expect(ours.count == reference.count, "\(path)")
+            if let index = (0..<min(ours.count, reference.count)).first(where: { ours[$0] != reference[$0] }) {
+                let a = ours[index], b = reference[index]
+                Issue.record("\(path) packet \(index + 1): ours ts=\(a.timestamp) link=\(a.linkType) len=\(a.originalLength)/\(a.bytes.count), libpcap ts=\(b.timestamp) link=\(b.linkType) len=\(b.originalLength)/\(b.bytes.count)")
+            }
+            files += 1
+        }
+        #expect(files >= 11)
+    }
+
+    /// libpcap 1.10 refuses a pcapng whose interfaces have different link types; this reader
+    /// keeps a link type per interface.
+    @Test func pcapngWithTwoLinkTypes() throws {
+        let path = Paths.captures.appendingPathComponent("two-interfaces.pcapng").path
+        let (partial, error) = try readWithLibpcapReportingError(path)
+        #expect(error?.contains("different from the type of the first interface") == true)
+        let packets = try readAll(path).0
+        #expect(partial.count < packets.count)
+        #expect(Set(packets.map(\.linkType)) == [1, 113])
+        if toolAvailable("capinfos") {
+            let info = try runProcess("capinfos", ["-c", "-M", path]).stdout
+            #expect(info.contains("\(packets.count)"))
+        }
+    }
+
+    @Test func multiInterfaceFilesComeOutInTimestampOrder() throws {
+        let set = CaptureSet(paths: [Paths.captures.appendingPathComponent("two-interfaces.pcapng").path])
+        var last = Int64.min
+        var count = 0
+        while let packet = set.next() {
+            #expect(packet.timestampNanos >= last)
+            last = packet.timestampNanos
+            count += 1
+        }
+        #expect(count > 100)
+        #expect(set.inputStats[0].reorderedPackets > 0)
+    }
+
+    @Test func gzipIsReadTransparently() throws {
+        let plain = Paths.captures.appendingPathComponent("dumpcap.pcapng")
+        let compressed = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-\(getpid()).pcapng.gz")
+        defer { try? FileManager.default.removeItem(at: compressed) }
+        #expect(try runProcess("/bin/sh", ["-c", "gzip -c '\(plain.path)' > '\(compressed.path)'"]).status == 0)
+        let (packets, stats) = try readAll(compressed.path)
+        #expect(packets == (try readAll(plain.path).0))
+        #expect(stats.format == "pcapng+gzip")
+    }
+
+    @Test func standardInputCompressedOrNot() throws {
+        let plain = Paths.captures.appendingPathComponent("tls12-session-id.pcap")
+        let expected = try String(decoding: runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", plain.path]).stdout.utf8, as: UTF8.self)
+        let viaStdin = try runProcess("/bin/sh", ["-c", "'\(Paths.binary.path)' handshakes --format jsonl -q - < '\(plain.path)'"])
+        let viaGzipPipe = try runProcess("/bin/sh", ["-c", "gzip -c '\(plain.path)' | '\(Paths.binary.path)' handshakes --format jsonl -q -"])
+        #expect(!expected.isEmpty)
+        #expect(viaStdin.stdout == expected)
+        #expect(viaGzipPipe.stdout == expected)
+    }
+
+    // The next tests DERIVE files from a real capture by rewriting its headers, or build
+    // DELIBERATELY MALFORMED ones; each says which.
+
+    /// Derived: the same capture written big-endian, and with nanosecond timestamps.
+    @Test func byteOrdersAndNanosecondResolution() throws {
+        let original = try Array(Data(contentsOf: Paths.captures.appendingPathComponent("tls12-session-id.pcap")))
+        let (expected, _) = try readAll(Paths.captures.appendingPathComponent("tls12-session-id.pcap").path)
+        func swap32(_ bytes: inout [UInt8], _ at: Int) { bytes[at..<(at + 4)].reverse() }
+        func swap16(_ bytes: inout [UInt8], _ at: Int) { bytes[at..<(at + 2)].reverse() }
+        var bigEndian = original, nano = original
+        swap32(&bigEndian, 0); swap16(&bigEndian, 4); swap16(&bigEndian, 6)
+        for field in stride(from: 8, to: 24, by: 4) { swap32(&bigEndian, field) }
+        nano[0...3] = [0x4d, 0x3c, 0xb2, 0xa1]
+        var position = 24
+        while position + 16 <= original.count {
+            let captured = Int(original[position + 8]) | Int(original[position + 9]) << 8 | Int(original[position + 10]) << 16
+            for field in 0..<4 { swap32(&bigEndian, position + field * 4) }
+            // microseconds x 1000 = nanoseconds
+            let micros = UInt32(original[position + 4]) | UInt32(original[position + 5]) << 8 | UInt32(original[position + 6]) << 16 | UInt32(original[position + 7]) << 24
+            let nanos = micros * 1000
+            nano[(position + 4)...(position + 7)] = [UInt8(nanos & 0xff), UInt8(nanos >> 8 & 0xff), UInt8(nanos >> 16 & 0xff), UInt8(nanos >> 24)]
+            position += 16 + captured
+        }
+        let big = try temporaryFile("big.pcap", bigEndian), ns = try temporaryFile("ns.pcap", nano)
+        defer { try? FileManager.default.removeItem(at: big); try? FileManager.default.removeItem(at: ns) }
+        #expect(try readAll(big.path).0 == expected)
+        let (nanoPackets, nanoStats) = try readAll(ns.path)
+        #expect(nanoPackets == expected)
+        #expect(nanoStats.format == "pcap-ns")
+        #expect(try readWithLibpcap(big.path) == expected)
+    }
+
+    /// Deliberately malformed: a real capture cut in the middle of its last record.
+    @Test func truncatedFileKeepsEarlierPackets() throws {
+        let original = try Array(Data(contentsOf: Paths.captures.appendingPathComponent("tls12-session-id.pcap")))
+        let (all, _) = try readAll(Paths.captures.appendingPathComponent("tls12-session-id.pcap").path)
+        let cut = try temporaryFile("cut.pcap", Array(original.dropLast(7)))
+        defer { try? FileManager.default.removeItem(at: cut) }
+        let (packets, stats) = try readAll(cut.path)
+        #expect(packets == Array(all.dropLast()))
+        #expect(stats.truncated)
+        #expect(stats.problems.first?.contains("file ends inside a packet") == true)
+    }
+
+    /// Deliberately malformed: one record header in the middle overwritten with garbage;
+    /// the reader resynchronises at the next plausible record.
+    @Test func corruptRecordHeaderIsSkipped() throws {
+        var bytes = try Array(Data(contentsOf: Paths.captures.appendingPathComponent("tls12-session-id.pcap")))
+        let (all, _) = try readAll(Paths.captures.appendingPathComponent("tls12-session-id.pcap").path)
+        // Walk to the 10th record header and destroy its lengths.
+        var position = 24
+        for _ in 0..<9 { position += 16 + (Int(bytes[position + 8]) | Int(bytes[position + 9]) << 8) }
+        for i in 8..<16 { bytes[position + i] = 0xff }
+        let damaged = try temporaryFile("damaged.pcap", bytes)
+        defer { try? FileManager.default.removeItem(at: damaged) }
+        let (packets, stats) = try readAll(damaged.path)
+        #expect(packets.count == all.count - 1)
+        #expect(Array(packets[..<9]) == Array(all[..<9]) && Array(packets[9...]) == Array(all[10...]))
+        #expect(stats.unusableRecords == 1 && stats.resyncedBytes > 0)
+    }
+
+    @Test func notACaptureMissingAndDirectory() throws {
+        let text = try temporaryFile("text.txt", Array("hello, this is not a capture\n".utf8))
+        let empty = try temporaryFile("empty.pcap", [])
+        defer { try? FileManager.default.removeItem(at: text); try? FileManager.default.removeItem(at: empty) }
+        func code(_ path: String) -> CaptureError.Code? {
+            do { _ = try CaptureFileReader(path: path); return nil } catch { return error.code }
+        }
+        #expect(code(text.path) == .notACapture)
+        #expect(code(empty.path) == .notACapture)
+        #expect(code("/nonexistent/capture.pcap") == .notFound)
+        #expect(code(FileManager.default.temporaryDirectory.path) == .notACapture)
+    }
+
+    /// The BPF filter keeps what tcpdump's own filtering keeps.
+    @Test(.enabled(if: toolAvailable("tcpdump"), "tcpdump is not installed"))
+    func bpfFilterAgreesWithTcpdump() throws {
+        let path = Paths.captures.appendingPathComponent("tls12-session-id.pcap").path
+        let expression = "tcp[tcpflags] & tcp-syn != 0"
+        let filter = try PacketFilter(expression: expression)
+        let reader = try CaptureFileReader(path: path)
+        var kept = 0
+        while let packet = reader.next() { if filter.matches(packet) { kept += 1 } }
+        let reference = try runProcess("tcpdump", ["-nr", path, expression]).stdout.split(separator: "\n").count
+        #expect(kept == reference && kept > 0)
+        #expect(throws: CaptureError.self) { _ = try PacketFilter(expression: "tcp port") }
+    }
+}

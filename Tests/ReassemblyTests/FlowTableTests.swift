@@ -1,0 +1,271 @@
+import Testing
+import Packets
+import Reassembly
+
+/// What the collecting consumer saw of one flow.
+struct CollectedFlow {
+    var start: FlowStart
+    var bytes: [[UInt8]] = [[], []]
+    var events: [String] = []
+    var reason: FlowEndReason?
+}
+
+struct Collected {
+    var flows: [CollectedFlow] = []
+}
+
+/// A consumer that keeps every byte and gap, and can decide after `decideAfter` bytes.
+struct Collector: StreamConsumer {
+    typealias Sink = Collected
+    var flow: CollectedFlow
+
+    init(start: FlowStart) { flow = CollectedFlow(start: start) }
+
+    mutating func receive(_ bytes: UnsafeRawBufferPointer, from direction: FlowDirection, at timestampNanos: Int64, sink: inout Collected) -> StreamInterest {
+        flow.bytes[direction.rawValue] += bytes
+        flow.events.append("\(direction.rawValue):+\(bytes.count)")
+        if let limit = Collector.decideAfterBytes, flow.bytes[0].count + flow.bytes[1].count >= limit { return [] }
+        return .both
+    }
+
+    mutating func skip(_ count: Int, from direction: FlowDirection, sink: inout Collected) -> StreamInterest {
+        flow.events.append("\(direction.rawValue):gap\(count)")
+        return .both
+    }
+
+    mutating func observe(_ segment: TCPSegment, from direction: FlowDirection) {}
+
+    mutating func finish(_ reason: FlowEndReason, at timestampNanos: Int64, sink: inout Collected) {
+        flow.reason = reason
+        sink.flows.append(flow)
+    }
+
+    nonisolated(unsafe) static var decideAfterBytes: Int?
+}
+
+/// SYNTHETIC SEGMENTS, built here to exercise one reassembly rule each (not captured traffic).
+struct Wire {
+    var table: FlowTable<Collector>
+    var sink = Collected()
+    let client = IPAddress("10.0.0.1")!
+    let server = IPAddress("10.0.0.2")!
+    var time: Int64 = 1_000_000_000
+
+    init(limits: ReassemblyLimits = ReassemblyLimits()) { table = FlowTable(limits: limits) }
+
+    mutating func send(fromClient: Bool = true, seq: UInt32, ack: UInt32 = 0, flags: TCPFlags = [.ack], _ payload: [UInt8] = [],
+                       wireLength: Int? = nil, clientPort: UInt16 = 40000, advance: Int64 = 1000) {
+        time += advance
+        let options: [UInt8] = []
+        payload.withUnsafeBytes { bytes in
+            options.withUnsafeBytes { optionBytes in
+                let segment = TCPSegment(
+                    timestampNanos: time, source: fromClient ? client : server, destination: fromClient ? server : client,
+                    sourcePort: fromClient ? clientPort : 443, destinationPort: fromClient ? 443 : clientPort,
+                    sequence: seq, acknowledgment: ack, flags: flags, window: 65535, timeToLive: 64,
+                    payload: bytes, payloadLength: wireLength ?? payload.count, optionBytes: optionBytes)
+                table.handle(segment, sink: &sink)
+            }
+        }
+    }
+
+    mutating func end() { table.finishAll(sink: &sink) }
+}
+
+func text(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+@Suite(.serialized) struct FlowTableTests {
+    init() { Collector.decideAfterBytes = nil }
+
+    @Test func inOrderWithHandshake() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(fromClient: false, seq: 500, ack: 101, flags: [.syn, .ack])
+        w.send(seq: 101, ack: 501, text("hello "))
+        w.send(seq: 107, ack: 501, text("world"))
+        w.send(fromClient: false, seq: 501, ack: 112, text("ok"))
+        w.end()
+        #expect(w.sink.flows.count == 1)
+        let flow = w.sink.flows[0]
+        #expect(flow.start.sawSYN && flow.start.originator.address == w.client)
+        #expect(flow.bytes[0] == text("hello world") && flow.bytes[1] == text("ok"))
+        #expect(flow.reason == .endOfInput)
+    }
+
+    @Test func outOfOrderIsHeldAndReordered() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 107, text("world"))
+        w.send(seq: 101, text("hello "))
+        w.end()
+        #expect(w.sink.flows[0].bytes[0] == text("hello world"))
+        #expect(w.table.counters.outOfOrderSegments == 1)
+    }
+
+    @Test func retransmissionsAndPartialOverlapsAreTrimmed() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("abcdef"))
+        w.send(seq: 101, text("abcdef"))
+        w.send(seq: 104, text("defghi"))
+        w.end()
+        #expect(w.sink.flows[0].bytes[0] == text("abcdefghi"))
+        #expect(w.table.counters.retransmittedBytes == 9)
+    }
+
+    /// Policy: the first copy of a byte wins (as in Zeek and Suricata); differing copies are counted.
+    @Test func overlappingCopiesFirstWinsAndConflictsAreCounted() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 105, text("XXXX"))
+        w.send(seq: 103, text("YYYYYYY"))
+        w.send(seq: 101, text("ab"))
+        w.end()
+        #expect(w.sink.flows[0].bytes[0] == text("abYYXXXXY"))
+        #expect(w.table.counters.conflictingOverlaps == 1)
+    }
+
+    @Test func sequenceNumbersWrapAround() {
+        var w = Wire()
+        w.send(seq: 0xffff_fff9, flags: [.syn])
+        w.send(seq: 0xffff_fffa, text("012345"))
+        w.send(seq: 0x0000_0004, text("89"))
+        w.send(seq: 0x0000_0000, text("6701"))
+        w.end()
+        #expect(w.sink.flows[0].bytes[0] == text("012345" + "6701" + "89"))
+    }
+
+    @Test func holeAcknowledgedByThePeerIsAGap() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("aaaa"))
+        w.send(seq: 109, text("cccc"))
+        w.send(fromClient: false, seq: 900, ack: 113, flags: [.ack])
+        #expect(w.sink.flows.isEmpty)
+        w.end()
+        let flow = w.sink.flows[0]
+        #expect(flow.events == ["0:+4", "0:gap4", "0:+4"])
+        #expect(w.table.counters.gaps == 1 && w.table.counters.gapBytes == 4)
+    }
+
+    @Test func snaplenCutSegmentIsAGap() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("abc"), wireLength: 10)
+        w.send(seq: 111, text("z"))
+        w.end()
+        #expect(w.sink.flows[0].events == ["0:+3", "0:gap7", "0:+1"])
+    }
+
+    @Test func captureStartingMidStream() {
+        var w = Wire()
+        w.send(seq: 5000, text("middle"))
+        w.send(fromClient: false, seq: 9000, text("reply"))
+        w.end()
+        #expect(w.sink.flows.count == 1)
+        #expect(!w.sink.flows[0].start.sawSYN)
+        #expect(w.table.counters.flowsWithoutSYN == 1)
+    }
+
+    @Test func newSYNOnAClosedTupleIsANewConnection() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("one"))
+        w.send(seq: 104, flags: [.fin, .ack])
+        w.send(fromClient: false, seq: 700, flags: [.fin, .ack])
+        w.send(seq: 5000, flags: [.syn])
+        w.send(seq: 5001, text("two"))
+        w.end()
+        #expect(w.sink.flows.map(\.reason) == [.closed, .endOfInput])
+        #expect(w.sink.flows.map(\.bytes[0]) == [text("one"), text("two")])
+    }
+
+    @Test func reusedTupleWhileOpenReplacesTheFlow() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("one"))
+        w.send(seq: 100, flags: [.syn]) // retransmitted SYN: same connection
+        w.send(seq: 8000, flags: [.syn])
+        w.send(seq: 8001, text("two"))
+        w.end()
+        #expect(w.sink.flows.map(\.reason) == [.replaced, .endOfInput])
+        #expect(w.table.counters.portReuses == 1)
+    }
+
+    /// A SYN captured after its own SYN-ACK (reordering, common with `tcpdump -i any`).
+    @Test func synAfterSynAckIsTheSameConnection() {
+        var w = Wire()
+        w.send(fromClient: false, seq: 500, ack: 101, flags: [.syn, .ack])
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("data"))
+        w.end()
+        #expect(w.sink.flows.count == 1)
+        #expect(w.sink.flows[0].start.originator.address == w.client)
+        #expect(w.sink.flows[0].bytes[0] == text("data"))
+    }
+
+    /// Once the consumer needs nothing more, later bytes are not delivered or buffered.
+    @Test func decidedFlowsStopReceiving() {
+        Collector.decideAfterBytes = 4
+        defer { Collector.decideAfterBytes = nil }
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("abcd"))
+        #expect(w.sink.flows.count == 1 && w.sink.flows[0].reason == .decided)
+        w.send(seq: 200, text("far ahead"))
+        w.send(seq: 105, text("more"))
+        w.send(seq: 109, flags: [.fin, .ack])
+        w.send(fromClient: false, seq: 1, flags: [.fin, .ack])
+        w.end()
+        #expect(w.sink.flows.count == 1)
+        #expect(w.table.activeFlows == 0)
+    }
+
+    @Test func idleFlowsExpire() {
+        var limits = ReassemblyLimits()
+        limits.idleTimeoutNanos = 60_000_000_000
+        var w = Wire(limits: limits)
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("x"))
+        w.send(seq: 7, text("other"), clientPort: 40001, advance: 61_000_000_000)
+        #expect(w.sink.flows.map(\.reason) == [.idle])
+        #expect(w.table.counters.flowsExpired == 1)
+    }
+
+    @Test func fullTableEvictsTheLeastRecentlyActive() {
+        var limits = ReassemblyLimits()
+        limits.maximumFlows = 2
+        var w = Wire(limits: limits)
+        w.send(seq: 1, flags: [.syn], clientPort: 1)
+        w.send(seq: 1, flags: [.syn], clientPort: 2)
+        w.send(seq: 2, text("keep"), clientPort: 1)
+        w.send(seq: 1, flags: [.syn], clientPort: 3)
+        #expect(w.sink.flows.count == 1)
+        #expect(w.sink.flows[0].reason == .evicted && w.sink.flows[0].start.originator.port == 2)
+        #expect(w.table.activeFlows == 2)
+    }
+
+    @Test func heldBytesAreBounded() {
+        var limits = ReassemblyLimits()
+        limits.maximumPendingBytesPerDirection = 10
+        var w = Wire(limits: limits)
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 111, text("0123456789"))
+        w.send(seq: 121, text("abcdefghij"))
+        w.end()
+        #expect(w.sink.flows[0].events == ["0:gap10", "0:+10", "0:+10"])
+        #expect(w.table.counters.bufferLimitGaps == 1)
+    }
+
+    /// Many out-of-order segments in one flow: held bytes never exceed the bound.
+    @Test func manyOutOfOrderSegmentsStayBounded() {
+        var w = Wire()
+        w.send(seq: 0, flags: [.syn])
+        for i in stride(from: 20_000, to: 1, by: -1) {
+            w.send(seq: UInt32(i * 100 + 1), text(String(repeating: "z", count: 100)))
+        }
+        #expect(w.table.counters.peakBufferedBytes <= ReassemblyLimits().maximumPendingBytesPerDirection)
+        w.end()
+        #expect(w.sink.flows.count == 1)
+    }
+}

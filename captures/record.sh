@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# Records the captures in this folder from real software on loopback (127.0.0.0/8 and ::1).
+# Needs root (tcpdump, dumpcap) and: openssl, tcpdump, tshark (dumpcap), nginx, curl.
+#
+#   captures/record.sh            # record every scenario
+#   captures/record.sh tls12-ticket hrr   # only these
+#
+# For each scenario NAME it writes NAME.pcap (or .pcapng) and NAME.client.log: what the
+# client printed while the capture ran (openssl s_client's "New," / "Reused," lines,
+# curl's verbose lines). "### connection" separates one client run from the next; in
+# `s_client -reconnect` runs "drop connection and then reconnect" does. The tests compare
+# tlsreuse's verdicts with the first New/Reused line of each connection.
+# captures/README.md says what each capture must show.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+cd "$work"
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 3650 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key2.pem -out cert2.pem -days 3650 \
+    -subj "/CN=backend-two" 2>/dev/null
+
+capture_pid=
+# start_capture FILE FILTER [tcpdump|sll2|dumpcap|dumpcap-two-interfaces]
+start_capture() {
+    local file=$1 filter=$2 tool=${3:-tcpdump}
+    rm -f "$file"
+    case $tool in
+        tcpdump) tcpdump -i lo -s 0 -U -w "$file" "$filter" 2>/dev/null & ;;
+        sll2) tcpdump -i any -y LINUX_SLL2 -s 0 -U -w "$file" "$filter" 2>/dev/null & ;;
+        dumpcap) dumpcap -q -i lo -f "$filter" -w "$file" 2>/dev/null & ;;
+        dumpcap-two-interfaces) dumpcap -q -i lo -f "$filter" -i any -f "$filter" -w "$file" 2>/dev/null & ;;
+    esac
+    capture_pid=$!
+    sleep 1.5
+}
+
+stop_capture() {
+    sleep 1
+    kill -INT "$capture_pid" 2>/dev/null || true
+    wait "$capture_pid" 2>/dev/null || true
+}
+
+server_pid=
+# start_server PORT ARGS... : openssl s_server on 127.0.0.1:PORT
+start_server() {
+    local accept=$1
+    shift
+    openssl s_server -accept "$accept" -cert cert.pem -key key.pem "$@" >server.log 2>&1 &
+    server_pid=$!
+    sleep 0.7
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+}
+
+# client LOG ARGS... : one s_client connection that sends a request and reads the response,
+# so TLS 1.3 tickets (sent after the handshake) arrive.
+client() {
+    local log=$1
+    shift
+    echo "### connection" >>"$log"
+    printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client "$@" -ign_eof >>"$log" 2>&1 || true
+    sleep 0.2
+}
+
+finish() {
+    local name=$1
+    cp "$work/$name".pcap* "$here/"
+    cp "$work/$name.client.log" "$here/"
+    echo "recorded $name: $(grep -cE '^(New|Reused),|re-using session|SSL connection using' "$here/$name.client.log") client verdicts"
+}
+
+# TLS 1.2, session cache only (no tickets): one full handshake, five session-ID resumptions.
+record_tls12_session_id() {
+    start_capture tls12-session-id.pcap "tcp port 14401"
+    start_server 127.0.0.1:14401 -tls1_2 -no_ticket -www
+    echo | timeout 15 openssl s_client -connect 127.0.0.1:14401 -tls1_2 -reconnect >tls12-session-id.client.log 2>&1 || true
+    stop_server
+    stop_capture
+    finish tls12-session-id
+}
+
+# TLS 1.2 with OpenSSL's default RFC 5077 tickets: the server's session ID is empty when it
+# issues a ticket; the client offers the ticket and a session ID of its own.
+record_tls12_ticket() {
+    start_capture tls12-ticket.pcap "tcp port 14402"
+    start_server 127.0.0.1:14402 -tls1_2 -www
+    echo | timeout 15 openssl s_client -connect 127.0.0.1:14402 -tls1_2 -reconnect >tls12-ticket.client.log 2>&1 || true
+    stop_server
+    stop_capture
+    finish tls12-ticket
+}
+
+# TLS 1.3 PSK resumption: save the session after reading a response, resume it twice.
+# Also an offer refused: the server restarts (new ticket keys) and the third offer is refused.
+record_tls13_psk() {
+    start_capture tls13-psk.pcap "tcp port 14403"
+    : >tls13-psk.client.log
+    start_server 127.0.0.1:14403 -tls1_3 -www
+    client tls13-psk.client.log -connect 127.0.0.1:14403 -tls1_3 -sess_out sess13.pem
+    client tls13-psk.client.log -connect 127.0.0.1:14403 -tls1_3 -sess_in sess13.pem
+    client tls13-psk.client.log -connect 127.0.0.1:14403 -tls1_3 -sess_in sess13.pem
+    stop_server
+    start_server 127.0.0.1:14403 -tls1_3 -www
+    client tls13-psk.client.log -connect 127.0.0.1:14403 -tls1_3 -sess_in sess13.pem
+    stop_server
+    stop_capture
+    finish tls13-psk
+}
+
+# Offers refused: a TLS 1.2 ticket and a TLS 1.2 session ID presented to a restarted server
+# (new ticket keys, empty session cache).
+record_refused() {
+    start_capture refused.pcap "tcp port 14404"
+    : >refused.client.log
+    start_server 127.0.0.1:14404 -tls1_2 -www
+    client refused.client.log -connect 127.0.0.1:14404 -tls1_2 -sess_out ticket12.pem
+    stop_server
+    start_server 127.0.0.1:14404 -tls1_2 -www
+    client refused.client.log -connect 127.0.0.1:14404 -tls1_2 -sess_in ticket12.pem
+    stop_server
+    start_server 127.0.0.1:14404 -tls1_2 -no_ticket -www
+    client refused.client.log -connect 127.0.0.1:14404 -tls1_2 -no_ticket -sess_out sid12.pem
+    stop_server
+    start_server 127.0.0.1:14404 -tls1_2 -no_ticket -www
+    client refused.client.log -connect 127.0.0.1:14404 -tls1_2 -no_ticket -sess_in sid12.pem
+    stop_server
+    stop_capture
+    finish refused
+}
+
+# HelloRetryRequest: the client's only key share (X25519) is not one the server accepts.
+record_hrr() {
+    start_capture hrr.pcap "tcp port 14405"
+    : >hrr.client.log
+    start_server 127.0.0.1:14405 -tls1_3 -groups P-256 -www
+    client hrr.client.log -connect 127.0.0.1:14405 -tls1_3 -groups X25519:P-256 -sess_out hrr.pem
+    client hrr.client.log -connect 127.0.0.1:14405 -tls1_3 -groups X25519:P-256 -sess_in hrr.pem
+    stop_server
+    stop_capture
+    finish hrr
+}
+
+# `tcpdump -i any` writes Linux cooked capture v2; TLS 1.2 session-ID resumption in it.
+record_cooked_any() {
+    start_capture cooked-any.pcap "tcp port 14406" sll2
+    start_server 127.0.0.1:14406 -tls1_2 -no_ticket -www
+    echo | timeout 15 openssl s_client -connect 127.0.0.1:14406 -tls1_2 -reconnect >cooked-any.client.log 2>&1 || true
+    stop_server
+    stop_capture
+    finish cooked-any
+}
+
+# IPv6 loopback, TLS 1.3 then TLS 1.2 ticket resumption.
+record_ipv6() {
+    start_capture ipv6.pcap "tcp port 14407"
+    : >ipv6.client.log
+    openssl s_server -accept '[::1]:14407' -cert cert.pem -key key.pem -www >server.log 2>&1 &
+    server_pid=$!
+    sleep 0.7
+    client ipv6.client.log -connect '[::1]:14407' -tls1_3 -sess_out v6.pem
+    client ipv6.client.log -connect '[::1]:14407' -tls1_3 -sess_in v6.pem
+    client ipv6.client.log -connect '[::1]:14407' -tls1_2 -sess_out v6-12.pem
+    client ipv6.client.log -connect '[::1]:14407' -tls1_2 -sess_in v6-12.pem
+    stop_server
+    stop_capture
+    finish ipv6
+}
+
+# pcapng from dumpcap on loopback, TLS 1.3 resumption.
+record_pcapng() {
+    start_capture dumpcap.pcapng "tcp port 14408" dumpcap
+    : >dumpcap.client.log
+    start_server 127.0.0.1:14408 -tls1_3 -www
+    client dumpcap.client.log -connect 127.0.0.1:14408 -sess_out ng.pem
+    client dumpcap.client.log -connect 127.0.0.1:14408 -sess_in ng.pem
+    stop_server
+    stop_capture
+    finish dumpcap
+}
+
+# pcapng from dumpcap on two interfaces at once (lo: Ethernet; any: Linux cooked), so one
+# file holds two link types and every packet twice. libpcap 1.10 refuses this file.
+record_two_interfaces() {
+    start_capture two-interfaces.pcapng "tcp port 14409" dumpcap-two-interfaces
+    start_server 127.0.0.1:14409 -tls1_2 -no_ticket -www
+    echo | timeout 15 openssl s_client -connect 127.0.0.1:14409 -tls1_2 -reconnect >two-interfaces.client.log 2>&1 || true
+    stop_server
+    stop_capture
+    finish two-interfaces
+}
+
+# An external TLS 1.3 PSK (identity "Client_identity", no certificate): not a resumption.
+record_external_psk() {
+    start_capture external-psk.pcap "tcp port 14410"
+    : >external-psk.client.log
+    local key=1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d
+    openssl s_server -accept 127.0.0.1:14410 -tls1_3 -nocert -psk "$key" -psk_identity Client_identity -www >server.log 2>&1 &
+    server_pid=$!
+    sleep 0.7
+    client external-psk.client.log -connect 127.0.0.1:14410 -tls1_3 -psk "$key" -psk_identity Client_identity
+    client external-psk.client.log -connect 127.0.0.1:14410 -tls1_3 -psk "$key" -psk_identity Client_identity
+    stop_server
+    stop_capture
+    finish external-psk
+}
+
+# Older versions: TLS 1.0 and 1.1 need OpenSSL security level 0.
+record_legacy_versions() {
+    start_capture legacy-versions.pcap "tcp port 14411"
+    : >legacy-versions.client.log
+    start_server 127.0.0.1:14411 -cipher 'DEFAULT:@SECLEVEL=0' -no_ticket -www
+    for v in -tls1 -tls1_1; do
+        client legacy-versions.client.log -connect 127.0.0.1:14411 $v -cipher 'DEFAULT:@SECLEVEL=0' -sess_out legacy.pem
+        client legacy-versions.client.log -connect 127.0.0.1:14411 $v -cipher 'DEFAULT:@SECLEVEL=0' -sess_in legacy.pem
+    done
+    stop_server
+    stop_capture
+    finish legacy-versions
+}
+
+# nginx with a shared session cache and curl: curl reuses its session on the second URL
+# of each run (Connection: close forces a new connection). TLS 1.2 and TLS 1.3.
+record_nginx_curl() {
+    mkdir -p nginx/logs
+    cat >nginx/nginx.conf <<EOF
+daemon off;
+master_process off;
+error_log $work/nginx/logs/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:14412 ssl;
+        ssl_certificate $work/cert.pem;
+        ssl_certificate_key $work/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_tickets on;
+        location / { return 200 "hello\n"; }
+    }
+}
+EOF
+    start_capture nginx-curl.pcap "tcp port 14412"
+    nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+    server_pid=$!
+    sleep 1
+    : >nginx-curl.client.log
+    for v in "--tlsv1.2 --tls-max 1.2" "--tlsv1.3"; do
+        # shellcheck disable=SC2086
+        curl -sk -v $v -H 'Connection: close' https://127.0.0.1:14412/ https://127.0.0.1:14412/ 2>&1 \
+            | grep -E 'SSL connection using|re-using session|SSL re-using|Connected to' >>nginx-curl.client.log || true
+        sleep 0.3
+    done
+    stop_server
+    stop_capture
+    finish nginx-curl
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl"
+wanted=${*:-$all}
+for scenario in $wanted; do
+    "record_${scenario//-/_}"
+done
