@@ -7,9 +7,10 @@
 #
 # For each scenario NAME it writes NAME.pcap (or .pcapng) and NAME.client.log: what the
 # client printed while the capture ran (openssl s_client's "New," / "Reused," lines,
-# curl's verbose lines). "### connection" separates one client run from the next; in
-# `s_client -reconnect` runs "drop connection and then reconnect" does. The tests compare
-# tlsreuse's verdicts with the first New/Reused line of each connection.
+# curl's verbose lines). "### connection TIME COMMAND" starts each client run (TIME is when
+# it started, epoch seconds); in `s_client -reconnect` runs "drop connection and then
+# reconnect" separates the reconnects. The tests compare tlsreuse's verdicts with the first
+# New/Reused line of each connection, and its session ages with the start times.
 # captures/README.md says what each capture must show.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -63,9 +64,22 @@ stop_server() {
 client() {
     local log=$1
     shift
-    echo "### connection" >>"$log"
+    echo "### connection $(date +%s.%N) openssl s_client $*" >>"$log"
     printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 openssl s_client "$@" -ign_eof >>"$log" 2>&1 || true
     sleep 0.2
+}
+
+# reconnect LOG ARGS... : s_client -reconnect (one full handshake, five reconnects).
+reconnect() {
+    local log=$1
+    shift
+    echo "### connection $(date +%s.%N) openssl s_client $* -reconnect" >"$log"
+    echo | timeout 15 openssl s_client "$@" -reconnect >>"$log" 2>&1 || true
+}
+
+# wait_until START SECONDS : sleep until SECONDS after START (epoch seconds).
+wait_until() {
+    sleep "$(awk -v start="$1" -v gap="$2" -v now="$(date +%s.%N)" 'BEGIN { d = start + gap - now; print (d > 0 ? d : 0) }')"
 }
 
 finish() {
@@ -79,7 +93,7 @@ finish() {
 record_tls12_session_id() {
     start_capture tls12-session-id.pcap "tcp port 14401"
     start_server 127.0.0.1:14401 -tls1_2 -no_ticket -www
-    echo | timeout 15 openssl s_client -connect 127.0.0.1:14401 -tls1_2 -reconnect >tls12-session-id.client.log 2>&1 || true
+    reconnect tls12-session-id.client.log -connect 127.0.0.1:14401 -tls1_2
     stop_server
     stop_capture
     finish tls12-session-id
@@ -90,7 +104,7 @@ record_tls12_session_id() {
 record_tls12_ticket() {
     start_capture tls12-ticket.pcap "tcp port 14402"
     start_server 127.0.0.1:14402 -tls1_2 -www
-    echo | timeout 15 openssl s_client -connect 127.0.0.1:14402 -tls1_2 -reconnect >tls12-ticket.client.log 2>&1 || true
+    reconnect tls12-ticket.client.log -connect 127.0.0.1:14402 -tls1_2
     stop_server
     stop_capture
     finish tls12-ticket
@@ -150,7 +164,7 @@ record_hrr() {
 record_cooked_any() {
     start_capture cooked-any.pcap "tcp port 14406" sll2
     start_server 127.0.0.1:14406 -tls1_2 -no_ticket -www
-    echo | timeout 15 openssl s_client -connect 127.0.0.1:14406 -tls1_2 -reconnect >cooked-any.client.log 2>&1 || true
+    reconnect cooked-any.client.log -connect 127.0.0.1:14406 -tls1_2
     stop_server
     stop_capture
     finish cooked-any
@@ -189,7 +203,7 @@ record_pcapng() {
 record_two_interfaces() {
     start_capture two-interfaces.pcapng "tcp port 14409" dumpcap-two-interfaces
     start_server 127.0.0.1:14409 -tls1_2 -no_ticket -www
-    echo | timeout 15 openssl s_client -connect 127.0.0.1:14409 -tls1_2 -reconnect >two-interfaces.client.log 2>&1 || true
+    reconnect two-interfaces.client.log -connect 127.0.0.1:14409 -tls1_2
     stop_server
     stop_capture
     finish two-interfaces
@@ -263,7 +277,86 @@ EOF
     finish nginx-curl
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl"
+# nginx with a 4 s session timeout and tickets off: one session saved, then offered at
+# growing ages. Sessions younger than 4 s are resumed, older ones refused.
+record_nginx_timeout() {
+    mkdir -p nginx-timeout/logs
+    cat >nginx-timeout/nginx.conf <<CONF
+daemon off;
+master_process off;
+error_log $work/nginx-timeout/logs/error.log;
+pid $work/nginx-timeout/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:14413 ssl;
+        ssl_certificate $work/cert.pem;
+        ssl_certificate_key $work/key.pem;
+        ssl_protocols TLSv1.2;
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_timeout 4s;
+        ssl_session_tickets off;
+        location / { return 200 "hello\n"; }
+    }
+}
+CONF
+    start_capture nginx-timeout.pcap "tcp port 14413"
+    nginx -p "$work/nginx-timeout" -c "$work/nginx-timeout/nginx.conf" &
+    server_pid=$!
+    sleep 1
+    : >nginx-timeout.client.log
+    local start
+    start=$(date +%s.%N)
+    client nginx-timeout.client.log -connect 127.0.0.1:14413 -tls1_2 -sess_out timeout.pem
+    for gap in 1 2 3 5 8; do
+        wait_until "$start" "$gap"
+        client nginx-timeout.client.log -connect 127.0.0.1:14413 -tls1_2 -sess_in timeout.pem
+    done
+    stop_server
+    stop_capture
+    finish nginx-timeout
+}
+
+# A session saved from one client address and resumed from others (s_client -bind), by
+# ticket (port 14414) and by session ID (port 14415); the last resumption also changes SNI.
+record_moved_session() {
+    start_capture moved-session.pcap "tcp port 14414 or tcp port 14415"
+    : >moved-session.client.log
+    start_server 127.0.0.1:14414 -tls1_2 -www
+    local ticket_server=$server_pid
+    start_server 127.0.0.1:14415 -tls1_2 -no_ticket -www
+    client moved-session.client.log -connect 127.0.0.1:14414 -bind 127.0.0.2:0 -tls1_2 -servername alpha.test -sess_out moved-ticket.pem
+    client moved-session.client.log -connect 127.0.0.1:14414 -bind 127.0.0.3:0 -tls1_2 -servername alpha.test -sess_in moved-ticket.pem
+    client moved-session.client.log -connect 127.0.0.1:14415 -bind 127.0.0.2:0 -tls1_2 -servername alpha.test -sess_out moved-id.pem
+    client moved-session.client.log -connect 127.0.0.1:14415 -bind 127.0.0.4:0 -tls1_2 -servername alpha.test -sess_in moved-id.pem
+    client moved-session.client.log -connect 127.0.0.1:14415 -bind 127.0.0.4:0 -tls1_2 -servername beta.test -sess_in moved-id.pem
+    stop_server
+    server_pid=$ticket_server
+    stop_server
+    stop_capture
+    finish moved-session
+}
+
+# A server that resumes nothing: OpenSSL with its session cache and tickets off sends an
+# empty session ID and no ticket, so its client has nothing to offer; a ticket from another
+# server is offered and refused.
+record_no_resumption() {
+    start_capture no-resumption.pcap "tcp port 14416 or tcp port 14417"
+    : >no-resumption.client.log
+    start_server 127.0.0.1:14417 -tls1_2 -www
+    client no-resumption.client.log -connect 127.0.0.1:14417 -tls1_2 -sess_out foreign.pem
+    stop_server
+    start_server 127.0.0.1:14416 -tls1_2 -no_ticket -no_cache -www
+    reconnect no-resumption.reconnect.log -connect 127.0.0.1:14416 -tls1_2
+    cat no-resumption.reconnect.log >>no-resumption.client.log
+    client no-resumption.client.log -connect 127.0.0.1:14416 -tls1_2 -sess_in foreign.pem
+    stop_server
+    stop_capture
+    finish no-resumption
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

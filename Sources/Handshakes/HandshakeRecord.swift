@@ -64,6 +64,8 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var clientSessionID = ""
     /// A non-empty session_ticket extension was offered.
     public var offeredTicket = false
+    /// The client sent the session_ticket extension at all (empty or not): it accepts tickets.
+    public var ticketSupported = false
     /// SHA-256 prefix and key name of the offered ticket, when one was offered.
     public var offeredTicketDigest: String?
     public var offeredTicketKeyName: String?
@@ -108,6 +110,16 @@ public struct HandshakeRecord: Sendable, Equatable {
     /// Capture gaps inside the handshake bytes.
     public var gaps = 0
 
+    // Filled by the Resumption stage (SessionLinker), which sees records in ClientHello order.
+    /// What the client offered to resume, accepted or not: "session_id", "ticket", "psk" or nil.
+    public var offer: String?
+    /// uid of the connection that issued the offered session ID or ticket (TLS 1.2 and earlier).
+    public var resumes: String?
+    /// For TLS 1.3: uid of the first connection seen offering the same PSK identity.
+    public var pskFirstOfferedBy: String?
+    /// Seconds since the offered session was issued (TLS 1.2) or its identity first seen (TLS 1.3).
+    public var sessionAge: Double?
+
     public init(uid: String, timestampNanos: Int64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16) {
         self.uid = uid
         self.timestampNanos = timestampNanos
@@ -126,6 +138,7 @@ extension HandshakeRecord {
         let listed = hello.supportedVersions.filter { !$0.isGREASE }
         versionsOffered = listed.isEmpty ? [hello.legacyVersion] : listed
         clientSessionID = hexString(hello.sessionID)
+        ticketSupported = hello.sessionTicket != nil
         if let ticket = hello.sessionTicket, !ticket.isEmpty {
             offeredTicket = true
             offeredTicketDigest = shortDigest(ticket)

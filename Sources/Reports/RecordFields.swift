@@ -60,8 +60,13 @@ extension HandshakeRecord {
             Field("established", .bool(established)),
             Field("alert", .optional(alert)),
             Field("malformed", .optional(malformed)),
+            Field("offer", .optional(offer)),
+            Field("resumes", .optional(resumes)),
+            Field("session_age", sessionAge.map { .seconds($0) } ?? .null),
+            Field("psk_first_offered_by", .optional(pskFirstOfferedBy)),
         ]
         fields += [
+            Field("ticket_supported", .bool(ticketSupported)),
             Field("psk_kind", .optional(pskKind)),
             Field("psk_identities", .objects(pskIdentities.map { offer in
                 [Field("digest", .string(offer.digest)), Field("key_name", .optional(offer.keyName)),

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Capture
+import Foundation
 import Handshakes
+import Packets
 import Reports
+import Resumption
 
 /// Exit codes, documented in the README.
 enum ExitStatus {
@@ -25,14 +28,15 @@ struct TLSReuse: ParsableCommand {
         discussion: """
         Reads pcap and pcapng files (optionally gzip-compressed, "-" for standard input),
         reassembles TCP and parses every TLS handshake, without sending a packet.
+        `tlsreuse FILE...` is `tlsreuse report FILE...`.
         """,
         version: "0.1.0",
-        subcommands: [HandshakesCommand.self],
-        defaultSubcommand: HandshakesCommand.self
+        subcommands: [ReportCommand.self, HandshakesCommand.self],
+        defaultSubcommand: ReportCommand.self
     )
 }
 
-/// Options every file-reading subcommand shares.
+/// Options every file-reading subcommand shares: inputs, packet filter, forensic filters.
 struct InputOptions: ParsableArguments {
     @Argument(help: "Capture files (pcap, pcapng, .gz); \"-\" reads standard input. Several files are read as one capture in timestamp order.")
     var files: [String] = []
@@ -40,86 +44,115 @@ struct InputOptions: ParsableArguments {
     @Option(name: .customLong("bpf"), help: "Only packets matching this libpcap filter expression, e.g. 'tcp port 443'.")
     var bpf: String?
 
+    @Option(help: "Only connections from this time on: epoch seconds or UTC 'YYYY-MM-DD HH:MM:SS'.")
+    var since: String?
+
+    @Option(help: "Only connections before this time: epoch seconds or UTC 'YYYY-MM-DD HH:MM:SS'.")
+    var until: String?
+
+    @Option(help: "Only this server: ADDRESS, or ADDRESS:PORT ([IPv6]:PORT).")
+    var server: String?
+
+    @Option(help: "Only this client address.")
+    var client: String?
+
+    @Option(help: "Only connections with this server name (SNI).")
+    var sni: String?
+
+    @Option(help: "Forget issued sessions older than this many seconds.")
+    var sessionHorizon: Double = 86_400
+
     @Flag(name: [.customShort("q"), .long], help: "No summary on standard error.")
     var quiet = false
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("name at least one capture file, or \"-\" for standard input") }
+        _ = try recordFilter()
+        if sessionHorizon <= 0 { throw ValidationError("--session-horizon must be a positive number of seconds") }
+    }
+
+    func recordFilter() throws -> RecordFilter {
+        var filter = RecordFilter()
+        if let since { filter.sinceNanos = try parseTime(since, option: "--since") }
+        if let until { filter.untilNanos = try parseTime(until, option: "--until") }
+        if let client {
+            guard let address = IPAddress(client) else { throw ValidationError("--client: '\(client)' is not an IPv4 or IPv6 address") }
+            filter.client = address
+        }
+        if let server {
+            if let address = IPAddress(server) {
+                filter.server = address
+            } else {
+                var host = Substring(server), port: Substring?
+                if server.hasPrefix("["), let close = server.firstIndex(of: "]") {
+                    host = server[server.index(after: server.startIndex)..<close]
+                    port = server[close...].dropFirst().drop { $0 == ":" }
+                } else if let colon = server.lastIndex(of: ":") {
+                    host = server[..<colon]
+                    port = server[server.index(after: colon)...]
+                }
+                guard let address = IPAddress(host), let portText = port, let number = UInt16(portText) else {
+                    throw ValidationError("--server: '\(server)' is not ADDRESS or ADDRESS:PORT")
+                }
+                filter.server = address
+                filter.serverPort = number
+            }
+        }
+        filter.sni = sni
+        return filter
+    }
+
+    private func parseTime(_ text: String, option: String) throws -> Int64 {
+        if let seconds = Double(text) { return Int64(seconds * 1e9) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        for pattern in ["yyyy-MM-dd HH:mm:ss.SSSSSS", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ssXXXXX", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd"] {
+            formatter.dateFormat = pattern
+            if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1e9) }
+        }
+        throw ValidationError("\(option): '\(text)' is not epoch seconds or 'YYYY-MM-DD HH:MM:SS' (UTC)")
     }
 }
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text
-    case jsonl
+/// Extraction, linking and filtering wired together: every record that passes the
+/// filters goes to `each` (already linked) and into the reuse analysis.
+func runPipeline(_ input: InputOptions, options: ReuseOptions = ReuseOptions(), each: (HandshakeRecord) -> Void) throws -> (ExtractionStatistics, ReuseReport) {
+    let filter = try input.recordFilter()
+    var linkerLimits = LinkerLimits()
+    linkerLimits.sessionHorizonSeconds = input.sessionHorizon
+    var linker = SessionLinker(limits: linkerLimits)
+    var analysis = ReuseAnalysis(options: options)
+    let statistics: ExtractionStatistics
+    do {
+        statistics = try Extraction.run(paths: input.files, filter: input.bpf) { extracted in
+            var record = extracted
+            let link = linker.link(&record)
+            guard filter.matches(record) else { return }
+            analysis.add(record, link: link)
+            each(record)
+        }
+    } catch {
+        printError(error.description)
+        throw ExitStatus.usage
+    }
+    return (statistics, analysis.finish(identityOffers: linker.identityOffers))
 }
 
-struct HandshakesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "handshakes",
-        abstract: "Print one record per TLS connection, in the order of each connection's first ClientHello.",
-        discussion: """
-        Examples:
-          tlsreuse handshakes captures/tls12-session-id.pcap
-          tlsreuse handshakes --format jsonl day1.pcap.gz day2.pcap.gz | jq 'select(.resumed)'
-          tcpdump -i eth0 -w - 'tcp port 443' | tlsreuse handshakes --format jsonl -
-        """
-    )
-
-    @OptionGroup var input: InputOptions
-
-    @Option(help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var format: OutputFormat = .text
-
-    @Option(name: [.customShort("o"), .long], help: "Write records to this file instead of standard output.")
-    var output: String?
-
-    func run() throws {
-        let writer: LineWriter
-        do { writer = try output.map { (path: String) throws(OutputError) in try LineWriter(path: path) } ?? LineWriter() }
-        catch {
-            printError(error.description)
-            throw ExitStatus.output
-        }
-        var table = HandshakeTextTable()
-        var json = JSONWriter()
-        // Text columns are sized from the first rows, then stream.
-        var firstRows: [HandshakeRecord] = []
-        let sizingRows = 200
-        let emit: (HandshakeRecord) -> Void = { record in
-            switch format {
-            case .jsonl:
-                json.reset()
-                json.object(record.fields)
-                writer.line(bytes: json.bytes)
-            case .text:
-                if firstRows.count < sizingRows {
-                    firstRows.append(record)
-                    if firstRows.count == sizingRows { table.lines(for: firstRows).forEach(writer.line) }
-                } else {
-                    table.lines(for: [record]).forEach(writer.line)
-                }
-            }
-        }
-        let statistics: ExtractionStatistics
-        do {
-            statistics = try Extraction.run(paths: input.files, filter: input.bpf, emit: emit)
-        } catch {
-            printError(error.description)
-            throw ExitStatus.usage
-        }
-        if format == .text, firstRows.count < sizingRows { table.lines(for: firstRows).forEach(writer.line) }
-        writer.flush()
-        try finish(statistics, quiet: input.quiet)
+func openOutput(_ path: String?) throws -> LineWriter {
+    do { return try path.map { (path: String) throws(OutputError) in try LineWriter(path: path) } ?? LineWriter() }
+    catch {
+        printError(error.description)
+        throw ExitStatus.output
     }
 }
 
 /// Prints the summary and picks the exit code: input errors name what could not be read.
 func finish(_ statistics: ExtractionStatistics, quiet: Bool) throws {
     let unreadable = statistics.inputs.filter { $0.error != nil }
-    if !quiet || !statistics.damagedInputs.isEmpty {
-        for line in CaptureSummary.lines(statistics) where !quiet || line.hasPrefix("could not") || line.contains(": ") {
-            printError(line)
-        }
+    for line in CaptureSummary.lines(statistics) {
+        let isProblem = line.hasPrefix("could not") || line.contains(": ")
+        if !quiet || isProblem { printError(line) }
     }
     if !unreadable.isEmpty, unreadable.count == statistics.inputs.count { throw ExitStatus.input }
     if !statistics.damagedInputs.isEmpty { throw ExitStatus.partialResults }

@@ -75,7 +75,7 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Data?
     // stdout through a pipe, stderr through a file, so neither can fill up and block the child.
     let out = Pipe()
     let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-stderr-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: errPath.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath.path, contents: nil)
     let err = try FileHandle(forWritingTo: errPath)
     defer { try? FileManager.default.removeItem(at: errPath) }
     process.standardOutput = out
@@ -106,7 +106,29 @@ public func toolAvailable(_ name: String) -> Bool {
 public struct ClientVerdict: Equatable, CustomStringConvertible {
     public var reused: Bool
     public var version: String
+    /// When the client run started (epoch seconds), from record.sh's marker; nil for the
+    /// reconnects of an `s_client -reconnect` run.
+    public var startedAt: Double?
+    /// The client's command line, from the marker.
+    public var command: String?
+    /// The first reconnect run's connection this one belongs to, for -reconnect runs.
+    public var reconnectOf: Int?
     public var description: String { "\(reused ? "Reused" : "New") \(version)" }
+
+    public init(reused: Bool, version: String, startedAt: Double? = nil, command: String? = nil, reconnectOf: Int? = nil) {
+        self.reused = reused
+        self.version = version
+        self.startedAt = startedAt
+        self.command = command
+        self.reconnectOf = reconnectOf
+    }
+
+    /// The value following `option` in the command, e.g. the file of "-sess_in".
+    public func argument(_ option: String) -> String? {
+        guard let words = command?.split(separator: " ").map(String.init), let index = words.firstIndex(of: option),
+              index + 1 < words.count else { return nil }
+        return words[index + 1]
+    }
 }
 
 /// Reads a `captures/NAME.client.log`. openssl s_client prints "New, TLSv1.2, ..." or
@@ -136,15 +158,27 @@ public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
     // The version on the New/Reused line is the cipher's (SSL_CIPHER_get_version); the
     // session block's "Protocol  :" line that follows is the negotiated protocol.
     var current: ClientVerdict?
+    var pendingStart: Double?
+    var pendingCommand: String?
+    var runStart: Int?
     let protocolNames = ["TLSv1": "TLSv1.0", "SSLv3": "SSLv3"]
     for line in lines {
         if line.hasPrefix("### connection") || line.hasPrefix("drop connection and then reconnect") {
             if let current { verdicts.append(current) }
             current = nil
+            if line.hasPrefix("### connection") {
+                let words = line.split(separator: " ", maxSplits: 3).map(String.init)
+                pendingStart = words.count > 2 ? Double(words[2]) : nil
+                pendingCommand = words.count > 3 ? words[3] : nil
+                runStart = nil
+            }
             continue
         }
         if current == nil, line.hasPrefix("New, ") || line.hasPrefix("Reused, ") {
-            current = ClientVerdict(reused: line.hasPrefix("Reused"), version: "?")
+            current = ClientVerdict(reused: line.hasPrefix("Reused"), version: "?", startedAt: pendingStart,
+                                    command: pendingCommand, reconnectOf: pendingCommand?.hasSuffix("-reconnect") == true ? runStart : nil)
+            if pendingCommand?.hasSuffix("-reconnect") == true, runStart == nil { runStart = verdicts.count }
+            pendingStart = nil
         } else if current?.version == "?", let range = line.range(of: "Protocol  : ") {
             let name = line[range.upperBound...].trimmingCharacters(in: .whitespaces)
             current?.version = protocolNames[name] ?? name

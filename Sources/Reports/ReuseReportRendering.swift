@@ -1,0 +1,211 @@
+import Handshakes
+import Resumption
+
+extension Mechanism {
+    var title: String {
+        switch self {
+        case .sessionID: "session ID"
+        case .ticket: "ticket"
+        case .psk: "TLS 1.3 PSK"
+        }
+    }
+}
+
+/// The reuse report as fields, for JSON.
+public enum ReuseReportFields {
+    public static func fields(_ report: ReuseReport, statistics: ExtractionStatistics) -> [Field] {
+        [
+            Field("capture", .object(CaptureSummary.fields(statistics))),
+            Field("services", .objects(report.services.map(service))),
+            Field("pairs", .objects(report.pairs.map(pair))),
+            Field("anomalies", .objects(report.anomalies.map { anomaly in
+                [Field("kind", .string(anomaly.kind)), Field("uids", .strings(anomaly.uids)), Field("detail", .string(anomaly.detail))]
+            })),
+            Field("anomaly_counts", .object(report.anomalyCounts.sorted { $0.key < $1.key }.map { Field($0.key, .int(Int64($0.value))) })),
+        ]
+    }
+
+    static func service(_ s: ServiceReuse) -> [Field] {
+        [
+            Field("server", .string(s.key.server.description)),
+            Field("port", .int(Int64(s.key.port))),
+            Field("names", .strings(s.names.sorted())),
+            Field("connections", .int(Int64(s.connections))),
+            Field("full", .int(Int64(s.full))),
+            Field("resumed", .int(Int64(s.resumed))),
+            Field("undecided", .int(Int64(s.undecided))),
+            Field("versions", .object(s.versions.sorted { $0.key < $1.key }.map { Field($0.key, .int(Int64($0.value))) })),
+            Field("offers", .object(Mechanism.allCases.map { m in
+                let count = s.offers[m] ?? OfferCount()
+                return Field(m.rawValue, .object([Field("made", .int(Int64(count.made))), Field("accepted", .int(Int64(count.accepted)))]))
+            })),
+            Field("support", .object(Mechanism.allCases.map { Field($0.rawValue, .string(s.support[$0]?.value.rawValue ?? "unknown")) })),
+            Field("support_reasons", .object(Mechanism.allCases.map { Field($0.rawValue, .optional(s.support[$0]?.reason)) })),
+            Field("by_age", .objects(s.byAge.map(bucket))),
+            Field("by_age_per_mechanism", .object(Mechanism.allCases.map { m in Field(m.rawValue, .objects((s.byAgePerMechanism[m] ?? []).map(bucket))) })),
+            Field("lifetime", s.lifetime.map { .object(bracket($0)) } ?? .null),
+            Field("lifetime_reason", .optional(s.lifetimeReason)),
+            Field("lifetimes", .object(Mechanism.allCases.map { m in
+                let entry = s.lifetimes[m]
+                return Field(m.rawValue, .object([
+                    Field("bracket", entry?.bracket.map { .object(bracket($0)) } ?? .null),
+                    Field("reason", .optional(entry?.reason)),
+                ]))
+            })),
+            Field("ticket_lifetime_hints", .objects(s.ticketLifetimeHints.sorted { $0.key < $1.key }.map {
+                [Field("seconds", .int(Int64($0.key))), Field("count", .int(Int64($0.value)))]
+            })),
+            Field("stickiness", .null),
+        ]
+    }
+
+    static func bucket(_ b: AgeBucket) -> [Field] {
+        [Field("max_age", b.maxAge.map { .seconds($0) } ?? .null), Field("offers", .int(Int64(b.offers))), Field("accepted", .int(Int64(b.accepted)))]
+    }
+
+    static func bracket(_ b: LifetimeBracket) -> [Field] {
+        [Field("at_least", .seconds(b.atLeast)), Field("at_most", b.atMost.map { .seconds($0) } ?? .null),
+         Field("mechanism", .string(b.mechanism.rawValue)),
+         Field("accepted_offers", .int(Int64(b.acceptedOffers))), Field("refused_offers", .int(Int64(b.refusedOffers)))]
+    }
+
+    static func pair(_ p: PairSequence) -> [Field] {
+        [
+            Field("client", .string(p.client.description)),
+            Field("server", .string(p.service.server.description)),
+            Field("port", .int(Int64(p.service.port))),
+            Field("connections", .objects(p.connections.map { c in
+                [Field("uid", .string(c.uid)), Field("ts", .timestamp(c.timestampNanos)), Field("verdict", .string(c.verdict)),
+                 Field("offer", .optional(c.offer)), Field("session_age", c.sessionAge.map { .seconds($0) } ?? .null)]
+            })),
+            Field("omitted", .int(Int64(p.omitted))),
+        ]
+    }
+}
+
+/// The reuse report as text: a one-line-per-service overview a newcomer reads at a glance,
+/// then a block per service, pairs (with `--pairs`), anomalies and what was skipped.
+public struct ReuseReportText {
+    public var showPairs = false
+    public init(showPairs: Bool = false) { self.showPairs = showPairs }
+
+    public func lines(_ report: ReuseReport, statistics: ExtractionStatistics) -> [String] {
+        var out: [String] = []
+        let connections = report.services.reduce(0) { $0 + $1.connections }
+        var heading = "\(report.services.count) service\(report.services.count == 1 ? "" : "s"), \(connections) TLS connection\(connections == 1 ? "" : "s")"
+        if let first = statistics.firstPacketNanos, let last = statistics.lastPacketNanos {
+            heading += ", \(utcTimestamp(first, fractionDigits: 0)) to \(utcTimestamp(last, fractionDigits: 0)) UTC"
+        }
+        out.append(heading)
+        guard !report.services.isEmpty else {
+            out.append("no TLS connections found")
+            return out
+        }
+        out.append("")
+        var table: [[String]] = [["SERVICE", "NAMES", "CONNS", "RESUMED", "SESSION ID", "TICKET", "TLS1.3 PSK", "LIFETIME"]]
+        for s in report.services {
+            let percent = s.connections > 0 ? " (\(s.resumed * 100 / s.connections)%)" : ""
+            table.append([
+                HandshakeTextTable.endpoint(s.key.server.description, s.key.port),
+                s.names.isEmpty ? "-" : s.names.sorted().joined(separator: ","),
+                String(s.connections),
+                "\(s.resumed)\(percent)",
+                s.support[.sessionID]?.value.rawValue ?? "unknown",
+                s.support[.ticket]?.value.rawValue ?? "unknown",
+                s.support[.psk]?.value.rawValue ?? "unknown",
+                lifetimeShort(s),
+            ])
+        }
+        out += aligned(table)
+        for s in report.services { out += serviceBlock(s) }
+        if showPairs {
+            out.append("")
+            out.append("client sequences (full = full handshake, refused = offer not accepted)")
+            for pair in report.pairs {
+                out.append("  \(pair.client) -> \(HandshakeTextTable.endpoint(pair.service.server.description, pair.service.port))")
+                for c in pair.connections {
+                    var line = "    \(utcTimestamp(c.timestampNanos))  \(c.uid)  \(c.verdict)"
+                    if let offer = c.offer { line += "  offer=\(offer)" }
+                    if let age = c.sessionAge { line += "  age=\(formatAge(age))" }
+                    out.append(line)
+                }
+                if pair.omitted > 0 { out.append("    ... \(pair.omitted) more") }
+            }
+        }
+        if !report.anomalies.isEmpty {
+            out.append("")
+            out.append("anomalies")
+            for anomaly in report.anomalies {
+                out.append("  \(anomaly.kind): \(anomaly.detail)  [\(anomaly.uids.joined(separator: " "))]")
+            }
+            for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key }) where count > report.anomalies.filter({ $0.kind == kind }).count {
+                out.append("  ... \(count) \(kind) in all")
+            }
+        }
+        return out
+    }
+
+    private func lifetimeShort(_ s: ServiceReuse) -> String {
+        guard let b = s.lifetime else { return "-" }
+        if let atMost = b.atMost { return "\(formatAge(b.atLeast))..\(formatAge(atMost))" }
+        return ">= \(formatAge(b.atLeast))"
+    }
+
+    private func serviceBlock(_ s: ServiceReuse) -> [String] {
+        var out = ["", HandshakeTextTable.endpoint(s.key.server.description, s.key.port) + (s.names.isEmpty ? "" : "  (\(s.names.sorted().joined(separator: ", ")))")]
+        var summary = "  connections   \(s.connections): \(s.full) full, \(s.resumed) resumed"
+        if s.undecided > 0 { summary += ", \(s.undecided) undecided (capture ended before the server answered)" }
+        out.append(summary)
+        out.append("  versions      " + s.versions.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", "))
+        for m in Mechanism.allCases {
+            let support = s.support[m] ?? Support(value: .unknown, reason: "")
+            let name = (m.title + ":").padding(12)
+            out.append("  \(name)  \(support.value.rawValue.padding(7)) \(support.reason)")
+        }
+        let withAge = s.byAge.reduce(0) { $0 + $1.offers }
+        if withAge > 0 {
+            out.append("  acceptance by session age (\(withAge) offer\(withAge == 1 ? "" : "s") of sessions seen issued):")
+            let lastUsed = s.byAge.lastIndex { $0.offers > 0 } ?? 0
+            for bucket in s.byAge[...lastUsed] {
+                let label = bucket.maxAge.map { "<= \(formatAge($0))" } ?? "older"
+                guard bucket.offers > 0 else {
+                    out.append("    \(label.padding(10))      -")
+                    continue
+                }
+                let share = bucket.accepted * 100 / bucket.offers
+                let bar = String(repeating: "#", count: share / 10) + String(repeating: ".", count: 10 - share / 10)
+                out.append("    \(label.padding(10)) \(String(bucket.accepted).leftPadding(5)) of \(String(bucket.offers).padding(5)) accepted  \(bar) \(share)%")
+            }
+        }
+        if let b = s.lifetime {
+            var line = "  lifetime      at least \(formatAge(b.atLeast)) (oldest accepted \(b.mechanism.title) offer)"
+            if let atMost = b.atMost { line += ", at most \(formatAge(atMost)) (youngest refused older one)" }
+            out.append(line)
+            if let reason = s.lifetimeReason { out.append("                \(reason)") }
+        } else {
+            out.append("  lifetime      unknown: \(s.lifetimeReason ?? "")")
+        }
+        if !s.ticketLifetimeHints.isEmpty {
+            out.append("  ticket hint   " + s.ticketLifetimeHints.sorted { $0.key < $1.key }.map { "\($0.key) s (x\($0.value))" }.joined(separator: ", "))
+        }
+        return out
+    }
+}
+
+func aligned(_ rows: [[String]]) -> [String] {
+    guard let columns = rows.first?.count else { return [] }
+    var widths = [Int](repeating: 0, count: columns)
+    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    return rows.map { row in
+        var line = ""
+        for (i, cell) in row.enumerated() {
+            line += i == row.count - 1 ? cell : cell.padding(widths[i] + 2)
+        }
+        return line
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    func leftPadding(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

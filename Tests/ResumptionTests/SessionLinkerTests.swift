@@ -1,0 +1,144 @@
+import Testing
+import Handshakes
+import Packets
+import Resumption
+import TLSWire
+
+/// SYNTHETIC RECORDS, built here to exercise one linking rule each (not from a capture).
+func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0.1", version: ProtocolVersion = .tls1_2,
+                     build: (inout HandshakeRecord) -> Void = { _ in }) -> HandshakeRecord {
+    var record = HandshakeRecord(uid: uid, timestampNanos: Int64(seconds * 1e9), client: IPAddress(client)!, clientPort: 50000,
+                                 server: IPAddress("10.0.0.9")!, serverPort: 443)
+    record.version = version
+    record.versionsOffered = [version]
+    record.resumed = false
+    build(&record)
+    return record
+}
+
+@Suite struct SessionLinkerTests {
+    @Test func ticketWinsOverTheSessionIDSentWithIt() {
+        var linker = SessionLinker()
+        var issuer = syntheticRecord("A", at: 0) {
+            $0.serverSessionID = "aa"
+            $0.ticketIssued = true
+            $0.issuedTicketDigest = "t1"
+        }
+        var resumer = syntheticRecord("B", at: 2) {
+            $0.clientSessionID = "bb"
+            $0.offeredTicket = true
+            $0.offeredTicketDigest = "t1"
+            $0.resumed = true
+        }
+        linker.link(&issuer)
+        let link = linker.link(&resumer)
+        #expect(resumer.offer == "ticket" && resumer.resumes == "A" && resumer.sessionAge == 2)
+        #expect(link?.mechanism == .ticket)
+    }
+
+    @Test func compatibilityModeSessionIDIsNoOffer() {
+        var linker = SessionLinker()
+        var record = syntheticRecord("A", at: 0, version: .tls1_3) {
+            $0.versionsOffered = [.tls1_3, .tls1_2]
+            $0.clientSessionID = String(repeating: "ab", count: 32)
+            $0.serverSessionID = $0.clientSessionID
+        }
+        linker.link(&record)
+        #expect(record.offer == nil)
+        // A TLS 1.2-only client's unknown session ID is an offer (refused here).
+        var legacy = syntheticRecord("B", at: 1) { $0.clientSessionID = "cd" }
+        linker.link(&legacy)
+        #expect(legacy.offer == "session_id" && legacy.resumes == nil)
+    }
+
+    @Test func externalPSKIsNoOffer() {
+        var linker = SessionLinker()
+        var record = syntheticRecord("A", at: 0, version: .tls1_3) {
+            $0.offeredPSK = true
+            $0.pskKind = "external"
+            $0.pskIdentities = [PSKOffer(digest: "d", keyName: nil, obfuscatedTicketAge: 0, length: 15, text: "Client_identity")]
+        }
+        linker.link(&record)
+        #expect(record.offer == nil && record.sessionAge == nil)
+        #expect(linker.identityOffers.isEmpty)
+    }
+
+    @Test func resumedConnectionsKeepTheSessionOrigin() {
+        var linker = SessionLinker()
+        var full = syntheticRecord("A", at: 0) { $0.issuedTicketDigest = "t1"; $0.ticketIssued = true }
+        // B resumes t1 and is issued a fresh ticket t2 for the same session.
+        var renewed = syntheticRecord("B", at: 10) {
+            $0.offeredTicket = true; $0.offeredTicketDigest = "t1"; $0.resumed = true
+            $0.ticketIssued = true; $0.issuedTicketDigest = "t2"
+        }
+        var later = syntheticRecord("C", at: 25) { $0.offeredTicket = true; $0.offeredTicketDigest = "t2"; $0.resumed = true }
+        linker.link(&full); linker.link(&renewed); linker.link(&later)
+        #expect(later.resumes == "B")
+        #expect(later.sessionAge == 25) // counted from the session's start in A
+    }
+
+    @Test func sessionsExpireAfterTheHorizon() {
+        var limits = LinkerLimits()
+        limits.sessionHorizonSeconds = 60
+        var linker = SessionLinker(limits: limits)
+        var issuer = syntheticRecord("A", at: 0) { $0.serverSessionID = "aa" }
+        var other = syntheticRecord("X", at: 100) { $0.serverSessionID = "xx" }
+        var late = syntheticRecord("B", at: 120) { $0.clientSessionID = "aa" }
+        linker.link(&issuer); linker.link(&other); linker.link(&late)
+        #expect(late.resumes == nil)
+        #expect(linker.rememberedSessions == 1)
+    }
+
+    @Test func sessionTableIsCapped() {
+        var limits = LinkerLimits()
+        limits.maximumSessions = 100
+        var linker = SessionLinker(limits: limits)
+        for i in 0..<1000 {
+            var record = syntheticRecord("U\(i)", at: Double(i)) { $0.serverSessionID = "s\(i)" }
+            linker.link(&record)
+        }
+        #expect(linker.rememberedSessions <= 100)
+        var recent = syntheticRecord("R", at: 2000) { $0.clientSessionID = "s999"; $0.resumed = true }
+        linker.link(&recent)
+        #expect(recent.resumes == "U999")
+    }
+
+    /// Refusals younger than an accepted offer contradict an age limit: no bracket, a reason.
+    @Test func contradictoryPatternHasNoLifetime() {
+        var linker = SessionLinker()
+        var analysis = ReuseAnalysis()
+        var records = [syntheticRecord("A", at: 0) { $0.serverSessionID = "aa" }]
+        for (i, (offset, accepted)) in [(1.0, false), (2.0, true), (3.0, false), (20.0, true)].enumerated() {
+            records.append(syntheticRecord("B\(i)", at: offset) { $0.clientSessionID = "aa"; $0.resumed = accepted })
+        }
+        for var record in records {
+            let link = linker.link(&record)
+            analysis.add(record, link: link)
+        }
+        let service = analysis.finish(identityOffers: linker.identityOffers).services[0]
+        #expect(service.lifetime == nil)
+        #expect(service.lifetimeReason?.contains("acceptance does not follow age") == true)
+        #expect(service.support[.sessionID]?.value == .yes)
+    }
+
+    /// A refused ticket answered with a ticket under a new key name is a key change, not expiry.
+    @Test func ticketKeyChangeIsNotALifetime() {
+        var linker = SessionLinker()
+        var analysis = ReuseAnalysis()
+        let records = [
+            syntheticRecord("A", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "t1"; $0.issuedTicketKeyName = "k1" },
+            syntheticRecord("B", at: 5) { $0.offeredTicket = true; $0.offeredTicketDigest = "t1"; $0.offeredTicketKeyName = "k1"; $0.resumed = true },
+            syntheticRecord("C", at: 9) {
+                $0.offeredTicket = true; $0.offeredTicketDigest = "t1"; $0.offeredTicketKeyName = "k1"; $0.resumed = false
+                $0.ticketIssued = true; $0.issuedTicketDigest = "t2"; $0.issuedTicketKeyName = "k2"
+            },
+        ]
+        for var record in records {
+            let link = linker.link(&record)
+            analysis.add(record, link: link)
+        }
+        let service = analysis.finish(identityOffers: linker.identityOffers).services[0]
+        #expect(service.lifetime?.atLeast == 5 && service.lifetime?.atMost == nil)
+        #expect(service.lifetimeReason?.contains("new key name") == true)
+    }
+}
