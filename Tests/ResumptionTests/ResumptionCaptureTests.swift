@@ -35,8 +35,13 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
 }
 
 @Suite struct ResumptionCaptureTests {
-    static let linkedCaptures = ["tls12-session-id.pcap", "tls12-ticket.pcap", "tls13-psk.pcap", "refused.pcap", "hrr.pcap",
-                                 "ipv6.pcap", "legacy-versions.pcap", "nginx-timeout.pcap", "moved-session.pcap", "no-resumption.pcap"]
+    /// Every recorded capture with a client log.
+    static let linkedCaptures: [String] = Paths.recordedCaptures.map(\.lastPathComponent).filter {
+        let base = $0.replacingOccurrences(of: ".pcapng", with: "").replacingOccurrences(of: ".pcap", with: "")
+        return FileManager.default.fileExists(atPath: Paths.captures.appendingPathComponent(base + ".client.log").path)
+    }
+
+    @Test func everyCaptureIsChecked() { #expect(Self.linkedCaptures.count >= 15) }
 
     /// `resumes` (TLS 1.2) and `psk_first_offered_by` (TLS 1.3) point at the connection the
     /// client's session came from, as the client's own command lines say.

@@ -147,7 +147,9 @@ public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
                 if let current { verdicts.append(current) }
                 current = ClientVerdict(reused: false, version: "?")
             } else if line.contains("re-using session") {
+                // curl offers the session of its previous connection.
                 current?.reused = true
+                current?.reconnectOf = verdicts.count - 1
             } else if let range = line.range(of: "SSL connection using ") {
                 current?.version = String(line[range.upperBound...].prefix { $0 != " " })
             }
