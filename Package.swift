@@ -44,6 +44,7 @@ let package = Package(
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HandshakesTests", dependencies: ["Handshakes", "Reports", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ResumptionTests", dependencies: ["Resumption", "Reports", "TestSupport"], swiftSettings: strict),
-        .target(name: "TestSupport", dependencies: ["Capture", "Handshakes"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "StickinessTests", dependencies: ["Stickiness", "Resumption", "Reports", "TestSupport"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Capture", "Handshakes", "Stickiness"], path: "Tests/TestSupport", swiftSettings: strict),
     ]
 )

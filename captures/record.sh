@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Records the captures in this folder from real software on loopback (127.0.0.0/8 and ::1).
-# Needs root (tcpdump, dumpcap) and: openssl, tcpdump, tshark (dumpcap), nginx, curl.
+# Needs root (tcpdump, dumpcap) and: openssl, tcpdump, tshark (dumpcap), nginx, haproxy, curl.
 #
 #   captures/record.sh            # record every scenario
 #   captures/record.sh tls12-ticket hrr   # only these
@@ -356,7 +356,161 @@ record_no_resumption() {
     finish no-resumption
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption"
+# ---- Load balancers: haproxy in TCP mode on 127.0.0.1:14500 in front of two backends on
+# 14501 and 14502. Each capture holds both legs; NAME-client-side.pcap is the same capture
+# cut to the client side (tcpdump -r ... 'tcp port 14500'), what a capture in front of the
+# balancer sees. NAME.haproxy.log is haproxy's tcplog: which server took each client port.
+
+# start_haproxy EXTRA_BACKEND_LINES
+start_haproxy() {
+    cat >haproxy.cfg <<CONF
+global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:14500
+    default_backend be
+backend be
+    balance roundrobin
+$1
+    server s1 127.0.0.1:14501
+    server s2 127.0.0.1:14502
+CONF
+    haproxy -f haproxy.cfg -db >haproxy.log 2>&1 &
+    haproxy_pid=$!
+    sleep 1
+}
+
+stop_haproxy() {
+    kill "$haproxy_pid" 2>/dev/null || true
+    wait "$haproxy_pid" 2>/dev/null || true
+}
+
+# lb_clients LOG OFFERS ARGS... : three client addresses each save a session through the
+# balancer, then offer it OFFERS times.
+lb_clients() {
+    local log=$1 offers=$2
+    shift 2
+    for address in 127.0.0.2 127.0.0.3 127.0.0.4; do
+        client "$log" -connect 127.0.0.1:14500 -bind "$address:0" -servername svc.test "$@" -sess_out "lb-$address.pem"
+        for _ in $(seq "$offers"); do
+            client "$log" -connect 127.0.0.1:14500 -bind "$address:0" -servername svc.test "$@" -sess_in "lb-$address.pem"
+        done
+    done
+}
+
+# finish_lb NAME : saves both captures, the client log (for both) and haproxy's log.
+finish_lb() {
+    local name=$1
+    stop_haproxy
+    stop_capture
+    tcpdump -r "$name.pcap" -w "$name-client-side.pcap" 'tcp port 14500' 2>/dev/null
+    cp "$name.client.log" "$name-client-side.client.log"
+    cp haproxy.log "$name.haproxy.log"
+    cp "$name.pcap" "$name-client-side.pcap" "$name.client.log" "$name-client-side.client.log" "$name.haproxy.log" "$here/"
+    echo "recorded $name: $(grep -c ' fe be/' haproxy.log) balanced connections"
+}
+
+# Round robin over two OpenSSL servers with their own certificates and session caches
+# (TLS 1.2 session IDs): an offer that lands on the other server is refused.
+record_lb_roundrobin() {
+    start_capture lb-roundrobin.pcap "tcp portrange 14500-14502"
+    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s1.log 2>&1 &
+    local s1=$!
+    openssl s_server -accept 127.0.0.1:14502 -cert cert2.pem -key key2.pem -tls1_2 -no_ticket -www >s2.log 2>&1 &
+    local s2=$!
+    start_haproxy ""
+    : >lb-roundrobin.client.log
+    lb_clients lb-roundrobin.client.log 3 -tls1_2
+    kill $s1 $s2 2>/dev/null || true
+    finish_lb lb-roundrobin
+}
+
+# The same servers, with haproxy sticking on the SSL session ID: it learns the server's
+# session ID from the ServerHello (tcp-response inspect-delay is needed for that) and sends
+# a ClientHello offering it back to that server.
+record_lb_sticky() {
+    start_capture lb-sticky.pcap "tcp portrange 14500-14502"
+    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s1.log 2>&1 &
+    local s1=$!
+    openssl s_server -accept 127.0.0.1:14502 -cert cert2.pem -key key2.pem -tls1_2 -no_ticket -www >s2.log 2>&1 &
+    local s2=$!
+    start_haproxy "    stick-table type binary len 32 size 30k expire 30m
+    acl clienthello req.ssl_hello_type 1
+    acl serverhello res.ssl_hello_type 2
+    tcp-request inspect-delay 5s
+    tcp-request content accept if clienthello
+    tcp-response inspect-delay 5s
+    tcp-response content accept if serverhello
+    stick on req.payload_lv(43,1) if clienthello
+    stick store-response res.payload_lv(43,1) if serverhello"
+    : >lb-sticky.client.log
+    lb_clients lb-sticky.client.log 3 -tls1_2
+    kill $s1 $s2 2>/dev/null || true
+    finish_lb lb-sticky
+}
+
+# Two nginx instances with the same certificate and the same ticket key file (nginx ties a
+# session to its certificate): a ticket from one is accepted by the other.
+record_lb_shared_tickets() {
+    openssl rand 80 >ticket.key
+    for n in 1 2; do
+        mkdir -p "nginx-lb$n/logs"
+        cat >"nginx-lb$n/nginx.conf" <<CONF
+daemon off;
+master_process off;
+error_log $work/nginx-lb$n/logs/error.log;
+pid $work/nginx-lb$n/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:1450$n ssl;
+        ssl_certificate $work/cert.pem;
+        ssl_certificate_key $work/key.pem;
+        ssl_protocols TLSv1.2;
+        ssl_session_cache off;
+        ssl_session_tickets on;
+        ssl_session_ticket_key $work/ticket.key;
+        location / { return 200 "backend $n\n"; }
+    }
+}
+CONF
+    done
+    start_capture lb-shared-tickets.pcap "tcp portrange 14500-14502"
+    nginx -p "$work/nginx-lb1" -c "$work/nginx-lb1/nginx.conf" &
+    local n1=$!
+    nginx -p "$work/nginx-lb2" -c "$work/nginx-lb2/nginx.conf" &
+    local n2=$!
+    start_haproxy ""
+    : >lb-shared-tickets.client.log
+    lb_clients lb-shared-tickets.client.log 3 -tls1_2
+    kill $n1 $n2 2>/dev/null || true
+    wait $n1 $n2 2>/dev/null || true
+    finish_lb lb-shared-tickets
+}
+
+# Round robin over two TLS 1.3 OpenSSL servers, each with its own ticket keys.
+record_lb_tls13() {
+    start_capture lb-tls13.pcap "tcp portrange 14500-14502"
+    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_3 -www >s1.log 2>&1 &
+    local s1=$!
+    openssl s_server -accept 127.0.0.1:14502 -cert cert2.pem -key key2.pem -tls1_3 -www >s2.log 2>&1 &
+    local s2=$!
+    start_haproxy ""
+    : >lb-tls13.client.log
+    lb_clients lb-tls13.client.log 5 -tls1_3
+    kill $s1 $s2 2>/dev/null || true
+    finish_lb lb-tls13
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

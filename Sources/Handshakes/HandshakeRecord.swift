@@ -120,6 +120,15 @@ public struct HandshakeRecord: Sendable, Equatable {
     /// Seconds since the offered session was issued (TLS 1.2) or its identity first seen (TLS 1.3).
     public var sessionAge: Double?
 
+    // Filled by the Stickiness stage's LegPairer, before linking.
+    /// The backend ("address:port") that a balancer forwarded this connection to, when the
+    /// back-side connection (same ClientHello random) is in the capture too.
+    public var backend: String?
+    /// uid of that back-side connection.
+    public var backendLeg: String?
+    /// Set on a back-side connection: uid of the client-side connection it carries.
+    public var backsideOf: String?
+
     public init(uid: String, timestampNanos: Int64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16) {
         self.uid = uid
         self.timestampNanos = timestampNanos

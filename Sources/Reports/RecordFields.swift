@@ -64,6 +64,9 @@ extension HandshakeRecord {
             Field("resumes", .optional(resumes)),
             Field("session_age", sessionAge.map { .seconds($0) } ?? .null),
             Field("psk_first_offered_by", .optional(pskFirstOfferedBy)),
+            Field("backend", .optional(backend)),
+            Field("backend_leg", .optional(backendLeg)),
+            Field("backside_of", .optional(backsideOf)),
         ]
         fields += [
             Field("ticket_supported", .bool(ticketSupported)),

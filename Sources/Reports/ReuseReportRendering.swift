@@ -1,5 +1,6 @@
 import Handshakes
 import Resumption
+import Stickiness
 
 extension Mechanism {
     var title: String {
@@ -13,10 +14,10 @@ extension Mechanism {
 
 /// The reuse report as fields, for JSON.
 public enum ReuseReportFields {
-    public static func fields(_ report: ReuseReport, statistics: ExtractionStatistics) -> [Field] {
+    public static func fields(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], statistics: ExtractionStatistics) -> [Field] {
         [
             Field("capture", .object(CaptureSummary.fields(statistics))),
-            Field("services", .objects(report.services.map(service))),
+            Field("services", .objects(report.services.map { service($0, stickiness: stickiness[$0.key]) })),
             Field("pairs", .objects(report.pairs.map(pair))),
             Field("anomalies", .objects(report.anomalies.map { anomaly in
                 [Field("kind", .string(anomaly.kind)), Field("uids", .strings(anomaly.uids)), Field("detail", .string(anomaly.detail))]
@@ -25,7 +26,7 @@ public enum ReuseReportFields {
         ]
     }
 
-    static func service(_ s: ServiceReuse) -> [Field] {
+    static func service(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [Field] {
         [
             Field("server", .string(s.key.server.description)),
             Field("port", .int(Int64(s.key.port))),
@@ -55,7 +56,20 @@ public enum ReuseReportFields {
             Field("ticket_lifetime_hints", .objects(s.ticketLifetimeHints.sorted { $0.key < $1.key }.map {
                 [Field("seconds", .int(Int64($0.key))), Field("count", .int(Int64($0.value)))]
             })),
-            Field("stickiness", .null),
+            Field("stickiness", stickiness.map { .object(verdict($0)) } ?? .null),
+        ]
+    }
+
+    static func verdict(_ v: StickinessVerdict) -> [Field] {
+        [
+            Field("verdict", .string(v.verdict.rawValue)),
+            Field("backends", .objects(v.backends.map {
+                [Field("id", .string($0.id)), Field("identified_by", .string($0.identifiedBy)), Field("connections", .int(Int64($0.connections)))]
+            })),
+            Field("offers_elsewhere", v.offersElsewhere.map { .seconds($0) } ?? .null),
+            Field("offers_elsewhere_is_lower_bound", .bool(v.offersElsewhereIsLowerBound)),
+            Field("evidence", .strings(v.evidence)),
+            Field("judged_with", .strings(v.services.map { HandshakeTextTable.endpoint($0.server.description, $0.port) })),
         ]
     }
 
@@ -89,7 +103,7 @@ public struct ReuseReportText {
     public var showPairs = false
     public init(showPairs: Bool = false) { self.showPairs = showPairs }
 
-    public func lines(_ report: ReuseReport, statistics: ExtractionStatistics) -> [String] {
+    public func lines(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict] = [:], statistics: ExtractionStatistics) -> [String] {
         var out: [String] = []
         let connections = report.services.reduce(0) { $0 + $1.connections }
         var heading = "\(report.services.count) service\(report.services.count == 1 ? "" : "s"), \(connections) TLS connection\(connections == 1 ? "" : "s")"
@@ -102,7 +116,7 @@ public struct ReuseReportText {
             return out
         }
         out.append("")
-        var table: [[String]] = [["SERVICE", "NAMES", "CONNS", "RESUMED", "SESSION ID", "TICKET", "TLS1.3 PSK", "LIFETIME"]]
+        var table: [[String]] = [["SERVICE", "NAMES", "CONNS", "RESUMED", "SESSION ID", "TICKET", "TLS1.3 PSK", "LIFETIME", "STICKINESS"]]
         for s in report.services {
             let percent = s.connections > 0 ? " (\(s.resumed * 100 / s.connections)%)" : ""
             table.append([
@@ -114,10 +128,11 @@ public struct ReuseReportText {
                 s.support[.ticket]?.value.rawValue ?? "unknown",
                 s.support[.psk]?.value.rawValue ?? "unknown",
                 lifetimeShort(s),
+                stickiness[s.key]?.verdict.rawValue ?? "-",
             ])
         }
         out += aligned(table)
-        for s in report.services { out += serviceBlock(s) }
+        for s in report.services { out += serviceBlock(s, stickiness: stickiness[s.key]) }
         if showPairs {
             out.append("")
             out.append("client sequences (full = full handshake, refused = offer not accepted)")
@@ -151,7 +166,7 @@ public struct ReuseReportText {
         return ">= \(formatAge(b.atLeast))"
     }
 
-    private func serviceBlock(_ s: ServiceReuse) -> [String] {
+    private func serviceBlock(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [String] {
         var out = ["", HandshakeTextTable.endpoint(s.key.server.description, s.key.port) + (s.names.isEmpty ? "" : "  (\(s.names.sorted().joined(separator: ", ")))")]
         var summary = "  connections   \(s.connections): \(s.full) full, \(s.resumed) resumed"
         if s.undecided > 0 { summary += ", \(s.undecided) undecided (capture ended before the server answered)" }
@@ -187,6 +202,17 @@ public struct ReuseReportText {
         }
         if !s.ticketLifetimeHints.isEmpty {
             out.append("  ticket hint   " + s.ticketLifetimeHints.sorted { $0.key < $1.key }.map { "\($0.key) s (x\($0.value))" }.joined(separator: ", "))
+        }
+        if let v = stickiness {
+            var line = "  stickiness    \(v.verdict.rawValue)"
+            if let share = v.offersElsewhere {
+                line += ": \(v.offersElsewhereIsLowerBound ? "at least " : "")\(Int((share * 100).rounded()))% of offers landed on another backend"
+            }
+            out.append(line)
+            if v.backends.count > 1 {
+                out.append("    backends    " + v.backends.map { "\($0.id) (\($0.connections))" }.joined(separator: ", "))
+            }
+            for evidence in v.evidence { out.append("    - \(evidence)") }
         }
         return out
     }

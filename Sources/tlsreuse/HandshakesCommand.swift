@@ -34,7 +34,7 @@ struct HandshakesCommand: ParsableCommand {
         // Text columns are sized from the first rows, then stream.
         var firstRows: [HandshakeRecord] = []
         let sizingRows = 200
-        let (statistics, _) = try runPipeline(input) { record in
+        let statistics = try runPipeline(input) { record in
             switch format {
             case .jsonl:
                 json.reset()
@@ -51,6 +51,6 @@ struct HandshakesCommand: ParsableCommand {
         }
         if format == .text, firstRows.count < sizingRows { table.lines(for: firstRows).forEach(writer.line) }
         writer.flush()
-        try finish(statistics, quiet: input.quiet)
+        try finish(statistics.statistics, quiet: input.quiet)
     }
 }

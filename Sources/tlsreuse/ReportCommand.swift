@@ -50,16 +50,16 @@ struct ReportCommand: ParsableCommand {
         var options = ReuseOptions()
         options.ageBucketEdges = try bucketEdges()
         let writer = try openOutput(output)
-        let (statistics, report) = try runPipeline(input, options: options) { _ in }
+        let analysis = try runPipeline(input, options: options) { _ in }
         switch format {
         case .text:
-            ReuseReportText(showPairs: pairs).lines(report, statistics: statistics).forEach(writer.line)
+            ReuseReportText(showPairs: pairs).lines(analysis.reuse, stickiness: analysis.stickiness, statistics: analysis.statistics).forEach(writer.line)
         case .json:
             var json = JSONWriter()
-            json.object(ReuseReportFields.fields(report, statistics: statistics))
+            json.object(ReuseReportFields.fields(analysis.reuse, stickiness: analysis.stickiness, statistics: analysis.statistics))
             writer.line(bytes: json.bytes)
         }
         writer.flush()
-        try finish(statistics, quiet: input.quiet)
+        try finish(analysis.statistics, quiet: input.quiet)
     }
 }

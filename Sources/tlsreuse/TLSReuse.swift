@@ -5,6 +5,7 @@ import Handshakes
 import Packets
 import Reports
 import Resumption
+import Stickiness
 
 /// Exit codes, documented in the README.
 enum ExitStatus {
@@ -115,28 +116,45 @@ struct InputOptions: ParsableArguments {
     }
 }
 
-/// Extraction, linking and filtering wired together: every record that passes the
-/// filters goes to `each` (already linked) and into the reuse analysis.
-func runPipeline(_ input: InputOptions, options: ReuseOptions = ReuseOptions(), each: (HandshakeRecord) -> Void) throws -> (ExtractionStatistics, ReuseReport) {
+/// What a run found: the reuse report and a stickiness verdict per service.
+struct Analysis {
+    var statistics: ExtractionStatistics
+    var reuse: ReuseReport
+    var stickiness: [ServiceKey: StickinessVerdict]
+}
+
+/// The stages wired together: extraction, pairing of balancer legs, linking, filtering,
+/// reuse and stickiness analysis. Every record that passes the filters goes to `each`
+/// (back-side connections included, marked `backside_of`).
+func runPipeline(_ input: InputOptions, options: ReuseOptions = ReuseOptions(), each: (HandshakeRecord) -> Void) throws -> Analysis {
     let filter = try input.recordFilter()
     var linkerLimits = LinkerLimits()
     linkerLimits.sessionHorizonSeconds = input.sessionHorizon
     var linker = SessionLinker(limits: linkerLimits)
     var analysis = ReuseAnalysis(options: options)
-    let statistics: ExtractionStatistics
-    do {
-        statistics = try Extraction.run(paths: input.files, filter: input.bpf) { extracted in
-            var record = extracted
-            let link = linker.link(&record)
-            guard filter.matches(record) else { return }
-            analysis.add(record, link: link)
+    var stickiness = StickinessAnalysis()
+    var legs = LegPairer()
+    func analyse(_ released: [HandshakeRecord]) {
+        for var record in released {
+            // A back-side connection repeats its front's ClientHello: not linked or counted again.
+            let link = record.backsideOf == nil ? linker.link(&record) : nil
+            guard filter.matches(record) else { continue }
+            if record.backsideOf == nil {
+                analysis.add(record, link: link)
+                stickiness.add(record)
+            }
             each(record)
         }
+    }
+    let statistics: ExtractionStatistics
+    do {
+        statistics = try Extraction.run(paths: input.files, filter: input.bpf) { analyse(legs.add($0)) }
     } catch {
         printError(error.description)
         throw ExitStatus.usage
     }
-    return (statistics, analysis.finish(identityOffers: linker.identityOffers))
+    analyse(legs.finish())
+    return Analysis(statistics: statistics, reuse: analysis.finish(identityOffers: linker.identityOffers), stickiness: stickiness.finish())
 }
 
 func openOutput(_ path: String?) throws -> LineWriter {

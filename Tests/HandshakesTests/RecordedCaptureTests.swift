@@ -17,14 +17,15 @@ import TestSupport
     @Test func everyScenarioIsRecorded() {
         let expected = ["tls12-session-id.pcap", "tls12-ticket.pcap", "tls13-psk.pcap", "refused.pcap", "hrr.pcap",
                         "cooked-any.pcap", "ipv6.pcap", "dumpcap.pcapng", "two-interfaces.pcapng", "external-psk.pcap",
-                        "legacy-versions.pcap", "nginx-curl.pcap"]
+                        "legacy-versions.pcap", "nginx-curl.pcap", "nginx-timeout.pcap", "moved-session.pcap", "no-resumption.pcap",
+                        "lb-roundrobin.pcap", "lb-sticky.pcap", "lb-shared-tickets.pcap", "lb-tls13.pcap"]
         for name in expected { #expect(Self.withClientLogs.contains(name), "captures/\(name) or its client log is missing") }
     }
 
     /// `resumed` and `version` per connection equal what openssl s_client or curl printed.
     @Test(arguments: withClientLogs)
     func verdictsMatchTheRecordingClient(capture: String) throws {
-        let records = try extractRecords(Paths.captures.appendingPathComponent(capture))
+        let records = try frontRecords(Paths.captures.appendingPathComponent(capture))
         let truth = try clientVerdicts(log: Paths.captures.appendingPathComponent(Self.logName(capture)))
         #expect(records.count == truth.count, "\(capture): \(records.count) records, client printed \(truth.count) verdicts")
         for (record, verdict) in zip(records, truth) {

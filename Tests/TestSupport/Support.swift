@@ -1,6 +1,7 @@
 import Foundation
 import Capture
 import Handshakes
+import Stickiness
 
 /// Where the tests find their inputs.
 public enum Paths {
@@ -58,6 +59,27 @@ public func extractRecords(_ paths: [String], filter: String? = nil) throws -> (
 
 public func extractRecords(_ url: URL) throws -> [HandshakeRecord] {
     try extractRecords([url.path]).0
+}
+
+/// The records of a capture as the analysis sees them: balancer back legs paired with their
+/// fronts (`backend`) and left out, as the pipeline does before linking.
+public func frontRecords(_ url: URL) throws -> [HandshakeRecord] {
+    var pairer = LegPairer()
+    var out: [HandshakeRecord] = []
+    for record in try extractRecords(url) { out += pairer.add(record) }
+    out += pairer.finish()
+    return out.filter { $0.backsideOf == nil }
+}
+
+/// haproxy's tcplog: which server ("s1", "s2") took each client port, in order.
+public func haproxyServers(log url: URL) throws -> [(clientPort: Int, server: String)] {
+    try String(contentsOf: url, encoding: .utf8).split(separator: "\n").compactMap { line in
+        // 127.0.0.2:43713 [29/Nov/2026:06:09:09.125] fe be/s1 1/0/14 6355 -- ...
+        let words = line.split(separator: " ")
+        guard words.count > 3, let colon = words[0].lastIndex(of: ":"), let port = Int(words[0][words[0].index(after: colon)...]),
+              let slash = words[3].firstIndex(of: "/") else { return nil }
+        return (port, String(words[3][words[3].index(after: slash)...]))
+    }
 }
 
 /// Runs a program and returns its exit status and output.

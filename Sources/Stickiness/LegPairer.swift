@@ -1,0 +1,69 @@
+import Handshakes
+
+/// Pairs each client-side connection with the back-side connection a TCP-mode balancer
+/// opened for it. Such a balancer forwards the ClientHello unchanged, so both carry the
+/// same ClientHello random (32 bytes chosen by the client, RFC 8446 4.1.2): the back-side
+/// connection's server is the backend that served the client.
+///
+/// Records arrive in ClientHello order, so a front always comes before its back leg. Each
+/// record is held for `windowNanos` (a balancer forwards the ClientHello within its connect
+/// timeout) and released in order. A back leg is marked `backsideOf`, its front gains
+/// `backend` and `backendLeg`; the analysis leaves back legs out of services and links.
+public struct LegPairer {
+    /// How long after a front's ClientHello its back leg may appear.
+    public static let defaultWindowNanos: Int64 = 5_000_000_000
+
+    public let windowNanos: Int64
+    private var held: [HandshakeRecord] = []
+    private var head = 0
+    /// Index in `held` of the newest record with each client random.
+    private var byRandom: [String: Int] = [:]
+    public private(set) var pairedLegs = 0
+
+    public init(windowNanos: Int64 = LegPairer.defaultWindowNanos) { self.windowNanos = windowNanos }
+
+    /// Takes the next record and returns those whose window has passed, in order.
+    public mutating func add(_ record: HandshakeRecord) -> [HandshakeRecord] {
+        var record = record
+        if LegPairer.isDistinctive(record.clientRandom), let index = byRandom[record.clientRandom], index >= head,
+           record.timestampNanos - held[index].timestampNanos <= windowNanos,
+           held[index].server != record.server || held[index].serverPort != record.serverPort {
+            held[index].backend = endpoint(record)
+            held[index].backendLeg = record.uid
+            record.backsideOf = held[index].uid
+            pairedLegs += 1
+        }
+        if LegPairer.isDistinctive(record.clientRandom) { byRandom[record.clientRandom] = held.count }
+        held.append(record)
+        return release(olderThan: record.timestampNanos - windowNanos)
+    }
+
+    /// Releases everything still held (end of input).
+    public mutating func finish() -> [HandshakeRecord] { release(olderThan: .max) }
+
+    private mutating func release(olderThan limit: Int64) -> [HandshakeRecord] {
+        var out: [HandshakeRecord] = []
+        while head < held.count, held[head].timestampNanos < limit {
+            let record = held[head]
+            if byRandom[record.clientRandom] == head { byRandom[record.clientRandom] = nil }
+            out.append(record)
+            head += 1
+        }
+        if head > 1024, head * 2 > held.count {
+            held.removeFirst(head)
+            byRandom = byRandom.mapValues { $0 - head }
+            head = 0
+        }
+        return out
+    }
+
+    private func endpoint(_ record: HandshakeRecord) -> String {
+        let address = record.server.description
+        return address.contains(":") ? "[\(address)]:\(record.serverPort)" : "\(address):\(record.serverPort)"
+    }
+
+    /// A random worth pairing on: present and not constant (some broken clients send zeros).
+    static func isDistinctive(_ random: String) -> Bool {
+        random.count >= 32 && Set(random).count > 2
+    }
+}

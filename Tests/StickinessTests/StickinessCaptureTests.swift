@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+import Handshakes
+import Packets
+import Reports
+import Resumption
+import Stickiness
+import TestSupport
+
+/// The pipeline as the command line wires it: pair legs, link, analyse.
+func judge(_ capture: String) throws -> (records: [HandshakeRecord], reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
+    var linker = SessionLinker()
+    var reuse = ReuseAnalysis()
+    var stickiness = StickinessAnalysis()
+    var records: [HandshakeRecord] = []
+    for var record in try frontRecords(Paths.captures.appendingPathComponent(capture)) {
+        let link = linker.link(&record)
+        reuse.add(record, link: link)
+        stickiness.add(record)
+        records.append(record)
+    }
+    return (records, reuse.finish(identityOffers: linker.identityOffers), stickiness.finish())
+}
+
+/// haproxy's server names and where record.sh put them.
+let haproxyBackends = ["s1": "127.0.0.1:14501", "s2": "127.0.0.1:14502"]
+let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
+
+@Suite struct StickinessCaptureTests {
+    static let balanced = ["lb-roundrobin", "lb-sticky", "lb-shared-tickets", "lb-tls13"]
+
+    /// Both legs captured: each client-side connection's backend is the server haproxy's
+    /// own log says it sent that client port to.
+    @Test(arguments: balanced)
+    func backendsMatchHaproxysLog(name: String) throws {
+        let (records, reuse, _) = try judge(name + ".pcap")
+        let truth = try haproxyServers(log: Paths.captures.appendingPathComponent(name + ".haproxy.log"))
+        #expect(records.count == truth.count && truth.count >= 12)
+        for record in records {
+            let server = try #require(truth.first { $0.clientPort == Int(record.clientPort) }?.server, "\(name): client port \(record.clientPort) not in haproxy's log")
+            #expect(record.backend == haproxyBackends[server], "\(name) \(record.uid)")
+            #expect(record.backendLeg != nil)
+        }
+        // Back-side connections are backends, not services of their own.
+        #expect(reuse.services.map(\.key) == [front])
+    }
+
+    /// The share of offers that landed on another backend equals what haproxy's log and the
+    /// client's command lines give: the server that took each -sess_in connection against
+    /// the one that took the -sess_out connection that saved the session.
+    @Test(arguments: balanced)
+    func offersElsewhereMatchHaproxysLog(name: String) throws {
+        let (_, _, stickiness) = try judge(name + ".pcap")
+        let verdicts = try clientVerdicts(log: Paths.captures.appendingPathComponent(name + ".client.log"))
+        let servers = try haproxyServers(log: Paths.captures.appendingPathComponent(name + ".haproxy.log")).map(\.server)
+        try #require(servers.count == verdicts.count)
+        var offers = 0, elsewhere = 0
+        for (index, verdict) in verdicts.enumerated() {
+            guard let file = verdict.argument("-sess_in"), let saver = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file }) else { continue }
+            offers += 1
+            if servers[index] != servers[saver] { elsewhere += 1 }
+        }
+        let verdict = try #require(stickiness[front])
+        #expect(verdict.offersElsewhere == Double(elsewhere) / Double(offers), "\(name): \(elsewhere) of \(offers) by haproxy's log")
+        #expect(!verdict.offersElsewhereIsLowerBound)
+    }
+
+    @Test(arguments: [
+        ("lb-roundrobin.pcap", "not-sticky"),
+        ("lb-roundrobin-client-side.pcap", "not-sticky"),
+        ("lb-sticky.pcap", "sticky"),
+        // Client side: two certificates show two backends; abbreviated handshakes do not show which served.
+        ("lb-sticky-client-side.pcap", "sticky-or-shared"),
+        ("lb-shared-tickets.pcap", "shared"),
+        // Client side: same certificate, same ticket key, same software: one backend is all that is visible.
+        ("lb-shared-tickets-client-side.pcap", "single-backend"),
+        ("lb-tls13.pcap", "not-sticky"),
+        // Client side: certificates encrypted; offers refused younger than accepted ones.
+        ("lb-tls13-client-side.pcap", "not-sticky"),
+        ("tls12-session-id.pcap", "single-backend"),
+        ("nginx-timeout.pcap", "single-backend"),
+    ])
+    func verdicts(capture: String, expected: String) throws {
+        let (_, reuse, stickiness) = try judge(capture)
+        for service in reuse.services {
+            let verdict = try #require(stickiness[service.key])
+            #expect(verdict.verdict.rawValue == expected, "\(capture): \(verdict.verdict.rawValue)\n\(verdict.evidence.joined(separator: "\n"))")
+        }
+    }
+
+    @Test func evidenceNamesWhatItRestsOn() throws {
+        let both = try #require(try judge("lb-shared-tickets.pcap").stickiness[front])
+        #expect(both.evidence.contains { $0.hasPrefix("both legs captured: 12 of 12 connections") })
+        #expect(both.evidence.contains { $0.contains("shared ticket keys") })
+        #expect(both.backends.map(\.id) == ["127.0.0.1:14501", "127.0.0.1:14502"])
+        let certificates = try #require(try judge("lb-roundrobin-client-side.pcap").stickiness[front])
+        #expect(certificates.backends.count == 2 && certificates.backends.allSatisfy { $0.identifiedBy == "certificate" })
+        #expect(certificates.evidence.contains { $0.contains("landed on another backend") && $0.contains("0 accepted") })
+        let pattern = try #require(try judge("lb-tls13-client-side.pcap").stickiness[front])
+        #expect(pattern.evidence.contains { $0.contains("reached a backend that does not hold the session") })
+        #expect(pattern.offersElsewhereIsLowerBound)
+    }
+
+    /// The same verdicts through the command line, in JSON.
+    @Test func jsonCarriesTheVerdict() throws {
+        let result = try runProcess(Paths.binary.path, ["report", "--format", "json", "-q", Paths.captures.appendingPathComponent("lb-sticky.pcap").path])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let services = try #require(json["services"] as? [[String: Any]])
+        #expect(services.count == 1)
+        let stickiness = try #require(services[0]["stickiness"] as? [String: Any])
+        #expect(stickiness["verdict"] as? String == "sticky")
+        #expect((stickiness["backends"] as? [[String: Any]])?.count == 2)
+        #expect(stickiness["offers_elsewhere"] as? Double == 0)
+        #expect(((stickiness["evidence"] as? [String]) ?? []).count >= 2)
+        // handshakes output keeps back legs, marked.
+        let records = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", Paths.captures.appendingPathComponent("lb-sticky.pcap").path])
+        let lines = records.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.count == 24)
+        #expect(lines.filter { $0["backside_of"] is String }.count == 12)
+        #expect(lines.filter { $0["backend"] is String }.count == 12)
+    }
+}
+
+/// SYNTHETIC RECORDS for the pairing rules (not from a capture).
+@Suite struct LegPairerTests {
+    func record(_ uid: String, at seconds: Double, random: String, server: String, port: UInt16) -> HandshakeRecord {
+        var r = HandshakeRecord(uid: uid, timestampNanos: Int64(seconds * 1e9), client: IPAddress("10.0.0.1")!, clientPort: 1,
+                                server: IPAddress(server)!, serverPort: port)
+        r.clientRandom = random
+        return r
+    }
+
+    @Test func pairsWithinTheWindowAndKeepsOrder() {
+        var pairer = LegPairer(windowNanos: 2_000_000_000)
+        let random = String(repeating: "a1b2", count: 16)
+        var out: [HandshakeRecord] = []
+        out += pairer.add(record("F", at: 0, random: random, server: "192.0.2.1", port: 443))
+        out += pairer.add(record("X", at: 0.5, random: String(repeating: "c3d4", count: 16), server: "192.0.2.1", port: 443))
+        out += pairer.add(record("B", at: 0.6, random: random, server: "10.1.1.7", port: 8443))
+        #expect(out.isEmpty)
+        out += pairer.add(record("late", at: 10, random: random, server: "10.1.1.8", port: 8443))
+        out += pairer.finish()
+        #expect(out.map(\.uid) == ["F", "X", "B", "late"])
+        #expect(out[0].backend == "10.1.1.7:8443" && out[0].backendLeg == "B")
+        #expect(out[2].backsideOf == "F")
+        // Outside the window: not a back leg.
+        #expect(out[3].backsideOf == nil)
+        #expect(pairer.pairedLegs == 1)
+    }
+
+    @Test func constantRandomsAreNotPaired() {
+        var pairer = LegPairer()
+        let zeros = String(repeating: "0", count: 64)
+        _ = pairer.add(record("A", at: 0, random: zeros, server: "192.0.2.1", port: 443))
+        let out = pairer.add(record("B", at: 0.1, random: zeros, server: "192.0.2.2", port: 443)) + pairer.finish()
+        #expect(out.allSatisfy { $0.backsideOf == nil && $0.backend == nil })
+    }
+}
