@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Capture
 import Packets
 import Reassembly
@@ -82,12 +85,13 @@ public struct HandshakeExtractor {
 /// and extracts handshake records.
 public enum Extraction {
     /// Throws only for a bad filter; unreadable inputs are recorded in the statistics.
+    /// `order` is `.decision` for a live pipe on standard input.
     public static func run(paths: [String], filter expression: String? = nil,
-                           limits: ReassemblyLimits = ReassemblyLimits(),
+                           limits: ReassemblyLimits = ReassemblyLimits(), order: RecordSink.Order = .firstClientHello,
                            emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
         let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
         let captures = CaptureSet(paths: paths)
-        var extractor = HandshakeExtractor(limits: limits)
+        var extractor = HandshakeExtractor(limits: limits, order: order)
         var filteredOut = 0
         if let filter {
             while let packet = captures.next() {
@@ -104,4 +108,48 @@ public enum Extraction {
         statistics.filterInapplicable = filter?.inapplicable ?? [:]
         return statistics
     }
+}
+
+extension Extraction {
+    /// Reads a live capture until `shouldStop` returns true or the capture ends. Records are
+    /// emitted as soon as each handshake is decided. `tick` runs about once a second of wall
+    /// time with the current time, for summaries and expiry of idle flows.
+    public static func runLive(_ capture: LiveCapture, limits: ReassemblyLimits = ReassemblyLimits(),
+                               shouldStop: () -> Bool, tick: (Int64) -> Void,
+                               emit: (HandshakeRecord) -> Void) -> (ExtractionStatistics, endReason: String?) {
+        var extractor = HandshakeExtractor(limits: limits, order: .decision)
+        var lastTick = wallClockNanos()
+        var endReason: String?
+        reading: while !shouldStop() {
+            switch capture.next() {
+            case let .packet(packet): extractor.process(packet, emit: emit)
+            case .timeout: break
+            case let .ended(reason):
+                endReason = reason
+                break reading
+            }
+            let now = wallClockNanos()
+            if now - lastTick >= 1_000_000_000 {
+                lastTick = now
+                extractor.expire(at: now, emit: emit)
+                capture.flushOutput()
+                tick(now)
+            }
+        }
+        extractor.finish(emit: emit)
+        capture.flushOutput()
+        var statistics = extractor.statistics
+        var input = InputStats(name: capture.interface)
+        input.format = "live \(capture.linkType)"
+        input.packets = statistics.decode.packets
+        statistics.inputs = [input]
+        return (statistics, endReason)
+    }
+}
+
+/// Nanoseconds since the epoch, from the system clock.
+public func wallClockNanos() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }

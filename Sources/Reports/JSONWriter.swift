@@ -9,6 +9,13 @@ public struct JSONWriter {
 
     public init() { bytes.reserveCapacity(1024) }
 
+    /// Hands over the bytes written so far and clears them, keeping the open containers,
+    /// so a large document can be written out in pieces.
+    public mutating func takeBytes() -> [UInt8] {
+        defer { bytes.removeAll(keepingCapacity: true) }
+        return bytes
+    }
+
     public mutating func reset() {
         bytes.removeAll(keepingCapacity: true)
         hasEntry.removeAll(keepingCapacity: true)

@@ -47,6 +47,13 @@ public final class LineWriter {
         lineEnded()
     }
 
+    /// Part of a long line (a JSON report), written out at once; `line(bytes: [])` ends it.
+    public func part(_ bytes: [UInt8]) {
+        flush()
+        buffer.append(contentsOf: bytes)
+        flush()
+    }
+
     private func lineEnded() {
         if flushEachLine || buffer.count >= LineWriter.flushThreshold { flush() }
     }

@@ -14,16 +14,49 @@ extension Mechanism {
 
 /// The reuse report as fields, for JSON.
 public enum ReuseReportFields {
-    public static func fields(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], statistics: ExtractionStatistics) -> [Field] {
-        [
-            Field("capture", .object(CaptureSummary.fields(statistics))),
-            Field("services", .objects(report.services.map { service($0, stickiness: stickiness[$0.key]) })),
-            Field("pairs", .objects(report.pairs.map(pair))),
-            Field("anomalies", .objects(report.anomalies.map { anomaly in
-                [Field("kind", .string(anomaly.kind)), Field("uids", .strings(anomaly.uids)), Field("detail", .string(anomaly.detail))]
-            })),
-            Field("anomaly_counts", .object(report.anomalyCounts.sorted { $0.key < $1.key }.map { Field($0.key, .int(Int64($0.value))) })),
-        ]
+    /// Writes the report as one JSON object, service by service and pair by pair, so the
+    /// whole document never sits in memory at once.
+    public static func write(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], statistics: ExtractionStatistics,
+                             extra: [Field] = [], to writer: LineWriter) {
+        var json = JSONWriter()
+        func spill() { if json.bytes.count > 1 << 16 { writer.part(json.takeBytes()) } }
+        json.beginObject()
+        json.key("capture")
+        json.object(CaptureSummary.fields(statistics))
+        json.key("services")
+        json.beginArray()
+        for s in report.services {
+            json.object(service(s, stickiness: stickiness[s.key]))
+            spill()
+        }
+        json.endArray()
+        json.key("other_services_connections")
+        json.int(report.connectionsToOtherServices)
+        json.key("pairs")
+        json.beginArray()
+        for p in report.pairs {
+            json.object(pair(p))
+            spill()
+        }
+        json.endArray()
+        json.key("omitted_pairs")
+        json.int(report.omittedPairs)
+        json.key("anomalies")
+        json.beginArray()
+        for anomaly in report.anomalies {
+            json.object([Field("kind", .string(anomaly.kind)), Field("uids", .strings(anomaly.uids)), Field("detail", .string(anomaly.detail))])
+            spill()
+        }
+        json.endArray()
+        json.key("anomaly_counts")
+        json.object(report.anomalyCounts.sorted { $0.key < $1.key }.map { Field($0.key, .int(Int64($0.value))) })
+        for field in extra {
+            json.key(field.key)
+            json.value(field.value)
+        }
+        json.endObject()
+        writer.part(json.takeBytes())
+        writer.line(bytes: [])
     }
 
     static func service(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [Field] {

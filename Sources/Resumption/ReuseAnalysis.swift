@@ -90,8 +90,11 @@ public struct PairSequence: Sendable {
 public struct Anomaly: Sendable {
     /// "moved-session", "ticket-reuse" or "sni-changed".
     public var kind: String
+    /// The connections involved (for ticket-reuse, the first ones).
     public var uids: [String]
     public var detail: String
+    /// For ticket-reuse: how many times the identity was offered.
+    public var offers = 0
 }
 
 /// Analysis options.
@@ -102,29 +105,139 @@ public struct ReuseOptions: Sendable {
     public var maximumPairConnections = 1000
     /// Anomalies listed per kind (all are counted).
     public var maximumAnomaliesPerKind = 1000
+    /// Client and service pairs followed; further pairs are counted only.
+    public var maximumPairs = 20_000
+    /// Connections listed across all pairs; further ones are counted only.
+    public var maximumListedPairConnections = 200_000
+    /// Services reported; connections to further services are counted only.
+    public var maximumServices = 10_000
 
     public init() {}
 }
 
+/// Acceptance by age for one mechanism at one service, in bounded memory: bucket counts,
+/// and for the lifetime bracket the oldest accepted age, how many refusals were younger
+/// than it, and the youngest refused ages above it (a bounded min-heap).
+struct AgeStatistics {
+    static let maximumRefusedAbove = 1024
+
+    var buckets: [AgeBucket]
+    var oldestAccepted: Double?
+    var accepted = 0
+    var refused = 0
+    /// Refusals younger than the oldest accepted offer: acceptance does not follow age.
+    var refusedBelow = 0
+    /// Refused ages not younger than the oldest accepted one, smallest kept.
+    var refusedAbove = MinHeap()
+    /// Refusals left out: the server answered with a ticket under a new key name.
+    var keyChanges = 0
+
+    init(edges: [Double]) { buckets = edges.map { AgeBucket(maxAge: $0) } + [AgeBucket(maxAge: nil)] }
+
+    mutating func add(age: Double, accepted isAccepted: Bool, keyChanged: Bool, edges: [Double]) {
+        let index = edges.firstIndex { age <= $0 } ?? edges.count
+        buckets[index].offers += 1
+        if isAccepted { buckets[index].accepted += 1 }
+        if keyChanged {
+            keyChanges += 1
+            return
+        }
+        if isAccepted {
+            accepted += 1
+            if age > (oldestAccepted ?? -1) {
+                oldestAccepted = age
+                while let youngest = refusedAbove.minimum, youngest < age {
+                    refusedAbove.popMinimum()
+                    refusedBelow += 1
+                }
+            }
+        } else {
+            refused += 1
+            if let oldest = oldestAccepted, age < oldest { refusedBelow += 1 }
+            else { refusedAbove.insert(age, keepingAtMost: AgeStatistics.maximumRefusedAbove) }
+        }
+    }
+
+    var hasSamples: Bool { accepted + refused > 0 }
+
+    /// The lifetime bracket, or nil with the reason the offers do not support one.
+    func bracket(_ mechanism: Mechanism) -> (LifetimeBracket?, String?) {
+        let keyNote = keyChanges > 0 ? "; \(keyChanges) refusals left out: the server issued a ticket under a new key name" : ""
+        guard hasSamples else { return (nil, "no offer of a session whose issue was seen" + keyNote) }
+        guard let oldest = oldestAccepted else {
+            return (nil, "no offer was accepted (\(refused) refused, youngest \(formatAge(refusedAbove.minimum ?? 0)))" + keyNote)
+        }
+        if refusedBelow > 0 {
+            return (nil, "\(refusedBelow) offers refused younger than the oldest accepted (\(formatAge(oldest))): acceptance does not follow age (several backends, or cache eviction)" + keyNote)
+        }
+        let atMost = refusedAbove.minimum.flatMap { $0 > oldest ? $0 : nil }
+        let bracket = LifetimeBracket(atLeast: oldest, atMost: atMost, mechanism: mechanism, acceptedOffers: accepted, refusedOffers: refused)
+        var reason: String? = atMost == nil ? "no refused offer older than the oldest accepted: lower bound only" : nil
+        if mechanism == .psk, atMost != nil {
+            reason = "TLS 1.3 ages count from the identity's first offer, and a refusal may also mean new ticket keys (tickets travel encrypted)"
+        }
+        if keyChanges > 0 { reason = (reason ?? "") + keyNote }
+        return (bracket, reason)
+    }
+}
+
+/// A binary min-heap of ages that keeps only the smallest values when full.
+struct MinHeap {
+    private var values: [Double] = []
+
+    var minimum: Double? { values.first }
+
+    mutating func insert(_ value: Double, keepingAtMost limit: Int) {
+        if values.count >= limit {
+            // Full: drop the largest (a linear scan over a small heap, only past the limit).
+            guard let largestIndex = values.indices.max(by: { values[$0] < values[$1] }), values[largestIndex] > value else { return }
+            values.remove(at: largestIndex)
+            values.sort()
+        }
+        values.append(value)
+        var child = values.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard values[child] < values[parent] else { break }
+            values.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popMinimum() {
+        guard !values.isEmpty else { return }
+        values.swapAt(0, values.count - 1)
+        values.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < values.count, values[left] < values[smallest] { smallest = left }
+            if right < values.count, values[right] < values[smallest] { smallest = right }
+            if smallest == parent { return }
+            values.swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
+}
+
 /// Per-service reuse analysis over linked handshake records (records in ClientHello order,
-/// already passed through `SessionLinker`).
+/// already passed through `SessionLinker`). Memory is bounded: per service and mechanism a
+/// few counters, pairs and services up to a cap, anomalies up to a cap per kind.
 public struct ReuseAnalysis {
     public let options: ReuseOptions
     public private(set) var services: [ServiceKey: ServiceReuse] = [:]
     public private(set) var pairs: [PairKey: PairSequence] = [:]
     public private(set) var anomalies: [Anomaly] = []
     public private(set) var anomalyCounts: [String: Int] = [:]
-    private var ageSamples: [ServiceKey: [Mechanism: [AgeSample]]] = [:]
-
-    /// One offer of a session whose issue (or first offer) was seen.
-    struct AgeSample {
-        var age: Double
-        var accepted: Bool
-        /// Refused, and the same connection was issued a ticket under a different key name:
-        /// the server's ticket key changed, which says nothing about session lifetime.
-        var keyChanged = false
-    }
+    /// Connections to services beyond `maximumServices`, and pairs beyond `maximumPairs`.
+    public private(set) var connectionsToOtherServices = 0
+    public private(set) var omittedPairs = 0
+    private var listedPairConnections = 0
+    private var ages: [ServiceKey: [Mechanism: AgeStatistics]] = [:]
     private var issuance: [ServiceKey: IssuanceCounts] = [:]
+    /// Index in `anomalies` of each TLS 1.3 identity's ticket-reuse anomaly.
+    private var ticketReuseAnomaly: [String: Int] = [:]
 
     public struct PairKey: Hashable, Sendable {
         public var client: IPAddress
@@ -141,14 +254,21 @@ public struct ReuseAnalysis {
         var ticketsIssued = 0
     }
 
+    /// uids listed in one ticket-reuse anomaly (all offers are counted).
+    static let maximumUIDsPerAnomaly = 50
+
     public init(options: ReuseOptions = ReuseOptions()) { self.options = options }
 
     /// Adds one linked record. `link` is what `SessionLinker.link` returned for it.
     public mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
         let key = ServiceKey(server: record.server, port: record.serverPort)
+        guard services[key] != nil || services.count < options.maximumServices else {
+            connectionsToOtherServices += 1
+            return
+        }
         var service = services[key] ?? ServiceReuse(key: key)
         service.connections += 1
-        if let sni = record.sni, !service.names.contains(sni) { service.names.append(sni) }
+        if let sni = record.sni, !service.names.contains(sni), service.names.count < 64 { service.names.append(sni) }
         if let version = record.version { service.versions[version.description, default: 0] += 1 }
         service.firstSeenNanos = min(service.firstSeenNanos, record.timestampNanos)
         service.lastSeenNanos = max(service.lastSeenNanos, record.timestampNanos)
@@ -157,7 +277,9 @@ public struct ReuseAnalysis {
         case .some(false): service.full += 1
         case .none: service.undecided += 1
         }
-        if let hint = record.ticketLifetimeHint { service.ticketLifetimeHints[hint, default: 0] += 1 }
+        if let hint = record.ticketLifetimeHint, service.ticketLifetimeHints.count < 64 || service.ticketLifetimeHints[hint] != nil {
+            service.ticketLifetimeHints[hint, default: 0] += 1
+        }
 
         let mechanism = record.offer.flatMap(Mechanism.init(rawValue:))
         // An offer counts when the server answered; an undecided connection says nothing.
@@ -167,7 +289,8 @@ public struct ReuseAnalysis {
             if let age = record.sessionAge {
                 let keyChanged = !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
                     && record.offeredTicketKeyName != nil && record.issuedTicketKeyName != record.offeredTicketKeyName
-                ageSamples[key, default: [:]][mechanism, default: []].append(AgeSample(age: age, accepted: resumed, keyChanged: keyChanged))
+                ages[key, default: [:]][mechanism, default: AgeStatistics(edges: options.ageBucketEdges)]
+                    .add(age: age, accepted: resumed, keyChanged: keyChanged, edges: options.ageBucketEdges)
             }
         }
         if record.resumed == false, let version = record.version, !version.isTLS13Family {
@@ -186,6 +309,10 @@ public struct ReuseAnalysis {
 
     private mutating func addToPair(_ record: HandshakeRecord, service: ServiceKey) {
         let key = PairKey(client: record.client, service: service)
+        guard pairs[key] != nil || pairs.count < options.maximumPairs else {
+            omittedPairs += 1
+            return
+        }
         var pair = pairs[key] ?? PairSequence(client: record.client, service: service)
         let verdict: String
         switch record.resumed {
@@ -193,7 +320,8 @@ public struct ReuseAnalysis {
         case .some(false): verdict = record.offer == nil ? "full" : "refused"
         case .none: verdict = "undecided"
         }
-        if pair.connections.count < options.maximumPairConnections {
+        if pair.connections.count < options.maximumPairConnections, listedPairConnections < options.maximumListedPairConnections {
+            listedPairConnections += 1
             pair.connections.append(PairConnection(uid: record.uid, timestampNanos: record.timestampNanos, verdict: verdict,
                                                    offer: record.offer, sessionAge: record.sessionAge))
         } else {
@@ -203,7 +331,21 @@ public struct ReuseAnalysis {
     }
 
     private mutating func noteAnomalies(_ record: HandshakeRecord, link: SessionLink?) {
-        guard record.resumed == true, let link else { return }
+        guard let link else { return }
+        if link.mechanism == .psk {
+            // RFC 8446 8.1: tickets should be offered once; a second offer of an identity
+            // is a replay or a privacy leak across connections.
+            if let index = ticketReuseAnomaly[link.key] {
+                if anomalies[index].uids.count < ReuseAnalysis.maximumUIDsPerAnomaly { anomalies[index].uids.append(record.uid) }
+                anomalies[index].offers += 1
+                anomalies[index].detail = "TLS 1.3 PSK identity \(link.key) offered \(anomalies[index].offers) times"
+            } else {
+                let anomaly = Anomaly(kind: "ticket-reuse", uids: [link.issuerUID, record.uid],
+                                      detail: "TLS 1.3 PSK identity \(link.key) offered 2 times", offers: 2)
+                if note(anomaly) { ticketReuseAnomaly[link.key] = anomalies.count - 1 }
+            }
+        }
+        guard record.resumed == true else { return }
         if link.issuerClient != record.client {
             note(Anomaly(kind: "moved-session", uids: [link.issuerUID, record.uid],
                          detail: "\(link.mechanism.rawValue) issued to \(link.issuerClient) resumed from \(record.client)"))
@@ -214,42 +356,48 @@ public struct ReuseAnalysis {
         }
     }
 
-    private mutating func note(_ anomaly: Anomaly) {
+    /// Counts the anomaly; lists it while its kind is under the cap. Returns whether listed.
+    @discardableResult
+    private mutating func note(_ anomaly: Anomaly) -> Bool {
         anomalyCounts[anomaly.kind, default: 0] += 1
-        if anomalyCounts[anomaly.kind]! <= options.maximumAnomaliesPerKind { anomalies.append(anomaly) }
+        guard anomalyCounts[anomaly.kind]! <= options.maximumAnomaliesPerKind else { return false }
+        anomalies.append(anomaly)
+        return true
     }
 
-    /// Completes the per-service figures. `identityOffers` is the linker's TLS 1.3 offers
-    /// per identity: an identity offered more than once is the ticket-reuse anomaly.
-    public mutating func finish(identityOffers: [String: [String]]) -> ReuseReport {
-        for (digest, uids) in identityOffers.sorted(by: { $0.value.first ?? "" < $1.value.first ?? "" }) where uids.count > 1 {
-            note(Anomaly(kind: "ticket-reuse", uids: uids, detail: "TLS 1.3 PSK identity \(digest) offered \(uids.count) times"))
-        }
-        for key in services.keys {
-            var service = services[key]!
-            let samples = ageSamples[key] ?? [:]
+    /// The report as of now. Does not change the analysis: a live run asks for one per interval.
+    public func report() -> ReuseReport {
+        var finished: [ServiceReuse] = []
+        for (key, base) in services {
+            var service = base
+            let statistics = ages[key] ?? [:]
             let counts = issuance[key] ?? IssuanceCounts()
+            var combined = options.ageBucketEdges.map { AgeBucket(maxAge: $0) } + [AgeBucket(maxAge: nil)]
             for mechanism in Mechanism.allCases {
                 service.support[mechanism] = support(mechanism, service.offers[mechanism] ?? OfferCount(), counts)
-                let mechanismSamples = samples[mechanism] ?? []
-                service.byAgePerMechanism[mechanism] = buckets(mechanismSamples)
-                let (bracket, reason) = ReuseAnalysis.bracket(mechanismSamples, mechanism)
-                service.lifetimes[mechanism] = (bracket, reason)
+                let ageStatistics = statistics[mechanism] ?? AgeStatistics(edges: options.ageBucketEdges)
+                service.byAgePerMechanism[mechanism] = ageStatistics.buckets
+                for (index, bucket) in ageStatistics.buckets.enumerated() {
+                    combined[index].offers += bucket.offers
+                    combined[index].accepted += bucket.accepted
+                }
+                service.lifetimes[mechanism] = ageStatistics.bracket(mechanism)
             }
-            service.byAge = buckets(samples.values.flatMap { $0 })
+            service.byAge = combined
             // The service's lifetime: from the mechanism with the most offers of known age.
-            if let main = Mechanism.allCases.max(by: { (samples[$0]?.count ?? 0) < (samples[$1]?.count ?? 0) }),
-               let entry = service.lifetimes[main], !(samples[main] ?? []).isEmpty {
+            let sampleCount = { (m: Mechanism) in (statistics[m]?.accepted ?? 0) + (statistics[m]?.refused ?? 0) + (statistics[m]?.keyChanges ?? 0) }
+            if let main = Mechanism.allCases.max(by: { sampleCount($0) < sampleCount($1) }), sampleCount(main) > 0, let entry = service.lifetimes[main] {
                 service.lifetime = entry.bracket
                 service.lifetimeReason = entry.reason
             } else {
                 service.lifetimeReason = "no offer of a session whose issue was seen"
             }
-            services[key] = service
+            finished.append(service)
         }
-        return ReuseReport(services: services.values.sorted { $0.key < $1.key },
+        return ReuseReport(services: finished.sorted { $0.key < $1.key },
                            pairs: pairs.values.sorted { ($0.service, $0.client) < ($1.service, $1.client) },
-                           anomalies: anomalies, anomalyCounts: anomalyCounts, ageBucketEdges: options.ageBucketEdges)
+                           anomalies: anomalies, anomalyCounts: anomalyCounts, ageBucketEdges: options.ageBucketEdges,
+                           connectionsToOtherServices: connectionsToOtherServices, omittedPairs: omittedPairs)
     }
 
     private func support(_ mechanism: Mechanism, _ offers: OfferCount, _ counts: IssuanceCounts) -> Support {
@@ -266,42 +414,6 @@ public struct ReuseAnalysis {
         default:
             return Support(value: .unknown, reason: "no \(name) offers seen")
         }
-    }
-
-    private func buckets(_ samples: [AgeSample]) -> [AgeBucket] {
-        var buckets = options.ageBucketEdges.map { AgeBucket(maxAge: $0) } + [AgeBucket(maxAge: nil)]
-        for sample in samples {
-            let index = options.ageBucketEdges.firstIndex { sample.age <= $0 } ?? options.ageBucketEdges.count
-            buckets[index].offers += 1
-            if sample.accepted { buckets[index].accepted += 1 }
-        }
-        return buckets
-    }
-
-    /// The lifetime bracket, or nil with the reason the offers do not support one.
-    static func bracket(_ all: [AgeSample], _ mechanism: Mechanism) -> (LifetimeBracket?, String?) {
-        let keyChanges = all.filter(\.keyChanged).count
-        let samples = all.filter { !$0.keyChanged }
-        let keyNote = keyChanges > 0 ? "; \(keyChanges) refusals left out: the server issued a ticket under a new key name" : ""
-        let accepted = samples.filter(\.accepted).map(\.age)
-        let refused = samples.filter { !$0.accepted }.map(\.age)
-        guard !samples.isEmpty else { return (nil, "no offer of a session whose issue was seen" + keyNote) }
-        guard let oldestAccepted = accepted.max() else {
-            return (nil, "no offer was accepted (\(refused.count) refused, youngest \(formatAge(refused.min()!)))" + keyNote)
-        }
-        let contradicting = refused.filter { $0 < oldestAccepted }
-        if !contradicting.isEmpty {
-            return (nil, "\(contradicting.count) offers refused younger than the oldest accepted (\(formatAge(oldestAccepted))): acceptance does not follow age (several backends, or cache eviction)" + keyNote)
-        }
-        let atMost = refused.filter { $0 > oldestAccepted }.min()
-        let bracket = LifetimeBracket(atLeast: oldestAccepted, atMost: atMost, mechanism: mechanism,
-                                      acceptedOffers: accepted.count, refusedOffers: refused.count)
-        var reason: String? = atMost == nil ? "no refused offer older than the oldest accepted: lower bound only" : nil
-        if mechanism == .psk, atMost != nil {
-            reason = "TLS 1.3 ages count from the identity's first offer, and a refusal may also mean new ticket keys (tickets travel encrypted)"
-        }
-        if keyChanges > 0 { reason = (reason ?? "") + keyNote }
-        return (bracket, reason)
     }
 }
 
@@ -323,4 +435,7 @@ public struct ReuseReport: Sendable {
     public var anomalies: [Anomaly]
     public var anomalyCounts: [String: Int]
     public var ageBucketEdges: [Double]
+    /// Connections to services beyond the cap, and client/service pairs beyond the cap.
+    public var connectionsToOtherServices = 0
+    public var omittedPairs = 0
 }

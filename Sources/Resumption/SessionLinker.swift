@@ -13,8 +13,9 @@ public enum Mechanism: String, CaseIterable, Sendable, Hashable {
 public struct LinkerLimits: Sendable {
     /// Sessions issued longer ago than this are forgotten (`--session-horizon`).
     public var sessionHorizonSeconds: Double = 86_400
-    /// Sessions, tickets and PSK identities remembered at once; the oldest go first.
-    public var maximumSessions = 1_000_000
+    /// Sessions, tickets and PSK identities remembered at once per kind; the oldest go first.
+    /// About 100 bytes each.
+    public var maximumSessions = 250_000
 
     public init() {}
 }
@@ -31,18 +32,36 @@ struct KnownSession {
     var sni: String?
 }
 
+/// A session ID, ticket digest or identity digest as a fixed 128-bit key (two FNV-1a
+/// variants of its text), so the tables hold no string per entry.
+struct SessionKey: Hashable {
+    var high: UInt64
+    var low: UInt64
+
+    init(_ text: String) {
+        var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x8422_2325_cbf2_9ce4
+        for byte in text.utf8 {
+            a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            b = (b &* 0x0000_0100_0000_01b3) ^ UInt64(byte)
+        }
+        high = a
+        low = b
+    }
+}
+
 /// Insertion-ordered table with a horizon and a size cap: records arrive in time order, so
 /// the oldest entry is always at the front.
 struct ExpiringTable {
-    private var entries: [String: KnownSession] = [:]
-    private var order: [(key: String, seen: Int64)] = []
+    private var entries: [SessionKey: KnownSession] = [:]
+    private var order: [(key: SessionKey, seen: Int64)] = []
     private var head = 0
 
     var count: Int { entries.count }
 
-    subscript(key: String) -> KnownSession? { entries[key] }
+    subscript(key: String) -> KnownSession? { entries[SessionKey(key)] }
 
-    mutating func insert(_ key: String, _ session: KnownSession, limits: LinkerLimits) {
+    mutating func insert(_ text: String, _ session: KnownSession, limits: LinkerLimits) {
+        let key = SessionKey(text)
         if entries.updateValue(session, forKey: key) == nil { order.append((key, session.seenNanos)) }
         let horizon = session.seenNanos - Int64(limits.sessionHorizonSeconds * 1e9)
         while head < order.count, order[head].seen < horizon || entries.count > limits.maximumSessions {
@@ -83,8 +102,6 @@ public struct SessionLinker {
     private var sessionIDs = ExpiringTable()
     private var tickets = ExpiringTable()
     private var identities = ExpiringTable()
-    /// Offers per TLS 1.3 identity digest, with their uids (for the ticket-reuse anomaly).
-    public private(set) var identityOffers: [String: [String]] = [:]
 
     public init(limits: LinkerLimits = LinkerLimits()) { self.limits = limits }
 
@@ -110,7 +127,6 @@ public struct SessionLinker {
         if record.offeredPSK, record.pskKind != "external", !record.pskIdentities.isEmpty {
             record.offer = Mechanism.psk.rawValue
             let identity = record.pskIdentities[min(record.pskSelected ?? 0, record.pskIdentities.count - 1)]
-            identityOffers[identity.digest, default: []].append(record.uid)
             if let first = identities[identity.digest] {
                 record.pskFirstOfferedBy = first.uid
                 record.sessionAge = age(first)

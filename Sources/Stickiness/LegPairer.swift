@@ -41,6 +41,10 @@ public struct LegPairer {
     /// Releases everything still held (end of input).
     public mutating func finish() -> [HandshakeRecord] { release(olderThan: .max) }
 
+    /// Releases records whose window has passed by `timestampNanos` (live capture, where
+    /// time passes without records).
+    public mutating func release(at timestampNanos: Int64) -> [HandshakeRecord] { release(olderThan: timestampNanos - windowNanos) }
+
     private mutating func release(olderThan limit: Int64) -> [HandshakeRecord] {
         var out: [HandshakeRecord] = []
         while head < held.count, held[head].timestampNanos < limit {

@@ -46,8 +46,11 @@ public struct StickinessVerdict: Sendable {
 /// backends apart, offers refused younger than accepted ones show that some reached a
 /// backend without the session.
 public struct StickinessAnalysis {
-    /// Connections kept per service for the verdict; later ones are counted only.
-    public static let maximumConnectionsPerService = 200_000
+    /// Connections kept per service for the verdict: the most recent ones (the oldest
+    /// quarter is dropped when full), so a long live run judges on recent traffic.
+    public static let maximumConnectionsPerService = 20_000
+    /// Connections kept across all services; beyond it new services are counted only.
+    public static let maximumConnections = 60_000
 
     struct Connection {
         var uid: String
@@ -74,7 +77,10 @@ public struct StickinessAnalysis {
     }
 
     private var connections: [ServiceKey: [Connection]] = [:]
+    private var kept = 0
     private var omitted: [ServiceKey: Int] = [:]
+    /// Connections to services first seen after the connection cap was reached: not judged.
+    public private(set) var connectionsNotJudged = 0
     private var parent: [ServiceKey: ServiceKey] = [:]
     private var serviceOfName: [String: ServiceKey] = [:]
 
@@ -83,16 +89,24 @@ public struct StickinessAnalysis {
     public mutating func add(_ record: HandshakeRecord) {
         guard record.backsideOf == nil else { return }
         let service = ServiceKey(server: record.server, port: record.serverPort)
+        // Services first seen after the cap are counted only, so memory stays bounded.
+        guard connections[service] != nil || kept < StickinessAnalysis.maximumConnections else {
+            connectionsNotJudged += 1
+            return
+        }
         if parent[service] == nil { parent[service] = service }
         // One name on one port served from several addresses is one service.
         if let sni = record.sni?.lowercased() {
             let name = "\(sni)|\(record.serverPort)"
             if let other = serviceOfName[name] { union(service, other) } else { serviceOfName[name] = service }
         }
-        guard connections[service, default: []].count < StickinessAnalysis.maximumConnectionsPerService else {
-            omitted[service, default: 0] += 1
-            return
+        if connections[service, default: []].count >= StickinessAnalysis.maximumConnectionsPerService {
+            let dropped = StickinessAnalysis.maximumConnectionsPerService / 4
+            connections[service]!.removeFirst(dropped)
+            omitted[service, default: 0] += dropped
+            kept -= dropped
         }
+        kept += 1
         let traits = record.serverTraits
         let tcpShape = [traits.map { "ttl \($0.ttl)" } ?? "-", traits?.synAckWindow.map { "window \($0)" } ?? "-",
                         traits?.synAckOptions.map { "options \($0)" } ?? "-"].joined(separator: ", ")
@@ -119,8 +133,8 @@ public struct StickinessAnalysis {
         if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
     }
 
-    /// A verdict per service (services judged together share one verdict).
-    public mutating func finish() -> [ServiceKey: StickinessVerdict] {
+    /// A verdict per service as of now (services judged together share one verdict).
+    public mutating func verdicts() -> [ServiceKey: StickinessVerdict] {
         var groups: [ServiceKey: [ServiceKey]] = [:]
         for service in parent.keys { groups[root(service), default: []].append(service) }
         var verdicts: [ServiceKey: StickinessVerdict] = [:]
@@ -129,7 +143,7 @@ public struct StickinessAnalysis {
             let all = members.flatMap { connections[$0] ?? [] }.sorted { $0.timestampNanos < $1.timestampNanos }
             var verdict = judge(all, services: members)
             let skipped = members.reduce(0) { $0 + (omitted[$1] ?? 0) }
-            if skipped > 0 { verdict.evidence.append("judged on the first \(all.count) connections; \(skipped) more not kept") }
+            if skipped > 0 { verdict.evidence.append("judged on the latest \(all.count) connections; \(skipped) earlier ones not kept") }
             for service in members { verdicts[service] = verdict }
         }
         return verdicts

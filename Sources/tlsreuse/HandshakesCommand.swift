@@ -20,6 +20,7 @@ struct HandshakesCommand: ParsableCommand {
     )
 
     @OptionGroup var input: InputOptions
+    @OptionGroup var analysis: AnalysisOptions
 
     @Option(help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
     var format: OutputFormat = .text
@@ -34,7 +35,7 @@ struct HandshakesCommand: ParsableCommand {
         // Text columns are sized from the first rows, then stream.
         var firstRows: [HandshakeRecord] = []
         let sizingRows = 200
-        let statistics = try runPipeline(input) { record in
+        let (statistics, _) = try analyseFiles(input, analysis) { record in
             switch format {
             case .jsonl:
                 json.reset()
@@ -51,6 +52,6 @@ struct HandshakesCommand: ParsableCommand {
         }
         if format == .text, firstRows.count < sizingRows { table.lines(for: firstRows).forEach(writer.line) }
         writer.flush()
-        try finish(statistics.statistics, quiet: input.quiet)
+        try finish(statistics, quiet: analysis.quiet)
     }
 }

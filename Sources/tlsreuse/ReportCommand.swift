@@ -21,6 +21,7 @@ struct ReportCommand: ParsableCommand {
     )
 
     @OptionGroup var input: InputOptions
+    @OptionGroup var analysis: AnalysisOptions
 
     @Option(help: "Output format: \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
     var format: ReportFormat = .text
@@ -50,16 +51,22 @@ struct ReportCommand: ParsableCommand {
         var options = ReuseOptions()
         options.ageBucketEdges = try bucketEdges()
         let writer = try openOutput(output)
-        let analysis = try runPipeline(input, options: options) { _ in }
-        switch format {
-        case .text:
-            ReuseReportText(showPairs: pairs).lines(analysis.reuse, stickiness: analysis.stickiness, statistics: analysis.statistics).forEach(writer.line)
-        case .json:
-            var json = JSONWriter()
-            json.object(ReuseReportFields.fields(analysis.reuse, stickiness: analysis.stickiness, statistics: analysis.statistics))
-            writer.line(bytes: json.bytes)
-        }
-        writer.flush()
-        try finish(analysis.statistics, quiet: input.quiet)
+        let (statistics, pipeline) = try analyseFiles(input, analysis, reuse: options) { _ in }
+        writeReport(format: format, pairs: pairs, pipeline: pipeline, statistics: statistics, to: writer)
+        try finish(statistics, quiet: analysis.quiet)
     }
+}
+
+/// The final report, the same for files and live capture.
+func writeReport(format: ReportFormat, pairs: Bool, pipeline: Pipeline, statistics: ExtractionStatistics,
+                 extra: [Field] = [], to writer: LineWriter) {
+    let reuse = pipeline.reuseReport
+    let stickiness = pipeline.stickinessVerdicts()
+    switch format {
+    case .text:
+        ReuseReportText(showPairs: pairs).lines(reuse, stickiness: stickiness, statistics: statistics).forEach(writer.line)
+    case .json:
+        ReuseReportFields.write(reuse, stickiness: stickiness, statistics: statistics, extra: extra, to: writer)
+    }
+    writer.flush()
 }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Capture
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Handshakes
 import Packets
 import Reports
@@ -32,12 +35,12 @@ struct TLSReuse: ParsableCommand {
         `tlsreuse FILE...` is `tlsreuse report FILE...`.
         """,
         version: "0.1.0",
-        subcommands: [ReportCommand.self, HandshakesCommand.self],
+        subcommands: [ReportCommand.self, HandshakesCommand.self, LiveCommand.self],
         defaultSubcommand: ReportCommand.self
     )
 }
 
-/// Options every file-reading subcommand shares: inputs, packet filter, forensic filters.
+/// The capture files a subcommand reads.
 struct InputOptions: ParsableArguments {
     @Argument(help: "Capture files (pcap, pcapng, .gz); \"-\" reads standard input. Several files are read as one capture in timestamp order.")
     var files: [String] = []
@@ -45,6 +48,20 @@ struct InputOptions: ParsableArguments {
     @Option(name: .customLong("bpf"), help: "Only packets matching this libpcap filter expression, e.g. 'tcp port 443'.")
     var bpf: String?
 
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("name at least one capture file, or \"-\" for standard input") }
+    }
+
+    /// A pipe or terminal on standard input is live traffic: records go out as they are decided.
+    var isLivePipe: Bool {
+        guard files == ["-"] else { return false }
+        var info = stat()
+        return fstat(STDIN_FILENO, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG
+    }
+}
+
+/// Options for the analysis of handshake records: forensic filters and bounds.
+struct AnalysisOptions: ParsableArguments {
     @Option(help: "Only connections from this time on: epoch seconds or UTC 'YYYY-MM-DD HH:MM:SS'.")
     var since: String?
 
@@ -67,7 +84,6 @@ struct InputOptions: ParsableArguments {
     var quiet = false
 
     func validate() throws {
-        if files.isEmpty { throw ValidationError("name at least one capture file, or \"-\" for standard input") }
         _ = try recordFilter()
         if sessionHorizon <= 0 { throw ValidationError("--session-horizon must be a positive number of seconds") }
     }
@@ -116,25 +132,36 @@ struct InputOptions: ParsableArguments {
     }
 }
 
-/// What a run found: the reuse report and a stickiness verdict per service.
-struct Analysis {
-    var statistics: ExtractionStatistics
-    var reuse: ReuseReport
-    var stickiness: [ServiceKey: StickinessVerdict]
-}
+/// The analysis stages wired together: pairing of balancer legs, linking, filtering, reuse
+/// and stickiness analysis. Every record that passes the filters goes to `each` (back-side
+/// connections included, marked `backside_of`).
+final class Pipeline {
+    private let filter: RecordFilter
+    private var linker: SessionLinker
+    private var analysis: ReuseAnalysis
+    private var stickiness = StickinessAnalysis()
+    private var legs: LegPairer
+    private let each: (HandshakeRecord) -> Void
+    /// Records that passed the filters (back legs not counted).
+    private(set) var connections = 0
 
-/// The stages wired together: extraction, pairing of balancer legs, linking, filtering,
-/// reuse and stickiness analysis. Every record that passes the filters goes to `each`
-/// (back-side connections included, marked `backside_of`).
-func runPipeline(_ input: InputOptions, options: ReuseOptions = ReuseOptions(), each: (HandshakeRecord) -> Void) throws -> Analysis {
-    let filter = try input.recordFilter()
-    var linkerLimits = LinkerLimits()
-    linkerLimits.sessionHorizonSeconds = input.sessionHorizon
-    var linker = SessionLinker(limits: linkerLimits)
-    var analysis = ReuseAnalysis(options: options)
-    var stickiness = StickinessAnalysis()
-    var legs = LegPairer()
-    func analyse(_ released: [HandshakeRecord]) {
+    init(_ options: AnalysisOptions, reuse: ReuseOptions = ReuseOptions(), legWindowNanos: Int64 = LegPairer.defaultWindowNanos,
+         each: @escaping (HandshakeRecord) -> Void) throws {
+        filter = try options.recordFilter()
+        var limits = LinkerLimits()
+        limits.sessionHorizonSeconds = options.sessionHorizon
+        linker = SessionLinker(limits: limits)
+        analysis = ReuseAnalysis(options: reuse)
+        legs = LegPairer(windowNanos: legWindowNanos)
+        self.each = each
+    }
+
+    func take(_ record: HandshakeRecord) { analyse(legs.add(record)) }
+    /// Releases records held for pairing whose window has passed (live capture).
+    func tick(at nanos: Int64) { analyse(legs.release(at: nanos)) }
+    func finish() { analyse(legs.finish()) }
+
+    private func analyse(_ released: [HandshakeRecord]) {
         for var record in released {
             // A back-side connection repeats its front's ClientHello: not linked or counted again.
             let link = record.backsideOf == nil ? linker.link(&record) : nil
@@ -142,19 +169,31 @@ func runPipeline(_ input: InputOptions, options: ReuseOptions = ReuseOptions(), 
             if record.backsideOf == nil {
                 analysis.add(record, link: link)
                 stickiness.add(record)
+                connections += 1
             }
             each(record)
         }
     }
+
+    var reuseReport: ReuseReport { analysis.report() }
+    func stickinessVerdicts() -> [ServiceKey: StickinessVerdict] { stickiness.verdicts() }
+}
+
+/// Runs the pipeline over capture files.
+func analyseFiles(_ input: InputOptions, _ options: AnalysisOptions, reuse: ReuseOptions = ReuseOptions(),
+                  each: @escaping (HandshakeRecord) -> Void) throws -> (ExtractionStatistics, Pipeline) {
+    let pipeline = try Pipeline(options, reuse: reuse, each: each)
     let statistics: ExtractionStatistics
     do {
-        statistics = try Extraction.run(paths: input.files, filter: input.bpf) { analyse(legs.add($0)) }
+        statistics = try Extraction.run(paths: input.files, filter: input.bpf, order: input.isLivePipe ? .decision : .firstClientHello) {
+            pipeline.take($0)
+        }
     } catch {
         printError(error.description)
         throw ExitStatus.usage
     }
-    analyse(legs.finish())
-    return Analysis(statistics: statistics, reuse: analysis.finish(identityOffers: linker.identityOffers), stickiness: stickiness.finish())
+    pipeline.finish()
+    return (statistics, pipeline)
 }
 
 func openOutput(_ path: String?) throws -> LineWriter {

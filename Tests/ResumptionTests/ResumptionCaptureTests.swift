@@ -16,7 +16,7 @@ func analyse(_ capture: String, filter: RecordFilter = RecordFilter(), options: 
         analysis.add(record, link: link)
         records.append(record)
     }
-    return (records, analysis.finish(identityOffers: linker.identityOffers))
+    return (records, analysis.report())
 }
 
 func clientLog(_ capture: String) throws -> [ClientVerdict] {

@@ -19,7 +19,7 @@ func judge(_ capture: String) throws -> (records: [HandshakeRecord], reuse: Reus
         stickiness.add(record)
         records.append(record)
     }
-    return (records, reuse.finish(identityOffers: linker.identityOffers), stickiness.finish())
+    return (records, reuse.report(), stickiness.verdicts())
 }
 
 /// haproxy's server names and where record.sh put them.

@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+private import CPcap
+
+/// Capture from a network interface through libpcap, with a kernel BPF filter and,
+/// optionally, the packets written to a pcap file as they arrive.
+public final class LiveCapture {
+    /// How long a read waits for packets before returning, so the caller can do periodic
+    /// work (summaries, expiry, stop requests).
+    public static let readTimeoutMilliseconds: Int32 = 200
+    /// Kernel buffer: room for bursts while the analysis catches up.
+    public static let bufferBytes: Int32 = 32 * 1024 * 1024
+
+    private let handle: PcapHandle
+    private var dumper: OpaquePointer?
+    private var selectable: Int32 = -1
+    public let interface: String
+    public let linkType: LinkType
+
+    /// Opens and activates `interface` ("any" for all). Throws `.capturePermission` when
+    /// capturing is not permitted, `.noSuchInterface` (naming the ones that exist),
+    /// `.badFilter`, or `.io` for the output file.
+    public init(interface: String, filter: String, writeTo path: String? = nil) throws(CaptureError) {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        guard let raw = pcap_create(interface, &errorBuffer) else {
+            throw CaptureError.make(.io, LiveCapture.text(errorBuffer), input: interface)
+        }
+        handle = PcapHandle(raw: raw)
+        self.interface = interface
+        _ = pcap_set_snaplen(raw, Int32(CaptureFileReader.maximumCapturedLength))
+        _ = pcap_set_timeout(raw, LiveCapture.readTimeoutMilliseconds)
+        _ = pcap_set_buffer_size(raw, LiveCapture.bufferBytes)
+        _ = pcap_set_tstamp_precision(raw, Int32(PCAP_TSTAMP_PRECISION_NANO))
+        // Deliver packets at once rather than when a kernel buffer block fills.
+        _ = pcap_set_immediate_mode(raw, 1)
+        let status = pcap_activate(raw)
+        if status < 0 {
+            let detail = String(cString: pcap_geterr(raw))
+            switch status {
+            case PCAP_ERROR_PERM_DENIED:
+                throw CaptureError.make(.capturePermission, LiveCapture.permissionAdvice(detail), input: interface)
+            case PCAP_ERROR_NO_SUCH_DEVICE:
+                throw CaptureError.make(.noSuchInterface, "no such interface; interfaces: \(LiveCapture.interfaceNames().joined(separator: ", "))", input: interface)
+            default:
+                // Some kernels answer a missing interface with a generic error.
+                if !LiveCapture.interfaceNames().contains(interface) {
+                    throw CaptureError.make(.noSuchInterface, "no such interface; interfaces: \(LiveCapture.interfaceNames().joined(separator: ", "))", input: interface)
+                }
+                if detail.contains("ermission") || detail.contains("not permitted") {
+                    throw CaptureError.make(.capturePermission, LiveCapture.permissionAdvice(detail), input: interface)
+                }
+                throw CaptureError.make(.io, detail, input: interface)
+            }
+        }
+        let dlt = UInt32(bitPattern: pcap_datalink(raw))
+        linkType = dlt == 12 || dlt == 14 ? .raw : LinkType(rawValue: dlt)
+        var program = bpf_program()
+        guard pcap_compile(raw, &program, filter, 1, 0xffff_ffff) == 0 else {
+            throw CaptureError.make(.badFilter, "bad --bpf expression '\(filter)': \(String(cString: pcap_geterr(raw)))")
+        }
+        defer { pcap_freecode(&program) }
+        guard pcap_setfilter(raw, &program) == 0 else {
+            throw CaptureError.make(.badFilter, "cannot set --bpf filter: \(String(cString: pcap_geterr(raw)))")
+        }
+        // With TPACKET_V3 the read timeout starts only once a packet arrives, so an idle
+        // interface would block a read forever: read without blocking and wait in poll().
+        _ = pcap_setnonblock(raw, 1, &errorBuffer)
+        selectable = pcap_get_selectable_fd(raw)
+        if let path {
+            guard let dumper = pcap_dump_open(raw, path) else {
+                throw CaptureError.make(.io, "cannot write: \(String(cString: pcap_geterr(raw)))", input: path)
+            }
+            self.dumper = dumper
+        }
+    }
+
+    deinit {
+        if let dumper { pcap_dump_close(dumper) }
+    }
+
+    static func permissionAdvice(_ detail: String) -> String {
+        "capturing needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities: sudo setcap cap_net_raw,cap_net_admin=eip \(executablePath()) (\(detail))"
+    }
+
+    private static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return length > 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "tlsreuse"
+    }
+
+    private static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Names of the interfaces libpcap can capture on.
+    public static func interfaceNames() -> [String] {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
+        var list: UnsafeMutablePointer<pcap_if_t>?
+        guard pcap_findalldevs(&list, &errorBuffer) == 0 else { return [] }
+        defer { pcap_freealldevs(list) }
+        var names: [String] = []
+        var current = list
+        while let device = current {
+            names.append(String(cString: device.pointee.name))
+            current = device.pointee.next
+        }
+        return names
+    }
+
+    /// The outcome of one read.
+    public enum Read {
+        case packet(CapturedPacket)
+        /// No packet within the read timeout.
+        case timeout
+        /// The capture ended (interface gone, or `stop()` was called).
+        case ended(String?)
+    }
+
+    /// Waits up to the read timeout for the next packet. Its bytes are valid until the next call.
+    public func next() -> Read {
+        var header: UnsafeMutablePointer<pcap_pkthdr>?
+        var data: UnsafePointer<UInt8>?
+        var status = pcap_next_ex(handle.raw, &header, &data)
+        if status == 0, selectable >= 0 {
+            var waiting = pollfd(fd: selectable, events: Int16(POLLIN), revents: 0)
+            _ = poll(&waiting, 1, LiveCapture.readTimeoutMilliseconds)
+            status = pcap_next_ex(handle.raw, &header, &data)
+        }
+        switch status {
+        case 1:
+            guard let header, let data else { return .timeout }
+            if let dumper { pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data) }
+            let h = header.pointee
+            return .packet(CapturedPacket(timestampNanos: Int64(h.ts.tv_sec) * 1_000_000_000 + Int64(h.ts.tv_usec),
+                                          linkType: linkType, originalLength: Int(h.len),
+                                          bytes: UnsafeRawBufferPointer(start: data, count: Int(h.caplen))))
+        case 0:
+            return .timeout
+        case PCAP_ERROR_BREAK:
+            return .ended(nil)
+        default:
+            return .ended(String(cString: pcap_geterr(handle.raw)))
+        }
+    }
+
+    /// Flushes packets written with `-w` so far.
+    public func flushOutput() {
+        if let dumper { _ = pcap_dump_flush(dumper) }
+    }
+
+    /// Kernel counts: packets received and dropped (pcap_stats).
+    public struct Statistics: Sendable, Equatable {
+        public var received: UInt32 = 0
+        public var dropped: UInt32 = 0
+        public var droppedByInterface: UInt32 = 0
+        public init() {}
+    }
+
+    public var statistics: Statistics {
+        var stats = pcap_stat()
+        guard pcap_stats(handle.raw, &stats) == 0 else { return Statistics() }
+        var out = Statistics()
+        out.received = stats.ps_recv
+        out.dropped = stats.ps_drop
+        out.droppedByInterface = stats.ps_ifdrop
+        return out
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Capture
+import Handshakes
+import Reports
+import Resumption
+import Stickiness
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGINT and SIGTERM; the capture loop stops and prints the final report.
+let stopRequested = Atomic<Bool>(false)
+
+enum LiveFormat: String, ExpressibleByArgument, CaseIterable {
+    case text
+    case json
+    case jsonl
+}
+
+struct LiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "live",
+        abstract: "Analyse an interface while traffic flows: running summaries, streamed records, the final report on stop.",
+        discussion: """
+        Stops on Ctrl-C (SIGINT), SIGTERM, --duration or --count, and prints the same report
+        as for a file. Capturing needs root, or CAP_NET_RAW and CAP_NET_ADMIN on the binary.
+
+        Examples:
+          tlsreuse live -i eth0 --bpf 'tcp port 443'
+          tlsreuse live -i any --format jsonl | jq -c 'select(.resumed == false and .offer != null)'
+          tlsreuse live -i eth0 --duration 600 -w /tmp/tls.pcap --format json > report.json
+        """
+    )
+
+    @Option(name: .customShort("i"), help: "Interface to capture on; \"any\" for all.")
+    var interface: String
+
+    @Option(name: .customLong("bpf"), help: "libpcap filter expression, applied in the kernel.")
+    var bpf: String = "tcp"
+
+    @Option(help: "Seconds between running summaries (text: on standard output; other formats: on standard error). 0 turns them off. Default: 10 in text, 0 otherwise.")
+    var interval: Double?
+
+    @Option(help: "Stop after this many seconds.")
+    var duration: Double?
+
+    @Option(help: "Stop after this many TLS connections.")
+    var count: Int?
+
+    @Option(name: .customShort("w"), help: "Also write the captured packets to this pcap file.")
+    var write: String?
+
+    @Option(help: "Output: text (summaries and report), json (final report), jsonl (each record as it is decided).")
+    var format: LiveFormat = .text
+
+    @Flag(help: "List each client's sequence of connections per service in the final text report.")
+    var pairs = false
+
+    @OptionGroup var analysis: AnalysisOptions
+
+    func validate() throws {
+        if let interval, interval < 0 { throw ValidationError("--interval must be 0 or more seconds") }
+        if let duration, duration <= 0 { throw ValidationError("--duration must be a positive number of seconds") }
+        if let count, count <= 0 { throw ValidationError("--count must be a positive number of connections") }
+    }
+
+    func run() throws {
+        let capture: LiveCapture
+        do {
+            capture = try LiveCapture(interface: interface, filter: bpf, writeTo: write)
+        } catch {
+            printError(error.description)
+            switch error.code {
+            case .capturePermission: throw ExitStatus.capturePermission
+            case .noSuchInterface, .badFilter: throw ExitStatus.usage
+            default: throw ExitStatus.output
+            }
+        }
+        // A parent may have started us with these blocked (the mask is inherited): unblock them.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+        signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+
+        let out = LineWriter(flushEachLine: true)
+        var json = JSONWriter()
+        // A short pairing window: back legs follow their front within milliseconds.
+        let pipeline = try Pipeline(analysis, legWindowNanos: 500_000_000) { record in
+            guard format == .jsonl else { return }
+            json.reset()
+            json.object(record.fields)
+            out.line(bytes: json.bytes)
+        }
+        let summaryEvery = interval ?? (format == .text ? 10 : 0)
+        let start = wallClockNanos()
+        var lastSummary = start
+        let (statistics, endReason) = Extraction.runLive(capture, shouldStop: {
+            if stopRequested.load(ordering: .relaxed) { return true }
+            if let duration, wallClockNanos() - start >= Int64(duration * 1e9) { return true }
+            if let count, pipeline.connections >= count { return true }
+            return false
+        }, tick: { now in
+            pipeline.tick(at: now)
+            if summaryEvery > 0, now - lastSummary >= Int64(summaryEvery * 1e9) {
+                lastSummary = now
+                let lines = LiveSummary.lines(pipeline.reuseReport, stickiness: pipeline.stickinessVerdicts(),
+                                              interface: interface, kernel: capture.statistics, connections: pipeline.connections)
+                if format == .text { lines.forEach(out.line) } else { lines.forEach { printError($0) } }
+            }
+        }, emit: { pipeline.take($0) })
+        pipeline.finish()
+        if let endReason { printError("capture on \(interface) ended: \(endReason)") }
+
+        let kernel = capture.statistics
+        let drops = kernel.dropped + kernel.droppedByInterface
+        let kernelLine = "kernel: \(kernel.received) packets received, \(kernel.dropped) dropped by the kernel, \(kernel.droppedByInterface) by the interface"
+        switch format {
+        case .text:
+            writeReport(format: .text, pairs: pairs, pipeline: pipeline, statistics: statistics, to: out)
+            out.line(kernelLine)
+        case .json:
+            writeReport(format: .json, pairs: pairs, pipeline: pipeline, statistics: statistics, extra: [
+                Field("kernel", .object([Field("received", .int(Int64(kernel.received))), Field("dropped", .int(Int64(kernel.dropped))),
+                                         Field("dropped_by_interface", .int(Int64(kernel.droppedByInterface)))])),
+            ], to: out)
+        case .jsonl:
+            break
+        }
+        out.flush()
+        if drops > 0 { printError("warning: \(drops) packets dropped before tlsreuse saw them; results may miss handshakes") }
+        if !analysis.quiet {
+            printError("\(pipeline.connections) TLS connections; \(kernelLine)")
+        }
+    }
+}
+
+/// One running summary: a line per service with offers, acceptance, support and stickiness so far.
+enum LiveSummary {
+    static func lines(_ reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], interface: String,
+                      kernel: LiveCapture.Statistics, connections: Int) -> [String] {
+        var lines = ["\(utcTimestamp(wallClockNanos(), fractionDigits: 0)) \(interface): \(connections) TLS connections, \(kernel.received) packets, \(kernel.dropped + kernel.droppedByInterface) dropped"
+                     + (kernel.dropped + kernel.droppedByInterface > 0 ? " (WARNING: drops)" : "")]
+        for service in reuse.services {
+            let offers = Mechanism.allCases.map { m in
+                let c = service.offers[m] ?? OfferCount()
+                return "\(m.rawValue) \(c.accepted)/\(c.made) \(service.support[m]?.value.rawValue ?? "unknown")"
+            }.joined(separator: ", ")
+            let endpoint = service.key.server.isIPv6 ? "[\(service.key.server)]:\(service.key.port)" : "\(service.key.server):\(service.key.port)"
+            lines.append("  \(endpoint)  \(service.connections) conns, \(service.resumed) resumed; offers accepted/made: \(offers); stickiness \(stickiness[service.key]?.verdict.rawValue ?? "-")")
+        }
+        return lines
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Live capture on the loopback interface while a real openssl client reconnects to a real
+/// openssl server (loopback only). Needs root, as CI runs.
+@Suite(.serialized, .enabled(if: getuid() == 0 && toolAvailable("openssl"), "live capture needs root and openssl"))
+struct LiveCaptureTests {
+    /// A certificate for the test server, made once.
+    static let certificate: (cert: String, key: String) = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-live-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
+        _ = try? runProcess("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                                        "-days", "2", "-subj", "/CN=localhost"])
+        return (cert, key)
+    }()
+
+    /// Starts `tlsreuse live` in the background, then an s_server and an s_client
+    /// -reconnect run against it; returns tlsreuse's output and what s_client printed.
+    func run(port: Int, liveArguments: [String], stop: (Process) -> Void = { _ in }) throws -> (live: ProcessResult, client: [Bool]) {
+        let live = Process()
+        live.executableURL = Paths.binary
+        live.arguments = ["live", "-i", "lo", "--bpf", "tcp port \(port)"] + liveArguments
+        let out = Pipe(), err = Pipe()
+        live.standardOutput = out
+        live.standardError = err
+        try live.run()
+        Thread.sleep(forTimeInterval: 1.0)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        server.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
+                            "-tls1_2", "-no_ticket", "-www", "-quiet"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        Thread.sleep(forTimeInterval: 0.7)
+        let client = try runProcess("/bin/sh", ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect 2>&1"])
+        let verdicts = client.stdout.split(separator: "\n").filter { $0.hasPrefix("New,") || $0.hasPrefix("Reused,") }.map { $0.hasPrefix("Reused") }
+        stop(live)
+        // The server inherited tlsreuse's output pipe: stop it before reading to the end.
+        // SIGKILL: children of the test process inherit its blocked SIGTERM.
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        live.waitUntilExit()
+        return (ProcessResult(status: live.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                              stderr: String(decoding: stderr, as: UTF8.self)), verdicts)
+    }
+
+    /// Streamed records equal what s_client printed; --count stops the run.
+    @Test func streamedRecordsMatchTheClient() throws {
+        let (live, client) = try run(port: 14701, liveArguments: ["--format", "jsonl", "--count", "6", "--duration", "30"])
+        #expect(live.status == 0, "\(live.stderr)")
+        #expect(client == [false, true, true, true, true, true])
+        let records = live.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(records.map { $0["resumed"] as? Bool } == client.map { $0 })
+        #expect(records.dropFirst().allSatisfy { $0["resumes"] as? String == records.first?["uid"] as? String })
+        #expect(live.stderr.contains("kernel:"))
+    }
+
+    /// The final JSON report has the verdicts and counts, and the -w file is a capture tshark reads.
+    @Test func finalReportAndWrittenCapture() throws {
+        let written = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-live-\(getpid()).pcap")
+        defer { try? FileManager.default.removeItem(at: written) }
+        let (live, client) = try run(port: 14702, liveArguments: ["--format", "json", "--duration", "5", "-w", written.path])
+        #expect(live.status == 0, "\(live.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(live.stdout.utf8)) as? [String: Any])
+        let service = try #require((json["services"] as? [[String: Any]])?.first)
+        #expect(service["connections"] as? Int == client.count)
+        #expect(service["resumed"] as? Int == client.filter { $0 }.count)
+        #expect((service["support"] as? [String: String])?["session_id"] == "yes")
+        #expect((service["stickiness"] as? [String: Any])?["verdict"] as? String == "single-backend")
+        #expect((json["kernel"] as? [String: Int])?["dropped"] == 0)
+        if toolAvailable("tshark") {
+            let tshark = try runProcess("tshark", ["-r", written.path, "-d", "tcp.port==14702,tls", "-Y", "tls.handshake.type == 1", "-T", "fields", "-e", "frame.number"])
+            #expect(tshark.status == 0)
+            #expect(tshark.stdout.split(separator: "\n").count == client.count)
+        }
+        let replay = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", written.path])
+        #expect(replay.stdout.split(separator: "\n").count == client.count)
+    }
+
+    /// Ctrl-C (SIGINT) prints the final report.
+    @Test func interruptPrintsTheFinalReport() throws {
+        let (live, client) = try run(port: 14703, liveArguments: ["--interval", "1", "--duration", "30"]) { process in
+            Thread.sleep(forTimeInterval: 1.5)
+            kill(process.processIdentifier, SIGINT)
+        }
+        #expect(live.status == 0)
+        #expect(live.stdout.contains("offers accepted/made: session_id"))
+        #expect(live.stdout.contains("STICKINESS"))
+        #expect(live.stdout.contains("\(client.count) TLS connections"))
+    }
+
+    /// `tcpdump -w - | tlsreuse -`: a live pipe on standard input.
+    @Test(.enabled(if: toolAvailable("tcpdump"), "tcpdump is not installed"))
+    func livePipeOnStandardInput() throws {
+        let port = 14704
+        let pipeline = Process()
+        pipeline.executableURL = URL(fileURLWithPath: "/bin/sh")
+        pipeline.arguments = ["-c", "tcpdump -i lo -U -s 0 -w - 'tcp port \(port)' 2>/dev/null | '\(Paths.binary.path)' handshakes --format jsonl -q -"]
+        let out = Pipe()
+        pipeline.standardOutput = out
+        try pipeline.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        server.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
+                            "-tls1_2", "-no_ticket", "-www", "-quiet"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        Thread.sleep(forTimeInterval: 0.7)
+        _ = try runProcess("/bin/sh", ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect >/dev/null 2>&1"])
+        Thread.sleep(forTimeInterval: 1.0)
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        _ = try runProcess("pkill", ["-KILL", "-f", "tcpdump -i lo -U -s 0 -w - tcp port \(port)"])
+        let lines = out.fileHandleForReading.readDataToEndOfFile()
+        pipeline.waitUntilExit()
+        let records = String(decoding: lines, as: UTF8.self).split(separator: "\n")
+        #expect(records.count == 6)
+    }
+}
