@@ -3,13 +3,14 @@ import Glibc
 #endif
 private import CZlib
 
-/// The bytes of one capture input, read front to back without copying where the OS allows it.
+/// The bytes of one capture input, read front to back into one reusable buffer.
 ///
-/// - An uncompressed regular file is memory-mapped and walked in place. Pages already read
-///   are handed back to the kernel as the reader moves on, so resident memory stays flat
-///   whatever the file size.
+/// - An uncompressed regular file is read with read(2) in 1 MiB chunks. Measured on the
+///   benchmark capture this beat walking a memory map in place: the copy lands in the L2
+///   cache where parsing finds it, and there are no page faults or page releases (which
+///   are costly in a VM). Resident memory stays at the buffer size.
 /// - A gzip file, standard input or a pipe is read through zlib (which passes plain bytes
-///   through unchanged) into one reusable buffer.
+///   through unchanged).
 ///
 /// `window(_:)` returns a pointer to at least `count` unread bytes, or nil at end of input.
 /// The pointer stays valid until the next call to `window`, `advance` or `skip`.
@@ -18,13 +19,10 @@ final class ByteSource {
     /// pcapng's own readers cap a block at 16 MiB (libpcap's MAX_BLOCKSIZE).
     static let maximumWindow = 16 * 1024 * 1024
     /// Size of each read for streamed input.
-    static let streamChunk = 1 << 20
-    /// Mapped pages further behind the read position than this are released.
-    static let mappedReleaseLag = 8 * 1024 * 1024
-    static let mappedReleaseStep = 32 * 1024 * 1024
+    static let streamChunk = 1048576
 
     private enum Backing {
-        case mapped(UnsafeMutableRawPointer, Int)
+        case plain(Int32)
         case gzip(gzFile)
         case empty
     }
@@ -38,7 +36,6 @@ final class ByteSource {
     /// Stream offset of base[0].
     private var baseOffset: Int64 = 0
     private var atEnd = false
-    private var releasedUpTo = 0
     /// Set when reading failed before the natural end of the input.
     private(set) var readError: String?
     /// Total size when known in advance (regular files), for progress.
@@ -75,23 +72,10 @@ final class ByteSource {
         if isRegular && !looksGzip {
             knownSize = Int64(info.st_size)
             isCompressed = false
-            let size = Int(info.st_size)
-            if size == 0 {
-                close(fd)
-                backing = .empty
-                return
-            }
-            let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
-            let mapError = errno
-            close(fd)
-            guard let mapping, mapping != UnsafeMutableRawPointer(bitPattern: -1) else {
-                throw CaptureError.make(.io, "cannot map file: \(String(cString: strerror(mapError)))", input: path)
-            }
-            _ = madvise(mapping, size, MADV_SEQUENTIAL)
-            backing = .mapped(mapping, size)
-            base = mapping
-            end = size
-            capacity = size
+            _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+            backing = .plain(fd)
+            capacity = ByteSource.streamChunk * 4
+            base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         } else {
             knownSize = isRegular ? Int64(info.st_size) : nil
             isCompressed = looksGzip
@@ -109,9 +93,11 @@ final class ByteSource {
 
     deinit {
         switch backing {
-        case let .mapped(pointer, size): munmap(pointer, size)
         case let .gzip(stream):
             gzclose(stream)
+            base?.deallocate()
+        case let .plain(fd):
+            close(fd)
             base?.deallocate()
         case .empty: break
         }
@@ -138,10 +124,7 @@ final class ByteSource {
     var buffered: Int { end - start }
 
     @inline(__always)
-    func advance(_ count: Int) {
-        start += count
-        if case .mapped = backing, start - releasedUpTo > ByteSource.mappedReleaseStep { releaseMappedPages() }
-    }
+    func advance(_ count: Int) { start += count }
 
     /// Consumes `count` bytes that need not be looked at. Returns false if the input ended first.
     func skip(_ count: Int) -> Bool {
@@ -160,7 +143,25 @@ final class ByteSource {
     }
 
     private func refill(_ count: Int) -> UnsafeRawPointer? {
-        guard case let .gzip(stream) = backing, count <= ByteSource.maximumWindow else { return nil }
+        guard count <= ByteSource.maximumWindow else { return nil }
+        if case let .plain(fd) = backing {
+            while end - start < count {
+                if atEnd { return nil }
+                if capacity - start < count || capacity - end < ByteSource.streamChunk / 4 { compact(toHold: count) }
+                let got = read(fd, base! + end, capacity - end)
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    readError = String(cString: strerror(errno))
+                    atEnd = true
+                } else if got == 0 {
+                    atEnd = true
+                } else {
+                    end += got
+                }
+            }
+            return UnsafeRawPointer(base! + start)
+        }
+        guard case let .gzip(stream) = backing else { return nil }
         while end - start < count {
             if atEnd { return nil }
             if capacity - start < count || capacity - end < ByteSource.streamChunk / 4 {
@@ -203,15 +204,5 @@ final class ByteSource {
         baseOffset += Int64(start)
         start = 0
         end = unread
-    }
-
-    /// Hands already-read pages of a mapped file back to the kernel (resident memory stays flat).
-    private func releaseMappedPages() {
-        guard case let .mapped(pointer, _) = backing else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let releaseEnd = ((start - ByteSource.mappedReleaseLag) / page) * page
-        guard releaseEnd > releasedUpTo else { return }
-        _ = madvise(pointer + releasedUpTo, releaseEnd - releasedUpTo, MADV_DONTNEED)
-        releasedUpTo = releaseEnd
     }
 }

@@ -82,7 +82,7 @@ public struct ConnectionTracker: StreamConsumer {
         guard let session else { sink.flowWithoutTLS(); return }
         self.session = nil
         guard let sequence = session.sequence,
-              let record = session.machine.makeRecord(start: start, responderTraits: responderTraits) else {
+              let record = session.machine.makeRecord(start: start, responderTraits: responderTraits, fingerprints: sink.fingerprints) else {
             sink.flowWithoutTLS()
             return
         }
@@ -105,6 +105,7 @@ public struct RecordSink {
     /// Records ready for output, in order; the extractor drains this after each packet.
     public internal(set) var ready: [HandshakeRecord] = []
     public private(set) var counters = ConnectionCounters()
+    let fingerprints = FingerprintCache()
 
     public init(order: Order) { self.order = order }
 

@@ -144,7 +144,7 @@ struct HandshakeMachine: TLSEventHandler {
 
     /// Builds the record; nil when no ClientHello was seen. `serverTraits` are the
     /// responder's, used only when the responder is the server.
-    func makeRecord(start: FlowStart, responderTraits: ServerTraits?) -> HandshakeRecord? {
+    func makeRecord(start: FlowStart, responderTraits: ServerTraits?, fingerprints: FingerprintCache) -> HandshakeRecord? {
         guard let hello = clientHello, let clientStream else { return nil }
         let (client, server) = clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
         let uid = connectionUID(timestampNanos: clientHelloTime, client: client.address.description, clientPort: client.port,
@@ -172,7 +172,7 @@ struct HandshakeMachine: TLSEventHandler {
                 record.issuedTicketKeyName = ticketKeyName(ticket.ticket)
             }
         }
-        record.certificateFingerprints = certificateChain.map(fingerprint)
+        record.certificateFingerprints = certificateChain.map(fingerprints.fingerprint)
         record.alert = lastAlert.map { $0.description.description }
         record.malformed = malformed.map { gaps > 0 ? "\($0.reason) (after a capture gap)" : $0.reason }
         record.gaps = gaps

@@ -1,16 +1,19 @@
 import Crypto
 
-private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-/// Lowercase hex of `bytes` ("" when empty).
+/// Lowercase hex of `bytes` ("" when empty), built in place in the string's own storage.
 public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-    var out = [UInt8]()
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(hexDigits[Int(byte >> 4)])
-        out.append(hexDigits[Int(byte & 0x0f)])
+    let digits: StaticString = "0123456789abcdef"
+    return String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+        digits.withUTF8Buffer { table in
+            var i = 0
+            for byte in bytes {
+                buffer[i] = table[Int(byte >> 4)]
+                buffer[i + 1] = table[Int(byte & 0x0f)]
+                i += 2
+            }
+        }
+        return bytes.count * 2
     }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// First 16 bytes of SHA-256, in hex: a stable identity for tickets and PSK identities
@@ -46,4 +49,22 @@ func connectionUID(timestampNanos: Int64, client: String, clientPort: UInt16, se
         value /= 62
     }
     return "C" + String(digits)
+}
+
+/// Fingerprints of recently seen certificates. Every full handshake with a server carries
+/// the same chain, so most certificates are hashed once.
+final class FingerprintCache {
+    static let capacity = 64
+    private var entries: [(der: [UInt8], fingerprint: String)] = []
+    private var next = 0
+
+    func fingerprint(_ der: [UInt8]) -> String {
+        for entry in entries where entry.der.count == der.count && entry.der == der { return entry.fingerprint }
+        let computed = Handshakes.fingerprint(der)
+        if entries.count < FingerprintCache.capacity { entries.append((der, computed)) } else {
+            entries[next] = (der, computed)
+            next = (next + 1) % FingerprintCache.capacity
+        }
+        return computed
+    }
 }

@@ -71,11 +71,56 @@ struct FlowEntry<Consumer: StreamConsumer> {
     /// The consumer has finished; the entry only absorbs the rest of the connection.
     var decided = false
 
+    /// Reads borrow (`_read`) and writes modify in place: no copy of the stream state.
     @inline(__always)
     subscript(direction: FlowDirection) -> StreamState {
-        get { direction == .fromOriginator ? originatorStream : responderStream }
+        _read {
+            if direction == .fromOriginator { yield originatorStream } else { yield responderStream }
+        }
         _modify {
             if direction == .fromOriginator { yield &originatorStream } else { yield &responderStream }
+        }
+    }
+}
+
+/// The flow entries in one manually managed buffer. Fields are read and written through the
+/// pointer, in place: an Array of this generic struct copies whole entries on nested
+/// accessors, which measured as the largest cost per packet.
+final class EntryStorage<Consumer: StreamConsumer> {
+    private(set) var base: UnsafeMutablePointer<FlowEntry<Consumer>>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 1024) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    func append(_ entry: FlowEntry<Consumer>) {
+        if count == capacity {
+            let grown = UnsafeMutablePointer<FlowEntry<Consumer>>.allocate(capacity: capacity * 2)
+            grown.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = grown
+            capacity *= 2
+        }
+        (base + count).initialize(to: entry)
+        count += 1
+    }
+
+    /// Moves the last entry into `index` (destroying what was there) and shrinks by one.
+    func moveLast(into index: Int) {
+        count -= 1
+        if index == count {
+            (base + index).deinitialize(count: 1)
+        } else {
+            (base + index).deinitialize(count: 1)
+            (base + index).moveInitialize(from: base + count, count: 1)
         }
     }
 }
@@ -115,7 +160,9 @@ public struct FlowTable<Consumer: StreamConsumer> {
     public let limits: ReassemblyLimits
     public private(set) var counters = ReassemblyCounters()
 
-    private var entries: [FlowEntry<Consumer>] = []
+    private let storage = EntryStorage<Consumer>()
+    /// The entries, addressed in place.
+    private var entries: UnsafeMutablePointer<FlowEntry<Consumer>> { storage.base }
     private var slots: [Int32]
     private var mask: Int
     private let seed: UInt64
@@ -133,7 +180,7 @@ public struct FlowTable<Consumer: StreamConsumer> {
         seed = generator.next()
     }
 
-    public var activeFlows: Int { entries.count }
+    public var activeFlows: Int { storage.count }
 
     // MARK: segments
 
@@ -144,7 +191,7 @@ public struct FlowTable<Consumer: StreamConsumer> {
         let flags = segment.flags
         let isSYN = flags.contains(.syn)
         var index: Int
-        if cachedIndex < entries.count, entries[cachedIndex].key == key {
+        if cachedIndex < storage.count, entries[cachedIndex].key == key {
             index = cachedIndex
         } else {
             let hash = key.hash(seed: seed)
@@ -207,9 +254,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
     /// this entry began with. A SYN that arrives after its own SYN-ACK (capture reordering)
     /// finds its direction not yet synchronised and is taken as part of this connection.
     private func startsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
-        let stream = entries[index][direction]
-        if stream.sawSYN { return stream.initialSequence != segment.sequence }
-        return stream.synchronised || entries[index].decided
+        if entries[index][direction].sawSYN { return entries[index][direction].initialSequence != segment.sequence }
+        return entries[index][direction].synchronised || entries[index].decided
     }
 
     // MARK: byte stream
@@ -247,8 +293,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
             drainPending(index, direction, sink: &sink)
             return
         }
-        let stream = entries[index][direction]
-        if stream.peerHasAcknowledged, Int32(bitPattern: stream.acknowledgedByPeer &- dataSequence) >= 0 {
+        if entries[index][direction].peerHasAcknowledged,
+           Int32(bitPattern: entries[index][direction].acknowledgedByPeer &- dataSequence) >= 0 {
             // The peer already acknowledged past this segment's start: the hole was lost.
             skip(index, direction, offset, sink: &sink)
             if entries[index][direction].wanted {
@@ -343,13 +389,14 @@ public struct FlowTable<Consumer: StreamConsumer> {
     /// Records the peer's acknowledgment of `direction`'s bytes. Held segments at or below
     /// it mean the hole before them was lost.
     private mutating func acknowledge(_ index: Int, _ direction: FlowDirection, upTo ack: UInt32, sink: inout Consumer.Sink) {
-        let stream = entries[index][direction]
-        if !stream.peerHasAcknowledged || Int32(bitPattern: ack &- stream.acknowledgedByPeer) > 0 {
+        if !entries[index][direction].peerHasAcknowledged || Int32(bitPattern: ack &- entries[index][direction].acknowledgedByPeer) > 0 {
             entries[index][direction].acknowledgedByPeer = ack
             entries[index][direction].peerHasAcknowledged = true
         }
-        if stream.wanted, stream.synchronised, let first = stream.pending.first,
-           Int32(bitPattern: ack &- stream.nextSequence) > 0, Int32(bitPattern: first.sequence &- ack) <= 0 {
+        guard entries[index][direction].wanted, entries[index][direction].synchronised,
+              !entries[index][direction].pending.isEmpty else { return }
+        let first = entries[index][direction].pending[0].sequence
+        if Int32(bitPattern: ack &- entries[index][direction].nextSequence) > 0, Int32(bitPattern: first &- ack) <= 0 {
             jumpToPending(index, direction, sink: &sink)
         }
     }
@@ -432,11 +479,11 @@ public struct FlowTable<Consumer: StreamConsumer> {
     }
 
     private mutating func create(_ key: FlowKey, hash: UInt64, sourceIsLow: Bool, segment: TCPSegment, sink: inout Consumer.Sink) -> Int {
-        if entries.count >= limits.maximumFlows, oldest >= 0 {
+        if storage.count >= limits.maximumFlows, oldest >= 0 {
             counters.flowsEvicted += 1
             finishAndRemove(Int(oldest), .evicted, sink: &sink)
         }
-        if (entries.count + 1) * 2 > slots.count { grow() }
+        if (storage.count + 1) * 2 > slots.count { grow() }
         let flags = segment.flags
         // A SYN-ACK seen first was sent by the responder.
         let fromResponder = flags.contains(.syn) && flags.contains(.ack)
@@ -446,8 +493,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
         let sawSYN = flags.contains(.syn) && !flags.contains(.ack)
         let start = FlowStart(originator: fromResponder ? destination : source, responder: fromResponder ? source : destination,
                               timestampNanos: segment.timestampNanos, sawSYN: sawSYN)
-        let index = entries.count
-        entries.append(FlowEntry(key: key, hash: hash, originatorIsLow: originatorIsLow,
+        let index = storage.count
+        storage.append(FlowEntry(key: key, hash: hash, originatorIsLow: originatorIsLow,
                                  consumer: Consumer(start: start), lastSeen: segment.timestampNanos))
         var slot = Int(truncatingIfNeeded: hash) & mask
         while slots[slot] >= 0 { slot = (slot + 1) & mask }
@@ -455,7 +502,7 @@ public struct FlowTable<Consumer: StreamConsumer> {
         linkNewest(index)
         counters.flows += 1
         if !sawSYN { counters.flowsWithoutSYN += 1 }
-        counters.peakFlows = max(counters.peakFlows, entries.count)
+        counters.peakFlows = max(counters.peakFlows, storage.count)
         return index
     }
 
@@ -497,23 +544,24 @@ public struct FlowTable<Consumer: StreamConsumer> {
             }
         }
         slots[hole] = -1
-        let last = entries.count - 1
+        let last = storage.count - 1
         if index != last {
             let lastSlot = slotOf(last)
-            entries.swapAt(index, last)
+            storage.moveLast(into: index)
             slots[lastSlot] = Int32(index)
             let newer = entries[index].newer, older = entries[index].older
             if newer >= 0 { entries[Int(newer)].older = Int32(index) } else { newest = Int32(index) }
             if older >= 0 { entries[Int(older)].newer = Int32(index) } else { oldest = Int32(index) }
+        } else {
+            storage.moveLast(into: index)
         }
-        entries.removeLast()
     }
 
     private mutating func grow() {
         let capacity = slots.count * 2
         slots = [Int32](repeating: -1, count: capacity)
         mask = capacity - 1
-        for index in entries.indices {
+        for index in 0..<storage.count {
             var slot = Int(truncatingIfNeeded: entries[index].hash) & mask
             while slots[slot] >= 0 { slot = (slot + 1) & mask }
             slots[slot] = Int32(index)

@@ -266,7 +266,14 @@ public struct ReuseAnalysis {
             connectionsToOtherServices += 1
             return
         }
-        var service = services[key] ?? ServiceReuse(key: key)
+        // Updated in place: a copy would copy its dictionaries on write.
+        Self.update(&services[key, default: ServiceReuse(key: key)], with: record)
+        addOffer(record, service: key)
+        addToPair(record, service: key)
+        noteAnomalies(record, link: link)
+    }
+
+    private static func update(_ service: inout ServiceReuse, with record: HandshakeRecord) {
         service.connections += 1
         if let sni = record.sni, !service.names.contains(sni), service.names.count < 64 { service.names.append(sni) }
         if let version = record.version { service.versions[version.description, default: 0] += 1 }
@@ -281,11 +288,14 @@ public struct ReuseAnalysis {
             service.ticketLifetimeHints[hint, default: 0] += 1
         }
 
+    }
+
+    private mutating func addOffer(_ record: HandshakeRecord, service key: ServiceKey) {
         let mechanism = record.offer.flatMap(Mechanism.init(rawValue:))
         // An offer counts when the server answered; an undecided connection says nothing.
         if let mechanism, let resumed = record.resumed {
-            service.offers[mechanism, default: OfferCount()].made += 1
-            if resumed { service.offers[mechanism, default: OfferCount()].accepted += 1 }
+            services[key]!.offers[mechanism, default: OfferCount()].made += 1
+            if resumed { services[key]!.offers[mechanism, default: OfferCount()].accepted += 1 }
             if let age = record.sessionAge {
                 let keyChanged = !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
                     && record.offeredTicketKeyName != nil && record.issuedTicketKeyName != record.offeredTicketKeyName
@@ -302,9 +312,6 @@ public struct ReuseAnalysis {
             }
             issuance[key] = counts
         }
-        services[key] = service
-        addToPair(record, service: key)
-        noteAnomalies(record, link: link)
     }
 
     private mutating func addToPair(_ record: HandshakeRecord, service: ServiceKey) {
@@ -313,21 +320,22 @@ public struct ReuseAnalysis {
             omittedPairs += 1
             return
         }
-        var pair = pairs[key] ?? PairSequence(client: record.client, service: service)
         let verdict: String
         switch record.resumed {
         case .some(true): verdict = "resumed"
         case .some(false): verdict = record.offer == nil ? "full" : "refused"
         case .none: verdict = "undecided"
         }
-        if pair.connections.count < options.maximumPairConnections, listedPairConnections < options.maximumListedPairConnections {
+        // Appended in place: a copy of the sequence would copy its array on every append.
+        let listed = pairs[key]?.connections.count ?? 0
+        if listed < options.maximumPairConnections, listedPairConnections < options.maximumListedPairConnections {
             listedPairConnections += 1
-            pair.connections.append(PairConnection(uid: record.uid, timestampNanos: record.timestampNanos, verdict: verdict,
-                                                   offer: record.offer, sessionAge: record.sessionAge))
+            pairs[key, default: PairSequence(client: record.client, service: service)].connections.append(
+                PairConnection(uid: record.uid, timestampNanos: record.timestampNanos, verdict: verdict,
+                               offer: record.offer, sessionAge: record.sessionAge))
         } else {
-            pair.omitted += 1
+            pairs[key, default: PairSequence(client: record.client, service: service)].omitted += 1
         }
-        pairs[key] = pair
     }
 
     private mutating func noteAnomalies(_ record: HandshakeRecord, link: SessionLink?) {

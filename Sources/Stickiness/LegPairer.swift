@@ -14,7 +14,8 @@ public struct LegPairer {
     public static let defaultWindowNanos: Int64 = 5_000_000_000
 
     public let windowNanos: Int64
-    private var held: [HandshakeRecord] = []
+    /// Records waiting out their window; slots are emptied (moved out) on release.
+    private var held: [HandshakeRecord?] = []
     private var head = 0
     /// Index in `held` of the newest record with each client random.
     private var byRandom: [String: Int] = [:]
@@ -22,43 +23,44 @@ public struct LegPairer {
 
     public init(windowNanos: Int64 = LegPairer.defaultWindowNanos) { self.windowNanos = windowNanos }
 
-    /// Takes the next record and returns those whose window has passed, in order.
-    public mutating func add(_ record: HandshakeRecord) -> [HandshakeRecord] {
-        var record = record
-        if LegPairer.isDistinctive(record.clientRandom), let index = byRandom[record.clientRandom], index >= head,
-           record.timestampNanos - held[index].timestampNanos <= windowNanos,
-           held[index].server != record.server || held[index].serverPort != record.serverPort {
-            held[index].backend = endpoint(record)
-            held[index].backendLeg = record.uid
-            record.backsideOf = held[index].uid
+    /// Takes the next record; `release` receives those whose window has passed, in order.
+    public mutating func add(_ record: consuming HandshakeRecord, release: (consuming HandshakeRecord) -> Void) {
+        let distinctive = LegPairer.isDistinctive(record.clientRandom)
+        if distinctive, let index = byRandom[record.clientRandom], index >= head,
+           record.timestampNanos - held[index]!.timestampNanos <= windowNanos,
+           held[index]!.server != record.server || held[index]!.serverPort != record.serverPort {
+            held[index]!.backend = endpoint(record)
+            held[index]!.backendLeg = record.uid
+            record.backsideOf = held[index]!.uid
             pairedLegs += 1
         }
-        if LegPairer.isDistinctive(record.clientRandom) { byRandom[record.clientRandom] = held.count }
+        let time = record.timestampNanos
+        if distinctive { byRandom[record.clientRandom] = held.count }
         held.append(record)
-        return release(olderThan: record.timestampNanos - windowNanos)
+        self.release(olderThan: time - windowNanos, to: release)
     }
 
     /// Releases everything still held (end of input).
-    public mutating func finish() -> [HandshakeRecord] { release(olderThan: .max) }
+    public mutating func finish(release: (consuming HandshakeRecord) -> Void) { self.release(olderThan: .max, to: release) }
 
     /// Releases records whose window has passed by `timestampNanos` (live capture, where
     /// time passes without records).
-    public mutating func release(at timestampNanos: Int64) -> [HandshakeRecord] { release(olderThan: timestampNanos - windowNanos) }
+    public mutating func release(at timestampNanos: Int64, to release: (consuming HandshakeRecord) -> Void) {
+        self.release(olderThan: timestampNanos - windowNanos, to: release)
+    }
 
-    private mutating func release(olderThan limit: Int64) -> [HandshakeRecord] {
-        var out: [HandshakeRecord] = []
-        while head < held.count, held[head].timestampNanos < limit {
-            let record = held[head]
+    private mutating func release(olderThan limit: Int64, to release: (consuming HandshakeRecord) -> Void) {
+        while head < held.count, held[head]!.timestampNanos < limit {
+            let record = held[head].take()!
             if byRandom[record.clientRandom] == head { byRandom[record.clientRandom] = nil }
-            out.append(record)
             head += 1
+            release(record)
         }
         if head > 1024, head * 2 > held.count {
             held.removeFirst(head)
             byRandom = byRandom.mapValues { $0 - head }
             head = 0
         }
-        return out
     }
 
     private func endpoint(_ record: HandshakeRecord) -> String {
@@ -68,6 +70,8 @@ public struct LegPairer {
 
     /// A random worth pairing on: present and not constant (some broken clients send zeros).
     static func isDistinctive(_ random: String) -> Bool {
-        random.count >= 32 && Set(random).count > 2
+        let utf8 = random.utf8
+        guard utf8.count >= 32, let first = utf8.first else { return false }
+        return utf8.contains { $0 != first }
     }
 }

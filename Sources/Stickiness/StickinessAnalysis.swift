@@ -52,22 +52,24 @@ public struct StickinessAnalysis {
     /// Connections kept across all services; beyond it new services are counted only.
     public static let maximumConnections = 60_000
 
+    /// One connection, reduced to small values: texts are interned once (`Interned`), so
+    /// keeping and sorting tens of thousands of these copies no strings.
     struct Connection {
         var uid: String
         var timestampNanos: Int64
         var client: IPAddress
         var service: ServiceKey
-        var legBackend: String?
-        var certificate: String?
-        /// The server host's TCP traits (TTL, SYN-ACK window and options): the same for
-        /// full and abbreviated handshakes, different between hosts unless a balancer
-        /// terminates TCP.
-        var tcpShape: String
+        /// Interned ids (`Interned`), -1 when absent.
+        var legBackend: Int32
+        var certificate: Int32
+        /// The server host's TCP traits (TTL, SYN-ACK window and options): the same for full
+        /// and abbreviated handshakes, different between hosts unless a balancer terminates TCP.
+        var tcpShape: Int32
         /// Cipher and ServerHello extension order: comparable only among full handshakes, as
         /// abbreviated ones answer with other extensions.
-        var helloShape: String
-        var issuedKeyName: String?
-        var offeredKeyName: String?
+        var helloShape: Int32
+        var issuedKeyName: Int32
+        var offeredKeyName: Int32
         var isTLS13: Bool
         var offer: Mechanism?
         var resumed: Bool?
@@ -76,7 +78,35 @@ public struct StickinessAnalysis {
         var pskFirstOfferedBy: String?
     }
 
+    /// Texts seen, numbered: backend addresses, certificate and key name prefixes, shapes.
+    struct Interned {
+        private var ids: [String: Int32] = [:]
+        private var shapeIDs: [UInt64: Int32] = [:]
+        private(set) var texts: [String] = []
+
+        mutating func id(_ text: String?) -> Int32 {
+            guard let text else { return -1 }
+            if let id = ids[text] { return id }
+            let id = Int32(texts.count)
+            ids[text] = id
+            texts.append(text)
+            return id
+        }
+
+        /// An id for a shape given by a cheap key; the text is built only the first time.
+        mutating func id(shape key: UInt64, text: () -> String) -> Int32 {
+            if let id = shapeIDs[key] { return id }
+            let id = Int32(texts.count)
+            shapeIDs[key] = id
+            texts.append(text())
+            return id
+        }
+
+        func text(_ id: Int32) -> String { id >= 0 ? texts[Int(id)] : "-" }
+    }
+
     private var connections: [ServiceKey: [Connection]] = [:]
+    private var interned = Interned()
     private var kept = 0
     private var omitted: [ServiceKey: Int] = [:]
     /// Connections to services first seen after the connection cap was reached: not judged.
@@ -96,8 +126,8 @@ public struct StickinessAnalysis {
         }
         if parent[service] == nil { parent[service] = service }
         // One name on one port served from several addresses is one service.
-        if let sni = record.sni?.lowercased() {
-            let name = "\(sni)|\(record.serverPort)"
+        if let sni = record.sni {
+            let name = "\(sni.lowercased())|\(record.serverPort)"
             if let other = serviceOfName[name] { union(service, other) } else { serviceOfName[name] = service }
         }
         if connections[service, default: []].count >= StickinessAnalysis.maximumConnectionsPerService {
@@ -108,14 +138,27 @@ public struct StickinessAnalysis {
         }
         kept += 1
         let traits = record.serverTraits
-        let tcpShape = [traits.map { "ttl \($0.ttl)" } ?? "-", traits?.synAckWindow.map { "window \($0)" } ?? "-",
-                        traits?.synAckOptions.map { "options \($0)" } ?? "-"].joined(separator: ", ")
-        let helloShape = "cipher \(record.cipher.map { String($0.rawValue) } ?? "-"), extensions " + record.serverExtensions.map(String.init).joined(separator: ".")
+        var tcpKey = Hasher()
+        tcpKey.combine(traits?.ttl)
+        tcpKey.combine(traits?.synAckWindow)
+        tcpKey.combine(traits?.synAckOptions)
+        let tcpShape = interned.id(shape: UInt64(bitPattern: Int64(tcpKey.finalize())) & ~1) {
+            [traits.map { "ttl \($0.ttl)" } ?? "-", traits?.synAckWindow.map { "window \($0)" } ?? "-",
+             traits?.synAckOptions.map { "options \($0)" } ?? "-"].joined(separator: ", ")
+        }
+        var helloKey = Hasher()
+        helloKey.combine(record.cipher?.rawValue)
+        helloKey.combine(record.serverExtensions)
+        let helloShape = interned.id(shape: UInt64(bitPattern: Int64(helloKey.finalize())) | 1) {
+            "cipher \(record.cipher.map { String($0.rawValue) } ?? "-"), extensions " + record.serverExtensions.map(String.init).joined(separator: ".")
+        }
         connections[service, default: []].append(Connection(
             uid: record.uid, timestampNanos: record.timestampNanos, client: record.client, service: service,
-            legBackend: record.backend, certificate: record.certificateFingerprints.first.map { String($0.prefix(12)) },
-            tcpShape: tcpShape, helloShape: helloShape, issuedKeyName: record.issuedTicketKeyName,
-            offeredKeyName: record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName,
+            legBackend: interned.id(record.backend),
+            certificate: interned.id(record.certificateFingerprints.first.map { "certificate " + $0.prefix(12) }),
+            tcpShape: tcpShape, helloShape: helloShape,
+            issuedKeyName: interned.id(record.issuedTicketKeyName),
+            offeredKeyName: interned.id(record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName),
             isTLS13: record.version?.isTLS13Family ?? false, offer: record.offer.flatMap(Mechanism.init(rawValue:)),
             resumed: record.resumed, sessionAge: record.sessionAge, resumes: record.resumes,
             pskFirstOfferedBy: record.pskFirstOfferedBy))
@@ -140,7 +183,8 @@ public struct StickinessAnalysis {
         var verdicts: [ServiceKey: StickinessVerdict] = [:]
         for services in groups.values {
             let members = services.sorted()
-            let all = members.flatMap { connections[$0] ?? [] }.sorted { $0.timestampNanos < $1.timestampNanos }
+            var all = members.count == 1 ? connections[members[0]] ?? [] : members.flatMap { connections[$0] ?? [] }
+            if members.count > 1 { all.sort { $0.timestampNanos < $1.timestampNanos } }
             var verdict = judge(all, services: members)
             let skipped = members.reduce(0) { $0 + (omitted[$1] ?? 0) }
             if skipped > 0 { verdict.evidence.append("judged on the latest \(all.count) connections; \(skipped) earlier ones not kept") }
@@ -166,80 +210,87 @@ public struct StickinessAnalysis {
         }
     }
 
+    /// `all` is in time order. Backends are numbered: an interned id, or for the address
+    /// scheme the index of the connection's service in `services`.
     private func judge(_ all: [Connection], services: [ServiceKey]) -> StickinessVerdict {
         var evidence: [String] = []
         let endpoint = { (s: ServiceKey) in s.server.isIPv6 ? "[\(s.server)]:\(s.port)" : "\(s.server):\(s.port)" }
-        let paired = all.filter { $0.legBackend != nil }
-        let certificates = Set(all.compactMap(\.certificate))
+        let paired = all.filter { $0.legBackend >= 0 }
+        let certificates = Set(all.map(\.certificate).filter { $0 >= 0 })
         let tcpShapes = Set(all.map(\.tcpShape))
         let helloShapes = Set(all.filter { $0.resumed == false }.map(\.helloShape))
         let scheme: Scheme
         if !paired.isEmpty {
             scheme = .legs
-            let backends = Set(paired.compactMap(\.legBackend)).sorted()
+            let backends = Set(paired.map(\.legBackend)).map(interned.text).sorted()
             evidence.append("both legs captured: \(paired.count) of \(all.count) connections paired with their back-side connection by ClientHello random; \(backends.count) backend\(backends.count == 1 ? "" : "s"): \(backends.joined(separator: ", "))")
         } else if services.count > 1 {
             scheme = .addresses
             evidence.append("\(services.count) server addresses serve the same name: \(services.map(endpoint).joined(separator: ", "))")
         } else if certificates.count > 1 {
             scheme = .certificates
-            evidence.append("\(certificates.count) different server certificates in full handshakes: \(certificates.sorted().joined(separator: ", "))")
+            evidence.append("\(certificates.count) different server certificates in full handshakes: \(certificates.map { interned.text($0).replacingPrefix("certificate ") }.sorted().joined(separator: ", "))")
         } else if tcpShapes.count > 1 {
             scheme = .tcpShapes
-            evidence.append("\(tcpShapes.count) different server TCP traits: \(tcpShapes.sorted().joined(separator: "; "))")
+            evidence.append("\(tcpShapes.count) different server TCP traits: \(tcpShapes.map(interned.text).sorted().joined(separator: "; "))")
         } else if helloShapes.count > 1 {
             scheme = .helloShapes
-            evidence.append("\(helloShapes.count) different ServerHello shapes in full handshakes: \(helloShapes.sorted().joined(separator: "; "))")
+            evidence.append("\(helloShapes.count) different ServerHello shapes in full handshakes: \(helloShapes.map(interned.text).sorted().joined(separator: "; "))")
         } else {
             scheme = .single
             evidence.append("one server address\(certificates.count == 1 ? ", one certificate" : ""), one ServerHello shape, one set of TCP traits: one backend visible")
         }
 
-        // Each connection's backend, where the scheme tells it.
-        var backendOf: [String: String] = [:]
-        for c in all {
+        // Each connection's backend (by position in `all`), where the scheme tells it.
+        let serviceIndex = Dictionary(uniqueKeysWithValues: services.enumerated().map { ($1, Int32($0)) })
+        var backendOf = [Int32](repeating: -1, count: all.count)
+        for (i, c) in all.enumerated() {
             switch scheme {
-            case .legs: if let b = c.legBackend { backendOf[c.uid] = b }
-            case .addresses: backendOf[c.uid] = endpoint(c.service)
-            case .certificates: if let cert = c.certificate { backendOf[c.uid] = "certificate \(cert)" }
-            case .tcpShapes: backendOf[c.uid] = c.tcpShape
-            case .helloShapes: if c.resumed == false { backendOf[c.uid] = c.helloShape }
+            case .legs: backendOf[i] = c.legBackend
+            case .addresses: backendOf[i] = serviceIndex[c.service] ?? -1
+            case .certificates: backendOf[i] = c.certificate
+            case .tcpShapes: backendOf[i] = c.tcpShape
+            case .helloShapes: if c.resumed == false { backendOf[i] = c.helloShape }
             case .single: break // nothing tells backends apart: no offer's backend is known
             }
         }
         if scheme == .certificates {
             // Abbreviated handshakes carry no certificate: TCP traits or an issued ticket key
             // name seen with exactly one certificate identify the backend.
-            var certsOfShape: [String: Set<String>] = [:], certsOfKey: [String: Set<String>] = [:]
-            for c in all {
-                guard let b = backendOf[c.uid] else { continue }
-                certsOfShape[c.tcpShape, default: []].insert(b)
-                if let k = c.issuedKeyName { certsOfKey[k, default: []].insert(b) }
+            var certsOfShape: [Int32: Set<Int32>] = [:], certsOfKey: [Int32: Set<Int32>] = [:]
+            for (i, c) in all.enumerated() where backendOf[i] >= 0 {
+                certsOfShape[c.tcpShape, default: []].insert(backendOf[i])
+                if c.issuedKeyName >= 0 { certsOfKey[c.issuedKeyName, default: []].insert(backendOf[i]) }
             }
-            for c in all where backendOf[c.uid] == nil {
-                if let k = c.issuedKeyName, let owners = certsOfKey[k], owners.count == 1 { backendOf[c.uid] = owners.first }
-                else if let owners = certsOfShape[c.tcpShape], owners.count == 1 { backendOf[c.uid] = owners.first }
+            for (i, c) in all.enumerated() where backendOf[i] < 0 {
+                if c.issuedKeyName >= 0, let owners = certsOfKey[c.issuedKeyName], owners.count == 1 { backendOf[i] = owners.first! }
+                else if let owners = certsOfShape[c.tcpShape], owners.count == 1 { backendOf[i] = owners.first! }
             }
         }
-        let shapeList = scheme == .tcpShapes ? tcpShapes.sorted() : helloShapes.sorted()
-        let shapeIDs = Dictionary(uniqueKeysWithValues: shapeList.enumerated().map { ($1, "host \($0 + 1)") })
-        func displayName(_ backend: String) -> String { shapeIDs[backend] ?? backend }
+        let shapeIDs = Dictionary(uniqueKeysWithValues: (scheme == .tcpShapes ? tcpShapes : helloShapes).sorted { interned.text($0) < interned.text($1) }
+            .enumerated().map { ($1, "host \($0 + 1)") })
+        func displayName(_ backend: Int32) -> String {
+            switch scheme {
+            case .addresses: endpoint(services[Int(backend)])
+            case .tcpShapes, .helloShapes: shapeIDs[backend] ?? interned.text(backend)
+            default: interned.text(backend)
+            }
+        }
 
-        var counts: [String: Int] = [:]
-        for c in all { if let b = backendOf[c.uid] { counts[b, default: 0] += 1 } }
-        let backends = counts.keys.sorted().map { BackendSummary(id: displayName($0), identifiedBy: scheme.label, connections: counts[$0]!) }
+        var counts: [Int32: Int] = [:]
+        for b in backendOf where b >= 0 { counts[b, default: 0] += 1 }
+        let backends = counts.map { BackendSummary(id: displayName($0.key), identifiedBy: scheme.label, connections: $0.value) }.sorted { $0.id < $1.id }
 
         // Ticket key names per backend: one name at several backends means shared keys.
-        var backendsOfKey: [String: Set<String>] = [:]
-        for c in all {
-            guard let b = backendOf[c.uid] else { continue }
-            if let k = c.issuedKeyName { backendsOfKey[k, default: []].insert(b) }
-            if c.resumed == true, let k = c.offeredKeyName { backendsOfKey[k, default: []].insert(b) }
+        var backendsOfKey: [Int32: Set<Int32>] = [:]
+        for (i, c) in all.enumerated() where backendOf[i] >= 0 {
+            if c.issuedKeyName >= 0 { backendsOfKey[c.issuedKeyName, default: []].insert(backendOf[i]) }
+            if c.resumed == true, c.offeredKeyName >= 0 { backendsOfKey[c.offeredKeyName, default: []].insert(backendOf[i]) }
         }
-        for (key, owners) in backendsOfKey.sorted(by: { $0.key < $1.key }) where owners.count > 1 {
-            evidence.append("ticket key name \(key.prefix(12)) used by \(owners.count) backends (\(owners.sorted().map(displayName).joined(separator: ", "))): shared ticket keys")
+        for (key, owners) in backendsOfKey.sorted(by: { interned.text($0.key) < interned.text($1.key) }) where owners.count > 1 {
+            evidence.append("ticket key name \(interned.text(key).prefix(12)) used by \(owners.count) backends (\(owners.map(displayName).sorted().joined(separator: ", "))): shared ticket keys")
         }
-        let keyNames = Set(all.compactMap(\.issuedKeyName) + all.compactMap(\.offeredKeyName))
+        let keyNames = Set(all.map(\.issuedKeyName) + all.map(\.offeredKeyName)).subtracting([-1])
         if backendsOfKey.values.allSatisfy({ $0.count == 1 }), backendsOfKey.count > 1 {
             evidence.append("\(backendsOfKey.count) ticket key names, each used by one backend")
         } else if keyNames.count > 1, backendsOfKey.isEmpty {
@@ -247,23 +298,37 @@ public struct StickinessAnalysis {
         }
 
         // Where each offer's session came from.
-        let byUID = Dictionary(uniqueKeysWithValues: all.map { ($0.uid, $0) })
-        func issuerBackend(_ c: Connection) -> String? {
-            if let issuer = c.resumes { return byUID[issuer].flatMap { backendOf[$0.uid] } }
-            guard c.isTLS13 else { return nil }
-            // TLS 1.3 tickets arrive encrypted: the probable issuer is the client's last full
-            // handshake with this service before the identity's first offer.
-            let first = c.pskFirstOfferedBy.flatMap { byUID[$0] } ?? c
-            let issuer = all.last { $0.client == c.client && $0.resumed == false && $0.offer == nil && $0.isTLS13 && $0.timestampNanos < first.timestampNanos }
-            return issuer.flatMap { backendOf[$0.uid] }
+        var position: [String: Int] = [:]
+        position.reserveCapacity(all.count)
+        for (i, c) in all.enumerated() { position[c.uid] = i }
+        // TLS 1.3 tickets arrive encrypted: the probable issuer is the client's last full
+        // handshake with this service before the identity's first offer.
+        var fullTLS13ByClient: [IPAddress: [Int]] = [:]
+        for (i, c) in all.enumerated() where c.isTLS13 && c.resumed == false && c.offer == nil {
+            fullTLS13ByClient[c.client, default: []].append(i)
+        }
+        func issuerBackend(_ i: Int) -> Int32 {
+            let c = all[i]
+            if let issuer = c.resumes { return position[issuer].map { backendOf[$0] } ?? -1 }
+            guard c.isTLS13 else { return -1 }
+            let first = c.pskFirstOfferedBy.flatMap { position[$0] } ?? i
+            guard let candidates = fullTLS13ByClient[c.client] else { return -1 }
+            // The last candidate before `first` (candidates are in time order).
+            var low = 0, high = candidates.count
+            while low < high {
+                let middle = (low + high) / 2
+                if all[candidates[middle]].timestampNanos < all[first].timestampNanos { low = middle + 1 } else { high = middle }
+            }
+            return low > 0 ? backendOf[candidates[low - 1]] : -1
         }
 
-        let offers = all.filter { $0.offer != nil && $0.resumed != nil }
+        let offers = all.indices.filter { all[$0].offer != nil && all[$0].resumed != nil }
         var sameAccepted = 0, sameRefused = 0, otherAccepted = 0, otherRefused = 0, unknownAccepted = 0
-        var unknownRefused: [Connection] = []
-        for c in offers {
-            let accepted = c.resumed == true
-            if let serving = backendOf[c.uid], let issuer = issuerBackend(c) {
+        var unknownRefused: [Int] = []
+        for i in offers {
+            let accepted = all[i].resumed == true
+            let serving = backendOf[i], issuer = serving >= 0 ? issuerBackend(i) : -1
+            if serving >= 0, issuer >= 0 {
                 switch (serving == issuer, accepted) {
                 case (true, true): sameAccepted += 1
                 case (true, false): sameRefused += 1
@@ -273,16 +338,16 @@ public struct StickinessAnalysis {
             } else if accepted {
                 unknownAccepted += 1
             } else {
-                unknownRefused.append(c)
+                unknownRefused.append(i)
             }
         }
         // Outcome pattern: refused younger than an accepted offer of the same mechanism.
         var oldestAccepted: [Mechanism: Double] = [:]
-        for c in offers where c.resumed == true {
-            if let m = c.offer, let age = c.sessionAge { oldestAccepted[m] = max(oldestAccepted[m] ?? 0, age) }
+        for i in offers where all[i].resumed == true {
+            if let m = all[i].offer, let age = all[i].sessionAge { oldestAccepted[m] = max(oldestAccepted[m] ?? 0, age) }
         }
-        let youngRefused = unknownRefused.filter { c in
-            guard let m = c.offer, let age = c.sessionAge, let limit = oldestAccepted[m] else { return false }
+        let youngRefused = unknownRefused.filter { i in
+            guard let m = all[i].offer, let age = all[i].sessionAge, let limit = oldestAccepted[m] else { return false }
             return age < limit
         }
         let known = sameAccepted + sameRefused + otherAccepted + otherRefused
@@ -296,7 +361,7 @@ public struct StickinessAnalysis {
             }
         }
         if !youngRefused.isEmpty {
-            let maxAge = youngRefused.compactMap(\.sessionAge).max() ?? 0
+            let maxAge = youngRefused.compactMap { all[$0].sessionAge }.max() ?? 0
             let limit = oldestAccepted.values.max() ?? 0
             evidence.append("\(youngRefused.count) offers refused at ages up to \(formatAge(maxAge)) while offers up to \(formatAge(limit)) old were accepted: they reached a backend that does not hold the session")
         }
@@ -335,4 +400,8 @@ public struct StickinessAnalysis {
                                  offersElsewhereIsLowerBound: offersElsewhere != nil && known < offers.count,
                                  evidence: evidence, services: services)
     }
+}
+
+extension String {
+    func replacingPrefix(_ prefix: String) -> String { hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self }
 }

@@ -20,6 +20,21 @@ public enum TLSLimits {
     public static let maximumResyncScan = 64 * 1024
 }
 
+/// Finds a repeated extension type (RFC 8446 4.2: "There MUST NOT be more than one extension
+/// of the same type"). A linear scan for the usual handful; a set past that, so a hostile
+/// hello with thousands of extensions stays linear.
+struct DuplicateCheck {
+    static let scanLimit = 32
+    private var seen: Set<UInt16>?
+
+    /// True if `type` is already in `types` (which does not yet include it).
+    mutating func isDuplicate(_ type: UInt16, among types: [ExtensionType]) -> Bool {
+        if types.count < DuplicateCheck.scanLimit { return types.contains { $0.rawValue == type } }
+        if seen == nil { seen = Set(types.map(\.rawValue)) }
+        return !seen!.insert(type).inserted
+    }
+}
+
 /// One PSK identity offered in pre_shared_key (RFC 8446 4.2.11).
 public struct OfferedPSKIdentity: Sendable, Hashable {
     public var identity: [UInt8]
@@ -98,16 +113,17 @@ public struct ClientHello: Sendable {
     }
 
     private mutating func parseExtensions(_ block: inout ByteCursor) throws(TLSWireError) {
-        var seen = Set<UInt16>()
+        var duplicates = DuplicateCheck()
         while !block.isEmpty {
             guard extensionTypes.count < TLSLimits.maximumExtensions,
                   let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2) else {
                 throw .malformed("ClientHello: extension length exceeds extensions block")
             }
             let type = ExtensionType(rawValue: rawType)
+            let repeated = duplicates.isDuplicate(rawType, among: extensionTypes)
             extensionTypes.append(type)
             // RFC 8446 4.2: no more than one extension of the same type.
-            guard seen.insert(rawType).inserted || type.isGREASE else {
+            guard !repeated || type.isGREASE else {
                 throw .malformed("ClientHello: duplicate extension \(rawType)")
             }
             try parseExtension(type, &data)
@@ -328,15 +344,15 @@ public struct ServerHello: Sendable {
     }
 
     private mutating func parseExtensions(_ block: inout ByteCursor) throws(TLSWireError) {
-        var seen = Set<UInt16>()
+        var duplicates = DuplicateCheck()
         while !block.isEmpty {
             guard extensionTypes.count < TLSLimits.maximumExtensions,
                   let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2) else {
                 throw .malformed("ServerHello: extension length exceeds extensions block")
             }
             let type = ExtensionType(rawValue: rawType)
+            guard !duplicates.isDuplicate(rawType, among: extensionTypes) else { throw .malformed("ServerHello: duplicate extension \(rawType)") }
             extensionTypes.append(type)
-            guard seen.insert(rawType).inserted else { throw .malformed("ServerHello: duplicate extension \(rawType)") }
             switch type {
             case .supportedVersions:
                 guard let version = data.readUInt16(), data.isEmpty else { throw .malformed("supported_versions: not one version") }

@@ -156,23 +156,22 @@ final class Pipeline {
         self.each = each
     }
 
-    func take(_ record: HandshakeRecord) { analyse(legs.add(record)) }
+    func take(_ record: consuming HandshakeRecord) { legs.add(record, release: analyse) }
     /// Releases records held for pairing whose window has passed (live capture).
-    func tick(at nanos: Int64) { analyse(legs.release(at: nanos)) }
-    func finish() { analyse(legs.finish()) }
+    func tick(at nanos: Int64) { legs.release(at: nanos, to: analyse) }
+    func finish() { legs.finish(release: analyse) }
 
-    private func analyse(_ released: [HandshakeRecord]) {
-        for var record in released {
-            // A back-side connection repeats its front's ClientHello: not linked or counted again.
-            let link = record.backsideOf == nil ? linker.link(&record) : nil
-            guard filter.matches(record) else { continue }
-            if record.backsideOf == nil {
-                analysis.add(record, link: link)
-                stickiness.add(record)
-                connections += 1
-            }
-            each(record)
+    private func analyse(_ released: consuming HandshakeRecord) {
+        var record = released
+        // A back-side connection repeats its front's ClientHello: not linked or counted again.
+        let link = record.backsideOf == nil ? linker.link(&record) : nil
+        guard filter.matches(record) else { return }
+        if record.backsideOf == nil {
+            analysis.add(record, link: link)
+            stickiness.add(record)
+            connections += 1
         }
+        each(record)
     }
 
     var reuseReport: ReuseReport { analysis.report() }

@@ -134,12 +134,12 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         var pairer = LegPairer(windowNanos: 2_000_000_000)
         let random = String(repeating: "a1b2", count: 16)
         var out: [HandshakeRecord] = []
-        out += pairer.add(record("F", at: 0, random: random, server: "192.0.2.1", port: 443))
-        out += pairer.add(record("X", at: 0.5, random: String(repeating: "c3d4", count: 16), server: "192.0.2.1", port: 443))
-        out += pairer.add(record("B", at: 0.6, random: random, server: "10.1.1.7", port: 8443))
+        pairer.add(record("F", at: 0, random: random, server: "192.0.2.1", port: 443)) { out.append($0) }
+        pairer.add(record("X", at: 0.5, random: String(repeating: "c3d4", count: 16), server: "192.0.2.1", port: 443)) { out.append($0) }
+        pairer.add(record("B", at: 0.6, random: random, server: "10.1.1.7", port: 8443)) { out.append($0) }
         #expect(out.isEmpty)
-        out += pairer.add(record("late", at: 10, random: random, server: "10.1.1.8", port: 8443))
-        out += pairer.finish()
+        pairer.add(record("late", at: 10, random: random, server: "10.1.1.8", port: 8443)) { out.append($0) }
+        pairer.finish { out.append($0) }
         #expect(out.map(\.uid) == ["F", "X", "B", "late"])
         #expect(out[0].backend == "10.1.1.7:8443" && out[0].backendLeg == "B")
         #expect(out[2].backsideOf == "F")
@@ -151,8 +151,10 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
     @Test func constantRandomsAreNotPaired() {
         var pairer = LegPairer()
         let zeros = String(repeating: "0", count: 64)
-        _ = pairer.add(record("A", at: 0, random: zeros, server: "192.0.2.1", port: 443))
-        let out = pairer.add(record("B", at: 0.1, random: zeros, server: "192.0.2.2", port: 443)) + pairer.finish()
+        var out: [HandshakeRecord] = []
+        pairer.add(record("A", at: 0, random: zeros, server: "192.0.2.1", port: 443)) { out.append($0) }
+        pairer.add(record("B", at: 0.1, random: zeros, server: "192.0.2.2", port: 443)) { out.append($0) }
+        pairer.finish { out.append($0) }
         #expect(out.allSatisfy { $0.backsideOf == nil && $0.backend == nil })
     }
 }

@@ -66,8 +66,8 @@ public func extractRecords(_ url: URL) throws -> [HandshakeRecord] {
 public func frontRecords(_ url: URL) throws -> [HandshakeRecord] {
     var pairer = LegPairer()
     var out: [HandshakeRecord] = []
-    for record in try extractRecords(url) { out += pairer.add(record) }
-    out += pairer.finish()
+    for record in try extractRecords(url) { pairer.add(record) { out.append($0) } }
+    pairer.finish { out.append($0) }
     return out.filter { $0.backsideOf == nil }
 }
 
