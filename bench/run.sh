@@ -77,3 +77,44 @@ printf '\ntlsreuse report: %.2fx the floor, %.1fx faster than ssldump, %.1fx fas
     "$(echo "$report_wall / $(cut -d' ' -f1 "$work/floor.times" | median)" | bc -l)" \
     "$(echo "$(cut -d' ' -f1 "$work/ssldump.times" | median) / $report_wall" | bc -l)" \
     "$(echo "$(cut -d' ' -f1 "$work/tshark.times" | median) / $report_wall" | bc -l)"
+
+if [ "${PARALLEL:-0}" = 1 ]; then
+    # Two files (the capture cut in two) on one worker and on two.
+    total=$("$work/pcap-floor" "$capture" | awk '{print $1}')
+    [ -f "$work/half_00000.pcap" ] || editcap -c $(((total + 1) / 2)) "$capture" "$work/half.pcap" >/dev/null
+    halves=("$work"/half_0000*.pcap)
+    cat "${halves[@]}" >/dev/null
+    rm -f "$work"/one-worker.times "$work"/two-workers.times
+    for run in $(seq "$runs"); do
+        measure one-worker "$tlsreuse" report -q --jobs 1 "${halves[@]}"
+        measure two-workers "$tlsreuse" report -q --jobs 2 "${halves[@]}"
+    done
+    one=$(cut -d' ' -f1 "$work/one-worker.times" | median)
+    two=$(cut -d' ' -f1 "$work/two-workers.times" | median)
+    echo
+    echo "two files (${#halves[@]} halves of the capture):"
+    printf '  one worker %.3f s, two workers %.3f s: %.2fx\n' "$one" "$two" "$(echo "$one / $two" | bc -l)"
+fi
+
+if [ "${SCALING:-0}" = 1 ]; then
+    # 0.1x: the first tenth of the packets. 4x: four copies, each shifted past the previous one.
+    total=$("$work/pcap-floor" "$capture" | awk '{print $1}')
+    [ -f "$work/tenth.pcap" ] || editcap -r "$capture" "$work/tenth.pcap" "1-$((total / 10))" >/dev/null
+    if [ ! -f "$work/four.pcap" ]; then
+        span=$(capinfos -u -M "$capture" | awk -F: '/Capture duration/ {print int($2) + 10}')
+        for copy in 1 2 3; do editcap -t $((copy * span)) "$capture" "$work/shift$copy.pcap" >/dev/null; done
+        mergecap -a -F pcap -w "$work/four.pcap" "$capture" "$work/shift1.pcap" "$work/shift2.pcap" "$work/shift3.pcap"
+        rm -f "$work"/shift?.pcap
+    fi
+    echo
+    echo "scaling (tlsreuse report, median of $runs):"
+    printf '  %-6s %14s %10s %10s\n' "size" "bytes" "wall (s)" "RSS (MiB)"
+    for pair in "0.1x:$work/tenth.pcap" "1x:$capture" "4x:$work/four.pcap"; do
+        name=${pair%%:*} file=${pair#*:}
+        rm -f "$work/scale.times"
+        cat "$file" >/dev/null
+        for run in $(seq "$runs"); do measure scale "$tlsreuse" report -q "$file"; done
+        printf '  %-6s %14s %10.3f %10.1f\n' "$name" "$(stat -c %s "$file")" "$(cut -d' ' -f1 "$work/scale.times" | median)" \
+            "$(echo "$(cut -d' ' -f3 "$work/scale.times" | median) / 1024" | bc -l)"
+    done
+fi

@@ -33,10 +33,23 @@ public struct HandshakeExtractor {
     private var sink: RecordSink
     private var first: Int64?
     private var last: Int64 = 0
+    /// When set, only flows whose 4-tuple hashes to `index` of `count` are followed.
+    private let shard: (index: Int, count: Int)?
 
-    public init(limits: ReassemblyLimits = ReassemblyLimits(), order: RecordSink.Order = .firstClientHello) {
+    public init(limits: ReassemblyLimits = ReassemblyLimits(), order: RecordSink.Order = .firstClientHello,
+                shard: (index: Int, count: Int)? = nil) {
         flows = FlowTable(limits: limits)
         sink = RecordSink(order: order)
+        self.shard = shard
+    }
+
+    /// A hash of the 4-tuple that is the same in both directions.
+    @inline(__always)
+    static func shardHash(_ segment: TCPSegment) -> UInt64 {
+        let addresses = (segment.source.low ^ segment.destination.low) &+ (segment.source.high ^ segment.destination.high)
+        var h = (addresses ^ UInt64(segment.sourcePort ^ segment.destinationPort)) &* 0x9e37_79b9_7f4a_7c15
+        h ^= h >> 29
+        return h &* 0xbf58_476d_1ce4_e5b9
     }
 
     /// Handles one packet; `emit` receives any records that became ready, in order.
@@ -46,6 +59,7 @@ public struct HandshakeExtractor {
         last = packet.timestampNanos
         switch decoder.decode(packet) {
         case let .tcp(segment):
+            if let shard, Int(HandshakeExtractor.shardHash(segment) >> 33) % shard.count != shard.index { return }
             flows.handle(segment, sink: &sink)
             if !sink.ready.isEmpty { drain(emit) }
         case .udp, .skipped:

@@ -147,8 +147,8 @@ struct HandshakeMachine: TLSEventHandler {
     func makeRecord(start: FlowStart, responderTraits: ServerTraits?, fingerprints: FingerprintCache) -> HandshakeRecord? {
         guard let hello = clientHello, let clientStream else { return nil }
         let (client, server) = clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
-        let uid = connectionUID(timestampNanos: clientHelloTime, client: client.address.description, clientPort: client.port,
-                                server: server.address.description, serverPort: server.port)
+        let uid = connectionUID(timestampNanos: clientHelloTime, client: client.address, clientPort: client.port,
+                                server: server.address, serverPort: server.port)
         var record = HandshakeRecord(uid: uid, timestampNanos: clientHelloTime, client: client.address, clientPort: client.port,
                                      server: server.address, serverPort: server.port)
         record.fill(from: hello)

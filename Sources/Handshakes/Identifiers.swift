@@ -1,4 +1,5 @@
 import Crypto
+import Packets
 
 /// Lowercase hex of `bytes` ("" when empty), built in place in the string's own storage.
 public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
@@ -31,24 +32,30 @@ private let base62: [Character] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabc
 
 /// "C" and 11 base-62 digits of a 64-bit FNV-1a hash of the connection's first ClientHello
 /// time and 4-tuple: unique within a run and the same across runs on the same capture.
-func connectionUID(timestampNanos: Int64, client: String, clientPort: UInt16, server: String, serverPort: UInt16) -> String {
+func connectionUID(timestampNanos: Int64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16) -> String {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    func mix(_ byte: UInt8) {
-        hash ^= UInt64(byte)
-        hash = hash &* 0x0000_0100_0000_01b3
+    @inline(__always) func mix(_ word: UInt64) {
+        var value = word
+        for _ in 0..<8 {
+            hash = (hash ^ (value & 0xff)) &* 0x0000_0100_0000_01b3
+            value >>= 8
+        }
     }
-    withUnsafeBytes(of: timestampNanos.littleEndian) { $0.forEach(mix) }
-    client.utf8.forEach(mix)
-    withUnsafeBytes(of: clientPort.littleEndian) { $0.forEach(mix) }
-    server.utf8.forEach(mix)
-    withUnsafeBytes(of: serverPort.littleEndian) { $0.forEach(mix) }
-    var digits: [Character] = []
-    var value = hash
-    for _ in 0..<11 {
-        digits.append(base62[Int(value % 62)])
-        value /= 62
+    mix(UInt64(bitPattern: timestampNanos))
+    mix(client.high); mix(client.low); mix(UInt64(clientPort) | (client.isIPv6 ? 1 << 32 : 0))
+    mix(server.high); mix(server.low); mix(UInt64(serverPort) | (server.isIPv6 ? 1 << 32 : 0))
+    return String(unsafeUninitializedCapacity: 12) { buffer in
+        let digits: StaticString = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        buffer[0] = UInt8(ascii: "C")
+        var value = hash
+        digits.withUTF8Buffer { table in
+            for i in 1...11 {
+                buffer[i] = table[Int(value % 62)]
+                value /= 62
+            }
+        }
+        return 12
     }
-    return "C" + String(digits)
 }
 
 /// Fingerprints of recently seen certificates. Every full handshake with a server carries

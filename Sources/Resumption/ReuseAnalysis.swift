@@ -64,7 +64,12 @@ public struct ServiceReuse: Sendable {
     public var lifetimes: [Mechanism: (bracket: LifetimeBracket?, reason: String?)] = [:]
     /// Ticket lifetime hints sent (RFC 5077 3.3), with how often.
     public var ticketLifetimeHints: [UInt32: Int] = [:]
-    public var versions: [String: Int] = [:]
+    /// Connections per negotiated version (raw ProtocolVersion values).
+    public var versionCounts: [UInt16: Int] = [:]
+    /// Connections per version name ("TLSv1.2").
+    public var versions: [String: Int] {
+        Dictionary(versionCounts.map { (ProtocolVersion(rawValue: $0.key).description, $0.value) }, uniquingKeysWith: +)
+    }
     public var firstSeenNanos: Int64 = .max
     public var lastSeenNanos: Int64 = .min
 }
@@ -276,7 +281,7 @@ public struct ReuseAnalysis {
     private static func update(_ service: inout ServiceReuse, with record: HandshakeRecord) {
         service.connections += 1
         if let sni = record.sni, !service.names.contains(sni), service.names.count < 64 { service.names.append(sni) }
-        if let version = record.version { service.versions[version.description, default: 0] += 1 }
+        if let version = record.version { service.versionCounts[version.rawValue, default: 0] += 1 }
         service.firstSeenNanos = min(service.firstSeenNanos, record.timestampNanos)
         service.lastSeenNanos = max(service.lastSeenNanos, record.timestampNanos)
         switch record.resumed {

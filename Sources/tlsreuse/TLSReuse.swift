@@ -48,8 +48,18 @@ struct InputOptions: ParsableArguments {
     @Option(name: .customLong("bpf"), help: "Only packets matching this libpcap filter expression, e.g. 'tcp port 443'.")
     var bpf: String?
 
+    @Option(help: "Worker threads following TCP flows (default: one per core). Standard input uses one.")
+    var jobs: Int?
+
     func validate() throws {
         if files.isEmpty { throw ValidationError("name at least one capture file, or \"-\" for standard input") }
+        if let jobs, jobs < 1 || jobs > 64 { throw ValidationError("--jobs must be between 1 and 64") }
+    }
+
+    /// Workers to use: one for standard input (it cannot be read twice).
+    var workers: Int {
+        if files.contains("-") { return 1 }
+        return jobs ?? min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 8)
     }
 
     /// A pipe or terminal on standard input is live traffic: records go out as they are decided.
@@ -184,8 +194,12 @@ func analyseFiles(_ input: InputOptions, _ options: AnalysisOptions, reuse: Reus
     let pipeline = try Pipeline(options, reuse: reuse, each: each)
     let statistics: ExtractionStatistics
     do {
-        statistics = try Extraction.run(paths: input.files, filter: input.bpf, order: input.isLivePipe ? .decision : .firstClientHello) {
-            pipeline.take($0)
+        if input.workers > 1 {
+            statistics = try Extraction.runParallel(paths: input.files, filter: input.bpf, workers: input.workers) { pipeline.take($0) }
+        } else {
+            statistics = try Extraction.run(paths: input.files, filter: input.bpf, order: input.isLivePipe ? .decision : .firstClientHello) {
+                pipeline.take($0)
+            }
         }
     } catch {
         printError(error.description)
