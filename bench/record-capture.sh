@@ -67,32 +67,53 @@ ip netns exec "$client" tcpdump -i veth-cli -s 0 -B 131072 -w "$work/capture.pca
 capture_pid=$!
 sleep 2
 
-connections=0
-# s_time ARGS... : one timed run; adds the connections it reports.
+# s_time NAME ARGS... : one timed run; its output goes to $work/s_time.NAME.
 s_time() {
-    local out
-    out=$(ip netns exec "$client" openssl s_time -connect 10.99.0.1:443 "$@" 2>&1 || true)
-    local made
-    made=$(echo "$out" | awk '/connections in [0-9.]+s/ {print $1; exit}')
-    connections=$((connections + ${made:-0}))
+    local name=$1
+    shift
+    ip netns exec "$client" openssl s_time -connect 10.99.0.1:443 "$@" >"$work/s_time.$name" 2>&1 || true
 }
+# Connections all s_time runs so far reported.
+connections() { cat "$work"/s_time.* 2>/dev/null | awk '/connections in [0-9.]+s/ {n += $1} END {print n + 0}'; }
 size() { stat -c %s "$work/capture.pcap" 2>/dev/null || echo 0; }
+rm -f "$work"/s_time.*
 
-# Many handshakes on small pages, new and resumed, TLS 1.2 and 1.3; then bodies.
-while [ "$connections" -lt "$min_connections" ]; do
-    s_time -new -time 3 -www /index.html -tls1_3
-    s_time -new -time 3 -www /index.html -tls1_2
-    s_time -reuse -time 2 -www /index.html -tls1_2
-    s_time -reuse -time 2 -www /index.html -tls1_3
-    s_time -new -time 1 -www /256k.bin -tls1_2
-    echo "connections so far: $connections, capture $(($(size) / 1000000)) MB" >&2
+# Each round runs a handshake-heavy client (small pages, new and resumed, TLS 1.2 and 1.3)
+# alongside a bulk one (256 KiB and 4 MiB bodies), so every stretch of the capture has the
+# same mix: rotated pieces of it cost the same to analyse.
+# together WHAT... : runs the given s_time calls (each "NAME ARGS..." as one word list) at
+# the same time and waits for them only (a bare `wait` would wait for tcpdump and nginx).
+together() {
+    local pids=()
+    for call in "$@"; do
+        # shellcheck disable=SC2086
+        s_time $call &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+
+round=0
+while [ "$(connections)" -lt "$min_connections" ] || [ "$(size)" -lt "$min_bytes" ]; do
+    round=$((round + 1))
+    small=$([ "$(connections)" -lt "$min_connections" ] && echo yes || echo no)
+    bulk=$([ "$(size)" -lt "$min_bytes" ] && echo yes || echo no)
+    calls=()
+    [ $small = yes ] && calls+=("new13.$round -new -time 3 -www /index.html -tls1_3")
+    [ $bulk = yes ] && calls+=("bulk4m.$round -new -time 1 -www /4m.bin -tls1_3")
+    together "${calls[@]}"
+    calls=()
+    [ $small = yes ] && calls+=("new12.$round -new -time 3 -www /index.html -tls1_2")
+    [ $bulk = yes ] && calls+=("bulk256k.$round -new -time 1 -www /256k.bin -tls1_2")
+    together "${calls[@]}"
+    calls=()
+    [ $small = yes ] && calls+=("reuse12.$round -reuse -time 2 -www /index.html -tls1_2")
+    [ $bulk = yes ] && [ $((round % 2)) = 0 ] && calls+=("reuse4m.$round -reuse -time 1 -www /4m.bin -tls1_2")
+    together "${calls[@]}"
+    [ $small = yes ] && s_time "reuse13.$round" -reuse -time 2 -www /index.html -tls1_3
+    echo "round $round: $(connections) connections, capture $(($(size) / 1000000)) MB" >&2
 done
-while [ "$(size)" -lt "$min_bytes" ]; do
-    s_time -new -time 2 -www /4m.bin -tls1_3
-    s_time -new -time 1 -www /256k.bin -tls1_3
-    s_time -reuse -time 1 -www /4m.bin -tls1_2
-    echo "connections so far: $connections, capture $(($(size) / 1000000)) MB" >&2
-done
+connections=$(connections)
 sleep 1
 kill -INT "$capture_pid"
 wait "$capture_pid" 2>/dev/null || true

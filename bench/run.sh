@@ -79,10 +79,11 @@ printf '\ntlsreuse report: %.2fx the floor, %.1fx faster than ssldump, %.1fx fas
     "$(echo "$(cut -d' ' -f1 "$work/tshark.times" | median) / $report_wall" | bc -l)"
 
 if [ "${PARALLEL:-0}" = 1 ]; then
-    # Two files (the capture cut in two) on one worker and on two.
+    # Two rotated files of equal size, as `tcpdump -C` writes them: the capture cut in two by
+    # packet count (its packets are mostly full-sized); on one worker and on two.
     total=$("$work/pcap-floor" "$capture" | awk '{print $1}')
-    [ -f "$work/half_00000.pcap" ] || editcap -c $(((total + 1) / 2)) "$capture" "$work/half.pcap" >/dev/null
-    halves=("$work"/half_0000*.pcap)
+    ls "$work"/size_0000*.pcap >/dev/null 2>&1 || editcap -c $(((total + 1) / 2)) "$capture" "$work/size.pcap" >/dev/null
+    halves=("$work"/size_0000*.pcap)
     cat "${halves[@]}" >/dev/null
     rm -f "$work"/one-worker.times "$work"/two-workers.times
     for run in $(seq "$runs"); do
@@ -92,7 +93,7 @@ if [ "${PARALLEL:-0}" = 1 ]; then
     one=$(cut -d' ' -f1 "$work/one-worker.times" | median)
     two=$(cut -d' ' -f1 "$work/two-workers.times" | median)
     echo
-    echo "two files (${#halves[@]} halves of the capture):"
+    echo "two rotated files (the capture in ${#halves[@]} files of equal size):"
     printf '  one worker %.3f s, two workers %.3f s: %.2fx\n' "$one" "$two" "$(echo "$one / $two" | bc -l)"
 fi
 

@@ -169,6 +169,39 @@ public final class CaptureFileReader {
         return nil
     }
 
+    /// The timestamp of the record that ends exactly at the end of `tail` (the file's last
+    /// bytes), found by scanning back for a record whose length reaches the end.
+    func lastTimestamp(inTail tail: UnsafeRawBufferPointer) -> Int64? {
+        let base = tail.baseAddress!
+        switch format {
+        case let .pcap(fractionNanos, headerLength):
+            var offset = tail.count - headerLength
+            while offset >= 0 {
+                let captured = Int(load32(base, offset + 8))
+                if offset + headerLength + captured == tail.count, captured <= CaptureFileReader.maximumCapturedLength,
+                   Int(load32(base, offset + 12)) >= captured {
+                    return Int64(load32(base, offset)) &* 1_000_000_000 &+ Int64(load32(base, offset + 4)) &* fractionNanos
+                }
+                offset -= 1
+            }
+            return nil
+        case .pcapng:
+            // A block's total length is repeated in its last four bytes.
+            var end = tail.count
+            while end >= 32 {
+                let length = Int(load32(base, end - 4))
+                guard length >= 12, length <= end, Int(load32(base, end - length + 4)) == length else { return nil }
+                let start = end - length
+                if load32(base, start) == 6, let interface = interfaces.first {
+                    let units = UInt64(load32(base, start + 12)) << 32 | UInt64(load32(base, start + 16))
+                    return interface.nanos(units)
+                }
+                end = start
+            }
+            return nil
+        }
+    }
+
     // MARK: classic pcap
 
     /// pcap record header (https://www.tcpdump.org/manpages/pcap-savefile.5.html):

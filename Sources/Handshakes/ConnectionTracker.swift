@@ -131,6 +131,9 @@ public struct RecordSink {
 
     /// Records held back behind an undecided earlier connection.
     public var heldBack: Int { waiting.count }
+
+    /// Connections that sent a ClientHello and are not decided yet.
+    public var undecidedConnections: Int { nextSequence - Int(counters.tlsConnections) }
 }
 
 /// Connection-level counts for the end-of-run report.

@@ -67,6 +67,15 @@ public struct HandshakeExtractor {
         }
     }
 
+    /// Stops following new flows: only flows already in the table are followed from here on.
+    public mutating func followOpenFlowsOnly() { flows.createsFlows = false }
+
+    /// Connections with a ClientHello whose handshake is not decided yet.
+    public var undecidedConnections: Int { sink.undecidedConnections }
+
+    /// The last packet's capture time.
+    public var lastTimestampNanos: Int64 { last }
+
     /// Finishes flows idle at `timestampNanos` (live capture, where time passes without packets).
     public mutating func expire(at timestampNanos: Int64, emit: (HandshakeRecord) -> Void) {
         flows.expire(at: timestampNanos, sink: &sink)

@@ -131,3 +131,132 @@ extension Extraction {
         return statistics
     }
 }
+
+extension Extraction {
+    /// How far into the next worker's files a worker follows the handshakes still open at
+    /// the end of its own, in capture time.
+    public static let handoffNanos: Int64 = 10_000_000_000
+
+    /// Several files (tcpdump's rotated files, given in order) spread over `workers` threads
+    /// by file: each worker reads its own contiguous group, then follows the handshakes still
+    /// open at the end of it into the following files for up to `handoffNanos` without
+    /// starting new flows. A handshake that crosses a file boundary is therefore followed
+    /// whole by the earlier worker; when the later one also saw its ClientHello, the merge
+    /// keeps one record (same uid). Memory and reading are not duplicated.
+    public static func runSegmented(paths: [String], filter expression: String? = nil, workers: Int,
+                                    limits: ReassemblyLimits = ReassemblyLimits(),
+                                    emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+        if let expression { _ = try PacketFilter(expression: expression) }
+        let groups = segments(paths, into: workers)
+        let channels = groups.map { _ in RecordChannel() }
+        for (index, group) in groups.enumerated() {
+            let channel = channels[index]
+            let following = Array(paths.dropFirst(group.upperBound))
+            let thread = Thread {
+                var batch: [HandshakeRecord] = []
+                batch.reserveCapacity(256)
+                let statistics = (try? Extraction.runSegment(Array(paths[group]), following: following, filter: expression, limits: limits) { record in
+                    batch.append(record)
+                    if batch.count == 256 {
+                        channel.push(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }) ?? ExtractionStatistics()
+                if !batch.isEmpty { channel.push(batch) }
+                channel.finish(statistics)
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        // Merge by first-ClientHello time; a uid seen within the last minute is a handshake
+        // both neighbours saw at their boundary.
+        var recent: [String: Int64] = [:]
+        var pruned: Int64?
+        while true {
+            var best = -1
+            var bestTime = Int64.max
+            for (index, channel) in channels.enumerated() {
+                if let time = channel.nextTimestamp(), time < bestTime {
+                    best = index
+                    bestTime = time
+                }
+            }
+            guard best >= 0 else { break }
+            let record = channels[best].pop()
+            if recent[record.uid] != nil { continue }
+            recent[record.uid] = record.timestampNanos
+            if record.timestampNanos - (pruned ?? record.timestampNanos) > 60_000_000_000 || pruned == nil {
+                pruned = record.timestampNanos
+                recent = recent.filter { record.timestampNanos - $0.value < 60_000_000_000 }
+            }
+            emit(record)
+        }
+        var total = ExtractionStatistics()
+        for (index, channel) in channels.enumerated() {
+            guard let s = channel.statistics else { continue }
+            total.decode.add(s.decode)
+            total.reassembly.add(s.reassembly)
+            total.connections.add(s.connections)
+            total.inputs += s.inputs
+            total.filteredOut += s.filteredOut
+            total.filterInapplicable.merge(s.filterInapplicable) { a, _ in a }
+            if index == 0 { total.firstPacketNanos = s.firstPacketNanos }
+            total.lastPacketNanos = max(total.lastPacketNanos ?? .min, s.lastPacketNanos ?? .min)
+        }
+        // A file that could not be opened is named once, by the worker that owned it.
+        return total
+    }
+
+    /// Contiguous groups of files of about equal total size.
+    static func segments(_ paths: [String], into workers: Int) -> [Range<Int>] {
+        let sizes = paths.map { path -> Int64 in
+            var info = stat()
+            return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+        }
+        let total = max(sizes.reduce(0, +), 1)
+        var groups: [Range<Int>] = []
+        var start = 0, accumulated: Int64 = 0
+        for (index, size) in sizes.enumerated() {
+            accumulated += size
+            let share = Int64(groups.count + 1) * total / Int64(workers)
+            if accumulated >= share, groups.count < workers - 1, index + 1 < paths.count {
+                groups.append(start..<(index + 1))
+                start = index + 1
+            }
+        }
+        groups.append(start..<paths.count)
+        return groups
+    }
+
+    /// One worker's files, then the handoff into the following files.
+    static func runSegment(_ own: [String], following: [String], filter expression: String?, limits: ReassemblyLimits,
+                           emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+        let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
+        var extractor = HandshakeExtractor(limits: limits)
+        var filteredOut = 0
+        let captures = CaptureSet(paths: own)
+        while let packet = captures.next() {
+            if let filter, !filter.matches(packet) { filteredOut += 1; continue }
+            extractor.process(packet, emit: emit)
+        }
+        // Counted at the end of the worker's own files: the next worker counts the rest.
+        var statistics = extractor.statistics
+        statistics.inputs = captures.inputStats
+        statistics.filteredOut = filteredOut
+        statistics.filterInapplicable = filter?.inapplicable ?? [:]
+        if !following.isEmpty, extractor.undecidedConnections > 0 {
+            extractor.followOpenFlowsOnly()
+            let boundary = extractor.lastTimestampNanos
+            let next = CaptureSet(paths: following)
+            while extractor.undecidedConnections > 0, let packet = next.next(), packet.timestampNanos - boundary <= handoffNanos {
+                if let filter, !filter.matches(packet) { continue }
+                extractor.process(packet, emit: emit)
+            }
+        }
+        extractor.finish(emit: emit)
+        let final = extractor.statistics
+        statistics.reassembly = final.reassembly
+        statistics.connections = final.connections
+        return statistics
+    }
+}

@@ -159,6 +159,9 @@ public struct ReassemblyLimits: Sendable {
 public struct FlowTable<Consumer: StreamConsumer> {
     public let limits: ReassemblyLimits
     public private(set) var counters = ReassemblyCounters()
+    /// When false, packets of flows not already in the table are ignored: a worker that has
+    /// finished its own files follows its open flows into the next ones and nothing else.
+    public var createsFlows = true
 
     private let storage = EntryStorage<Consumer>()
     /// The entries, addressed in place.
@@ -198,13 +201,13 @@ public struct FlowTable<Consumer: StreamConsumer> {
             if let found = find(key, hash: hash) {
                 index = found
             } else {
-                guard isSYN || segment.payloadLength > 0 else { return }
+                guard createsFlows, isSYN || segment.payloadLength > 0 else { return }
                 index = create(key, hash: hash, sourceIsLow: sourceIsLow, segment: segment, sink: &sink)
             }
             cachedIndex = index
         }
         var direction: FlowDirection = entries[index].originatorIsLow == sourceIsLow ? .fromOriginator : .fromResponder
-        if isSYN, !flags.contains(.ack), startsNewConnection(index, direction, segment) {
+        if isSYN, !flags.contains(.ack), createsFlows, startsNewConnection(index, direction, segment) {
             counters.portReuses += 1
             let hash = entries[index].hash
             finishAndRemove(index, .replaced, sink: &sink)

@@ -188,13 +188,29 @@ final class Pipeline {
     func stickinessVerdicts() -> [ServiceKey: StickinessVerdict] { stickiness.verdicts() }
 }
 
+/// True when each file starts no earlier than the previous one ends (tcpdump's rotated
+/// files), so workers can take files of their own. Files captured at the same time are
+/// merged packet by packet instead.
+func filesFollowEachOther(_ files: [String]) -> Bool {
+    var previousEnd: Int64 = .min
+    for file in files {
+        guard let span = CaptureFileReader.timeSpan(of: file), span.first >= previousEnd else { return false }
+        previousEnd = span.last
+    }
+    return true
+}
+
 /// Runs the pipeline over capture files.
 func analyseFiles(_ input: InputOptions, _ options: AnalysisOptions, reuse: ReuseOptions = ReuseOptions(),
                   each: @escaping (HandshakeRecord) -> Void) throws -> (ExtractionStatistics, Pipeline) {
     let pipeline = try Pipeline(options, reuse: reuse, each: each)
     let statistics: ExtractionStatistics
     do {
-        if input.workers > 1 {
+        if input.workers > 1, input.files.count > 1, filesFollowEachOther(input.files) {
+            // Rotated files: a worker per group of files, so each is read once.
+            statistics = try Extraction.runSegmented(paths: input.files, filter: input.bpf, workers: input.workers) { pipeline.take($0) }
+        } else if input.workers > 1 {
+            // One file: workers share its flows.
             statistics = try Extraction.runParallel(paths: input.files, filter: input.bpf, workers: input.workers) { pipeline.take($0) }
         } else {
             statistics = try Extraction.run(paths: input.files, filter: input.bpf, order: input.isLivePipe ? .decision : .firstClientHello) {

@@ -196,3 +196,21 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
         #expect(throws: CaptureError.self) { _ = try PacketFilter(expression: "tcp port") }
     }
 }
+
+@Suite struct TimeSpanTests {
+    /// First and last packet times read from a file's two ends agree with capinfos (for
+    /// captures in time order, where first and last are also earliest and latest).
+    @Test(.enabled(if: toolAvailable("capinfos"), "capinfos is not installed"))
+    func spanAgreesWithCapinfos() throws {
+        let files = Paths.recordedCaptures.filter { !$0.lastPathComponent.hasPrefix("two-interfaces") }
+        #expect(files.count > 10)
+        for file in files {
+            let span = try #require(CaptureFileReader.timeSpan(of: file.path), "\(file.lastPathComponent)")
+            let info = try runProcess("capinfos", ["-a", "-e", "-S", "-T", "-r", file.path]).stdout
+            let cells = info.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            let first = try #require(Double(cells[1])), last = try #require(Double(cells[2]))
+            #expect(abs(Double(span.first) / 1e9 - first) < 1e-6, "\(file.lastPathComponent)")
+            #expect(abs(Double(span.last) / 1e9 - last) < 1e-6, "\(file.lastPathComponent)")
+        }
+    }
+}

@@ -158,3 +158,38 @@ import TestSupport
         #expect(statistics.inputs.first?.format == "pcap+gzip")
     }
 }
+
+/// Workers change nothing: one file with its flows shared between workers, and rotated
+/// files taken a group per worker, give the same records as one worker.
+@Suite struct ParallelExtractionTests {
+    func records(_ arguments: [String]) throws -> String {
+        let result = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q"] + arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        return result.stdout
+    }
+
+    @Test(arguments: ["lb-tls13.pcap", "two-interfaces.pcapng", "moved-session.pcap"])
+    func sharedFlowsGiveTheSameRecords(capture: String) throws {
+        let path = Paths.captures.appendingPathComponent(capture).path
+        let one = try records(["--jobs", "1", path])
+        #expect(!one.isEmpty)
+        #expect(try records(["--jobs", "2", path]) == one)
+        #expect(try records(["--jobs", "3", path]) == one)
+    }
+
+    @Test(.enabled(if: toolAvailable("editcap"), "editcap (tshark's package) is needed to rotate a capture"))
+    func rotatedFilesPerWorkerGiveTheSameRecords() throws {
+        let whole = Paths.captures.appendingPathComponent("lb-roundrobin.pcap")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-rotate-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Small pieces, so handshakes cross file boundaries.
+        try runProcess("editcap", ["-c", "23", whole.path, dir.appendingPathComponent("part.pcap").path])
+        let parts = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0).path }
+        #expect(parts.count > 5)
+        let expected = try records(["--jobs", "1", whole.path])
+        #expect(try records(["--jobs", "1"] + parts) == expected)
+        #expect(try records(["--jobs", "2"] + parts) == expected)
+        #expect(try records(["--jobs", "4"] + parts) == expected)
+    }
+}
