@@ -83,7 +83,7 @@ public struct ConnectionTracker: StreamConsumer {
         self.session = nil
         guard let sequence = session.sequence,
               let record = session.machine.makeRecord(start: start, responderTraits: responderTraits, fingerprints: sink.fingerprints) else {
-            sink.flowWithoutTLS()
+            if session.machine.lostClientHelloToGap { sink.clientHelloLostToGap() } else { sink.flowWithoutTLS() }
             return
         }
         sink.complete(record, sequence: sequence)
@@ -128,6 +128,7 @@ public struct RecordSink {
     }
 
     mutating func flowWithoutTLS() { counters.flowsWithoutTLS += 1 }
+    mutating func clientHelloLostToGap() { counters.clientHellosLostToGaps += 1 }
 
     /// Records held back behind an undecided earlier connection.
     public var heldBack: Int { waiting.count }
@@ -144,6 +145,8 @@ public struct ConnectionCounters: Sendable, Equatable {
     public var undecided = 0
     /// TCP flows with payload but no ClientHello (other protocols, or joined mid-connection).
     public var flowsWithoutTLS = 0
+    /// TLS flows whose ClientHello was lost to a capture gap or a snaplen cut: no record.
+    public var clientHellosLostToGaps = 0
 
     public init() {}
 
@@ -157,5 +160,6 @@ public struct ConnectionCounters: Sendable, Equatable {
     public mutating func add(_ o: ConnectionCounters) {
         tlsConnections += o.tlsConnections; malformed += o.malformed; withGaps += o.withGaps
         undecided += o.undecided; flowsWithoutTLS += o.flowsWithoutTLS
+        clientHellosLostToGaps += o.clientHellosLostToGaps
     }
 }

@@ -42,6 +42,9 @@ struct HandshakeMachine: TLSEventHandler {
 
     var hasClientHello: Bool { clientHello != nil }
 
+    /// The stream was TLS, but bytes were lost before a whole ClientHello was seen.
+    var lostClientHelloToGap: Bool { clientHello == nil && gapBeforeClientHello }
+
     private var negotiatedVersion: ProtocolVersion? { serverHello?.negotiatedVersion }
     private var isTLS13: Bool { negotiatedVersion?.isTLS13Family ?? false }
 

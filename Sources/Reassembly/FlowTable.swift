@@ -55,6 +55,45 @@ struct StreamState {
     var peerHasAcknowledged = false
     var pending: [PendingSegment] = []
     var pendingBytes = 0
+    /// The last bytes delivered (a ring of `recentCapacity`), kept while the direction is
+    /// wanted, to tell a retransmission whose bytes differ from what was delivered.
+    var recent: [UInt8] = []
+    var recentWrite = 0
+    var recentCount = 0
+    /// Sequence number just past the last byte in `recent`.
+    var recentEnd: UInt32 = 0
+
+    static let recentCapacity = 4096
+
+    /// Remembers delivered bytes ending just before `end`.
+    mutating func remember(_ bytes: UnsafeRawBufferPointer, endingAt end: UInt32) {
+        let capacity = StreamState.recentCapacity
+        if recent.isEmpty { recent = [UInt8](unsafeUninitializedCapacity: capacity) { _, count in count = capacity } }
+        var remaining = bytes.count > capacity ? UnsafeRawBufferPointer(rebasing: bytes.suffix(capacity)) : bytes
+        recentCount = min(capacity, recentCount + remaining.count)
+        recent.withUnsafeMutableBytes { ring in
+            while !remaining.isEmpty {
+                let n = min(remaining.count, capacity - recentWrite)
+                (ring.baseAddress! + recentWrite).copyMemory(from: remaining.baseAddress!, byteCount: n)
+                recentWrite = (recentWrite + n) % capacity
+                remaining = UnsafeRawBufferPointer(rebasing: remaining[(remaining.startIndex + n)...])
+            }
+        }
+        recentEnd = end
+    }
+
+    /// True when `bytes`, starting at `sequence`, differ from the remembered delivered bytes
+    /// they overlap.
+    func differs(_ bytes: UnsafeRawBufferPointer, at sequence: UInt32) -> Bool {
+        guard recentCount > 0 else { return false }
+        for (offset, byte) in bytes.enumerated() {
+            let behind = Int(Int32(bitPattern: recentEnd &- (sequence &+ UInt32(truncatingIfNeeded: offset))))
+            guard behind >= 1, behind <= recentCount else { continue }
+            let index = (recentWrite - behind + StreamState.recentCapacity) % StreamState.recentCapacity
+            if recent[index] != byte { return true }
+        }
+        return false
+    }
 }
 
 struct FlowEntry<Consumer: StreamConsumer> {
@@ -149,9 +188,10 @@ public struct ReassemblyLimits: Sendable {
 ///
 /// - Connections with or without a seen SYN; port reuse (a new SYN on a known 4-tuple starts
 ///   a new connection).
-/// - Out-of-order and overlapping segments: held in order, the first copy of a byte wins,
-///   conflicting copies are counted. Retransmissions are trimmed. Sequence numbers compare
-///   modulo 2^32.
+/// - Out-of-order and overlapping segments: held in order, the first copy of a byte wins
+///   (as in Zeek and Suricata). A later copy whose bytes differ from the first is counted
+///   as a conflicting overlap: against held segments, and against the last 4 KiB delivered
+///   while the handshake still needs bytes. Sequence numbers compare modulo 2^32.
 /// - Gaps are declared when the peer acknowledged bytes that never appeared, when a buffer
 ///   bound is hit, when the snaplen cut a segment, or at the end of the flow.
 /// - Once the consumer wants nothing more from a direction, that direction is not buffered;
@@ -289,9 +329,13 @@ public struct FlowTable<Consumer: StreamConsumer> {
         }
         if offset + length <= 0 {
             counters.retransmittedBytes += Int64(length)
+            if entries[index][direction].differs(segment.payload, at: dataSequence) { counters.conflictingOverlaps += 1 }
             return
         }
         if offset <= 0 {
+            if offset < 0, entries[index][direction].differs(UnsafeRawBufferPointer(rebasing: segment.payload.prefix(-offset)), at: dataSequence) {
+                counters.conflictingOverlaps += 1
+            }
             deliver(index, direction, segment.payload, wireLength: length, trim: -offset, sink: &sink)
             drainPending(index, direction, sink: &sink)
             return
@@ -315,11 +359,11 @@ public struct FlowTable<Consumer: StreamConsumer> {
         if trim > 0 { counters.retransmittedBytes += Int64(trim) }
         let wireRemaining = wireLength - trim
         let captured = max(0, bytes.count - trim)
+        let delivered = UnsafeRawBufferPointer(rebasing: bytes[(bytes.startIndex + trim)...])
+        if captured > 0 { entries[index][direction].remember(delivered, endingAt: entries[index][direction].nextSequence &+ UInt32(truncatingIfNeeded: captured)) }
         entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
         if captured > 0 {
-            let interest = entries[index].consumer.receive(
-                UnsafeRawBufferPointer(rebasing: bytes[(bytes.startIndex + trim)...]),
-                from: direction, at: now, sink: &sink)
+            let interest = entries[index].consumer.receive(delivered, from: direction, at: now, sink: &sink)
             apply(interest, index, sink: &sink)
         }
         if captured < wireRemaining, entries[index][direction].wanted {
@@ -361,6 +405,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
         bufferedBytes -= entries[index][direction].pendingBytes
         entries[index][direction].pending = []
         entries[index][direction].pendingBytes = 0
+        entries[index][direction].recent = []
+        entries[index][direction].recentCount = 0
     }
 
     /// Delivers held segments that the stream position has reached.

@@ -48,6 +48,7 @@ public enum CaptureSummary {
             ("tcp_out_of_window_segments", r.outOfWindowSegments),
             ("tcp_buffer_limit_gaps", r.bufferLimitGaps),
             ("flows_evicted", r.flowsEvicted),
+            ("tls_handshakes_lost_to_gaps", c.clientHellosLostToGaps),
             ("malformed_tls_connections", c.malformed),
             ("tls_connections_with_gaps", c.withGaps),
             ("undecided_tls_connections", c.undecided),
@@ -55,8 +56,10 @@ public enum CaptureSummary {
         return all.filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) }
     }
 
-    /// A few plain lines for stderr: one per damaged input, then one with the counts.
-    public static func lines(_ s: ExtractionStatistics) -> [String] {
+    /// Lines for stderr about input that could not be used: one per unreadable or damaged
+    /// input, per unsupported link type, per link type the --bpf expression does not fit.
+    /// Printed even with --quiet.
+    public static func problems(_ s: ExtractionStatistics) -> [String] {
         var lines: [String] = []
         for input in s.inputs {
             if let error = input.error {
@@ -65,20 +68,24 @@ public enum CaptureSummary {
                 for problem in input.problems { lines.append("\(input.name): \(problem)") }
             }
         }
+        for (linkType, count) in s.decode.unsupportedLinkTypes.sorted(by: { $0.key < $1.key }) {
+            lines.append("link type \(LinkType(rawValue: linkType)) is not supported: \(count) packets skipped")
+        }
+        for (linkType, reason) in s.filterInapplicable.sorted(by: { $0.key < $1.key }) {
+            lines.append("--bpf does not apply to link type \(LinkType(rawValue: linkType)): \(reason)")
+        }
+        return lines
+    }
+
+    /// One line with what was read and the counts of what was skipped.
+    public static func summary(_ s: ExtractionStatistics) -> String {
         let files = s.inputs.count == 1 ? "1 input" : "\(s.inputs.count) inputs"
         var summary = "\(s.connections.tlsConnections) TLS connections in \(s.decode.packets) packets from \(files)"
         let skipped = skipped(s).filter { $0.key != "udp_datagrams" && $0.key != "tcp_flows_without_tls" && $0.key != "non_tcp_ip_packets" }
         if !skipped.isEmpty {
             summary += "; " + skipped.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(separator: ", ")
         }
-        lines.append(summary)
-        for (linkType, count) in s.decode.unsupportedLinkTypes.sorted(by: { $0.key < $1.key }) {
-            lines.append("\(count) packets on unsupported link type \(LinkType(rawValue: linkType))")
-        }
-        for (linkType, reason) in s.filterInapplicable.sorted(by: { $0.key < $1.key }) {
-            lines.append("--bpf does not apply to link type \(LinkType(rawValue: linkType)): \(reason)")
-        }
-        return lines
+        return summary
     }
 }
 

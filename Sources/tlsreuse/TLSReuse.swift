@@ -233,13 +233,13 @@ func openOutput(_ path: String?) throws -> LineWriter {
     }
 }
 
-/// Prints the summary and picks the exit code: input errors name what could not be read.
+/// Prints what could not be used (always) and the summary (unless quiet), and picks the
+/// exit code: 66 when nothing could be read, 1 when some input was unreadable, damaged or
+/// on an unsupported link type (results for the rest were printed).
 func finish(_ statistics: ExtractionStatistics, quiet: Bool) throws {
+    for line in CaptureSummary.problems(statistics) { printError(line) }
+    if !quiet { printError(CaptureSummary.summary(statistics)) }
     let unreadable = statistics.inputs.filter { $0.error != nil }
-    for line in CaptureSummary.lines(statistics) {
-        let isProblem = line.hasPrefix("could not") || line.contains(": ")
-        if !quiet || isProblem { printError(line) }
-    }
     if !unreadable.isEmpty, unreadable.count == statistics.inputs.count { throw ExitStatus.input }
-    if !statistics.damagedInputs.isEmpty { throw ExitStatus.partialResults }
+    if !statistics.damagedInputs.isEmpty || statistics.decode.unsupportedLinkTypePackets > 0 { throw ExitStatus.partialResults }
 }

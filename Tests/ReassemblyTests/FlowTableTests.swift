@@ -269,3 +269,21 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(w.sink.flows.count == 1)
     }
 }
+
+@Suite(.serialized) struct RetransmissionConflictTests {
+    init() { Collector.decideAfterBytes = nil }
+
+    /// SYNTHETIC SEGMENTS: a retransmission of delivered bytes with different content. The
+    /// first copy stays delivered; the difference is counted.
+    @Test func retransmissionOfDeliveredBytesWithDifferentContent() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("hello world"))
+        w.send(seq: 101, text("hello world")) // same bytes: a plain retransmission
+        w.send(seq: 107, text("WORLD!"))      // overlaps "world" with other bytes, adds "!"
+        w.end()
+        #expect(w.sink.flows[0].bytes[0] == text("hello world!"))
+        #expect(w.table.counters.conflictingOverlaps == 1)
+        #expect(w.table.counters.retransmittedBytes == 16)
+    }
+}
