@@ -358,8 +358,10 @@ public struct FlowTable<Consumer: StreamConsumer> {
                                   wireLength: Int, trim: Int, sink: inout Consumer.Sink) {
         if trim > 0 { counters.retransmittedBytes += Int64(trim) }
         let wireRemaining = wireLength - trim
-        let captured = max(0, bytes.count - trim)
-        let delivered = UnsafeRawBufferPointer(rebasing: bytes[(bytes.startIndex + trim)...])
+        // A snaplen-cut copy can overlap delivered bytes by more than it holds.
+        let capturedTrim = min(trim, bytes.count)
+        let captured = bytes.count - capturedTrim
+        let delivered = UnsafeRawBufferPointer(rebasing: bytes[(bytes.startIndex + capturedTrim)...])
         if captured > 0 { entries[index][direction].remember(delivered, endingAt: entries[index][direction].nextSequence &+ UInt32(truncatingIfNeeded: captured)) }
         entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
         if captured > 0 {

@@ -210,6 +210,12 @@ public struct TLSStreamDecoder {
             if carried.count < headerLength { return false }
         }
         guard let total = recordLength(carried[0], carried[1], headerLength == 5 ? carried[3] : 0, headerLength == 5 ? carried[4] : 0, handler: &handler) else { return true }
+        // identify() holds five bytes; an SSL 2.0 record can be shorter: keep the surplus.
+        var surplus: [UInt8] = []
+        if carried.count > total {
+            surplus = Array(carried[total...])
+            carried.removeLast(carried.count - total)
+        }
         let take = min(total - carried.count, input.remaining)
         carried.append(contentsOf: input.readSlice(length: take)!.unreadBytes)
         if carried.count < total { return false }
@@ -220,6 +226,7 @@ public struct TLSStreamDecoder {
         record.withUnsafeBytes { process($0, handler: &handler) }
         if phase != .stopped {
             record.removeAll(keepingCapacity: true)
+            record.append(contentsOf: surplus)
             carried = record
         }
         return true

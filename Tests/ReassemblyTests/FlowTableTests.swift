@@ -157,6 +157,19 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(w.sink.flows[0].events == ["0:+3", "0:gap7", "0:+1"])
     }
 
+    /// Found by fuzz/FuzzReassembly: a snaplen-cut retransmission whose overlap with delivered
+    /// bytes is longer than what the capture kept of it.
+    @Test func snaplenCutRetransmissionOverlappingMoreThanItHolds() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, text("abcdefgh"))
+        w.send(seq: 101, text("ab"), wireLength: 10)
+        w.send(seq: 111, text("z"))
+        w.end()
+        #expect(w.sink.flows[0].events == ["0:+8", "0:gap2", "0:+1"])
+        #expect(w.table.counters.retransmittedBytes == 8)
+    }
+
     @Test func captureStartingMidStream() {
         var w = Wire()
         w.send(seq: 5000, text("middle"))

@@ -119,6 +119,17 @@ enum HandMade {
         #expect(events == ["notTLS"])
     }
 
+    /// Found by fuzz/FuzzTLSWire: an SSL 2.0 record shorter than the five bytes kept to
+    /// identify the stream, arriving in small pieces. Same events as when it arrives at once.
+    @Test func sslv2RecordShorterThanTheIdentificationBytes() {
+        let bytes: [UInt8] = [0x80, 0x00, 0x01, 0x03, 0x00, 0xed, 0x96, 0x7e, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xd1, 0x0a, 0x6a, 0x64, 0xc2, 0x03]
+        let whole = decode(bytes).events
+        #expect(whole.first?.hasPrefix("malformed") == true)
+        for size in 1...4 {
+            #expect(decode(bytes, chunks: Array(repeating: size, count: bytes.count)).events == whole, "pieces of \(size)")
+        }
+    }
+
     /// A gap inside a record of known length keeps the framing: the next record parses.
     @Test func gapInsideARecordKeepsFraming() {
         let first = HandMade.clientHelloRecord(extensions: [HandMade.serverName("example.test")])

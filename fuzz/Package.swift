@@ -1,0 +1,19 @@
+// swift-tools-version: 6.0
+// libFuzzer targets for tlsreuse's parsers. Built separately from the main package:
+//   swift build -c release --package-path fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+// See fuzz/README.md.
+import PackageDescription
+
+let targets = ["FuzzTLSWire", "FuzzPackets", "FuzzReassembly", "FuzzCapture"]
+
+let package = Package(
+    name: "tlsreuse-fuzz",
+    dependencies: [.package(path: "..")],
+    targets: targets.map { name in
+        .executableTarget(
+            name: name,
+            dependencies: [.product(name: "TLSReuseStages", package: "main")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        )
+    }
+)

@@ -1,0 +1,55 @@
+import TLSWire
+
+/// Accepts every event; switches to ciphertext after ChangeCipherSpec when asked, as the
+/// Handshakes stage does for TLS 1.2.
+struct Sink: TLSEventHandler {
+    var ciphertextAfterChangeCipherSpec: Bool
+    var events = 0
+    mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective {
+        events += 1
+        if case .changeCipherSpec = event, ciphertextAfterChangeCipherSpec { return .ciphertextFromHere }
+        return .proceed
+    }
+}
+
+/// The TLS record and handshake parser. Input: one byte of options (chunk size, gaps,
+/// ChangeCipherSpec behaviour), then a byte stream fed in chunks, with a gap now and then.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    guard size > 0 else { return 0 }
+    let options = data[0]
+    let stream = UnsafeRawBufferPointer(start: data + 1, count: size - 1)
+    var decoder = TLSStreamDecoder(streamTag: 0)
+    var sink = Sink(ciphertextAfterChangeCipherSpec: options & 0x80 != 0)
+    let chunk = Int(options & 0x3f) + 1
+    var position = 0
+    var pieces = 0
+    while position < stream.count {
+        let end = min(stream.count, position + chunk)
+        decoder.feed(UnsafeRawBufferPointer(rebasing: stream[position..<end]), handler: &sink)
+        pieces += 1
+        if options & 0x40 != 0, pieces % 7 == 0 { decoder.skip(pieces % 5 + 1, handler: &sink) }
+        position = end
+    }
+    // The hello parsers directly, on the raw bytes.
+    var cursor = ByteCursor(stream)
+    _ = try? ClientHello(parsing: &cursor)
+    cursor = ByteCursor(stream)
+    _ = try? ServerHello(parsing: &cursor)
+    cursor = ByteCursor(stream)
+    _ = try? ClientHello(parsingSSLv2: &cursor)
+    return 0
+}
+
+// SwiftPM links an executable with main defined as <target>_main; hand control to libFuzzer.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
+
+@_cdecl("FuzzTLSWire_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments, fuzz)
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Seed corpora for the fuzz targets, cut from the real captures in captures/.
+
+    fuzz/make-seeds.py OUTDIR
+
+writes OUTDIR/FuzzCapture (capture files, cut to 64 KiB), OUTDIR/FuzzPackets (one frame
+each, led by the fuzz target's link-type byte), OUTDIR/FuzzReassembly (one TCP connection
+each as length-prefixed raw IP packets) and OUTDIR/FuzzTLSWire (one direction of one TCP
+connection each, led by an options byte). Only classic pcap files feed the per-packet seeds.
+"""
+import hashlib
+import os
+import struct
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = ROOT / "captures"
+MAX_CAPTURE_SEED = 64 * 1024
+MAX_FRAMES_PER_CAPTURE = 200
+# Position of each link type in FuzzPackets' table (fuzz/Sources/FuzzPackets/Fuzz.swift).
+FUZZ_LINK_INDEX = {1: 0, 113: 1, 276: 2, 0: 3, 108: 4, 101: 5, 228: 6, 229: 7, 9: 8, 50: 9}
+# Bytes before the IP header for the link types the captures use.
+LINK_HEADER = {1: 14, 113: 16, 276: 20, 0: 4, 101: 0}
+
+
+def pcap_packets(path):
+    data = path.read_bytes()
+    if len(data) < 24:
+        return None, []
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        endian = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        endian = ">"
+    else:
+        return None, []
+    link = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
+    packets, offset = [], 24
+    while offset + 16 <= len(data):
+        caplen = struct.unpack(endian + "I", data[offset + 8:offset + 12])[0]
+        packets.append(data[offset + 16:offset + 16 + caplen])
+        offset += 16 + caplen
+    return link, packets
+
+
+def tcp_segment(ip):
+    """(flow key, seq, payload) of a TCP segment in a raw IP packet, else None."""
+    if len(ip) < 20:
+        return None
+    version = ip[0] >> 4
+    if version == 4:
+        header = (ip[0] & 0x0F) * 4
+        if ip[9] != 6:
+            return None
+        src, dst, tcp = ip[12:16], ip[16:20], ip[header:struct.unpack(">H", ip[2:4])[0]]
+    elif version == 6 and len(ip) >= 40:
+        if ip[6] != 6:
+            return None
+        src, dst, tcp = ip[8:24], ip[24:40], ip[40:40 + struct.unpack(">H", ip[4:6])[0]]
+    else:
+        return None
+    if len(tcp) < 20:
+        return None
+    sport, dport, seq = struct.unpack(">HHI", tcp[:8])
+    payload = tcp[(tcp[12] >> 4) * 4:]
+    return (src, sport, dst, dport), seq, payload
+
+
+def write(directory, content):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / hashlib.sha1(content).hexdigest()).write_bytes(content)
+
+
+def main(out):
+    for capture in sorted(CAPTURES.glob("*.pcap*")):
+        write(out / "FuzzCapture", capture.read_bytes()[:MAX_CAPTURE_SEED])
+        link, frames = pcap_packets(capture)
+        if link is None:
+            continue
+        if link in FUZZ_LINK_INDEX:
+            for frame in frames[:MAX_FRAMES_PER_CAPTURE]:
+                write(out / "FuzzPackets", bytes([FUZZ_LINK_INDEX[link]]) + frame)
+        if link not in LINK_HEADER:
+            continue
+        connections, directions = {}, {}
+        for frame in frames:
+            ip = frame[LINK_HEADER[link]:]
+            segment = tcp_segment(ip)
+            if segment is None:
+                continue
+            (src, sport, dst, dport), seq, payload = segment
+            connection = tuple(sorted([(src, sport), (dst, dport)]))
+            connections.setdefault(connection, bytearray()).extend(struct.pack(">H", len(ip)) + ip)
+            if payload:
+                directions.setdefault((src, sport, dst, dport), {}).setdefault(seq, payload)
+        for packets in connections.values():
+            write(out / "FuzzReassembly", bytes(packets))
+        for index, pieces in enumerate(directions.values()):
+            stream = b"".join(pieces[seq] for seq in sorted(pieces))
+            # Options byte: chunk size from the index, ciphertext after ChangeCipherSpec.
+            write(out / "FuzzTLSWire", bytes([0x80 | (index % 64)]) + stream)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make-seeds.py OUTDIR")
+    main(Path(sys.argv[1]))
