@@ -10,6 +10,8 @@ let package = Package(
     name: "tlsreuse",
     products: [
         .executable(name: "tlsreuse", targets: ["tlsreuse"]),
+        // The stages as a library, for the fuzz targets in fuzz/.
+        .library(name: "TLSReuseStages", targets: ["Capture", "Packets", "Reassembly", "TLSWire", "Handshakes"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "HandshakesTests", dependencies: ["Handshakes", "Reports", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ResumptionTests", dependencies: ["Resumption", "Reports", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StickinessTests", dependencies: ["Stickiness", "Resumption", "Reports", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Handshakes", "Packets", "TestSupport"], exclude: ["check_flat.py", "png_colors.py"], swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Capture", "Handshakes", "Stickiness"], path: "Tests/TestSupport", swiftSettings: strict),
     ]
 )

@@ -24,6 +24,7 @@ final class ByteSource {
     private enum Backing {
         case plain(Int32)
         case gzip(gzFile)
+        case memory
         case empty
     }
 
@@ -41,12 +42,17 @@ final class ByteSource {
     /// Total size when known in advance (regular files), for progress.
     let knownSize: Int64?
     let isCompressed: Bool
+    /// Whether reads count towards `ReadProgress.shared` (one reader per file does).
+    private let countsProgress: Bool
+    /// Compressed bytes already counted, for gzip input.
+    private var countedCompressed: Int64 = 0
 
     /// Bytes consumed so far (of the decompressed stream).
     var offset: Int64 { baseOffset + Int64(start) }
 
     /// Opens `path`, or standard input for "-". Throws only for errors opening the input.
-    init(path: String) throws(CaptureError) {
+    init(path: String, countsProgress: Bool = false) throws(CaptureError) {
+        self.countsProgress = countsProgress
         let fd: Int32
         if path == "-" {
             fd = dup(STDIN_FILENO)
@@ -91,6 +97,19 @@ final class ByteSource {
         }
     }
 
+    /// Bytes already in memory (fuzzing and tests): the whole input is one window.
+    init(bytes: [UInt8]) {
+        countsProgress = false
+        knownSize = Int64(bytes.count)
+        isCompressed = false
+        backing = .memory
+        capacity = max(bytes.count, 1)
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        bytes.withUnsafeBytes { base!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        end = bytes.count
+        atEnd = true
+    }
+
     deinit {
         switch backing {
         case let .gzip(stream):
@@ -98,6 +117,8 @@ final class ByteSource {
             base?.deallocate()
         case let .plain(fd):
             close(fd)
+            base?.deallocate()
+        case .memory:
             base?.deallocate()
         case .empty: break
         }
@@ -157,11 +178,12 @@ final class ByteSource {
                     atEnd = true
                 } else {
                     end += got
+                    if countsProgress { ReadProgress.shared.add(Int64(got)) }
                 }
             }
             return UnsafeRawPointer(base! + start)
         }
-        guard case let .gzip(stream) = backing else { return nil }
+        guard case let .gzip(stream) = backing else { return nil } // memory: all of it is in the window already
         while end - start < count {
             if atEnd { return nil }
             if capacity - start < count || capacity - end < ByteSource.streamChunk / 4 {
@@ -182,6 +204,11 @@ final class ByteSource {
                 }
             } else {
                 end += Int(got)
+                if countsProgress {
+                    let compressed = Int64(gzoffset(stream))
+                    ReadProgress.shared.add(compressed - countedCompressed)
+                    countedCompressed = compressed
+                }
             }
         }
         return UnsafeRawPointer(base! + start)

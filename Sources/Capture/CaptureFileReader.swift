@@ -85,8 +85,18 @@ public final class CaptureFileReader {
 
     /// Opens a capture file, "-" for standard input. Throws when the input cannot be opened
     /// or does not start like a capture; later damage is recorded in `stats`, never thrown.
-    public init(path: String, inputIndex: Int = 0) throws(CaptureError) {
-        source = try ByteSource(path: path)
+    /// `countsProgress`: this reader's bytes count towards `ReadProgress.shared`.
+    public convenience init(path: String, inputIndex: Int = 0, countsProgress: Bool = false) throws(CaptureError) {
+        try self.init(source: try ByteSource(path: path, countsProgress: countsProgress), name: path, inputIndex: inputIndex)
+    }
+
+    /// Reads a capture held in memory (fuzzing, tests).
+    public convenience init(bytes: [UInt8], name: String = "memory") throws(CaptureError) {
+        try self.init(source: ByteSource(bytes: bytes), name: name, inputIndex: 0)
+    }
+
+    private init(source: ByteSource, name path: String, inputIndex: Int) throws(CaptureError) {
+        self.source = source
         self.inputIndex = inputIndex
         stats = InputStats(name: path)
         guard let header = source.window(4) else {

@@ -9,12 +9,14 @@ public final class CaptureSet {
     private var lastReturned = -1
     private let windows: [ReorderWindow]
 
-    public init(paths: [String]) {
+    /// `countsProgress`: reads count towards `ReadProgress.shared` (false for a second
+    /// reader of the same files).
+    public init(paths: [String], countsProgress: Bool = true) {
         var readers: [CaptureFileReader] = []
         var failed: [InputStats] = []
         for (index, path) in paths.enumerated() {
             do {
-                readers.append(try CaptureFileReader(path: path, inputIndex: index))
+                readers.append(try CaptureFileReader(path: path, inputIndex: index, countsProgress: countsProgress))
             } catch {
                 var stats = InputStats(name: path)
                 stats.error = error
@@ -80,13 +82,16 @@ final class ReorderWindow {
     static let windowNanos: Int64 = 2_000_000_000
     static let maximumBytes = 32 * 1024 * 1024
 
-    private struct Held {
+    private struct Held: Comparable {
         var packet: CapturedPacket
         var order: Int
         var storage: UnsafeMutableRawBufferPointer
+
+        static func < (a: Held, b: Held) -> Bool { (a.packet.timestampNanos, a.order) < (b.packet.timestampNanos, b.order) }
+        static func == (a: Held, b: Held) -> Bool { (a.packet.timestampNanos, a.order) == (b.packet.timestampNanos, b.order) }
     }
 
-    private var heap: [Held] = []
+    private var heap = MinHeap<Held>()
     private var heldBytes = 0
     private var newest: Int64 = .min
     private var arrivals = 0
@@ -96,7 +101,7 @@ final class ReorderWindow {
 
     deinit {
         released?.deallocate()
-        for held in heap { held.storage.deallocate() }
+        for held in heap.unordered { held.storage.deallocate() }
     }
 
     var isEmpty: Bool { heap.isEmpty && released == nil }
@@ -104,54 +109,22 @@ final class ReorderWindow {
     func next(from reader: CaptureFileReader) -> CapturedPacket? {
         if let released { released.deallocate() }
         released = nil
-        while !exhausted, heap.isEmpty || (newest &- heap[0].packet.timestampNanos < ReorderWindow.windowNanos && heldBytes < ReorderWindow.maximumBytes) {
+        while !exhausted, heap.isEmpty || (newest &- heap.minimum!.packet.timestampNanos < ReorderWindow.windowNanos && heldBytes < ReorderWindow.maximumBytes) {
             guard let packet = reader.next() else { exhausted = true; break }
             let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(packet.bytes.count, 1), alignment: 8)
             if packet.bytes.count > 0 { storage.copyMemory(from: packet.bytes) }
             var copy = packet
             copy.bytes = UnsafeRawBufferPointer(start: storage.baseAddress, count: packet.bytes.count)
             newest = max(newest, packet.timestampNanos)
-            push(Held(packet: copy, order: arrivals, storage: storage))
+            heap.insert(Held(packet: copy, order: arrivals, storage: storage))
             arrivals += 1
             heldBytes += packet.bytes.count
         }
-        guard let first = pop() else { return nil }
+        guard let first = heap.popMinimum() else { return nil }
         heldBytes -= first.packet.bytes.count
         if first.order != releasedCount { reader.noteReordered() }
         releasedCount += 1
         released = first.storage
         return first.packet
-    }
-
-    private static func before(_ a: Held, _ b: Held) -> Bool {
-        (a.packet.timestampNanos, a.order) < (b.packet.timestampNanos, b.order)
-    }
-
-    private func push(_ item: Held) {
-        heap.append(item)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard ReorderWindow.before(heap[child], heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    private func pop() -> Held? {
-        guard !heap.isEmpty else { return nil }
-        heap.swapAt(0, heap.count - 1)
-        let top = heap.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < heap.count, ReorderWindow.before(heap[left], heap[smallest]) { smallest = left }
-            if right < heap.count, ReorderWindow.before(heap[right], heap[smallest]) { smallest = right }
-            if smallest == parent { break }
-            heap.swapAt(parent, smallest)
-            parent = smallest
-        }
-        return top
     }
 }

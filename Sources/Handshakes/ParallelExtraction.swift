@@ -116,7 +116,8 @@ extension Extraction {
     static func runShard(paths: [String], filter expression: String?, shard: Int, of workers: Int,
                          limits: ReassemblyLimits, emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
         let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
-        let captures = CaptureSet(paths: paths)
+        // Every worker reads the files; the first one's reads are the progress.
+        let captures = CaptureSet(paths: paths, countsProgress: shard == 0)
         var extractor = HandshakeExtractor(limits: limits, shard: (shard, workers))
         var filteredOut = 0
         while let packet = captures.next() {
@@ -247,7 +248,7 @@ extension Extraction {
         if !following.isEmpty, extractor.undecidedConnections > 0 {
             extractor.followOpenFlowsOnly()
             let boundary = extractor.lastTimestampNanos
-            let next = CaptureSet(paths: following)
+            let next = CaptureSet(paths: following, countsProgress: false)
             while extractor.undecidedConnections > 0, let packet = next.next(), packet.timestampNanos - boundary <= handoffNanos {
                 if let filter, !filter.matches(packet) { continue }
                 extractor.process(packet, emit: emit)

@@ -16,13 +16,13 @@ extension Mechanism {
 public enum ReuseReportFields {
     /// Writes the report as one JSON object, service by service and pair by pair, so the
     /// whole document never sits in memory at once.
-    public static func write(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], statistics: ExtractionStatistics,
+    public static func write(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], source: ReportSource,
                              extra: [Field] = [], to writer: LineWriter) {
         var json = JSONWriter()
         func spill() { if json.bytes.count > 1 << 16 { writer.part(json.takeBytes()) } }
         json.beginObject()
-        json.key("capture")
-        json.object(CaptureSummary.fields(statistics))
+        json.key(source.field.key)
+        json.value(source.field.value)
         json.key("services")
         json.beginArray()
         for s in report.services {
@@ -90,6 +90,13 @@ public enum ReuseReportFields {
                 [Field("seconds", .int(Int64($0.key))), Field("count", .int(Int64($0.value)))]
             })),
             Field("stickiness", stickiness.map { .object(verdict($0)) } ?? .null),
+            Field("over_time", .object([
+                Field("start", s.overTime.startNanos.map(FieldValue.timestamp) ?? .null),
+                Field("bin_seconds", .seconds(Double(s.overTime.binNanos) / 1e9)),
+                Field("connections", .ints(s.overTime.bins.map { Int64($0.connections) })),
+                Field("offers", .ints(s.overTime.bins.map { Int64($0.offers) })),
+                Field("accepted", .ints(s.overTime.bins.map { Int64($0.accepted) })),
+            ])),
         ]
     }
 
@@ -134,14 +141,19 @@ public enum ReuseReportFields {
 /// then a block per service, pairs (with `--pairs`), anomalies and what was skipped.
 public struct ReuseReportText {
     public var showPairs = false
-    public init(showPairs: Bool = false) { self.showPairs = showPairs }
+    /// ANSI colours for a terminal: verdicts green, red or yellow, headings bold.
+    public var style = TextStyle(colors: false)
+    public init(showPairs: Bool = false, colors: Bool = false) {
+        self.showPairs = showPairs
+        style = TextStyle(colors: colors)
+    }
 
-    public func lines(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict] = [:], statistics: ExtractionStatistics) -> [String] {
+    public func lines(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict] = [:], source: ReportSource) -> [String] {
         var out: [String] = []
         let connections = report.services.reduce(0) { $0 + $1.connections }
         var heading = "\(report.services.count) service\(report.services.count == 1 ? "" : "s"), \(connections) TLS connection\(connections == 1 ? "" : "s")"
-        if let first = statistics.firstPacketNanos, let last = statistics.lastPacketNanos {
-            heading += ", \(utcTimestamp(first, fractionDigits: 0)) to \(utcTimestamp(last, fractionDigits: 0)) UTC"
+        if let span = source.span {
+            heading += ", \(utcTimestamp(span.first, fractionDigits: 0)) to \(utcTimestamp(span.last, fractionDigits: 0)) UTC"
         }
         out.append(heading)
         guard !report.services.isEmpty else {
@@ -164,7 +176,14 @@ public struct ReuseReportText {
                 stickiness[s.key]?.verdict.rawValue ?? "-",
             ])
         }
-        out += aligned(table)
+        out += aligned(table) { row, column, cell in
+            if row == 0 { return style.bold(cell) }
+            switch column {
+            case 4, 5, 6: return style.support(cell)
+            case 8: return style.stickiness(cell)
+            default: return cell
+            }
+        }
         for s in report.services { out += serviceBlock(s, stickiness: stickiness[s.key]) }
         if showPairs {
             out.append("")
@@ -182,7 +201,7 @@ public struct ReuseReportText {
         }
         if !report.anomalies.isEmpty {
             out.append("")
-            out.append("anomalies")
+            out.append(style.yellow("anomalies"))
             for anomaly in report.anomalies {
                 out.append("  \(anomaly.kind): \(anomaly.detail)  [\(anomaly.uids.joined(separator: " "))]")
             }
@@ -200,7 +219,7 @@ public struct ReuseReportText {
     }
 
     private func serviceBlock(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [String] {
-        var out = ["", HandshakeTextTable.endpoint(s.key.server.description, s.key.port) + (s.names.isEmpty ? "" : "  (\(s.names.sorted().joined(separator: ", ")))")]
+        var out = ["", style.bold(HandshakeTextTable.endpoint(s.key.server.description, s.key.port)) + (s.names.isEmpty ? "" : "  (\(s.names.sorted().joined(separator: ", ")))")]
         var summary = "  connections   \(s.connections): \(s.full) full, \(s.resumed) resumed"
         if s.undecided > 0 { summary += ", \(s.undecided) undecided (capture ended before the server answered)" }
         out.append(summary)
@@ -208,7 +227,7 @@ public struct ReuseReportText {
         for m in Mechanism.allCases {
             let support = s.support[m] ?? Support(value: .unknown, reason: "")
             let name = (m.title + ":").padding(12)
-            out.append("  \(name)  \(support.value.rawValue.padding(7)) \(support.reason)")
+            out.append("  \(name)  \(style.support(support.value.rawValue.padding(7))) \(support.reason)")
         }
         let withAge = s.byAge.reduce(0) { $0 + $1.offers }
         if withAge > 0 {
@@ -237,7 +256,7 @@ public struct ReuseReportText {
             out.append("  ticket hint   " + s.ticketLifetimeHints.sorted { $0.key < $1.key }.map { "\($0.key) s (x\($0.value))" }.joined(separator: ", "))
         }
         if let v = stickiness {
-            var line = "  stickiness    \(v.verdict.rawValue)"
+            var line = "  stickiness    \(style.stickiness(v.verdict.rawValue))"
             if let share = v.offersElsewhere {
                 line += ": \(v.offersElsewhereIsLowerBound ? "at least " : "")\(Int((share * 100).rounded()))% of offers landed on another backend"
             }
@@ -251,16 +270,60 @@ public struct ReuseReportText {
     }
 }
 
-func aligned(_ rows: [[String]]) -> [String] {
+/// Rows of cells in aligned columns; `style` may wrap a padded cell in colour codes (the
+/// widths are measured without them).
+func aligned(_ rows: [[String]], style: (_ row: Int, _ column: Int, _ cell: String) -> String = { $2 }) -> [String] {
     guard let columns = rows.first?.count else { return [] }
     var widths = [Int](repeating: 0, count: columns)
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-    return rows.map { row in
+    return rows.enumerated().map { index, row in
         var line = ""
         for (i, cell) in row.enumerated() {
-            line += i == row.count - 1 ? cell : cell.padding(widths[i] + 2)
+            line += style(index, i, cell)
+            if i < row.count - 1 { line += String(repeating: " ", count: widths[i] + 2 - cell.count) }
         }
         return line
+    }
+}
+
+/// ANSI SGR colours (ECMA-48 8.3.117), or plain text when off.
+public struct TextStyle: Sendable {
+    public var colors: Bool
+    public init(colors: Bool) { self.colors = colors }
+
+    func wrap(_ text: String, _ code: String) -> String { colors && !text.isEmpty ? "\u{1b}[\(code)m\(text)\u{1b}[0m" : text }
+    public func bold(_ text: String) -> String { wrap(text, "1") }
+    public func green(_ text: String) -> String { wrap(text, "32") }
+    public func red(_ text: String) -> String { wrap(text, "31") }
+    public func yellow(_ text: String) -> String { wrap(text, "33") }
+
+    /// A support value: yes green, no red, unknown yellow (padding kept outside the colour).
+    func support(_ cell: String) -> String {
+        let word = cell.trimmingTrailingSpaces
+        let padding = String(repeating: " ", count: cell.count - word.count)
+        switch word {
+        case "yes": return green(word) + padding
+        case "no": return red(word) + padding
+        case "unknown": return yellow(word) + padding
+        default: return cell
+        }
+    }
+
+    func stickiness(_ cell: String) -> String {
+        switch cell {
+        case "sticky", "shared", "sticky-or-shared", "single-backend": return green(cell)
+        case "not-sticky": return red(cell)
+        case "unknown": return yellow(cell)
+        default: return cell
+        }
+    }
+}
+
+extension String {
+    var trimmingTrailingSpaces: String {
+        var text = Substring(self)
+        while text.last == " " { text.removeLast() }
+        return String(text)
     }
 }
 

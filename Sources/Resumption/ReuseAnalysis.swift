@@ -1,3 +1,4 @@
+import Capture
 import Handshakes
 import Packets
 import TLSWire
@@ -72,6 +73,8 @@ public struct ServiceReuse: Sendable {
     }
     public var firstSeenNanos: Int64 = .max
     public var lastSeenNanos: Int64 = .min
+    /// Connections, offers and accepted offers over time.
+    public var overTime = TimeSeries()
 }
 
 /// One connection in a client's sequence with a service.
@@ -133,7 +136,7 @@ struct AgeStatistics {
     /// Refusals younger than the oldest accepted offer: acceptance does not follow age.
     var refusedBelow = 0
     /// Refused ages not younger than the oldest accepted one, smallest kept.
-    var refusedAbove = MinHeap()
+    var refusedAbove = YoungestAges()
     /// Refusals left out: the server answered with a ticket under a new key name.
     var keyChanges = 0
 
@@ -187,43 +190,24 @@ struct AgeStatistics {
 }
 
 /// A binary min-heap of ages that keeps only the smallest values when full.
-struct MinHeap {
-    private var values: [Double] = []
+/// The youngest refused ages, at most a fixed number: when full, the oldest is dropped.
+struct YoungestAges {
+    private var heap = MinHeap<Double>()
 
-    var minimum: Double? { values.first }
+    var minimum: Double? { heap.minimum }
 
     mutating func insert(_ value: Double, keepingAtMost limit: Int) {
-        if values.count >= limit {
-            // Full: drop the largest (a linear scan over a small heap, only past the limit).
-            guard let largestIndex = values.indices.max(by: { values[$0] < values[$1] }), values[largestIndex] > value else { return }
-            values.remove(at: largestIndex)
-            values.sort()
+        if heap.count >= limit {
+            guard let largest = heap.removeMaximum() else { return }
+            if largest <= value {
+                heap.insert(largest)
+                return
+            }
         }
-        values.append(value)
-        var child = values.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard values[child] < values[parent] else { break }
-            values.swapAt(child, parent)
-            child = parent
-        }
+        heap.insert(value)
     }
 
-    mutating func popMinimum() {
-        guard !values.isEmpty else { return }
-        values.swapAt(0, values.count - 1)
-        values.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < values.count, values[left] < values[smallest] { smallest = left }
-            if right < values.count, values[right] < values[smallest] { smallest = right }
-            if smallest == parent { return }
-            values.swapAt(parent, smallest)
-            parent = smallest
-        }
-    }
+    mutating func popMinimum() { heap.popMinimum() }
 }
 
 /// Per-service reuse analysis over linked handshake records (records in ClientHello order,
@@ -274,6 +258,8 @@ public struct ReuseAnalysis {
         // Updated in place: a copy would copy its dictionaries on write.
         Self.update(&services[key, default: ServiceReuse(key: key)], with: record)
         addOffer(record, service: key)
+        let answeredOffer = record.offer != nil && record.resumed != nil
+        services[key]!.overTime.add(at: record.timestampNanos, offer: answeredOffer, accepted: record.resumed == true)
         addToPair(record, service: key)
         noteAnomalies(record, link: link)
     }

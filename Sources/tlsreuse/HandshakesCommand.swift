@@ -2,56 +2,48 @@ import ArgumentParser
 import Handshakes
 import Reports
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text
-    case jsonl
-}
+extension RecordFormat: ExpressibleByArgument {}
 
 struct HandshakesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "handshakes",
         abstract: "One record per TLS connection, in the order of each connection's first ClientHello.",
         discussion: """
+        Formats: text (aligned columns), jsonl (one JSON object per line), json (one array),
+        csv (RFC 4180 with a header row), zeek (Zeek's tab-separated log; zeek-cut reads it).
+        All carry the same fields; in csv and zeek, nested fields become "parent.child" columns.
+
         Examples:
           tlsreuse handshakes captures/tls12-session-id.pcap
           tlsreuse handshakes --format jsonl day1.pcap.gz day2.pcap.gz | jq 'select(.resumed)'
+          tlsreuse handshakes --format csv -o handshakes.csv archive/*.pcap
+          tlsreuse handshakes --format zeek captures/tls13-psk.pcap | zeek-cut ts client sni resumed
+          tlsreuse handshakes --format csv --from saved.jsonl
           tcpdump -i eth0 -w - 'tcp port 443' | tlsreuse handshakes --format jsonl -
         """
     )
 
     @OptionGroup var input: InputOptions
+    @OptionGroup var source: RecordSourceOptions
     @OptionGroup var analysis: AnalysisOptions
 
-    @Option(help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var format: OutputFormat = .text
+    @Option(help: "Output format: \(RecordFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var format: RecordFormat = .text
 
     @Option(name: [.customShort("o"), .long], help: "Write records to this file instead of standard output.")
     var output: String?
 
+    func validate() throws { try source.validate(input) }
+
     func run() throws {
-        let writer = try openOutput(output)
-        var table = HandshakeTextTable()
-        var json = JSONWriter()
-        // Text columns are sized from the first rows, then stream.
-        var firstRows: [HandshakeRecord] = []
-        let sizingRows = 200
-        let (statistics, _) = try analyseFiles(input, analysis) { record in
-            switch format {
-            case .jsonl:
-                json.reset()
-                json.object(record.fields)
-                writer.line(bytes: json.bytes)
-            case .text:
-                if firstRows.count < sizingRows {
-                    firstRows.append(record)
-                    if firstRows.count == sizingRows { table.lines(for: firstRows).forEach(writer.line) }
-                } else {
-                    table.lines(for: [record]).forEach(writer.line)
-                }
-            }
+        let output = RecordOutput(format: format, writer: try openOutput(output), openedAtNanos: wallClockNanos())
+        let reportSource: ReportSource
+        if let recordFiles = source.recordFiles(input) {
+            reportSource = .records(try analyseRecordFiles(recordFiles, analysis) { output.write($0) }.0)
+        } else {
+            reportSource = .capture(try analyseFiles(input, analysis) { output.write($0) }.0)
         }
-        if format == .text, firstRows.count < sizingRows { table.lines(for: firstRows).forEach(writer.line) }
-        writer.flush()
-        try finish(statistics, quiet: analysis.quiet)
+        output.finish(closedAtNanos: wallClockNanos())
+        try finish(reportSource, quiet: analysis.quiet)
     }
 }

@@ -16,6 +16,18 @@ enum LiveFormat: String, ExpressibleByArgument, CaseIterable {
     case text
     case json
     case jsonl
+    case csv
+    case zeek
+
+    /// The streamed record format, for formats that stream records.
+    var recordFormat: RecordFormat? {
+        switch self {
+        case .text, .json: nil
+        case .jsonl: .jsonl
+        case .csv: .csv
+        case .zeek: .zeek
+        }
+    }
 }
 
 struct LiveCommand: ParsableCommand {
@@ -29,6 +41,7 @@ struct LiveCommand: ParsableCommand {
         Examples:
           tlsreuse live -i eth0 --bpf 'tcp port 443'
           tlsreuse live -i any --format jsonl | jq -c 'select(.resumed == false and .offer != null)'
+          tlsreuse live -i eth0 --format zeek --duration 3600 > tlsreuse_handshakes.log
           tlsreuse live -i eth0 --duration 600 -w /tmp/tls.pcap --format json > report.json
         """
     )
@@ -51,11 +64,14 @@ struct LiveCommand: ParsableCommand {
     @Option(name: .customShort("w"), help: "Also write the captured packets to this pcap file.")
     var write: String?
 
-    @Option(help: "Output: text (summaries and report), json (final report), jsonl (each record as it is decided).")
+    @Option(help: "Output: text (summaries and report), json (final report), or each record as it is decided: jsonl, csv, zeek.")
     var format: LiveFormat = .text
 
     @Flag(help: "List each client's sequence of connections per service in the final text report.")
     var pairs = false
+
+    @Option(help: "Colour in the final text report: auto (on a terminal, unless NO_COLOR is set), always, never.")
+    var color: ColorChoice = .auto
 
     @OptionGroup var analysis: AnalysisOptions
 
@@ -87,14 +103,9 @@ struct LiveCommand: ParsableCommand {
         signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
 
         let out = LineWriter(flushEachLine: true)
-        var json = JSONWriter()
+        let records = format.recordFormat.map { RecordOutput(format: $0, writer: out, openedAtNanos: wallClockNanos()) }
         // A short pairing window: back legs follow their front within milliseconds.
-        let pipeline = try Pipeline(analysis, legWindowNanos: 500_000_000) { record in
-            guard format == .jsonl else { return }
-            json.reset()
-            json.object(record.fields)
-            out.line(bytes: json.bytes)
-        }
+        let pipeline = try Pipeline(analysis, legWindowNanos: 500_000_000) { record in records?.write(record) }
         let summaryEvery = interval ?? (format == .text ? 10 : 0)
         let start = wallClockNanos()
         var lastSummary = start
@@ -120,15 +131,15 @@ struct LiveCommand: ParsableCommand {
         let kernelLine = "kernel: \(kernel.received) packets received, \(kernel.dropped) dropped by the kernel, \(kernel.droppedByInterface) by the interface"
         switch format {
         case .text:
-            writeReport(format: .text, pairs: pairs, pipeline: pipeline, statistics: statistics, to: out)
+            writeReport(format: .text, pairs: pairs, colors: color.enabled(writingToFile: false), pipeline: pipeline, source: .capture(statistics), to: out)
             out.line(kernelLine)
         case .json:
-            writeReport(format: .json, pairs: pairs, pipeline: pipeline, statistics: statistics, extra: [
+            writeReport(format: .json, pairs: pairs, pipeline: pipeline, source: .capture(statistics), extra: [
                 Field("kernel", .object([Field("received", .int(Int64(kernel.received))), Field("dropped", .int(Int64(kernel.dropped))),
                                          Field("dropped_by_interface", .int(Int64(kernel.droppedByInterface)))])),
             ], to: out)
-        case .jsonl:
-            break
+        case .jsonl, .csv, .zeek:
+            records?.finish(closedAtNanos: wallClockNanos())
         }
         out.flush()
         if drops > 0 { printError("warning: \(drops) packets dropped before tlsreuse saw them; results may miss handshakes") }

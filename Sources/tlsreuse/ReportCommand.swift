@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Handshakes
 import Reports
 import Resumption
@@ -17,10 +18,13 @@ struct ReportCommand: ParsableCommand {
           tlsreuse captures/tls12-ticket.pcap
           tlsreuse report --format json day1.pcap.gz day2.pcap.gz | jq '.services[] | {server, port, support}'
           tlsreuse report --pairs --client 10.1.2.3 --since '2026-11-29 05:00:00' archive/*.pcap
+          tlsreuse report --html report.html captures/lb-roundrobin.pcap
+          tlsreuse report --from site-a.jsonl site-b.jsonl.gz
         """
     )
 
     @OptionGroup var input: InputOptions
+    @OptionGroup var source: RecordSourceOptions
     @OptionGroup var analysis: AnalysisOptions
 
     @Option(help: "Output format: \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -35,7 +39,14 @@ struct ReportCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Write the report to this file instead of standard output.")
     var output: String?
 
+    @Option(help: ArgumentHelp("Also write the report as one self-contained HTML page with charts.", valueName: "file.html"))
+    var html: String?
+
+    @Option(help: "Colour in the text report: auto (on a terminal, unless NO_COLOR is set), always, never.")
+    var color: ColorChoice = .auto
+
     func validate() throws {
+        try source.validate(input)
         _ = try bucketEdges()
     }
 
@@ -51,22 +62,61 @@ struct ReportCommand: ParsableCommand {
         var options = ReuseOptions()
         options.ageBucketEdges = try bucketEdges()
         let writer = try openOutput(output)
-        let (statistics, pipeline) = try analyseFiles(input, analysis, reuse: options) { _ in }
-        writeReport(format: format, pairs: pairs, pipeline: pipeline, statistics: statistics, to: writer)
-        try finish(statistics, quiet: analysis.quiet)
+        let reportSource: ReportSource
+        let pipeline: Pipeline
+        if let recordFiles = source.recordFiles(input) {
+            let (summary, analysed) = try analyseRecordFiles(recordFiles, analysis, reuse: options) { _ in }
+            (reportSource, pipeline) = (.records(summary), analysed)
+        } else {
+            let (statistics, analysed) = try analyseFiles(input, analysis, reuse: options) { _ in }
+            (reportSource, pipeline) = (.capture(statistics), analysed)
+        }
+        writeReport(format: format, pairs: pairs, colors: color.enabled(writingToFile: output != nil), pipeline: pipeline,
+                    source: reportSource, to: writer)
+        if let html {
+            let page = try openOutput(html)
+            page.line(HTMLReport.render(pipeline.reuseReport, stickiness: pipeline.stickinessVerdicts(), source: reportSource,
+                                        version: TLSReuse.configuration.version))
+            page.flush()
+            if page.failed {
+                printError("\(html): could not write the HTML report")
+                throw ExitStatus.output
+            }
+        }
+        try finish(reportSource, quiet: analysis.quiet)
     }
 }
 
 /// The final report, the same for files and live capture.
-func writeReport(format: ReportFormat, pairs: Bool, pipeline: Pipeline, statistics: ExtractionStatistics,
+func writeReport(format: ReportFormat, pairs: Bool, colors: Bool = false, pipeline: Pipeline, source: ReportSource,
                  extra: [Field] = [], to writer: LineWriter) {
     let reuse = pipeline.reuseReport
     let stickiness = pipeline.stickinessVerdicts()
     switch format {
     case .text:
-        ReuseReportText(showPairs: pairs).lines(reuse, stickiness: stickiness, statistics: statistics).forEach(writer.line)
+        ReuseReportText(showPairs: pairs, colors: colors).lines(reuse, stickiness: stickiness, source: source).forEach(writer.line)
     case .json:
-        ReuseReportFields.write(reuse, stickiness: stickiness, statistics: statistics, extra: extra, to: writer)
+        ReuseReportFields.write(reuse, stickiness: stickiness, source: source, extra: extra, to: writer)
     }
     writer.flush()
+}
+
+enum ColorChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto
+    case always
+    case never
+
+    /// auto: standard output is a terminal, NO_COLOR is unset or empty (no-color.org) and
+    /// TERM is not "dumb".
+    func enabled(writingToFile: Bool) -> Bool {
+        switch self {
+        case .always: return true
+        case .never: return false
+        case .auto:
+            guard !writingToFile, isatty(STDOUT_FILENO) == 1 else { return false }
+            let environment = ProcessInfo.processInfo.environment
+            if let noColor = environment["NO_COLOR"], !noColor.isEmpty { return false }
+            return environment["TERM"] != "dumb"
+        }
+    }
 }

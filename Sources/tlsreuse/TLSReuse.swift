@@ -34,7 +34,7 @@ struct TLSReuse: ParsableCommand {
         reassembles TCP and parses every TLS handshake, without sending a packet.
         `tlsreuse FILE...` is `tlsreuse report FILE...`.
         """,
-        version: "0.1.0",
+        version: "0.2.0",
         subcommands: [ReportCommand.self, HandshakesCommand.self, LiveCommand.self],
         defaultSubcommand: ReportCommand.self
     )
@@ -52,7 +52,6 @@ struct InputOptions: ParsableArguments {
     var jobs: Int?
 
     func validate() throws {
-        if files.isEmpty { throw ValidationError("name at least one capture file, or \"-\" for standard input") }
         if let jobs, jobs < 1 || jobs > 64 { throw ValidationError("--jobs must be between 1 and 64") }
     }
 
@@ -205,6 +204,8 @@ func analyseFiles(_ input: InputOptions, _ options: AnalysisOptions, reuse: Reus
                   each: @escaping (HandshakeRecord) -> Void) throws -> (ExtractionStatistics, Pipeline) {
     let pipeline = try Pipeline(options, reuse: reuse, each: each)
     let statistics: ExtractionStatistics
+    let progress = ProgressDisplay.start(files: input.files, quiet: options.quiet)
+    defer { progress?.stop() }
     do {
         if input.workers > 1, input.files.count > 1, filesFollowEachOther(input.files) {
             // Rotated files: a worker per group of files, so each is read once.
@@ -233,13 +234,52 @@ func openOutput(_ path: String?) throws -> LineWriter {
     }
 }
 
+/// Runs the analysis over files of saved records (`--from`), merged in ClientHello order.
+func analyseRecordFiles(_ paths: [String], _ options: AnalysisOptions, reuse: ReuseOptions = ReuseOptions(),
+                        each: @escaping (HandshakeRecord) -> Void) throws -> (RecordInputSummary, Pipeline) {
+    let pipeline = try Pipeline(options, reuse: reuse, each: each)
+    let files = RecordFileSet(paths: paths)
+    let progress = ProgressDisplay.start(files: paths, quiet: options.quiet)
+    files.run { pipeline.take($0) }
+    progress?.stop()
+    pipeline.finish()
+    return (files.summary, pipeline)
+}
+
 /// Prints what could not be used (always) and the summary (unless quiet), and picks the
 /// exit code: 66 when nothing could be read, 1 when some input was unreadable, damaged or
 /// on an unsupported link type (results for the rest were printed).
-func finish(_ statistics: ExtractionStatistics, quiet: Bool) throws {
-    for line in CaptureSummary.problems(statistics) { printError(line) }
-    if !quiet { printError(CaptureSummary.summary(statistics)) }
-    let unreadable = statistics.inputs.filter { $0.error != nil }
-    if !unreadable.isEmpty, unreadable.count == statistics.inputs.count { throw ExitStatus.input }
-    if !statistics.damagedInputs.isEmpty || statistics.decode.unsupportedLinkTypePackets > 0 { throw ExitStatus.partialResults }
+func finish(_ source: ReportSource, quiet: Bool) throws {
+    switch source {
+    case let .capture(statistics):
+        for line in CaptureSummary.problems(statistics) { printError(line) }
+        if !quiet { printError(CaptureSummary.summary(statistics)) }
+        let unreadable = statistics.inputs.filter { $0.error != nil }
+        if !unreadable.isEmpty, unreadable.count == statistics.inputs.count { throw ExitStatus.input }
+        if !statistics.damagedInputs.isEmpty || statistics.decode.unsupportedLinkTypePackets > 0 { throw ExitStatus.partialResults }
+    case let .records(summary):
+        for line in summary.problems { printError(line) }
+        if !quiet { printError(summary.summary) }
+        let unreadable = summary.inputs.filter { $0.error != nil && $0.records == 0 }
+        if !unreadable.isEmpty, unreadable.count == summary.inputs.count { throw ExitStatus.input }
+        if !summary.damagedInputs.isEmpty { throw ExitStatus.partialResults }
+    }
+}
+
+/// Options for commands that can read saved records instead of captures.
+struct RecordSourceOptions: ParsableArguments {
+    @Option(name: .customLong("from"),
+            help: ArgumentHelp("Read saved handshake records (handshakes --format jsonl or json; .gz; \"-\" for standard input) instead of captures. Further file arguments are record files too.",
+                               valueName: "records.jsonl"))
+    var recordFile: String?
+
+    /// The record files, or nil when reading captures.
+    func recordFiles(_ input: InputOptions) -> [String]? {
+        recordFile.map { [$0] + input.files }
+    }
+
+    func validate(_ input: InputOptions) throws {
+        if recordFile == nil, input.files.isEmpty { throw ValidationError("name at least one capture file, or \"-\" for standard input") }
+        if recordFile != nil, input.bpf != nil { throw ValidationError("--bpf filters packets; it does not apply to saved records (--from)") }
+    }
 }

@@ -214,3 +214,35 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
         }
     }
 }
+
+/// Saved-record files are read line by line: LF or CRLF, gzip or not, a last line without
+/// a line end (a killed run), and a line over the limit skipped and counted.
+@Suite struct LineReaderTests {
+    func lines(_ path: String) throws -> ([String], LineReader) {
+        let reader = try LineReader(path: path)
+        var out: [String] = []
+        while let line = reader.next() { out.append(String(decoding: line, as: UTF8.self)) }
+        return (out, reader)
+    }
+
+    @Test func lineEndsCompressionAndCutOffLastLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-lines-\(getpid()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".gz") }
+        try Data("one\r\ntwo\n\nthree without end".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try lines(path).0 == ["one", "two", "", "three without end"])
+        _ = try runProcess("gzip", ["-k", path])
+        #expect(try lines(path + ".gz").0 == ["one", "two", "", "three without end"])
+    }
+
+    @Test func overlongLineIsSkippedAndCounted() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-long-\(getpid()).txt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var bytes = Array("first\n".utf8)
+        bytes += [UInt8](repeating: UInt8(ascii: "x"), count: LineReader.maximumLine + 10)
+        bytes += Array("\nlast\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let (read, reader) = try lines(path)
+        #expect(read == ["first", "last"])
+        #expect(reader.overlongLines == 1)
+    }
+}

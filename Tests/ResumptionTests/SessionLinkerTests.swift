@@ -142,3 +142,34 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         #expect(service.lifetimeReason?.contains("new key name") == true)
     }
 }
+
+@Suite struct TimeSeriesTests {
+    static let second: Int64 = 1_000_000_000
+
+    @Test func binsPerSecondWhileTheyFit() {
+        var series = TimeSeries()
+        series.add(at: 100 * Self.second + 300, offer: false, accepted: false)
+        series.add(at: 100 * Self.second + 900, offer: true, accepted: true)
+        series.add(at: 102 * Self.second, offer: true, accepted: false)
+        #expect(series.startNanos == 100 * Self.second && series.binNanos == Self.second)
+        #expect(series.bins == [.init(connections: 2, offers: 1, accepted: 1), .init(), .init(connections: 1, offers: 1, accepted: 0)])
+    }
+
+    /// A long capture widens the bins (merging pairs) instead of growing past the maximum,
+    /// and no connection is lost on the way.
+    @Test func longCapturesWidenTheBinsAndKeepEveryCount() {
+        var series = TimeSeries()
+        let day = 86_400
+        for second in stride(from: 0, to: day, by: 7) {
+            series.add(at: Int64(second) * Self.second + 5 * Self.second, offer: second % 2 == 0, accepted: second % 4 == 0)
+        }
+        #expect(series.bins.count <= TimeSeries.maximumBins)
+        #expect(series.binNanos >= Int64(day / TimeSeries.maximumBins) * Self.second)
+        let total = series.bins.reduce(0) { $0 + $1.connections }
+        #expect(total == (day + 6) / 7)
+        let offers: Int = series.bins.reduce(0) { $0 + $1.offers }
+        let expectedOffers: Int = stride(from: 0, to: day, by: 7).filter { $0 % 2 == 0 }.count
+        #expect(offers == expectedOffers)
+        #expect(series.startNanos! % series.binNanos == 0 && series.startNanos! <= 5 * Self.second)
+    }
+}

@@ -1,0 +1,357 @@
+import Handshakes
+import Packets
+import TLSWire
+
+/// How handshake records are written. Every format is rendered from `HandshakeRecord.fields`.
+public enum RecordFormat: String, CaseIterable, Sendable {
+    /// Aligned columns for reading.
+    case text
+    /// One JSON object per line.
+    case jsonl
+    /// One JSON array, a record per line.
+    case json
+    /// RFC 4180: comma-separated, CRLF line ends, a header row.
+    case csv
+    /// Zeek's ASCII log: tab-separated with #separator, #fields and #types headers (zeek-cut reads it).
+    case zeek
+}
+
+/// A column of the flat formats (CSV, Zeek): nested objects become "parent.child" columns,
+/// and a list of objects becomes one list column per member.
+public struct RecordColumn: Equatable, Sendable {
+    public var name: String
+    /// The Zeek type name, e.g. "count", "vector[string]".
+    public var zeekType: String
+}
+
+/// Writes records in one format, streaming: nothing but the text table's first rows and the
+/// JSON array's last record is held back.
+public final class RecordOutput {
+    public let format: RecordFormat
+    private let writer: LineWriter
+    private var json = JSONWriter()
+    private var table = HandshakeTextTable()
+    private var firstRows: [HandshakeRecord] = []
+    /// JSON array: the previous record, written once it is known not to be the last.
+    private var heldBack: [UInt8]?
+    private var started = false
+    private let openedAtNanos: Int64
+    /// Text columns are sized from this many first rows, then rows stream.
+    static let sizingRows = 200
+
+    /// `openedAtNanos` is the wall-clock time for Zeek's #open and #close lines.
+    public init(format: RecordFormat, writer: LineWriter, openedAtNanos: Int64 = 0) {
+        self.format = format
+        self.writer = writer
+        self.openedAtNanos = openedAtNanos
+    }
+
+    public func write(_ record: HandshakeRecord) {
+        if !started { start() }
+        switch format {
+        case .text:
+            if firstRows.count < RecordOutput.sizingRows {
+                firstRows.append(record)
+                if firstRows.count == RecordOutput.sizingRows { table.lines(for: firstRows).forEach(writer.line) }
+            } else {
+                table.lines(for: [record]).forEach(writer.line)
+            }
+        case .jsonl:
+            json.reset()
+            json.object(record.fields)
+            writer.line(bytes: json.bytes)
+        case .json:
+            json.reset()
+            json.object(record.fields)
+            if var previous = heldBack {
+                previous.append(UInt8(ascii: ","))
+                writer.line(bytes: previous)
+            }
+            heldBack = json.bytes
+        case .csv:
+            writer.line(bytes: FlatRecord.csvRow(FlatRecord.cells(record)))
+        case .zeek:
+            writer.line(bytes: FlatRecord.zeekRow(FlatRecord.cells(record)))
+        }
+    }
+
+    /// Writes what was held back and the closing lines; call once at the end.
+    public func finish(closedAtNanos: Int64 = 0) {
+        if !started { start() }
+        switch format {
+        case .text:
+            if firstRows.count < RecordOutput.sizingRows { table.lines(for: firstRows).forEach(writer.line) }
+        case .json:
+            if let last = heldBack { writer.line(bytes: last) }
+            writer.line("]")
+        case .zeek:
+            writer.line("#close\t\(zeekTime(closedAtNanos))")
+        case .jsonl, .csv:
+            break
+        }
+        writer.flush()
+    }
+
+    private func start() {
+        started = true
+        switch format {
+        case .json:
+            writer.line("[")
+        case .csv:
+            writer.line(bytes: FlatRecord.csvRow(FlatRecord.columns.map { .scalar(.string($0.name)) }, quoteFormulas: false))
+        case .zeek:
+            writer.line("#separator \\x09")
+            writer.line("#set_separator\t,")
+            writer.line("#empty_field\t(empty)")
+            writer.line("#unset_field\t-")
+            writer.line("#path\ttlsreuse_handshakes")
+            writer.line("#open\t\(zeekTime(openedAtNanos))")
+            writer.line("#fields\t" + FlatRecord.columns.map(\.name).joined(separator: "\t"))
+            writer.line("#types\t" + FlatRecord.columns.map(\.zeekType).joined(separator: "\t"))
+        case .text, .jsonl:
+            break
+        }
+    }
+
+    /// Zeek's #open/#close time format, e.g. "2026-11-29-08-15-00".
+    private func zeekTime(_ nanos: Int64) -> String {
+        String(utcTimestamp(nanos, fractionDigits: 0).map { $0 == " " || $0 == ":" ? "-" : $0 })
+    }
+}
+
+/// A record flattened to the columns of the CSV and Zeek formats.
+public enum FlatRecord {
+    public enum Cell: Equatable {
+        case scalar(FieldValue)
+        case list([FieldValue])
+    }
+
+    /// The columns, from a record with every optional member present, so the header does not
+    /// depend on which records come first.
+    public static let columns: [RecordColumn] = {
+        var columns: [RecordColumn] = []
+        func add(_ fields: [Field], prefix: String, inList: Bool) {
+            for field in fields {
+                let name = prefix + field.key
+                switch field.value {
+                case let .object(children): add(children, prefix: name + ".", inList: inList)
+                case let .objects(list): add(list.first ?? [], prefix: name + ".", inList: true)
+                case let value:
+                    let type = zeekType(of: value, key: field.key)
+                    columns.append(RecordColumn(name: name, zeekType: inList ? "vector[\(type)]" : type))
+                }
+            }
+        }
+        add(templateFields, prefix: "", inList: false)
+        return columns
+    }()
+
+    /// The field list of a record with every optional member present (the column template).
+    static let templateFields: [Field] = {
+        var record = HandshakeRecord(uid: "C", timestampNanos: 0, client: IPAddress("0.0.0.0")!, clientPort: 0,
+                                     server: IPAddress("0.0.0.0")!, serverPort: 0)
+        record.sni = ""
+        record.version = .tls1_3
+        record.cipher = CipherSuite(rawValue: 0)
+        record.serverSessionID = ""
+        record.resumed = false
+        record.resumption = ""
+        record.alert = ""
+        record.malformed = ""
+        record.offer = ""
+        record.resumes = ""
+        record.sessionAge = 0
+        record.pskFirstOfferedBy = ""
+        record.backend = ""
+        record.backendLeg = ""
+        record.backsideOf = ""
+        record.pskKind = ""
+        record.pskIdentities = [PSKOffer(digest: "", keyName: "", obfuscatedTicketAge: 0, length: 0, text: "")]
+        record.pskSelected = 0
+        record.offeredTicketDigest = ""
+        record.offeredTicketKeyName = ""
+        record.issuedTicketDigest = ""
+        record.issuedTicketKeyName = ""
+        record.ticketLifetimeHint = 0
+        record.alpnSelected = ""
+        var traits = ServerTraits(ttl: 0)
+        traits.synAckWindow = 0
+        traits.synAckOptions = ""
+        traits.firstTimestampValue = 0
+        traits.firstTimestampNanos = 0
+        traits.lastTimestampValue = 0
+        traits.lastTimestampNanos = 0
+        record.serverTraits = traits
+        return record.fields
+    }()
+
+    private static func zeekType(of value: FieldValue, key: String) -> String {
+        switch value {
+        case .bool: return "bool"
+        case .int: return key.hasSuffix("_port") ? "port" : "count"
+        case .timestamp: return "time"
+        case .seconds: return "interval"
+        case .string: return key == "client" || key == "server" ? "addr" : "string"
+        case .strings: return "vector[string]"
+        case .ints: return "vector[count]"
+        case .null, .object, .objects: return "string"
+        }
+    }
+
+    /// The record's cells in column order.
+    public static func cells(_ record: HandshakeRecord) -> [Cell] {
+        var cells: [Cell] = []
+        cells.reserveCapacity(columns.count)
+        flatten(record.fields, template: templateFields, into: &cells)
+        return cells
+    }
+
+    private static func flatten(_ fields: [Field], template: [Field], into cells: inout [Cell]) {
+        for (field, shape) in zip(fields, template) {
+            switch (shape.value, field.value) {
+            case let (.object(shapeChildren), .object(children)):
+                flatten(children, template: shapeChildren, into: &cells)
+            case let (.object(shapeChildren), _):
+                absent(shapeChildren, into: &cells)
+            case let (.objects(shapeList), .objects(list)):
+                for (index, member) in (shapeList.first ?? []).enumerated() {
+                    cells.append(.list(list.map { index < $0.count && $0[index].key == member.key ? $0[index].value : .null }))
+                }
+            case let (.objects(shapeList), _):
+                for _ in shapeList.first ?? [] { cells.append(.list([])) }
+            case let (_, value):
+                cells.append(.scalar(value))
+            }
+        }
+    }
+
+    private static func absent(_ template: [Field], into cells: inout [Cell]) {
+        for field in template {
+            if case let .object(children) = field.value { absent(children, into: &cells) } else { cells.append(.scalar(.null)) }
+        }
+    }
+
+    // MARK: CSV (RFC 4180)
+
+    /// One CSV row with its CRLF (RFC 4180 2.1): fields holding a comma, quote or line break are
+    /// quoted, with quotes doubled (2.6, 2.7); a list is a JSON array in one field.
+    /// `quoteFormulas`: a string starting with = + - @ or a tab gets a leading apostrophe, so a
+    /// spreadsheet shows it instead of evaluating it (hostile SNI values).
+    public static func csvRow(_ cells: [Cell], quoteFormulas: Bool = true) -> [UInt8] {
+        var row: [UInt8] = []
+        row.reserveCapacity(512)
+        for (index, cell) in cells.enumerated() {
+            if index > 0 { row.append(UInt8(ascii: ",")) }
+            let text: String
+            switch cell {
+            case let .scalar(value): text = csvText(value, quoteFormulas: quoteFormulas)
+            case let .list(values):
+                if values.isEmpty { text = "[]"; break }
+                var json = JSONWriter()
+                json.beginArray()
+                for value in values { json.value(value) }
+                json.endArray()
+                text = String(decoding: json.bytes, as: UTF8.self)
+            }
+            appendCSVField(text, to: &row)
+        }
+        row.append(0x0d) // LineWriter adds the LF.
+        return row
+    }
+
+    private static func csvText(_ value: FieldValue, quoteFormulas: Bool) -> String {
+        switch value {
+        case .null: return ""
+        case let .bool(b): return b ? "true" : "false"
+        case let .int(i): return String(i)
+        case let .timestamp(nanos): return epochSeconds(nanos)
+        case let .seconds(s): return formatFixed(s, decimals: 3)
+        case let .string(s):
+            if quoteFormulas, let first = s.utf8.first, [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0d].contains(first) {
+                return "'" + s
+            }
+            return s
+        case .strings, .ints, .object, .objects:
+            var json = JSONWriter()
+            json.value(value)
+            return String(decoding: json.bytes, as: UTF8.self)
+        }
+    }
+
+    private static func appendCSVField(_ text: String, to row: inout [UInt8]) {
+        let needsQuotes = text.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0a || $0 == 0x0d }
+        guard needsQuotes else {
+            row.append(contentsOf: text.utf8)
+            return
+        }
+        row.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "\"") { row.append(byte) }
+            row.append(byte)
+        }
+        row.append(UInt8(ascii: "\""))
+    }
+
+    // MARK: Zeek ASCII log
+
+    /// One tab-separated row: "-" when unset, "(empty)" for an empty string or list, lists
+    /// joined with ",", and tabs, commas in list members, backslashes and control bytes
+    /// written as \xHH, as Zeek's ASCII writer does.
+    public static func zeekRow(_ cells: [Cell]) -> [UInt8] {
+        var row: [UInt8] = []
+        row.reserveCapacity(512)
+        for (index, cell) in cells.enumerated() {
+            if index > 0 { row.append(0x09) }
+            switch cell {
+            case let .scalar(value):
+                appendZeek(value, inList: false, to: &row)
+            case let .list(values):
+                if values.isEmpty { row.append(contentsOf: "(empty)".utf8); continue }
+                for (position, value) in values.enumerated() {
+                    if position > 0 { row.append(UInt8(ascii: ",")) }
+                    appendZeek(value, inList: true, to: &row)
+                }
+            }
+        }
+        return row
+    }
+
+    private static func appendZeek(_ value: FieldValue, inList: Bool, to row: inout [UInt8]) {
+        switch value {
+        case .null: row.append(UInt8(ascii: "-"))
+        case let .bool(b): row.append(UInt8(ascii: b ? "T" : "F"))
+        case let .int(i): row.append(contentsOf: String(i).utf8)
+        case let .timestamp(nanos): row.append(contentsOf: epochSeconds(nanos).utf8)
+        case let .seconds(s): row.append(contentsOf: formatFixed(s, decimals: 3).utf8)
+        case let .string(s): appendZeekString(s, inList: inList, to: &row)
+        case let .strings(list):
+            if list.isEmpty { row.append(contentsOf: "(empty)".utf8); return }
+            for (position, s) in list.enumerated() {
+                if position > 0 { row.append(UInt8(ascii: ",")) }
+                appendZeekString(s, inList: true, to: &row)
+            }
+        case let .ints(list):
+            if list.isEmpty { row.append(contentsOf: "(empty)".utf8); return }
+            row.append(contentsOf: list.map { String($0) }.joined(separator: ",").utf8)
+        case .object, .objects:
+            var json = JSONWriter()
+            json.value(value)
+            appendZeekString(String(decoding: json.bytes, as: UTF8.self), inList: inList, to: &row)
+        }
+    }
+
+    private static func appendZeekString(_ s: String, inList: Bool, to row: inout [UInt8]) {
+        if s.isEmpty { row.append(contentsOf: "(empty)".utf8); return }
+        let hex = Array("0123456789abcdef".utf8)
+        // A value that reads as the unset or empty marker is escaped at its first byte.
+        let marker = s == "-" || s == "(empty)"
+        for (index, byte) in s.utf8.enumerated() {
+            let escape = byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) || (marker && index == 0)
+            if escape {
+                row.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+            } else {
+                row.append(byte)
+            }
+        }
+    }
+}

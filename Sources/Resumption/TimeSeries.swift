@@ -1,0 +1,58 @@
+/// Connections, resumption offers and accepted offers over time, in a bounded number of
+/// equal bins: when a record falls past the last bin, bins merge in pairs (the width
+/// doubles), so a day-long capture costs no more memory than a minute-long one.
+public struct TimeSeries: Sendable {
+    /// Bins kept at most: enough for a readable chart.
+    public static let maximumBins = 240
+    public static let initialBinNanos: Int64 = 1_000_000_000
+
+    public struct Bin: Sendable, Equatable {
+        public var connections = 0
+        public var offers = 0
+        public var accepted = 0
+        public init(connections: Int = 0, offers: Int = 0, accepted: Int = 0) {
+            self.connections = connections
+            self.offers = offers
+            self.accepted = accepted
+        }
+    }
+
+    /// Start of the first bin, a multiple of `binNanos`; nil before the first record.
+    public private(set) var startNanos: Int64?
+    public private(set) var binNanos = TimeSeries.initialBinNanos
+    public private(set) var bins: [Bin] = []
+
+    public init() {}
+
+    /// `offer`: a resumption offer the server answered; `accepted`: it resumed.
+    public mutating func add(at nanos: Int64, offer: Bool, accepted: Bool) {
+        if startNanos == nil { startNanos = floor(nanos, binNanos) }
+        while nanos >= startNanos! + binNanos * Int64(TimeSeries.maximumBins) { widen() }
+        // Records arrive in ClientHello order; one a little early goes into the first bin.
+        let index = nanos < startNanos! ? 0 : Int((nanos - startNanos!) / binNanos)
+        if index >= bins.count { bins.append(contentsOf: repeatElement(Bin(), count: index + 1 - bins.count)) }
+        bins[index].connections += 1
+        if offer { bins[index].offers += 1 }
+        if offer && accepted { bins[index].accepted += 1 }
+    }
+
+    /// Doubles the bin width, merging bins into the aligned wider ones.
+    private mutating func widen() {
+        let oldStart = startNanos!, oldWidth = binNanos
+        binNanos *= 2
+        startNanos = floor(oldStart, binNanos)
+        var merged: [Bin] = []
+        for (index, bin) in bins.enumerated() {
+            let target = Int((oldStart + Int64(index) * oldWidth - startNanos!) / binNanos)
+            if target >= merged.count { merged.append(contentsOf: repeatElement(Bin(), count: target + 1 - merged.count)) }
+            merged[target].connections += bin.connections
+            merged[target].offers += bin.offers
+            merged[target].accepted += bin.accepted
+        }
+        bins = merged
+    }
+
+    private func floor(_ value: Int64, _ unit: Int64) -> Int64 {
+        value >= 0 ? value / unit * unit : (value - unit + 1) / unit * unit
+    }
+}
