@@ -510,7 +510,46 @@ record_lb_tls13() {
     finish_lb lb-tls13
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13"
+# VXLAN (RFC 7348): two network namespaces joined by a veth pair, a VXLAN device on each
+# (VNI 42, UDP port 4789) with overlay addresses 192.168.42.1 and .2. The server and client
+# talk over the overlay; tcpdump records the underlay, so every packet is TLS inside
+# Ethernet inside VXLAN inside UDP. TLS 1.2 session-ID resumption, five reconnects.
+# Nothing leaves the namespaces.
+record_vxlan() {
+    local a=tlsreuse-vx-a b=tlsreuse-vx-b
+    ip netns del $a 2>/dev/null || true
+    ip netns del $b 2>/dev/null || true
+    ip netns add $a
+    ip netns add $b
+    ip link add vx-under-a netns $a type veth peer name vx-under-b netns $b
+    ip -n $a addr add 10.42.0.1/24 dev vx-under-a
+    ip -n $b addr add 10.42.0.2/24 dev vx-under-b
+    for side in "$a vx-under-a 10.42.0.2 192.168.42.1" "$b vx-under-b 10.42.0.1 192.168.42.2"; do
+        set -- $side
+        ip -n "$1" link set lo up
+        ip -n "$1" link set "$2" up
+        ip netns exec "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+        ip -n "$1" link add vx42 type vxlan id 42 remote "$3" dstport 4789 dev "$2"
+        ip -n "$1" addr add "$4/24" dev vx42
+        ip -n "$1" link set vx42 up
+    done
+    rm -f vxlan.pcap
+    ip netns exec $a tcpdump -i vx-under-a -s 0 -U -w vxlan.pcap udp port 4789 2>/dev/null &
+    capture_pid=$!
+    sleep 1.5
+    ip netns exec $b openssl s_server -accept 192.168.42.2:14420 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >server.log 2>&1 &
+    server_pid=$!
+    sleep 0.7
+    echo "### connection $(date +%s.%N) openssl s_client -connect 192.168.42.2:14420 -tls1_2 -reconnect" >vxlan.client.log
+    echo | timeout 15 ip netns exec $a openssl s_client -connect 192.168.42.2:14420 -tls1_2 -reconnect >>vxlan.client.log 2>&1 || true
+    stop_server
+    stop_capture
+    ip netns del $a
+    ip netns del $b
+    finish vxlan
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 vxlan"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

@@ -163,6 +163,7 @@ struct HandshakeMachine: TLSEventHandler {
             record.alpnSelected = serverHello.alpn
             record.pskSelected = serverHello.selectedPSKIdentity.map(Int.init)
             record.serverExtensions = serverHello.extensionTypes.map(\.rawValue)
+            record.ja3s = Fingerprints.ja3s(serverHello)
         } else if let sslv2Server {
             record.version = sslv2Server.version
         }

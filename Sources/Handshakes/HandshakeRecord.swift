@@ -96,6 +96,10 @@ public struct HandshakeRecord: Sendable, Equatable {
     /// SHA-256 of each certificate's DER, leaf first (TLS 1.2 and earlier).
     public var certificateFingerprints: [String] = []
     public var serverTraits: ServerTraits?
+    /// Client fingerprints: JA3 (MD5 hex) and JA4; JA3S of the ServerHello.
+    public var ja3: String?
+    public var ja4: String?
+    public var ja3s: String?
 
     // Outcome
     /// nil when the handshake was not seen far enough to decide.
@@ -167,5 +171,7 @@ extension HandshakeRecord {
         echOffered = hello.encryptedClientHello
         clientRandom = hexString(hello.random)
         sslv2Hello = hello.isSSLv2Compatible
+        ja3 = Fingerprints.ja3(hello)
+        ja4 = Fingerprints.ja4(hello, transport: transport)
     }
 }

@@ -19,6 +19,8 @@ public struct DecodeCounters: Sendable, Equatable {
     public var droppedFragments = 0
     /// Encapsulations deeper than the decoder follows.
     public var tooDeep = 0
+    /// Packets taken out of tunnels, by kind of tunnel.
+    public var tunnels = TunnelCounters()
 
     public init() {}
 
@@ -37,5 +39,35 @@ public struct DecodeCounters: Sendable, Equatable {
         reassembledDatagrams += other.reassembledDatagrams
         droppedFragments += other.droppedFragments
         tooDeep += other.tooDeep
+        tunnels.add(other.tunnels)
+    }
+}
+
+/// Packets unwrapped per kind of tunnel; a packet inside two tunnels counts in both.
+public struct TunnelCounters: Sendable, Equatable {
+    public var gre = 0
+    public var erspan = 0
+    public var vxlan = 0
+    public var geneve = 0
+    public var mpls = 0
+    public var pppoe = 0
+    public var ipInIP = 0
+
+    public init() {}
+
+    /// Nonzero counts with the names used in reports.
+    public var named: [(name: String, count: Int)] {
+        [("gre", gre), ("erspan", erspan), ("vxlan", vxlan), ("geneve", geneve), ("mpls", mpls), ("pppoe", pppoe), ("ip_in_ip", ipInIP)]
+            .filter { $0.1 > 0 }.map { (name: $0.0, count: $0.1) }
+    }
+
+    mutating func add(_ other: TunnelCounters) {
+        gre += other.gre
+        erspan += other.erspan
+        vxlan += other.vxlan
+        geneve += other.geneve
+        mpls += other.mpls
+        pppoe += other.pppoe
+        ipInIP += other.ipInIP
     }
 }

@@ -15,6 +15,14 @@ public struct PacketDecoder {
     static let maximumVLANDepth = 8
     /// IPv6 extension headers followed before giving up (RFC 8200 4.1 lists six kinds).
     static let maximumIPv6ExtensionHeaders = 16
+    /// Tunnels unwrapped one inside another (GRE in VXLAN, MPLS over PPPoE); real networks nest two or three.
+    static let maximumTunnelDepth = 6
+    /// MPLS labels followed in one stack (RFC 3032 2.1); real stacks hold up to about five.
+    static let maximumMPLSLabels = 8
+    /// UDP destination ports of VXLAN: IANA's (RFC 7348 5) and the Linux kernel's default.
+    static let vxlanPorts: (UInt16, UInt16) = (4789, 8472)
+    /// UDP destination port of Geneve (RFC 8926 3.3).
+    static let genevePort: UInt16 = 6081
 
     public private(set) var counters = DecodeCounters()
     private let defragmenter = Defragmenter()
@@ -30,7 +38,7 @@ public struct PacketDecoder {
         let network: Int
         let offset: Int
         switch linkType {
-        case .ethernet: (network, offset) = ethernet(bytes)
+        case .ethernet: (network, offset) = ethernet(bytes, at: 0)
         case .linuxSLL: (network, offset) = bytes.count >= 16 ? (Int(bytes.bigEndianUInt16(at: 14)), 16) : (-1, 0)
         case .linuxSLL2: (network, offset) = bytes.count >= 20 ? (Int(bytes.bigEndianUInt16(at: 0)), 20) : (-1, 0)
         case .raw, .rawBSD, .rawOpenBSD: (network, offset) = rawIP(bytes)
@@ -43,9 +51,21 @@ public struct PacketDecoder {
             counters.unsupportedLinkTypes[linkType.rawValue, default: 0] += 1
             return .skipped
         }
+        return self.network(network, bytes, at: offset, timestamp: packet.timestampNanos, depth: 0)
+    }
+
+    /// The network layer named by an EtherType, after unwrapping MPLS and PPPoE shims.
+    @inline(__always)
+    private mutating func network(_ etherType: Int, _ bytes: UnsafeRawBufferPointer, at start: Int,
+                                  timestamp: Int64, depth: Int) -> DecodedPacket {
+        var network = etherType
+        var offset = start
+        if network == 0x8847 || network == 0x8848 || network == 0x8864 {
+            (network, offset) = shims(network, bytes, at: start)
+        }
         switch network {
-        case 0x0800: return ipv4(bytes, at: offset, timestamp: packet.timestampNanos)
-        case 0x86dd: return ipv6(bytes, at: offset, timestamp: packet.timestampNanos)
+        case 0x0800: return ipv4(bytes, at: offset, timestamp: timestamp, depth: depth)
+        case 0x86dd: return ipv6(bytes, at: offset, timestamp: timestamp, depth: depth)
         case -1:
             counters.truncatedHeaders += 1
             return .skipped
@@ -62,10 +82,10 @@ public struct PacketDecoder {
 
     /// Ethernet II with any stack of 802.1Q/802.1ad tags, and 802.3 with LLC/SNAP.
     @inline(__always)
-    private func ethernet(_ bytes: UnsafeRawBufferPointer) -> (Int, Int) {
-        guard bytes.count >= 14 else { return (-1, 0) }
-        var type = Int(bytes.bigEndianUInt16(at: 12))
-        var offset = 14
+    private func ethernet(_ bytes: UnsafeRawBufferPointer, at start: Int) -> (Int, Int) {
+        guard bytes.count >= start + 14 else { return (-1, 0) }
+        var type = Int(bytes.bigEndianUInt16(at: start + 12))
+        var offset = start + 14
         var depth = 0
         while type == 0x8100 || type == 0x88a8 || type == 0x9100 || type == 0x9200 {
             depth += 1
@@ -128,11 +148,61 @@ public struct PacketDecoder {
         }
     }
 
+    /// MPLS label stacks (RFC 3032 2.1) and PPPoE sessions (RFC 2516 4) between the link and
+    /// network layers. Returns the EtherType and offset of what they carry.
+    private mutating func shims(_ etherType: Int, _ bytes: UnsafeRawBufferPointer, at start: Int) -> (Int, Int) {
+        var type = etherType
+        var offset = start
+        for _ in 0..<PacketDecoder.maximumTunnelDepth {
+            switch type {
+            case 0x8847, 0x8848:
+                counters.tunnels.mpls += 1
+                var labels = 0
+                while true {
+                    guard bytes.count >= offset + 4 else { return (-1, 0) }
+                    let bottomOfStack = bytes[offset + 2] & 1 == 1
+                    offset += 4
+                    labels += 1
+                    if bottomOfStack { break }
+                    guard labels < PacketDecoder.maximumMPLSLabels else { return (-2, 0) }
+                }
+                // No protocol field: the first nibble tells (RFC 4385 2).
+                guard bytes.count > offset else { return (-1, 0) }
+                switch bytes[offset] >> 4 {
+                case 4: return (0x0800, offset)
+                case 6: return (0x86dd, offset)
+                case 0:
+                    // Pseudowire control word (RFC 4385 3), then an Ethernet frame (RFC 4448 4.4).
+                    (type, offset) = ethernet(bytes, at: offset + 4)
+                    guard type >= 0 else { return (type, 0) }
+                default: return (0, offset)
+                }
+            case 0x8864:
+                // PPPoE session stage: version and type 0x11, code 0, session ID, length (RFC 2516 4),
+                // then the PPP protocol field (RFC 1661 2).
+                counters.tunnels.pppoe += 1
+                guard bytes.count >= offset + 8 else { return (-1, 0) }
+                guard bytes[offset] == 0x11, bytes[offset + 1] == 0 else { return (0, offset) }
+                let proto = bytes.bigEndianUInt16(at: offset + 6)
+                offset += 8
+                switch proto {
+                case 0x0021: return (0x0800, offset)
+                case 0x0057: return (0x86dd, offset)
+                case 0x0281, 0x0283: type = 0x8847 // MPLS over PPP (RFC 3032 4.3)
+                default: return (0, offset)
+                }
+            default:
+                return (type, offset)
+            }
+        }
+        return (-2, 0)
+    }
+
     // MARK: IP
 
     /// IPv4 header (RFC 791 3.1). Options are skipped by IHL; fragments go to the defragmenter.
     @inline(__always)
-    private mutating func ipv4(_ bytes: UnsafeRawBufferPointer, at offset: Int, timestamp: Int64) -> DecodedPacket {
+    private mutating func ipv4(_ bytes: UnsafeRawBufferPointer, at offset: Int, timestamp: Int64, depth: Int) -> DecodedPacket {
         guard bytes.count >= offset + 20 else { counters.truncatedHeaders += 1; return .skipped }
         let versionIHL = bytes[offset]
         let headerLength = Int(versionIHL & 0x0f) * 4
@@ -164,15 +234,15 @@ public struct PacketDecoder {
                 return .skipped
             case let .complete(datagram):
                 counters.reassembledDatagrams += 1
-                return transport(proto, datagram, wireLength: datagram.count, source: source, destination: destination, ttl: ttl, timestamp: timestamp)
+                return transport(proto, datagram, wireLength: datagram.count, source: source, destination: destination, ttl: ttl, timestamp: timestamp, depth: depth)
             }
         }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<max(payloadStart, capturedEnd)])
-        return transport(proto, payload, wireLength: wireLength, source: source, destination: destination, ttl: ttl, timestamp: timestamp)
+        return transport(proto, payload, wireLength: wireLength, source: source, destination: destination, ttl: ttl, timestamp: timestamp, depth: depth)
     }
 
     /// IPv6 header (RFC 8200 3) and its extension header chain (4). Fragments go to the defragmenter.
-    private mutating func ipv6(_ bytes: UnsafeRawBufferPointer, at offset: Int, timestamp: Int64) -> DecodedPacket {
+    private mutating func ipv6(_ bytes: UnsafeRawBufferPointer, at offset: Int, timestamp: Int64, depth: Int) -> DecodedPacket {
         guard bytes.count >= offset + 40 else { counters.truncatedHeaders += 1; return .skipped }
         guard bytes[offset] >> 4 == 6 else { counters.malformedHeaders += 1; return .skipped }
         var payloadLength = Int(bytes.bigEndianUInt16(at: offset + 4))
@@ -226,18 +296,19 @@ public struct PacketDecoder {
                 return .skipped
             case let .complete(datagram):
                 counters.reassembledDatagrams += 1
-                return transport(key.proto, datagram, wireLength: datagram.count, source: source, destination: destination, ttl: hopLimit, timestamp: timestamp)
+                return transport(key.proto, datagram, wireLength: datagram.count, source: source, destination: destination, ttl: hopLimit, timestamp: timestamp, depth: depth)
             }
         }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[position..<capturedEnd])
-        return transport(next, payload, wireLength: end - position, source: source, destination: destination, ttl: hopLimit, timestamp: timestamp)
+        return transport(next, payload, wireLength: end - position, source: source, destination: destination, ttl: hopLimit, timestamp: timestamp, depth: depth)
     }
 
     // MARK: transport
 
     @inline(__always)
     private mutating func transport(_ proto: UInt8, _ bytes: UnsafeRawBufferPointer, wireLength: Int,
-                                    source: IPAddress, destination: IPAddress, ttl: UInt8, timestamp: Int64) -> DecodedPacket {
+                                    source: IPAddress, destination: IPAddress, ttl: UInt8, timestamp: Int64,
+                                    depth: Int) -> DecodedPacket {
         switch proto {
         case 6:
             // TCP header (RFC 9293 3.1)
@@ -257,16 +328,95 @@ public struct PacketDecoder {
         case 17:
             // UDP header (RFC 768)
             guard bytes.count >= 8 else { counters.truncatedHeaders += 1; return .skipped }
-            counters.udpDatagrams += 1
             let length = Int(bytes.bigEndianUInt16(at: 4))
             let end = length >= 8 ? min(length, bytes.count) : bytes.count
+            let destinationPort = bytes.bigEndianUInt16(at: 2)
+            if destinationPort == PacketDecoder.vxlanPorts.0 || destinationPort == PacketDecoder.vxlanPorts.1
+                || destinationPort == PacketDecoder.genevePort,
+               let inner = udpTunnel(destinationPort, UnsafeRawBufferPointer(rebasing: bytes[8..<end]), timestamp: timestamp, depth: depth) {
+                return inner
+            }
+            counters.udpDatagrams += 1
             return .udp(UDPDatagram(timestampNanos: timestamp, source: source, destination: destination,
                                     sourcePort: bytes.bigEndianUInt16(at: 0), destinationPort: bytes.bigEndianUInt16(at: 2),
                                     timeToLive: ttl, payload: UnsafeRawBufferPointer(rebasing: bytes[8..<end])))
+        case 4, 41:
+            // IPv4 or IPv6 inside IP (RFC 2003, RFC 2473, RFC 4213)
+            guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
+            counters.tunnels.ipInIP += 1
+            return network(proto == 4 ? 0x0800 : 0x86dd, bytes, at: 0, timestamp: timestamp, depth: depth + 1)
+        case 47:
+            return gre(bytes, timestamp: timestamp, depth: depth)
         default:
             counters.otherTransport += 1
             return .skipped
         }
+    }
+
+    // MARK: tunnels
+
+    /// GRE (RFC 2784, key and sequence from RFC 2890), carrying IP, MPLS, Ethernet (0x6558) or ERSPAN.
+    private mutating func gre(_ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket {
+        guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
+        guard bytes.count >= 4 else { counters.truncatedHeaders += 1; return .skipped }
+        let flags = bytes[0]
+        // Version 1 is PPTP's enhanced GRE (RFC 2637 4.1); source routing (RFC 1701) is obsolete.
+        guard bytes[1] & 0x07 == 0, flags & 0x40 == 0 else { counters.otherTransport += 1; return .skipped }
+        counters.tunnels.gre += 1
+        let hasSequence = flags & 0x10 != 0
+        var offset = 4
+        if flags & 0x80 != 0 { offset += 4 } // checksum and reserved
+        if flags & 0x20 != 0 { offset += 4 } // key
+        if hasSequence { offset += 4 }
+        guard bytes.count >= offset else { counters.truncatedHeaders += 1; return .skipped }
+        switch bytes.bigEndianUInt16(at: 2) {
+        case 0x0800: return network(0x0800, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
+        case 0x86dd: return network(0x86dd, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
+        case 0x8847: return network(0x8847, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
+        case 0x8848: return network(0x8848, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
+        case 0x6558:
+            return innerEthernet(bytes, at: offset, timestamp: timestamp, depth: depth)
+        case 0x88be:
+            // ERSPAN type I has no header and no GRE sequence number; type II has an 8-byte header.
+            counters.tunnels.erspan += 1
+            return innerEthernet(bytes, at: hasSequence ? offset + 8 : offset, timestamp: timestamp, depth: depth)
+        case 0x22eb:
+            // ERSPAN type III: a 12-byte header, 8 more when the O flag announces the platform subheader.
+            counters.tunnels.erspan += 1
+            guard bytes.count >= offset + 12 else { counters.truncatedHeaders += 1; return .skipped }
+            let subheader = bytes[offset + 11] & 1 == 1 ? 8 : 0
+            return innerEthernet(bytes, at: offset + 12 + subheader, timestamp: timestamp, depth: depth)
+        default:
+            counters.otherTransport += 1
+            return .skipped
+        }
+    }
+
+    /// VXLAN (RFC 7348 5) and Geneve (RFC 8926 3.4) payloads; nil when the header does not fit,
+    /// so the datagram is treated as ordinary UDP.
+    private mutating func udpTunnel(_ port: UInt16, _ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket? {
+        guard bytes.count >= 8 else { return nil }
+        if port == PacketDecoder.genevePort {
+            // Version 0, option length in 4-byte words, protocol type as an EtherType.
+            guard bytes[0] >> 6 == 0 else { return nil }
+            let headerLength = 8 + Int(bytes[0] & 0x3f) * 4
+            guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
+            counters.tunnels.geneve += 1
+            guard bytes.count >= headerLength else { counters.truncatedHeaders += 1; return .skipped }
+            let proto = Int(bytes.bigEndianUInt16(at: 2))
+            if proto == 0x6558 { return innerEthernet(bytes, at: headerLength, timestamp: timestamp, depth: depth) }
+            return network(proto, bytes, at: headerLength, timestamp: timestamp, depth: depth + 1)
+        }
+        // VXLAN: the I flag marks a valid network identifier; an Ethernet frame follows.
+        guard bytes[0] & 0x08 != 0 else { return nil }
+        guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
+        counters.tunnels.vxlan += 1
+        return innerEthernet(bytes, at: 8, timestamp: timestamp, depth: depth)
+    }
+
+    private mutating func innerEthernet(_ bytes: UnsafeRawBufferPointer, at offset: Int, timestamp: Int64, depth: Int) -> DecodedPacket {
+        let (network, inner) = ethernet(bytes, at: offset)
+        return self.network(network, bytes, at: inner, timestamp: timestamp, depth: depth + 1)
     }
 
     /// Fragments still waiting for their datagram to complete.

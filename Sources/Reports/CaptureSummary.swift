@@ -23,6 +23,7 @@ public enum CaptureSummary {
             Field("tcp_segments", .int(Int64(s.decode.tcpSegments))),
             Field("tcp_flows", .int(Int64(s.reassembly.flows))),
             Field("tls_connections", .int(Int64(s.connections.tlsConnections))),
+            Field("decapsulated", .object(s.decode.tunnels.named.map { Field($0.name, .int(Int64($0.count))) })),
             Field("skipped", .object(skipped(s).map { Field($0.key, .int(Int64($0.count))) })),
         ]
     }
@@ -82,6 +83,10 @@ public enum CaptureSummary {
         let files = s.inputs.count == 1 ? "1 input" : "\(s.inputs.count) inputs"
         var summary = "\(s.connections.tlsConnections) TLS connections in \(s.decode.packets) packets from \(files)"
         let skipped = skipped(s).filter { $0.key != "udp_datagrams" && $0.key != "tcp_flows_without_tls" && $0.key != "non_tcp_ip_packets" }
+        let tunnels = s.decode.tunnels.named
+        if !tunnels.isEmpty {
+            summary += " (decapsulated " + tunnels.map { "\($0.name.replacingUnderscores()) \($0.count)" }.joined(separator: ", ") + ")"
+        }
         if !skipped.isEmpty {
             summary += "; " + skipped.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(separator: ", ")
         }

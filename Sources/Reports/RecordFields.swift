@@ -89,6 +89,9 @@ extension HandshakeRecord {
             Field("client_random", .string(clientRandom)),
             Field("server_extensions", .ints(serverExtensions.map(Int64.init))),
             Field("cert_chain_fps", .strings(certificateFingerprints)),
+            Field("ja3", .optional(ja3)),
+            Field("ja3s", .optional(ja3s)),
+            Field("ja4", .optional(ja4)),
             Field("server_traits", serverTraits.map { traits in
                 .object([
                     Field("ttl", .int(Int64(traits.ttl))),

@@ -101,6 +101,9 @@ extension HandshakeRecord {
             serverExtensions.append(type)
         }
         certificateFingerprints = try strings("cert_chain_fps")
+        ja3 = try string("ja3")
+        ja3s = try string("ja3s")
+        ja4 = try string("ja4")
         if let traits = json["server_traits"], !traits.isNull {
             guard let ttl = traits["ttl"]?.int.flatMap({ UInt8(exactly: $0) }) else { throw fail("server_traits.ttl") }
             var parsed = ServerTraits(ttl: ttl)

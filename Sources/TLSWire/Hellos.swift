@@ -61,6 +61,8 @@ public struct ClientHello: Sendable {
     public var extensionTypes: [ExtensionType] = []
     public var serverName: String?
     public var alpn: [String] = []
+    /// The first ALPN protocol name as sent, for fingerprints that need its bytes.
+    public var firstALPN: [UInt8]?
     /// From supported_versions (RFC 8446 4.2.1), in the client's order; empty when absent.
     public var supportedVersions: [ProtocolVersion] = []
     /// The session_ticket extension's data (RFC 5077 3.2); nil when the extension is absent.
@@ -151,6 +153,7 @@ public struct ClientHello: Sendable {
             }
             while !list.isEmpty {
                 guard let name = list.readLengthPrefixed(prefixBytes: 1) else { throw .malformed("ALPN: bad protocol length") }
+                if firstALPN == nil { firstALPN = Array(name.unreadBytes) }
                 alpn.append(String(decoding: name.unreadBytes, as: UTF8.self))
             }
         case .supportedVersions:

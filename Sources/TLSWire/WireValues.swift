@@ -4,7 +4,7 @@
 
 /// RFC 8701 2: 0x0A0A, 0x1A1A, ... 0xFAFA.
 @inline(__always)
-func isGREASE(_ value: UInt16) -> Bool { value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff }
+public func isGREASE(_ value: UInt16) -> Bool { value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff }
 
 /// TLS record content type (RFC 8446 5.1, RFC 6520 for heartbeat).
 public struct ContentType: RawRepresentable, Hashable, Sendable {

@@ -53,7 +53,7 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
 @Suite struct PacketDecoderTests {
     /// Every TCP frame of real captures decodes; tshark counts the same TCP frames.
     @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"),
-          arguments: ["tls12-session-id.pcap", "cooked-any.pcap", "ipv6.pcap", "two-interfaces.pcapng"])
+          arguments: ["tls12-session-id.pcap", "cooked-any.pcap", "ipv6.pcap", "two-interfaces.pcapng", "vxlan.pcap"])
     func tcpFrameCountMatchesTshark(capture: String) throws {
         var decoder = PacketDecoder()
         var tcp = 0

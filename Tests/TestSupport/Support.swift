@@ -258,8 +258,9 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>) throws -> [Tsha
         if types.contains("1"), byStream[stream] == nil {
             let sni = first("tls.handshake.extensions_server_name")
             byStream[stream] = TsharkHandshake(
-                client: first("ip.src").isEmpty ? first("ipv6.src") : first("ip.src"), clientPort: Int(first("tcp.srcport")) ?? 0,
-                server: first("ip.dst").isEmpty ? first("ipv6.dst") : first("ip.dst"), serverPort: Int(first("tcp.dstport")) ?? 0,
+                // The innermost addresses: tunnels put the outer header's first.
+                client: last("ip.src").isEmpty ? last("ipv6.src") : last("ip.src"), clientPort: Int(first("tcp.srcport")) ?? 0,
+                server: last("ip.dst").isEmpty ? last("ipv6.dst") : last("ip.dst"), serverPort: Int(first("tcp.dstport")) ?? 0,
                 sni: sni.isEmpty ? nil : sni, clientSessionID: first("tls.handshake.session_id"))
             order.append(stream)
         }

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import Handshakes
+import TestSupport
+
+/// JA3 and JA3S against tshark's own computation (`tls.handshake.ja3`, `tls.handshake.ja3s`),
+/// and JA4 against the JA4 project's expected outputs in the peer corpus.
+@Suite struct FingerprintTests {
+    /// tshark's JA3 of the first ClientHello and JA3S of the last ServerHello per client endpoint.
+    func tsharkFingerprints(_ path: String, tlsPorts: Set<Int>) throws -> [String: (ja3: String?, ja3s: String?)] {
+        var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE"]
+        for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
+        arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields", "-E", "separator=\t",
+                      "-E", "occurrence=a", "-E", "aggregator=|"]
+        for field in ["ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport", "tls.handshake.type",
+                      "tls.handshake.ja3", "tls.handshake.ja3s"] { arguments += ["-e", field] }
+        var result: [String: (ja3: String?, ja3s: String?)] = [:]
+        for line in try runProcess("tshark", arguments).stdout.split(separator: "\n") {
+            let cells = line.split(separator: "\t", omittingEmptySubsequences: false).map { $0.split(separator: "|").last.map(String.init) ?? "" }
+            guard cells.count >= 9 else { continue }
+            let types = line.split(separator: "\t", omittingEmptySubsequences: false)[6].split(separator: "|")
+            if types.contains("1") {
+                let key = "\(cells[0].isEmpty ? cells[1] : cells[0]):\(cells[2])"
+                if result[key] == nil { result[key] = (cells[7].isEmpty ? nil : cells[7], nil) }
+            }
+            if types.contains("2") {
+                let key = "\(cells[3].isEmpty ? cells[4] : cells[3]):\(cells[5])"
+                if result[key] != nil, !cells[8].isEmpty { result[key]!.ja3s = cells[8] }
+            }
+        }
+        return result
+    }
+
+    static let captures: [URL] = Paths.recordedCaptures + Paths.peerCaptures.filter {
+        !$0.lastPathComponent.hasPrefix("quic__") && !$0.lastPathComponent.contains("dtls")
+    }
+
+    @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"), arguments: captures)
+    func ja3AndJA3SAgreeWithTshark(capture: URL) throws {
+        let records = try extractRecords(capture)
+        let truth = try tsharkFingerprints(capture.path, tlsPorts: Set(records.map { Int($0.serverPort) }))
+        var compared = 0
+        for record in records where !record.sslv2Hello {
+            let endpoint = "\(record.client):\(record.clientPort)"
+            // tshark keys IPv6 by its own text form; compare where both name the endpoint alike.
+            guard let expected = truth[endpoint] else { continue }
+            #expect(record.ja3 == expected.ja3, "\(capture.lastPathComponent) \(endpoint) JA3")
+            if let ja3s = expected.ja3s { #expect(record.ja3s == ja3s, "\(capture.lastPathComponent) \(endpoint) JA3S") }
+            compared += 1
+        }
+        #expect(compared == records.filter { !$0.sslv2Hello }.count || truth.isEmpty,
+                "\(capture.lastPathComponent): compared \(compared) of \(records.count)")
+    }
+
+    /// The `JA4.1` value of every TLS-over-TCP stream in the JA4 project's expected outputs.
+    /// QUIC streams ("q") wait for QUIC support; DTLS ("d") for DTLS support (issue 9).
+    @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present"))
+    func ja4MatchesTheJA4ProjectsExpectedOutputs() throws {
+        let folder = Paths.peerCorpus.appendingPathComponent("ja4")
+        var compared = 0
+        for capture in try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("pcap").path).sorted() {
+            let expectedFile = folder.appendingPathComponent("expected/\(capture).json")
+            guard let data = try? Data(contentsOf: expectedFile),
+                  let streams = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { continue }
+            let records = try extractRecords(folder.appendingPathComponent("pcap/\(capture)"))
+            for stream in streams {
+                guard let ja4 = stream["JA4.1"] as? String, ja4.hasPrefix("t"),
+                      let source = stream["src"] as? String, let port = stream["srcport"] as? String else { continue }
+                let record = records.first { "\($0.client)" == source && "\($0.clientPort)" == port }
+                #expect(record != nil, "\(capture): no record for \(source):\(port)")
+                #expect(record?.ja4 == ja4, "\(capture) \(source):\(port)")
+                compared += 1
+            }
+        }
+        #expect(compared >= 50, "only \(compared) JA4 values compared")
+    }
+}
