@@ -16,6 +16,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
@@ -26,7 +28,8 @@ let package = Package(
         .target(name: "TLSWire", swiftSettings: optimised),
         .target(
             name: "Handshakes",
-            dependencies: ["Capture", "Packets", "Reassembly", "TLSWire", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Capture", "Packets", "Reassembly", "TLSWire", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1")],
             swiftSettings: optimised
         ),
         .target(name: "Resumption", dependencies: ["Handshakes"], swiftSettings: strict),

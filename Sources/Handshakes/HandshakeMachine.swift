@@ -177,6 +177,10 @@ struct HandshakeMachine: TLSEventHandler {
             }
         }
         record.certificateFingerprints = certificateChain.map(fingerprints.fingerprint)
+        if let leaf = certificateChain.first, let summary = fingerprints.summary(leaf) {
+            record.certificate = summary
+            record.sniMatchesCertificate = record.sni.map(summary.covers)
+        }
         record.alert = lastAlert.map { $0.description.description }
         record.malformed = malformed.map { gaps > 0 ? "\($0.reason) (after a capture gap)" : $0.reason }
         record.gaps = gaps

@@ -96,6 +96,9 @@ public struct HandshakeRecord: Sendable, Equatable {
     /// SHA-256 of each certificate's DER, leaf first (TLS 1.2 and earlier).
     public var certificateFingerprints: [String] = []
     public var serverTraits: ServerTraits?
+    /// The leaf certificate (TLS 1.2 and earlier), and whether it covers the SNI.
+    public var certificate: CertificateSummary?
+    public var sniMatchesCertificate: Bool?
     /// Client fingerprints: JA3 (MD5 hex) and JA4; JA3S of the ServerHello.
     public var ja3: String?
     public var ja4: String?

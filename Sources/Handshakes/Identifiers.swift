@@ -58,18 +58,23 @@ func connectionUID(timestampNanos: Int64, client: IPAddress, clientPort: UInt16,
     }
 }
 
-/// Fingerprints of recently seen certificates. Every full handshake with a server carries
-/// the same chain, so most certificates are hashed once.
+/// Fingerprints and parsed summaries of recently seen certificates. Every full handshake
+/// with a server carries the same chain, so most certificates are hashed and parsed once.
 final class FingerprintCache {
     static let capacity = 64
-    private var entries: [(der: [UInt8], fingerprint: String)] = []
+    private var entries: [(der: [UInt8], fingerprint: String, summary: CertificateSummary?)] = []
     private var next = 0
 
-    func fingerprint(_ der: [UInt8]) -> String {
-        for entry in entries where entry.der.count == der.count && entry.der == der { return entry.fingerprint }
-        let computed = Handshakes.fingerprint(der)
-        if entries.count < FingerprintCache.capacity { entries.append((der, computed)) } else {
-            entries[next] = (der, computed)
+    func fingerprint(_ der: [UInt8]) -> String { entry(der).fingerprint }
+
+    /// The certificate as swift-certificates parses it; nil when it does not parse.
+    func summary(_ der: [UInt8]) -> CertificateSummary? { entry(der).summary }
+
+    private func entry(_ der: [UInt8]) -> (der: [UInt8], fingerprint: String, summary: CertificateSummary?) {
+        for entry in entries where entry.der.count == der.count && entry.der == der { return entry }
+        let computed = (der: der, fingerprint: Handshakes.fingerprint(der), summary: CertificateSummary(der: der))
+        if entries.count < FingerprintCache.capacity { entries.append(computed) } else {
+            entries[next] = computed
             next = (next + 1) % FingerprintCache.capacity
         }
         return computed

@@ -89,6 +89,17 @@ extension HandshakeRecord {
             Field("client_random", .string(clientRandom)),
             Field("server_extensions", .ints(serverExtensions.map(Int64.init))),
             Field("cert_chain_fps", .strings(certificateFingerprints)),
+            Field("certificate", certificate.map { leaf in
+                .object([
+                    Field("subject", .string(leaf.subject)),
+                    Field("cn", .optional(leaf.commonName)),
+                    Field("issuer", .string(leaf.issuer)),
+                    Field("sans", .strings(leaf.subjectAlternativeNames)),
+                    Field("not_before", .timestamp(leaf.notBeforeNanos)),
+                    Field("not_after", .timestamp(leaf.notAfterNanos)),
+                ])
+            } ?? .null),
+            Field("sni_matches_cert", .optional(sniMatchesCertificate)),
             Field("ja3", .optional(ja3)),
             Field("ja3s", .optional(ja3s)),
             Field("ja4", .optional(ja4)),

@@ -182,6 +182,9 @@ public enum FlatRecord {
         traits.lastTimestampValue = 0
         traits.lastTimestampNanos = 0
         record.serverTraits = traits
+        record.certificate = CertificateSummary(subject: "", issuer: "", commonName: "", subjectAlternativeNames: [""],
+                                                notBeforeNanos: 0, notAfterNanos: 0)
+        record.sniMatchesCertificate = false
         return record.fields
     }()
 

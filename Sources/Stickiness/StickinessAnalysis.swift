@@ -155,7 +155,10 @@ public struct StickinessAnalysis {
         connections[service, default: []].append(Connection(
             uid: record.uid, timestampNanos: record.timestampNanos, client: record.client, service: service,
             legBackend: interned.id(record.backend),
-            certificate: interned.id(record.certificateFingerprints.first.map { "certificate " + $0.prefix(12) }),
+            // The fingerprint tells backends apart; the subject's CN says which server it is.
+            certificate: interned.id(record.certificateFingerprints.first.map { fingerprint in
+                "certificate " + fingerprint.prefix(12) + (record.certificate?.commonName.map { " (CN=\($0))" } ?? "")
+            }),
             tcpShape: tcpShape, helloShape: helloShape,
             issuedKeyName: interned.id(record.issuedTicketKeyName),
             offeredKeyName: interned.id(record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName),

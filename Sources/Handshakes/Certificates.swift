@@ -1,0 +1,264 @@
+import Foundation
+import Packets
+import SwiftASN1
+import X509
+
+/// What a server's leaf certificate says, parsed by swift-certificates (RFC 5280).
+public struct CertificateSummary: Sendable, Equatable {
+    /// Subject and issuer as RFC 4514 strings ("CN=localhost,O=Example").
+    public var subject: String
+    public var issuer: String
+    public var commonName: String?
+    /// subjectAltName entries (RFC 5280 4.2.1.6): DNS names as they are, IP addresses in
+    /// text form, others prefixed with their kind ("email:", "URI:").
+    public var subjectAlternativeNames: [String]
+    public var notBeforeNanos: Int64
+    public var notAfterNanos: Int64
+
+    public init(subject: String, issuer: String, commonName: String?, subjectAlternativeNames: [String],
+                notBeforeNanos: Int64, notAfterNanos: Int64) {
+        self.subject = subject
+        self.issuer = issuer
+        self.commonName = commonName
+        self.subjectAlternativeNames = subjectAlternativeNames
+        self.notBeforeNanos = notBeforeNanos
+        self.notAfterNanos = notAfterNanos
+    }
+
+    /// Parses DER with swift-certificates. When it refuses the certificate as a whole (a
+    /// public key type it does not support, such as ML-DSA or RSA under 2048 bits, or odd
+    /// signature parameters), the fields are read from the TBSCertificate alone. Nil when
+    /// neither works.
+    init?(der: [UInt8]) {
+        let fields: TBSFields
+        if let certificate = try? Certificate(derEncoded: der) {
+            fields = TBSFields(issuer: certificate.issuer, subject: certificate.subject,
+                               notBeforeNanos: Self.nanos(certificate.notValidBefore), notAfterNanos: Self.nanos(certificate.notValidAfter),
+                               extensions: certificate.extensions)
+        } else if let read = try? TBSFields(der: der) {
+            fields = read
+        } else {
+            return nil
+        }
+        self.init(fields)
+    }
+
+    private init(_ fields: TBSFields) {
+        subject = DistinguishedNameText.rfc4514(fields.subject)
+        issuer = DistinguishedNameText.rfc4514(fields.issuer)
+        commonName = nil
+        for relativeName in fields.subject {
+            for attribute in relativeName where attribute.type == .RDNAttributeType.commonName {
+                commonName = DistinguishedNameText.text(of: attribute.value)
+            }
+        }
+        subjectAlternativeNames = []
+        if let names = try? fields.extensions.subjectAlternativeNames {
+            for name in names {
+                switch name {
+                case let .dnsName(dns): subjectAlternativeNames.append(dns)
+                case let .ipAddress(octets): subjectAlternativeNames.append(Self.ipText(Array(octets.bytes)))
+                case let .rfc822Name(mail): subjectAlternativeNames.append("email:" + mail)
+                case let .uniformResourceIdentifier(uri): subjectAlternativeNames.append("URI:" + uri)
+                default: break
+                }
+            }
+        }
+        notBeforeNanos = fields.notBeforeNanos
+        notAfterNanos = fields.notAfterNanos
+    }
+
+    /// DNS names the certificate is valid for: its DNS subjectAltNames, or its CN when it has
+    /// none (RFC 6125 6.4.4 allows the CN only then).
+    public var dnsNames: [String] {
+        let dns = subjectAlternativeNames.filter {
+            !$0.hasPrefix("email:") && !$0.hasPrefix("URI:") && !$0.hasPrefix("IP:") && IPAddress($0) == nil
+        }
+        if !dns.isEmpty { return dns }
+        return commonName.map { [$0] } ?? []
+    }
+
+    /// Whether `serverName` is a name the certificate covers (RFC 6125 6.4): exact, case
+    /// insensitive, or a wildcard standing for exactly the leftmost label.
+    public func covers(_ serverName: String) -> Bool {
+        let name = serverName.lowercased().trimmingTrailingDot
+        for pattern in dnsNames.map({ $0.lowercased().trimmingTrailingDot }) {
+            if pattern == name { return true }
+            if pattern.hasPrefix("*."), let dot = name.firstIndex(of: "."), name[name.index(after: dot)...] == pattern.dropFirst(2),
+               dot != name.startIndex {
+                return true
+            }
+        }
+        // An IP address in the SNI is not allowed (RFC 6066 3), but some clients send one.
+        return subjectAlternativeNames.contains(name)
+    }
+
+    fileprivate static func nanos(_ date: Date) -> Int64 {
+        let seconds = date.timeIntervalSince1970.rounded()
+        guard seconds.magnitude < 9e9 else { return seconds < 0 ? -9_000_000_000 * 1_000_000_000 : 9_000_000_000 * 1_000_000_000 }
+        return Int64(seconds) * 1_000_000_000
+    }
+
+    private static func ipText(_ bytes: [UInt8]) -> String {
+        var high: UInt64 = 0, low: UInt64 = 0
+        switch bytes.count {
+        case 4:
+            let value = UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])
+            return IPAddress(ipv4: value.bigEndian).description
+        case 16:
+            for byte in bytes[0..<8] { high = high << 8 | UInt64(byte) }
+            for byte in bytes[8..<16] { low = low << 8 | UInt64(byte) }
+            return IPAddress(high: high, low: low, isIPv6: true).description
+        default:
+            return "IP:" + hexString(bytes)
+        }
+    }
+}
+
+/// The TBSCertificate fields tlsreuse reports (RFC 5280 4.1), read with swift-asn1 and
+/// swift-certificates' own DistinguishedName and Extension types, skipping the public key
+/// and signature that `Certificate` insists on understanding.
+struct TBSFields {
+    var issuer: DistinguishedName
+    var subject: DistinguishedName
+    var notBeforeNanos: Int64
+    var notAfterNanos: Int64
+    var extensions: Certificate.Extensions
+
+    init(issuer: DistinguishedName, subject: DistinguishedName, notBeforeNanos: Int64, notAfterNanos: Int64,
+         extensions: Certificate.Extensions) {
+        self.issuer = issuer
+        self.subject = subject
+        self.notBeforeNanos = notBeforeNanos
+        self.notAfterNanos = notAfterNanos
+        self.extensions = extensions
+    }
+
+    ///     Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+    ///     TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
+    ///         validity, subject, subjectPublicKeyInfo, [1] [2] unique IDs OPTIONAL, [3] extensions OPTIONAL }
+    init(der: [UInt8]) throws {
+        let root = try DER.parse(der)
+        guard case let .constructed(parts) = root.content, root.identifier == .sequence else {
+            throw ASN1Error.invalidASN1Object(reason: "not a certificate")
+        }
+        var iterator = parts.makeIterator()
+        guard let tbs = iterator.next() else { throw ASN1Error.invalidASN1Object(reason: "not a certificate") }
+        self = try DER.sequence(tbs, identifier: .sequence) { nodes in
+            var node = nodes.next()
+            if node?.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) { node = nodes.next() } // version
+            guard node != nil, nodes.next() != nil, let issuerNode = nodes.next(), let validity = nodes.next(),
+                  let subjectNode = nodes.next(), nodes.next() != nil else {
+                throw ASN1Error.invalidASN1Object(reason: "TBSCertificate too short")
+            }
+            let (notBefore, notAfter) = try DER.sequence(validity, identifier: .sequence) { times in
+                (try Self.time(times.next()), try Self.time(times.next()))
+            }
+            var extensions = Certificate.Extensions()
+            while let optional = nodes.next() {
+                guard optional.identifier == ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific) else { continue }
+                extensions = try Certificate.Extensions(DER.explicitlyTagged(optional, tagNumber: 3, tagClass: .contextSpecific) {
+                    try DER.sequence(of: Certificate.Extension.self, identifier: .sequence, rootNode: $0)
+                })
+            }
+            return TBSFields(issuer: try DistinguishedName(derEncoded: issuerNode), subject: try DistinguishedName(derEncoded: subjectNode),
+                             notBeforeNanos: notBefore, notAfterNanos: notAfter, extensions: extensions)
+        }
+    }
+
+    /// Time ::= CHOICE { utcTime UTCTime, generalTime GeneralizedTime } (RFC 5280 4.1.2.5).
+    private static func time(_ node: ASN1Node?) throws -> Int64 {
+        guard let node else { throw ASN1Error.invalidASN1Object(reason: "validity too short") }
+        if node.identifier == UTCTime.defaultIdentifier {
+            let time = try UTCTime(derEncoded: node)
+            return epochNanos(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
+        }
+        let time = try GeneralizedTime(derEncoded: node)
+        return epochNanos(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
+    }
+
+    /// Days from 1970-01-01 by the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
+    private static func epochNanos(_ year: Int, _ month: Int, _ day: Int, _ hours: Int, _ minutes: Int, _ seconds: Int) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        return Int64(((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1_000_000_000
+    }
+}
+
+/// Distinguished names as RFC 4514 strings, with every directory string type decoded
+/// (swift-certificates renders only UTF8String, PrintableString and IA5String as text).
+enum DistinguishedNameText {
+    /// RFC 4514 3: the last RDN first, attributes of one RDN joined by "+".
+    static func rfc4514(_ name: DistinguishedName) -> String {
+        name.reversed().map { relativeName in
+            relativeName.map { attribute in
+                shortName(attribute.type) + "=" + escaped(text(of: attribute.value))
+            }.joined(separator: "+")
+        }.joined(separator: ",")
+    }
+
+    /// RFC 4514 3 short names; others as dotted OIDs.
+    private static func shortName(_ type: ASN1ObjectIdentifier) -> String {
+        switch type {
+        case .RDNAttributeType.commonName: return "CN"
+        case .RDNAttributeType.countryName: return "C"
+        case .RDNAttributeType.localityName: return "L"
+        case .RDNAttributeType.stateOrProvinceName: return "ST"
+        case .RDNAttributeType.organizationName: return "O"
+        case .RDNAttributeType.organizationalUnitName: return "OU"
+        case .RDNAttributeType.streetAddress: return "STREET"
+        case .RDNAttributeType.domainComponent: return "DC"
+        case [0, 9, 2342, 19200300, 100, 1, 1]: return "UID"
+        default: return type.description
+        }
+    }
+
+    /// The attribute's text: the directory string types of RFC 5280 4.1.2.4 decoded, other
+    /// values as "#" and the DER in hex (RFC 4514 2.4).
+    static func text(of value: RelativeDistinguishedName.Attribute.Value) -> String {
+        if let string = String(value) { return string }
+        var serializer = DER.Serializer()
+        guard (try? serializer.serialize(ASN1Any(value))) != nil else { return "" }
+        let der = serializer.serializedBytes
+        guard let node = try? DER.parse(der), node.identifier.tagClass == .universal,
+              case let .primitive(content) = node.content else { return "#" + hexString(der) }
+        switch node.identifier.tagNumber {
+        case 12, 18, 19, 22, 26: return String(decoding: content, as: UTF8.self)
+        case 20: return String(String.UnicodeScalarView(content.map { Unicode.Scalar($0) })) // T61String, read as Latin-1
+        case 30: // BMPString: UTF-16 big-endian
+            let units = stride(from: content.startIndex, to: content.endIndex - 1, by: 2).map {
+                UInt16(content[$0]) << 8 | UInt16(content[$0 + 1])
+            }
+            return String(decoding: units, as: UTF16.self)
+        case 28: // UniversalString: UTF-32 big-endian
+            var scalars = String.UnicodeScalarView()
+            for offset in stride(from: content.startIndex, to: content.endIndex - 3, by: 4) {
+                let value = UInt32(content[offset]) << 24 | UInt32(content[offset + 1]) << 16 | UInt32(content[offset + 2]) << 8 | UInt32(content[offset + 3])
+                scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+            }
+            return String(scalars)
+        default: return "#" + hexString(der)
+        }
+    }
+
+    /// RFC 4514 2.4: special characters get a backslash, as do a leading space or "#" and a trailing space.
+    private static func escaped(_ value: String) -> String {
+        var out = ""
+        for (index, character) in value.enumerated() {
+            if ",+\"\\<>;".contains(character) || (index == 0 && (character == " " || character == "#"))
+                || (index == value.count - 1 && character == " ") {
+                out.append("\\")
+            }
+            out.append(character)
+        }
+        return out
+    }
+}
+
+private extension String {
+    var trimmingTrailingDot: String { hasSuffix(".") ? String(dropLast()) : self }
+}
