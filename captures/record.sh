@@ -549,7 +549,28 @@ record_vxlan() {
     finish vxlan
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 vxlan"
+# DTLS 1.2 over UDP on loopback: s_server -dtls1_2 with its session cache only (14430),
+# then with tickets (14431); s_client -dtls1_2 -reconnect against each. s_server reads its
+# standard input in DTLS mode and stops at its end, so it is kept open; it serves no -www.
+record_dtls() {
+    start_capture dtls.pcap "udp portrange 14430-14431"
+    : >dtls.client.log
+    for setup in "14430 -no_ticket" "14431"; do
+        set -- $setup
+        (sleep 12 | openssl s_server -dtls1_2 -accept 127.0.0.1:$1 -cert cert.pem -key key.pem ${2:-} >server.log 2>&1) &
+        local dtls_server=$!
+        sleep 1
+        echo "### connection $(date +%s.%N) openssl s_client -dtls1_2 -connect 127.0.0.1:$1 -reconnect" >>dtls.client.log
+        (sleep 3; echo) | timeout 15 openssl s_client -dtls1_2 -connect 127.0.0.1:$1 -reconnect >>dtls.client.log 2>&1 || true
+        pkill -f "s_server -dtls1_2 -accept 127.0.0.1:$1" || true
+        kill "$dtls_server" 2>/dev/null || true
+        wait "$dtls_server" 2>/dev/null || true
+    done
+    stop_capture
+    finish dtls
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 vxlan dtls"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

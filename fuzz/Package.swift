@@ -2,7 +2,11 @@
 // libFuzzer targets for tlsreuse's parsers. Built separately from the main package:
 //   swift build -c release --package-path fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 // See fuzz/README.md.
+import Foundation
 import PackageDescription
+
+// SwiftPM names a path dependency after its folder, which is the clone's name.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent.lowercased()
 
 let targets = ["FuzzTLSWire", "FuzzPackets", "FuzzReassembly", "FuzzCapture"]
 
@@ -12,7 +16,7 @@ let package = Package(
     targets: targets.map { name in
         .executableTarget(
             name: name,
-            dependencies: [.product(name: "TLSReuseStages", package: "main")],
+            dependencies: [.product(name: "TLSReuseStages", package: root)],
             swiftSettings: [.swiftLanguageMode(.v6)]
         )
     }

@@ -147,6 +147,8 @@ public struct ConnectionCounters: Sendable, Equatable {
     public var flowsWithoutTLS = 0
     /// TLS flows whose ClientHello was lost to a capture gap or a snaplen cut: no record.
     public var clientHellosLostToGaps = 0
+    /// UDP datagrams that belonged to DTLS flows.
+    public var dtlsDatagrams = 0
 
     public init() {}
 
@@ -161,5 +163,6 @@ public struct ConnectionCounters: Sendable, Equatable {
         tlsConnections += o.tlsConnections; malformed += o.malformed; withGaps += o.withGaps
         undecided += o.undecided; flowsWithoutTLS += o.flowsWithoutTLS
         clientHellosLostToGaps += o.clientHellosLostToGaps
+        dtlsDatagrams += o.dtlsDatagrams
     }
 }

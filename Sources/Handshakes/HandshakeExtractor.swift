@@ -30,6 +30,7 @@ public struct ExtractionStatistics: Sendable {
 public struct HandshakeExtractor {
     private var decoder = PacketDecoder()
     private var flows: FlowTable<ConnectionTracker>
+    private var datagrams = DatagramFlows()
     private var sink: RecordSink
     private var first: Int64?
     private var last: Int64 = 0
@@ -46,8 +47,13 @@ public struct HandshakeExtractor {
     /// A hash of the 4-tuple that is the same in both directions.
     @inline(__always)
     static func shardHash(_ segment: TCPSegment) -> UInt64 {
-        let addresses = (segment.source.low ^ segment.destination.low) &+ (segment.source.high ^ segment.destination.high)
-        var h = (addresses ^ UInt64(segment.sourcePort ^ segment.destinationPort)) &* 0x9e37_79b9_7f4a_7c15
+        shardHash(segment.source, segment.destination, segment.sourcePort, segment.destinationPort)
+    }
+
+    @inline(__always)
+    static func shardHash(_ source: IPAddress, _ destination: IPAddress, _ sourcePort: UInt16, _ destinationPort: UInt16) -> UInt64 {
+        let addresses = (source.low ^ destination.low) &+ (source.high ^ destination.high)
+        var h = (addresses ^ UInt64(sourcePort ^ destinationPort)) &* 0x9e37_79b9_7f4a_7c15
         h ^= h >> 29
         return h &* 0xbf58_476d_1ce4_e5b9
     }
@@ -62,7 +68,12 @@ public struct HandshakeExtractor {
             if let shard, Int(HandshakeExtractor.shardHash(segment) >> 33) % shard.count != shard.index { return }
             flows.handle(segment, sink: &sink)
             if !sink.ready.isEmpty { drain(emit) }
-        case .udp, .skipped:
+        case let .udp(datagram):
+            if let shard, Int(HandshakeExtractor.shardHash(datagram.source, datagram.destination, datagram.sourcePort,
+                                                           datagram.destinationPort) >> 33) % shard.count != shard.index { return }
+            datagrams.handle(datagram, sink: &sink)
+            if !sink.ready.isEmpty { drain(emit) }
+        case .skipped:
             break
         }
     }
@@ -79,12 +90,14 @@ public struct HandshakeExtractor {
     /// Finishes flows idle at `timestampNanos` (live capture, where time passes without packets).
     public mutating func expire(at timestampNanos: Int64, emit: (HandshakeRecord) -> Void) {
         flows.expire(at: timestampNanos, sink: &sink)
+        datagrams.expire(at: timestampNanos, sink: &sink)
         drain(emit)
     }
 
     /// Finishes every flow (end of input) and emits the remaining records.
     public mutating func finish(emit: (HandshakeRecord) -> Void) {
         flows.finishAll(sink: &sink)
+        datagrams.finishAll(sink: &sink)
         drain(emit)
     }
 
@@ -98,6 +111,7 @@ public struct HandshakeExtractor {
         statistics.decode = decoder.counters
         statistics.reassembly = flows.counters
         statistics.connections = sink.counters
+        statistics.connections.dtlsDatagrams = datagrams.datagramsUsed
         statistics.firstPacketNanos = first
         statistics.lastPacketNanos = first == nil ? nil : last
         return statistics

@@ -147,13 +147,15 @@ struct HandshakeMachine: TLSEventHandler {
 
     /// Builds the record; nil when no ClientHello was seen. `serverTraits` are the
     /// responder's, used only when the responder is the server.
-    func makeRecord(start: FlowStart, responderTraits: ServerTraits?, fingerprints: FingerprintCache) -> HandshakeRecord? {
+    func makeRecord(start: FlowStart, responderTraits: ServerTraits?, fingerprints: FingerprintCache,
+                    transport: String = "tcp") -> HandshakeRecord? {
         guard let hello = clientHello, let clientStream else { return nil }
         let (client, server) = clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
         let uid = connectionUID(timestampNanos: clientHelloTime, client: client.address, clientPort: client.port,
                                 server: server.address, serverPort: server.port)
         var record = HandshakeRecord(uid: uid, timestampNanos: clientHelloTime, client: client.address, clientPort: client.port,
                                      server: server.address, serverPort: server.port)
+        record.transport = transport
         record.fill(from: hello)
         if clientStream == 0 { record.serverTraits = responderTraits }
         if let serverHello {

@@ -26,6 +26,13 @@ public struct FlowStart: Sendable {
     public var timestampNanos: Int64
     /// The originator's SYN was seen, so the stream starts at its beginning.
     public var sawSYN: Bool
+
+    public init(originator: Endpoint, responder: Endpoint, timestampNanos: Int64, sawSYN: Bool) {
+        self.originator = originator
+        self.responder = responder
+        self.timestampNanos = timestampNanos
+        self.sawSYN = sawSYN
+    }
 }
 
 /// Which directions a consumer still needs bytes from. Empty means it has decided: the

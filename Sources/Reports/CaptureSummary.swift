@@ -41,7 +41,7 @@ public enum CaptureSummary {
             ("too_deep_encapsulation", d.tooDeep),
             ("dropped_ip_fragments", d.droppedFragments),
             ("non_tcp_ip_packets", d.otherTransport),
-            ("udp_datagrams", d.udpDatagrams),
+            ("non_dtls_udp_datagrams", d.udpDatagrams - c.dtlsDatagrams),
             ("tcp_flows_without_tls", c.flowsWithoutTLS),
             ("tcp_gaps", r.gaps),
             ("tcp_gap_bytes", Int(r.gapBytes)),
@@ -82,7 +82,7 @@ public enum CaptureSummary {
     public static func summary(_ s: ExtractionStatistics) -> String {
         let files = s.inputs.count == 1 ? "1 input" : "\(s.inputs.count) inputs"
         var summary = "\(s.connections.tlsConnections) TLS connections in \(s.decode.packets) packets from \(files)"
-        let skipped = skipped(s).filter { $0.key != "udp_datagrams" && $0.key != "tcp_flows_without_tls" && $0.key != "non_tcp_ip_packets" }
+        let skipped = skipped(s).filter { $0.key != "non_dtls_udp_datagrams" && $0.key != "tcp_flows_without_tls" && $0.key != "non_tcp_ip_packets" }
         let tunnels = s.decode.tunnels.named
         if !tunnels.isEmpty {
             summary += " (decapsulated " + tunnels.map { "\($0.name.replacingUnderscores()) \($0.count)" }.joined(separator: ", ") + ")"

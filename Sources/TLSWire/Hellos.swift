@@ -80,14 +80,16 @@ public struct ClientHello: Sendable {
     public var renegotiationInfo = false
     /// Sent as an SSL 2.0-compatible CLIENT-HELLO (RFC 5246 E.2).
     public var isSSLv2Compatible = false
+    /// DTLS only: the cookie from a HelloVerifyRequest, echoed (RFC 6347 4.2.1).
+    public var cookie: [UInt8]?
 
     public init() {}
 
     public var offersPSK: Bool { extensionTypes.contains(.preSharedKey) }
 
-    /// Parses a ClientHello body (after the 4-byte handshake header).
-    /// Throws `TLSWireError` when a length contradicts its container.
-    public init(parsing body: inout ByteCursor) throws(TLSWireError) {
+    /// Parses a ClientHello body (after the handshake header). DTLS hellos carry a cookie
+    /// after the session ID (RFC 6347 4.2.1). Throws when a length contradicts its container.
+    public init(parsing body: inout ByteCursor, datagram: Bool = false) throws(TLSWireError) {
         guard let version = body.readUInt16(), let random = body.readBytes(length: 32) else {
             throw .malformed("ClientHello: shorter than version and random")
         }
@@ -97,6 +99,11 @@ public struct ClientHello: Sendable {
             throw .malformed("ClientHello: bad session_id length")
         }
         self.sessionID = sessionID.readBytes(length: sessionID.remaining)!
+        if datagram {
+            // opaque cookie<0..2^8-1> (RFC 6347 4.2.1)
+            guard var cookie = body.readLengthPrefixed(prefixBytes: 1) else { throw .malformed("ClientHello: bad cookie length") }
+            self.cookie = cookie.readBytes(length: cookie.remaining)!
+        }
         guard var suites = body.readLengthPrefixed(prefixBytes: 2), suites.remaining % 2 == 0 else {
             throw .malformed("ClientHello: bad cipher_suites length")
         }

@@ -361,14 +361,18 @@ public struct TLSStreamDecoder {
             guard cursor.remaining >= 4 + length else { return }
             _ = cursor.readSlice(length: 4)
             var body = cursor.readSlice(length: length)!
-            emit(decodeMessage(type, &body), &handler)
+            emit(TLSEvent.decodingMessage(type, &body), &handler)
         }
     }
 
-    private func decodeMessage(_ type: HandshakeType, _ body: inout ByteCursor) -> TLSEvent {
+}
+
+extension TLSEvent {
+    /// The event for one whole handshake message body. `datagram` selects DTLS's ClientHello layout.
+    static func decodingMessage(_ type: HandshakeType, _ body: inout ByteCursor, datagram: Bool = false) -> TLSEvent {
         do throws(TLSWireError) {
             switch type {
-            case .clientHello: return .clientHello(try ClientHello(parsing: &body))
+            case .clientHello: return .clientHello(try ClientHello(parsing: &body, datagram: datagram))
             case .serverHello: return .serverHello(try ServerHello(parsing: &body))
             case .draftHelloRetryRequest: return .serverHello(try ServerHello(parsingDraftRetryRequest: &body))
             case .certificate: return .certificate(try CertificateChain(parsing: &body))
@@ -379,7 +383,9 @@ public struct TLSStreamDecoder {
             return .malformed(error)
         }
     }
+}
 
+extension TLSStreamDecoder {
     // MARK: resynchronisation
 
     /// Looks for the next plausible record header after a gap. Input is copied into

@@ -25,8 +25,8 @@ import TestSupport
     func openSSLViews(_ capture: URL, tlsPorts: Set<Int>) throws -> [String: OpenSSLView] {
         var arguments = ["-r", capture.path]
         for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
-        arguments += ["-Y", "tls.handshake.certificate", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=;",
-                      "-e", "tls.handshake.certificate"]
+        arguments += ["-Y", "tls.handshake.certificate || dtls.handshake.certificate", "-T", "fields", "-E", "occurrence=a",
+                      "-E", "aggregator=;", "-E", "separator=;", "-e", "tls.handshake.certificate", "-e", "dtls.handshake.certificate"]
         let hexes = Set(try runProcess("tshark", arguments).stdout.split(whereSeparator: { $0 == "\n" || $0 == ";" }).map {
             $0.replacingOccurrences(of: ":", with: "")
         })

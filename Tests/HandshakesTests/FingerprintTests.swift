@@ -10,18 +10,26 @@ import TestSupport
     func tsharkFingerprints(_ path: String, tlsPorts: Set<Int>) throws -> [String: (ja3: String?, ja3s: String?)] {
         var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE"]
         for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
-        arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields", "-E", "separator=\t",
-                      "-E", "occurrence=a", "-E", "aggregator=|"]
+        arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2 || dtls.handshake.type == 1 || dtls.handshake.type == 2",
+                      "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
+        // TLS and DTLS fields side by side; a row fills one of each pair.
         for field in ["ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport", "tls.handshake.type",
-                      "tls.handshake.ja3", "tls.handshake.ja3s"] { arguments += ["-e", field] }
+                      "tls.handshake.ja3", "tls.handshake.ja3s", "udp.srcport", "udp.dstport", "dtls.handshake.type",
+                      "dtls.handshake.ja3", "dtls.handshake.ja3s"] { arguments += ["-e", field] }
         var result: [String: (ja3: String?, ja3s: String?)] = [:]
         for line in try runProcess("tshark", arguments).stdout.split(separator: "\n") {
-            let cells = line.split(separator: "\t", omittingEmptySubsequences: false).map { $0.split(separator: "|").last.map(String.init) ?? "" }
-            guard cells.count >= 9 else { continue }
-            let types = line.split(separator: "\t", omittingEmptySubsequences: false)[6].split(separator: "|")
+            var cells = line.split(separator: "\t", omittingEmptySubsequences: false).map { $0.split(separator: "|").last.map(String.init) ?? "" }
+            guard cells.count >= 14 else { continue }
+            var types = line.split(separator: "\t", omittingEmptySubsequences: false)[6].split(separator: "|")
+            if types.isEmpty {
+                // DTLS: move its fields into the TLS columns.
+                types = line.split(separator: "\t", omittingEmptySubsequences: false)[11].split(separator: "|")
+                cells[2] = cells[9]; cells[5] = cells[10]; cells[7] = cells[12]; cells[8] = cells[13]
+            }
             if types.contains("1") {
                 let key = "\(cells[0].isEmpty ? cells[1] : cells[0]):\(cells[2])"
-                if result[key] == nil { result[key] = (cells[7].isEmpty ? nil : cells[7], nil) }
+                // A ClientHello in fragments gets its JA3 on the frame that completes it.
+                if result[key]?.ja3 == nil { result[key] = (cells[7].isEmpty ? nil : cells[7], result[key]?.ja3s) }
             }
             if types.contains("2") {
                 let key = "\(cells[3].isEmpty ? cells[4] : cells[3]):\(cells[5])"
@@ -31,9 +39,7 @@ import TestSupport
         return result
     }
 
-    static let captures: [URL] = Paths.recordedCaptures + Paths.peerCaptures.filter {
-        !$0.lastPathComponent.hasPrefix("quic__") && !$0.lastPathComponent.contains("dtls")
-    }
+    static let captures: [URL] = Paths.recordedCaptures + Paths.peerCaptures.filter { !$0.lastPathComponent.hasPrefix("quic__") }
 
     @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"), arguments: captures)
     func ja3AndJA3SAgreeWithTshark(capture: URL) throws {
@@ -53,7 +59,7 @@ import TestSupport
     }
 
     /// The `JA4.1` value of every TLS-over-TCP stream in the JA4 project's expected outputs.
-    /// QUIC streams ("q") wait for QUIC support; DTLS ("d") for DTLS support (issue 9).
+    /// TLS over TCP ("t") and DTLS ("d"); QUIC streams ("q") wait for QUIC support (issue 9).
     @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present"))
     func ja4MatchesTheJA4ProjectsExpectedOutputs() throws {
         let folder = Paths.peerCorpus.appendingPathComponent("ja4")
@@ -64,7 +70,7 @@ import TestSupport
                   let streams = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { continue }
             let records = try extractRecords(folder.appendingPathComponent("pcap/\(capture)"))
             for stream in streams {
-                guard let ja4 = stream["JA4.1"] as? String, ja4.hasPrefix("t"),
+                guard let ja4 = stream["JA4.1"] as? String, ja4.hasPrefix("t") || ja4.hasPrefix("d"),
                       let source = stream["src"] as? String, let port = stream["srcport"] as? String else { continue }
                 let record = records.first { "\($0.client)" == source && "\($0.clientPort)" == port }
                 #expect(record != nil, "\(capture): no record for \(source):\(port)")

@@ -234,15 +234,18 @@ public struct TsharkHandshake: Equatable, CustomStringConvertible {
 private let helloRetryRandom = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
 
 /// Dissects a capture with tshark: the first ClientHello and the last ServerHello (not a
-/// HelloRetryRequest) of every TCP stream. `tlsPorts` are decoded as TLS whatever the port.
+/// HelloRetryRequest) of every TCP stream (TLS) and UDP stream (DTLS). `tlsPorts` are
+/// decoded as TLS whatever the port.
 public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>) throws -> [TsharkHandshake] {
-    let fields = ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport", "tls.handshake.type",
-                  "tls.handshake.extensions_server_name", "tls.handshake.session_id", "tls.handshake.version",
-                  "tls.handshake.extensions.supported_version", "tls.handshake.ciphersuite", "tls.handshake.random"]
+    let common = ["tcp.stream", "udp.stream", "ip.src", "ipv6.src", "tcp.srcport", "udp.srcport", "ip.dst", "ipv6.dst",
+                  "tcp.dstport", "udp.dstport"]
+    let helloFields = ["handshake.type", "handshake.extensions_server_name", "handshake.session_id", "handshake.version",
+                       "handshake.extensions.supported_version", "handshake.ciphersuite", "handshake.random"]
+    let fields = common + helloFields.map { "tls." + $0 } + helloFields.map { "dtls." + $0 }
     var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE"]
     for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
-    arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
-                  "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
+    arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2 || dtls.handshake.type == 1 || dtls.handshake.type == 2",
+                  "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
     for field in fields { arguments += ["-e", field] }
     let result = try runProcess("tshark", arguments)
     var byStream: [String: TsharkHandshake] = [:]
@@ -251,26 +254,34 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>) throws -> [Tsha
         var cells = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
         cells += Array(repeating: "", count: max(0, fields.count - cells.count))
         let row = Dictionary(uniqueKeysWithValues: zip(fields, cells))
-        guard let stream = row["tcp.stream"], !stream.isEmpty else { continue }
-        let types = row["tls.handshake.type"]!.split(separator: "|").map(String.init)
-        func first(_ key: String) -> String { row[key]!.split(separator: "|", omittingEmptySubsequences: false).first.map(String.init) ?? "" }
-        func last(_ key: String) -> String { row[key]!.split(separator: "|", omittingEmptySubsequences: false).last.map(String.init) ?? "" }
+        let isDTLS = !row["dtls.handshake.type"]!.isEmpty
+        let prefix = isDTLS ? "dtls." : "tls."
+        let transport = isDTLS ? "udp" : "tcp"
+        guard let streamNumber = row["\(transport).stream"], !streamNumber.isEmpty else { continue }
+        let stream = transport + streamNumber
+        func values(_ key: String) -> [String] {
+            row[key.hasPrefix("handshake") ? prefix + key : key]!.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        }
+        func first(_ key: String) -> String { values(key).first ?? "" }
+        func last(_ key: String) -> String { values(key).last ?? "" }
+        let types = values("handshake.type")
         if types.contains("1"), byStream[stream] == nil {
-            let sni = first("tls.handshake.extensions_server_name")
+            let sni = first("handshake.extensions_server_name")
             byStream[stream] = TsharkHandshake(
                 // The innermost addresses: tunnels put the outer header's first.
-                client: last("ip.src").isEmpty ? last("ipv6.src") : last("ip.src"), clientPort: Int(first("tcp.srcport")) ?? 0,
-                server: last("ip.dst").isEmpty ? last("ipv6.dst") : last("ip.dst"), serverPort: Int(first("tcp.dstport")) ?? 0,
-                sni: sni.isEmpty ? nil : sni, clientSessionID: first("tls.handshake.session_id"))
+                client: last("ip.src").isEmpty ? last("ipv6.src") : last("ip.src"), clientPort: Int(first("\(transport).srcport")) ?? 0,
+                server: last("ip.dst").isEmpty ? last("ipv6.dst") : last("ip.dst"), serverPort: Int(first("\(transport).dstport")) ?? 0,
+                sni: sni.isEmpty ? nil : sni, clientSessionID: first("handshake.session_id"))
             order.append(stream)
         }
         if types.contains("2"), byStream[stream] != nil {
-            if row["tls.handshake.random"]!.contains(helloRetryRandom) { continue }
-            byStream[stream]!.serverSessionID = first("tls.handshake.session_id")
-            let selected = last("tls.handshake.extensions.supported_version")
-            let legacy = first("tls.handshake.version")
+            if row[prefix + "handshake.random"]!.contains(helloRetryRandom) { continue }
+            // DTLS 1.3 hello retry requests are ServerHellos too; a later ServerHello replaces it.
+            byStream[stream]!.serverSessionID = first("handshake.session_id")
+            let selected = last("handshake.extensions.supported_version")
+            let legacy = first("handshake.version")
             byStream[stream]!.version = Int((selected.isEmpty ? legacy : selected).dropFirst(2), radix: 16)
-            byStream[stream]!.cipher = Int(last("tls.handshake.ciphersuite").dropFirst(2), radix: 16)
+            byStream[stream]!.cipher = Int(last("handshake.ciphersuite").dropFirst(2), radix: 16)
         }
     }
     return order.compactMap { byStream[$0] }

@@ -12,7 +12,7 @@ struct Sink: TLSEventHandler {
     }
 }
 
-/// The TLS record and handshake parser. Input: one byte of options (chunk size, gaps,
+/// The TLS record and handshake parser, and the DTLS one. Input: one byte of options (chunk size, gaps,
 /// ChangeCipherSpec behaviour), then a byte stream fed in chunks, with a gap now and then.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -31,6 +31,17 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         if options & 0x40 != 0, pieces % 7 == 0 { decoder.skip(pieces % 5 + 1, handler: &sink) }
         position = end
     }
+    // DTLS: the same bytes as datagrams of `chunk` bytes, fed twice (retransmissions).
+    var datagrams = DTLSDecoder(streamTag: 0)
+    var datagramSink = Sink(ciphertextAfterChangeCipherSpec: options & 0x80 != 0)
+    for _ in 0..<2 {
+        position = 0
+        while position < stream.count {
+            let end = min(stream.count, position + chunk * 16)
+            datagrams.feed(UnsafeRawBufferPointer(rebasing: stream[position..<end]), handler: &datagramSink)
+            position = end
+        }
+    }
     // The hello parsers directly, on the raw bytes.
     var cursor = ByteCursor(stream)
     _ = try? ClientHello(parsing: &cursor)
@@ -38,6 +49,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     _ = try? ServerHello(parsing: &cursor)
     cursor = ByteCursor(stream)
     _ = try? ClientHello(parsingSSLv2: &cursor)
+    cursor = ByteCursor(stream)
+    _ = try? ClientHello(parsing: &cursor, datagram: true)
     return 0
 }
 
