@@ -4,16 +4,22 @@ import SwiftASN1
 import X509
 
 /// What a server's leaf certificate says, parsed by swift-certificates (RFC 5280).
-public struct CertificateSummary: Sendable, Equatable {
+/// A class: every record of a server shares the one parsed instance.
+public final class CertificateSummary: Sendable, Equatable {
     /// Subject and issuer as RFC 4514 strings ("CN=localhost,O=Example").
-    public var subject: String
-    public var issuer: String
-    public var commonName: String?
+    public let subject: String
+    public let issuer: String
+    public let commonName: String?
     /// subjectAltName entries (RFC 5280 4.2.1.6): DNS names as they are, IP addresses in
     /// text form, others prefixed with their kind ("email:", "URI:").
-    public var subjectAlternativeNames: [String]
-    public var notBeforeNanos: Int64
-    public var notAfterNanos: Int64
+    public let subjectAlternativeNames: [String]
+    public let notBeforeNanos: Int64
+    public let notAfterNanos: Int64
+
+    public static func == (a: CertificateSummary, b: CertificateSummary) -> Bool {
+        a.subject == b.subject && a.issuer == b.issuer && a.commonName == b.commonName
+            && a.subjectAlternativeNames == b.subjectAlternativeNames && a.notBeforeNanos == b.notBeforeNanos && a.notAfterNanos == b.notAfterNanos
+    }
 
     public init(subject: String, issuer: String, commonName: String?, subjectAlternativeNames: [String],
                 notBeforeNanos: Int64, notAfterNanos: Int64) {
@@ -29,7 +35,7 @@ public struct CertificateSummary: Sendable, Equatable {
     /// public key type it does not support, such as ML-DSA or RSA under 2048 bits, or odd
     /// signature parameters), the fields are read from the TBSCertificate alone. Nil when
     /// neither works.
-    init?(der: [UInt8]) {
+    convenience init?(der: [UInt8]) {
         let fields: TBSFields
         if let certificate = try? Certificate(derEncoded: der) {
             fields = TBSFields(issuer: certificate.issuer, subject: certificate.subject,
@@ -43,29 +49,28 @@ public struct CertificateSummary: Sendable, Equatable {
         self.init(fields)
     }
 
-    private init(_ fields: TBSFields) {
-        subject = DistinguishedNameText.rfc4514(fields.subject)
-        issuer = DistinguishedNameText.rfc4514(fields.issuer)
-        commonName = nil
+    private convenience init(_ fields: TBSFields) {
+        var commonName: String?
         for relativeName in fields.subject {
             for attribute in relativeName where attribute.type == .RDNAttributeType.commonName {
                 commonName = DistinguishedNameText.text(of: attribute.value)
             }
         }
-        subjectAlternativeNames = []
-        if let names = try? fields.extensions.subjectAlternativeNames {
-            for name in names {
+        var names: [String] = []
+        if let alternatives = try? fields.extensions.subjectAlternativeNames {
+            for name in alternatives {
                 switch name {
-                case let .dnsName(dns): subjectAlternativeNames.append(dns)
-                case let .ipAddress(octets): subjectAlternativeNames.append(Self.ipText(Array(octets.bytes)))
-                case let .rfc822Name(mail): subjectAlternativeNames.append("email:" + mail)
-                case let .uniformResourceIdentifier(uri): subjectAlternativeNames.append("URI:" + uri)
+                case let .dnsName(dns): names.append(dns)
+                case let .ipAddress(octets): names.append(Self.ipText(Array(octets.bytes)))
+                case let .rfc822Name(mail): names.append("email:" + mail)
+                case let .uniformResourceIdentifier(uri): names.append("URI:" + uri)
                 default: break
                 }
             }
         }
-        notBeforeNanos = fields.notBeforeNanos
-        notAfterNanos = fields.notAfterNanos
+        self.init(subject: DistinguishedNameText.rfc4514(fields.subject), issuer: DistinguishedNameText.rfc4514(fields.issuer),
+                  commonName: commonName, subjectAlternativeNames: names,
+                  notBeforeNanos: fields.notBeforeNanos, notAfterNanos: fields.notAfterNanos)
     }
 
     /// DNS names the certificate is valid for: its DNS subjectAltNames, or its CN when it has

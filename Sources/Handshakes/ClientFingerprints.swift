@@ -1,6 +1,60 @@
 import Crypto
 import TLSWire
 
+/// JA3, JA4 and JA3S of recent hellos. Most connections come from a handful of client
+/// programs, so the lists are compared with the last few and the hashes reused.
+final class HelloFingerprintMemo {
+    static let capacity = 16
+
+    private struct ClientKey: Equatable {
+        var legacyVersion: UInt16
+        var ciphers: [CipherSuite]
+        var extensions: [ExtensionType]
+        var groups: [NamedGroup]
+        var pointFormats: [UInt8]
+        var signatureAlgorithms: [UInt16]
+        var versions: [ProtocolVersion]
+        var firstALPN: [UInt8]?
+        var sslv2: Bool
+        var transport: String
+    }
+
+    private struct ServerKey: Equatable {
+        var legacyVersion: UInt16
+        var cipher: UInt16
+        var extensions: [ExtensionType]
+    }
+
+    private var clients: [(key: ClientKey, ja3: String?, ja4: String)] = []
+    private var servers: [(key: ServerKey, ja3s: String)] = []
+    private var nextClient = 0, nextServer = 0
+
+    func client(_ hello: ClientHello, transport: String) -> (ja3: String?, ja4: String) {
+        let key = ClientKey(legacyVersion: hello.legacyVersion.rawValue, ciphers: hello.cipherSuites, extensions: hello.extensionTypes,
+                            groups: hello.supportedGroups, pointFormats: hello.ecPointFormats,
+                            signatureAlgorithms: hello.signatureAlgorithms, versions: hello.supportedVersions,
+                            firstALPN: hello.firstALPN, sslv2: hello.isSSLv2Compatible, transport: transport)
+        if let hit = clients.first(where: { $0.key == key }) { return (hit.ja3, hit.ja4) }
+        let entry = (key: key, ja3: Fingerprints.ja3(hello), ja4: Fingerprints.ja4(hello, transport: transport))
+        if clients.count < HelloFingerprintMemo.capacity { clients.append(entry) } else {
+            clients[nextClient] = entry
+            nextClient = (nextClient + 1) % HelloFingerprintMemo.capacity
+        }
+        return (entry.ja3, entry.ja4)
+    }
+
+    func server(_ hello: ServerHello) -> String {
+        let key = ServerKey(legacyVersion: hello.legacyVersion.rawValue, cipher: hello.cipherSuite.rawValue, extensions: hello.extensionTypes)
+        if let hit = servers.first(where: { $0.key == key }) { return hit.ja3s }
+        let entry = (key: key, ja3s: Fingerprints.ja3s(hello))
+        if servers.count < HelloFingerprintMemo.capacity { servers.append(entry) } else {
+            servers[nextServer] = entry
+            nextServer = (nextServer + 1) % HelloFingerprintMemo.capacity
+        }
+        return entry.ja3s
+    }
+}
+
 /// Client and server fingerprints computed from the hellos. GREASE values (RFC 8701) are
 /// left out everywhere, as both methods require.
 enum Fingerprints {
@@ -10,22 +64,31 @@ enum Fingerprints {
     /// specs are three bytes and have no JA3 form.
     static func ja3(_ hello: ClientHello) -> String? {
         guard !hello.isSSLv2Compatible else { return nil }
-        var text = String(hello.legacyVersion.rawValue) + ","
-        appendDecimal(hello.cipherSuites.lazy.filter { !$0.isGREASE }.map(\.rawValue), to: &text)
-        text += ","
-        appendDecimal(hello.extensionTypes.lazy.filter { !$0.isGREASE }.map(\.rawValue), to: &text)
-        text += ","
-        appendDecimal(hello.supportedGroups.lazy.filter { !$0.isGREASE }.map(\.rawValue), to: &text)
-        text += ","
-        appendDecimal(hello.ecPointFormats.lazy.map(UInt16.init), to: &text)
-        return md5(text)
+        // Built as bytes, not a String: this runs once per connection.
+        var text: [UInt8] = []
+        text.reserveCapacity(512)
+        appendDecimal(hello.legacyVersion.rawValue, to: &text)
+        text.append(comma)
+        appendDecimalList(hello.cipherSuites.lazy.filter { !$0.isGREASE }.map(\.rawValue), to: &text)
+        text.append(comma)
+        appendDecimalList(hello.extensionTypes.lazy.filter { !$0.isGREASE }.map(\.rawValue), to: &text)
+        text.append(comma)
+        appendDecimalList(hello.supportedGroups.lazy.filter { !$0.isGREASE }.map(\.rawValue), to: &text)
+        text.append(comma)
+        appendDecimalList(hello.ecPointFormats.lazy.map(UInt16.init), to: &text)
+        return hexString(Array(Insecure.MD5.hash(data: text)))
     }
 
     /// JA3S: the ServerHello's legacy version, chosen cipher suite and extensions; MD5 in hex.
     static func ja3s(_ hello: ServerHello) -> String {
-        var text = String(hello.legacyVersion.rawValue) + "," + String(hello.cipherSuite.rawValue) + ","
-        appendDecimal(hello.extensionTypes.lazy.filter { !$0.isGREASE }.map(\.rawValue), to: &text)
-        return md5(text)
+        var text: [UInt8] = []
+        text.reserveCapacity(128)
+        appendDecimal(hello.legacyVersion.rawValue, to: &text)
+        text.append(comma)
+        appendDecimal(hello.cipherSuite.rawValue, to: &text)
+        text.append(comma)
+        appendDecimalList(hello.extensionTypes.lazy.filter { !$0.isGREASE }.map(\.rawValue), to: &text)
+        return hexString(Array(Insecure.MD5.hash(data: text)))
     }
 
     /// Ciphers and extensions counted in JA4's first part show at most 99.
@@ -46,15 +109,26 @@ enum Fingerprints {
         text += twoDigits(min(extensions.count, ja4MaximumCount))
         text += ja4ALPN(hello.firstALPN)
         text += "_"
-        text += ciphers.isEmpty ? "000000000000" : truncatedSHA256(hexList(ciphers.sorted()))
+        var list: [UInt8] = []
+        list.reserveCapacity(512)
+        if ciphers.isEmpty {
+            text += "000000000000"
+        } else {
+            appendHexList(ciphers.sorted(), to: &list)
+            text += truncatedSHA256(list)
+        }
         text += "_"
         let hashed = extensions.filter { $0 != ExtensionType.serverName.rawValue && $0 != ExtensionType.applicationLayerProtocolNegotiation.rawValue }
         if hashed.isEmpty {
             text += "000000000000"
         } else {
-            var list = hexList(hashed.sorted())
+            list.removeAll(keepingCapacity: true)
+            appendHexList(hashed.sorted(), to: &list)
             let algorithms = hello.signatureAlgorithms.filter { !TLSWire.isGREASE($0) }
-            if !algorithms.isEmpty { list += "_" + hexList(algorithms) }
+            if !algorithms.isEmpty {
+                list.append(UInt8(ascii: "_"))
+                appendHexList(algorithms, to: &list)
+            }
             text += truncatedSHA256(list)
         }
         return text
@@ -97,42 +171,47 @@ enum Fingerprints {
     // MARK: helpers
 
     private static let hexDigits = Array("0123456789abcdef")
+    private static let hexBytes = Array("0123456789abcdef".utf8)
+    private static let comma = UInt8(ascii: ",")
 
-    private static func appendDecimal<S: Sequence>(_ values: S, to text: inout String) where S.Element == UInt16 {
+    private static func appendDecimal(_ value: UInt16, to bytes: inout [UInt8]) {
+        var divisor: UInt16 = 10_000
+        var started = false
+        var rest = value
+        while divisor > 0 {
+            let digit = rest / divisor
+            if digit > 0 || started || divisor == 1 {
+                bytes.append(UInt8(ascii: "0") + UInt8(digit))
+                started = true
+            }
+            rest %= divisor
+            divisor /= 10
+        }
+    }
+
+    private static func appendDecimalList<S: Sequence>(_ values: S, to bytes: inout [UInt8]) where S.Element == UInt16 {
         var first = true
         for value in values {
-            if !first { text += "-" }
-            text += String(value)
+            if !first { bytes.append(UInt8(ascii: "-")) }
+            appendDecimal(value, to: &bytes)
             first = false
         }
     }
 
-    private static func hexList(_ values: [UInt16]) -> String {
-        var text = ""
-        text.reserveCapacity(values.count * 5)
+    /// Four lowercase hex digits per value, comma separated.
+    private static func appendHexList(_ values: [UInt16], to bytes: inout [UInt8]) {
         for (index, value) in values.enumerated() {
-            if index > 0 { text += "," }
-            for shift in stride(from: 12, through: 0, by: -4) { text.append(hexDigits[Int(value >> UInt16(shift) & 0x0f)]) }
+            if index > 0 { bytes.append(comma) }
+            bytes.append(hexBytes[Int(value >> 12)])
+            bytes.append(hexBytes[Int(value >> 8 & 0x0f)])
+            bytes.append(hexBytes[Int(value >> 4 & 0x0f)])
+            bytes.append(hexBytes[Int(value & 0x0f)])
         }
-        return text
     }
 
     private static func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : String(value) }
 
-    private static func md5(_ text: String) -> String {
-        hex(Insecure.MD5.hash(data: Array(text.utf8)))
-    }
-
-    private static func truncatedSHA256(_ text: String) -> String {
-        String(hex(SHA256.hash(data: Array(text.utf8))).prefix(12))
-    }
-
-    private static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        var text = ""
-        for byte in digest {
-            text.append(hexDigits[Int(byte >> 4)])
-            text.append(hexDigits[Int(byte & 0x0f)])
-        }
-        return text
+    private static func truncatedSHA256(_ bytes: [UInt8]) -> String {
+        hexString(Array(SHA256.hash(data: bytes)).prefix(6))
     }
 }

@@ -157,6 +157,7 @@ struct HandshakeMachine: TLSEventHandler {
                                      server: server.address, serverPort: server.port)
         record.transport = transport
         record.fill(from: hello)
+        (record.ja3, record.ja4) = fingerprints.client(hello, transport: transport)
         if clientStream == 0 { record.serverTraits = responderTraits }
         if let serverHello {
             record.version = serverHello.negotiatedVersion
@@ -165,7 +166,7 @@ struct HandshakeMachine: TLSEventHandler {
             record.alpnSelected = serverHello.alpn
             record.pskSelected = serverHello.selectedPSKIdentity.map(Int.init)
             record.serverExtensions = serverHello.extensionTypes.map(\.rawValue)
-            record.ja3s = Fingerprints.ja3s(serverHello)
+            record.ja3s = fingerprints.server(serverHello)
         } else if let sslv2Server {
             record.version = sslv2Server.version
         }

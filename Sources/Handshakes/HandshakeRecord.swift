@@ -174,7 +174,5 @@ extension HandshakeRecord {
         echOffered = hello.encryptedClientHello
         clientRandom = hexString(hello.random)
         sslv2Hello = hello.isSSLv2Compatible
-        ja3 = Fingerprints.ja3(hello)
-        ja4 = Fingerprints.ja4(hello, transport: transport)
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Packets
+import TLSWire
 
 /// Lowercase hex of `bytes` ("" when empty), built in place in the string's own storage.
 public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
@@ -65,7 +66,13 @@ final class FingerprintCache {
     private var entries: [(der: [UInt8], fingerprint: String, summary: CertificateSummary?)] = []
     private var next = 0
 
+    private let hellos = HelloFingerprintMemo()
+
     func fingerprint(_ der: [UInt8]) -> String { entry(der).fingerprint }
+
+    /// JA3 and JA4 of a ClientHello, JA3S of a ServerHello.
+    func client(_ hello: ClientHello, transport: String) -> (ja3: String?, ja4: String) { hellos.client(hello, transport: transport) }
+    func server(_ hello: ServerHello) -> String { hellos.server(hello) }
 
     /// The certificate as swift-certificates parses it; nil when it does not parse.
     func summary(_ der: [UInt8]) -> CertificateSummary? { entry(der).summary }

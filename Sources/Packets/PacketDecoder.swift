@@ -150,6 +150,7 @@ public struct PacketDecoder {
 
     /// MPLS label stacks (RFC 3032 2.1) and PPPoE sessions (RFC 2516 4) between the link and
     /// network layers. Returns the EtherType and offset of what they carry.
+    @inline(never)
     private mutating func shims(_ etherType: Int, _ bytes: UnsafeRawBufferPointer, at start: Int) -> (Int, Int) {
         var type = etherType
         var offset = start
@@ -340,20 +341,24 @@ public struct PacketDecoder {
             return .udp(UDPDatagram(timestampNanos: timestamp, source: source, destination: destination,
                                     sourcePort: bytes.bigEndianUInt16(at: 0), destinationPort: bytes.bigEndianUInt16(at: 2),
                                     timeToLive: ttl, payload: UnsafeRawBufferPointer(rebasing: bytes[8..<end])))
-        case 4, 41:
-            // IPv4 or IPv6 inside IP (RFC 2003, RFC 2473, RFC 4213)
-            guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
-            counters.tunnels.ipInIP += 1
-            return network(proto == 4 ? 0x0800 : 0x86dd, bytes, at: 0, timestamp: timestamp, depth: depth + 1)
-        case 47:
-            return gre(bytes, timestamp: timestamp, depth: depth)
+        case 4, 41, 47:
+            return ipTunnel(proto, bytes, timestamp: timestamp, depth: depth)
         default:
             counters.otherTransport += 1
             return .skipped
         }
     }
 
-    // MARK: tunnels
+    // MARK: tunnels (kept out of line: the TCP path stays small)
+
+    @inline(never)
+    private mutating func ipTunnel(_ proto: UInt8, _ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket {
+        if proto == 47 { return gre(bytes, timestamp: timestamp, depth: depth) }
+        // IPv4 or IPv6 inside IP (RFC 2003, RFC 2473, RFC 4213)
+        guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
+        counters.tunnels.ipInIP += 1
+        return network(proto == 4 ? 0x0800 : 0x86dd, bytes, at: 0, timestamp: timestamp, depth: depth + 1)
+    }
 
     /// GRE (RFC 2784, key and sequence from RFC 2890), carrying IP, MPLS, Ethernet (0x6558) or ERSPAN.
     private mutating func gre(_ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket {
@@ -394,6 +399,7 @@ public struct PacketDecoder {
 
     /// VXLAN (RFC 7348 5) and Geneve (RFC 8926 3.4) payloads; nil when the header does not fit,
     /// so the datagram is treated as ordinary UDP.
+    @inline(never)
     private mutating func udpTunnel(_ port: UInt16, _ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket? {
         guard bytes.count >= 8 else { return nil }
         if port == PacketDecoder.genevePort {
