@@ -570,7 +570,126 @@ record_dtls() {
     finish dtls
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 vxlan dtls"
+# STARTTLS against real servers from Debian's packages, each with record.sh's certificate:
+# postfix (SMTP on 127.0.0.1:25; its main.cf is changed for the run and restored), dovecot
+# (IMAP on 14441, POP3 on 14442), PostgreSQL 15 (14443), slapd (LDAP, GnuTLS, on 14444)
+# and vsftpd (FTP AUTH TLS on 14445). openssl s_client -starttls PROTO -reconnect against
+# each. Needs: apt-get install postfix dovecot-imapd dovecot-pop3d postgresql slapd vsftpd.
+record_starttls() {
+    start_capture starttls.pcap "tcp port 25 or tcp portrange 14441-14445"
+    : >starttls.client.log
+    starttls_client() { # PROTO PORT [s_client options...]
+        local proto=$1 port=$2
+        shift 2
+        echo "### connection $(date +%s.%N) openssl s_client -starttls $proto -connect 127.0.0.1:$port $* -reconnect" >>starttls.client.log
+        echo | timeout 20 openssl s_client -starttls "$proto" -connect "127.0.0.1:$port" "$@" -reconnect >>starttls.client.log 2>&1 || true
+    }
+    # postfix: the system instance, loopback only.
+    cp /etc/postfix/main.cf main.cf.saved
+    postconf -e "inet_interfaces = loopback-only" "inet_protocols = ipv4" "smtpd_tls_cert_file = $work/cert.pem" \
+        "smtpd_tls_key_file = $work/key.pem" "smtpd_tls_security_level = may"
+    postfix start >/dev/null 2>&1
+    sleep 2
+    starttls_client smtp 25 -tls1_2
+    postfix stop >/dev/null 2>&1 || true
+    cp main.cf.saved /etc/postfix/main.cf
+    # dovecot: IMAP and POP3 with STARTTLS only.
+    mkdir -p dovecot-run dovecot-state
+    cat >dovecot.conf <<CONF
+protocols = imap pop3
+listen = 127.0.0.1
+base_dir = $work/dovecot-run
+state_dir = $work/dovecot-state
+log_path = $work/dovecot.log
+ssl = yes
+ssl_cert = <$work/cert.pem
+ssl_key = <$work/key.pem
+service imap-login {
+  inet_listener imap {
+    port = 14441
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 14442
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+passdb {
+  driver = static
+  args = password=unused
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$work
+}
+CONF
+    dovecot -c "$work/dovecot.conf"
+    sleep 1
+    starttls_client imap 14441 -tls1_2
+    starttls_client pop3 14442
+    kill "$(cat dovecot-run/master.pid)" 2>/dev/null || true
+    # PostgreSQL: a throwaway cluster owned by the postgres user.
+    mkdir -p pg pgsock
+    cp cert.pem pgcert.pem
+    cp key.pem pgkey.pem
+    chmod 600 pgkey.pem
+    chown postgres pg pgsock pgcert.pem pgkey.pem
+    chmod 755 "$work"
+    su postgres -c "/usr/lib/postgresql/15/bin/initdb -D $work/pg --auth=trust -U postgres" >/dev/null 2>&1
+    su postgres -c "/usr/lib/postgresql/15/bin/postgres -D $work/pg -p 14443 -k $work/pgsock -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$work/pgcert.pem -c ssl_key_file=$work/pgkey.pem" >pg.log 2>&1 &
+    sleep 3
+    starttls_client postgres 14443
+    pkill -f "postgres -D $work/pg" || true
+    # slapd (OpenLDAP with GnuTLS).
+    mkdir -p ldapdb
+    cat >slapd.conf <<CONF
+include /etc/ldap/schema/core.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile $work/slapd.pid
+TLSCertificateFile $work/cert.pem
+TLSCertificateKeyFile $work/key.pem
+database mdb
+suffix "dc=example,dc=test"
+rootdn "cn=admin,dc=example,dc=test"
+directory $work/ldapdb
+CONF
+    slapd -f "$work/slapd.conf" -h ldap://127.0.0.1:14444/
+    sleep 1
+    starttls_client ldap 14444 -tls1_2
+    kill "$(cat slapd.pid)" 2>/dev/null || true
+    # vsftpd: anonymous FTP with AUTH TLS.
+    mkdir -p /var/run/vsftpd/empty
+    cat >vsftpd.conf <<CONF
+listen=YES
+listen_address=127.0.0.1
+listen_port=14445
+background=NO
+anonymous_enable=YES
+local_enable=NO
+ssl_enable=YES
+allow_anon_ssl=YES
+require_ssl_reuse=NO
+rsa_cert_file=$work/cert.pem
+rsa_private_key_file=$work/key.pem
+secure_chroot_dir=/var/run/vsftpd/empty
+CONF
+    vsftpd "$work/vsftpd.conf" &
+    local ftp=$!
+    sleep 1
+    starttls_client ftp 14445
+    kill "$ftp" 2>/dev/null || true
+    stop_capture
+    finish starttls
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 vxlan dtls starttls"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

@@ -9,19 +9,60 @@ final class HandshakeSession {
     var originatorDecoder = TLSStreamDecoder(streamTag: 0)
     var responderDecoder = TLSStreamDecoder(streamTag: 1)
     var sequence: Int?
+    /// The plaintext start of a connection that may upgrade to TLS (STARTTLS and kin);
+    /// nil once decided, and for connections that begin with TLS.
+    private var plaintext: StartTLSDetector?
+    private var firstBytesSeen = false
+    /// Plaintext that never upgraded: nothing more to follow.
+    private var abandoned = false
+    private(set) var upgrade: StartTLSProtocol?
 
     func feed(_ bytes: UnsafeRawBufferPointer, from direction: FlowDirection) {
+        if !firstBytesSeen, let first = bytes.first {
+            firstBytesSeen = true
+            // A TLS record (content type 22) or an SSL 2.0 header goes straight to the decoders.
+            if first != 0x16, first & 0x80 == 0,
+               StartTLSDetector.looksLikePlaintextStart(bytes, fromClient: direction == .fromOriginator) {
+                plaintext = StartTLSDetector()
+            }
+        }
+        if plaintext != nil {
+            switch plaintext!.add(bytes, fromClient: direction == .fromOriginator) {
+            case .undecided:
+                return
+            case .notStartTLS:
+                plaintext = nil
+                abandoned = true
+                return
+            case let .upgraded(kind, clientOffset, serverOffset):
+                upgrade = kind
+                let detector = plaintext!
+                plaintext = nil
+                // The client's TLS first (its ClientHello), then the server's.
+                detector.client.withUnsafeBytes { originatorDecoder.feed(UnsafeRawBufferPointer(rebasing: $0[min(clientOffset, $0.count)...]), handler: &machine) }
+                detector.server.withUnsafeBytes { responderDecoder.feed(UnsafeRawBufferPointer(rebasing: $0[min(serverOffset, $0.count)...]), handler: &machine) }
+                return
+            }
+        }
+        if abandoned { return }
         if direction == .fromOriginator { originatorDecoder.feed(bytes, handler: &machine) }
         else { responderDecoder.feed(bytes, handler: &machine) }
     }
 
     func skip(_ count: Int, from direction: FlowDirection) {
+        // A gap in the plaintext part: the upgrade cannot be followed.
+        if plaintext != nil || abandoned {
+            plaintext = nil
+            abandoned = true
+            return
+        }
         if direction == .fromOriginator { originatorDecoder.skip(count, handler: &machine) }
         else { responderDecoder.skip(count, handler: &machine) }
     }
 
     var interest: StreamInterest {
-        if machine.decided { return [] }
+        if machine.decided || abandoned { return [] }
+        if plaintext != nil { return .both }
         var interest: StreamInterest = []
         if !originatorDecoder.isStopped { interest.insert(.fromOriginator) }
         if !responderDecoder.isStopped { interest.insert(.fromResponder) }
@@ -82,10 +123,11 @@ public struct ConnectionTracker: StreamConsumer {
         guard let session else { sink.flowWithoutTLS(); return }
         self.session = nil
         guard let sequence = session.sequence,
-              let record = session.machine.makeRecord(start: start, responderTraits: responderTraits, fingerprints: sink.fingerprints) else {
+              var record = session.machine.makeRecord(start: start, responderTraits: responderTraits, fingerprints: sink.fingerprints) else {
             if session.machine.lostClientHelloToGap { sink.clientHelloLostToGap() } else { sink.flowWithoutTLS() }
             return
         }
+        record.starttls = session.upgrade?.rawValue
         sink.complete(record, sequence: sequence)
     }
 }

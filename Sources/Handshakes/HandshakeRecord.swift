@@ -55,6 +55,9 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var server: IPAddress
     public var serverPort: UInt16
     public var transport = "tcp"
+    /// The plaintext protocol that upgraded to TLS: "smtp", "imap", "pop3", "ftp", "xmpp",
+    /// "ldap", "postgres" or "mysql"; nil when the connection began with TLS.
+    public var starttls: String?
 
     // From the ClientHello
     public var sni: String?

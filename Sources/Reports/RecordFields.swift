@@ -43,6 +43,7 @@ extension HandshakeRecord {
             Field("server", .string(server.description)),
             Field("server_port", .int(Int64(serverPort))),
             Field("transport", .string(transport)),
+            Field("starttls", .optional(starttls)),
             Field("sni", .optional(sni)),
             Field("alpn_offered", .strings(alpnOffered)),
             Field("versions_offered", .strings(versionsOffered.map(\.description))),

@@ -151,6 +151,7 @@ public enum FlatRecord {
         var record = HandshakeRecord(uid: "C", timestampNanos: 0, client: IPAddress("0.0.0.0")!, clientPort: 0,
                                      server: IPAddress("0.0.0.0")!, serverPort: 0)
         record.sni = ""
+        record.starttls = ""
         record.version = .tls1_3
         record.cipher = CipherSuite(rawValue: 0)
         record.serverSessionID = ""

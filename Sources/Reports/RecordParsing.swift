@@ -113,6 +113,7 @@ extension HandshakeRecord {
             guard let value = matches.bool else { throw fail("sni_matches_cert") }
             sniMatchesCertificate = value
         }
+        starttls = try string("starttls")
         ja3 = try string("ja3")
         ja3s = try string("ja3s")
         ja4 = try string("ja4")

@@ -23,7 +23,7 @@ import TestSupport
 
     /// Every certificate tshark finds in the capture, as openssl reads it, by SHA-256 fingerprint.
     func openSSLViews(_ capture: URL, tlsPorts: Set<Int>) throws -> [String: OpenSSLView] {
-        var arguments = ["-r", capture.path]
+        var arguments = ["-r", capture.path, "-o", "tcp.reassemble_out_of_order:TRUE"]
         for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
         arguments += ["-Y", "tls.handshake.certificate || dtls.handshake.certificate", "-T", "fields", "-E", "occurrence=a",
                       "-E", "aggregator=;", "-E", "separator=;", "-e", "tls.handshake.certificate", "-e", "dtls.handshake.certificate"]
@@ -94,7 +94,7 @@ import TestSupport
     func leafCertificateAgreesWithOpenSSL(capture: URL) throws {
         let records = try extractRecords(capture).filter { !$0.certificateFingerprints.isEmpty }
         guard !records.isEmpty else { return }
-        let views = try openSSLViews(capture, tlsPorts: Set(records.map { Int($0.serverPort) }))
+        let views = try openSSLViews(capture, tlsPorts: Set(records.filter { $0.starttls == nil }.map { Int($0.serverPort) }))
         for record in records {
             let name = "\(capture.lastPathComponent) \(record.uid)"
             guard let view = views[record.certificateFingerprints[0]] else {

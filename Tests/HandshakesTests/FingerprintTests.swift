@@ -8,7 +8,7 @@ import TestSupport
 @Suite struct FingerprintTests {
     /// tshark's JA3 of the first ClientHello and JA3S of the last ServerHello per client endpoint.
     func tsharkFingerprints(_ path: String, tlsPorts: Set<Int>) throws -> [String: (ja3: String?, ja3s: String?)] {
-        var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE"]
+        var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.reassemble_out_of_order:TRUE"]
         for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
         arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2 || dtls.handshake.type == 1 || dtls.handshake.type == 2",
                       "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
@@ -44,7 +44,7 @@ import TestSupport
     @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"), arguments: captures)
     func ja3AndJA3SAgreeWithTshark(capture: URL) throws {
         let records = try extractRecords(capture)
-        let truth = try tsharkFingerprints(capture.path, tlsPorts: Set(records.map { Int($0.serverPort) }))
+        let truth = try tsharkFingerprints(capture.path, tlsPorts: Set(records.filter { $0.starttls == nil }.map { Int($0.serverPort) }))
         var compared = 0
         for record in records where !record.sslv2Hello {
             let endpoint = "\(record.client):\(record.clientPort)"

@@ -29,7 +29,12 @@ func clientLog(_ capture: String) throws -> [ClientVerdict] {
 /// the session that `-sess_out FILE` saved.
 func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     let verdict = verdicts[index]
-    if let first = verdict.reconnectOf { return first }
+    if let first = verdict.reconnectOf {
+        // s_client -reconnect keeps the session of its latest full handshake: a refused offer
+        // brings a new one. It has nothing to offer when that handshake left no session.
+        guard let issuer = (first..<index).last(where: { !verdicts[$0].reused }) else { return nil }
+        return verdicts[issuer].heldSession ? issuer : nil
+    }
     guard let file = verdict.argument("-sess_in") else { return nil }
     return verdicts[..<index].lastIndex { $0.argument("-sess_out") == file }
 }

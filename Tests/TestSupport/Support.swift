@@ -140,6 +140,9 @@ public struct ClientVerdict: Equatable, CustomStringConvertible {
     public var command: String?
     /// The first reconnect run's connection this one belongs to, for -reconnect runs.
     public var reconnectOf: Int?
+    /// s_client printed a session block ("SSL-Session:"): it holds a session to offer. A TLS 1.3
+    /// connection has none until a ticket arrives.
+    public var heldSession = false
     public var description: String { "\(reused ? "Reused" : "New") \(version)" }
 
     public init(reused: Bool, version: String, startedAt: Double? = nil, command: String? = nil, reconnectOf: Int? = nil) {
@@ -173,6 +176,7 @@ public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
             if line.hasPrefix("* Connected to") {
                 if let current { verdicts.append(current) }
                 current = ClientVerdict(reused: false, version: "?")
+                current?.heldSession = true // curl keeps every session it is given
             } else if line.contains("re-using session") {
                 // curl offers the session of its previous connection.
                 current?.reused = true
@@ -206,8 +210,13 @@ public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
         if current == nil, line.hasPrefix("New, ") || line.hasPrefix("Reused, ") {
             current = ClientVerdict(reused: line.hasPrefix("Reused"), version: "?", startedAt: pendingStart,
                                     command: pendingCommand, reconnectOf: pendingCommand?.hasSuffix("-reconnect") == true ? runStart : nil)
+            // TLS 1.3 cipher suites exist only in TLS 1.3, so there the cipher's version is the
+            // protocol; s_client -reconnect prints no session block for TLS 1.3 reconnects.
+            if line.contains(", TLSv1.3, ") { current?.version = "TLSv1.3" }
             if pendingCommand?.hasSuffix("-reconnect") == true, runStart == nil { runStart = verdicts.count }
             pendingStart = nil
+        } else if line.hasPrefix("SSL-Session:") {
+            current?.heldSession = true
         } else if current?.version == "?", let range = line.range(of: "Protocol  : ") {
             let name = line[range.upperBound...].trimmingCharacters(in: .whitespaces)
             current?.version = protocolNames[name] ?? name
@@ -242,7 +251,8 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>) throws -> [Tsha
     let helloFields = ["handshake.type", "handshake.extensions_server_name", "handshake.session_id", "handshake.version",
                        "handshake.extensions.supported_version", "handshake.ciphersuite", "handshake.random"]
     let fields = common + helloFields.map { "tls." + $0 } + helloFields.map { "dtls." + $0 }
-    var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE"]
+    // Out-of-order segments reassembled too: without it tshark loses server flights that arrive out of order.
+    var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.reassemble_out_of_order:TRUE"]
     for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
     arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2 || dtls.handshake.type == 1 || dtls.handshake.type == 2",
                   "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
