@@ -17,6 +17,11 @@ public struct StartTLSDetector {
     /// Plaintext held per direction before giving up (RFC 5321 4.5.3.1.5 caps SMTP reply
     /// lines at 512 bytes; greetings, capability lists and XMPP features fit in a few KiB).
     public static let maximumPlaintext = 16 * 1024
+    /// Lines per direction before giving up: an SMTP EHLO reply or a POP3 CAPA list holds
+    /// about a dozen. Keeps each decision linear in what arrived.
+    public static let maximumLines = 64
+    /// Longest XMPP element searched for (`<starttls .../>`, `<proceed .../>`).
+    static let maximumElementLength = 256
 
     public enum Outcome: Equatable {
         case undecided
@@ -30,6 +35,12 @@ public struct StartTLSDetector {
     public private(set) var client: [UInt8] = []
     public private(set) var server: [UInt8] = []
     public private(set) var outcome: Outcome = .undecided
+    /// Complete lines so far, found incrementally.
+    private var clientLines: [Line] = []
+    private var serverLines: [Line] = []
+    /// Where the XMPP element search resumes in each direction.
+    private var clientSearched = 0
+    private var serverSearched = 0
 
     public init() {}
 
@@ -47,9 +58,17 @@ public struct StartTLSDetector {
     /// Adds bytes from one side and decides when it can.
     public mutating func add(_ bytes: UnsafeRawBufferPointer, fromClient: Bool) -> Outcome {
         guard outcome == .undecided else { return outcome }
-        if fromClient { client.append(contentsOf: bytes.prefix(Self.maximumPlaintext - client.count)) }
-        else { server.append(contentsOf: bytes.prefix(Self.maximumPlaintext - server.count)) }
-        outcome = decide()
+        let kept = bytes.prefix(Self.maximumPlaintext - (fromClient ? client.count : server.count))
+        let start = fromClient ? client.count : server.count
+        if fromClient { client.append(contentsOf: kept) } else { server.append(contentsOf: kept) }
+        // Decide only when something that can end a command, reply or element arrived, so a
+        // peer sending a byte at a time costs linear time, not quadratic.
+        let lineEnd = kept.contains(0x0a)
+        if lineEnd { collectLines(fromClient: fromClient, from: start) }
+        if lineEnd || kept.contains(UInt8(ascii: ">")) || startsBinary {
+            outcome = decide()
+        }
+        if clientLines.count > Self.maximumLines || serverLines.count > Self.maximumLines { outcome = .notStartTLS }
         if outcome == .undecided, client.count >= Self.maximumPlaintext || server.count >= Self.maximumPlaintext {
             outcome = .notStartTLS
         }
@@ -58,7 +77,24 @@ public struct StartTLSDetector {
 
     // MARK: deciding
 
-    private func decide() -> Outcome {
+    /// PostgreSQL, LDAP and MySQL start with binary messages, decided from their lengths.
+    private var startsBinary: Bool {
+        client.first == 0 || client.first == 0x30 || (server.count >= 5 && server[3] == 0 && server[4] == 10)
+    }
+
+    private mutating func collectLines(fromClient: Bool, from start: Int) {
+        let bytes = fromClient ? client : server
+        var lineStart = (fromClient ? clientLines : serverLines).last?.end ?? 0
+        for index in start..<bytes.count where bytes[index] == 0x0a {
+            var stop = index
+            if stop > lineStart, bytes[stop - 1] == 0x0d { stop -= 1 }
+            let line = Line(text: String(decoding: bytes[lineStart..<stop], as: UTF8.self), end: index + 1)
+            if fromClient { clientLines.append(line) } else { serverLines.append(line) }
+            lineStart = index + 1
+        }
+    }
+
+    private mutating func decide() -> Outcome {
         if let binary = decideBinary() { return binary }
         if client.first == UInt8(ascii: "<") || server.first == UInt8(ascii: "<") { return decideXMPP() }
         return decideLines()
@@ -96,6 +132,8 @@ public struct StartTLSDetector {
         // LDAP: an LDAPMessage (SEQUENCE) holding an ExtendedRequest ([APPLICATION 23]) for StartTLS.
         if client.first == 0x30 {
             guard let request = berElementLength(client, at: 0) else { return .undecided }
+            // The StartTLS ExtendedRequest is about 30 bytes (RFC 4511 4.14.1).
+            guard request <= 512 else { return .notStartTLS }
             guard contains(client[0..<min(request, client.count)], Array("1.3.6.1.4.1.1466.20037".utf8)) else { return .notStartTLS }
             guard let response = berElementLength(server, at: 0) else { return server.isEmpty || server.first == 0x30 ? .undecided : .notStartTLS }
             // ExtendedResponse ([APPLICATION 24], 0x78) whose resultCode (ENUMERATED) is success (0).
@@ -135,25 +173,32 @@ public struct StartTLSDetector {
     }
 
     /// XMPP: the client's `<starttls .../>` and the server's `<proceed .../>`.
-    private func decideXMPP() -> Outcome {
+    private mutating func decideXMPP() -> Outcome {
         let namespace = "urn:ietf:params:xml:ns:xmpp-tls"
-        guard let request = elementEnd(client, named: "starttls", namespace: namespace) else {
+        // Searches resume near where the last one stopped: an element is short.
+        let clientFrom = max(0, clientSearched - Self.maximumElementLength)
+        let serverFrom = max(0, serverSearched - Self.maximumElementLength)
+        guard let request = elementEnd(client, from: clientFrom, named: "starttls", namespace: namespace) else {
+            clientSearched = client.count
             return .undecided
         }
-        guard let reply = elementEnd(server, named: "proceed", namespace: namespace) else {
-            return elementEnd(server, named: "failure", namespace: namespace) != nil ? .notStartTLS : .undecided
+        guard let reply = elementEnd(server, from: serverFrom, named: "proceed", namespace: namespace) else {
+            let refused = elementEnd(server, from: serverFrom, named: "failure", namespace: namespace) != nil
+            serverSearched = server.count
+            return refused ? .notStartTLS : .undecided
         }
         return .upgraded(.xmpp, clientOffset: request, serverOffset: reply)
     }
 
-    /// The offset after an empty element `<name xmlns='namespace'/>` (any prefix, quotes or spacing).
-    private func elementEnd(_ bytes: [UInt8], named name: String, namespace: String) -> Int? {
-        let text = Array(bytes)
+    /// The offset after an empty element `<name xmlns='namespace'/>` (any prefix, quotes or
+    /// spacing), searching from `from`.
+    private func elementEnd(_ text: [UInt8], from: Int, named name: String, namespace: String) -> Int? {
         let open = Array("<".utf8), nameBytes = Array(name.utf8)
-        var index = 0
+        var index = from
         while index + open.count + nameBytes.count < text.count {
             if text[index] == open[0], text[(index + 1)..<(index + 1 + nameBytes.count)].elementsEqual(nameBytes) {
-                guard let close = text[index...].firstIndex(of: UInt8(ascii: ">")) else { return nil }
+                let limit = min(text.count, index + Self.maximumElementLength)
+                guard let close = text[index..<limit].firstIndex(of: UInt8(ascii: ">")) else { return nil }
                 let element = String(decoding: text[index...close], as: UTF8.self)
                 if element.contains(namespace) { return close + 1 }
             }
@@ -164,7 +209,6 @@ public struct StartTLSDetector {
 
     /// SMTP, FTP, IMAP and POP3: command and reply lines.
     private func decideLines() -> Outcome {
-        let serverLines = lines(server), clientLines = lines(client)
         guard let greeting = serverLines.first else { return .undecided }
         let greetingText = greeting.text.uppercased()
         for (index, line) in clientLines.enumerated() {
@@ -230,19 +274,6 @@ public struct StartTLSDetector {
         var text: String
         /// Offset after the line's end of line.
         var end: Int
-    }
-
-    /// Complete lines (ending in LF), without CR LF.
-    private func lines(_ bytes: [UInt8]) -> [Line] {
-        var result: [Line] = []
-        var start = 0
-        for (index, byte) in bytes.enumerated() where byte == 0x0a {
-            var stop = index
-            if stop > start, bytes[stop - 1] == 0x0d { stop -= 1 }
-            result.append(Line(text: String(decoding: bytes[start..<stop], as: UTF8.self), end: index + 1))
-            start = index + 1
-        }
-        return result
     }
 }
 

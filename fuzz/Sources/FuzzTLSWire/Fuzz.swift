@@ -42,6 +42,16 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             position = end
         }
     }
+    // STARTTLS: the bytes as a plaintext conversation, alternating sides each chunk.
+    var plaintext = StartTLSDetector()
+    position = 0
+    var fromClient = options & 0x01 != 0
+    while position < stream.count, plaintext.outcome == .undecided {
+        let end = min(stream.count, position + chunk * 4)
+        _ = plaintext.add(UnsafeRawBufferPointer(rebasing: stream[position..<end]), fromClient: fromClient)
+        fromClient.toggle()
+        position = end
+    }
     // The hello parsers directly, on the raw bytes.
     var cursor = ByteCursor(stream)
     _ = try? ClientHello(parsing: &cursor)
