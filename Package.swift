@@ -15,7 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "4.5.2"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
@@ -25,7 +25,8 @@ let package = Package(
         .target(name: "Capture", dependencies: ["CPcap", "CZlib"], swiftSettings: optimised),
         .target(name: "Packets", dependencies: ["Capture"], swiftSettings: optimised),
         .target(name: "Reassembly", dependencies: ["Packets"], swiftSettings: optimised),
-        .target(name: "TLSWire", swiftSettings: optimised),
+        .target(name: "TLSWire", dependencies: [.product(name: "Crypto", package: "swift-crypto"),
+                                                .product(name: "CryptoExtras", package: "swift-crypto")], swiftSettings: optimised),
         .target(
             name: "Handshakes",
             dependencies: ["Capture", "Packets", "Reassembly", "TLSWire", .product(name: "Crypto", package: "swift-crypto"),

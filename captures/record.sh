@@ -689,7 +689,41 @@ CONF
     finish starttls
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 vxlan dtls starttls"
+# QUIC v1 between aioquic's example HTTP/3 server and client (from the aioquic sdist on
+# PyPI; pip install aioquic wsproto starlette jinja2) on 127.0.0.1:14450. The client saves
+# its session ticket after the first request and offers it on the next two; then the
+# server restarts (new ticket keys) and the fourth offer is refused. The client prints no
+# verdict, so quic.aioquic.log records each run and whether a ticket file was offered;
+# the tests take the outcome from tshark's own decryption of the Initial packets.
+record_quic() {
+    local version=1.7.2
+    (cd "$work" && pip download -q --no-binary :all: --no-deps "aioquic==$version" && tar xzf "aioquic-$version.tar.gz")
+    local examples="$work/aioquic-$version/examples"
+    start_capture quic.pcap "udp port 14450"
+    : >quic.aioquic.log
+    for run in 1 2 3 restart 4; do
+        if [ "$run" = 1 ] || [ "$run" = restart ]; then
+            pkill -f "http3_server.py .* --port 14450" 2>/dev/null || true
+            sleep 0.5
+            (cd "$examples" && exec python3 http3_server.py --certificate "$work/cert.pem" --private-key "$work/key.pem" \
+                --host 127.0.0.1 --port 14450 demo:app >"$work/quic-server.log" 2>&1) &
+            sleep 3
+            [ "$run" = restart ] && continue
+        fi
+        local offered=no
+        [ -s "$work/ticket.bin" ] && offered=yes
+        echo "### connection $(date +%s.%N) python3 http3_client.py --session-ticket ticket.bin (ticket offered: $offered)" >>quic.aioquic.log
+        (cd "$examples" && timeout 20 python3 http3_client.py --ca-certs "$work/cert.pem" --session-ticket "$work/ticket.bin" \
+            -v https://127.0.0.1:14450/ >>"$work/quic.aioquic.log" 2>&1) || true
+        sleep 0.3
+    done
+    pkill -f "http3_server.py .* --port 14450" 2>/dev/null || true
+    stop_capture
+    cp quic.pcap quic.aioquic.log "$here/"
+    echo "recorded quic: $(grep -c '^### connection' "$here/quic.aioquic.log") client runs"
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 vxlan dtls starttls quic"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

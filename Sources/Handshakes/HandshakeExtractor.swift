@@ -31,6 +31,7 @@ public struct HandshakeExtractor {
     private var decoder = PacketDecoder()
     private var flows: FlowTable<ConnectionTracker>
     private var datagrams = DatagramFlows()
+    private var quic = QUICFlows()
     private var sink: RecordSink
     private var first: Int64?
     private var last: Int64 = 0
@@ -71,7 +72,7 @@ public struct HandshakeExtractor {
         case let .udp(datagram):
             if let shard, Int(HandshakeExtractor.shardHash(datagram.source, datagram.destination, datagram.sourcePort,
                                                            datagram.destinationPort) >> 33) % shard.count != shard.index { return }
-            datagrams.handle(datagram, sink: &sink)
+            if !quic.handle(datagram, sink: &sink) { datagrams.handle(datagram, sink: &sink) }
             if !sink.ready.isEmpty { drain(emit) }
         case .skipped:
             break
@@ -91,6 +92,7 @@ public struct HandshakeExtractor {
     public mutating func expire(at timestampNanos: Int64, emit: (HandshakeRecord) -> Void) {
         flows.expire(at: timestampNanos, sink: &sink)
         datagrams.expire(at: timestampNanos, sink: &sink)
+        quic.expire(at: timestampNanos, sink: &sink)
         drain(emit)
     }
 
@@ -98,6 +100,7 @@ public struct HandshakeExtractor {
     public mutating func finish(emit: (HandshakeRecord) -> Void) {
         flows.finishAll(sink: &sink)
         datagrams.finishAll(sink: &sink)
+        quic.finishAll(sink: &sink)
         drain(emit)
     }
 
@@ -111,7 +114,7 @@ public struct HandshakeExtractor {
         statistics.decode = decoder.counters
         statistics.reassembly = flows.counters
         statistics.connections = sink.counters
-        statistics.connections.dtlsDatagrams = datagrams.datagramsUsed
+        statistics.connections.dtlsDatagrams = datagrams.datagramsUsed + quic.datagramsUsed
         statistics.firstPacketNanos = first
         statistics.lastPacketNanos = first == nil ? nil : last
         return statistics

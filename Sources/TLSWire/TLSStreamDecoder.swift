@@ -369,7 +369,7 @@ public struct TLSStreamDecoder {
 
 extension TLSEvent {
     /// The event for one whole handshake message body. `datagram` selects DTLS's ClientHello layout.
-    static func decodingMessage(_ type: HandshakeType, _ body: inout ByteCursor, datagram: Bool = false) -> TLSEvent {
+    public static func decodingMessage(_ type: HandshakeType, _ body: inout ByteCursor, datagram: Bool = false) -> TLSEvent {
         do throws(TLSWireError) {
             switch type {
             case .clientHello: return .clientHello(try ClientHello(parsing: &body, datagram: datagram))

@@ -25,6 +25,9 @@ import TestSupport
                 // DTLS: move its fields into the TLS columns.
                 types = line.split(separator: "\t", omittingEmptySubsequences: false)[11].split(separator: "|")
                 cells[2] = cells[9]; cells[5] = cells[10]; cells[7] = cells[12]; cells[8] = cells[13]
+            } else if cells[2].isEmpty {
+                // QUIC: TLS fields, UDP ports.
+                cells[2] = cells[9]; cells[5] = cells[10]
             }
             if types.contains("1") {
                 let key = "\(cells[0].isEmpty ? cells[1] : cells[0]):\(cells[2])"
@@ -59,7 +62,7 @@ import TestSupport
     }
 
     /// The `JA4.1` value of every TLS-over-TCP stream in the JA4 project's expected outputs.
-    /// TLS over TCP ("t") and DTLS ("d"); QUIC streams ("q") wait for QUIC support (issue 9).
+    /// TLS over TCP ("t"), DTLS ("d") and QUIC ("q").
     @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present"))
     func ja4MatchesTheJA4ProjectsExpectedOutputs() throws {
         let folder = Paths.peerCorpus.appendingPathComponent("ja4")
@@ -70,7 +73,7 @@ import TestSupport
                   let streams = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { continue }
             let records = try extractRecords(folder.appendingPathComponent("pcap/\(capture)"))
             for stream in streams {
-                guard let ja4 = stream["JA4.1"] as? String, ja4.hasPrefix("t") || ja4.hasPrefix("d"),
+                guard let ja4 = stream["JA4.1"] as? String,
                       let source = stream["src"] as? String, let port = stream["srcport"] as? String else { continue }
                 let record = records.first { "\($0.client)" == source && "\($0.clientPort)" == port }
                 #expect(record != nil, "\(capture): no record for \(source):\(port)")

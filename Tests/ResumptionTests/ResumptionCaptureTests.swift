@@ -48,6 +48,17 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
 
     @Test func everyCaptureIsChecked() { #expect(Self.linkedCaptures.count >= 23) }
 
+    /// QUIC (aioquic): the client overwrites its ticket file with each new ticket, so each
+    /// offer carries an identity never offered before and links to no earlier offer. PSK
+    /// support is "yes" from the accepted offers.
+    @Test func quicTicketOffersAreLinked() throws {
+        let (records, report) = try analyse("quic.pcap")
+        #expect(records.count == 4)
+        #expect(records.dropFirst().allSatisfy { $0.offer == "psk" && $0.pskFirstOfferedBy == nil })
+        #expect(Set(records.dropFirst().compactMap { $0.pskIdentities.first?.digest }).count == 3)
+        #expect(report.services.first?.support[.psk]?.value == .yes)
+    }
+
     /// `resumes` (TLS 1.2) and `psk_first_offered_by` (TLS 1.3) point at the connection the
     /// client's session came from, as the client's own command lines say.
     @Test(arguments: linkedCaptures)

@@ -245,7 +245,7 @@ private let helloRetryRandom = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e
 /// Dissects a capture with tshark: the first ClientHello and the last ServerHello (not a
 /// HelloRetryRequest) of every TCP stream (TLS) and UDP stream (DTLS). `tlsPorts` are
 /// decoded as TLS whatever the port.
-public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>) throws -> [TsharkHandshake] {
+public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<Int> = []) throws -> [TsharkHandshake] {
     let common = ["tcp.stream", "udp.stream", "ip.src", "ipv6.src", "tcp.srcport", "udp.srcport", "ip.dst", "ipv6.dst",
                   "tcp.dstport", "udp.dstport"]
     let helloFields = ["handshake.type", "handshake.extensions_server_name", "handshake.session_id", "handshake.version",
@@ -254,6 +254,7 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>) throws -> [Tsha
     // Out-of-order segments reassembled too: without it tshark loses server flights that arrive out of order.
     var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.reassemble_out_of_order:TRUE"]
     for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
+    for port in quicPorts.sorted() where port != 443 { arguments += ["-d", "udp.port==\(port),quic"] }
     arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2 || dtls.handshake.type == 1 || dtls.handshake.type == 2",
                   "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
     for field in fields { arguments += ["-e", field] }
@@ -266,7 +267,8 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>) throws -> [Tsha
         let row = Dictionary(uniqueKeysWithValues: zip(fields, cells))
         let isDTLS = !row["dtls.handshake.type"]!.isEmpty
         let prefix = isDTLS ? "dtls." : "tls."
-        let transport = isDTLS ? "udp" : "tcp"
+        // QUIC carries TLS handshake messages over UDP; tshark decrypts the Initial packets.
+        let transport = isDTLS || row["tcp.stream"]!.isEmpty ? "udp" : "tcp"
         guard let streamNumber = row["\(transport).stream"], !streamNumber.isEmpty else { continue }
         let stream = transport + streamNumber
         func values(_ key: String) -> [String] {

@@ -1,0 +1,202 @@
+import Crypto
+import CryptoExtras
+
+/// QUIC versions whose Initial packets anyone can decrypt (RFC 9001 5.2, RFC 9369 3).
+public struct QUICVersion: RawRepresentable, Hashable, Sendable {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let v1 = QUICVersion(rawValue: 0x0000_0001)
+    public static let v2 = QUICVersion(rawValue: 0x6b33_43cf)
+
+    /// initial_salt (RFC 9001 5.2, RFC 9369 3.3.1).
+    var initialSalt: [UInt8]? {
+        switch self {
+        case .v1: return [0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a]
+        case .v2: return [0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9]
+        default: return nil
+        }
+    }
+
+    /// Label prefix of the packet protection keys (RFC 9369 3.3.2).
+    var labelPrefix: String { self == .v2 ? "quicv2 " : "quic " }
+
+    /// Long header packet type bits of Initial and Retry (RFC 9369 3.2 swaps them).
+    var initialType: UInt8 { self == .v2 ? 1 : 0 }
+    var retryType: UInt8 { self == .v2 ? 0 : 3 }
+}
+
+/// Packet protection keys of one direction's Initial packets.
+public struct QUICInitialKeys: Sendable {
+    let key: SymmetricKey
+    let iv: [UInt8]
+    let headerProtection: SymmetricKey
+
+    /// Derives the client's or the server's keys from the client's Destination Connection ID.
+    public init?(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) {
+        guard let salt = version.initialSalt else { return nil }
+        let initial = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: destinationConnectionID), salt: salt)
+        let secret = QUICInitialKeys.expandLabel(SymmetricKey(data: initial.withUnsafeBytes { Array($0) }), server ? "server in" : "client in", length: 32)
+        let secretKey = SymmetricKey(data: secret)
+        key = SymmetricKey(data: QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "key", length: 16))
+        iv = QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "iv", length: 12)
+        headerProtection = SymmetricKey(data: QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "hp", length: 16))
+    }
+
+    /// HKDF-Expand-Label with an empty context (RFC 8446 7.1).
+    static func expandLabel(_ secret: SymmetricKey, _ label: String, length: Int) -> [UInt8] {
+        let fullLabel = Array(("tls13 " + label).utf8)
+        let info = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(fullLabel.count)] + fullLabel + [0]
+        return HKDF<SHA256>.expand(pseudoRandomKey: secret, info: info, outputByteCount: length).withUnsafeBytes { Array($0) }
+    }
+}
+
+/// What one long header packet of a datagram is.
+public enum QUICLongPacket {
+    /// An Initial packet, decrypted: its frames' payload.
+    case initial(version: QUICVersion, destinationConnectionID: [UInt8], sourceConnectionID: [UInt8], payload: [UInt8])
+    /// A Retry (RFC 9000 17.2.5): the client's next Initial uses `sourceConnectionID` as its DCID.
+    case retry(version: QUICVersion, sourceConnectionID: [UInt8])
+    /// Version Negotiation (RFC 9000 17.2.1).
+    case versionNegotiation
+    /// 0-RTT or Handshake packets: protected with keys an observer does not have.
+    case protected(version: QUICVersion, type: UInt8)
+    /// An Initial that did not decrypt (another DCID's keys, corruption), or an unknown version.
+    case undecryptable
+}
+
+/// Reads the packets of a UDP datagram (RFC 9000 12.2: coalesced packets) and removes the
+/// protection of Initial packets (RFC 9001 5).
+public enum QUICDatagram {
+    /// Connection IDs are at most 20 bytes in QUIC v1 and v2 (RFC 9000 17.2).
+    static let maximumConnectionIDLength = 20
+    /// Coalesced packets followed in one datagram (an Initial, a 0-RTT, a Handshake, and spares).
+    static let maximumPacketsPerDatagram = 8
+
+    /// Whether a datagram starts with a QUIC v1 or v2 long header Initial packet.
+    public static func startsWithInitial(_ datagram: UnsafeRawBufferPointer) -> Bool {
+        guard datagram.count >= 7, datagram[0] & 0xc0 == 0xc0 else { return false }
+        let version = QUICVersion(rawValue: UInt32(datagram[1]) << 24 | UInt32(datagram[2]) << 16 | UInt32(datagram[3]) << 8 | UInt32(datagram[4]))
+        guard version == .v1 || version == .v2 else { return false }
+        return (datagram[0] >> 4) & 0x03 == version.initialType
+    }
+
+    /// The long header packets of a datagram, in order; `keys` gives the Initial keys for a
+    /// packet's version and Destination Connection ID (nil: use the packet's own DCID, as
+    /// for a client's Initial).
+    public static func packets(_ datagram: UnsafeRawBufferPointer,
+                               keys: (QUICVersion, [UInt8]) -> QUICInitialKeys?) -> [QUICLongPacket] {
+        var packets: [QUICLongPacket] = []
+        var offset = 0
+        while offset < datagram.count, packets.count < maximumPacketsPerDatagram {
+            let first = datagram[offset]
+            guard first & 0x80 != 0 else { break } // a short header packet takes the rest (RFC 9000 12.2)
+            var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: datagram[offset...]))
+            _ = cursor.readUInt8()
+            guard let versionValue = cursor.readUInt32(), let dcid = cursor.readLengthPrefixed(prefixBytes: 1),
+                  let scid = cursor.readLengthPrefixed(prefixBytes: 1) else { packets.append(.undecryptable); break }
+            let version = QUICVersion(rawValue: versionValue)
+            if versionValue == 0 { packets.append(.versionNegotiation); break }
+            guard version == .v1 || version == .v2, dcid.remaining <= maximumConnectionIDLength, scid.remaining <= maximumConnectionIDLength else {
+                packets.append(.undecryptable)
+                break
+            }
+            let destination = Array(dcid.unreadBytes), source = Array(scid.unreadBytes)
+            let type = (first >> 4) & 0x03
+            if type == version.retryType {
+                packets.append(.retry(version: version, sourceConnectionID: source))
+                break
+            }
+            if type == version.initialType {
+                guard let tokenLength = cursor.readVarint(), cursor.readSlice(length: Int(clamping: tokenLength)) != nil else {
+                    packets.append(.undecryptable); break
+                }
+            }
+            guard let length = cursor.readVarint(), Int(clamping: length) <= cursor.remaining else { packets.append(.undecryptable); break }
+            let headerLength = cursor.position
+            let packetEnd = offset + headerLength + Int(length)
+            if type == version.initialType {
+                let packet = UnsafeRawBufferPointer(rebasing: datagram[offset..<packetEnd])
+                if let keys = keys(version, destination), let payload = unprotect(packet, packetNumberOffset: headerLength, keys: keys) {
+                    packets.append(.initial(version: version, destinationConnectionID: destination, sourceConnectionID: source, payload: payload))
+                } else {
+                    packets.append(.undecryptable)
+                }
+            } else {
+                packets.append(.protected(version: version, type: type))
+            }
+            offset = packetEnd
+        }
+        return packets
+    }
+
+    /// Removes header protection (RFC 9001 5.4) and opens the AEAD (5.3). Nil when it fails.
+    static func unprotect(_ packet: UnsafeRawBufferPointer, packetNumberOffset: Int, keys: QUICInitialKeys) -> [UInt8]? {
+        // The sample starts 4 bytes after the start of the packet number (RFC 9001 5.4.2).
+        guard packet.count >= packetNumberOffset + 4 + 16 else { return nil }
+        var mask = Array(packet[(packetNumberOffset + 4)..<(packetNumberOffset + 20)])
+        guard (try? AES.permute(&mask, key: keys.headerProtection)) != nil else { return nil }
+        var header = Array(packet[0..<packetNumberOffset])
+        header.append(packet[packetNumberOffset]) // at least one packet number byte
+        header[0] ^= mask[0] & 0x0f
+        let packetNumberLength = Int(header[0] & 0x03) + 1
+        header.removeLast()
+        var packetNumber: UInt64 = 0
+        for i in 0..<packetNumberLength {
+            let byte = packet[packetNumberOffset + i] ^ mask[1 + i]
+            header.append(byte)
+            packetNumber = packetNumber << 8 | UInt64(byte)
+        }
+        var nonce = keys.iv
+        for i in 0..<8 { nonce[11 - i] ^= UInt8(truncatingIfNeeded: packetNumber >> (8 * UInt64(i))) }
+        let ciphertextStart = packetNumberOffset + packetNumberLength
+        guard packet.count >= ciphertextStart + 16,
+              let box = try? AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce),
+                                                ciphertext: packet[ciphertextStart..<(packet.count - 16)],
+                                                tag: packet[(packet.count - 16)...]),
+              let plaintext = try? AES.GCM.open(box, using: keys.key, authenticating: header) else { return nil }
+        return Array(plaintext)
+    }
+
+    /// The CRYPTO frames of a decrypted Initial payload (RFC 9000 19.6), as (offset, data);
+    /// nil when a frame not allowed in Initial packets or a bad length appears (12.4).
+    public static func cryptoFrames(_ payload: [UInt8]) -> (frames: [(offset: Int, data: [UInt8])], closed: Bool)? {
+        var frames: [(offset: Int, data: [UInt8])] = []
+        var closed = false
+        let parsed: Bool = payload.withUnsafeBytes { bytes in
+            var cursor = ByteCursor(bytes)
+            while let type = cursor.readVarint() {
+                switch type {
+                case 0x00, 0x01: continue // PADDING, PING
+                case 0x02, 0x03: // ACK: largest, delay, range count, first range, ranges, ECN counts
+                    guard cursor.readVarint() != nil, cursor.readVarint() != nil, let count = cursor.readVarint(),
+                          cursor.readVarint() != nil, count <= 1024 else { return false }
+                    for _ in 0..<(count * 2) { guard cursor.readVarint() != nil else { return false } }
+                    if type == 0x03 { for _ in 0..<3 { guard cursor.readVarint() != nil else { return false } } }
+                case 0x06:
+                    guard let offset = cursor.readVarint(), let length = cursor.readVarint(),
+                          let data = cursor.readSlice(length: Int(clamping: length)) else { return false }
+                    frames.append((Int(clamping: offset), Array(data.unreadBytes)))
+                case 0x1c, 0x1d: // CONNECTION_CLOSE
+                    closed = true
+                    return true
+                default:
+                    return false
+                }
+            }
+            return true
+        }
+        return parsed ? (frames, closed) : nil
+    }
+}
+
+extension ByteCursor {
+    /// A QUIC variable-length integer (RFC 9000 16); nil (cursor unmoved) when bytes are short.
+    mutating func readVarint() -> UInt64? {
+        guard let first = peekUInt8() else { return nil }
+        let length = 1 << Int(first >> 6)
+        guard remaining >= length, let bytes = readBytes(length: length) else { return nil }
+        var value = UInt64(bytes[0] & 0x3f)
+        for byte in bytes.dropFirst() { value = value << 8 | UInt64(byte) }
+        return value
+    }
+}
