@@ -20,6 +20,8 @@ public struct StartTLSDetector {
     /// Lines per direction before giving up: an SMTP EHLO reply or a POP3 CAPA list holds
     /// about a dozen. Keeps each decision linear in what arrived.
     public static let maximumLines = 64
+    /// Longest line taken for an upgrade command: an IMAP tag and STARTTLS fit many times over.
+    static let maximumCommandLength = 128
     /// Longest XMPP element searched for (`<starttls .../>`, `<proceed .../>`).
     static let maximumElementLength = 256
 
@@ -38,6 +40,9 @@ public struct StartTLSDetector {
     /// Complete lines so far, found incrementally.
     private var clientLines: [Line] = []
     private var serverLines: [Line] = []
+    /// Client lines already looked at for the upgrade command, and the command once found.
+    private var checkedClientLines = 0
+    private var upgradeCommand: (index: Int, kind: StartTLSProtocol, tag: String)?
     /// Where the XMPP element search resumes in each direction.
     private var clientSearched = 0
     private var serverSearched = 0
@@ -208,31 +213,36 @@ public struct StartTLSDetector {
     }
 
     /// SMTP, FTP, IMAP and POP3: command and reply lines.
-    private func decideLines() -> Outcome {
+    private mutating func decideLines() -> Outcome {
         guard let greeting = serverLines.first else { return .undecided }
-        let greetingText = greeting.text.uppercased()
-        for (index, line) in clientLines.enumerated() {
-            let command = line.text.uppercased().trimmingTrailingSpaces
-            let words = command.split(separator: " ")
-            let kind: StartTLSProtocol
-            if command == "STARTTLS", greetingText.hasPrefix("220") { kind = .smtp }
-            else if command == "AUTH TLS" || command == "AUTH SSL" || command == "AUTH TLS-C", greetingText.hasPrefix("220") { kind = .ftp }
-            else if words.count == 2, words[1] == "STARTTLS", greetingText.hasPrefix("* ") { kind = .imap }
-            else if command == "STLS", greetingText.hasPrefix("+OK") { kind = .pop3 }
-            else { continue }
-            // The reply to this command: the server's reply lines are answered in order,
-            // one reply (possibly multi-line "250-...") per command after the greeting.
-            guard let reply = replyLine(to: index, kind: kind, tag: words.first.map(String.init), clientLines, serverLines) else { return .undecided }
-            let accepted: Bool
-            switch kind {
-            case .smtp: accepted = reply.text.hasPrefix("220")
-            case .ftp: accepted = reply.text.hasPrefix("234")
-            case .imap: accepted = reply.text.uppercased().hasPrefix("\(words[0]) OK")
-            default: accepted = reply.text.hasPrefix("+OK")
+        if upgradeCommand == nil {
+            // Each client line is looked at once; commands are short.
+            let greetingText = greeting.text.uppercased()
+            while upgradeCommand == nil, checkedClientLines < clientLines.count {
+                let index = checkedClientLines
+                checkedClientLines += 1
+                guard clientLines[index].text.utf8.count <= Self.maximumCommandLength else { continue }
+                let command = clientLines[index].text.uppercased().trimmingTrailingSpaces
+                let words = command.split(separator: " ")
+                let tag = words.first.map(String.init) ?? ""
+                if command == "STARTTLS", greetingText.hasPrefix("220") { upgradeCommand = (index, .smtp, tag) }
+                else if command == "AUTH TLS" || command == "AUTH SSL" || command == "AUTH TLS-C", greetingText.hasPrefix("220") { upgradeCommand = (index, .ftp, tag) }
+                else if words.count == 2, words[1] == "STARTTLS", greetingText.hasPrefix("* ") { upgradeCommand = (index, .imap, tag) }
+                else if command == "STLS", greetingText.hasPrefix("+OK") { upgradeCommand = (index, .pop3, tag) }
             }
-            return accepted ? .upgraded(kind, clientOffset: line.end, serverOffset: reply.end) : .notStartTLS
         }
-        return .undecided
+        guard let (index, kind, tag) = upgradeCommand else { return .undecided }
+        // The reply to this command: the server's reply lines are answered in order,
+        // one reply (possibly multi-line "250-...") per command after the greeting.
+        guard let reply = replyLine(to: index, kind: kind, tag: tag, clientLines, serverLines) else { return .undecided }
+        let accepted: Bool
+        switch kind {
+        case .smtp: accepted = reply.text.hasPrefix("220")
+        case .ftp: accepted = reply.text.hasPrefix("234")
+        case .imap: accepted = reply.text.uppercased().hasPrefix("\(tag) OK")
+        default: accepted = reply.text.hasPrefix("+OK")
+        }
+        return accepted ? .upgraded(kind, clientOffset: clientLines[index].end, serverOffset: reply.end) : .notStartTLS
     }
 
     /// The server line that answers the client's command number `index`.
@@ -247,7 +257,7 @@ public struct StartTLSDetector {
             return tagged.count > earlier ? tagged[earlier] : nil
         case .smtp, .ftp:
             // Final reply lines are "ddd " (RFC 5321 4.2.1); the greeting is reply 0.
-            let finals = serverLines.filter { $0.text.count >= 4 && Array($0.text.utf8)[3] == UInt8(ascii: " ") }
+            let finals = serverLines.filter { $0.text.utf8.dropFirst(3).first == UInt8(ascii: " ") }
             return finals.count > index + 1 ? finals[index + 1] : nil
         default:
             // POP3 (RFC 1939 3): one status line per command; +OK to CAPA, LIST or UIDL
