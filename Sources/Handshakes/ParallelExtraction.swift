@@ -92,15 +92,7 @@ extension Extraction {
         }
         // Merge by first-ClientHello time; ties go to the lower worker.
         while true {
-            var best = -1
-            var bestTime = Int64.max
-            for (index, channel) in channels.enumerated() {
-                if let time = channel.nextTimestamp(), time < bestTime {
-                    best = index
-                    bestTime = time
-                }
-            }
-            guard best >= 0 else { break }
+            guard let best = earliestChannel(channels) else { break }
             emit(channels[best].pop())
         }
         var total = channels[0].statistics ?? ExtractionStatistics()
@@ -174,15 +166,7 @@ extension Extraction {
         var recent: [String: Int64] = [:]
         var pruned: Int64?
         while true {
-            var best = -1
-            var bestTime = Int64.max
-            for (index, channel) in channels.enumerated() {
-                if let time = channel.nextTimestamp(), time < bestTime {
-                    best = index
-                    bestTime = time
-                }
-            }
-            guard best >= 0 else { break }
+            guard let best = earliestChannel(channels) else { break }
             let record = channels[best].pop()
             if recent[record.uid] != nil { continue }
             recent[record.uid] = record.timestampNanos
@@ -260,4 +244,18 @@ extension Extraction {
         statistics.connections = final.connections
         return statistics
     }
+}
+
+/// The channel whose next record has the earliest first-ClientHello time (ties: the lower
+/// worker), waiting for workers that have not decided; nil when all are finished.
+func earliestChannel(_ channels: [RecordChannel]) -> Int? {
+    var best: Int?
+    var bestTime = Int64.max
+    for (index, channel) in channels.enumerated() {
+        if let time = channel.nextTimestamp(), time < bestTime {
+            best = index
+            bestTime = time
+        }
+    }
+    return best
 }
