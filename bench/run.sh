@@ -82,7 +82,7 @@ if [ "${PARALLEL:-0}" = 1 ]; then
     # Two rotated files of equal size, as `tcpdump -C` writes them: the capture cut in two by
     # packet count (its packets are mostly full-sized); on one worker and on two.
     total=$("$work/pcap-floor" "$capture" | awk '{print $1}')
-    ls "$work"/size_0000*.pcap >/dev/null 2>&1 || editcap -c $(((total + 1) / 2)) "$capture" "$work/size.pcap" >/dev/null
+    ls "$work"/size_0000*.pcap >/dev/null 2>&1 || editcap -F pcap -c $(((total + 1) / 2)) "$capture" "$work/size.pcap" >/dev/null
     halves=("$work"/size_0000*.pcap)
     cat "${halves[@]}" >/dev/null
     rm -f "$work"/one-worker.times "$work"/two-workers.times

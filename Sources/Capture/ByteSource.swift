@@ -5,10 +5,10 @@ private import CZlib
 
 /// The bytes of one capture input, read front to back into one reusable buffer.
 ///
-/// - An uncompressed regular file is read with read(2) in 1 MiB chunks. Measured on the
-///   benchmark capture this beat walking a memory map in place: the copy lands in the L2
-///   cache where parsing finds it, and there are no page faults or page releases (which
-///   are costly in a VM). Resident memory stays at the buffer size.
+/// - An uncompressed regular file is read with read(2) in 256 KiB chunks into a 1 MiB
+///   buffer. Measured on the benchmark capture this beat walking a memory map in place:
+///   the copy lands in the L2 cache where parsing finds it, and there are no page faults
+///   or page releases (which are costly in a VM). Resident memory stays at the buffer size.
 /// - A gzip file, standard input or a pipe is read through zlib (which passes plain bytes
 ///   through unchanged).
 ///
@@ -20,6 +20,8 @@ final class ByteSource {
     static let maximumWindow = 16 * 1024 * 1024
     /// Size of each read for streamed input.
     static let streamChunk = 1048576
+    /// Size of each read(2) of a plain file: half an L2 cache, so parsing finds the bytes there.
+    static let fileChunk = 262144
 
     private enum Backing {
         case plain(Int32)
@@ -80,7 +82,7 @@ final class ByteSource {
             isCompressed = false
             _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
             backing = .plain(fd)
-            capacity = ByteSource.streamChunk * 4
+            capacity = ByteSource.fileChunk * 4
             base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         } else {
             knownSize = isRegular ? Int64(info.st_size) : nil
@@ -168,8 +170,8 @@ final class ByteSource {
         if case let .plain(fd) = backing {
             while end - start < count {
                 if atEnd { return nil }
-                if capacity - start < count || capacity - end < ByteSource.streamChunk / 4 { compact(toHold: count) }
-                let got = read(fd, base! + end, capacity - end)
+                if capacity - start < count || capacity - end < ByteSource.fileChunk { compact(toHold: count, chunk: ByteSource.fileChunk) }
+                let got = read(fd, base! + end, ByteSource.fileChunk)
                 if got < 0 {
                     if errno == EINTR { continue }
                     readError = String(cString: strerror(errno))
@@ -187,7 +189,7 @@ final class ByteSource {
         while end - start < count {
             if atEnd { return nil }
             if capacity - start < count || capacity - end < ByteSource.streamChunk / 4 {
-                compact(toHold: count)
+                compact(toHold: count, chunk: ByteSource.streamChunk)
             }
             let room = capacity - end
             let got = gzread(stream, base! + end, UInt32(min(room, Int(Int32.max))))
@@ -214,11 +216,12 @@ final class ByteSource {
         return UnsafeRawPointer(base! + start)
     }
 
-    /// Moves unread bytes to the front and grows the buffer if `count` bytes would not fit.
-    private func compact(toHold count: Int) {
+    /// Moves unread bytes to the front and grows the buffer if `count` bytes and another
+    /// `chunk` would not fit.
+    private func compact(toHold count: Int, chunk: Int) {
         let unread = end - start
         var newCapacity = capacity
-        while newCapacity < count + ByteSource.streamChunk { newCapacity *= 2 }
+        while newCapacity < count + chunk { newCapacity *= 2 }
         if newCapacity != capacity {
             let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
             grown.copyMemory(from: base! + start, byteCount: unread)

@@ -18,6 +18,8 @@ public struct ExtractionStatistics: Sendable {
     /// Capture time span.
     public var firstPacketNanos: Int64?
     public var lastPacketNanos: Int64?
+    /// Records a worker set aside in a temporary file that could not be read back.
+    public var recordsLostInSpill = 0
 
     public init() {}
 

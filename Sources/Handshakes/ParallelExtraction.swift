@@ -3,20 +3,55 @@ import Foundation
 import Packets
 import Reassembly
 
-/// Records from one worker to the merging thread: a bounded queue (the worker waits when it
-/// is full, so memory stays bounded whatever the pace of either side).
+/// Records from one worker to the merging thread. Memory holds at most `capacity` records.
+/// When it is full, a worker whose records the merge needs soon (workers sharing one file's
+/// flows) waits; a worker far ahead of the merge (a later group of rotated files) writes
+/// its records to a temporary file instead and goes on, so both cores stay busy and memory
+/// stays flat whatever the files hold.
 final class RecordChannel: @unchecked Sendable {
+    /// Records a channel holds in memory before its worker waits or spills.
     static let capacity = 4096
+    /// Records per spilled frame: a worker's batch.
+    static let batchSize = 256
+
     private let condition = NSCondition()
+    private let capacity: Int
     private var queue: [HandshakeRecord] = []
     private var head = 0
     private var finished = false
+    /// Frames written to `spill` and not yet read back; while any wait, later batches follow
+    /// them there, so records keep their order.
+    private var spilledFrames = 0
+    private var spill: RecordSpillFile?
+    private var spillFailed = false
+    /// Frames spilled over the channel's life (for tests and diagnostics).
+    private(set) var framesSpilled = 0
+    /// Records in frames written and not yet read back.
+    private var spilledRecordsWaiting = 0
+    /// Records that could not be read back from the temporary file (it was damaged or
+    /// became unreadable): counted, not silently dropped.
+    private(set) var recordsLost = 0
+    /// The worker's side: its batch encoded outside the lock.
+    private var writer = RecordSpillWriter()
+    /// The merge's side: certificates shared again as they are read back.
+    private var certificates = SpilledCertificates()
     /// The worker's statistics, set when it finishes.
     private(set) var statistics: ExtractionStatistics?
 
+    /// - Parameter spillsWhenFull: write to a temporary file instead of waiting.
+    init(spillsWhenFull: Bool = false, capacity: Int = RecordChannel.capacity) {
+        spillFailed = !spillsWhenFull
+        self.capacity = capacity
+    }
+
     func push(_ batch: [HandshakeRecord]) {
         condition.lock()
-        while queue.count - head >= RecordChannel.capacity { condition.wait() }
+        if !spillFailed, spilledFrames > 0 || queue.count - head >= capacity {
+            condition.unlock()
+            if pushToSpill(batch) { return }
+            condition.lock()
+        }
+        while queue.count - head >= max(capacity, 1) || spilledFrames > 0 { condition.wait() }
         if head > 0, head * 2 >= queue.count {
             queue.removeFirst(head)
             head = 0
@@ -24,6 +59,25 @@ final class RecordChannel: @unchecked Sendable {
         queue.append(contentsOf: batch)
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// False when no temporary file could be made or written: the worker waits from then on.
+    private func pushToSpill(_ batch: [HandshakeRecord]) -> Bool {
+        writer.reset()
+        writer.unsigned(UInt64(batch.count))
+        for record in batch { record.spill(into: &writer) }
+        condition.lock()
+        defer { condition.unlock() }
+        if spill == nil { spill = RecordSpillFile() }
+        guard let spill, spill.append(writer.bytes) else {
+            spillFailed = true
+            return false
+        }
+        spilledFrames += 1
+        framesSpilled += 1
+        spilledRecordsWaiting += batch.count
+        condition.broadcast()
+        return true
     }
 
     func finish(_ statistics: ExtractionStatistics) {
@@ -39,8 +93,40 @@ final class RecordChannel: @unchecked Sendable {
     func nextTimestamp() -> Int64? {
         condition.lock()
         defer { condition.unlock() }
-        while head == queue.count && !finished { condition.wait() }
-        return head < queue.count ? queue[head].timestampNanos : nil
+        while head == queue.count {
+            if spilledFrames > 0 {
+                refillFromSpill()
+            } else if finished {
+                return nil
+            } else {
+                condition.wait()
+            }
+        }
+        return queue[head].timestampNanos
+    }
+
+    /// Moves the oldest spilled frame into memory. Called with the lock held and memory empty.
+    private func refillFromSpill() {
+        spilledFrames -= 1
+        queue.removeAll(keepingCapacity: true)
+        head = 0
+        defer { condition.broadcast() }
+        guard let frame = spill?.next() else {
+            // Unreadable from here on: the worker waits instead of spilling again.
+            recordsLost += spilledRecordsWaiting
+            spilledRecordsWaiting = 0
+            spilledFrames = 0
+            spillFailed = true
+            return
+        }
+        var reader = RecordSpillReader(frame)
+        let count = Int(reader.unsigned() ?? 0)
+        spilledRecordsWaiting -= count
+        for _ in 0..<count {
+            guard let record = HandshakeRecord(spilled: &reader, certificates: &certificates) else { break }
+            queue.append(record)
+        }
+        recordsLost += count - queue.count
     }
 
     func pop() -> HandshakeRecord {
@@ -69,10 +155,10 @@ extension Extraction {
             let channel = channels[index]
             let thread = Thread {
                 var batch: [HandshakeRecord] = []
-                batch.reserveCapacity(256)
+                batch.reserveCapacity(RecordChannel.batchSize)
                 var statistics = (try? Extraction.runShard(paths: paths, filter: expression, shard: index, of: workers, limits: limits) { record in
                     batch.append(record)
-                    if batch.count == 256 {
+                    if batch.count == RecordChannel.batchSize {
                         channel.push(batch)
                         batch.removeAll(keepingCapacity: true)
                     }
@@ -130,6 +216,9 @@ extension Extraction {
     /// the end of its own, in capture time.
     public static let handoffNanos: Int64 = 10_000_000_000
 
+    /// Records a worker ahead of the merge keeps in memory before it spills to a temporary file.
+    public static let recordsInMemoryAhead = 1024
+
     /// Several files (tcpdump's rotated files, given in order) spread over `workers` threads
     /// by file: each worker reads its own contiguous group, then follows the handshakes still
     /// open at the end of it into the following files for up to `handoffNanos` without
@@ -138,19 +227,23 @@ extension Extraction {
     /// keeps one record (same uid). Memory and reading are not duplicated.
     public static func runSegmented(paths: [String], filter expression: String? = nil, workers: Int,
                                     limits: ReassemblyLimits = ReassemblyLimits(),
+                                    recordsInMemory: Int = Extraction.recordsInMemoryAhead,
                                     emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
         if let expression { _ = try PacketFilter(expression: expression) }
         let groups = segments(paths, into: workers)
-        let channels = groups.map { _ in RecordChannel() }
+        // The merge reads the first group as it comes; later groups run ahead and spill.
+        let channels = groups.indices.map { index in
+            index == 0 ? RecordChannel() : RecordChannel(spillsWhenFull: true, capacity: recordsInMemory)
+        }
         for (index, group) in groups.enumerated() {
             let channel = channels[index]
             let following = Array(paths.dropFirst(group.upperBound))
             let thread = Thread {
                 var batch: [HandshakeRecord] = []
-                batch.reserveCapacity(256)
+                batch.reserveCapacity(RecordChannel.batchSize)
                 let statistics = (try? Extraction.runSegment(Array(paths[group]), following: following, filter: expression, limits: limits) { record in
                     batch.append(record)
-                    if batch.count == 256 {
+                    if batch.count == RecordChannel.batchSize {
                         channel.push(batch)
                         batch.removeAll(keepingCapacity: true)
                     }
@@ -178,6 +271,7 @@ extension Extraction {
         }
         var total = ExtractionStatistics()
         for (index, channel) in channels.enumerated() {
+            total.recordsLostInSpill += channel.recordsLost
             guard let s = channel.statistics else { continue }
             total.decode.add(s.decode)
             total.reassembly.add(s.reassembly)

@@ -53,6 +53,7 @@ public enum CaptureSummary {
             ("malformed_tls_connections", c.malformed),
             ("tls_connections_with_gaps", c.withGaps),
             ("undecided_tls_connections", c.undecided),
+            ("records_lost_in_temporary_file", s.recordsLostInSpill),
         ]
         return all.filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) }
     }
@@ -74,6 +75,9 @@ public enum CaptureSummary {
         }
         for (linkType, reason) in s.filterInapplicable.sorted(by: { $0.key < $1.key }) {
             lines.append("--bpf does not apply to link type \(LinkType(rawValue: linkType)): \(reason)")
+        }
+        if s.recordsLostInSpill > 0 {
+            lines.append("\(s.recordsLostInSpill) handshake records could not be read back from the temporary file (TMPDIR) they waited in")
         }
         return lines
     }

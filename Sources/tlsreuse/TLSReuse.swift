@@ -256,7 +256,9 @@ func finish(_ source: ReportSource, quiet: Bool) throws {
         if !quiet { printError(CaptureSummary.summary(statistics)) }
         let unreadable = statistics.inputs.filter { $0.error != nil }
         if !unreadable.isEmpty, unreadable.count == statistics.inputs.count { throw ExitStatus.input }
-        if !statistics.damagedInputs.isEmpty || statistics.decode.unsupportedLinkTypePackets > 0 { throw ExitStatus.partialResults }
+        if !statistics.damagedInputs.isEmpty || statistics.decode.unsupportedLinkTypePackets > 0 || statistics.recordsLostInSpill > 0 {
+            throw ExitStatus.partialResults
+        }
     case let .records(summary):
         for line in summary.problems { printError(line) }
         if !quiet { printError(summary.summary) }

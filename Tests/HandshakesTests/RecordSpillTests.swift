@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+@testable import Handshakes
+import Resumption
+import TestSupport
+
+/// A worker ahead of the merge (a later group of rotated files) sets its records aside in a
+/// temporary file. What comes back must be the same records, in the same order.
+@Suite struct RecordSpillTests {
+    /// Every record of every recorded capture, with the balancer legs paired and sessions
+    /// linked, so the fields later stages fill are set too.
+    static func linkedRecords() throws -> [HandshakeRecord] {
+        var all: [HandshakeRecord] = []
+        for capture in Paths.recordedCaptures {
+            var linker = SessionLinker()
+            for var record in try frontRecords(capture) {
+                _ = linker.link(&record)
+                all.append(record)
+            }
+        }
+        return all
+    }
+
+    @Test func spilledRecordsReadBackEqual() throws {
+        let records = try Self.linkedRecords()
+        // The fields the later stages and the rarer paths fill are really exercised.
+        #expect(records.count > 200)
+        #expect(records.contains { $0.resumes != nil } && records.contains { $0.backend != nil })
+        #expect(records.contains { $0.certificate != nil } && records.contains { $0.serverTraits?.synAckOptions != nil })
+        #expect(records.contains { !$0.pskIdentities.isEmpty } && records.contains { $0.sessionAge != nil })
+        #expect(records.contains { $0.transport == "quic" } && records.contains { $0.starttls != nil })
+
+        var writer = RecordSpillWriter()
+        for record in records { record.spill(into: &writer) }
+        var reader = RecordSpillReader(writer.bytes)
+        var certificates = SpilledCertificates()
+        var back: [HandshakeRecord] = []
+        while !reader.isAtEnd, let record = HandshakeRecord(spilled: &reader, certificates: &certificates) { back.append(record) }
+        #expect(back.count == records.count)
+        for (original, copy) in zip(records, back) where original != copy {
+            Issue.record("record \(original.uid) read back different")
+        }
+        // Records of one leaf certificate share one summary again, as the extractor made them.
+        let byLeaf = Dictionary(grouping: back.filter { $0.certificate != nil }) { $0.certificateFingerprints.first ?? "" }
+        #expect(byLeaf.values.contains { $0.count > 1 })
+        for group in byLeaf.values { #expect(group.allSatisfy { $0.certificate === group[0].certificate }) }
+    }
+
+    /// Damaged bytes end the reading with nil (the channel counts the records as lost); they
+    /// never crash or read outside the buffer. Hand-made damage: truncation at every point and
+    /// flipped bytes of a real record.
+    @Test func damagedSpillBytesAreRefused() throws {
+        let record = try #require(try Self.linkedRecords().first { $0.certificate != nil && $0.serverTraits != nil })
+        var writer = RecordSpillWriter()
+        record.spill(into: &writer)
+        let bytes = writer.bytes
+        var certificates = SpilledCertificates()
+        for cut in 0..<bytes.count {
+            var reader = RecordSpillReader(Array(bytes[..<cut]))
+            #expect(HandshakeRecord(spilled: &reader, certificates: &certificates) == nil, "cut at \(cut)")
+        }
+        for index in bytes.indices {
+            var damaged = bytes
+            damaged[index] = 0xff
+            var reader = RecordSpillReader(damaged)
+            _ = HandshakeRecord(spilled: &reader, certificates: &certificates)
+        }
+    }
+
+    /// The channel keeps order across memory and the temporary file while a slow merge
+    /// drains it and the worker keeps pushing.
+    @Test func channelKeepsOrderWhenItSpills() throws {
+        let records = try Self.linkedRecords()
+        let channel = RecordChannel(spillsWhenFull: true, capacity: 4)
+        let worker = Thread {
+            var start = 0, size = 1
+            while start < records.count {
+                let end = min(start + size, records.count)
+                channel.push(Array(records[start..<end]))
+                start = end
+                size = size % 7 + 1
+            }
+            channel.finish(ExtractionStatistics())
+        }
+        worker.start()
+        var received: [HandshakeRecord] = []
+        while channel.nextTimestamp() != nil {
+            received.append(channel.pop())
+            if received.count % 50 == 0 { usleep(500) }
+        }
+        #expect(channel.framesSpilled > 10)
+        #expect(channel.recordsLost == 0)
+        #expect(received.count == records.count)
+        #expect(received.map(\.uid) == records.map(\.uid))
+        #expect(received == records)
+    }
+
+    /// Rotated files with every later group spilled give the records of one worker.
+    @Test func rotatedFilesWithEverythingSpilledGiveTheSameRecords() throws {
+        try #require(toolAvailable("editcap"), "editcap (tshark's package) is needed to rotate a capture")
+        let whole = Paths.captures.appendingPathComponent("lb-roundrobin.pcap")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-spill-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try runProcess("editcap", ["-c", "40", whole.path, dir.appendingPathComponent("part.pcap").path])
+        let parts = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0).path }
+        #expect(parts.count > 5)
+        let (expected, _) = try extractRecords([whole.path])
+        var merged: [HandshakeRecord] = []
+        let statistics = try Extraction.runSegmented(paths: parts, workers: 3, recordsInMemory: 0) { merged.append($0) }
+        #expect(statistics.recordsLostInSpill == 0)
+        #expect(merged.map(\.uid) == expected.map(\.uid))
+        #expect(merged == expected)
+    }
+}
