@@ -11,13 +11,16 @@ import Reassembly
 final class RecordChannel: @unchecked Sendable {
     /// Records a channel holds in memory before its worker waits or spills.
     static let capacity = 4096
-    /// Records per spilled frame: a worker's batch.
+    /// Records a worker hands over at a time; also the records of one spilled frame.
     static let batchSize = 256
 
     private let condition = NSCondition()
     private let capacity: Int
-    private var queue: [HandshakeRecord] = []
+    /// Batches in memory, oldest first; records are moved out of them (left nil) as they go.
+    private var batches: [[HandshakeRecord?]] = []
+    /// The next record of `batches[0]`.
     private var head = 0
+    private var recordsInMemory = 0
     private var finished = false
     /// Frames written to `spill` and not yet read back; while any wait, later batches follow
     /// them there, so records keep their order.
@@ -44,28 +47,25 @@ final class RecordChannel: @unchecked Sendable {
         self.capacity = capacity
     }
 
-    func push(_ batch: [HandshakeRecord]) {
+    func push(_ batch: consuming [HandshakeRecord?]) {
         condition.lock()
-        if !spillFailed, spilledFrames > 0 || queue.count - head >= capacity {
+        if !spillFailed, spilledFrames > 0 || recordsInMemory >= capacity {
             condition.unlock()
             if pushToSpill(batch) { return }
             condition.lock()
         }
-        while queue.count - head >= max(capacity, 1) || spilledFrames > 0 { condition.wait() }
-        if head > 0, head * 2 >= queue.count {
-            queue.removeFirst(head)
-            head = 0
-        }
-        queue.append(contentsOf: batch)
+        while recordsInMemory >= max(capacity, 1) || spilledFrames > 0 { condition.wait() }
+        recordsInMemory += batch.count
+        batches.append(batch)
         condition.broadcast()
         condition.unlock()
     }
 
     /// False when no temporary file could be made or written: the worker waits from then on.
-    private func pushToSpill(_ batch: [HandshakeRecord]) -> Bool {
+    private func pushToSpill(_ batch: [HandshakeRecord?]) -> Bool {
         writer.reset()
         writer.unsigned(UInt64(batch.count))
-        for record in batch { record.spill(into: &writer) }
+        for record in batch { record?.spill(into: &writer) }
         condition.lock()
         defer { condition.unlock() }
         if spill == nil { spill = RecordSpillFile() }
@@ -93,7 +93,7 @@ final class RecordChannel: @unchecked Sendable {
     func nextTimestamp() -> Int64? {
         condition.lock()
         defer { condition.unlock() }
-        while head == queue.count {
+        while recordsInMemory == 0 {
             if spilledFrames > 0 {
                 refillFromSpill()
             } else if finished {
@@ -102,14 +102,12 @@ final class RecordChannel: @unchecked Sendable {
                 condition.wait()
             }
         }
-        return queue[head].timestampNanos
+        return batches[0][head]!.timestampNanos
     }
 
     /// Moves the oldest spilled frame into memory. Called with the lock held and memory empty.
     private func refillFromSpill() {
         spilledFrames -= 1
-        queue.removeAll(keepingCapacity: true)
-        head = 0
         defer { condition.broadcast() }
         guard let frame = spill?.next() else {
             // Unreadable from here on: the worker waits instead of spilling again.
@@ -122,20 +120,56 @@ final class RecordChannel: @unchecked Sendable {
         var reader = RecordSpillReader(frame)
         let count = Int(reader.unsigned() ?? 0)
         spilledRecordsWaiting -= count
+        var batch: [HandshakeRecord?] = []
+        batch.reserveCapacity(count)
         for _ in 0..<count {
             guard let record = HandshakeRecord(spilled: &reader, certificates: &certificates) else { break }
-            queue.append(record)
+            batch.append(record)
         }
-        recordsLost += count - queue.count
+        recordsLost += count - batch.count
+        if !batch.isEmpty {
+            recordsInMemory += batch.count
+            batches.append(batch)
+        }
     }
 
+    /// Moves the next record out; call after `nextTimestamp` returned a time.
     func pop() -> HandshakeRecord {
         condition.lock()
         defer { condition.unlock() }
-        let record = queue[head]
+        let record = batches[0][head].take()!
         head += 1
+        recordsInMemory -= 1
+        if head == batches[0].count {
+            batches.removeFirst()
+            head = 0
+        }
         condition.broadcast()
         return record
+    }
+}
+
+/// A worker's records, handed to its channel a batch at a time.
+struct RecordBatcher {
+    let channel: RecordChannel
+    private var batch: [HandshakeRecord?] = []
+
+    init(_ channel: RecordChannel) {
+        self.channel = channel
+        batch.reserveCapacity(RecordChannel.batchSize)
+    }
+
+    mutating func add(_ record: HandshakeRecord) {
+        batch.append(record)
+        if batch.count == RecordChannel.batchSize { flush() }
+    }
+
+    mutating func flush() {
+        guard !batch.isEmpty else { return }
+        var full: [HandshakeRecord?] = []
+        full.reserveCapacity(RecordChannel.batchSize)
+        swap(&full, &batch)
+        channel.push(full)
     }
 }
 
@@ -154,16 +188,11 @@ extension Extraction {
         for index in 0..<workers {
             let channel = channels[index]
             let thread = Thread {
-                var batch: [HandshakeRecord] = []
-                batch.reserveCapacity(RecordChannel.batchSize)
-                var statistics = (try? Extraction.runShard(paths: paths, filter: expression, shard: index, of: workers, limits: limits) { record in
-                    batch.append(record)
-                    if batch.count == RecordChannel.batchSize {
-                        channel.push(batch)
-                        batch.removeAll(keepingCapacity: true)
-                    }
+                var batcher = RecordBatcher(channel)
+                var statistics = (try? Extraction.runShard(paths: paths, filter: expression, shard: index, of: workers, limits: limits) {
+                    batcher.add($0)
                 }) ?? ExtractionStatistics()
-                if !batch.isEmpty { channel.push(batch) }
+                batcher.flush()
                 // Packet-level counts are the same in every worker: keep them from the first.
                 if index != 0 {
                     statistics.decode = DecodeCounters()
@@ -239,16 +268,11 @@ extension Extraction {
             let channel = channels[index]
             let following = Array(paths.dropFirst(group.upperBound))
             let thread = Thread {
-                var batch: [HandshakeRecord] = []
-                batch.reserveCapacity(RecordChannel.batchSize)
-                let statistics = (try? Extraction.runSegment(Array(paths[group]), following: following, filter: expression, limits: limits) { record in
-                    batch.append(record)
-                    if batch.count == RecordChannel.batchSize {
-                        channel.push(batch)
-                        batch.removeAll(keepingCapacity: true)
-                    }
+                var batcher = RecordBatcher(channel)
+                let statistics = (try? Extraction.runSegment(Array(paths[group]), following: following, filter: expression, limits: limits) {
+                    batcher.add($0)
                 }) ?? ExtractionStatistics()
-                if !batch.isEmpty { channel.push(batch) }
+                batcher.flush()
                 channel.finish(statistics)
             }
             thread.stackSize = 8 << 20

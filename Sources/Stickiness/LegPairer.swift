@@ -14,10 +14,14 @@ public struct LegPairer {
     public static let defaultWindowNanos: Int64 = 5_000_000_000
 
     public let windowNanos: Int64
-    /// Records waiting out their window; slots are emptied (moved out) on release.
-    private var held: [HandshakeRecord?] = []
-    private var head = 0
-    /// Index in `held` of the newest record with each client random.
+    /// Records waiting out their window, oldest first, in a ring whose size is a power of
+    /// two: holding and releasing a record moves nothing else. Released slots are nil.
+    private var ring: [HandshakeRecord?] = []
+    private var oldestSlot = 0
+    private var heldCount = 0
+    /// Sequence number of the oldest held record; each record gets the next number.
+    private var oldestSequence = 0
+    /// The sequence number of the newest record with each client random.
     private var byRandom: [String: Int] = [:]
     public private(set) var pairedLegs = 0
 
@@ -25,18 +29,20 @@ public struct LegPairer {
 
     /// Takes the next record; `release` receives those whose window has passed, in order.
     public mutating func add(_ record: consuming HandshakeRecord, release: (consuming HandshakeRecord) -> Void) {
-        let distinctive = LegPairer.isDistinctive(record.clientRandom)
-        if distinctive, let index = byRandom[record.clientRandom], index >= head,
-           record.timestampNanos - held[index]!.timestampNanos <= windowNanos,
-           held[index]!.server != record.server || held[index]!.serverPort != record.serverPort {
-            held[index]!.backend = endpoint(record)
-            held[index]!.backendLeg = record.uid
-            record.backsideOf = held[index]!.uid
-            pairedLegs += 1
+        let sequence = oldestSequence + heldCount
+        if LegPairer.isDistinctive(record.clientRandom),
+           let earlier = byRandom.updateValue(sequence, forKey: record.clientRandom), earlier >= oldestSequence {
+            let slot = self.slot(of: earlier)
+            if let front = ring[slot], record.timestampNanos - front.timestampNanos <= windowNanos,
+               front.server != record.server || front.serverPort != record.serverPort {
+                ring[slot]!.backend = endpoint(record)
+                ring[slot]!.backendLeg = record.uid
+                record.backsideOf = front.uid
+                pairedLegs += 1
+            }
         }
         let time = record.timestampNanos
-        if distinctive { byRandom[record.clientRandom] = held.count }
-        held.append(record)
+        hold(record)
         self.release(olderThan: time - windowNanos, to: release)
     }
 
@@ -49,17 +55,30 @@ public struct LegPairer {
         self.release(olderThan: timestampNanos - windowNanos, to: release)
     }
 
-    private mutating func release(olderThan limit: Int64, to release: (consuming HandshakeRecord) -> Void) {
-        while head < held.count, held[head]!.timestampNanos < limit {
-            let record = held[head].take()!
-            if byRandom[record.clientRandom] == head { byRandom[record.clientRandom] = nil }
-            head += 1
-            release(record)
+    private func slot(of sequence: Int) -> Int { (oldestSlot + sequence - oldestSequence) & (ring.count - 1) }
+
+    private mutating func hold(_ record: consuming HandshakeRecord) {
+        if heldCount == ring.count {
+            // Full: a ring twice the size, oldest first.
+            var grown = [HandshakeRecord?](repeating: nil, count: max(64, ring.count * 2))
+            for index in 0..<heldCount { grown[index] = ring[(oldestSlot + index) & (ring.count - 1)].take() }
+            ring = grown
+            oldestSlot = 0
         }
-        if head > 1024, head * 2 > held.count {
-            held.removeFirst(head)
-            byRandom = byRandom.mapValues { $0 - head }
-            head = 0
+        ring[(oldestSlot + heldCount) & (ring.count - 1)] = record
+        heldCount += 1
+    }
+
+    private mutating func release(olderThan limit: Int64, to release: (consuming HandshakeRecord) -> Void) {
+        while heldCount > 0, let time = ring[oldestSlot]?.timestampNanos, time < limit {
+            let record = ring[oldestSlot].take()!
+            if let index = byRandom.index(forKey: record.clientRandom), byRandom.values[index] == oldestSequence {
+                byRandom.remove(at: index)
+            }
+            oldestSlot = (oldestSlot + 1) & (ring.count - 1)
+            oldestSequence += 1
+            heldCount -= 1
+            release(record)
         }
     }
 
