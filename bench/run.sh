@@ -15,7 +15,7 @@ scripts/install-test-peers
 dpkg -s time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 [ -f "$capture" ] || bench/record-capture.sh
 cc -O2 -o "$work/pcap-floor" bench/pcap-floor.c -lpcap
-swift build -c release --product tlsreuse >&2
+swift build -c release --static-swift-stdlib --product tlsreuse >&2
 tlsreuse=.build/release/tlsreuse
 
 # measure NAME COMMAND... : appends "wall user+sys maxrss_kib" to $work/NAME.times
@@ -85,16 +85,23 @@ if [ "${PARALLEL:-0}" = 1 ]; then
     ls "$work"/size_0000*.pcap >/dev/null 2>&1 || editcap -F pcap -c $(((total + 1) / 2)) "$capture" "$work/size.pcap" >/dev/null
     halves=("$work"/size_0000*.pcap)
     cat "${halves[@]}" >/dev/null
-    rm -f "$work"/one-worker.times "$work"/two-workers.times
+    rm -f "$work"/one-worker.times "$work"/two-workers.times "$work"/floor-serial.times "$work"/floor-parallel.times
+    # The floor the same way: the two files read one after the other, and by two processes
+    # at once. Its ratio is what this machine's two cores allow for reading alone.
     for run in $(seq "$runs"); do
         measure one-worker "$tlsreuse" report -q --jobs 1 "${halves[@]}"
         measure two-workers "$tlsreuse" report -q --jobs 2 "${halves[@]}"
+        measure floor-serial bash -c 'for f in "$@"; do "$0" "$f"; done' "$work/pcap-floor" "${halves[@]}"
+        measure floor-parallel bash -c 'for f in "$@"; do "$0" "$f" & done; wait' "$work/pcap-floor" "${halves[@]}"
     done
-    one=$(cut -d' ' -f1 "$work/one-worker.times" | median)
-    two=$(cut -d' ' -f1 "$work/two-workers.times" | median)
+    wall() { cut -d' ' -f1 "$work/$1.times" | median; }
+    rss() { echo "$(cut -d' ' -f3 "$work/$1.times" | median) / 1024" | bc -l; }
     echo
-    echo "two rotated files (the capture in ${#halves[@]} files of equal size):"
-    printf '  one worker %.3f s, two workers %.3f s: %.2fx\n' "$one" "$two" "$(echo "$one / $two" | bc -l)"
+    echo "two rotated files (the capture in ${#halves[@]} files of equal size), median of $runs:"
+    printf '  tlsreuse report: one worker %.3f s (%.1f MiB), two workers %.3f s (%.1f MiB): %.2fx\n' \
+        "$(wall one-worker)" "$(rss one-worker)" "$(wall two-workers)" "$(rss two-workers)" "$(echo "$(wall one-worker) / $(wall two-workers)" | bc -l)"
+    printf '  floor: one after the other %.3f s, two at once %.3f s: %.2fx\n' \
+        "$(wall floor-serial)" "$(wall floor-parallel)" "$(echo "$(wall floor-serial) / $(wall floor-parallel)" | bc -l)"
 fi
 
 if [ "${SCALING:-0}" = 1 ]; then
