@@ -17,7 +17,7 @@ final class RecordChannel: @unchecked Sendable {
     private let condition = NSCondition()
     private let capacity: Int
     /// Batches in memory, oldest first; records are moved out of them (left nil) as they go.
-    private var batches: [[HandshakeRecord?]] = []
+    private var batches: [RecordBatch] = []
     /// The next record of `batches[0]`.
     private var head = 0
     private var recordsInMemory = 0
@@ -47,7 +47,7 @@ final class RecordChannel: @unchecked Sendable {
         self.capacity = capacity
     }
 
-    func push(_ batch: consuming [HandshakeRecord?]) {
+    func push(_ batch: consuming RecordBatch) {
         condition.lock()
         if !spillFailed, spilledFrames > 0 || recordsInMemory >= capacity {
             condition.unlock()
@@ -62,10 +62,10 @@ final class RecordChannel: @unchecked Sendable {
     }
 
     /// False when no temporary file could be made or written: the worker waits from then on.
-    private func pushToSpill(_ batch: [HandshakeRecord?]) -> Bool {
+    private func pushToSpill(_ batch: RecordBatch) -> Bool {
         writer.reset()
         writer.unsigned(UInt64(batch.count))
-        for record in batch { record?.spill(into: &writer) }
+        for record in batch.records { record?.spill(into: &writer) }
         condition.lock()
         defer { condition.unlock() }
         if spill == nil { spill = RecordSpillFile() }
@@ -102,7 +102,7 @@ final class RecordChannel: @unchecked Sendable {
                 condition.wait()
             }
         }
-        return batches[0][head]!.timestampNanos
+        return batches[0].times[head]
     }
 
     /// Moves the oldest spilled frame into memory. Called with the lock held and memory empty.
@@ -120,8 +120,7 @@ final class RecordChannel: @unchecked Sendable {
         var reader = RecordSpillReader(frame)
         let count = Int(reader.unsigned() ?? 0)
         spilledRecordsWaiting -= count
-        var batch: [HandshakeRecord?] = []
-        batch.reserveCapacity(count)
+        var batch = RecordBatch(capacity: count)
         for _ in 0..<count {
             guard let record = HandshakeRecord(spilled: &reader, certificates: &certificates) else { break }
             batch.append(record)
@@ -137,7 +136,7 @@ final class RecordChannel: @unchecked Sendable {
     func pop() -> HandshakeRecord {
         condition.lock()
         defer { condition.unlock() }
-        let record = batches[0][head].take()!
+        let record = batches[0].take(head)
         head += 1
         recordsInMemory -= 1
         if head == batches[0].count {
@@ -149,15 +148,35 @@ final class RecordChannel: @unchecked Sendable {
     }
 }
 
+/// Records on their way to the merge, with their times beside them: reading a time does
+/// not copy the record.
+struct RecordBatch {
+    private(set) var records: [HandshakeRecord?] = []
+    private(set) var times: [Int64] = []
+
+    init(capacity: Int) {
+        records.reserveCapacity(capacity)
+        times.reserveCapacity(capacity)
+    }
+
+    var count: Int { records.count }
+    var isEmpty: Bool { records.isEmpty }
+
+    mutating func append(_ record: HandshakeRecord) {
+        times.append(record.timestampNanos)
+        records.append(record)
+    }
+
+    /// Moves the record at `index` out, leaving nil.
+    mutating func take(_ index: Int) -> HandshakeRecord { records[index].take()! }
+}
+
 /// A worker's records, handed to its channel a batch at a time.
 struct RecordBatcher {
     let channel: RecordChannel
-    private var batch: [HandshakeRecord?] = []
+    private var batch = RecordBatch(capacity: RecordChannel.batchSize)
 
-    init(_ channel: RecordChannel) {
-        self.channel = channel
-        batch.reserveCapacity(RecordChannel.batchSize)
-    }
+    init(_ channel: RecordChannel) { self.channel = channel }
 
     mutating func add(_ record: HandshakeRecord) {
         batch.append(record)
@@ -166,8 +185,7 @@ struct RecordBatcher {
 
     mutating func flush() {
         guard !batch.isEmpty else { return }
-        var full: [HandshakeRecord?] = []
-        full.reserveCapacity(RecordChannel.batchSize)
+        var full = RecordBatch(capacity: RecordChannel.batchSize)
         swap(&full, &batch)
         channel.push(full)
     }

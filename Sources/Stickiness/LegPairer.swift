@@ -17,6 +17,8 @@ public struct LegPairer {
     /// Records waiting out their window, oldest first, in a ring whose size is a power of
     /// two: holding and releasing a record moves nothing else. Released slots are nil.
     private var ring: [HandshakeRecord?] = []
+    /// The held records' times, beside them: reading one does not copy the record.
+    private var times: [Int64] = []
     private var oldestSlot = 0
     private var heldCount = 0
     /// Sequence number of the oldest held record; each record gets the next number.
@@ -61,16 +63,24 @@ public struct LegPairer {
         if heldCount == ring.count {
             // Full: a ring twice the size, oldest first.
             var grown = [HandshakeRecord?](repeating: nil, count: max(64, ring.count * 2))
-            for index in 0..<heldCount { grown[index] = ring[(oldestSlot + index) & (ring.count - 1)].take() }
+            var grownTimes = [Int64](repeating: 0, count: grown.count)
+            for index in 0..<heldCount {
+                let slot = (oldestSlot + index) & (ring.count - 1)
+                grown[index] = ring[slot].take()
+                grownTimes[index] = times[slot]
+            }
             ring = grown
+            times = grownTimes
             oldestSlot = 0
         }
-        ring[(oldestSlot + heldCount) & (ring.count - 1)] = record
+        let slot = (oldestSlot + heldCount) & (ring.count - 1)
+        times[slot] = record.timestampNanos
+        ring[slot] = record
         heldCount += 1
     }
 
     private mutating func release(olderThan limit: Int64, to release: (consuming HandshakeRecord) -> Void) {
-        while heldCount > 0, let time = ring[oldestSlot]?.timestampNanos, time < limit {
+        while heldCount > 0, times[oldestSlot] < limit {
             let record = ring[oldestSlot].take()!
             if let index = byRandom.index(forKey: record.clientRandom), byRandom.values[index] == oldestSequence {
                 byRandom.remove(at: index)

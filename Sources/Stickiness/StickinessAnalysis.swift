@@ -82,6 +82,7 @@ public struct StickinessAnalysis {
     struct Interned {
         private var ids: [String: Int32] = [:]
         private var shapeIDs: [UInt64: Int32] = [:]
+        private var keyedIDs: [String: Int32] = [:]
         private(set) var texts: [String] = []
 
         mutating func id(_ text: String?) -> Int32 {
@@ -102,6 +103,17 @@ public struct StickinessAnalysis {
             return id
         }
 
+        /// An id for a thing named by `key` (a certificate fingerprint); its text is built
+        /// only the first time.
+        mutating func id(key: String?, text: (String) -> String) -> Int32 {
+            guard let key else { return -1 }
+            if let id = keyedIDs[key] { return id }
+            let id = Int32(texts.count)
+            keyedIDs[key] = id
+            texts.append(text(key))
+            return id
+        }
+
         func text(_ id: Int32) -> String { id >= 0 ? texts[Int(id)] : "-" }
     }
 
@@ -112,7 +124,13 @@ public struct StickinessAnalysis {
     /// Connections to services first seen after the connection cap was reached: not judged.
     public private(set) var connectionsNotJudged = 0
     private var parent: [ServiceKey: ServiceKey] = [:]
-    private var serviceOfName: [String: ServiceKey] = [:]
+    private var serviceOfName: [NameOnPort: ServiceKey] = [:]
+
+    /// A server name (lowercased) on a port.
+    private struct NameOnPort: Hashable {
+        var name: String
+        var port: UInt16
+    }
 
     public init() {}
 
@@ -127,7 +145,7 @@ public struct StickinessAnalysis {
         if parent[service] == nil { parent[service] = service }
         // One name on one port served from several addresses is one service.
         if let sni = record.sni {
-            let name = "\(sni.lowercased())|\(record.serverPort)"
+            let name = NameOnPort(name: sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni, port: record.serverPort)
             if let other = serviceOfName[name] { union(service, other) } else { serviceOfName[name] = service }
         }
         if connections[service, default: []].count >= StickinessAnalysis.maximumConnectionsPerService {
@@ -156,9 +174,9 @@ public struct StickinessAnalysis {
             uid: record.uid, timestampNanos: record.timestampNanos, client: record.client, service: service,
             legBackend: interned.id(record.backend),
             // The fingerprint tells backends apart; the subject's CN says which server it is.
-            certificate: interned.id(record.certificateFingerprints.first.map { fingerprint in
+            certificate: interned.id(key: record.certificateFingerprints.first) { fingerprint in
                 "certificate " + fingerprint.prefix(12) + (record.certificate?.commonName.map { " (CN=\($0))" } ?? "")
-            }),
+            },
             tcpShape: tcpShape, helloShape: helloShape,
             issuedKeyName: interned.id(record.issuedTicketKeyName),
             offeredKeyName: interned.id(record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName),

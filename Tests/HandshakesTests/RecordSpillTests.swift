@@ -76,7 +76,9 @@ import TestSupport
             var start = 0, size = 1
             while start < records.count {
                 let end = min(start + size, records.count)
-                channel.push(records[start..<end].map { Optional($0) })
+                var batch = RecordBatch(capacity: end - start)
+                for record in records[start..<end] { batch.append(record) }
+                channel.push(batch)
                 start = end
                 size = size % 7 + 1
             }
@@ -107,7 +109,9 @@ import TestSupport
             while start < records.count || received.count < records.count {
                 for _ in 0..<pushes where start < records.count {
                     let end = min(start + size, records.count)
-                    channel.push(records[start..<end].map { Optional($0) })
+                    var batch = RecordBatch(capacity: end - start)
+                for record in records[start..<end] { batch.append(record) }
+                channel.push(batch)
                     start = end
                     size = size % 5 + 1
                 }
