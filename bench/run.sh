@@ -61,12 +61,21 @@ rm -f "$work"/*.times
 cat "$capture" >/dev/null # into the page cache: every command reads from memory
 echo "capture: $capture, $(stat -c %s "$capture") bytes; $("$work/pcap-floor" "$capture")"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
+# One command of the five; each run starts with a different one, so none always follows
+# tshark (whose 2.4 GB leave the caches cold), and the capture is read into the page cache
+# again before each.
+timed() {
+    cat "$capture" >/dev/null
+    case $1 in
+        0) measure floor "$work/pcap-floor" "$capture" ;;
+        1) measure report "$tlsreuse" report -q "$capture" ;;
+        2) measure jsonl "$tlsreuse" handshakes --format jsonl -q "$capture" ;;
+        3) measure ssldump ssldump -n -r "$capture" ;;
+        4) measure tshark tshark -r "$capture" "${tshark_fields[@]}" ;;
+    esac
+}
 for run in $(seq "$runs"); do
-    measure floor "$work/pcap-floor" "$capture"
-    measure report "$tlsreuse" report -q "$capture"
-    measure jsonl "$tlsreuse" handshakes --format jsonl -q "$capture"
-    measure ssldump ssldump -n -r "$capture"
-    measure tshark tshark -r "$capture" "${tshark_fields[@]}"
+    for step in 0 1 2 3 4; do timed $(((run + step) % 5)); done
     echo "run $run of $runs done" >&2
 done
 echo
@@ -88,11 +97,17 @@ if [ "${PARALLEL:-0}" = 1 ]; then
     rm -f "$work"/one-worker.times "$work"/two-workers.times "$work"/floor-serial.times "$work"/floor-parallel.times
     # The floor the same way: the two files read one after the other, and by two processes
     # at once. Its ratio is what this machine's two cores allow for reading alone.
+    timed_halves() {
+        cat "${halves[@]}" >/dev/null
+        case $1 in
+            0) measure one-worker "$tlsreuse" report -q --jobs 1 "${halves[@]}" ;;
+            1) measure two-workers "$tlsreuse" report -q --jobs 2 "${halves[@]}" ;;
+            2) measure floor-serial bash -c 'for f in "$@"; do "$0" "$f"; done' "$work/pcap-floor" "${halves[@]}" ;;
+            3) measure floor-parallel bash -c 'for f in "$@"; do "$0" "$f" & done; wait' "$work/pcap-floor" "${halves[@]}" ;;
+        esac
+    }
     for run in $(seq "$runs"); do
-        measure one-worker "$tlsreuse" report -q --jobs 1 "${halves[@]}"
-        measure two-workers "$tlsreuse" report -q --jobs 2 "${halves[@]}"
-        measure floor-serial bash -c 'for f in "$@"; do "$0" "$f"; done' "$work/pcap-floor" "${halves[@]}"
-        measure floor-parallel bash -c 'for f in "$@"; do "$0" "$f" & done; wait' "$work/pcap-floor" "${halves[@]}"
+        for step in 0 1 2 3; do timed_halves $(((run + step) % 4)); done
     done
     wall() { cut -d' ' -f1 "$work/$1.times" | median; }
     rss() { echo "$(cut -d' ' -f3 "$work/$1.times" | median) / 1024" | bc -l; }

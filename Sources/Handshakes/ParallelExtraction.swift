@@ -26,7 +26,9 @@ final class RecordChannel: @unchecked Sendable {
     /// them there, so records keep their order.
     private var spilledFrames = 0
     private var spill: RecordSpillFile?
-    private var spillFailed = false
+    /// Whether a full channel spills: set for a worker ahead of the merge, cleared when the
+    /// temporary file cannot be made, written or read.
+    private var spills: Bool
     /// Frames spilled over the channel's life (for tests and diagnostics).
     private(set) var framesSpilled = 0
     /// Records in frames written and not yet read back.
@@ -41,15 +43,19 @@ final class RecordChannel: @unchecked Sendable {
     /// The worker's statistics, set when it finishes.
     private(set) var statistics: ExtractionStatistics?
 
+    /// Where the temporary file goes; TMPDIR when nil.
+    private let spillDirectory: String?
+
     /// - Parameter spillsWhenFull: write to a temporary file instead of waiting.
-    init(spillsWhenFull: Bool = false, capacity: Int = RecordChannel.capacity) {
-        spillFailed = !spillsWhenFull
+    init(spillsWhenFull: Bool = false, capacity: Int = RecordChannel.capacity, spillDirectory: String? = nil) {
+        spills = spillsWhenFull
         self.capacity = capacity
+        self.spillDirectory = spillDirectory
     }
 
     func push(_ batch: consuming RecordBatch) {
         condition.lock()
-        if !spillFailed, spilledFrames > 0 || recordsInMemory >= capacity {
+        if spills, spilledFrames > 0 || recordsInMemory >= capacity {
             condition.unlock()
             if pushToSpill(batch) { return }
             condition.lock()
@@ -68,9 +74,9 @@ final class RecordChannel: @unchecked Sendable {
         for record in batch.records { record?.spill(into: &writer) }
         condition.lock()
         defer { condition.unlock() }
-        if spill == nil { spill = RecordSpillFile() }
+        if spill == nil { spill = RecordSpillFile(directory: spillDirectory) }
         guard let spill, spill.append(writer.bytes) else {
-            spillFailed = true
+            spills = false
             return false
         }
         spilledFrames += 1
@@ -114,7 +120,7 @@ final class RecordChannel: @unchecked Sendable {
             recordsLost += spilledRecordsWaiting
             spilledRecordsWaiting = 0
             spilledFrames = 0
-            spillFailed = true
+            spills = false
             return
         }
         var reader = RecordSpillReader(frame)
@@ -199,7 +205,7 @@ extension Extraction {
     /// worker, and everything that links connections happens after the merge.
     public static func runParallel(paths: [String], filter expression: String? = nil, workers: Int,
                                    limits: ReassemblyLimits = ReassemblyLimits(),
-                                   emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+                                   emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
         if let expression { _ = try PacketFilter(expression: expression) }
         let channels = (0..<workers).map { _ in RecordChannel() }
         var threads: [Thread] = []
@@ -275,7 +281,7 @@ extension Extraction {
     public static func runSegmented(paths: [String], filter expression: String? = nil, workers: Int,
                                     limits: ReassemblyLimits = ReassemblyLimits(),
                                     recordsInMemory: Int = Extraction.recordsInMemoryAhead,
-                                    emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+                                    emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
         if let expression { _ = try PacketFilter(expression: expression) }
         let groups = segments(paths, into: workers)
         // The merge reads the first group as it comes; later groups run ahead and spill.

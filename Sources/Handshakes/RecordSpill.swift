@@ -342,8 +342,9 @@ final class RecordSpillFile {
     private var writeOffset: Int64 = 0
     private var readOffset: Int64 = 0
 
-    init?() {
-        let directory = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    /// - Parameter directory: where to make the file; TMPDIR, or /tmp, when nil.
+    init?(directory: String? = nil) {
+        let directory = directory ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(directory)/tlsreuse-spill-XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else { return nil }

@@ -23,7 +23,8 @@ public struct LegPairer {
     private var heldCount = 0
     /// Sequence number of the oldest held record; each record gets the next number.
     private var oldestSequence = 0
-    /// The sequence number of the newest record with each client random.
+    /// The sequence number of the newest record with each client random. Entries of released
+    /// records stay until the index is rebuilt (removing one rehashes its neighbours).
     private var byRandom: [String: Int] = [:]
     public private(set) var pairedLegs = 0
 
@@ -82,13 +83,14 @@ public struct LegPairer {
     private mutating func release(olderThan limit: Int64, to release: (consuming HandshakeRecord) -> Void) {
         while heldCount > 0, times[oldestSlot] < limit {
             let record = ring[oldestSlot].take()!
-            if let index = byRandom.index(forKey: record.clientRandom), byRandom.values[index] == oldestSequence {
-                byRandom.remove(at: index)
-            }
             oldestSlot = (oldestSlot + 1) & (ring.count - 1)
             oldestSequence += 1
             heldCount -= 1
             release(record)
+        }
+        // Rebuilt when released records' entries outnumber the held ones: linear overall.
+        if byRandom.count > 2 * heldCount + 1024 {
+            byRandom = byRandom.filter { $0.value >= oldestSequence }
         }
     }
 

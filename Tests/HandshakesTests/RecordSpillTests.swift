@@ -131,6 +131,27 @@ import TestSupport
         #expect(spilledIn >= 4)
     }
 
+    /// Without a usable temporary directory the worker waits for the merge instead: nothing
+    /// is lost, and the order holds.
+    @Test func channelWaitsWhenNoTemporaryFileCanBeMade() throws {
+        let records = try Self.linkedRecords()
+        let channel = RecordChannel(spillsWhenFull: true, capacity: 4, spillDirectory: "/nonexistent-\(getpid())")
+        let worker = Thread {
+            for start in stride(from: 0, to: records.count, by: 3) {
+                var batch = RecordBatch(capacity: 3)
+                for record in records[start..<min(start + 3, records.count)] { batch.append(record) }
+                channel.push(batch)
+            }
+            channel.finish(ExtractionStatistics())
+        }
+        worker.start()
+        var received: [HandshakeRecord] = []
+        while channel.nextTimestamp() != nil { received.append(channel.pop()) }
+        #expect(channel.framesSpilled == 0)
+        #expect(channel.recordsLost == 0)
+        #expect(received.map(\.uid) == records.map(\.uid))
+    }
+
     /// Rotated files with every later group spilled give the records of one worker.
     @Test func rotatedFilesWithEverythingSpilledGiveTheSameRecords() throws {
         try #require(toolAvailable("editcap"), "editcap (tshark's package) is needed to rotate a capture")

@@ -148,6 +148,31 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         #expect(pairer.pairedLegs == 1)
     }
 
+    /// Many records through the ring (it grows, wraps, and its index is rebuilt): order kept,
+    /// and a back leg is still found after the rebuilds.
+    @Test func keepsOrderAndPairsAcrossRingGrowthAndIndexRebuilds() {
+        var pairer = LegPairer(windowNanos: 1_000_000_000)
+        var out: [HandshakeRecord] = []
+        func random(_ n: Int) -> String { String(repeating: String(format: "%08x", n), count: 8) }
+        var uids: [String] = []
+        for n in 0..<10_000 {
+            // 100 records a second: about 100 held at a time, 10,000 released.
+            let seconds = Double(n) / 100
+            pairer.add(record("F\(n)", at: seconds, random: random(n), server: "192.0.2.1", port: 443)) { out.append($0) }
+            uids.append("F\(n)")
+            if n % 1000 == 999 {
+                // A back leg for the record just added, to another server.
+                pairer.add(record("B\(n)", at: seconds + 0.001, random: random(n), server: "10.1.1.7", port: 8443)) { out.append($0) }
+                uids.append("B\(n)")
+            }
+        }
+        pairer.finish { out.append($0) }
+        #expect(out.map(\.uid) == uids)
+        #expect(pairer.pairedLegs == 10)
+        #expect(out.filter { $0.backend == "10.1.1.7:8443" }.count == 10)
+        #expect(out.filter { $0.backsideOf != nil }.map(\.backsideOf) == (0..<10).map { "F\($0 * 1000 + 999)" })
+    }
+
     @Test func constantRandomsAreNotPaired() {
         var pairer = LegPairer()
         let zeros = String(repeating: "0", count: 64)
