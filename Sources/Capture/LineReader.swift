@@ -27,6 +27,13 @@ public final class LineReader {
             if available > scanned, let window = source.window(available) {
                 if let newline = memchr(window + scanned, 0x0a, available - scanned) {
                     let length = UnsafeRawPointer(newline) - window
+                    if length > LineReader.maximumLine {
+                        // Found in the same read that passed the limit: overlong all the same.
+                        overlongLines += 1
+                        source.advance(length + 1)
+                        scanned = 0
+                        continue
+                    }
                     let end = length > 0 && window.load(fromByteOffset: length - 1, as: UInt8.self) == 0x0d ? length - 1 : length
                     let line = Array(UnsafeRawBufferPointer(start: window, count: end))
                     source.advance(length + 1)
