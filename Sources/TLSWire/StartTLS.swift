@@ -217,7 +217,6 @@ public struct StartTLSDetector {
         guard let greeting = serverLines.first else { return .undecided }
         if upgradeCommand == nil {
             // Each client line is looked at once; commands are short.
-            let greetingText = greeting.text.uppercased()
             while upgradeCommand == nil, checkedClientLines < clientLines.count {
                 let index = checkedClientLines
                 checkedClientLines += 1
@@ -225,10 +224,10 @@ public struct StartTLSDetector {
                 let command = clientLines[index].text.uppercased().trimmingTrailingSpaces
                 let words = command.split(separator: " ")
                 let tag = words.first.map(String.init) ?? ""
-                if command == "STARTTLS", greetingText.hasPrefix("220") { upgradeCommand = (index, .smtp, tag) }
-                else if command == "AUTH TLS" || command == "AUTH SSL" || command == "AUTH TLS-C", greetingText.hasPrefix("220") { upgradeCommand = (index, .ftp, tag) }
-                else if words.count == 2, words[1] == "STARTTLS", greetingText.hasPrefix("* ") { upgradeCommand = (index, .imap, tag) }
-                else if command == "STLS", greetingText.hasPrefix("+OK") { upgradeCommand = (index, .pop3, tag) }
+                if command == "STARTTLS", greeting.text.hasPrefix("220") { upgradeCommand = (index, .smtp, tag) }
+                else if command == "AUTH TLS" || command == "AUTH SSL" || command == "AUTH TLS-C", greeting.text.hasPrefix("220") { upgradeCommand = (index, .ftp, tag) }
+                else if words.count == 2, words[1] == "STARTTLS", greeting.text.hasPrefix("* ") { upgradeCommand = (index, .imap, tag) }
+                else if command == "STLS", greeting.text.hasASCIIPrefixIgnoringCase("+OK") { upgradeCommand = (index, .pop3, tag) }
             }
         }
         guard let (index, kind, tag) = upgradeCommand else { return .undecided }
@@ -239,7 +238,7 @@ public struct StartTLSDetector {
         switch kind {
         case .smtp: accepted = reply.text.hasPrefix("220")
         case .ftp: accepted = reply.text.hasPrefix("234")
-        case .imap: accepted = reply.text.uppercased().hasPrefix("\(tag) OK")
+        case .imap: accepted = reply.text.hasASCIIPrefixIgnoringCase(tag + " OK")
         default: accepted = reply.text.hasPrefix("+OK")
         }
         return accepted ? .upgraded(kind, clientOffset: clientLines[index].end, serverOffset: reply.end) : .notStartTLS
@@ -251,9 +250,9 @@ public struct StartTLSDetector {
         case .imap:
             // Tagged replies come in command order; untagged "* ..." lines do not end a reply.
             // Clients may reuse a tag ("." for every command), so count the earlier ones.
-            let prefix = (tag ?? "").uppercased() + " "
-            let earlier = clientLines.prefix(index).filter { $0.text.uppercased().hasPrefix(prefix) }.count
-            let tagged = serverLines.filter { $0.text.uppercased().hasPrefix(prefix) }
+            let prefix = (tag ?? "") + " "
+            let earlier = clientLines.prefix(index).filter { $0.text.hasASCIIPrefixIgnoringCase(prefix) }.count
+            let tagged = serverLines.filter { $0.text.hasASCIIPrefixIgnoringCase(prefix) }
             return tagged.count > earlier ? tagged[earlier] : nil
         case .smtp, .ftp:
             // Final reply lines are "ddd " (RFC 5321 4.2.1); the greeting is reply 0.
@@ -288,6 +287,18 @@ public struct StartTLSDetector {
 }
 
 private extension String {
+    /// Whether the text starts with `prefix`, ASCII letters compared without case (the
+    /// protocols' keywords and tags are case-insensitive ASCII: RFC 3501 9, RFC 5321 2.4).
+    /// Allocates nothing.
+    func hasASCIIPrefixIgnoringCase(_ prefix: String) -> Bool {
+        var text = utf8.makeIterator()
+        for expected in prefix.utf8 {
+            guard let byte = text.next() else { return false }
+            if byte != expected, byte | 0x20 != expected | 0x20 || !(0x61...0x7a).contains(byte | 0x20) { return false }
+        }
+        return true
+    }
+
     var trimmingTrailingSpaces: String {
         var text = self
         while text.last == " " { text.removeLast() }

@@ -66,6 +66,36 @@ import TestSupport
         #expect(detect(client: client, server: server, pieces: 7) == .upgraded(.smtp, clientOffset: clientOffset, serverOffset: serverOffset))
     }
 
+    /// DERIVED from the real dovecot IMAP and POP3 conversations: commands in lower case, and
+    /// IMAP's tagged reply in lower case, are the same upgrade at the same offsets (IMAP atoms
+    /// are case-insensitive, RFC 3501 9; POP3 keywords too, but servers must send "+OK" in
+    /// upper case, RFC 1939 3).
+    @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"))
+    func lowerCaseCommandsAndRepliesUpgradeAlike() throws {
+        let path = Paths.captures.appendingPathComponent("starttls.pcap").path
+        func lowered(_ bytes: [UInt8], _ from: String, _ to: String) -> [UInt8] {
+            var text = String(decoding: bytes, as: UTF8.self)
+            guard let range = text.range(of: from) else { return bytes }
+            text.replaceSubrange(range, with: to)
+            // The TLS bytes after the plaintext stay as they were.
+            let prefix = Array(text.utf8.prefix(text.utf8.distance(from: text.utf8.startIndex, to: range.lowerBound.samePosition(in: text.utf8)!) + to.utf8.count))
+            return prefix + bytes[prefix.count...]
+        }
+        for (stream, kind, clientFrom, serverFrom) in [(6, StartTLSProtocol.imap, ". STARTTLS", ". OK Begin"), (12, .pop3, "STLS", "")] {
+            let (client, server) = try tsharkStreamBytes(path, stream: stream)
+            let original = detect(client: client, server: server)
+            guard case .upgraded(kind, _, _) = original else {
+                Issue.record("stream \(stream): \(original)")
+                continue
+            }
+            let lowerClient = lowered(client, clientFrom, clientFrom.lowercased())
+            let lowerServer = serverFrom.isEmpty ? server : lowered(server, serverFrom, serverFrom.lowercased())
+            #expect(lowerClient != client && (serverFrom.isEmpty || lowerServer != server))
+            #expect(detect(client: lowerClient, server: lowerServer) == original, "stream \(stream)")
+            #expect(detect(client: lowerClient, server: lowerServer, pieces: 5) == original, "stream \(stream)")
+        }
+    }
+
     /// DERIVED from the real SMTP conversation: the server refuses STARTTLS (454), and a
     /// conversation that never upgrades within the plaintext bound is given up.
     @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"))
