@@ -70,7 +70,8 @@ final class RecordChannel: @unchecked Sendable {
     /// False when no temporary file could be made or written: the worker waits from then on.
     private func pushToSpill(_ batch: RecordBatch) -> Bool {
         writer.reset()
-        writer.unsigned(UInt64(batch.count))
+        var count = batch.count
+        writer.int(&count)
         for record in batch.records { record?.spill(into: &writer) }
         condition.lock()
         defer { condition.unlock() }
@@ -123,14 +124,16 @@ final class RecordChannel: @unchecked Sendable {
             spills = false
             return
         }
-        var reader = RecordSpillReader(frame)
-        let count = Int(reader.unsigned() ?? 0)
+        var reader = RecordSpillReader(frame, certificates: certificates)
+        var count = 0
+        reader.int(&count)
         spilledRecordsWaiting -= count
-        var batch = RecordBatch(capacity: count)
+        var batch = RecordBatch(capacity: min(max(count, 0), RecordChannel.batchSize))
         for _ in 0..<count {
-            guard let record = HandshakeRecord(spilled: &reader, certificates: &certificates) else { break }
+            guard let record = HandshakeRecord(spilled: &reader) else { break }
             batch.append(record)
         }
+        certificates = reader.certificates
         recordsLost += count - batch.count
         if !batch.isEmpty {
             recordsInMemory += batch.count

@@ -21,6 +21,13 @@ import TestSupport
         return all
     }
 
+    /// Hands `records` to `channel` as one batch, as a worker's batcher does.
+    static func push(_ records: ArraySlice<HandshakeRecord>, to channel: RecordChannel) {
+        var batch = RecordBatch(capacity: records.count)
+        for record in records { batch.append(record) }
+        channel.push(batch)
+    }
+
     @Test func spilledRecordsReadBackEqual() throws {
         let records = try Self.linkedRecords()
         // The fields the later stages and the rarer paths fill are really exercised.
@@ -33,9 +40,8 @@ import TestSupport
         var writer = RecordSpillWriter()
         for record in records { record.spill(into: &writer) }
         var reader = RecordSpillReader(writer.bytes)
-        var certificates = SpilledCertificates()
         var back: [HandshakeRecord] = []
-        while !reader.isAtEnd, let record = HandshakeRecord(spilled: &reader, certificates: &certificates) { back.append(record) }
+        while !reader.isAtEnd, let record = HandshakeRecord(spilled: &reader) { back.append(record) }
         #expect(back.count == records.count)
         for (original, copy) in zip(records, back) where original != copy {
             Issue.record("record \(original.uid) read back different")
@@ -54,16 +60,15 @@ import TestSupport
         var writer = RecordSpillWriter()
         record.spill(into: &writer)
         let bytes = writer.bytes
-        var certificates = SpilledCertificates()
         for cut in 0..<bytes.count {
             var reader = RecordSpillReader(Array(bytes[..<cut]))
-            #expect(HandshakeRecord(spilled: &reader, certificates: &certificates) == nil, "cut at \(cut)")
+            #expect(HandshakeRecord(spilled: &reader) == nil, "cut at \(cut)")
         }
         for index in bytes.indices {
             var damaged = bytes
             damaged[index] = 0xff
             var reader = RecordSpillReader(damaged)
-            _ = HandshakeRecord(spilled: &reader, certificates: &certificates)
+            _ = HandshakeRecord(spilled: &reader)
         }
     }
 
@@ -76,9 +81,7 @@ import TestSupport
             var start = 0, size = 1
             while start < records.count {
                 let end = min(start + size, records.count)
-                var batch = RecordBatch(capacity: end - start)
-                for record in records[start..<end] { batch.append(record) }
-                channel.push(batch)
+                Self.push(records[start..<end], to: channel)
                 start = end
                 size = size % 7 + 1
             }
@@ -109,9 +112,7 @@ import TestSupport
             while start < records.count || received.count < records.count {
                 for _ in 0..<pushes where start < records.count {
                     let end = min(start + size, records.count)
-                    var batch = RecordBatch(capacity: end - start)
-                for record in records[start..<end] { batch.append(record) }
-                channel.push(batch)
+                    Self.push(records[start..<end], to: channel)
                     start = end
                     size = size % 5 + 1
                 }
@@ -138,9 +139,7 @@ import TestSupport
         let channel = RecordChannel(spillsWhenFull: true, capacity: 4, spillDirectory: "/nonexistent-\(getpid())")
         let worker = Thread {
             for start in stride(from: 0, to: records.count, by: 3) {
-                var batch = RecordBatch(capacity: 3)
-                for record in records[start..<min(start + 3, records.count)] { batch.append(record) }
-                channel.push(batch)
+                Self.push(records[start..<min(start + 3, records.count)], to: channel)
             }
             channel.finish(ExtractionStatistics())
         }
@@ -156,17 +155,14 @@ import TestSupport
     @Test func rotatedFilesWithEverythingSpilledGiveTheSameRecords() throws {
         try #require(toolAvailable("editcap"), "editcap (tshark's package) is needed to rotate a capture")
         let whole = Paths.captures.appendingPathComponent("lb-roundrobin.pcap")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-spill-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try runProcess("editcap", ["-c", "40", whole.path, dir.appendingPathComponent("part.pcap").path])
-        let parts = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0).path }
-        #expect(parts.count > 5)
-        let (expected, _) = try extractRecords([whole.path])
-        var merged: [HandshakeRecord] = []
-        let statistics = try Extraction.runSegmented(paths: parts, workers: 3, recordsInMemory: 0) { merged.append($0) }
-        #expect(statistics.recordsLostInSpill == 0)
-        #expect(merged.map(\.uid) == expected.map(\.uid))
-        #expect(merged == expected)
+        try withRotatedCapture(whole, packetsPerFile: 40) { parts in
+            #expect(parts.count > 5)
+            let (expected, _) = try extractRecords([whole.path])
+            var merged: [HandshakeRecord] = []
+            let statistics = try Extraction.runSegmented(paths: parts, workers: 3, recordsInMemory: 0) { merged.append($0) }
+            #expect(statistics.recordsLostInSpill == 0)
+            #expect(merged.map(\.uid) == expected.map(\.uid))
+            #expect(merged == expected)
+        }
     }
 }

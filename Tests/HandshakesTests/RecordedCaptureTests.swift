@@ -133,17 +133,14 @@ import TestSupport
     @Test func rotatedFilesReadAsOne() throws {
         try #require(toolAvailable("editcap"), "editcap (tshark's package) is needed to split a capture")
         let whole = Paths.captures.appendingPathComponent("tls12-session-id.pcap")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-split-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try runProcess("editcap", ["-c", "17", whole.path, dir.appendingPathComponent("part.pcap").path])
-        let parts = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0).path }
-        #expect(parts.count > 2)
-        let expected = try extractRecords(whole)
-        // Given in reverse order: the reader merges by timestamp.
-        let (merged, statistics) = try extractRecords(parts.reversed())
-        #expect(merged == expected)
-        #expect(statistics.inputs.count == parts.count)
+        try withRotatedCapture(whole, packetsPerFile: 17) { parts in
+            #expect(parts.count > 2)
+            let expected = try extractRecords(whole)
+            // Given in reverse order: the reader merges by timestamp.
+            let (merged, statistics) = try extractRecords(parts.reversed())
+            #expect(merged == expected)
+            #expect(statistics.inputs.count == parts.count)
+        }
     }
 
     @Test func gzipInputGivesTheSameRecords() throws {
@@ -180,16 +177,13 @@ import TestSupport
     @Test(.enabled(if: toolAvailable("editcap"), "editcap (tshark's package) is needed to rotate a capture"))
     func rotatedFilesPerWorkerGiveTheSameRecords() throws {
         let whole = Paths.captures.appendingPathComponent("lb-roundrobin.pcap")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-rotate-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         // Small pieces, so handshakes cross file boundaries.
-        try runProcess("editcap", ["-c", "23", whole.path, dir.appendingPathComponent("part.pcap").path])
-        let parts = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0).path }
-        #expect(parts.count > 5)
-        let expected = try records(["--jobs", "1", whole.path])
-        #expect(try records(["--jobs", "1"] + parts) == expected)
-        #expect(try records(["--jobs", "2"] + parts) == expected)
-        #expect(try records(["--jobs", "4"] + parts) == expected)
+        try withRotatedCapture(whole, packetsPerFile: 23) { parts in
+            #expect(parts.count > 5)
+            let expected = try records(["--jobs", "1", whole.path])
+            #expect(try records(["--jobs", "1"] + parts) == expected)
+            #expect(try records(["--jobs", "2"] + parts) == expected)
+            #expect(try records(["--jobs", "4"] + parts) == expected)
+        }
     }
 }

@@ -321,3 +321,14 @@ public func tsharkStreamBytes(_ path: String, stream: Int) throws -> (client: [U
     }
     return (client, server)
 }
+
+/// Runs `body` with `capture` cut into files of `packetsPerFile` packets by editcap, in name
+/// order, as tcpdump rotates them; the files are removed afterwards.
+public func withRotatedCapture<T>(_ capture: URL, packetsPerFile: Int, _ body: ([String]) throws -> T) throws -> T {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-rotated-\(getpid())-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    try runProcess("editcap", ["-c", String(packetsPerFile), capture.path, dir.appendingPathComponent("part.pcap").path])
+    let parts = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0).path }
+    return try body(parts)
+}
