@@ -51,7 +51,8 @@ public final class CaptureFileReader {
         var unitsPerSecond: UInt64
         var offsetSeconds: Int64
 
-        func nanos(_ units: UInt64) -> Int64 {
+        /// The time `units` stand for, or nil outside `CaptureTime`'s span.
+        func nanos(_ units: UInt64) -> Int64? {
             let seconds = units / unitsPerSecond
             let fraction = units % unitsPerSecond
             let fractionNanos: UInt64
@@ -60,7 +61,10 @@ public final class CaptureFileReader {
             } else {
                 fractionNanos = UInt64(Double(fraction) * 1e9 / Double(unitsPerSecond))
             }
-            return (Int64(truncatingIfNeeded: seconds) &+ offsetSeconds) &* 1_000_000_000 &+ Int64(fractionNanos)
+            guard let whole = Int64(exactly: seconds) else { return nil }
+            let (shifted, overflow) = whole.addingReportingOverflow(offsetSeconds)
+            guard !overflow else { return nil }
+            return CaptureTime.nanos(seconds: shifted, fractionNanos: Int64(fractionNanos))
         }
     }
 
@@ -204,7 +208,7 @@ public final class CaptureFileReader {
                 let start = end - length
                 if load32(base, start) == 6, let interface = interfaces.first {
                     let units = UInt64(load32(base, start + 12)) << 32 | UInt64(load32(base, start + 16))
-                    return interface.nanos(units)
+                    return interface.nanos(units) // nil: not a time to compare with
                 }
                 end = start
             }
@@ -387,8 +391,8 @@ public final class CaptureFileReader {
     }
 
     @inline(__always)
-    private func packet(_ interface: Interface, units: UInt64, bytes: UnsafeRawBufferPointer, original: Int) -> CapturedPacket {
-        let timestamp = interface.nanos(units)
+    private func packet(_ interface: Interface, units: UInt64, bytes: UnsafeRawBufferPointer, original: Int) -> CapturedPacket? {
+        guard let timestamp = interface.nanos(units) else { return unusable("packet time outside 1900 to 2149") }
         lastTimestamp = timestamp
         stats.packets += 1
         stats.capturedBytes += Int64(bytes.count)

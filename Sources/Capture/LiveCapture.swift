@@ -132,7 +132,10 @@ public final class LiveCapture {
             guard let header, let data else { return .timeout }
             if let dumper { pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data) }
             let h = header.pointee
-            return .packet(CapturedPacket(timestampNanos: Int64(h.ts.tv_sec) * 1_000_000_000 + Int64(h.ts.tv_usec),
+            // Nanosecond precision (pcap_set_tstamp_precision); a clock outside the span is read as the span's edge.
+            let nanos = CaptureTime.nanos(seconds: Int64(h.ts.tv_sec), fractionNanos: Int64(h.ts.tv_usec))
+                ?? (h.ts.tv_sec < 0 ? CaptureTime.earliestNanos : CaptureTime.endNanos - 1)
+            return .packet(CapturedPacket(timestampNanos: nanos,
                                           linkType: linkType, originalLength: Int(h.len),
                                           bytes: UnsafeRawBufferPointer(start: data, count: Int(h.caplen))))
         case 0:

@@ -1,6 +1,7 @@
 import Foundation
 import Packets
 import SwiftASN1
+import TLSWire
 import X509
 
 /// What a server's leaf certificate says, parsed by swift-certificates (RFC 5280).
@@ -13,23 +14,29 @@ public final class CertificateSummary: Sendable, Equatable {
     /// subjectAltName entries (RFC 5280 4.2.1.6): DNS names as they are, IP addresses in
     /// text form, others prefixed with their kind ("email:", "URI:").
     public let subjectAlternativeNames: [String]
-    public let notBeforeNanos: Int64
-    public let notAfterNanos: Int64
+    /// Validity (RFC 5280 4.1.2.5) in seconds since the epoch: every year from 0000 to 9999
+    /// that GeneralizedTime can write, 99991231235959Z ("no well-defined expiration") included.
+    public let notBeforeSeconds: Int64
+    public let notAfterSeconds: Int64
 
     public static func == (a: CertificateSummary, b: CertificateSummary) -> Bool {
         a.subject == b.subject && a.issuer == b.issuer && a.commonName == b.commonName
-            && a.subjectAlternativeNames == b.subjectAlternativeNames && a.notBeforeNanos == b.notBeforeNanos && a.notAfterNanos == b.notAfterNanos
+            && a.subjectAlternativeNames == b.subjectAlternativeNames && a.notBeforeSeconds == b.notBeforeSeconds && a.notAfterSeconds == b.notAfterSeconds
     }
 
     public init(subject: String, issuer: String, commonName: String?, subjectAlternativeNames: [String],
-                notBeforeNanos: Int64, notAfterNanos: Int64) {
+                notBeforeSeconds: Int64, notAfterSeconds: Int64) {
         self.subject = subject
         self.issuer = issuer
         self.commonName = commonName
         self.subjectAlternativeNames = subjectAlternativeNames
-        self.notBeforeNanos = notBeforeNanos
-        self.notAfterNanos = notAfterNanos
+        self.notBeforeSeconds = notBeforeSeconds
+        self.notAfterSeconds = notAfterSeconds
     }
+
+    /// The earliest and latest validity times a certificate can state: 0000-01-01 00:00:00
+    /// and 9999-12-31 23:59:59 UTC (GeneralizedTime's four-digit year, RFC 5280 4.1.2.5.2).
+    public static let validityRange: ClosedRange<Int64> = -62_167_219_200...253_402_300_799
 
     /// Parses DER with swift-certificates. When it refuses the certificate as a whole (a
     /// public key type it does not support, such as ML-DSA or RSA under 2048 bits, or odd
@@ -37,10 +44,10 @@ public final class CertificateSummary: Sendable, Equatable {
     /// neither works.
     convenience init?(der: [UInt8]) {
         let fields: TBSFields
-        if let certificate = try? Certificate(derEncoded: der) {
+        if let certificate = try? Certificate(derEncoded: der), let notBefore = Self.seconds(certificate.notValidBefore),
+           let notAfter = Self.seconds(certificate.notValidAfter) {
             fields = TBSFields(issuer: certificate.issuer, subject: certificate.subject,
-                               notBeforeNanos: Self.nanos(certificate.notValidBefore), notAfterNanos: Self.nanos(certificate.notValidAfter),
-                               extensions: certificate.extensions)
+                               notBeforeSeconds: notBefore, notAfterSeconds: notAfter, extensions: certificate.extensions)
         } else if let read = try? TBSFields(der: der) {
             fields = read
         } else {
@@ -60,17 +67,18 @@ public final class CertificateSummary: Sendable, Equatable {
         if let alternatives = try? fields.extensions.subjectAlternativeNames {
             for name in alternatives {
                 switch name {
-                case let .dnsName(dns): names.append(dns)
+                // IA5Strings (RFC 5280 4.2.1.6), as wire text so a backslash reads as \x5c here too.
+                case let .dnsName(dns): names.append(WireText.decode(Array(dns.utf8)))
                 case let .ipAddress(octets): names.append(Self.ipText(Array(octets.bytes)))
-                case let .rfc822Name(mail): names.append("email:" + mail)
-                case let .uniformResourceIdentifier(uri): names.append("URI:" + uri)
+                case let .rfc822Name(mail): names.append("email:" + WireText.decode(Array(mail.utf8)))
+                case let .uniformResourceIdentifier(uri): names.append("URI:" + WireText.decode(Array(uri.utf8)))
                 default: break
                 }
             }
         }
         self.init(subject: DistinguishedNameText.rfc4514(fields.subject), issuer: DistinguishedNameText.rfc4514(fields.issuer),
                   commonName: commonName, subjectAlternativeNames: names,
-                  notBeforeNanos: fields.notBeforeNanos, notAfterNanos: fields.notAfterNanos)
+                  notBeforeSeconds: fields.notBeforeSeconds, notAfterSeconds: fields.notAfterSeconds)
     }
 
     /// DNS names the certificate is valid for: its DNS subjectAltNames, or its CN when it has
@@ -98,10 +106,12 @@ public final class CertificateSummary: Sendable, Equatable {
         return subjectAlternativeNames.contains(name)
     }
 
-    fileprivate static func nanos(_ date: Date) -> Int64 {
-        let seconds = date.timeIntervalSince1970.rounded()
-        guard seconds.magnitude < 9e9 else { return seconds < 0 ? -9_000_000_000 * 1_000_000_000 : 9_000_000_000 * 1_000_000_000 }
-        return Int64(seconds) * 1_000_000_000
+    /// A validity date as whole seconds, or nil outside `validityRange` (then the TBSCertificate
+    /// is read instead).
+    private static func seconds(_ date: Date) -> Int64? {
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        guard seconds.isFinite, let whole = Int64(exactly: seconds), validityRange.contains(whole) else { return nil }
+        return whole
     }
 
     private static func ipText(_ bytes: [UInt8]) -> String {
@@ -126,16 +136,16 @@ public final class CertificateSummary: Sendable, Equatable {
 struct TBSFields {
     var issuer: DistinguishedName
     var subject: DistinguishedName
-    var notBeforeNanos: Int64
-    var notAfterNanos: Int64
+    var notBeforeSeconds: Int64
+    var notAfterSeconds: Int64
     var extensions: Certificate.Extensions
 
-    init(issuer: DistinguishedName, subject: DistinguishedName, notBeforeNanos: Int64, notAfterNanos: Int64,
+    init(issuer: DistinguishedName, subject: DistinguishedName, notBeforeSeconds: Int64, notAfterSeconds: Int64,
          extensions: Certificate.Extensions) {
         self.issuer = issuer
         self.subject = subject
-        self.notBeforeNanos = notBeforeNanos
-        self.notAfterNanos = notAfterNanos
+        self.notBeforeSeconds = notBeforeSeconds
+        self.notAfterSeconds = notAfterSeconds
         self.extensions = extensions
     }
 
@@ -167,7 +177,7 @@ struct TBSFields {
                 })
             }
             return TBSFields(issuer: try DistinguishedName(derEncoded: issuerNode), subject: try DistinguishedName(derEncoded: subjectNode),
-                             notBeforeNanos: notBefore, notAfterNanos: notAfter, extensions: extensions)
+                             notBeforeSeconds: notBefore, notAfterSeconds: notAfter, extensions: extensions)
         }
     }
 
@@ -176,21 +186,26 @@ struct TBSFields {
         guard let node else { throw ASN1Error.invalidASN1Object(reason: "validity too short") }
         if node.identifier == UTCTime.defaultIdentifier {
             let time = try UTCTime(derEncoded: node)
-            return epochNanos(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
+            return try epochSeconds(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
         }
         let time = try GeneralizedTime(derEncoded: node)
-        return epochNanos(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
+        return try epochSeconds(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
     }
 
-    /// Days from 1970-01-01 by the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
-    private static func epochNanos(_ year: Int, _ month: Int, _ day: Int, _ hours: Int, _ minutes: Int, _ seconds: Int) -> Int64 {
+    /// Seconds from 1970-01-01 by the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
+    /// swift-asn1 has checked each field's range; the year is checked here, so the sum is small.
+    static func epochSeconds(_ year: Int, _ month: Int, _ day: Int, _ hours: Int, _ minutes: Int, _ seconds: Int) throws -> Int64 {
+        guard (0...9999).contains(year), (1...12).contains(month), (1...31).contains(day), (0...23).contains(hours),
+              (0...59).contains(minutes), (0...60).contains(seconds) else {
+            throw ASN1Error.invalidASN1Object(reason: "validity time out of range")
+        }
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
         let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         let days = era * 146_097 + dayOfEra - 719_468
-        return Int64(((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1_000_000_000
+        return Int64(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
     }
 }
 
@@ -222,32 +237,51 @@ enum DistinguishedNameText {
         }
     }
 
-    /// The attribute's text: the directory string types of RFC 5280 4.1.2.4 decoded, other
-    /// values as "#" and the DER in hex (RFC 4514 2.4).
+    /// The attribute's text: the directory string types of RFC 5280 4.1.2.4 decoded from
+    /// their own bytes as `WireText` (so invalid UTF-8 and backslashes survive as `\xHH`),
+    /// other values as "#" and the DER in hex (RFC 4514 2.4).
     static func text(of value: RelativeDistinguishedName.Attribute.Value) -> String {
-        if let string = String(value) { return string }
         var serializer = DER.Serializer()
         guard (try? serializer.serialize(ASN1Any(value))) != nil else { return "" }
         let der = serializer.serializedBytes
         guard let node = try? DER.parse(der), node.identifier.tagClass == .universal,
               case let .primitive(content) = node.content else { return "#" + hexString(der) }
         switch node.identifier.tagNumber {
-        case 12, 18, 19, 22, 26: return String(decoding: content, as: UTF8.self)
-        case 20: return String(String.UnicodeScalarView(content.map { Unicode.Scalar($0) })) // T61String, read as Latin-1
-        case 30: // BMPString: UTF-16 big-endian
-            let units = stride(from: content.startIndex, to: content.endIndex - 1, by: 2).map {
-                UInt16(content[$0]) << 8 | UInt16(content[$0 + 1])
-            }
-            return String(decoding: units, as: UTF16.self)
-        case 28: // UniversalString: UTF-32 big-endian
-            var scalars = String.UnicodeScalarView()
-            for offset in stride(from: content.startIndex, to: content.endIndex - 3, by: 4) {
-                let value = UInt32(content[offset]) << 24 | UInt32(content[offset + 1]) << 16 | UInt32(content[offset + 2]) << 8 | UInt32(content[offset + 3])
-                scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
-            }
-            return String(scalars)
+        case 12, 18, 19, 22, 26: return WireText.decode(Array(content))
+        case 20: // T61String, read as Latin-1: every byte is a character
+            return String(String.UnicodeScalarView(content.map { Unicode.Scalar($0) }))
+        case 30: return wideText(Array(content), unitBytes: 2) // BMPString: UTF-16 big-endian
+        case 28: return wideText(Array(content), unitBytes: 4) // UniversalString: UTF-32 big-endian
         default: return "#" + hexString(der)
         }
+    }
+
+    /// BMPString or UniversalString content as text; a unit that is no character (an unpaired
+    /// surrogate, a value past U+10FFFF, a trailing odd byte) keeps its bytes as `\xHH`.
+    private static func wideText(_ bytes: [UInt8], unitBytes: Int) -> String {
+        var out = String.UnicodeScalarView()
+        func escape(_ slice: ArraySlice<UInt8>) { out.append(contentsOf: WireText.escaped(slice).unicodeScalars) }
+        var index = 0
+        while index + unitBytes <= bytes.count {
+            var value: UInt32 = 0
+            for byte in bytes[index..<(index + unitBytes)] { value = value << 8 | UInt32(byte) }
+            var length = unitBytes
+            if unitBytes == 2, (0xd800..<0xdc00).contains(value), index + 4 <= bytes.count {
+                let low = UInt32(bytes[index + 2]) << 8 | UInt32(bytes[index + 3])
+                if (0xdc00..<0xe000).contains(low) {
+                    value = 0x10000 + (value - 0xd800) << 10 + (low - 0xdc00)
+                    length = 4
+                }
+            }
+            if let scalar = Unicode.Scalar(value), scalar != "\\" {
+                out.append(scalar)
+            } else {
+                escape(bytes[index..<(index + length)])
+            }
+            index += length
+        }
+        if index < bytes.count { escape(bytes[index...]) }
+        return String(out)
     }
 
     /// RFC 4514 2.4: special characters get a backslash, as do a leading space or "#" and a trailing space.

@@ -168,7 +168,7 @@ extension HandshakeRecord {
             let printable = identity.identity.count <= 128 && identity.identity.allSatisfy { (0x20...0x7e).contains($0) }
             return PSKOffer(digest: shortDigest(identity.identity), keyName: ticketKeyName(identity.identity),
                             obfuscatedTicketAge: identity.obfuscatedTicketAge, length: identity.identity.count,
-                            text: printable && !identity.identity.isEmpty ? String(decoding: identity.identity, as: UTF8.self) : nil)
+                            text: printable && !identity.identity.isEmpty ? WireText.decode(identity.identity) : nil)
         }
         if let first = hello.pskIdentities.first {
             pskKind = HandshakeMachine.isExternalPSK(first) ? "external" : "ticket"

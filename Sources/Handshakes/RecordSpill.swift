@@ -195,8 +195,8 @@ struct CertificateFields {
     var issuer = ""
     var commonName: String?
     var subjectAlternativeNames: [String] = []
-    var notBeforeNanos: Int64 = 0
-    var notAfterNanos: Int64 = 0
+    var notBeforeSeconds: Int64 = 0
+    var notAfterSeconds: Int64 = 0
 
     init() {}
 
@@ -205,13 +205,13 @@ struct CertificateFields {
         issuer = summary.issuer
         commonName = summary.commonName
         subjectAlternativeNames = summary.subjectAlternativeNames
-        notBeforeNanos = summary.notBeforeNanos
-        notAfterNanos = summary.notAfterNanos
+        notBeforeSeconds = summary.notBeforeSeconds
+        notAfterSeconds = summary.notAfterSeconds
     }
 
     var summary: CertificateSummary {
         CertificateSummary(subject: subject, issuer: issuer, commonName: commonName, subjectAlternativeNames: subjectAlternativeNames,
-                           notBeforeNanos: notBeforeNanos, notAfterNanos: notAfterNanos)
+                           notBeforeSeconds: notBeforeSeconds, notAfterSeconds: notAfterSeconds)
     }
 
     mutating func code<Coder: RecordSpillCoder>(_ c: inout Coder) {
@@ -219,8 +219,8 @@ struct CertificateFields {
         c.string(&issuer)
         c.optionalString(&commonName)
         c.strings(&subjectAlternativeNames)
-        c.signed(&notBeforeNanos)
-        c.signed(&notAfterNanos)
+        c.signed(&notBeforeSeconds)
+        c.signed(&notAfterSeconds)
     }
 }
 

@@ -278,18 +278,18 @@ public enum HTMLReport {
 
     private static func fmt(_ value: Double) -> String { formatFixed(value, decimals: 1) }
 
-    /// Text for HTML content and attribute values (HTML 13.1.3: & < > " ').
+    /// Text for HTML content and attribute values (HTML 13.1.3: & < > " '), with characters
+    /// that are not printable (controls, bidi overrides: `DisplayText`) shown as escapes.
     public static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
+        for character in DisplayText.escaped(text).unicodeScalars {
             switch character {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&#39;"
-            case "\u{0}"..."\u{8}", "\u{b}", "\u{c}", "\u{e}"..."\u{1f}", "\u{7f}": out += "\u{fffd}"
             default: out.unicodeScalars.append(character)
             }
         }

@@ -2,8 +2,13 @@ import Handshakes
 import TLSWire
 
 /// The `handshakes --format text` table: one aligned line per connection.
-/// Column widths come from the first rows and grow when a longer value appears.
+/// Column widths come from the first rows and grow when a longer value appears, up to
+/// `maximumColumnWidth`; a longer value is cut there and ends in "…". Wire strings are
+/// escaped for the terminal (`DisplayText`).
 public struct HandshakeTextTable {
+    /// The widest a column grows, so one long name cannot widen every row.
+    public static let maximumColumnWidth = 64
+
     public static let header = ["TIME (UTC)", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER", "OFFERED", "RESUMED", "EST", "NOTES"]
     private var widths = HandshakeTextTable.header.map(\.count)
     private var headerWritten = false
@@ -50,7 +55,7 @@ public struct HandshakeTextTable {
 
     /// Lines for these records (the header before the first).
     public mutating func lines(for records: [HandshakeRecord]) -> [String] {
-        let rows = records.map(HandshakeTextTable.cells)
+        let rows = records.map { HandshakeTextTable.cells($0).map { DisplayText.cell($0, width: Self.maximumColumnWidth) } }
         for row in rows {
             for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
         }

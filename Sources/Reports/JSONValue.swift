@@ -1,3 +1,6 @@
+import Capture
+import Handshakes
+
 /// A parsed JSON value (RFC 8259). Numbers keep their text, so epoch timestamps with
 /// microseconds survive exactly (a Double holds only about 16 digits).
 public indirect enum JSONValue: Equatable, Sendable {
@@ -20,20 +23,38 @@ public indirect enum JSONValue: Equatable, Sendable {
     public var array: [JSONValue]? { if case let .array(a) = self { return a } else { return nil } }
     public var isNull: Bool { self == .null }
 
-    /// Epoch seconds with up to nine decimals ("1795932697.126517") as nanoseconds, exactly.
+    /// Epoch seconds with up to nine decimals ("1795932697.126517", "-1.500000") as
+    /// nanoseconds, exactly. Nil for other text and for times outside `CaptureTime`'s span.
     public var epochNanos: Int64? {
+        guard let (seconds, fractionNanos) = epochParts else { return nil }
+        return CaptureTime.nanos(seconds: seconds, fractionNanos: fractionNanos)
+    }
+
+    /// Whole epoch seconds of a certificate's validity ("253402300799.000000"), the fraction
+    /// dropped; nil outside the years 0000 to 9999.
+    public var epochWholeSeconds: Int64? {
+        guard let (seconds, fractionNanos) = epochParts else { return nil }
+        let whole = fractionNanos < 0 ? seconds - 1 : seconds
+        return CertificateSummary.validityRange.contains(whole) ? whole : nil
+    }
+
+    /// The seconds and the signed fraction in nanoseconds of "-?digits(.digits{1,9})?".
+    private var epochParts: (seconds: Int64, fractionNanos: Int64)? {
         guard case let .number(text) = self else { return nil }
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let seconds = Int64(parts[0]) else { return nil }
-        var nanos = seconds * 1_000_000_000
+        let negative = parts[0].hasPrefix("-")
+        let integer = negative ? parts[0].dropFirst() : parts[0]
+        guard !integer.isEmpty, integer.count <= 12, integer.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let magnitude = Int64(integer) else { return nil }
+        var fraction: Int64 = 0
         if parts.count == 2 {
             let digits = parts[1]
-            guard !digits.isEmpty, digits.count <= 9, let fraction = Int64(digits) else { return nil }
-            var scaled = fraction
-            for _ in digits.count..<9 { scaled *= 10 }
-            nanos += parts[0].hasPrefix("-") ? -scaled : scaled
+            guard !digits.isEmpty, digits.count <= 9, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let value = Int64(digits) else { return nil }
+            fraction = value
+            for _ in digits.count..<9 { fraction *= 10 }
         }
-        return nanos
+        return negative ? (-magnitude, -fraction) : (magnitude, fraction)
     }
 }
 

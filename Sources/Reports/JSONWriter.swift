@@ -54,6 +54,11 @@ public struct JSONWriter {
 
     private mutating func appendQuoted(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        if !text.utf8.allSatisfy({ $0 < 0x80 }) {
+            appendQuotedScalars(text)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5c, 0x22])
@@ -68,6 +73,38 @@ public struct JSONWriter {
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Text with non-ASCII characters: a character that `DisplayText` would not show raw
+    /// (C1 controls, bidi overrides, ...) is written as \uXXXX (a surrogate pair past the
+    /// BMP, RFC 8259 7), so the value is the same and `cat` of the output cannot act on a
+    /// terminal.
+    private mutating func appendQuotedScalars(_ text: String) {
+        let hex = Array("0123456789abcdef".utf8)
+        func unit(_ value: UInt32) {
+            bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), hex[Int(value >> 12 & 0xf)], hex[Int(value >> 8 & 0xf)],
+                                      hex[Int(value >> 4 & 0xf)], hex[Int(value & 0xf)]])
+        }
+        for scalar in text.unicodeScalars {
+            let value = scalar.value
+            switch value {
+            case 0x22: bytes.append(contentsOf: [0x5c, 0x22])
+            case 0x5c: bytes.append(contentsOf: [0x5c, 0x5c])
+            case 0x0a: bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
+            case 0x0d: bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
+            default:
+                if !DisplayText.needsEscape(scalar) {
+                    bytes.append(contentsOf: UTF8.encode(scalar)!)
+                } else if value < 0x10000 {
+                    unit(value)
+                } else {
+                    let offset = value - 0x10000
+                    unit(0xd800 + offset >> 10)
+                    unit(0xdc00 + offset & 0x3ff)
+                }
+            }
+        }
     }
 }
 

@@ -83,7 +83,8 @@ public struct OutputError: Error, CustomStringConvertible {
 
 /// A line on standard error, prefixed with the program name.
 public func printError(_ message: String) {
-    var line = Array("tlsreuse: \(message)\n".utf8)
+    // File names and wire strings reach messages: nothing in them may act on the terminal.
+    var line = Array("tlsreuse: \(DisplayText.escaped(message))\n".utf8)
     line.withUnsafeMutableBytes { bytes in
         var offset = 0
         while offset < bytes.count {

@@ -8,6 +8,8 @@ public indirect enum FieldValue: Equatable, Sendable {
     case int(Int64)
     /// Nanoseconds since the epoch, rendered as seconds with microseconds.
     case timestamp(Int64)
+    /// Whole seconds since the epoch, rendered like `timestamp` (certificate validity).
+    case wholeSeconds(Int64)
     case seconds(Double)
     case string(String)
     case strings([String])
@@ -96,8 +98,8 @@ extension HandshakeRecord {
                     Field("cn", .optional(leaf.commonName)),
                     Field("issuer", .string(leaf.issuer)),
                     Field("sans", .strings(leaf.subjectAlternativeNames)),
-                    Field("not_before", .timestamp(leaf.notBeforeNanos)),
-                    Field("not_after", .timestamp(leaf.notAfterNanos)),
+                    Field("not_before", .wholeSeconds(leaf.notBeforeSeconds)),
+                    Field("not_after", .wholeSeconds(leaf.notAfterSeconds)),
                 ])
             } ?? .null),
             Field("sni_matches_cert", .optional(sniMatchesCertificate)),
@@ -128,6 +130,7 @@ extension JSONWriter {
         case let .bool(b): bool(b)
         case let .int(i): int(i)
         case let .timestamp(nanos): raw(epochSeconds(nanos))
+        case let .wholeSeconds(seconds): raw(epochSeconds(whole: seconds))
         case let .seconds(s): double(s, decimals: 3)
         case let .string(s): string(s)
         case let .strings(list):
@@ -156,19 +159,42 @@ extension JSONWriter {
     }
 }
 
-/// Epoch seconds with microseconds, e.g. "1732857976.123456".
+/// Epoch seconds with microseconds, e.g. "1732857976.123456", or "-1.500000" for half a
+/// second before 1970-01-01 (pcapng allows such times). The inverse of `JSONValue.epochNanos`.
 public func epochSeconds(_ nanos: Int64) -> String {
-    let micros = nanos / 1000
-    let seconds = micros / 1_000_000
+    let micros = nanos.magnitude / 1000
     let fraction = String(micros % 1_000_000)
-    return "\(seconds)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+    let sign = nanos < 0 && micros > 0 ? "-" : ""
+    return sign + String(micros / 1_000_000) + "." + String(repeating: "0", count: 6 - fraction.count) + fraction
 }
 
-/// "2026-11-29 05:26:16.123456" in UTC (civil-from-days, proleptic Gregorian).
+/// Whole epoch seconds in the form of `epochSeconds(_:)` ("253402300799.000000"): certificate
+/// validity, which reaches years that nanoseconds cannot.
+public func epochSeconds(whole seconds: Int64) -> String { "\(seconds).000000" }
+
+/// "2026-11-29 05:26:16.123456" in UTC (civil-from-days, proleptic Gregorian). Times before
+/// 1970 count back correctly ("1969-12-31 23:59:59.500000").
 public func utcTimestamp(_ nanos: Int64, fractionDigits: Int = 6) -> String {
-    let totalSeconds = nanos >= 0 ? nanos / 1_000_000_000 : (nanos - 999_999_999) / 1_000_000_000
-    let days = totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400
-    let secondOfDay = totalSeconds - days * 86_400
+    var (totalSeconds, fractionNanos) = nanos.quotientAndRemainder(dividingBy: 1_000_000_000)
+    if fractionNanos < 0 {
+        totalSeconds -= 1
+        fractionNanos += 1_000_000_000
+    }
+    var text = utcDate(seconds: totalSeconds)
+    if fractionDigits > 0 {
+        let fraction = String(fractionNanos / 1000)
+        text += "." + String((String(repeating: "0", count: 6 - fraction.count) + fraction).prefix(fractionDigits))
+    }
+    return text
+}
+
+/// "9999-12-31 23:59:59" for seconds since the epoch, any year from 0000 to 9999.
+public func utcDate(seconds totalSeconds: Int64) -> String {
+    var (days, secondOfDay) = totalSeconds.quotientAndRemainder(dividingBy: 86_400)
+    if secondOfDay < 0 {
+        days -= 1
+        secondOfDay += 86_400
+    }
     // Howard Hinnant's days_from_civil inverse.
     let z = days + 719_468
     let era = (z >= 0 ? z : z - 146_096) / 146_097
@@ -180,10 +206,6 @@ public func utcTimestamp(_ nanos: Int64, fractionDigits: Int = 6) -> String {
     let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
     let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
     func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    var text = "\(year)-\(two(month))-\(two(day)) \(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
-    if fractionDigits > 0 {
-        let fraction = String((nanos - totalSeconds * 1_000_000_000) / 1000)
-        text += "." + String((String(repeating: "0", count: 6 - fraction.count) + fraction).prefix(fractionDigits))
-    }
-    return text
+    let yearText = year < 1000 ? String(repeating: "0", count: year < 10 ? 3 : year < 100 ? 2 : 1) + "\(year)" : "\(year)"
+    return "\(yearText)-\(two(month))-\(two(day)) \(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
 }

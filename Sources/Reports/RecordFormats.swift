@@ -184,7 +184,7 @@ public enum FlatRecord {
         traits.lastTimestampNanos = 0
         record.serverTraits = traits
         record.certificate = CertificateSummary(subject: "", issuer: "", commonName: "", subjectAlternativeNames: [""],
-                                                notBeforeNanos: 0, notAfterNanos: 0)
+                                                notBeforeSeconds: 0, notAfterSeconds: 0)
         record.sniMatchesCertificate = false
         return record.fields
     }()
@@ -193,7 +193,7 @@ public enum FlatRecord {
         switch value {
         case .bool: return "bool"
         case .int: return key.hasSuffix("_port") ? "port" : "count"
-        case .timestamp: return "time"
+        case .timestamp, .wholeSeconds: return "time"
         case .seconds: return "interval"
         case .string: return key == "client" || key == "server" ? "addr" : "string"
         case .strings: return "vector[string]"
@@ -269,8 +269,11 @@ public enum FlatRecord {
         case let .bool(b): return b ? "true" : "false"
         case let .int(i): return String(i)
         case let .timestamp(nanos): return epochSeconds(nanos)
+        case let .wholeSeconds(seconds): return epochSeconds(whole: seconds)
         case let .seconds(s): return formatFixed(s, decimals: 3)
-        case let .string(s):
+        case let .string(wire):
+            // No raw control or formatting character in a cell: a spreadsheet or terminal shows the escape.
+            let s = DisplayText.escaped(wire)
             if quoteFormulas, let first = s.utf8.first, [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0d].contains(first) {
                 return "'" + s
             }
@@ -326,6 +329,7 @@ public enum FlatRecord {
         case let .bool(b): row.append(UInt8(ascii: b ? "T" : "F"))
         case let .int(i): row.append(contentsOf: String(i).utf8)
         case let .timestamp(nanos): row.append(contentsOf: epochSeconds(nanos).utf8)
+        case let .wholeSeconds(seconds): row.append(contentsOf: epochSeconds(whole: seconds).utf8)
         case let .seconds(s): row.append(contentsOf: formatFixed(s, decimals: 3).utf8)
         case let .string(s): appendZeekString(s, inList: inList, to: &row)
         case let .strings(list):
@@ -349,12 +353,27 @@ public enum FlatRecord {
         let hex = Array("0123456789abcdef".utf8)
         // A value that reads as the unset or empty marker is escaped at its first byte.
         let marker = s == "-" || s == "(empty)"
-        for (index, byte) in s.utf8.enumerated() {
-            let escape = byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) || (marker && index == 0)
-            if escape {
-                row.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+        func escape(_ byte: UInt8) { row.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]) }
+        if s.utf8.allSatisfy({ $0 < 0x80 }) {
+            for (index, byte) in s.utf8.enumerated() {
+                if byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) || (marker && index == 0) {
+                    escape(byte)
+                } else {
+                    row.append(byte)
+                }
+            }
+            return
+        }
+        // Non-ASCII: a character `DisplayText` would not show raw (C1, bidi, ...) goes as its UTF-8 bytes in \xHH.
+        for scalar in s.unicodeScalars {
+            let utf8 = UTF8.encode(scalar)!
+            if scalar.value < 0x80 {
+                let byte = UInt8(scalar.value)
+                if byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) { escape(byte) } else { row.append(byte) }
+            } else if DisplayText.needsEscape(scalar) {
+                utf8.forEach(escape)
             } else {
-                row.append(byte)
+                row.append(contentsOf: utf8)
             }
         }
     }

@@ -103,11 +103,11 @@ extension HandshakeRecord {
         certificateFingerprints = try strings("cert_chain_fps")
         if let leaf = json["certificate"], !leaf.isNull {
             guard let subject = leaf["subject"]?.string, let issuer = leaf["issuer"]?.string,
-                  let sans = leaf["sans"]?.array, let notBefore = leaf["not_before"]?.epochNanos,
-                  let notAfter = leaf["not_after"]?.epochNanos else { throw fail("certificate") }
+                  let sans = leaf["sans"]?.array, let notBefore = leaf["not_before"]?.epochWholeSeconds,
+                  let notAfter = leaf["not_after"]?.epochWholeSeconds else { throw fail("certificate") }
             certificate = CertificateSummary(subject: subject, issuer: issuer, commonName: leaf["cn"]?.string,
                                              subjectAlternativeNames: sans.compactMap(\.string),
-                                             notBeforeNanos: notBefore, notAfterNanos: notAfter)
+                                             notBeforeSeconds: notBefore, notAfterSeconds: notAfter)
         }
         if let matches = json["sni_matches_cert"], !matches.isNull {
             guard let value = matches.bool else { throw fail("sni_matches_cert") }

@@ -166,7 +166,7 @@ public struct ReuseReportText {
             let percent = s.connections > 0 ? " (\(s.resumed * 100 / s.connections)%)" : ""
             table.append([
                 HandshakeTextTable.endpoint(s.key.server.description, s.key.port),
-                s.names.isEmpty ? "-" : s.names.sorted().joined(separator: ","),
+                s.names.isEmpty ? "-" : DisplayText.cell(s.names.sorted().joined(separator: ","), width: HandshakeTextTable.maximumColumnWidth),
                 String(s.connections),
                 "\(s.resumed)\(percent)",
                 s.support[.sessionID]?.value.rawValue ?? "unknown",
@@ -203,13 +203,26 @@ public struct ReuseReportText {
             out.append("")
             out.append(style.yellow("anomalies"))
             for anomaly in report.anomalies {
-                out.append("  \(anomaly.kind): \(anomaly.detail)  [\(anomaly.uids.joined(separator: " "))]")
+                out.append("  \(anomaly.kind): \(DisplayText.escaped(anomaly.detail))  [\(anomaly.uids.joined(separator: " "))]")
             }
             for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key }) where count > report.anomalies.filter({ $0.kind == kind }).count {
                 out.append("  ... \(count) \(kind) in all")
             }
         }
-        return out
+        // Wire strings were escaped where they entered a line; this pass shows anything else.
+        return out.map(DisplayText.line)
+    }
+
+    /// Names shown in a service's heading at most; the rest are counted.
+    static let maximumNamesShown = 8
+
+    /// A service's names, escaped, each cut to a column's width, the first few only.
+    static func nameList(_ names: some Collection<String>) -> String {
+        let sorted = names.sorted()
+        var text = sorted.prefix(maximumNamesShown).map { DisplayText.cell($0, width: HandshakeTextTable.maximumColumnWidth) }
+            .joined(separator: ", ")
+        if sorted.count > maximumNamesShown { text += ", … \(sorted.count - maximumNamesShown) more" }
+        return text
     }
 
     private func lifetimeShort(_ s: ServiceReuse) -> String {
@@ -219,7 +232,7 @@ public struct ReuseReportText {
     }
 
     private func serviceBlock(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [String] {
-        var out = ["", style.bold(HandshakeTextTable.endpoint(s.key.server.description, s.key.port)) + (s.names.isEmpty ? "" : "  (\(s.names.sorted().joined(separator: ", ")))")]
+        var out = ["", style.bold(HandshakeTextTable.endpoint(s.key.server.description, s.key.port)) + (s.names.isEmpty ? "" : "  (\(Self.nameList(s.names)))")]
         var summary = "  connections   \(s.connections): \(s.full) full, \(s.resumed) resumed"
         if s.undecided > 0 { summary += ", \(s.undecided) undecided (capture ended before the server answered)" }
         out.append(summary)
@@ -262,9 +275,9 @@ public struct ReuseReportText {
             }
             out.append(line)
             if v.backends.count > 1 {
-                out.append("    backends    " + v.backends.map { "\($0.id) (\($0.connections))" }.joined(separator: ", "))
+                out.append("    backends    " + v.backends.map { "\(DisplayText.escaped($0.id)) (\($0.connections))" }.joined(separator: ", "))
             }
-            for evidence in v.evidence { out.append("    - \(evidence)") }
+            for evidence in v.evidence { out.append("    - \(DisplayText.escaped(evidence))") }
         }
         return out
     }
@@ -290,6 +303,10 @@ func aligned(_ rows: [[String]], style: (_ row: Int, _ column: Int, _ cell: Stri
 public struct TextStyle: Sendable {
     public var colors: Bool
     public init(colors: Bool) { self.colors = colors }
+
+    /// The SGR parameters used (ECMA-48 8.3.117): reset, bold, red, green, yellow. `DisplayText.line`
+    /// lets exactly these through.
+    static let codes = ["0", "1", "31", "32", "33"]
 
     func wrap(_ text: String, _ code: String) -> String { colors && !text.isEmpty ? "\u{1b}[\(code)m\(text)\u{1b}[0m" : text }
     public func bold(_ text: String) -> String { wrap(text, "1") }

@@ -418,6 +418,7 @@ public struct ReuseAnalysis {
 
 /// "3.2 s", "4 min", "2.0 h": an age for people.
 public func formatAge(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds.magnitude < 1e15 else { return "-" }
     if seconds < 0.1 { return "\(Int((seconds * 1000).rounded())) ms" }
     if seconds < 120 {
         if seconds < 10, seconds != seconds.rounded(.down) { return "\(Double(Int(seconds * 10)) / 10) s" }

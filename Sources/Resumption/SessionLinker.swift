@@ -1,3 +1,4 @@
+import Capture
 import Handshakes
 import Packets
 import TLSWire
@@ -18,6 +19,12 @@ public struct LinkerLimits: Sendable {
     public var maximumSessions = 250_000
 
     public init() {}
+
+    /// The horizon in nanoseconds, at most `CaptureTime.maximumDurationSeconds` (record
+    /// times lie in `CaptureTime`'s span, so subtracting it cannot overflow).
+    var sessionHorizonNanos: Int64 {
+        CaptureTime.durationNanos(seconds: min(max(sessionHorizonSeconds, 0), CaptureTime.maximumDurationSeconds)) ?? 0
+    }
 }
 
 /// A session (ID or ticket) seen being issued, or a TLS 1.3 identity seen being offered.
@@ -63,7 +70,7 @@ struct ExpiringTable {
     mutating func insert(_ text: String, _ session: KnownSession, limits: LinkerLimits) {
         let key = SessionKey(text)
         if entries.updateValue(session, forKey: key) == nil { order.append((key, session.seenNanos)) }
-        let horizon = session.seenNanos - Int64(limits.sessionHorizonSeconds * 1e9)
+        let horizon = session.seenNanos - limits.sessionHorizonNanos
         while head < order.count, order[head].seen < horizon || entries.count > limits.maximumSessions {
             let oldest = order[head]
             if let stored = entries[oldest.key], stored.seenNanos == oldest.seen { entries[oldest.key] = nil }

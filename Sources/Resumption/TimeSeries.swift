@@ -27,7 +27,9 @@ public struct TimeSeries: Sendable {
     /// `offer`: a resumption offer the server answered; `accepted`: it resumed.
     public mutating func add(at nanos: Int64, offer: Bool, accepted: Bool) {
         if startNanos == nil { startNanos = floor(nanos, binNanos) }
-        while nanos >= startNanos! + binNanos * Int64(TimeSeries.maximumBins) { widen() }
+        // Record times lie in `CaptureTime`'s span, so their difference fits; a quotient, not
+        // `start + width * bins`, so no product can overflow however wide the bins grow.
+        while nanos >= startNanos!, (nanos - startNanos!) / binNanos >= Int64(TimeSeries.maximumBins) { widen() }
         // Records arrive in ClientHello order; one a little early goes into the first bin.
         let index = nanos < startNanos! ? 0 : Int((nanos - startNanos!) / binNanos)
         if index >= bins.count { bins.append(contentsOf: repeatElement(Bin(), count: index + 1 - bins.count)) }

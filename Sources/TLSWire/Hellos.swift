@@ -151,7 +151,7 @@ public struct ClientHello: Sendable {
                 guard let nameType = list.readUInt8(), let name = list.readLengthPrefixed(prefixBytes: 2) else {
                     throw .malformed("server_name: bad name length")
                 }
-                if nameType == 0, serverName == nil { serverName = String(decoding: name.unreadBytes, as: UTF8.self) }
+                if nameType == 0, serverName == nil { serverName = WireText.decode(name.unreadBytes) }
             }
         case .applicationLayerProtocolNegotiation:
             // opaque ProtocolName<1..2^8-1>; ProtocolName protocol_name_list<2..2^16-1>  (RFC 7301 3.1)
@@ -161,7 +161,7 @@ public struct ClientHello: Sendable {
             while !list.isEmpty {
                 guard let name = list.readLengthPrefixed(prefixBytes: 1) else { throw .malformed("ALPN: bad protocol length") }
                 if firstALPN == nil { firstALPN = Array(name.unreadBytes) }
-                alpn.append(String(decoding: name.unreadBytes, as: UTF8.self))
+                alpn.append(WireText.decode(name.unreadBytes))
             }
         case .supportedVersions:
             // ProtocolVersion versions<2..254>  (RFC 8446 4.2.1)
@@ -374,7 +374,7 @@ public struct ServerHello: Sendable {
                 guard var list = data.readLengthPrefixed(prefixBytes: 2), let name = list.readLengthPrefixed(prefixBytes: 1) else {
                     throw .malformed("ALPN: bad selected protocol")
                 }
-                alpn = String(decoding: name.unreadBytes, as: UTF8.self)
+                alpn = WireText.decode(name.unreadBytes)
             case .keyShare, .draftKeyShare:
                 // ServerHello: KeyShareEntry server_share; HelloRetryRequest: NamedGroup selected_group.
                 guard let group = data.readUInt16() else { throw .malformed("key_share: empty") }

@@ -76,8 +76,13 @@ struct LiveCommand: ParsableCommand {
     @OptionGroup var analysis: AnalysisOptions
 
     func validate() throws {
-        if let interval, interval < 0 { throw ValidationError("--interval must be 0 or more seconds") }
-        if let duration, duration <= 0 { throw ValidationError("--duration must be a positive number of seconds") }
+        let longest = Int(CaptureTime.maximumDurationSeconds)
+        if let interval, CaptureTime.durationNanos(seconds: interval) == nil {
+            throw ValidationError("--interval must be 0 or more seconds, at most ten years (\(longest))")
+        }
+        if let duration, duration <= 0 || CaptureTime.durationNanos(seconds: duration) == nil {
+            throw ValidationError("--duration must be a positive number of seconds, at most ten years (\(longest))")
+        }
         if let count, count <= 0 { throw ValidationError("--count must be a positive number of connections") }
     }
 
@@ -106,17 +111,19 @@ struct LiveCommand: ParsableCommand {
         let records = format.recordFormat.map { RecordOutput(format: $0, writer: out, openedAtNanos: wallClockNanos()) }
         // A short pairing window: back legs follow their front within milliseconds.
         let pipeline = try Pipeline(analysis, legWindowNanos: 500_000_000) { record in records?.write(record) }
-        let summaryEvery = interval ?? (format == .text ? 10 : 0)
+        // Both checked by validate().
+        let summaryEveryNanos = CaptureTime.durationNanos(seconds: interval ?? (format == .text ? 10 : 0)) ?? 0
+        let durationNanos = duration.flatMap { CaptureTime.durationNanos(seconds: $0) }
         let start = wallClockNanos()
         var lastSummary = start
         let (statistics, endReason) = Extraction.runLive(capture, shouldStop: {
             if stopRequested.load(ordering: .relaxed) { return true }
-            if let duration, wallClockNanos() - start >= Int64(duration * 1e9) { return true }
+            if let durationNanos, wallClockNanos() - start >= durationNanos { return true }
             if let count, pipeline.connections >= count { return true }
             return false
         }, tick: { now in
             pipeline.tick(at: now)
-            if summaryEvery > 0, now - lastSummary >= Int64(summaryEvery * 1e9) {
+            if summaryEveryNanos > 0, now - lastSummary >= summaryEveryNanos {
                 lastSummary = now
                 let lines = LiveSummary.lines(pipeline.reuseReport, stickiness: pipeline.stickinessVerdicts(),
                                               interface: interface, kernel: capture.statistics, connections: pipeline.connections)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Capture
 import Handshakes
 import Reports
 import Resumption
@@ -10,6 +11,9 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 struct ReportCommand: ParsableCommand {
+    /// Age buckets a report lists at most: each is a row in every service's table.
+    static let maximumAgeBuckets = 32
+
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Per service: does it resume sessions, by which mechanism, how acceptance falls with age, how long sessions live.",
@@ -52,8 +56,10 @@ struct ReportCommand: ParsableCommand {
 
     func bucketEdges() throws -> [Double] {
         let edges = ageBuckets.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard !edges.isEmpty, edges.allSatisfy({ ($0 ?? -1) > 0 }), edges.map({ $0! }) == edges.map({ $0! }).sorted() else {
-            throw ValidationError("--age-buckets: give increasing positive numbers of seconds, e.g. 5,10,30,300,3600")
+        guard !edges.isEmpty, edges.count <= ReportCommand.maximumAgeBuckets,
+              edges.allSatisfy({ ($0 ?? -1) > 0 && ($0 ?? .infinity) <= CaptureTime.maximumDurationSeconds }),
+              edges.map({ $0! }) == edges.map({ $0! }).sorted() else {
+            throw ValidationError("--age-buckets: give up to \(ReportCommand.maximumAgeBuckets) increasing positive numbers of seconds, at most ten years, e.g. 5,10,30,300,3600")
         }
         return edges.map { $0! }
     }

@@ -94,7 +94,9 @@ struct AnalysisOptions: ParsableArguments {
 
     func validate() throws {
         _ = try recordFilter()
-        if sessionHorizon <= 0 { throw ValidationError("--session-horizon must be a positive number of seconds") }
+        guard sessionHorizon > 0, CaptureTime.durationNanos(seconds: sessionHorizon) != nil else {
+            throw ValidationError("--session-horizon must be a positive number of seconds, at most ten years (\(Int(CaptureTime.maximumDurationSeconds)))")
+        }
     }
 
     func recordFilter() throws -> RecordFilter {
@@ -129,13 +131,19 @@ struct AnalysisOptions: ParsableArguments {
     }
 
     private func parseTime(_ text: String, option: String) throws -> Int64 {
-        if let seconds = Double(text) { return Int64(seconds * 1e9) }
+        func inSpan(_ seconds: Double) throws -> Int64 {
+            guard let nanos = CaptureTime.nanos(epochSeconds: seconds) else {
+                throw ValidationError("\(option): '\(text)' is outside the times tlsreuse reads, 1900-01-01 to 2149-12-31 (UTC)")
+            }
+            return nanos
+        }
+        if let seconds = Double(text) { return try inSpan(seconds) }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         for pattern in ["yyyy-MM-dd HH:mm:ss.SSSSSS", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ssXXXXX", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd"] {
             formatter.dateFormat = pattern
-            if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1e9) }
+            if let date = formatter.date(from: text) { return try inSpan(date.timeIntervalSince1970) }
         }
         throw ValidationError("\(option): '\(text)' is not epoch seconds or 'YYYY-MM-DD HH:MM:SS' (UTC)")
     }

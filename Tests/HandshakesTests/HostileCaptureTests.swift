@@ -43,7 +43,7 @@ import TestSupport
 
     func run(_ arguments: [String]) throws -> (ProcessResult, Int) {
         let (result, peak) = try runMeasured(arguments)
-        #expect(!result.stderr.contains("crashed") && result.status != 132 && result.status != 134 && result.status != 139, "\(result.stderr)")
+        #expect(!result.crashed, "\(result.stderr)")
         if peak > 0 { #expect(peak < Self.memoryBoundKiB, "peak RSS \(peak) KiB") }
         return (result, peak)
     }

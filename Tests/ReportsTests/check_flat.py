@@ -9,6 +9,7 @@ import csv
 import json
 import re
 import sys
+import unicodedata
 
 kind, flat_path, jsonl_path = sys.argv[1:4]
 # Numbers keep their text, so "1795932231.371638" compares exactly.
@@ -28,6 +29,23 @@ def expected(record, column):
     if isinstance(value, list):
         return [element.get(member) for element in value]
     return value.get(member)
+
+
+def display_escaped(text):
+    """tlsreuse's DisplayText: characters of categories Cc, Cf, Zl, Zp, Co, Cn shown as
+    \\xHH (ASCII) or \\u{hex}; CSV cells hold strings so."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code < 0x80:
+            out.append("\\x%02x" % code)
+        elif code < 0xA0 or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"):
+            out.append("\\u{%x}" % code)
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def scalar_text(value, unset, true, false):
@@ -58,6 +76,8 @@ if kind == "csv":
             else:
                 got = cell
                 want = scalar_text(want, "", "true", "false")
+                if isinstance(want, str):
+                    want = display_escaped(want)
                 if got.startswith("'") and want[:1] in ("=", "+", "-", "@", "\t", "\r"):
                     got = got[1:]
             if got != want:
@@ -84,7 +104,9 @@ else:
         problems.append(f"{len(fields)} #fields but {len(types)} #types")
 
     def unescape(text):
-        return re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), text)
+        # \\xHH stands for a byte: UTF-8 written byte by byte reads back whole.
+        raw = re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8"))
+        return raw.decode("utf-8", errors="surrogateescape")
 
     for index, (record, line) in enumerate(zip(records, body)):
         cells = line.split("\t")
@@ -114,7 +136,7 @@ else:
             got = cell if cell in ("-", "(empty)") else unescape(cell)
             if got != wanted:
                 problems.append(f"row {index} {column}: zeek {cell!r}, json {want!r}")
-            if kind_name == "time" and want is not None and not re.fullmatch(r"\d+\.\d{6}", cell):
+            if kind_name == "time" and want is not None and not re.fullmatch(r"-?\d+\.\d{6}", cell):
                 problems.append(f"row {index} {column}: time {cell!r} is not seconds.microseconds")
             if kind_name == "bool" and cell not in ("T", "F", "-"):
                 problems.append(f"row {index} {column}: bool {cell!r}")

@@ -71,3 +71,40 @@ public func skippedCounts(_ json: String) -> [String: Int] {
           let capture = object["capture"] as? [String: Any], let skipped = capture["skipped"] as? [String: Int] else { return [:] }
     return skipped
 }
+
+/// Writes pcapng files (little-endian, one section) for SYNTHETIC and DELIBERATELY MALFORMED
+/// captures: the tests about timestamps a classic pcap cannot hold.
+public struct PcapngWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init() {
+        // Section Header Block: byte-order magic, version 1.0, section length unknown.
+        block(0x0a0d_0d0a, le32(0x1a2b_3c4d) + le16(1) + le16(0) + le64(UInt64.max))
+    }
+
+    /// An Interface Description Block for Ethernet with nanosecond resolution (if_tsresol 9)
+    /// and, when given, an if_tsoffset in seconds.
+    public mutating func addInterface(offsetSeconds: Int64? = nil) {
+        var options = le16(9) + le16(1) + [9, 0, 0, 0]
+        if let offsetSeconds { options += le16(14) + le16(8) + le64(UInt64(bitPattern: offsetSeconds)) }
+        options += le16(0) + le16(0)
+        block(1, le16(1) + le16(0) + le32(262_144) + options)
+    }
+
+    /// An Enhanced Packet Block at `units` nanoseconds (plus the interface's offset).
+    public mutating func add(_ frame: [UInt8], units: UInt64, interface: UInt32 = 0) {
+        var body = le32(interface) + le32(UInt32(truncatingIfNeeded: units >> 32)) + le32(UInt32(truncatingIfNeeded: units))
+            + le32(UInt32(frame.count)) + le32(UInt32(frame.count)) + frame
+        while body.count % 4 != 0 { body.append(0) }
+        block(6, body)
+    }
+
+    private mutating func block(_ type: UInt32, _ body: [UInt8]) {
+        let length = UInt32(12 + body.count)
+        bytes += le32(type) + le32(length) + body + le32(length)
+    }
+
+    private func le16(_ v: UInt16) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    private func le32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    private func le64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+}

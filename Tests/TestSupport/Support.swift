@@ -84,13 +84,22 @@ public func haproxyServers(log url: URL) throws -> [(clientPort: Int, server: St
 
 /// Runs a program and returns its exit status and output.
 public struct ProcessResult {
+    /// The exit status, or the signal's number when `signalled`.
     public var status: Int32
     public var stdout: String
     public var stderr: String
-    public init(status: Int32, stdout: String, stderr: String) {
+    /// True when a signal ended the program (a Swift trap is SIGILL or SIGTRAP).
+    public var signalled: Bool
+    public init(status: Int32, stdout: String, stderr: String, signalled: Bool = false) {
         self.status = status
         self.stdout = stdout
         self.stderr = stderr
+        self.signalled = signalled
+    }
+
+    /// True when the program trapped or crashed: ended by a signal, or by a shell's 128 + signal.
+    public var crashed: Bool {
+        signalled || [132, 133, 134, 136, 139].contains(status) || stderr.contains("Fatal error") || stderr.contains("crashed")
     }
 }
 
@@ -120,7 +129,8 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Data?
     let errData = (try? Data(contentsOf: errPath)) ?? Data()
     return ProcessResult(status: process.terminationStatus,
                          stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+                         stderr: String(decoding: errData, as: UTF8.self),
+                         signalled: process.terminationReason == .uncaughtSignal)
 }
 
 public func toolAvailable(_ name: String) -> Bool {

@@ -1,0 +1,44 @@
+/// The span of times tlsreuse accepts, from captures, saved records and options, as
+/// nanoseconds since the Unix epoch.
+///
+/// pcapng timestamps are 64-bit counts with a 64-bit offset (draft-ietf-opsawg-pcapng 4.2,
+/// if_tsoffset), so a file can claim any instant; Int64 nanoseconds end in 2262. Inside this
+/// span the difference of any two times, plus any duration up to `maximumDurationSeconds`,
+/// fits in an Int64, so the arithmetic downstream cannot overflow. Classic pcap's unsigned
+/// 32-bit seconds (1970 to 2106) fit whole.
+public enum CaptureTime {
+    /// 1900-01-01 00:00:00 UTC.
+    public static let earliestNanos: Int64 = -2_208_988_800 * 1_000_000_000
+    /// 2150-01-01 00:00:00 UTC, exclusive.
+    public static let endNanos: Int64 = 5_680_281_600 * 1_000_000_000
+    /// The longest duration an option may give (--session-horizon, --duration, --interval):
+    /// ten years.
+    public static let maximumDurationSeconds: Double = 10 * 365.25 * 86_400
+
+    /// True for a time inside the accepted span.
+    @inline(__always)
+    public static func contains(_ nanos: Int64) -> Bool { nanos >= earliestNanos && nanos < endNanos }
+
+    /// `seconds` since the epoch as nanoseconds, or nil when it is not finite or outside the span.
+    public static func nanos(epochSeconds seconds: Double) -> Int64? {
+        guard seconds.isFinite, seconds >= Double(earliestNanos) / 1e9, seconds < Double(endNanos) / 1e9 else { return nil }
+        let nanos = Int64((seconds * 1e9).rounded())
+        return contains(nanos) ? nanos : nil
+    }
+
+    /// Whole seconds and a fraction in nanoseconds as one time, or nil outside the span.
+    public static func nanos(seconds: Int64, fractionNanos: Int64) -> Int64? {
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        let (nanos, carry) = scaled.addingReportingOverflow(fractionNanos)
+        guard !carry, contains(nanos) else { return nil }
+        return nanos
+    }
+
+    /// A duration option's value in nanoseconds, or nil when it is not finite, negative, or
+    /// longer than `maximumDurationSeconds`.
+    public static func durationNanos(seconds: Double) -> Int64? {
+        guard seconds.isFinite, seconds >= 0, seconds <= maximumDurationSeconds else { return nil }
+        return Int64((seconds * 1e9).rounded())
+    }
+}
