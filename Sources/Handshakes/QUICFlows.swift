@@ -58,21 +58,43 @@ struct QUICFlows {
         /// The connection ID both sides' Initial keys come from: the Destination Connection ID
         /// of the client's first Initial, or the one a Retry gave it (RFC 9001 5.2). Later
         /// client Initials may carry the server's connection ID but keep these keys.
-        var keysConnectionID: [UInt8]
+        var keysConnectionID: [UInt8] {
+            didSet { keys = [nil, nil] }
+        }
+        /// The Initial keys of each direction (0 the client's), derived once per connection ID.
+        var keys: [(version: QUICVersion, keys: QUICInitialKeys)?] = [nil, nil]
+
+        init(keysConnectionID: [UInt8]) { self.keysConnectionID = keysConnectionID }
+
+        /// This direction's keys for `version`, from the flow's own or the shared cache.
+        mutating func keys(_ version: QUICVersion, fromClient: Bool, cache: inout QUICKeyCache) -> QUICInitialKeys? {
+            let direction = fromClient ? 0 : 1
+            if let known = keys[direction], known.version == version { return known.keys }
+            guard let derived = cache.keys(version: version, destinationConnectionID: keysConnectionID, server: !fromClient) else { return nil }
+            keys[direction] = (version, derived)
+            return derived
+        }
     }
 
     private var table = UDPHandshakeTable<State>(transport: "quic")
+    /// Initial keys by connection ID, shared by flows: a flood of Initials that name the same
+    /// connection ID from fresh ports derives its keys once.
+    private var keyCache = QUICKeyCache()
 
     var datagramsUsed: Int { table.datagramsUsed }
 
     /// Handles a datagram that belongs to QUIC; false when it does not.
     mutating func handle(_ datagram: UDPDatagram, sink: inout RecordSink) -> Bool {
+        // The packets of the datagram that opened a flow, decrypted once and used below.
+        var openingPackets: [QUICLongPacket]?
         guard let (flow, stream) = table.flow(for: datagram, sink: &sink, opening: {
             // Only a client Initial that decrypts with its own DCID's keys opens a flow.
-            guard QUICDatagram.startsWithInitial(datagram.payload),
-                  case let .initial(_, firstDestination, _, _) = QUICDatagram.packets(datagram.payload, keys: {
-                      QUICInitialKeys(version: $0, destinationConnectionID: $1, server: false)
-                  }).first else { return nil }
+            guard QUICDatagram.startsWithInitial(datagram.payload) else { return nil }
+            let packets = QUICDatagram.packets(datagram.payload) { version, destination in
+                keyCache.keys(version: version, destinationConnectionID: destination, server: false)
+            }
+            guard case let .initial(_, firstDestination, _, _) = packets.first else { return nil }
+            openingPackets = packets
             return State(keysConnectionID: firstDestination)
         }) else { return false }
         let fromClient = stream == 0
@@ -81,8 +103,8 @@ struct QUICFlows {
             // A short header (1-RTT) packet: application data (RFC 9000 17.3).
             _ = flow.machine.handle(.encryptedRecord(.applicationData, length: datagram.payload.count), stream: stream)
         } else {
-            let packets = QUICDatagram.packets(datagram.payload) { version, _ in
-                QUICInitialKeys(version: version, destinationConnectionID: flow.state.keysConnectionID, server: !fromClient)
+            let packets = openingPackets ?? QUICDatagram.packets(datagram.payload) { version, _ in
+                flow.state.keys(version, fromClient: fromClient, cache: &keyCache)
             }
             for packet in packets {
                 switch packet {
@@ -112,4 +134,36 @@ struct QUICFlows {
 
     mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) { table.expire(at: timestampNanos, sink: &sink) }
     mutating func finishAll(sink: inout RecordSink) { table.finishAll(sink: &sink) }
+}
+
+/// Initial keys by version, connection ID and direction, at most `capacity`; the oldest
+/// entry goes first. Deriving keys costs an HKDF extract and four expands (RFC 9001 5.2).
+struct QUICKeyCache {
+    /// Distinct connection IDs remembered: enough for the handshakes in flight at once.
+    static let capacity = 1024
+
+    private struct Key: Hashable {
+        var version: UInt32
+        var connectionID: [UInt8]
+        var server: Bool
+    }
+
+    private var entries: [Key: QUICInitialKeys] = [:]
+    private var order: [Key] = []
+    private var next = 0
+
+    mutating func keys(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) -> QUICInitialKeys? {
+        let key = Key(version: version.rawValue, connectionID: destinationConnectionID, server: server)
+        if let known = entries[key] { return known }
+        guard let derived = QUICInitialKeys(version: version, destinationConnectionID: destinationConnectionID, server: server) else { return nil }
+        if order.count < Self.capacity {
+            order.append(key)
+        } else {
+            entries[order[next]] = nil
+            order[next] = key
+            next = (next + 1) % Self.capacity
+        }
+        entries[key] = derived
+        return derived
+    }
 }

@@ -10,17 +10,30 @@ final class UDPHandshakeFlow<State> {
     var sequence: Int?
     var lastSeen: Int64
     var responderTTL: UInt8?
+    /// The least-recently-active list (`UDPHandshakeTable`): toward the newest and the oldest.
+    var newer: UDPHandshakeFlow?
+    var older: UDPHandshakeFlow?
+    let key: UDPFlowKey
 
     init(start: FlowStart, state: State) {
         self.start = start
         self.state = state
         lastSeen = start.timestampNanos
+        key = UDPFlowKey(originator: start.originator, responder: start.responder)
     }
+}
+
+/// A UDP flow's address and port pair, hashed with Swift's seeded SipHash in the table.
+struct UDPFlowKey: Hashable {
+    var originator: Endpoint
+    var responder: Endpoint
 }
 
 /// The flows of one UDP handshake protocol (DTLS, QUIC), keyed by address and port pair.
 /// A flow ends when its handshake is decided, after `idleTimeoutNanos` without datagrams, or
 /// at the end of the input; past `maximumFlows` the least recently active one is finished.
+/// Flows sit in a list by last activity, so eviction and idle expiry cost O(1) per flow
+/// finished, however many flows are open.
 struct UDPHandshakeTable<State> {
     static var maximumFlows: Int { 16_384 }
     /// DTLS retransmits within seconds (RFC 6347 4.2.4.1); QUIC's idle timeout is the peers' choice.
@@ -28,14 +41,13 @@ struct UDPHandshakeTable<State> {
     /// How often idle flows are looked for, in capture time.
     static var expiryIntervalNanos: Int64 { 1_000_000_000 }
 
-    private struct Key: Hashable {
-        var originator: Endpoint
-        var responder: Endpoint
-    }
+    private typealias Key = UDPFlowKey
 
     /// The `transport` of the records.
     let transport: String
     private var flows: [Key: UDPHandshakeFlow<State>] = [:]
+    private var newest: UDPHandshakeFlow<State>?
+    private var oldest: UDPHandshakeFlow<State>?
     private var lastExpiry: Int64 = 0
     /// Datagrams that belonged to a flow.
     private(set) var datagramsUsed = 0
@@ -58,17 +70,16 @@ struct UDPHandshakeTable<State> {
         } else if let backward = flows[Key(originator: destination, responder: source)] {
             (flow, stream) = (backward, 1)
         } else if let state = opening() {
-            if flows.count >= Self.maximumFlows, let oldest = flows.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
-                finish(oldest.key, sink: &sink)
-            }
+            if flows.count >= Self.maximumFlows, let oldest { finish(oldest.key, sink: &sink) }
             flow = UDPHandshakeFlow(start: FlowStart(originator: source, responder: destination,
                                                      timestampNanos: datagram.timestampNanos, sawSYN: true), state: state)
-            flows[Key(originator: source, responder: destination)] = flow
+            flows[flow.key] = flow
             stream = 0
         } else {
             return nil
         }
         datagramsUsed += 1
+        touch(flow)
         flow.lastSeen = datagram.timestampNanos
         flow.machine.now = datagram.timestampNanos
         if stream == 1, flow.responderTTL == nil { flow.responderTTL = datagram.timeToLive }
@@ -78,14 +89,12 @@ struct UDPHandshakeTable<State> {
     /// After a datagram was fed: numbers a new ClientHello's record, and finishes the flow when done.
     mutating func settle(_ flow: UDPHandshakeFlow<State>, hadClientHello: Bool, done: Bool, sink: inout RecordSink) {
         if !hadClientHello, flow.machine.hasClientHello { flow.sequence = sink.assignSequence() }
-        if done { finish(Key(originator: flow.start.originator, responder: flow.start.responder), sink: &sink) }
+        if done { finish(flow.key, sink: &sink) }
     }
 
     /// Finishes flows without a datagram for `idleTimeoutNanos`.
     mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) {
-        for (key, flow) in flows where timestampNanos - flow.lastSeen > Self.idleTimeoutNanos {
-            finish(key, sink: &sink)
-        }
+        while let flow = oldest, timestampNanos - flow.lastSeen > Self.idleTimeoutNanos { finish(flow.key, sink: &sink) }
     }
 
     /// Finishes every flow, in order of first datagram, so records come out as for TCP.
@@ -97,9 +106,28 @@ struct UDPHandshakeTable<State> {
 
     private mutating func finish(_ key: Key, sink: inout RecordSink) {
         guard let flow = flows.removeValue(forKey: key) else { return }
+        unlink(flow)
         guard let sequence = flow.sequence,
               let record = flow.machine.makeRecord(start: flow.start, responderTraits: flow.responderTTL.map { ServerTraits(ttl: $0) },
                                                    fingerprints: sink.fingerprints, transport: transport) else { return }
         sink.complete(record, sequence: sequence)
+    }
+
+    /// Moves `flow` to the newest end of the activity list.
+    private mutating func touch(_ flow: UDPHandshakeFlow<State>) {
+        if newest === flow { return }
+        unlink(flow)
+        flow.older = newest
+        newest?.newer = flow
+        newest = flow
+        if oldest == nil { oldest = flow }
+    }
+
+    /// Takes `flow` out of the activity list, so no reference to it is left there.
+    private mutating func unlink(_ flow: UDPHandshakeFlow<State>) {
+        if let newer = flow.newer { newer.older = flow.older } else if newest === flow { newest = flow.older }
+        if let older = flow.older { older.newer = flow.newer } else if oldest === flow { oldest = flow.newer }
+        flow.newer = nil
+        flow.older = nil
     }
 }

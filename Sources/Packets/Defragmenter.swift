@@ -1,9 +1,16 @@
 /// Reassembles fragmented IPv4 (RFC 791 3.2) and IPv6 (RFC 8200 4.5) datagrams.
 /// Overlapping fragments: the first copy of each byte wins, as in Zeek and Suricata.
-/// Memory is bounded by the number of datagrams pending and the datagram size.
+///
+/// Memory is what arrived: each fragment keeps only the bytes no earlier fragment covered,
+/// and all pending datagrams together hold at most `maximumBytesHeld`. Datagrams are
+/// queued by arrival, so expiry and eviction of the oldest cost O(1) each, however many are
+/// pending. Fragments of datagrams dropped unfinished are counted (`takeDiscarded`).
 final class Defragmenter {
     /// Datagrams reassembled at once; the oldest is dropped beyond this.
     static let maximumPending = 1024
+    /// Bytes held for all pending datagrams; the oldest are dropped beyond this (Suricata's
+    /// defrag memcap is of this order).
+    static let maximumBytesHeld = 8 << 20
     /// An IP datagram is at most 65535 bytes (RFC 791; RFC 8200 4.5 without jumbograms).
     static let maximumDatagramLength = 65_535
     /// Fragments accepted per datagram (65535 / 8-byte minimum fragment, rounded down generously).
@@ -26,74 +33,159 @@ final class Defragmenter {
     }
 
     private struct Pending {
-        var buffer: [UInt8]
+        /// The bytes each fragment added, at their offsets, disjoint.
+        var pieces: [(offset: Int, bytes: [UInt8])] = []
         /// Covered byte ranges, sorted and disjoint.
         var covered: [Range<Int>] = []
         var totalLength: Int?
         var fragments = 0
+        var bytesHeld = 0
         var firstSeen: Int64
+        /// Position in `arrivals`, to tell a live queue entry from a stale one.
+        var serial: Int
     }
 
+    /// Keyed by Swift's seeded SipHash: crafted identifications cannot share a bucket chain.
     private var pending: [Key: Pending] = [:]
+    /// Datagrams in order of their first fragment; entries whose datagram is gone are skipped.
+    private var arrivals: [(key: Key, serial: Int)] = []
+    private var head = 0
+    private var nextSerial = 0
+    private var bytesHeld = 0
+    private var discarded = 0
     private var completed: [UInt8] = []
 
     var pendingCount: Int { pending.count }
 
+    /// Fragments of datagrams dropped unfinished (expired or evicted) since the last call.
+    func takeDiscarded() -> Int {
+        defer { discarded = 0 }
+        return discarded
+    }
+
     func add(_ fragment: UnsafeRawBufferPointer, at offset: Int, isLast: Bool, key: Key, timestamp: Int64) -> Outcome {
         let end = offset + fragment.count
-        guard end <= Defragmenter.maximumDatagramLength else { pending[key] = nil; return .dropped }
-        if pending.count >= Defragmenter.maximumPending, pending[key] == nil { expire(before: timestamp, force: true) }
-        var entry = pending.removeValue(forKey: key) ?? Pending(buffer: [], firstSeen: timestamp)
-        if timestamp - entry.firstSeen > Defragmenter.timeoutNanos {
-            entry = Pending(buffer: [], firstSeen: timestamp)
+        guard end <= Defragmenter.maximumDatagramLength else { drop(key, count: true); return .dropped }
+        expire(before: timestamp)
+        if let entry = pending[key], timestamp - entry.firstSeen > Defragmenter.timeoutNanos {
+            // A late fragment of an expired datagram starts it afresh.
+            drop(key, count: true)
         }
-        entry.fragments += 1
-        guard entry.fragments <= Defragmenter.maximumFragmentsPerDatagram else { return .dropped }
-        if isLast {
-            if let known = entry.totalLength, known != end { return .dropped }
-            entry.totalLength = end
+        if pending[key] == nil {
+            while pending.count >= Defragmenter.maximumPending, dropOldest() {}
+            pending[key] = Pending(firstSeen: timestamp, serial: nextSerial)
+            arrivals.append((key, nextSerial))
+            nextSerial += 1
         }
-        if entry.buffer.count < end { entry.buffer.append(contentsOf: repeatElement(0, count: end - entry.buffer.count)) }
-        // Copy only the bytes no earlier fragment covered (first copy wins). `covered` is sorted.
-        var cursor = offset
-        for range in entry.covered where range.upperBound > offset && range.lowerBound < end {
-            if cursor < range.lowerBound { copy(fragment, from: cursor, to: range.lowerBound, base: offset, into: &entry.buffer) }
-            cursor = max(cursor, range.upperBound)
+        let outcome: Outcome? = pending.withValue(key) { entry -> Outcome? in
+            entry.fragments += 1
+            guard entry.fragments <= Defragmenter.maximumFragmentsPerDatagram else { return .dropped }
+            if isLast {
+                if let known = entry.totalLength, known != end { return .dropped }
+                entry.totalLength = end
+            }
+            // Keep only the bytes no earlier fragment covered (first copy wins). `covered` is sorted.
+            var cursor = offset
+            var added = 0
+            for range in entry.covered where range.upperBound > offset && range.lowerBound < end {
+                if cursor < range.lowerBound {
+                    entry.pieces.append((cursor, Array(fragment[(cursor - offset)..<(range.lowerBound - offset)])))
+                    added += range.lowerBound - cursor
+                }
+                cursor = max(cursor, range.upperBound)
+            }
+            if cursor < end {
+                entry.pieces.append((cursor, Array(fragment[(cursor - offset)..<(end - offset)])))
+                added += end - cursor
+            }
+            entry.bytesHeld += added
+            bytesHeld += added
+            Defragmenter.insert(offset..<end, into: &entry.covered)
+            return nil
+        } ?? nil
+        if let outcome {
+            drop(key, count: false)
+            return outcome
         }
-        if cursor < end { copy(fragment, from: cursor, to: end, base: offset, into: &entry.buffer) }
-        entry.covered = Defragmenter.normalise(entry.covered + [offset..<end])
+        guard let entry = pending[key] else { return .dropped }
         if let total = entry.totalLength, entry.covered.count == 1, entry.covered[0] == 0..<total {
-            completed = entry.buffer
-            completed.removeSubrange(total...)
+            completed.removeAll(keepingCapacity: true)
+            completed.append(contentsOf: repeatElement(0, count: total))
+            for piece in entry.pieces where piece.offset < total {
+                let length = min(piece.bytes.count, total - piece.offset)
+                completed.replaceSubrange(piece.offset..<(piece.offset + length), with: piece.bytes[0..<length])
+            }
+            drop(key, count: false)
             return completed.withUnsafeBytes { .complete(UnsafeRawBufferPointer(start: $0.baseAddress, count: $0.count)) }
         }
-        pending[key] = entry
-        return .incomplete
+        while bytesHeld > Defragmenter.maximumBytesHeld, dropOldest() {}
+        return pending[key] == nil ? .dropped : .incomplete
     }
 
-    private func copy(_ fragment: UnsafeRawBufferPointer, from: Int, to: Int, base: Int, into buffer: inout [UInt8]) {
-        for i in from..<to { buffer[i] = fragment[i - base] }
-    }
-
-    private static func normalise(_ ranges: [Range<Int>]) -> [Range<Int>] {
-        let sorted = ranges.sorted { $0.lowerBound < $1.lowerBound }
+    /// Adds `range` to sorted, disjoint `ranges`, merging what it touches. O(ranges).
+    private static func insert(_ range: Range<Int>, into ranges: inout [Range<Int>]) {
+        var merged = range
         var out: [Range<Int>] = []
-        for range in sorted {
-            if let last = out.last, range.lowerBound <= last.upperBound {
-                out[out.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+        out.reserveCapacity(ranges.count + 1)
+        var placed = false
+        for existing in ranges {
+            if existing.upperBound < merged.lowerBound {
+                out.append(existing)
+            } else if existing.lowerBound > merged.upperBound {
+                if !placed { out.append(merged); placed = true }
+                out.append(existing)
             } else {
-                out.append(range)
+                merged = min(existing.lowerBound, merged.lowerBound)..<max(existing.upperBound, merged.upperBound)
             }
         }
-        return out
+        if !placed { out.append(merged) }
+        ranges = out
     }
 
-    /// Drops expired datagrams; with `force`, also the oldest one to make room.
-    private func expire(before timestamp: Int64, force: Bool) {
-        pending = pending.filter { timestamp - $0.value.firstSeen <= Defragmenter.timeoutNanos }
-        if force, pending.count >= Defragmenter.maximumPending,
-           let oldest = pending.min(by: { $0.value.firstSeen < $1.value.firstSeen })?.key {
-            pending[oldest] = nil
+    /// Drops datagrams whose first fragment is older than the timeout, oldest first.
+    private func expire(before timestamp: Int64) {
+        while head < arrivals.count {
+            let (key, serial) = arrivals[head]
+            guard let entry = pending[key], entry.serial == serial else { head += 1; continue }
+            guard timestamp - entry.firstSeen > Defragmenter.timeoutNanos else { break }
+            drop(key, count: true)
+            head += 1
         }
+        compactArrivals()
+    }
+
+    /// Drops the oldest pending datagram; false when none is left.
+    private func dropOldest() -> Bool {
+        while head < arrivals.count {
+            let (key, serial) = arrivals[head]
+            head += 1
+            if let entry = pending[key], entry.serial == serial {
+                drop(key, count: true)
+                compactArrivals()
+                return true
+            }
+        }
+        return false
+    }
+
+    private func drop(_ key: Key, count: Bool) {
+        guard let entry = pending.removeValue(forKey: key) else { return }
+        bytesHeld -= entry.bytesHeld
+        if count { discarded += entry.fragments }
+    }
+
+    private func compactArrivals() {
+        if head > 4096, head * 2 > arrivals.count {
+            arrivals.removeFirst(head)
+            head = 0
+        }
+    }
+}
+
+private extension Dictionary {
+    /// Runs `body` on the value for `key` in place (no copy of its arrays).
+    mutating func withValue<R>(_ key: Key, _ body: (inout Value) -> R) -> R? {
+        guard let index = index(forKey: key) else { return nil }
+        return body(&values[index])
     }
 }

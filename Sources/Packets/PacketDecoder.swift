@@ -228,7 +228,9 @@ public struct PacketDecoder {
             let key = Defragmenter.Key(source: source, destination: destination, identification: UInt32(bytes.bigEndianUInt16(at: offset + 4)), proto: proto)
             let fragment = UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<capturedEnd])
             guard capturedEnd - payloadStart == wireLength else { counters.droppedFragments += 1; return .skipped }
-            switch defragmenter.add(fragment, at: fragmentOffset, isLast: !moreFragments, key: key, timestamp: timestamp) {
+            let outcome = defragmenter.add(fragment, at: fragmentOffset, isLast: !moreFragments, key: key, timestamp: timestamp)
+            counters.droppedFragments += defragmenter.takeDiscarded()
+            switch outcome {
             case .incomplete: return .skipped
             case .dropped:
                 counters.droppedFragments += 1
@@ -290,7 +292,9 @@ public struct PacketDecoder {
             guard capturedEnd == end else { counters.droppedFragments += 1; return .skipped }
             let key = Defragmenter.Key(source: source, destination: destination, identification: fragment.id, proto: next)
             let piece = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
-            switch defragmenter.add(piece, at: fragment.offset, isLast: !fragment.more, key: key, timestamp: timestamp) {
+            let outcome = defragmenter.add(piece, at: fragment.offset, isLast: !fragment.more, key: key, timestamp: timestamp)
+            counters.droppedFragments += defragmenter.takeDiscarded()
+            switch outcome {
             case .incomplete: return .skipped
             case .dropped:
                 counters.droppedFragments += 1

@@ -20,17 +20,19 @@ struct FlowKey: Equatable {
             : (FlowKey(lowAddress: d, highAddress: s, lowPort: segment.destinationPort, highPort: segment.sourcePort), false)
     }
 
-    /// A fast mixing hash (multiply-xorshift); the per-table random seed keeps crafted
-    /// captures from choosing collisions.
+    /// SipHash-1-3 with the process's random key (Swift's `Hasher`), so a crafted capture
+    /// cannot choose flows that share a probe chain: a multiply-xorshift mix, even seeded,
+    /// let IPv6 clients that differ only in the top bits of each half collide whatever the
+    /// seed. Consecutive packets of one flow skip it (`cachedIndex`).
     @inline(__always)
-    func hash(seed: UInt64) -> UInt64 {
-        var h = seed
-        h = (h ^ lowAddress.low) &* 0x9e37_79b9_7f4a_7c15
-        h = (h ^ lowAddress.high) &* 0xbf58_476d_1ce4_e5b9
-        h = (h ^ highAddress.low) &* 0x94d0_49bb_1331_11eb
-        h = (h ^ highAddress.high) &* 0x9e37_79b9_7f4a_7c15
-        h = (h ^ (UInt64(lowPort) << 16 | UInt64(highPort))) &* 0xbf58_476d_1ce4_e5b9
-        return h ^ (h >> 31)
+    func hash() -> UInt64 {
+        var hasher = Hasher()
+        hasher.combine(lowAddress.high)
+        hasher.combine(lowAddress.low)
+        hasher.combine(highAddress.high)
+        hasher.combine(highAddress.low)
+        hasher.combine(UInt32(lowPort) << 16 | UInt32(highPort))
+        return UInt64(UInt(bitPattern: hasher.finalize()))
     }
 }
 
@@ -208,7 +210,6 @@ public struct FlowTable<Consumer: StreamConsumer> {
     private var entries: UnsafeMutablePointer<FlowEntry<Consumer>> { storage.base }
     private var slots: [Int32]
     private var mask: Int
-    private let seed: UInt64
     private var newest: Int32 = -1
     private var oldest: Int32 = -1
     private var bufferedBytes = 0
@@ -219,8 +220,6 @@ public struct FlowTable<Consumer: StreamConsumer> {
         self.limits = limits
         slots = [Int32](repeating: -1, count: 4096)
         mask = 4095
-        var generator = SystemRandomNumberGenerator()
-        seed = generator.next()
     }
 
     public var activeFlows: Int { storage.count }
@@ -237,7 +236,7 @@ public struct FlowTable<Consumer: StreamConsumer> {
         if cachedIndex < storage.count, entries[cachedIndex].key == key {
             index = cachedIndex
         } else {
-            let hash = key.hash(seed: seed)
+            let hash = key.hash()
             if let found = find(key, hash: hash) {
                 index = found
             } else {
@@ -521,6 +520,16 @@ public struct FlowTable<Consumer: StreamConsumer> {
             if entries[Int(entry)].hash == hash, entries[Int(entry)].key == key { return Int(entry) }
             slot = (slot + 1) & mask
         }
+    }
+
+    /// The longest distance of an entry from its ideal slot: the cost of the worst lookup.
+    /// For the tests: crafted keys must not share a probe chain. O(slots).
+    public func longestProbeSequence() -> Int {
+        var longest = 0
+        for (slot, entry) in slots.enumerated() where entry >= 0 {
+            longest = max(longest, (slot - Int(truncatingIfNeeded: entries[Int(entry)].hash)) & mask)
+        }
+        return longest
     }
 
     private func slotOf(_ index: Int) -> Int {

@@ -11,6 +11,13 @@ public struct DTLSDecoder {
     public static let maximumMessagesInProgress = 8
     /// message_seq values remembered as delivered; one handshake uses about a dozen.
     static let trackedSequenceNumbers = 64
+    /// Fragments accepted per message: a 16 KiB certificate chain at a 1200-byte MTU takes
+    /// 14, retransmissions a few times that. More, and the message is given up, so the
+    /// work per fragment stays bounded (the covered ranges are at most this many).
+    public static let maximumFragmentsPerMessage = 512
+    /// Bytes held in reassembly per direction, all messages together: one message of the
+    /// largest size buffered (`TLSLimits.maximumBufferedHandshakeMessage`).
+    public static let maximumBytesInProgress = TLSLimits.maximumBufferedHandshakeMessage
 
     public let streamTag: Int
     public private(set) var isStopped = false
@@ -18,13 +25,64 @@ public struct DTLSDecoder {
     /// Bit n: message_seq n was delivered (retransmissions of it are passed over).
     private var delivered: UInt64 = 0
     private var inProgress: [PartialMessage] = []
+    /// Bytes held by `inProgress`.
+    private var bytesInProgress = 0
 
+    /// A message being reassembled. It holds what arrived, never its declared length: each
+    /// fragment keeps the bytes no earlier one covered (the first copy wins, as for TCP).
     private struct PartialMessage {
         var sequence: Int
         var type: HandshakeType
-        var bytes: [UInt8]
-        /// Sorted, merged ranges received so far.
+        var length: Int
+        var pieces: [(offset: Int, bytes: [UInt8])] = []
+        /// Sorted, disjoint ranges received so far.
         var covered: [Range<Int>] = []
+        var fragments = 0
+        var bytesHeld = 0
+
+        var isComplete: Bool { covered.count == 1 && covered[0] == 0..<length }
+
+        /// Adds a fragment's new bytes; returns how many it added. O(covered).
+        mutating func add(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int {
+            let end = offset + bytes.count
+            var cursor = offset, added = 0
+            var merged = offset..<end
+            var out: [Range<Int>] = []
+            out.reserveCapacity(covered.count + 1)
+            var placed = false
+            for range in covered {
+                if range.upperBound > offset, range.lowerBound < end {
+                    if cursor < range.lowerBound {
+                        pieces.append((cursor, Array(bytes[(cursor - offset)..<(range.lowerBound - offset)])))
+                        added += range.lowerBound - cursor
+                    }
+                    cursor = max(cursor, range.upperBound)
+                }
+                if range.upperBound < merged.lowerBound {
+                    out.append(range)
+                } else if range.lowerBound > merged.upperBound {
+                    if !placed { out.append(merged); placed = true }
+                    out.append(range)
+                } else {
+                    merged = min(range.lowerBound, merged.lowerBound)..<max(range.upperBound, merged.upperBound)
+                }
+            }
+            if !placed { out.append(merged) }
+            if cursor < end {
+                pieces.append((cursor, Array(bytes[(cursor - offset)..<(end - offset)])))
+                added += end - cursor
+            }
+            covered = out
+            bytesHeld += added
+            return added
+        }
+
+        /// The whole message, once complete.
+        func assembled() -> [UInt8] {
+            var whole = [UInt8](repeating: 0, count: length)
+            for piece in pieces { whole.replaceSubrange(piece.offset..<(piece.offset + piece.bytes.count), with: piece.bytes) }
+            return whole
+        }
     }
 
     public init(streamTag: Int) { self.streamTag = streamTag }
@@ -120,36 +178,45 @@ public struct DTLSDecoder {
                                                          _ bytes: UnsafeRawBufferPointer, _ handler: inout H) {
         var index = inProgress.firstIndex { $0.sequence == seq }
         if index == nil {
-            if inProgress.count >= DTLSDecoder.maximumMessagesInProgress { inProgress.removeFirst() }
-            inProgress.append(PartialMessage(sequence: seq, type: type, bytes: [UInt8](repeating: 0, count: length)))
+            if inProgress.count >= DTLSDecoder.maximumMessagesInProgress { dropMessage(at: 0) }
+            inProgress.append(PartialMessage(sequence: seq, type: type, length: length))
             index = inProgress.count - 1
         }
-        guard inProgress[index!].bytes.count == length else {
+        let i = index!
+        guard inProgress[i].length == length else {
             emit(.malformed(.malformed("DTLS fragments of message \(seq) disagree on its length")), &handler)
-            inProgress.remove(at: index!)
+            dropMessage(at: i)
             return
         }
-        inProgress[index!].bytes.withUnsafeMutableBytes { target in
-            UnsafeMutableRawBufferPointer(rebasing: target[offset..<(offset + bytes.count)]).copyMemory(from: bytes)
+        inProgress[i].fragments += 1
+        guard inProgress[i].fragments <= DTLSDecoder.maximumFragmentsPerMessage else {
+            // Given up: its later fragments are passed over like retransmissions.
+            dropMessage(at: i)
+            markDelivered(seq)
+            emit(.malformed(.malformed("DTLS message \(seq) in more than \(DTLSDecoder.maximumFragmentsPerMessage) fragments")), &handler)
+            return
         }
-        var covered = inProgress[index!].covered + [offset..<(offset + bytes.count)]
-        covered.sort { $0.lowerBound < $1.lowerBound }
-        var merged: [Range<Int>] = []
-        for range in covered {
-            if let last = merged.last, range.lowerBound <= last.upperBound {
-                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
-            } else {
-                merged.append(range)
+        bytesInProgress += inProgress[i].add(bytes, at: offset)
+        guard inProgress[i].isComplete else {
+            // Past the byte bound, the oldest messages give way (this one last).
+            while bytesInProgress > DTLSDecoder.maximumBytesInProgress, inProgress.count > 1 {
+                dropMessage(at: inProgress[0].sequence == seq ? 1 : 0)
             }
+            if bytesInProgress > DTLSDecoder.maximumBytesInProgress, let last = inProgress.indices.last { dropMessage(at: last) }
+            return
         }
-        inProgress[index!].covered = merged
-        guard merged.count == 1, merged[0] == 0..<length else { return }
-        let message = inProgress.remove(at: index!)
+        let message = inProgress[i]
+        dropMessage(at: i)
         markDelivered(seq)
-        message.bytes.withUnsafeBytes { whole in
+        message.assembled().withUnsafeBytes { whole in
             var body = ByteCursor(whole)
             emit(TLSEvent.decodingMessage(message.type, &body, datagram: true), &handler)
         }
+    }
+
+    private mutating func dropMessage(at index: Int) {
+        bytesInProgress -= inProgress[index].bytesHeld
+        inProgress.remove(at: index)
     }
 
     private mutating func markDelivered(_ seq: Int) {
@@ -163,6 +230,7 @@ public struct DTLSDecoder {
         case .stop:
             isStopped = true
             inProgress = []
+            bytesInProgress = 0
         }
     }
 }

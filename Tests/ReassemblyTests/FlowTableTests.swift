@@ -300,3 +300,26 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(w.table.counters.retransmittedBytes == 16)
     }
 }
+
+/// SYNTHETIC FLOWS chosen the way an attacker would: keys the old multiply-xorshift mix
+/// sent to one probe chain whatever its seed.
+@Suite struct FlowTableHashTests {
+    /// 200,000 IPv6 clients that differ only in the top nine bits of each 64-bit half: with
+    /// SipHash no lookup walks far (random keys at this load give a longest run of a few
+    /// dozen slots; one chain would be 200,000 long).
+    @Test func craftedIPv6ClientsDoNotShareAChain() {
+        var wire = Wire(limits: ReassemblyLimits())
+        let server = IPAddress("2001:db8::443")!
+        for n in 0..<200_000 {
+            let client = IPAddress(high: 0x2001_0db8_0000_0000 ^ UInt64(n >> 9) << 55, low: 1 ^ UInt64(n & 0x1ff) << 55, isIPv6: true)
+            wire.time += 1000
+            let segment = TCPSegment(timestampNanos: wire.time, source: client, destination: server, sourcePort: 40000, destinationPort: 443,
+                                     sequence: 1, acknowledgment: 0, flags: [.syn], window: 65535, timeToLive: 64,
+                                     payload: UnsafeRawBufferPointer(start: nil, count: 0), payloadLength: 0,
+                                     optionBytes: UnsafeRawBufferPointer(start: nil, count: 0))
+            wire.table.handle(segment, sink: &wire.sink)
+        }
+        #expect(wire.table.activeFlows == 200_000)
+        #expect(wire.table.longestProbeSequence() < 200, "longest probe run \(wire.table.longestProbeSequence())")
+    }
+}
