@@ -7,7 +7,9 @@ import TLSWire
 /// A flow ends when its handshake is decided, after `idleTimeoutNanos` without datagrams,
 /// or at the end of the input.
 struct DatagramFlows {
-    private var table = UDPHandshakeTable<[DTLSDecoder]>(transport: "udp")
+    private var table: UDPHandshakeTable<[DTLSDecoder]>
+
+    init(maximumHeldBytes: Int) { table = UDPHandshakeTable(transport: "udp", maximumHeldBytes: maximumHeldBytes) }
 
     /// Datagrams that belonged to a DTLS flow.
     var datagramsUsed: Int { table.datagramsUsed }
@@ -24,4 +26,8 @@ struct DatagramFlows {
 
     mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) { table.expire(at: timestampNanos, sink: &sink) }
     mutating func finishAll(sink: inout RecordSink) { table.finishAll(sink: &sink) }
+}
+
+extension Array: UDPFlowState where Element == DTLSDecoder {
+    var heldBytes: Int { reduce(0) { $0 + $1.bufferedBytes } }
 }

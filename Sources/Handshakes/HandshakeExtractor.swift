@@ -32,8 +32,8 @@ public struct ExtractionStatistics: Sendable {
 public struct HandshakeExtractor {
     private var decoder = PacketDecoder()
     private var flows: FlowTable<ConnectionTracker>
-    private var datagrams = DatagramFlows()
-    private var quic = QUICFlows()
+    private var datagrams: DatagramFlows
+    private var quic: QUICFlows
     private var sink: RecordSink
     private var first: Int64?
     private var last: Int64 = 0
@@ -43,6 +43,8 @@ public struct HandshakeExtractor {
     public init(limits: ReassemblyLimits = ReassemblyLimits(), order: RecordSink.Order = .firstClientHello,
                 shard: (index: Int, count: Int)? = nil) {
         flows = FlowTable(limits: limits)
+        datagrams = DatagramFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
+        quic = QUICFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
         sink = RecordSink(order: order)
         self.shard = shard
     }

@@ -87,3 +87,32 @@ final class FingerprintCache {
         return computed
     }
 }
+
+extension HandshakeRecord {
+    /// The longest server name the analysis keeps: a DNS name is at most 253 characters
+    /// (RFC 1035 2.3.4), so no real name is cut.
+    public static let maximumKeptNameLength = 253
+
+    /// The SNI as tables that outlive the record keep it (services, sessions, stickiness
+    /// groups): as it is when it is a name's length, else its first 200 bytes, "…" and a
+    /// digest of the whole, so names still compare as distinct and a crafted 16 KB name
+    /// costs a table no more than a real one. The record's own `sni` is untouched.
+    public var keptServerName: String? {
+        guard let sni, sni.utf8.count > Self.maximumKeptNameLength else { return sni }
+        var prefix = Array(sni.utf8.prefix(200))
+        while let last = prefix.last, last & 0xc0 == 0x80 { prefix.removeLast() } // whole characters only
+        if let last = prefix.last, last >= 0xc0 { prefix.removeLast() }
+        return String(decoding: prefix, as: UTF8.self) + "…" + shortDigest(Array(sni.utf8))
+    }
+}
+
+extension HandshakeRecord {
+    /// About what the record costs in memory: its fixed fields, and the strings a peer can
+    /// make long (the server name and ALPN protocol names, each up to 64 KiB on the wire).
+    /// What holders of many records (output order, balancer legs) count their budget in.
+    public var approximateBytes: Int {
+        var bytes = 1024 + (sni?.utf8.count ?? 0) + (alpnSelected?.utf8.count ?? 0)
+        for name in alpnOffered { bytes += name.utf8.count + 16 }
+        return bytes
+    }
+}

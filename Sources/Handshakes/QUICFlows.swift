@@ -14,6 +14,9 @@ struct CryptoStream {
     private var parsed = 0
     private var pending: [(offset: Int, data: [UInt8])] = []
 
+    /// Bytes held (for memory accounting).
+    var bufferedBytes: Int { bytes.capacity + pending.reduce(0) { $0 + $1.data.count } }
+
     mutating func add<H: TLSEventHandler>(offset: Int, data: [UInt8], stream: Int, handler: inout H) {
         guard offset + data.count <= CryptoStream.maximumBytes else { return }
         if offset > bytes.count {
@@ -52,7 +55,9 @@ struct CryptoStream {
 /// completed.
 struct QUICFlows {
     /// What a QUIC flow adds: its two CRYPTO streams and the Initial keys' connection ID.
-    struct State {
+    struct State: UDPFlowState {
+        var heldBytes: Int { client.bufferedBytes + server.bufferedBytes }
+
         var client = CryptoStream()
         var server = CryptoStream()
         /// The connection ID both sides' Initial keys come from: the Destination Connection ID
@@ -76,7 +81,9 @@ struct QUICFlows {
         }
     }
 
-    private var table = UDPHandshakeTable<State>(transport: "quic")
+    private var table: UDPHandshakeTable<State>
+
+    init(maximumHeldBytes: Int) { table = UDPHandshakeTable(transport: "quic", maximumHeldBytes: maximumHeldBytes) }
     /// Initial keys by connection ID, shared by flows: a flood of Initials that name the same
     /// connection ID from fresh ports derives its keys once.
     private var keyCache = QUICKeyCache()

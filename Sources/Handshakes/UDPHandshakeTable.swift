@@ -1,9 +1,14 @@
 import Packets
 import Reassembly
 
+/// What a UDP handshake protocol keeps per flow, with the bytes it holds.
+protocol UDPFlowState {
+    var heldBytes: Int { get }
+}
+
 /// One handshake over UDP: what every such flow keeps, plus `state`, what its protocol adds
 /// (DTLS decoders, QUIC CRYPTO streams and keys).
-final class UDPHandshakeFlow<State> {
+final class UDPHandshakeFlow<State: UDPFlowState> {
     let start: FlowStart
     var machine = HandshakeMachine()
     var state: State
@@ -14,6 +19,8 @@ final class UDPHandshakeFlow<State> {
     var newer: UDPHandshakeFlow?
     var older: UDPHandshakeFlow?
     let key: UDPFlowKey
+    /// What the flow held when last counted (`UDPHandshakeTable.settle`).
+    var heldBytes = 0
 
     init(start: FlowStart, state: State) {
         self.start = start
@@ -33,8 +40,11 @@ struct UDPFlowKey: Hashable {
 /// A flow ends when its handshake is decided, after `idleTimeoutNanos` without datagrams, or
 /// at the end of the input; past `maximumFlows` the least recently active one is finished.
 /// Flows sit in a list by last activity, so eviction and idle expiry cost O(1) per flow
-/// finished, however many flows are open.
-struct UDPHandshakeTable<State> {
+/// finished, however many flows are open. Past `maximumHeldBytes` in all (a fixed part per
+/// flow, and what its decoders hold), the least recently active flows are finished early.
+struct UDPHandshakeTable<State: UDPFlowState> {
+    /// What a flow costs beyond its buffers: the object, its handshake machine, the hellos.
+    static var flowBytes: Int { 4096 }
     static var maximumFlows: Int { 16_384 }
     /// DTLS retransmits within seconds (RFC 6347 4.2.4.1); QUIC's idle timeout is the peers' choice.
     static var idleTimeoutNanos: Int64 { 120 * 1_000_000_000 }
@@ -51,8 +61,14 @@ struct UDPHandshakeTable<State> {
     private var lastExpiry: Int64 = 0
     /// Datagrams that belonged to a flow.
     private(set) var datagramsUsed = 0
+    private let maximumHeldBytes: Int
+    /// The sum of the flows' `heldBytes`.
+    private var heldBytes = 0
 
-    init(transport: String) { self.transport = transport }
+    init(transport: String, maximumHeldBytes: Int) {
+        self.transport = transport
+        self.maximumHeldBytes = maximumHeldBytes
+    }
 
     /// The flow `datagram` belongs to, with its direction (0 from the originator). When there
     /// is none, `opening` decides whether this datagram starts one and gives its state.
@@ -70,7 +86,10 @@ struct UDPHandshakeTable<State> {
         } else if let backward = flows[Key(originator: destination, responder: source)] {
             (flow, stream) = (backward, 1)
         } else if let state = opening() {
-            if flows.count >= Self.maximumFlows, let oldest { finish(oldest.key, sink: &sink) }
+            if flows.count >= Self.maximumFlows, let oldest {
+                sink.udpFlowEvicted()
+                finish(oldest.key, sink: &sink)
+            }
             flow = UDPHandshakeFlow(start: FlowStart(originator: source, responder: destination,
                                                      timestampNanos: datagram.timestampNanos, sawSYN: true), state: state)
             flows[flow.key] = flow
@@ -89,7 +108,17 @@ struct UDPHandshakeTable<State> {
     /// After a datagram was fed: numbers a new ClientHello's record, and finishes the flow when done.
     mutating func settle(_ flow: UDPHandshakeFlow<State>, hadClientHello: Bool, done: Bool, sink: inout RecordSink) {
         if !hadClientHello, flow.machine.hasClientHello { flow.sequence = sink.assignSequence() }
-        if done { finish(flow.key, sink: &sink) }
+        if done {
+            finish(flow.key, sink: &sink)
+            return
+        }
+        let held = Self.flowBytes + flow.state.heldBytes
+        heldBytes += held - flow.heldBytes
+        flow.heldBytes = held
+        while heldBytes > maximumHeldBytes, let oldest, oldest !== flow {
+            sink.udpFlowEvicted()
+            finish(oldest.key, sink: &sink)
+        }
     }
 
     /// Finishes flows without a datagram for `idleTimeoutNanos`.
@@ -107,6 +136,7 @@ struct UDPHandshakeTable<State> {
     private mutating func finish(_ key: Key, sink: inout RecordSink) {
         guard let flow = flows.removeValue(forKey: key) else { return }
         unlink(flow)
+        heldBytes -= flow.heldBytes
         guard let sequence = flow.sequence,
               let record = flow.machine.makeRecord(start: flow.start, responderTraits: flow.responderTTL.map { ServerTraits(ttl: $0) },
                                                    fingerprints: sink.fingerprints, transport: transport) else { return }

@@ -67,10 +67,22 @@ struct StreamState {
 
     static let recentCapacity = 4096
 
-    /// Remembers delivered bytes ending just before `end`.
+    /// Remembers delivered bytes ending just before `end`. The ring grows with what was
+    /// delivered, up to `recentCapacity`: a flow that carried one byte holds one.
     mutating func remember(_ bytes: UnsafeRawBufferPointer, endingAt end: UInt32) {
         let capacity = StreamState.recentCapacity
-        if recent.isEmpty { recent = [UInt8](unsafeUninitializedCapacity: capacity) { _, count in count = capacity } }
+        if recent.count < capacity {
+            if recent.count + bytes.count <= capacity {
+                // Still filling: the bytes go at the end, in order, as the ring reads them.
+                recent.append(contentsOf: bytes)
+                recentWrite = recent.count % capacity
+                recentCount = recent.count
+                recentEnd = end
+                return
+            }
+            // Full size from here; the ring writes below overwrite the new room first.
+            recent.append(contentsOf: repeatElement(0, count: capacity - recent.count))
+        }
         var remaining = bytes.count > capacity ? UnsafeRawBufferPointer(rebasing: bytes.suffix(capacity)) : bytes
         recentCount = min(capacity, recentCount + remaining.count)
         recent.withUnsafeMutableBytes { ring in
@@ -111,6 +123,8 @@ struct FlowEntry<Consumer: StreamConsumer> {
     var older: Int32 = -1
     /// The consumer has finished; the entry only absorbs the rest of the connection.
     var decided = false
+    /// What the consumer and the rings held when last counted (`FlowTable.account`).
+    var heldBytes = 0
 
     /// Reads borrow (`_read`) and writes modify in place: no copy of the stream state.
     @inline(__always)
@@ -182,8 +196,32 @@ public struct ReassemblyLimits: Sendable {
     /// Segments further than this from the expected sequence number are ignored
     /// (half the 32-bit sequence space is the RFC 9293 3.4 comparison limit).
     public var maximumSequenceLead = 1 << 28
+    /// Memory the table may hold in all: its entries, what their consumers buffer, the
+    /// delivered-byte rings and the out-of-order bytes. Past it, the least recently active
+    /// flows are finished early (counted as `flowsEvictedForMemory`).
+    public var maximumHeldBytes = 128 << 20
+    /// The same for the DTLS and QUIC flow tables together (`UDPHandshakeTable`).
+    public var maximumUDPHeldBytes = 24 << 20
 
     public init() {}
+
+    /// The memory budget when none is given (`--memory-limit`): the README's promise.
+    public static let defaultMemoryLimit = 256 << 20
+    /// The smallest budget accepted: below it the fixed costs (the program itself, the
+    /// analysis, the I/O buffers) leave the tables nothing.
+    public static let minimumMemoryLimit = 64 << 20
+
+    /// Limits for a process budget of `memoryLimit` bytes shared by `workers` extraction
+    /// workers, each with its own tables. Of a worker's share, half goes to its TCP table,
+    /// an eighth to out-of-order bytes and a tenth to DTLS and QUIC; the rest is for what
+    /// does not grow with the input (about 40 MiB: code, runtime, I/O buffers) and for the
+    /// bounded stages (IP fragments 8 MiB, records awaiting their turn, the analysis).
+    public init(memoryLimit: Int, workers: Int) {
+        let share = max(memoryLimit, Self.minimumMemoryLimit) / max(workers, 1)
+        maximumHeldBytes = share / 2
+        maximumPendingBytesTotal = share / 8
+        maximumUDPHeldBytes = share / 10
+    }
 }
 
 /// Tracks TCP connections and feeds each direction's in-order bytes to a per-flow consumer.
@@ -213,6 +251,10 @@ public struct FlowTable<Consumer: StreamConsumer> {
     private var newest: Int32 = -1
     private var oldest: Int32 = -1
     private var bufferedBytes = 0
+    /// The sum of the entries' `heldBytes`.
+    private var heldBytes = 0
+    /// What one entry costs in place: its storage and its slots (the table is at most half full).
+    private static var entryBytes: Int { MemoryLayout<FlowEntry<Consumer>>.stride + 2 * MemoryLayout<Int32>.stride }
     private var now: Int64 = 0
     private var cachedIndex = 0
 
@@ -226,9 +268,15 @@ public struct FlowTable<Consumer: StreamConsumer> {
 
     // MARK: segments
 
+    /// Memory held now, by the account the budget is checked against.
+    public var memoryHeld: Int { heldBytes + bufferedBytes + storage.count * Self.entryBytes }
+
     public mutating func handle(_ segment: TCPSegment, sink: inout Consumer.Sink) {
         now = segment.timestampNanos
         if oldest >= 0, now &- entries[Int(oldest)].lastSeen > limits.idleTimeoutNanos { expireIdle(sink: &sink) }
+        let held = memoryHeld
+        if held > limits.maximumHeldBytes { shed(sink: &sink) }
+        counters.peakHeldBytes = max(counters.peakHeldBytes, held)
         let (key, sourceIsLow) = FlowKey.of(segment)
         let flags = segment.flags
         let isSYN = flags.contains(.syn)
@@ -373,6 +421,29 @@ public struct FlowTable<Consumer: StreamConsumer> {
             let interest = entries[index].consumer.skip(wireRemaining - captured, from: direction, sink: &sink)
             apply(interest, index, sink: &sink)
         }
+        account(index)
+    }
+
+    /// Counts again what entry `index` holds (after its consumer was fed or finished).
+    @inline(__always)
+    private mutating func account(_ index: Int) {
+        let held = entries[index].decided ? 0
+            : entries[index].consumer.heldBytes + Self.arrayBytes(entries[index].originatorStream.recent)
+                + Self.arrayBytes(entries[index].responderStream.recent)
+        heldBytes += held - entries[index].heldBytes
+        entries[index].heldBytes = held
+    }
+
+    /// An array's heap block: its capacity and its header.
+    @inline(__always)
+    private static func arrayBytes(_ array: [UInt8]) -> Int { array.capacity == 0 ? 0 : array.capacity + 32 }
+
+    /// Finishes the least recently active flows until the table is back within its budget.
+    private mutating func shed(sink: inout Consumer.Sink) {
+        while memoryHeld > limits.maximumHeldBytes, oldest >= 0 {
+            counters.flowsEvictedForMemory += 1
+            finishAndRemove(Int(oldest), .evicted, sink: &sink)
+        }
     }
 
     /// Declares `count` missing bytes at the stream position.
@@ -394,6 +465,7 @@ public struct FlowTable<Consumer: StreamConsumer> {
             entries[index].originatorStream.wanted = false
             entries[index].responderStream.wanted = false
             entries[index].consumer.finish(.decided, at: now, sink: &sink)
+            account(index)
             return
         }
         for direction in [FlowDirection.fromOriginator, .fromResponder] where !interest.contains(direction) && entries[index][direction].wanted {
@@ -587,6 +659,7 @@ public struct FlowTable<Consumer: StreamConsumer> {
     private mutating func remove(_ index: Int) {
         releasePending(index, .fromOriginator)
         releasePending(index, .fromResponder)
+        heldBytes -= entries[index].heldBytes
         unlink(index)
         var hole = slotOf(index)
         var probe = hole

@@ -18,8 +18,12 @@ public struct ReassemblyCounters: Sendable, Equatable {
     public var outOfWindowSegments = 0
     public var flowsExpired = 0
     public var flowsEvicted = 0
+    /// Flows finished early because the table's memory budget was reached.
+    public var flowsEvictedForMemory = 0
     public var peakFlows = 0
     public var peakBufferedBytes = 0
+    /// The most memory the table held at once, by its own account.
+    public var peakHeldBytes = 0
 
     public init() {}
 
@@ -28,7 +32,8 @@ public struct ReassemblyCounters: Sendable, Equatable {
         retransmittedBytes += o.retransmittedBytes; conflictingOverlaps += o.conflictingOverlaps
         gaps += o.gaps; gapBytes += o.gapBytes; outOfOrderSegments += o.outOfOrderSegments
         bufferLimitGaps += o.bufferLimitGaps; outOfWindowSegments += o.outOfWindowSegments
-        flowsExpired += o.flowsExpired; flowsEvicted += o.flowsEvicted
+        flowsExpired += o.flowsExpired; flowsEvicted += o.flowsEvicted; flowsEvictedForMemory += o.flowsEvictedForMemory
         peakFlows = max(peakFlows, o.peakFlows); peakBufferedBytes = max(peakBufferedBytes, o.peakBufferedBytes)
+        peakHeldBytes += o.peakHeldBytes // workers hold their tables at the same time
     }
 }

@@ -83,4 +83,12 @@ public protocol StreamConsumer {
 
     /// Called exactly once per flow.
     mutating func finish(_ reason: FlowEndReason, at timestampNanos: Int64, sink: inout Sink)
+
+    /// Bytes of memory the consumer holds beyond its own value (buffers, a session object),
+    /// for the table's memory budget (`ReassemblyLimits.maximumHeldBytes`).
+    var heldBytes: Int { get }
+}
+
+extension StreamConsumer {
+    public var heldBytes: Int { 0 }
 }

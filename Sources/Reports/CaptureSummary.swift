@@ -49,11 +49,14 @@ public enum CaptureSummary {
             ("tcp_out_of_window_segments", r.outOfWindowSegments),
             ("tcp_buffer_limit_gaps", r.bufferLimitGaps),
             ("flows_evicted", r.flowsEvicted),
+            ("flows_evicted_for_memory", r.flowsEvictedForMemory),
+            ("udp_flows_evicted", c.udpFlowsEvicted),
             ("tls_handshakes_lost_to_gaps", c.clientHellosLostToGaps),
             ("malformed_tls_connections", c.malformed),
             ("tls_connections_with_gaps", c.withGaps),
             ("undecided_tls_connections", c.undecided),
             ("records_lost_in_temporary_file", s.recordsLostInSpill),
+            ("records_released_out_of_order", c.releasedOutOfOrder),
         ]
         return all.filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) }
     }

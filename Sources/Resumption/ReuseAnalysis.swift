@@ -266,7 +266,7 @@ public struct ReuseAnalysis {
 
     private static func update(_ service: inout ServiceReuse, with record: HandshakeRecord) {
         service.connections += 1
-        if let sni = record.sni, !service.names.contains(sni), service.names.count < 64 { service.names.append(sni) }
+        if let sni = record.keptServerName, !service.names.contains(sni), service.names.count < 64 { service.names.append(sni) }
         if let version = record.version { service.versionCounts[version.rawValue, default: 0] += 1 }
         service.firstSeenNanos = min(service.firstSeenNanos, record.timestampNanos)
         service.lastSeenNanos = max(service.lastSeenNanos, record.timestampNanos)
@@ -349,9 +349,9 @@ public struct ReuseAnalysis {
             note(Anomaly(kind: "moved-session", uids: [link.issuerUID, record.uid],
                          detail: "\(link.mechanism.rawValue) issued to \(link.issuerClient) resumed from \(record.client)"))
         }
-        if link.issuerSNI != record.sni {
+        if link.issuerSNI != record.keptServerName {
             note(Anomaly(kind: "sni-changed", uids: [link.issuerUID, record.uid],
-                         detail: "issued under \(link.issuerSNI ?? "no SNI"), resumed under \(record.sni ?? "no SNI")"))
+                         detail: "issued under \(link.issuerSNI ?? "no SNI"), resumed under \(record.keptServerName ?? "no SNI")"))
         }
     }
 

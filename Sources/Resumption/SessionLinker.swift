@@ -139,7 +139,7 @@ public struct SessionLinker {
                 record.sessionAge = age(first)
                 return SessionLink(mechanism: .psk, issuerUID: first.uid, issuerClient: first.client, issuerSNI: first.sni, key: identity.digest)
             }
-            identities.insert(identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: now, client: record.client, sni: record.sni), limits: limits)
+            identities.insert(identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: now, client: record.client, sni: record.keptServerName), limits: limits)
             return nil
         }
         if let digest = record.offeredTicketDigest {
@@ -176,7 +176,7 @@ public struct SessionLinker {
             let table = link.mechanism == .ticket ? tickets : sessionIDs
             origin = table[link.key]?.originNanos ?? now
         }
-        let issued = KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client, sni: record.sni)
+        let issued = KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client, sni: record.keptServerName)
         if record.resumed == false, let id = record.serverSessionID, !id.isEmpty {
             sessionIDs.insert(id, issued, limits: limits)
         }

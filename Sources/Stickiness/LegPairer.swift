@@ -13,7 +13,17 @@ public struct LegPairer {
     /// How long after a front's ClientHello its back leg may appear.
     public static let defaultWindowNanos: Int64 = 5_000_000_000
 
+    /// Records held at most, and their bytes (`HandshakeRecord.approximateBytes`): past
+    /// either, the oldest is released before its window ends. A balancer's back leg follows
+    /// its front within milliseconds, so only a burst of more than this many handshakes in
+    /// the window loses pairings, and those are counted (`releasedEarly`).
+    public static let maximumHeld = 16_384
+    public static let maximumHeldBytes = 32 << 20
+
     public let windowNanos: Int64
+    private var heldBytes = 0
+    /// Records released before their window ended, to keep within the bounds.
+    public private(set) var releasedEarly = 0
     /// Records waiting out their window, oldest first, in a ring whose size is a power of
     /// two: holding and releasing a record moves nothing else. Released slots are nil.
     private var ring: [HandshakeRecord?] = []
@@ -45,8 +55,22 @@ public struct LegPairer {
             }
         }
         let time = record.timestampNanos
+        heldBytes += record.approximateBytes
         hold(record)
         self.release(olderThan: time - windowNanos, to: release)
+        while heldCount > 1, heldCount > LegPairer.maximumHeld || heldBytes > LegPairer.maximumHeldBytes {
+            releasedEarly += 1
+            releaseOldest(to: release)
+        }
+    }
+
+    private mutating func releaseOldest(to release: (consuming HandshakeRecord) -> Void) {
+        let record = ring[oldestSlot].take()!
+        heldBytes -= record.approximateBytes
+        oldestSlot = (oldestSlot + 1) & (ring.count - 1)
+        oldestSequence += 1
+        heldCount -= 1
+        release(record)
     }
 
     /// Releases everything still held (end of input).
@@ -81,13 +105,7 @@ public struct LegPairer {
     }
 
     private mutating func release(olderThan limit: Int64, to release: (consuming HandshakeRecord) -> Void) {
-        while heldCount > 0, times[oldestSlot] < limit {
-            let record = ring[oldestSlot].take()!
-            oldestSlot = (oldestSlot + 1) & (ring.count - 1)
-            oldestSequence += 1
-            heldCount -= 1
-            release(record)
-        }
+        while heldCount > 0, times[oldestSlot] < limit { releaseOldest(to: release) }
         // Rebuilt when released records' entries outnumber the held ones: linear overall.
         if byRandom.count > 2 * heldCount + 1024 {
             byRandom = byRandom.filter { $0.value >= oldestSequence }

@@ -144,7 +144,7 @@ public struct StickinessAnalysis {
         }
         if parent[service] == nil { parent[service] = service }
         // One name on one port served from several addresses is one service.
-        if let sni = record.sni {
+        if let sni = record.keptServerName {
             let name = NameOnPort(name: sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni, port: record.serverPort)
             if let other = serviceOfName[name] { union(service, other) } else { serviceOfName[name] = service }
         }

@@ -87,6 +87,9 @@ public struct DTLSDecoder {
 
     public init(streamTag: Int) { self.streamTag = streamTag }
 
+    /// Bytes held in reassembly (for memory accounting).
+    public var bufferedBytes: Int { bytesInProgress }
+
     /// Whether a UDP payload starts with a DTLS record carrying a ClientHello in epoch 0:
     /// content type 22, version 0xfeff, 0xfefd or 0xfefc, epoch 0, handshake type 1.
     public static func startsWithClientHello(_ payload: UnsafeRawBufferPointer) -> Bool {

@@ -36,6 +36,8 @@ public struct StartTLSDetector {
     /// Bytes of the client (the side that connects) and of the server.
     public private(set) var client: [UInt8] = []
     public private(set) var server: [UInt8] = []
+    /// Bytes held: the plaintext kept so far.
+    public var bufferedBytes: Int { client.capacity + server.capacity }
     public private(set) var outcome: Outcome = .undecided
     /// Complete lines so far, found incrementally.
     private var clientLines: [Line] = []

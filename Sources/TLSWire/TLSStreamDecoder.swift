@@ -70,9 +70,9 @@ public struct TLSStreamDecoder {
     public init(streamTag: Int) { self.streamTag = streamTag }
 
     public var isStopped: Bool { phase == .stopped }
-
-    /// Bytes held between calls (for memory accounting).
-    public var bufferedBytes: Int { carried.count + handshakeCarry.count }
+    /// Bytes held between calls (for memory accounting): the buffers' capacity, since that
+    /// is what a record or handshake message still arriving costs.
+    public var bufferedBytes: Int { carried.capacity + handshakeCarry.capacity }
 
     // MARK: input
 

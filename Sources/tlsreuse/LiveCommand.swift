@@ -1,6 +1,7 @@
 import ArgumentParser
 import Capture
 import Handshakes
+import Reassembly
 import Reports
 import Resumption
 import Stickiness
@@ -73,6 +74,9 @@ struct LiveCommand: ParsableCommand {
     @Option(help: "Colour in the final text report: auto (on a terminal, unless NO_COLOR is set), always, never.")
     var color: ColorChoice = .auto
 
+    @Option(help: ArgumentHelp("Memory for flows, buffers and records (default 256M, at least 64M); past it the least recently active flows give way, and are counted.", valueName: "SIZE"))
+    var memoryLimit: String?
+
     @OptionGroup var analysis: AnalysisOptions
 
     func validate() throws {
@@ -84,6 +88,9 @@ struct LiveCommand: ParsableCommand {
             throw ValidationError("--duration must be a positive number of seconds, at most ten years (\(longest))")
         }
         if let count, count <= 0 { throw ValidationError("--count must be a positive number of connections") }
+        if let memoryLimit, parseSize(memoryLimit).map({ $0 < ReassemblyLimits.minimumMemoryLimit || $0 > 1 << 40 }) ?? true {
+            throw ValidationError("--memory-limit: '\(memoryLimit)' is not a size from 64M to 1024G, e.g. 256M or 2G")
+        }
     }
 
     func run() throws {
@@ -116,7 +123,8 @@ struct LiveCommand: ParsableCommand {
         let durationNanos = duration.flatMap { CaptureTime.durationNanos(seconds: $0) }
         let start = wallClockNanos()
         var lastSummary = start
-        let (statistics, endReason) = Extraction.runLive(capture, shouldStop: {
+        let limits = ReassemblyLimits(memoryLimit: memoryLimit.flatMap(parseSize) ?? ReassemblyLimits.defaultMemoryLimit, workers: 1)
+        let (statistics, endReason) = Extraction.runLive(capture, limits: limits, shouldStop: {
             if stopRequested.load(ordering: .relaxed) { return true }
             if let durationNanos, wallClockNanos() - start >= durationNanos { return true }
             if let count, pipeline.connections >= count { return true }

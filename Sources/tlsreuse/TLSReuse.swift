@@ -6,6 +6,7 @@ import Glibc
 #endif
 import Handshakes
 import Packets
+import Reassembly
 import Reports
 import Resumption
 import Stickiness
@@ -51,8 +52,26 @@ struct InputOptions: ParsableArguments {
     @Option(help: "Worker threads following TCP flows (default: one per core). Standard input uses one.")
     var jobs: Int?
 
+    @Option(help: ArgumentHelp("Memory for flows, buffers and records waiting their turn, all workers together: bytes, or a number with K, M or G (default 256M, at least 64M). Past it the least recently active flows give way, and are counted.", valueName: "SIZE"))
+    var memoryLimit: String?
+
     func validate() throws {
         if let jobs, jobs < 1 || jobs > 64 { throw ValidationError("--jobs must be between 1 and 64") }
+        _ = try memoryLimitBytes()
+    }
+
+    /// `--memory-limit` in bytes.
+    func memoryLimitBytes() throws -> Int {
+        guard let memoryLimit else { return ReassemblyLimits.defaultMemoryLimit }
+        guard let bytes = parseSize(memoryLimit), bytes >= ReassemblyLimits.minimumMemoryLimit, bytes <= 1 << 40 else {
+            throw ValidationError("--memory-limit: '\(memoryLimit)' is not a size from 64M to 1024G, e.g. 256M or 2G")
+        }
+        return bytes
+    }
+
+    /// The extraction limits for this run's budget and workers.
+    func limits() -> ReassemblyLimits {
+        ReassemblyLimits(memoryLimit: (try? memoryLimitBytes()) ?? ReassemblyLimits.defaultMemoryLimit, workers: workers)
     }
 
     /// Workers to use: one for standard input (it cannot be read twice).
@@ -195,6 +214,19 @@ final class Pipeline {
     func stickinessVerdicts() -> [ServiceKey: StickinessVerdict] { stickiness.verdicts() }
 }
 
+/// "256M", "2G", "512K" or a count of bytes; nil for anything else. K, M, G are powers of 1024.
+func parseSize(_ text: String) -> Int? {
+    var digits = Substring(text.trimmingCharacters(in: .whitespaces))
+    var scale = 1
+    if let last = digits.last?.uppercased(), let shift = ["K": 10, "M": 20, "G": 30][last] {
+        scale = 1 << shift
+        digits = digits.dropLast()
+    }
+    guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let value = Int(digits), value >= 0 else { return nil }
+    let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
+    return overflow ? nil : bytes
+}
+
 /// True when each file starts no earlier than the previous one ends (tcpdump's rotated
 /// files), so workers can take files of their own. Files captured at the same time are
 /// merged packet by packet instead.
@@ -217,12 +249,17 @@ func analyseFiles(_ input: InputOptions, _ options: AnalysisOptions, reuse: Reus
     do {
         if input.workers > 1, input.files.count > 1, filesFollowEachOther(input.files) {
             // Rotated files: a worker per group of files, so each is read once.
-            statistics = try Extraction.runSegmented(paths: input.files, filter: input.bpf, workers: input.workers) { pipeline.take($0) }
+            statistics = try Extraction.runSegmented(paths: input.files, filter: input.bpf, workers: input.workers, limits: input.limits()) {
+                pipeline.take($0)
+            }
         } else if input.workers > 1 {
             // One file: workers share its flows.
-            statistics = try Extraction.runParallel(paths: input.files, filter: input.bpf, workers: input.workers) { pipeline.take($0) }
+            statistics = try Extraction.runParallel(paths: input.files, filter: input.bpf, workers: input.workers, limits: input.limits()) {
+                pipeline.take($0)
+            }
         } else {
-            statistics = try Extraction.run(paths: input.files, filter: input.bpf, order: input.isLivePipe ? .decision : .firstClientHello) {
+            statistics = try Extraction.run(paths: input.files, filter: input.bpf, limits: input.limits(),
+                                            order: input.isLivePipe ? .decision : .firstClientHello) {
                 pipeline.take($0)
             }
         }

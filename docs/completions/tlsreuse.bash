@@ -188,7 +188,7 @@ _tlsreuse_report() {
     repeating_flags=()
     non_repeating_flags=(-q --quiet --pairs --version -h --help)
     repeating_options=()
-    non_repeating_options=(--bpf --jobs --from --since --until --server --client --sni --session-horizon --format --age-buckets -o --output --html --color)
+    non_repeating_options=(--bpf --jobs --memory-limit --from --since --until --server --client --sni --session-horizon --format --age-buckets -o --output --html --color)
     __tlsreuse_offer_flags_options -1
 
     # Offer option value completions
@@ -197,6 +197,9 @@ _tlsreuse_report() {
         return
         ;;
     '--jobs')
+        return
+        ;;
+    '--memory-limit')
         return
         ;;
     '--from')
@@ -244,7 +247,7 @@ _tlsreuse_handshakes() {
     repeating_flags=()
     non_repeating_flags=(-q --quiet --version -h --help)
     repeating_options=()
-    non_repeating_options=(--bpf --jobs --from --since --until --server --client --sni --session-horizon --format -o --output)
+    non_repeating_options=(--bpf --jobs --memory-limit --from --since --until --server --client --sni --session-horizon --format -o --output)
     __tlsreuse_offer_flags_options -1
 
     # Offer option value completions
@@ -253,6 +256,9 @@ _tlsreuse_handshakes() {
         return
         ;;
     '--jobs')
+        return
+        ;;
+    '--memory-limit')
         return
         ;;
     '--from')
@@ -290,7 +296,7 @@ _tlsreuse_live() {
     repeating_flags=()
     non_repeating_flags=(--pairs -q --quiet --version -h --help)
     repeating_options=()
-    non_repeating_options=(-i --bpf --interval --duration --count -w --format --color --since --until --server --client --sni --session-horizon)
+    non_repeating_options=(-i --bpf --interval --duration --count -w --format --color --memory-limit --since --until --server --client --sni --session-horizon)
     __tlsreuse_offer_flags_options 0
 
     # Offer option value completions
@@ -319,6 +325,9 @@ _tlsreuse_live() {
         ;;
     '--color')
         __tlsreuse_add_completions -W 'auto'$'\n''always'$'\n''never'
+        return
+        ;;
+    '--memory-limit')
         return
         ;;
     '--since')
