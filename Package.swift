@@ -22,7 +22,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Capture", dependencies: ["CPcap", "CZlib"], swiftSettings: optimised),
+        // Header-only wrappers for prctl(2) and capset(2), which are variadic or not in Glibc.
+        .systemLibrary(name: "CPrivileges"),
+        .target(name: "Capture", dependencies: ["CPcap", "CZlib", "CPrivileges"], swiftSettings: optimised),
         .target(name: "Packets", dependencies: ["Capture"], swiftSettings: optimised),
         .target(name: "Reassembly", dependencies: ["Packets"], swiftSettings: optimised),
         .target(name: "TLSWire", dependencies: [.product(name: "Crypto", package: "swift-crypto"),

@@ -19,9 +19,9 @@ public final class LiveCapture {
     public let linkType: LinkType
 
     /// Opens and activates `interface` ("any" for all). Throws `.capturePermission` when
-    /// capturing is not permitted, `.noSuchInterface` (naming the ones that exist),
-    /// `.badFilter`, or `.io` for the output file.
-    public init(interface: String, filter: String, writeTo path: String? = nil) throws(CaptureError) {
+    /// capturing is not permitted, `.noSuchInterface` (naming the ones that exist), or
+    /// `.badFilter`. Once it returns, the privileges it needed can go (`Privileges.drop`).
+    public init(interface: String, filter: String) throws(CaptureError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         guard let raw = pcap_create(interface, &errorBuffer) else {
             throw CaptureError.make(.io, LiveCapture.text(errorBuffer), input: interface)
@@ -67,12 +67,27 @@ public final class LiveCapture {
         // interface would block a read forever: read without blocking and wait in poll().
         _ = pcap_setnonblock(raw, 1, &errorBuffer)
         selectable = pcap_get_selectable_fd(raw)
-        if let path {
-            guard let dumper = pcap_dump_open(raw, path) else {
-                throw CaptureError.make(.io, "cannot write: \(String(cString: pcap_geterr(raw)))", input: path)
-            }
-            self.dumper = dumper
+    }
+
+    /// Writes every packet captured from here on to `path` (pcap, as tcpdump -w). Call it
+    /// after dropping privileges, so the file is made with the unprivileged user's rights,
+    /// as tcpdump does. A symbolic link at `path` is refused (O_NOFOLLOW), so a link planted
+    /// in a world-writable directory cannot point the write elsewhere.
+    public func startWriting(to path: String) throws(CaptureError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let reason = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
+            throw CaptureError.make(.io, "cannot write: \(reason)", input: path)
         }
+        guard let file = fdopen(fd, "wb") else {
+            close(fd)
+            throw CaptureError.make(.io, "cannot write: \(String(cString: strerror(errno)))", input: path)
+        }
+        guard let dumper = pcap_dump_fopen(handle.raw, file) else {
+            fclose(file)
+            throw CaptureError.make(.io, "cannot write: \(String(cString: pcap_geterr(handle.raw)))", input: path)
+        }
+        self.dumper = dumper
     }
 
     deinit {

@@ -62,8 +62,11 @@ struct LiveCommand: ParsableCommand {
     @Option(help: "Stop after this many TLS connections.")
     var count: Int?
 
-    @Option(name: .customShort("w"), help: "Also write the captured packets to this pcap file.")
+    @Option(name: .customShort("w"), help: ArgumentHelp("Also write the captured packets to this pcap file (made as the --user, never through a symbolic link).", valueName: "FILE"))
     var write: String?
+
+    @Option(help: ArgumentHelp("Started as root: the user to run as once the interface is open, before any packet is parsed (default: tlsreuse if that user exists, else nobody).", valueName: "NAME"))
+    var user: String?
 
     @Option(help: "Output: text (summaries and report), json (final report), or each record as it is decided: jsonl, csv, zeek.")
     var format: LiveFormat = .text
@@ -96,7 +99,15 @@ struct LiveCommand: ParsableCommand {
     func run() throws {
         let capture: LiveCapture
         do {
-            capture = try LiveCapture(interface: interface, filter: bpf, writeTo: write)
+            capture = try LiveCapture(interface: interface, filter: bpf)
+            // The interface is open: nothing further needs privileges (tcpdump -Z).
+            let dropped = try Privileges.drop(to: user)
+            if !analysis.quiet {
+                let capabilities = Privileges.effectiveCapabilities
+                printError("capturing on \(interface) as \(dropped.user) (uid \(dropped.uid)), "
+                           + (capabilities == 0 ? "no capabilities" : "capabilities 0x\(String(capabilities, radix: 16))"))
+            }
+            if let write { try capture.startWriting(to: write) }
         } catch {
             printError(error.description)
             switch error.code {

@@ -1,3 +1,4 @@
+import Capture
 import Foundation
 import Testing
 import TestSupport
@@ -80,6 +81,55 @@ struct LiveCaptureTests {
         }
         let replay = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", written.path])
         #expect(replay.stdout.split(separator: "\n").count == client.count)
+    }
+
+    /// Started as root, `live` parses as an unprivileged user: uid, groups and capabilities
+    /// are gone (read from /proc while it runs) before the first packet, no_new_privs is set,
+    /// and the -w file belongs to that user.
+    @Test func privilegesAreDroppedBeforeParsing() throws {
+        let written = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-live-user-\(getpid()).pcap")
+        defer { try? FileManager.default.removeItem(at: written) }
+        var status: [String: String] = [:]
+        let (live, client) = try run(port: 14704, liveArguments: ["--format", "jsonl", "--duration", "30", "-w", written.path]) { process in
+            let text = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: ":", maxSplits: 1)
+                if parts.count == 2 { status[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+            }
+            kill(process.processIdentifier, SIGINT)
+        }
+        #expect(live.status == 0, "\(live.stderr)")
+        let expected = Privileges.preferredUsers.lazy.compactMap { name in getpwnam(name).map { (name, $0.pointee.pw_uid) } }.first
+        let (user, uid) = try #require(expected)
+        #expect(status["Uid"]?.split(separator: "\t").allSatisfy { $0 == "\(uid)" } == true, "\(status["Uid"] ?? "-")")
+        #expect(status["Groups"] == "", "supplementary groups: \(status["Groups"] ?? "-")")
+        #expect(status["CapEff"] == "0000000000000000" && status["CapPrm"] == "0000000000000000")
+        #expect(status["NoNewPrivs"] == "1")
+        #expect(live.stderr.contains("capturing on lo as \(user) (uid \(uid)), no capabilities"))
+        // Parsing went on as that user: the records are there.
+        #expect(live.stdout.split(separator: "\n").count == client.count)
+        var info = stat()
+        #expect(stat(written.path, &info) == 0 && info.st_uid == uid, "the -w file is made by the unprivileged user")
+    }
+
+    /// A -w path that is a symbolic link is refused (exit 73), so a link planted in /tmp
+    /// cannot aim the write at another file; a root or unknown --user is refused (exit 77).
+    @Test func writeRefusesSymbolicLinksAndUserMustBeUnprivileged() throws {
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-target-\(getpid())")
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-link-\(getpid()).pcap")
+        try "keep me".write(to: target, atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(at: link)
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: target)
+        defer {
+            try? FileManager.default.removeItem(at: link)
+            try? FileManager.default.removeItem(at: target)
+        }
+        let refused = try runProcess(Paths.binary.path, ["live", "-i", "lo", "--duration", "1", "-w", link.path])
+        #expect(refused.status == 73, "\(refused.stderr)")
+        #expect(refused.stderr.contains("symbolic link"))
+        #expect(try String(contentsOf: target, encoding: .utf8) == "keep me")
+        #expect(try runProcess(Paths.binary.path, ["live", "-i", "lo", "--duration", "1", "--user", "root"]).status == 77)
+        #expect(try runProcess(Paths.binary.path, ["live", "-i", "lo", "--duration", "1", "--user", "no-such-user-here"]).status == 77)
     }
 
     /// Ctrl-C (SIGINT) prints the final report.

@@ -296,7 +296,7 @@ _tlsreuse_live() {
     repeating_flags=()
     non_repeating_flags=(--pairs -q --quiet --version -h --help)
     repeating_options=()
-    non_repeating_options=(-i --bpf --interval --duration --count -w --format --color --memory-limit --since --until --server --client --sni --session-horizon)
+    non_repeating_options=(-i --bpf --interval --duration --count -w --user --format --color --memory-limit --since --until --server --client --sni --session-horizon)
     __tlsreuse_offer_flags_options 0
 
     # Offer option value completions
@@ -317,6 +317,9 @@ _tlsreuse_live() {
         return
         ;;
     '-w')
+        return
+        ;;
+    '--user')
         return
         ;;
     '--format')

@@ -27,7 +27,7 @@ function __tlsreuse_parse_tokens -S
         case 'handshakes'
             __tlsreuse_parse_subcommand -r 1 'bpf=' 'jobs=' 'memory-limit=' 'from=' 'since=' 'until=' 'server=' 'client=' 'sni=' 'session-horizon=' 'q/quiet' 'format=' 'o/output=' 'version' 'h/help'
         case 'live'
-            __tlsreuse_parse_subcommand 0 'i=' 'bpf=' 'interval=' 'duration=' 'count=' 'w=' 'format=' 'pairs' 'color=' 'memory-limit=' 'since=' 'until=' 'server=' 'client=' 'sni=' 'session-horizon=' 'q/quiet' 'version' 'h/help'
+            __tlsreuse_parse_subcommand 0 'i=' 'bpf=' 'interval=' 'duration=' 'count=' 'w=' 'user=' 'format=' 'pairs' 'color=' 'memory-limit=' 'since=' 'until=' 'server=' 'client=' 'sni=' 'session-horizon=' 'q/quiet' 'version' 'h/help'
         case 'help'
             __tlsreuse_parse_subcommand -r 1 'version'
         end
@@ -128,7 +128,8 @@ complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_opti
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" interval' -l 'interval' -d 'Seconds between running summaries (text: on standard output; other formats: on standard error). 0 turns them off. Default: 10 in text, 0 otherwise.' -rfka ''
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" duration' -l 'duration' -d 'Stop after this many seconds.' -rfka ''
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" count' -l 'count' -d 'Stop after this many TLS connections.' -rfka ''
-complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" w' -s 'w' -d 'Also write the captured packets to this pcap file.' -rfka ''
+complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" w' -s 'w' -d 'Also write the captured packets to this pcap file (made as the --user, never through a symbolic link).' -rfka ''
+complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" user' -l 'user' -d 'Started as root: the user to run as once the interface is open, before any packet is parsed (default: tlsreuse if that user exists, else nobody).' -rfka ''
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" format' -l 'format' -d 'Output: text (summaries and report), json (final report), or each record as it is decided: jsonl, csv, zeek.' -rfka 'text json jsonl csv zeek'
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" pairs' -l 'pairs' -d 'List each client\'s sequence of connections per service in the final text report.'
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" color' -l 'color' -d 'Colour in the final text report: auto (on a terminal, unless NO_COLOR is set), always, never.' -rfka 'auto always never'
