@@ -11,7 +11,7 @@ let package = Package(
     products: [
         .executable(name: "tlsreuse", targets: ["tlsreuse"]),
         // The stages as a library, for the fuzz targets in fuzz/.
-        .library(name: "TLSReuseStages", targets: ["Capture", "Packets", "Reassembly", "TLSWire", "Handshakes"]),
+        .library(name: "TLSReuseStages", targets: ["Capture", "Packets", "Reassembly", "TLSWire", "Handshakes", "Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -8,7 +8,7 @@ import PackageDescription
 // SwiftPM names a path dependency after its folder, which is the clone's name.
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent.lowercased()
 
-let targets = ["FuzzTLSWire", "FuzzPackets", "FuzzReassembly", "FuzzCapture"]
+let targets = ["FuzzTLSWire", "FuzzPackets", "FuzzReassembly", "FuzzCapture", "FuzzCertificate", "FuzzRecords", "FuzzOptions"]
 
 let package = Package(
     name: "tlsreuse-fuzz",

@@ -5,8 +5,11 @@
 
 writes OUTDIR/FuzzCapture (capture files, cut to 64 KiB), OUTDIR/FuzzPackets (one frame
 each, led by the fuzz target's link-type byte), OUTDIR/FuzzReassembly (one TCP connection
-each as length-prefixed raw IP packets) and OUTDIR/FuzzTLSWire (one direction of one TCP
-connection each, led by an options byte). Only classic pcap files feed the per-packet seeds.
+each as length-prefixed raw IP packets), OUTDIR/FuzzTLSWire (one direction of one TCP
+connection each, led by an options byte), OUTDIR/FuzzCertificate (each certificate the
+servers sent, DER), OUTDIR/FuzzRecords (each line of the golden records in
+captures/golden) and OUTDIR/FuzzOptions (option values from the README, led by the
+parser's byte). Only classic pcap files feed the per-packet seeds.
 """
 import hashlib
 import os
@@ -72,7 +75,39 @@ def write(directory, content):
     (directory / hashlib.sha1(content).hexdigest()).write_bytes(content)
 
 
+def certificates(stream):
+    """The DER certificates of TLS 1.2 Certificate messages (RFC 5246 7.4.2) in a stream."""
+    found, offset, messages = [], 0, bytearray()
+    while offset + 5 <= len(stream) and stream[offset] in (20, 21, 22, 23):
+        length = struct.unpack(">H", stream[offset + 3:offset + 5])[0]
+        if stream[offset] == 22:
+            messages += stream[offset + 5:offset + 5 + length]
+        offset += 5 + length
+    position = 0
+    while position + 4 <= len(messages):
+        kind, length = messages[position], int.from_bytes(messages[position + 1:position + 4], "big")
+        body = messages[position + 4:position + 4 + length]
+        if kind == 11 and len(body) >= 3:
+            cursor = 3
+            while cursor + 3 <= len(body):
+                size = int.from_bytes(body[cursor:cursor + 3], "big")
+                found.append(bytes(body[cursor + 3:cursor + 3 + size]))
+                cursor += 3 + size
+        position += 4 + length
+    return found
+
+
+OPTION_SEEDS = [(0, "1732857976.5"), (0, "2026-11-29 05:26:16"), (0, "2026-11-29T05:26:16.123456+01:00"), (0, "2026-11-29"),
+                (1, "256M"), (1, "2G"), (1, "1048576"), (2, "5,10,30,300,3600"), (3, "127.0.0.1:443"), (3, "[::1]:8443"),
+                (4, "86400"), (4, "0.5")]
+
+
 def main(out):
+    for parser, text in OPTION_SEEDS:
+        write(out / "FuzzOptions", bytes([parser]) + text.encode())
+    for golden in sorted((CAPTURES / "golden").glob("*.jsonl")):
+        for line in golden.read_bytes().splitlines()[:50]:
+            write(out / "FuzzRecords", line)
     for capture in sorted(CAPTURES.glob("*.pcap*")):
         write(out / "FuzzCapture", capture.read_bytes()[:MAX_CAPTURE_SEED])
         link, frames = pcap_packets(capture)
@@ -100,9 +135,11 @@ def main(out):
             stream = b"".join(pieces[seq] for seq in sorted(pieces))
             # Options byte: chunk size from the index, ciphertext after ChangeCipherSpec.
             write(out / "FuzzTLSWire", bytes([0x80 | (index % 64)]) + stream)
+            for der in certificates(stream):
+                write(out / "FuzzCertificate", der)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: make-seeds.py OUTDIR")
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        sys.exit("usage: make-seeds.py OUTDIR (a folder; it may not start with -)")
     main(Path(sys.argv[1]))

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzTLSWire FuzzPackets FuzzReassembly FuzzCapture)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzTLSWire FuzzPackets FuzzReassembly FuzzCapture FuzzCertificate FuzzRecords FuzzOptions)
 
 swift build -c release --package-path fuzz --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
@@ -16,6 +16,8 @@ seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 python3 fuzz/make-seeds.py "$seeds"
 mkdir -p fuzz/artifacts
+# Leaks are checked, except for globals that live for the whole run (see the file).
+export LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 for target in "${targets[@]}"; do
     corpus=fuzz/corpus-$target
     mkdir -p "$corpus"

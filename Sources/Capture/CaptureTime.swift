@@ -41,4 +41,22 @@ public enum CaptureTime {
         guard seconds.isFinite, seconds >= 0, seconds <= maximumDurationSeconds else { return nil }
         return Int64((seconds * 1e9).rounded())
     }
+
+    /// Seconds since the epoch of a UTC civil time, by the proleptic Gregorian calendar (H.
+    /// Hinnant's days_from_civil). Nil when a field is out of range: years 0000 to 9999,
+    /// days up to the month's length, seconds up to 60 (a leap second).
+    public static func epochSeconds(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) -> Int64? {
+        guard (0...9999).contains(year), (1...12).contains(month), (0...23).contains(hour), (0...59).contains(minute),
+              (0...60).contains(second) else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...lengths[month - 1]).contains(day) else { return nil }
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        return Int64(((days * 24 + hour) * 60 + minute) * 60 + second)
+    }
 }

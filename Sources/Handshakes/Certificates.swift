@@ -1,3 +1,4 @@
+import Capture
 import Foundation
 import Packets
 import SwiftASN1
@@ -42,6 +43,10 @@ public final class CertificateSummary: Sendable, Equatable {
     /// public key type it does not support, such as ML-DSA or RSA under 2048 bits, or odd
     /// signature parameters), the fields are read from the TBSCertificate alone. Nil when
     /// neither works.
+    /// The summary of a DER certificate, or nil (for the fuzz target; records get theirs
+    /// through the fingerprint cache).
+    public static func parse(der: [UInt8]) -> CertificateSummary? { CertificateSummary(der: der) }
+
     convenience init?(der: [UInt8]) {
         let fields: TBSFields
         if let certificate = try? Certificate(derEncoded: der), let notBefore = Self.seconds(certificate.notValidBefore),
@@ -192,20 +197,13 @@ struct TBSFields {
         return try epochSeconds(time.year, time.month, time.day, time.hours, time.minutes, time.seconds)
     }
 
-    /// Seconds from 1970-01-01 by the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
-    /// swift-asn1 has checked each field's range; the year is checked here, so the sum is small.
+    /// Seconds since the epoch; swift-asn1 has checked each field, `CaptureTime` checks the
+    /// calendar again (a day past the month's end is refused).
     static func epochSeconds(_ year: Int, _ month: Int, _ day: Int, _ hours: Int, _ minutes: Int, _ seconds: Int) throws -> Int64 {
-        guard (0...9999).contains(year), (1...12).contains(month), (1...31).contains(day), (0...23).contains(hours),
-              (0...59).contains(minutes), (0...60).contains(seconds) else {
+        guard let value = CaptureTime.epochSeconds(year: year, month: month, day: day, hour: hours, minute: minutes, second: seconds) else {
             throw ASN1Error.invalidASN1Object(reason: "validity time out of range")
         }
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
-        return Int64(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+        return value
     }
 }
 

@@ -91,7 +91,7 @@ struct LiveCommand: ParsableCommand {
             throw ValidationError("--duration must be a positive number of seconds, at most ten years (\(longest))")
         }
         if let count, count <= 0 { throw ValidationError("--count must be a positive number of connections") }
-        if let memoryLimit, parseSize(memoryLimit).map({ $0 < ReassemblyLimits.minimumMemoryLimit || $0 > 1 << 40 }) ?? true {
+        if let memoryLimit, OptionValues.size(memoryLimit).map({ $0 < ReassemblyLimits.minimumMemoryLimit || $0 > 1 << 40 }) ?? true {
             throw ValidationError("--memory-limit: '\(memoryLimit)' is not a size from 64M to 1024G, e.g. 256M or 2G")
         }
     }
@@ -134,7 +134,7 @@ struct LiveCommand: ParsableCommand {
         let durationNanos = duration.flatMap { CaptureTime.durationNanos(seconds: $0) }
         let start = wallClockNanos()
         var lastSummary = start
-        let limits = ReassemblyLimits(memoryLimit: memoryLimit.flatMap(parseSize) ?? ReassemblyLimits.defaultMemoryLimit, workers: 1)
+        let limits = ReassemblyLimits(memoryLimit: memoryLimit.flatMap(OptionValues.size) ?? ReassemblyLimits.defaultMemoryLimit, workers: 1)
         let (statistics, endReason) = Extraction.runLive(capture, limits: limits, shouldStop: {
             if stopRequested.load(ordering: .relaxed) { return true }
             if let durationNanos, wallClockNanos() - start >= durationNanos { return true }

@@ -11,9 +11,6 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 struct ReportCommand: ParsableCommand {
-    /// Age buckets a report lists at most: each is a row in every service's table.
-    static let maximumAgeBuckets = 32
-
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Per service: does it resume sessions, by which mechanism, how acceptance falls with age, how long sessions live.",
@@ -55,13 +52,10 @@ struct ReportCommand: ParsableCommand {
     }
 
     func bucketEdges() throws -> [Double] {
-        let edges = ageBuckets.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard !edges.isEmpty, edges.count <= ReportCommand.maximumAgeBuckets,
-              edges.allSatisfy({ ($0 ?? -1) > 0 && ($0 ?? .infinity) <= CaptureTime.maximumDurationSeconds }),
-              edges.map({ $0! }) == edges.map({ $0! }).sorted() else {
-            throw ValidationError("--age-buckets: give up to \(ReportCommand.maximumAgeBuckets) increasing positive numbers of seconds, at most ten years, e.g. 5,10,30,300,3600")
+        guard let edges = OptionValues.ageBuckets(ageBuckets) else {
+            throw ValidationError("--age-buckets: give up to \(OptionValues.maximumAgeBuckets) increasing positive numbers of seconds, at most ten years, e.g. 5,10,30,300,3600")
         }
-        return edges.map { $0! }
+        return edges
     }
 
     func run() throws {

@@ -63,7 +63,7 @@ struct InputOptions: ParsableArguments {
     /// `--memory-limit` in bytes.
     func memoryLimitBytes() throws -> Int {
         guard let memoryLimit else { return ReassemblyLimits.defaultMemoryLimit }
-        guard let bytes = parseSize(memoryLimit), bytes >= ReassemblyLimits.minimumMemoryLimit, bytes <= 1 << 40 else {
+        guard let bytes = OptionValues.size(memoryLimit), bytes >= ReassemblyLimits.minimumMemoryLimit, bytes <= 1 << 40 else {
             throw ValidationError("--memory-limit: '\(memoryLimit)' is not a size from 64M to 1024G, e.g. 256M or 2G")
         }
         return bytes
@@ -113,7 +113,7 @@ struct AnalysisOptions: ParsableArguments {
 
     func validate() throws {
         _ = try recordFilter()
-        guard sessionHorizon > 0, CaptureTime.durationNanos(seconds: sessionHorizon) != nil else {
+        guard sessionHorizon > 0, OptionValues.duration(sessionHorizon) != nil else {
             throw ValidationError("--session-horizon must be a positive number of seconds, at most ten years (\(Int(CaptureTime.maximumDurationSeconds)))")
         }
     }
@@ -127,44 +127,21 @@ struct AnalysisOptions: ParsableArguments {
             filter.client = address
         }
         if let server {
-            if let address = IPAddress(server) {
-                filter.server = address
-            } else {
-                var host = Substring(server), port: Substring?
-                if server.hasPrefix("["), let close = server.firstIndex(of: "]") {
-                    host = server[server.index(after: server.startIndex)..<close]
-                    port = server[close...].dropFirst().drop { $0 == ":" }
-                } else if let colon = server.lastIndex(of: ":") {
-                    host = server[..<colon]
-                    port = server[server.index(after: colon)...]
-                }
-                guard let address = IPAddress(host), let portText = port, let number = UInt16(portText) else {
-                    throw ValidationError("--server: '\(server)' is not ADDRESS or ADDRESS:PORT")
-                }
-                filter.server = address
-                filter.serverPort = number
+            guard let (address, port) = OptionValues.server(server) else {
+                throw ValidationError("--server: '\(server)' is not ADDRESS or ADDRESS:PORT")
             }
+            filter.server = address
+            filter.serverPort = port
         }
         filter.sni = sni
         return filter
     }
 
     private func parseTime(_ text: String, option: String) throws -> Int64 {
-        func inSpan(_ seconds: Double) throws -> Int64 {
-            guard let nanos = CaptureTime.nanos(epochSeconds: seconds) else {
-                throw ValidationError("\(option): '\(text)' is outside the times tlsreuse reads, 1900-01-01 to 2149-12-31 (UTC)")
-            }
-            return nanos
+        guard let nanos = OptionValues.time(text) else {
+            throw ValidationError("\(option): '\(text)' is not a time tlsreuse reads: epoch seconds or 'YYYY-MM-DD HH:MM:SS' (UTC), from 1900-01-01 to 2149-12-31")
         }
-        if let seconds = Double(text) { return try inSpan(seconds) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        for pattern in ["yyyy-MM-dd HH:mm:ss.SSSSSS", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ssXXXXX", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd"] {
-            formatter.dateFormat = pattern
-            if let date = formatter.date(from: text) { return try inSpan(date.timeIntervalSince1970) }
-        }
-        throw ValidationError("\(option): '\(text)' is not epoch seconds or 'YYYY-MM-DD HH:MM:SS' (UTC)")
+        return nanos
     }
 }
 
@@ -212,19 +189,6 @@ final class Pipeline {
 
     var reuseReport: ReuseReport { analysis.report() }
     func stickinessVerdicts() -> [ServiceKey: StickinessVerdict] { stickiness.verdicts() }
-}
-
-/// "256M", "2G", "512K" or a count of bytes; nil for anything else. K, M, G are powers of 1024.
-func parseSize(_ text: String) -> Int? {
-    var digits = Substring(text.trimmingCharacters(in: .whitespaces))
-    var scale = 1
-    if let last = digits.last?.uppercased(), let shift = ["K": 10, "M": 20, "G": 30][last] {
-        scale = 1 << shift
-        digits = digits.dropLast()
-    }
-    guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let value = Int(digits), value >= 0 else { return nil }
-    let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
-    return overflow ? nil : bytes
 }
 
 /// True when each file starts no earlier than the previous one ends (tcpdump's rotated

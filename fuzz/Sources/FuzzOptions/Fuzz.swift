@@ -1,0 +1,30 @@
+import Reports
+
+/// The option values a user types (`--since`, `--memory-limit`, `--age-buckets`, `--server`,
+/// durations). Input: the text, its first byte choosing the parser.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    guard size > 0 else { return 0 }
+    let text = String(decoding: UnsafeBufferPointer(start: data + 1, count: size - 1), as: UTF8.self)
+    switch data[0] % 5 {
+    case 0: _ = OptionValues.time(text)
+    case 1: _ = OptionValues.size(text)
+    case 2: _ = OptionValues.ageBuckets(text)
+    case 3: _ = OptionValues.server(text)
+    default: _ = Double(text).flatMap(OptionValues.duration)
+    }
+    return 0
+}
+
+// SwiftPM links an executable with main defined as <target>_main; hand control to libFuzzer.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
+
+@_cdecl("FuzzOptions_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments, fuzz)
+}

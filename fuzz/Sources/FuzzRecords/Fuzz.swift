@@ -1,0 +1,35 @@
+import Handshakes
+import Reports
+
+/// Saved records (`--from`): one line parsed as JSON and read as a handshake record, then
+/// written back in every format. Input: one line of bytes.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    guard let json = try? JSONParser.parse(Array(UnsafeBufferPointer(start: data, count: size))),
+          let record = try? HandshakeRecord(json: json) else { return 0 }
+    var writer = JSONWriter()
+    writer.object(record.fields)
+    // What was written must parse again (times past microseconds are rounded, so the record
+    // itself may differ).
+    guard (try? JSONParser.parse(writer.bytes)) != nil else { fatalError("tlsreuse wrote JSON it cannot read") }
+    let cells = FlatRecord.cells(record)
+    _ = FlatRecord.csvRow(cells)
+    _ = FlatRecord.zeekRow(cells)
+    var table = HandshakeTextTable()
+    _ = table.lines(for: [record])
+    _ = utcTimestamp(record.timestampNanos)
+    return 0
+}
+
+// SwiftPM links an executable with main defined as <target>_main; hand control to libFuzzer.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
+
+@_cdecl("FuzzRecords_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments, fuzz)
+}
