@@ -16,6 +16,8 @@ KIND (COUNT is the size of the attack, as said):
   dtls-big         COUNT DTLS flows, each with eight one-byte fragments of 128 KiB messages
   stalled-hello    one ClientHello never answered but kept alive, then COUNT handshakes
   distinct-sni     COUNT handshakes, each with its own 16 KB server name
+  many-sessions    COUNT full handshakes, each issuing its own session ID under its own
+                   253-byte server name (what the session linker must remember)
   normal           COUNT packets of real handshakes: captures/nginx-timeout.pcap (nginx
                    and openssl s_client) replayed, each replay from a new client address
 
@@ -106,8 +108,8 @@ def client_hello(sni, random_byte=1):
     return b"\x01" + be24(len(body)) + body
 
 
-def server_flight(random_byte=2):
-    hello = b"\x03\x03" + bytes([random_byte]) * 32 + b"\x00" + b"\xc0\x2f" + b"\x00" + be16(0)
+def server_flight(random_byte=2, session_id=b""):
+    hello = b"\x03\x03" + bytes([random_byte]) * 32 + bytes([len(session_id)]) + session_id + b"\xc0\x2f" + b"\x00" + be16(0)
     return b"\x02" + be24(len(hello)) + hello + b"\x0b" + be24(3) + be24(0) + b"\x0e" + be24(0)
 
 
@@ -253,6 +255,11 @@ def main():
             name = (b"%08d." % n) + b"x" * 16_000 + b".example"
             conversation(w, 0x0A000000 | (n >> 14) + 10, 10000 + (n & 0x3FFF), server4, 443,
                          records(client_hello(name)), records(server_flight()))
+    elif kind == "many-sessions":
+        for n in range(count):
+            name = (b"%08d." % n) + b"s" * 236 + b".example"
+            conversation(w, 0x0A000000 | (n >> 14) + 10, 10000 + (n & 0x3FFF), server4, 443,
+                         records(client_hello(name)), records(server_flight(session_id=struct.pack(">Q", n) * 4)))
     elif kind == "normal":
         link, frames = read_pcap(os.path.join(CAPTURES, "nginx-timeout.pcap"))
         replay = 0

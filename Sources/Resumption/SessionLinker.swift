@@ -36,7 +36,33 @@ struct KnownSession {
     /// session its resumed connection continued.
     var originNanos: Int64
     var client: IPAddress
-    var sni: String?
+    /// The server name, as an index into the linker's names (`SessionNames`).
+    var name: UInt32
+}
+
+/// The server names of remembered sessions, each kept once; sessions hold an index.
+/// At most `maximumNames` distinct names: past that a session's name is not kept, and its
+/// links are not checked for a changed name.
+struct SessionNames {
+    static let maximumNames = 65_536
+    static let none: UInt32 = 0
+    static let notKept: UInt32 = .max
+
+    private var names: [String] = [""]
+    private var indexes: [String: UInt32] = [:]
+
+    mutating func index(_ name: String?) -> UInt32 {
+        guard let name else { return Self.none }
+        if let known = indexes[name] { return known }
+        guard names.count <= Self.maximumNames else { return Self.notKept }
+        let index = UInt32(names.count)
+        names.append(name)
+        indexes[name] = index
+        return index
+    }
+
+    /// The name for `index`: nil for none, and for a name not kept.
+    func name(_ index: UInt32) -> String? { index == Self.none || index == Self.notKept ? nil : names[Int(index)] }
 }
 
 /// A session ID, ticket digest or identity digest as a fixed 128-bit key (two FNV-1a
@@ -89,6 +115,8 @@ public struct SessionLink: Sendable {
     /// The connection that issued the session (TLS 1.2) or first offered the identity (TLS 1.3).
     public var issuerUID: String
     public var issuerClient: IPAddress
+    /// The issuing connection's server name; the offering one's own when the linker no
+    /// longer keeps names (`SessionNames.maximumNames`), so no change is claimed.
     public var issuerSNI: String?
     public var key: String
 }
@@ -109,6 +137,7 @@ public struct SessionLinker {
     private var sessionIDs = ExpiringTable()
     private var tickets = ExpiringTable()
     private var identities = ExpiringTable()
+    private var names = SessionNames()
 
     public init(limits: LinkerLimits = LinkerLimits()) { self.limits = limits }
 
@@ -137,9 +166,10 @@ public struct SessionLinker {
             if let first = identities[identity.digest] {
                 record.pskFirstOfferedBy = first.uid
                 record.sessionAge = age(first)
-                return SessionLink(mechanism: .psk, issuerUID: first.uid, issuerClient: first.client, issuerSNI: first.sni, key: identity.digest)
+                return SessionLink(mechanism: .psk, issuerUID: first.uid, issuerClient: first.client, issuerSNI: issuerName(first, record),
+                                   key: identity.digest)
             }
-            identities.insert(identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: now, client: record.client, sni: record.keptServerName), limits: limits)
+            identities.insert(identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: now, client: record.client, name: names.index(record.keptServerName)), limits: limits)
             return nil
         }
         if let digest = record.offeredTicketDigest {
@@ -147,7 +177,8 @@ public struct SessionLinker {
             if let issued = tickets[digest] {
                 record.resumes = issued.uid
                 record.sessionAge = age(issued)
-                return SessionLink(mechanism: .ticket, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issued.sni, key: digest)
+                return SessionLink(mechanism: .ticket, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issuerName(issued, record),
+                                   key: digest)
             }
             return nil
         }
@@ -156,7 +187,8 @@ public struct SessionLinker {
             record.offer = Mechanism.sessionID.rawValue
             record.resumes = issued.uid
             record.sessionAge = age(issued)
-            return SessionLink(mechanism: .sessionID, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issued.sni, key: record.clientSessionID)
+            return SessionLink(mechanism: .sessionID, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issuerName(issued, record),
+                                   key: record.clientSessionID)
         }
         // An unknown session ID from a client that offers TLS 1.3 is middlebox compatibility
         // mode (RFC 8446 D.4) unless the server echoed it in a TLS 1.2 resumption.
@@ -165,6 +197,10 @@ public struct SessionLinker {
             record.offer = Mechanism.sessionID.rawValue
         }
         return nil
+    }
+
+    private func issuerName(_ session: KnownSession, _ record: HandshakeRecord) -> String? {
+        session.name == SessionNames.notKept ? record.keptServerName : names.name(session.name)
     }
 
     private mutating func rememberIssued(_ record: HandshakeRecord, continuing link: SessionLink?) {
@@ -176,7 +212,7 @@ public struct SessionLinker {
             let table = link.mechanism == .ticket ? tickets : sessionIDs
             origin = table[link.key]?.originNanos ?? now
         }
-        let issued = KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client, sni: record.keptServerName)
+        let issued = KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client, name: names.index(record.keptServerName))
         if record.resumed == false, let id = record.serverSessionID, !id.isEmpty {
             sessionIDs.insert(id, issued, limits: limits)
         }
