@@ -13,10 +13,10 @@ let targets = ["FuzzTLSWire", "FuzzPackets", "FuzzReassembly", "FuzzCapture", "F
 let package = Package(
     name: "tlsreuse-fuzz",
     dependencies: [.package(path: "..")],
-    targets: targets.map { name in
+    targets: [.target(name: "FuzzDriver", swiftSettings: [.swiftLanguageMode(.v6)])] + targets.map { name in
         .executableTarget(
             name: name,
-            dependencies: [.product(name: "TLSReuseStages", package: root)],
+            dependencies: ["FuzzDriver", .product(name: "TLSReuseStages", package: root)],
             swiftSettings: [.swiftLanguageMode(.v6)]
         )
     }
