@@ -35,8 +35,8 @@ final class Defragmenter {
     private struct Pending {
         /// The bytes each fragment added, at their offsets, disjoint.
         var pieces: [(offset: Int, bytes: [UInt8])] = []
-        /// Covered byte ranges, sorted and disjoint.
-        var covered: [Range<Int>] = []
+        /// Covered byte ranges.
+        var covered = RangeSet<Int>()
         var totalLength: Int?
         var fragments = 0
         var bytesHeld = 0
@@ -84,23 +84,15 @@ final class Defragmenter {
                 if let known = entry.totalLength, known != end { return .dropped }
                 entry.totalLength = end
             }
-            // Keep only the bytes no earlier fragment covered (first copy wins). `covered` is sorted.
-            var cursor = offset
+            // Keep only the bytes no earlier fragment covered (first copy wins).
             var added = 0
-            for range in entry.covered where range.upperBound > offset && range.lowerBound < end {
-                if cursor < range.lowerBound {
-                    entry.pieces.append((cursor, Array(fragment[(cursor - offset)..<(range.lowerBound - offset)])))
-                    added += range.lowerBound - cursor
-                }
-                cursor = max(cursor, range.upperBound)
-            }
-            if cursor < end {
-                entry.pieces.append((cursor, Array(fragment[(cursor - offset)..<(end - offset)])))
-                added += end - cursor
+            for range in RangeSet(offset..<end).subtracting(entry.covered).ranges {
+                entry.pieces.append((range.lowerBound, Array(fragment[(range.lowerBound - offset)..<(range.upperBound - offset)])))
+                added += range.count
             }
             entry.bytesHeld += added
             bytesHeld += added
-            Defragmenter.insert(offset..<end, into: &entry.covered)
+            entry.covered.insert(contentsOf: offset..<end)
             return nil
         } ?? nil
         if let outcome {
@@ -108,7 +100,7 @@ final class Defragmenter {
             return outcome
         }
         guard let entry = pending[key] else { return .dropped }
-        if let total = entry.totalLength, entry.covered.count == 1, entry.covered[0] == 0..<total {
+        if let total = entry.totalLength, entry.covered.ranges.count == 1, entry.covered.ranges.first == 0..<total {
             completed.removeAll(keepingCapacity: true)
             completed.append(contentsOf: repeatElement(0, count: total))
             for piece in entry.pieces where piece.offset < total {
@@ -120,26 +112,6 @@ final class Defragmenter {
         }
         while bytesHeld > Defragmenter.maximumBytesHeld, dropOldest() {}
         return pending[key] == nil ? .dropped : .incomplete
-    }
-
-    /// Adds `range` to sorted, disjoint `ranges`, merging what it touches. O(ranges).
-    private static func insert(_ range: Range<Int>, into ranges: inout [Range<Int>]) {
-        var merged = range
-        var out: [Range<Int>] = []
-        out.reserveCapacity(ranges.count + 1)
-        var placed = false
-        for existing in ranges {
-            if existing.upperBound < merged.lowerBound {
-                out.append(existing)
-            } else if existing.lowerBound > merged.upperBound {
-                if !placed { out.append(merged); placed = true }
-                out.append(existing)
-            } else {
-                merged = min(existing.lowerBound, merged.lowerBound)..<max(existing.upperBound, merged.upperBound)
-            }
-        }
-        if !placed { out.append(merged) }
-        ranges = out
     }
 
     /// Drops datagrams whose first fragment is older than the timeout, oldest first.

@@ -35,44 +35,22 @@ public struct DTLSDecoder {
         var type: HandshakeType
         var length: Int
         var pieces: [(offset: Int, bytes: [UInt8])] = []
-        /// Sorted, disjoint ranges received so far.
-        var covered: [Range<Int>] = []
+        /// The ranges received so far.
+        var covered = RangeSet<Int>()
         var fragments = 0
         var bytesHeld = 0
 
-        var isComplete: Bool { covered.count == 1 && covered[0] == 0..<length }
+        var isComplete: Bool { covered.ranges.count == 1 && covered.ranges.first == 0..<length }
 
-        /// Adds a fragment's new bytes; returns how many it added. O(covered).
+        /// Adds a fragment's new bytes; returns how many it added. O(covered ranges).
         mutating func add(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int {
-            let end = offset + bytes.count
-            var cursor = offset, added = 0
-            var merged = offset..<end
-            var out: [Range<Int>] = []
-            out.reserveCapacity(covered.count + 1)
-            var placed = false
-            for range in covered {
-                if range.upperBound > offset, range.lowerBound < end {
-                    if cursor < range.lowerBound {
-                        pieces.append((cursor, Array(bytes[(cursor - offset)..<(range.lowerBound - offset)])))
-                        added += range.lowerBound - cursor
-                    }
-                    cursor = max(cursor, range.upperBound)
-                }
-                if range.upperBound < merged.lowerBound {
-                    out.append(range)
-                } else if range.lowerBound > merged.upperBound {
-                    if !placed { out.append(merged); placed = true }
-                    out.append(range)
-                } else {
-                    merged = min(range.lowerBound, merged.lowerBound)..<max(range.upperBound, merged.upperBound)
-                }
+            let new = RangeSet(offset..<(offset + bytes.count)).subtracting(covered)
+            var added = 0
+            for range in new.ranges {
+                pieces.append((range.lowerBound, Array(bytes[(range.lowerBound - offset)..<(range.upperBound - offset)])))
+                added += range.count
             }
-            if !placed { out.append(merged) }
-            if cursor < end {
-                pieces.append((cursor, Array(bytes[(cursor - offset)..<(end - offset)])))
-                added += end - cursor
-            }
-            covered = out
+            covered.insert(contentsOf: offset..<(offset + bytes.count))
             bytesHeld += added
             return added
         }
