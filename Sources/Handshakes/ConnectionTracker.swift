@@ -156,10 +156,12 @@ public struct RecordSink {
         case decision
     }
 
-    /// Records held back behind undecided connections at most, and their bytes
-    /// (`HandshakeRecord.approximateBytes`): a crafted 64 KiB name makes a record large.
+    /// Records held back behind undecided connections at most; their bytes
+    /// (`HandshakeRecord.approximateBytes`) are bounded by `maximumBytesWaiting`, the
+    /// budget's part (`ReassemblyLimits.maximumRecordBytesWaiting`): a crafted 64 KiB name
+    /// makes a record large.
     public static let maximumRecordsWaiting = 8192
-    public static let maximumBytesWaiting = 16 << 20
+    public let maximumBytesWaiting: Int
 
     public let order: Order
     private var nextSequence = 0
@@ -173,7 +175,10 @@ public struct RecordSink {
     public private(set) var counters = ConnectionCounters()
     let fingerprints = FingerprintCache()
 
-    public init(order: Order) { self.order = order }
+    public init(order: Order, maximumBytesWaiting: Int = ReassemblyLimits().maximumRecordBytesWaiting) {
+        self.order = order
+        self.maximumBytesWaiting = maximumBytesWaiting
+    }
 
     mutating func assignSequence() -> Int {
         defer { nextSequence += 1 }
@@ -199,7 +204,7 @@ public struct RecordSink {
             waiting[sequence] = record
         }
         releaseWaiting()
-        while waiting.count > RecordSink.maximumRecordsWaiting || bytesWaiting > RecordSink.maximumBytesWaiting {
+        while waiting.count > RecordSink.maximumRecordsWaiting || bytesWaiting > maximumBytesWaiting {
             // Go past the connection that holds the rest back.
             if waiting[nextToRelease] == nil { overtaken.insert(nextToRelease) }
             nextToRelease += 1

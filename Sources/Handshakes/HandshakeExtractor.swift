@@ -45,7 +45,7 @@ public struct HandshakeExtractor {
         flows = FlowTable(limits: limits)
         datagrams = DatagramFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
         quic = QUICFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
-        sink = RecordSink(order: order)
+        sink = RecordSink(order: order, maximumBytesWaiting: limits.maximumRecordBytesWaiting)
         self.shard = shard
     }
 

@@ -107,12 +107,35 @@ extension HandshakeRecord {
 }
 
 extension HandshakeRecord {
-    /// About what the record costs in memory: its fixed fields, and the strings a peer can
-    /// make long (the server name and ALPN protocol names, each up to 64 KiB on the wire).
-    /// What holders of many records (output order, balancer legs) count their budget in.
+    /// About what the record costs in memory: its own fields, and what its strings and
+    /// arrays hold on the heap (a peer can make the server name, ALPN names and certificate
+    /// fields long). What holders of many records (output order, balancer legs) count their
+    /// budget in.
     public var approximateBytes: Int {
-        var bytes = 1024 + (sni?.utf8.count ?? 0) + (alpnSelected?.utf8.count ?? 0)
-        for name in alpnOffered { bytes += name.utf8.count + 16 }
+        var bytes = MemoryLayout<HandshakeRecord>.stride
+        for text in [sni, clientSessionID, clientRandom, serverSessionID, alpnSelected, offeredTicketDigest,
+                     offeredTicketKeyName, issuedTicketDigest, issuedTicketKeyName, ja3, ja4, ja3s, alert, malformed,
+                     serverTraits?.synAckOptions, backend] {
+            bytes += Self.heapBytes(text)
+        }
+        bytes += alpnOffered.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
+        bytes += certificateFingerprints.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
+        bytes += pskIdentities.reduce(Self.arrayHeader) { $0 + MemoryLayout<PSKOffer>.stride + Self.heapBytes($1.digest) + Self.heapBytes($1.text) }
+        bytes += 2 * Self.arrayHeader + 2 * (versionsOffered.count + serverExtensions.count)
+        if let certificate {
+            // Shared among the records of one server, counted in each: an upper bound.
+            bytes += 64 + certificate.subject.utf8.count + certificate.issuer.utf8.count + Self.heapBytes(certificate.commonName)
+            bytes += certificate.subjectAlternativeNames.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
+        }
         return bytes
+    }
+
+    /// A Swift array's or string's heap header, with malloc's rounding.
+    private static let arrayHeader = 48
+
+    /// What a string holds on the heap: nothing up to 15 UTF-8 bytes (stored inline).
+    private static func heapBytes(_ text: String?) -> Int {
+        guard let count = text?.utf8.count, count > 15 else { return 0 }
+        return arrayHeader + count
     }
 }

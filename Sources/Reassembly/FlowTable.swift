@@ -1,3 +1,4 @@
+import Capture
 import Packets
 
 /// A TCP connection's identity, with the two endpoints in a fixed order so both
@@ -192,35 +193,30 @@ public struct ReassemblyLimits: Sendable {
     /// Out-of-order segments held per direction.
     public var maximumPendingSegmentsPerDirection = 512
     /// Out-of-order bytes held across all flows.
-    public var maximumPendingBytesTotal = 32 * 1024 * 1024
+    public var maximumPendingBytesTotal: Int
     /// Segments further than this from the expected sequence number are ignored
     /// (half the 32-bit sequence space is the RFC 9293 3.4 comparison limit).
     public var maximumSequenceLead = 1 << 28
     /// Memory the table may hold in all: its entries, what their consumers buffer, the
     /// delivered-byte rings and the out-of-order bytes. Past it, the least recently active
     /// flows are finished early (counted as `flowsEvictedForMemory`).
-    public var maximumHeldBytes = 128 << 20
+    public var maximumHeldBytes: Int
     /// The same for the DTLS and QUIC flow tables together (`UDPHandshakeTable`).
-    public var maximumUDPHeldBytes = 24 << 20
+    public var maximumUDPHeldBytes: Int
+    /// Bytes of records held back for output order behind undecided connections (`RecordSink`).
+    public var maximumRecordBytesWaiting: Int
 
-    public init() {}
+    /// The limits of one worker of one under the default budget.
+    public init() { self.init(budget: MemoryBudget(), workers: 1) }
 
-    /// The memory budget when none is given (`--memory-limit`): the README's promise.
-    public static let defaultMemoryLimit = 256 << 20
-    /// The smallest budget accepted: below it the fixed costs (the program itself, the
-    /// analysis, the I/O buffers) leave the tables nothing.
-    public static let minimumMemoryLimit = 64 << 20
-
-    /// Limits for a process budget of `memoryLimit` bytes shared by `workers` extraction
-    /// workers, each with its own tables. Of a worker's share, half goes to its TCP table,
-    /// an eighth to out-of-order bytes and a tenth to DTLS and QUIC; the rest is for what
-    /// does not grow with the input (about 40 MiB: code, runtime, I/O buffers) and for the
-    /// bounded stages (IP fragments 8 MiB, records awaiting their turn, the analysis).
-    public init(memoryLimit: Int, workers: Int) {
-        let share = max(memoryLimit, Self.minimumMemoryLimit) / max(workers, 1)
-        maximumHeldBytes = share / 2
-        maximumPendingBytesTotal = share / 8
-        maximumUDPHeldBytes = share / 10
+    /// Limits for one of `workers` extraction workers, each with its own tables, sharing
+    /// `budget`'s extraction parts equally.
+    public init(budget: MemoryBudget, workers: Int) {
+        let workers = max(workers, 1)
+        maximumHeldBytes = budget.tcpFlows / workers
+        maximumPendingBytesTotal = budget.outOfOrderBytes / workers
+        maximumUDPHeldBytes = budget.udpFlows / workers
+        maximumRecordBytesWaiting = budget.recordsAwaitingOrder / workers
     }
 }
 

@@ -44,6 +44,10 @@ public enum HTMLReport {
             html += "</main>\n"
         }
         if !report.anomalies.isEmpty { html += anomalies(report) }
+        if !report.notKeptForMemory.isEmpty {
+            html += "<p>Not kept within --memory-limit: " + report.notKeptForMemory.map { "\($0.count) \(escape($0.key.replacingUnderscores()))" }.joined(separator: ", ")
+                + " (links, pairings or verdicts may be missing; a larger --memory-limit keeps more).</p>\n"
+        }
         html += "<footer>tlsreuse \(escape(version)) · passive analysis; nothing was sent to the servers</footer>\n</body>\n</html>\n"
         return html
     }

@@ -74,6 +74,14 @@ public enum OptionValues {
         return overflow ? nil : bytes
     }
 
+    /// `--memory-limit` as a budget: the default when not given, nil for a size outside
+    /// `MemoryBudget.minimumLimit...maximumLimit` or text `size` does not read.
+    public static func memoryBudget(_ text: String?) -> MemoryBudget? {
+        guard let text else { return MemoryBudget() }
+        guard let bytes = size(text), bytes >= MemoryBudget.minimumLimit, bytes <= MemoryBudget.maximumLimit else { return nil }
+        return MemoryBudget(limit: bytes)
+    }
+
     /// A duration in seconds (`--session-horizon`, `--duration`, `--interval`): finite, 0 or
     /// more, at most `CaptureTime.maximumDurationSeconds`. Nil otherwise.
     public static func duration(_ seconds: Double) -> Double? {

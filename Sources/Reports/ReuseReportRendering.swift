@@ -50,6 +50,8 @@ public enum ReuseReportFields {
         json.endArray()
         json.key("anomaly_counts")
         json.object(report.anomalyCounts.sorted { $0.key < $1.key }.map { Field($0.key, .int(Int64($0.value))) })
+        json.key("not_kept_for_memory")
+        json.object(report.notKeptForMemory.map { Field($0.key, .int(Int64($0.count))) })
         for field in extra {
             json.key(field.key)
             json.value(field.value)
@@ -208,6 +210,12 @@ public struct ReuseReportText {
             for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key }) where count > report.anomalies.filter({ $0.kind == kind }).count {
                 out.append("  ... \(count) \(kind) in all")
             }
+        }
+        if !report.notKeptForMemory.isEmpty {
+            out.append("")
+            out.append(style.yellow("not kept within --memory-limit: ")
+                + report.notKeptForMemory.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(separator: ", ")
+                + " (links, pairings or verdicts may be missing; a larger --memory-limit keeps more)")
         }
         // Wire strings were escaped where they entered a line; this pass shows anything else.
         return out.map(DisplayText.line)

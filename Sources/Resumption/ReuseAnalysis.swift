@@ -119,6 +119,10 @@ public struct ReuseOptions: Sendable {
     public var maximumListedPairConnections = 200_000
     /// Services reported; connections to further services are counted only.
     public var maximumServices = 10_000
+    /// Bytes for services, their statistics and the pairs (the budget's part,
+    /// `MemoryBudget.reuseAnalysis`). Past it no new service, pair, name, lifetime hint or
+    /// refused age is kept; connections and offers are still counted (`notKept`).
+    public var maximumBytes = MemoryBudget().reuseAnalysis
 
     public init() {}
 }
@@ -142,7 +146,11 @@ struct AgeStatistics {
 
     init(edges: [Double]) { buckets = edges.map { AgeBucket(maxAge: $0) } + [AgeBucket(maxAge: nil)] }
 
-    mutating func add(age: Double, accepted isAccepted: Bool, keyChanged: Bool, edges: [Double]) {
+    /// Refused ages kept before the memory bound stops a heap from growing.
+    static let refusedAboveKeptWhenFull = 16
+
+    /// `mayGrow` false (memory bound reached) keeps the refused ages at what they are, or 16.
+    mutating func add(age: Double, accepted isAccepted: Bool, keyChanged: Bool, edges: [Double], mayGrow: Bool = true) {
         let index = edges.firstIndex { age <= $0 } ?? edges.count
         buckets[index].offers += 1
         if isAccepted { buckets[index].accepted += 1 }
@@ -162,7 +170,10 @@ struct AgeStatistics {
         } else {
             refused += 1
             if let oldest = oldestAccepted, age < oldest { refusedBelow += 1 }
-            else { refusedAbove.insert(age, keepingAtMost: AgeStatistics.maximumRefusedAbove) }
+            else {
+                let limit = mayGrow ? AgeStatistics.maximumRefusedAbove : max(refusedAbove.count, AgeStatistics.refusedAboveKeptWhenFull)
+                refusedAbove.insert(age, keepingAtMost: limit)
+            }
         }
     }
 
@@ -195,6 +206,7 @@ struct YoungestAges {
     private var heap = MinHeap<Double>()
 
     var minimum: Double? { heap.minimum }
+    var count: Int { heap.count }
 
     mutating func insert(_ value: Double, keepingAtMost limit: Int) {
         if heap.count >= limit {
@@ -223,6 +235,21 @@ public struct ReuseAnalysis {
     public private(set) var connectionsToOtherServices = 0
     public private(set) var omittedPairs = 0
     private var listedPairConnections = 0
+    /// What the analysis holds, as it counts against `options.maximumBytes`.
+    private var heldBytes = 0
+    /// Items not kept because the memory bound was reached: services, pairs, names, hints,
+    /// listed connections, refused ages.
+    public private(set) var notKept = 0
+
+    /// What a service costs before its names and time bins: its counters and tables, three
+    /// mechanisms' statistics with their bounded first refused ages.
+    static let serviceBytes = 4096
+    /// A kept name beyond its bytes, a time bin, a lifetime hint, a refused age, a pair, a
+    /// listed pair connection.
+    static let nameBytes = 64, binBytes = MemoryLayout<TimeSeries.Bin>.stride, hintBytes = 48, ageBytes = 16
+    static let pairBytes = 256, listedBytes = MemoryLayout<PairConnection>.stride * 3 / 2
+
+    private var full: Bool { heldBytes >= options.maximumBytes }
     private var ages: [ServiceKey: [Mechanism: AgeStatistics]] = [:]
     private var issuance: [ServiceKey: IssuanceCounts] = [:]
     /// Index in `anomalies` of each TLS 1.3 identity's ticket-reuse anomaly.
@@ -251,22 +278,35 @@ public struct ReuseAnalysis {
     /// Adds one linked record. `link` is what `SessionLinker.link` returned for it.
     public mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
         let key = ServiceKey(server: record.server, port: record.serverPort)
-        guard services[key] != nil || services.count < options.maximumServices else {
-            connectionsToOtherServices += 1
-            return
+        if services[key] == nil {
+            guard services.count < options.maximumServices, !full else {
+                if full { notKept += 1 }
+                connectionsToOtherServices += 1
+                return
+            }
+            heldBytes += Self.serviceBytes
         }
         // Updated in place: a copy would copy its dictionaries on write.
-        Self.update(&services[key, default: ServiceReuse(key: key)], with: record)
+        heldBytes += Self.update(&services[key, default: ServiceReuse(key: key)], with: record, full: full, notKept: &notKept)
         addOffer(record, service: key)
         let answeredOffer = record.offer != nil && record.resumed != nil
+        let bins = services[key]!.overTime.bins.count
         services[key]!.overTime.add(at: record.timestampNanos, offer: answeredOffer, accepted: record.resumed == true)
+        heldBytes += (services[key]!.overTime.bins.count - bins) * Self.binBytes
         addToPair(record, service: key)
         noteAnomalies(record, link: link)
     }
 
-    private static func update(_ service: inout ServiceReuse, with record: HandshakeRecord) {
+    /// Returns the bytes it added.
+    private static func update(_ service: inout ServiceReuse, with record: HandshakeRecord, full: Bool, notKept: inout Int) -> Int {
+        var added = 0
         service.connections += 1
-        if let sni = record.keptServerName, !service.names.contains(sni), service.names.count < 64 { service.names.append(sni) }
+        if let sni = record.keptServerName, service.names.count < 64, !service.names.contains(sni) {
+            if full { notKept += 1 } else {
+                service.names.append(sni)
+                added += nameBytes + sni.utf8.count
+            }
+        }
         if let version = record.version { service.versionCounts[version.rawValue, default: 0] += 1 }
         service.firstSeenNanos = min(service.firstSeenNanos, record.timestampNanos)
         service.lastSeenNanos = max(service.lastSeenNanos, record.timestampNanos)
@@ -275,10 +315,17 @@ public struct ReuseAnalysis {
         case .some(false): service.full += 1
         case .none: service.undecided += 1
         }
-        if let hint = record.ticketLifetimeHint, service.ticketLifetimeHints.count < 64 || service.ticketLifetimeHints[hint] != nil {
-            service.ticketLifetimeHints[hint, default: 0] += 1
+        if let hint = record.ticketLifetimeHint {
+            if service.ticketLifetimeHints[hint] != nil {
+                service.ticketLifetimeHints[hint]! += 1
+            } else if service.ticketLifetimeHints.count < 64 {
+                if full { notKept += 1 } else {
+                    service.ticketLifetimeHints[hint] = 1
+                    added += hintBytes
+                }
+            }
         }
-
+        return added
     }
 
     private mutating func addOffer(_ record: HandshakeRecord, service key: ServiceKey) {
@@ -290,8 +337,11 @@ public struct ReuseAnalysis {
             if let age = record.sessionAge {
                 let keyChanged = !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
                     && record.offeredTicketKeyName != nil && record.issuedTicketKeyName != record.offeredTicketKeyName
+                let full = self.full
+                let kept = ages[key]?[mechanism]?.refusedAbove.count ?? 0
                 ages[key, default: [:]][mechanism, default: AgeStatistics(edges: options.ageBucketEdges)]
-                    .add(age: age, accepted: resumed, keyChanged: keyChanged, edges: options.ageBucketEdges)
+                    .add(age: age, accepted: resumed, keyChanged: keyChanged, edges: options.ageBucketEdges, mayGrow: !full)
+                heldBytes += max((ages[key]![mechanism]!.refusedAbove.count - kept) * Self.ageBytes, 0)
             }
         }
         if record.resumed == false, let version = record.version, !version.isTLS13Family {
@@ -307,9 +357,13 @@ public struct ReuseAnalysis {
 
     private mutating func addToPair(_ record: HandshakeRecord, service: ServiceKey) {
         let key = PairKey(client: record.client, service: service)
-        guard pairs[key] != nil || pairs.count < options.maximumPairs else {
-            omittedPairs += 1
-            return
+        if pairs[key] == nil {
+            guard pairs.count < options.maximumPairs, !full else {
+                if full { notKept += 1 }
+                omittedPairs += 1
+                return
+            }
+            heldBytes += Self.pairBytes
         }
         let verdict: String
         switch record.resumed {
@@ -319,8 +373,9 @@ public struct ReuseAnalysis {
         }
         // Appended in place: a copy of the sequence would copy its array on every append.
         let listed = pairs[key]?.connections.count ?? 0
-        if listed < options.maximumPairConnections, listedPairConnections < options.maximumListedPairConnections {
+        if listed < options.maximumPairConnections, listedPairConnections < options.maximumListedPairConnections, !full {
             listedPairConnections += 1
+            heldBytes += Self.listedBytes
             pairs[key, default: PairSequence(client: record.client, service: service)].connections.append(
                 PairConnection(uid: record.uid, timestampNanos: record.timestampNanos, verdict: verdict,
                                offer: record.offer, sessionAge: record.sessionAge))
@@ -396,7 +451,8 @@ public struct ReuseAnalysis {
         return ReuseReport(services: finished.sorted { $0.key < $1.key },
                            pairs: pairs.values.sorted { ($0.service, $0.client) < ($1.service, $1.client) },
                            anomalies: anomalies, anomalyCounts: anomalyCounts, ageBucketEdges: options.ageBucketEdges,
-                           connectionsToOtherServices: connectionsToOtherServices, omittedPairs: omittedPairs)
+                           connectionsToOtherServices: connectionsToOtherServices, omittedPairs: omittedPairs,
+                           notKeptForMemory: notKept > 0 ? [(key: "reuse_statistics", count: notKept)] : [])
     }
 
     private func support(_ mechanism: Mechanism, _ offers: OfferCount, _ counts: IssuanceCounts) -> Support {
@@ -438,4 +494,7 @@ public struct ReuseReport: Sendable {
     /// Connections to services beyond the cap, and client/service pairs beyond the cap.
     public var connectionsToOtherServices = 0
     public var omittedPairs = 0
+    /// What the analysis stages could not keep within their parts of the memory budget,
+    /// by name (zero counts left out); filled by whoever runs the stages.
+    public var notKeptForMemory: [(key: String, count: Int)] = []
 }

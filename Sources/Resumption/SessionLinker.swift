@@ -14,11 +14,22 @@ public enum Mechanism: String, CaseIterable, Sendable, Hashable {
 public struct LinkerLimits: Sendable {
     /// Sessions issued longer ago than this are forgotten (`--session-horizon`).
     public var sessionHorizonSeconds: Double = 86_400
-    /// Sessions, tickets and PSK identities remembered at once per kind; the oldest go first.
-    /// About 100 bytes each.
-    public var maximumSessions = 250_000
+    /// Sessions, tickets and PSK identities remembered at once, all kinds together; past it
+    /// the oldest are forgotten before their horizon, and counted (`forgottenEarly`).
+    public var maximumSessions: Int
+    /// Bytes of server names kept for the sessions (`SessionNames`).
+    public var maximumNameBytes: Int
 
-    public init() {}
+    /// What one remembered session costs: its entry in a hash table with the table's slack
+    /// (a 16-byte key, the session, load factor down to 3/8 after growth) and in the order.
+    static let sessionBytes = 256
+
+    /// Limits for the budget's part (`MemoryBudget.sessionLinking`): seven eighths for
+    /// sessions, one for their names.
+    public init(budget: MemoryBudget = MemoryBudget()) {
+        maximumSessions = budget.sessionLinking / 8 * 7 / Self.sessionBytes
+        maximumNameBytes = budget.sessionLinking / 8
+    }
 
     /// The horizon in nanoseconds, at most `CaptureTime.maximumDurationSeconds` (record
     /// times lie in `CaptureTime`'s span, so subtracting it cannot overflow).
@@ -41,20 +52,33 @@ struct KnownSession {
 }
 
 /// The server names of remembered sessions, each kept once; sessions hold an index.
-/// At most `maximumNames` distinct names: past that a session's name is not kept, and its
-/// links are not checked for a changed name.
+/// At most `maximumNames` distinct names and `maximumBytes` of them: past either a
+/// session's name is not kept, and its links are not checked for a changed name.
 struct SessionNames {
     static let maximumNames = 65_536
     static let none: UInt32 = 0
     static let notKept: UInt32 = .max
+    /// What a kept name costs beyond its bytes: its array slot, its table entry, two heap headers.
+    static let nameOverheadBytes = 128
 
+    let maximumBytes: Int
     private var names: [String] = [""]
     private var indexes: [String: UInt32] = [:]
+    private var bytes = 0
+    /// Names that did not fit.
+    private(set) var notKeptCount = 0
+
+    init(maximumBytes: Int) { self.maximumBytes = maximumBytes }
 
     mutating func index(_ name: String?) -> UInt32 {
         guard let name else { return Self.none }
         if let known = indexes[name] { return known }
-        guard names.count <= Self.maximumNames else { return Self.notKept }
+        let cost = name.utf8.count + Self.nameOverheadBytes
+        guard names.count <= Self.maximumNames, bytes + cost <= maximumBytes else {
+            notKeptCount += 1
+            return Self.notKept
+        }
+        bytes += cost
         let index = UInt32(names.count)
         names.append(name)
         indexes[name] = index
@@ -65,25 +89,29 @@ struct SessionNames {
     func name(_ index: UInt32) -> String? { index == Self.none || index == Self.notKept ? nil : names[Int(index)] }
 }
 
-/// A session ID, ticket digest or identity digest as a fixed 128-bit key (two FNV-1a
-/// variants of its text), so the tables hold no string per entry.
+/// A session ID, ticket digest or identity digest as a fixed 128-bit key: two SipHash
+/// values (Swift's `Hasher`, seeded per process) of its text, so the tables hold no string
+/// per entry and a peer cannot craft two texts with one key to forge a link.
 struct SessionKey: Hashable {
     var high: UInt64
     var low: UInt64
 
     init(_ text: String) {
-        var a: UInt64 = 0xcbf2_9ce4_8422_2325, b: UInt64 = 0x8422_2325_cbf2_9ce4
-        for byte in text.utf8 {
-            a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-            b = (b &* 0x0000_0100_0000_01b3) ^ UInt64(byte)
+        var first = Hasher(), second = Hasher()
+        first.combine(0 as UInt8)
+        second.combine(1 as UInt8)
+        var text = text
+        text.withUTF8 { bytes in
+            first.combine(bytes: UnsafeRawBufferPointer(bytes))
+            second.combine(bytes: UnsafeRawBufferPointer(bytes))
         }
-        high = a
-        low = b
+        high = UInt64(UInt(bitPattern: first.finalize()))
+        low = UInt64(UInt(bitPattern: second.finalize()))
     }
 }
 
-/// Insertion-ordered table with a horizon and a size cap: records arrive in time order, so
-/// the oldest entry is always at the front.
+/// Insertion-ordered table: records arrive in time order, so the oldest entry is always
+/// at the front (entries re-inserted later leave stale places in the order, skipped).
 struct ExpiringTable {
     private var entries: [SessionKey: KnownSession] = [:]
     private var order: [(key: SessionKey, seen: Int64)] = []
@@ -93,15 +121,42 @@ struct ExpiringTable {
 
     subscript(key: String) -> KnownSession? { entries[SessionKey(key)] }
 
-    mutating func insert(_ text: String, _ session: KnownSession, limits: LinkerLimits) {
+    mutating func insert(_ text: String, _ session: KnownSession) {
         let key = SessionKey(text)
-        if entries.updateValue(session, forKey: key) == nil { order.append((key, session.seenNanos)) }
-        let horizon = session.seenNanos - limits.sessionHorizonNanos
-        while head < order.count, order[head].seen < horizon || entries.count > limits.maximumSessions {
-            let oldest = order[head]
-            if let stored = entries[oldest.key], stored.seenNanos == oldest.seen { entries[oldest.key] = nil }
-            head += 1
+        entries[key] = session
+        order.append((key, session.seenNanos))
+        // Stale places outnumber the live ones: rebuilt, linear overall.
+        if order.count - head > 2 * entries.count + 4096 {
+            order = order[head...].filter { entries[$0.key]?.seenNanos == $0.seen }
+            head = 0
         }
+    }
+
+    /// When the oldest remembered session was seen.
+    mutating func oldestSeen() -> Int64? {
+        while head < order.count {
+            let oldest = order[head]
+            if let stored = entries[oldest.key], stored.seenNanos == oldest.seen { return oldest.seen }
+            head += 1 // re-inserted later: its newer place counts
+        }
+        compact()
+        return nil
+    }
+
+    /// Forgets the oldest session.
+    mutating func removeOldest() {
+        guard oldestSeen() != nil else { return }
+        entries[order[head].key] = nil
+        head += 1
+        compact()
+    }
+
+    /// Forgets sessions seen before `horizon`.
+    mutating func expire(before horizon: Int64) {
+        while let seen = oldestSeen(), seen < horizon { removeOldest() }
+    }
+
+    private mutating func compact() {
         if head > 4096, head * 2 > order.count {
             order.removeFirst(head)
             head = 0
@@ -137,11 +192,40 @@ public struct SessionLinker {
     private var sessionIDs = ExpiringTable()
     private var tickets = ExpiringTable()
     private var identities = ExpiringTable()
-    private var names = SessionNames()
+    private var names: SessionNames
+    /// Sessions forgotten before their horizon, to keep within `limits.maximumSessions`: a
+    /// later offer of one of them is not linked.
+    public private(set) var forgottenEarly = 0
 
-    public init(limits: LinkerLimits = LinkerLimits()) { self.limits = limits }
+    public init(limits: LinkerLimits = LinkerLimits()) {
+        self.limits = limits
+        names = SessionNames(maximumBytes: limits.maximumNameBytes)
+    }
 
     public var rememberedSessions: Int { sessionIDs.count + tickets.count + identities.count }
+    /// Server names of sessions not kept (past `limits.maximumNameBytes`).
+    public var namesNotKept: Int { names.notKeptCount }
+
+    private enum Kind { case sessionID, ticket, identity }
+
+    /// Remembers `session` under `text`; forgets sessions past the horizon, then the oldest
+    /// of any kind while more than `maximumSessions` are remembered.
+    private mutating func remember(_ kind: Kind, _ text: String, _ session: KnownSession) {
+        switch kind {
+        case .sessionID: sessionIDs.insert(text, session)
+        case .ticket: tickets.insert(text, session)
+        case .identity: identities.insert(text, session)
+        }
+        let horizon = session.seenNanos - limits.sessionHorizonNanos
+        sessionIDs.expire(before: horizon)
+        tickets.expire(before: horizon)
+        identities.expire(before: horizon)
+        while rememberedSessions > max(limits.maximumSessions, 1) {
+            let a = sessionIDs.oldestSeen() ?? .max, b = tickets.oldestSeen() ?? .max, c = identities.oldestSeen() ?? .max
+            if a <= b, a <= c { sessionIDs.removeOldest() } else if b <= c { tickets.removeOldest() } else { identities.removeOldest() }
+            forgottenEarly += 1
+        }
+    }
 
     /// Fills `offer`, `resumes`, `pskFirstOfferedBy` and `sessionAge`, remembers what the
     /// connection issued, and returns the link when the offer matched a known session.
@@ -169,7 +253,8 @@ public struct SessionLinker {
                 return SessionLink(mechanism: .psk, issuerUID: first.uid, issuerClient: first.client, issuerSNI: issuerName(first, record),
                                    key: identity.digest)
             }
-            identities.insert(identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: now, client: record.client, name: names.index(record.keptServerName)), limits: limits)
+            remember(.identity, identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: now, client: record.client,
+                                                              name: names.index(record.keptServerName)))
             return nil
         }
         if let digest = record.offeredTicketDigest {
@@ -214,10 +299,10 @@ public struct SessionLinker {
         }
         let issued = KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client, name: names.index(record.keptServerName))
         if record.resumed == false, let id = record.serverSessionID, !id.isEmpty {
-            sessionIDs.insert(id, issued, limits: limits)
+            remember(.sessionID, id, issued)
         }
         if let digest = record.issuedTicketDigest {
-            tickets.insert(digest, issued, limits: limits)
+            remember(.ticket, digest, issued)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Capture
 import Handshakes
 
 /// Pairs each client-side connection with the back-side connection a TCP-mode balancer
@@ -13,12 +14,19 @@ public struct LegPairer {
     /// How long after a front's ClientHello its back leg may appear.
     public static let defaultWindowNanos: Int64 = 5_000_000_000
 
-    /// Records held at most, and their bytes (`HandshakeRecord.approximateBytes`): past
+    /// Records held at most. Their bytes (`HandshakeRecord.approximateBytes`, and the
+    /// ring's empty slots) are bounded by `maximumHeldBytes`, the budget's part. Past
     /// either, the oldest is released before its window ends. A balancer's back leg follows
-    /// its front within milliseconds, so only a burst of more than this many handshakes in
-    /// the window loses pairings, and those are counted (`releasedEarly`).
+    /// its front within milliseconds, so only a burst of more handshakes than fit in the
+    /// window loses pairings, and those are counted (`releasedEarly`).
     public static let maximumHeld = 16_384
-    public static let maximumHeldBytes = 32 << 20
+    public let maximumHeldBytes: Int
+    /// What one ring slot costs: a record is held inline.
+    private static let slotBytes = MemoryLayout<HandshakeRecord?>.stride
+    /// What `byRandom` costs per held record: it keeps at most 2 entries per held record
+    /// and 1024 more (then it is rebuilt), each a 64-character key on the heap, its value
+    /// and the table's slack (about 192 bytes).
+    private static let randomIndexBytesPerRecord = 3 * 192
 
     public let windowNanos: Int64
     private var heldBytes = 0
@@ -38,7 +46,10 @@ public struct LegPairer {
     private var byRandom: [String: Int] = [:]
     public private(set) var pairedLegs = 0
 
-    public init(windowNanos: Int64 = LegPairer.defaultWindowNanos) { self.windowNanos = windowNanos }
+    public init(windowNanos: Int64 = LegPairer.defaultWindowNanos, maximumHeldBytes: Int = MemoryBudget().legPairing) {
+        self.windowNanos = windowNanos
+        self.maximumHeldBytes = maximumHeldBytes
+    }
 
     /// Takes the next record; `release` receives those whose window has passed, in order.
     public mutating func add(_ record: consuming HandshakeRecord, release: (consuming HandshakeRecord) -> Void) {
@@ -54,19 +65,29 @@ public struct LegPairer {
                 pairedLegs += 1
             }
         }
-        let time = record.timestampNanos
-        heldBytes += record.approximateBytes
-        hold(record)
-        self.release(olderThan: time - windowNanos, to: release)
-        while heldCount > 1, heldCount > LegPairer.maximumHeld || heldBytes > LegPairer.maximumHeldBytes {
+        self.release(olderThan: record.timestampNanos - windowNanos, to: release)
+        // A full ring doubles, unless its slots alone would pass the bound.
+        if heldCount > 0, heldCount == ring.count, 2 * ring.count * LegPairer.slotBytes > maximumHeldBytes {
             releasedEarly += 1
             releaseOldest(to: release)
         }
+        heldBytes += LegPairer.cost(record)
+        hold(record)
+        while heldCount > 1, heldCount > LegPairer.maximumHeld || bytesInUse > maximumHeldBytes {
+            releasedEarly += 1
+            releaseOldest(to: release)
+        }
+        trimIndex()
     }
+
+    /// The held records with their part of the random index, and the ring's empty slots.
+    private var bytesInUse: Int { heldBytes + (ring.count - heldCount) * LegPairer.slotBytes }
+
+    private static func cost(_ record: borrowing HandshakeRecord) -> Int { record.approximateBytes + randomIndexBytesPerRecord }
 
     private mutating func releaseOldest(to release: (consuming HandshakeRecord) -> Void) {
         let record = ring[oldestSlot].take()!
-        heldBytes -= record.approximateBytes
+        heldBytes -= LegPairer.cost(record)
         oldestSlot = (oldestSlot + 1) & (ring.count - 1)
         oldestSequence += 1
         heldCount -= 1
@@ -106,7 +127,12 @@ public struct LegPairer {
 
     private mutating func release(olderThan limit: Int64, to release: (consuming HandshakeRecord) -> Void) {
         while heldCount > 0, times[oldestSlot] < limit { releaseOldest(to: release) }
-        // Rebuilt when released records' entries outnumber the held ones: linear overall.
+        trimIndex()
+    }
+
+    /// Rebuilds the random index when released records' entries outnumber the held ones:
+    /// linear overall.
+    private mutating func trimIndex() {
         if byRandom.count > 2 * heldCount + 1024 {
             byRandom = byRandom.filter { $0.value >= oldestSequence }
         }

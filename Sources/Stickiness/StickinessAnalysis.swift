@@ -1,3 +1,4 @@
+import Capture
 import Handshakes
 import Packets
 import Resumption
@@ -49,8 +50,14 @@ public struct StickinessAnalysis {
     /// Connections kept per service for the verdict: the most recent ones (the oldest
     /// quarter is dropped when full), so a long live run judges on recent traffic.
     public static let maximumConnectionsPerService = 20_000
-    /// Connections kept across all services; beyond it new services are counted only.
-    public static let maximumConnections = 60_000
+    /// Bytes for kept connections, interned texts and the name index (the budget's part,
+    /// `MemoryBudget.stickiness`). Past it a service drops its oldest quarter to keep a new
+    /// connection, and connections to new services are counted only (`connectionsNotJudged`).
+    public let maximumBytes: Int
+    /// What a kept connection costs: the value, with its array's growth slack.
+    static let connectionBytes = MemoryLayout<Connection>.stride * 3 / 2
+    /// What an entry of the service and name tables costs, with the table's slack.
+    static let entryBytes = 128
 
     /// One connection, reduced to small values: texts are interned once (`Interned`), so
     /// keeping and sorting tens of thousands of these copies no strings.
@@ -79,15 +86,30 @@ public struct StickinessAnalysis {
     }
 
     /// Texts seen, numbered: backend addresses, certificate and key name prefixes, shapes.
+    /// At most `maximumBytes` of them; later new texts share the id `notKept`.
     struct Interned {
+        static let notKept: Int32 = -2
+        /// What a text costs beyond its bytes: its array slot, a table entry, heap headers.
+        static let overheadBytes = 160
+
+        var maximumBytes = 0
         private var ids: [String: Int32] = [:]
         private var shapeIDs: [UInt64: Int32] = [:]
         private var keyedIDs: [String: Int32] = [:]
         private(set) var texts: [String] = []
+        private(set) var bytes = 0
+
+        /// Whether a text of `count` bytes still fits, counting it when it does.
+        private mutating func admit(_ count: Int) -> Bool {
+            guard bytes + count + Self.overheadBytes <= maximumBytes else { return false }
+            bytes += count + Self.overheadBytes
+            return true
+        }
 
         mutating func id(_ text: String?) -> Int32 {
             guard let text else { return -1 }
             if let id = ids[text] { return id }
+            guard admit(2 * text.utf8.count) else { return Self.notKept }
             let id = Int32(texts.count)
             ids[text] = id
             texts.append(text)
@@ -97,9 +119,11 @@ public struct StickinessAnalysis {
         /// An id for a shape given by a cheap key; the text is built only the first time.
         mutating func id(shape key: UInt64, text: () -> String) -> Int32 {
             if let id = shapeIDs[key] { return id }
+            let text = text()
+            guard admit(text.utf8.count) else { return Self.notKept }
             let id = Int32(texts.count)
             shapeIDs[key] = id
-            texts.append(text())
+            texts.append(text)
             return id
         }
 
@@ -108,13 +132,17 @@ public struct StickinessAnalysis {
         mutating func id(key: String?, text: (String) -> String) -> Int32 {
             guard let key else { return -1 }
             if let id = keyedIDs[key] { return id }
+            let text = text(key)
+            guard admit(key.utf8.count + text.utf8.count) else { return Self.notKept }
             let id = Int32(texts.count)
             keyedIDs[key] = id
-            texts.append(text(key))
+            texts.append(text)
             return id
         }
 
-        func text(_ id: Int32) -> String { id >= 0 ? texts[Int(id)] : "-" }
+        func text(_ id: Int32) -> String {
+            id >= 0 ? texts[Int(id)] : id == Self.notKept ? "(not kept: memory limit)" : "-"
+        }
     }
 
     private var connections: [ServiceKey: [Connection]] = [:]
@@ -126,33 +154,50 @@ public struct StickinessAnalysis {
     private var parent: [ServiceKey: ServiceKey] = [:]
     private var serviceOfName: [NameOnPort: ServiceKey] = [:]
 
-    /// A server name (lowercased) on a port.
+    /// A server name (lowercased) on a port, as a keyed hash (Swift's `Hasher`): the table
+    /// holds no name, and a peer cannot make two names collide.
     private struct NameOnPort: Hashable {
-        var name: String
+        var name: Int
         var port: UInt16
     }
 
-    public init() {}
+    public init(maximumBytes: Int = MemoryBudget().stickiness) {
+        self.maximumBytes = maximumBytes
+        interned.maximumBytes = maximumBytes / 4
+    }
+
+    /// What the analysis holds now, as it counts against `maximumBytes`.
+    private var heldBytes: Int {
+        kept * Self.connectionBytes + interned.bytes + (parent.count + serviceOfName.count + omitted.count) * Self.entryBytes
+    }
 
     public mutating func add(_ record: HandshakeRecord) {
         guard record.backsideOf == nil else { return }
         let service = ServiceKey(server: record.server, port: record.serverPort)
         // Services first seen after the cap are counted only, so memory stays bounded.
-        guard connections[service] != nil || kept < StickinessAnalysis.maximumConnections else {
+        let full = heldBytes >= maximumBytes
+        // Services first seen past the bound are counted only, so memory stays bounded.
+        guard connections[service] != nil || !full else {
             connectionsNotJudged += 1
             return
         }
         if parent[service] == nil { parent[service] = service }
         // One name on one port served from several addresses is one service.
         if let sni = record.keptServerName {
-            let name = NameOnPort(name: sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni, port: record.serverPort)
-            if let other = serviceOfName[name] { union(service, other) } else { serviceOfName[name] = service }
+            let name = NameOnPort(name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni).hashValue,
+                                  port: record.serverPort)
+            if let other = serviceOfName[name] { union(service, other) } else if !full { serviceOfName[name] = service }
         }
-        if connections[service, default: []].count >= StickinessAnalysis.maximumConnectionsPerService {
-            let dropped = StickinessAnalysis.maximumConnectionsPerService / 4
+        let held = connections[service]?.count ?? 0
+        if held >= StickinessAnalysis.maximumConnectionsPerService || (full && held >= 16) {
+            // Full: the service's oldest quarter gives way.
+            let dropped = held / 4
             connections[service]!.removeFirst(dropped)
             omitted[service, default: 0] += dropped
             kept -= dropped
+        } else if full {
+            connectionsNotJudged += 1
+            return
         }
         kept += 1
         let traits = record.serverTraits

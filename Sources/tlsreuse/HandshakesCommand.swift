@@ -39,7 +39,7 @@ struct HandshakesCommand: ParsableCommand {
         let output = RecordOutput(format: format, writer: try openOutput(output), openedAtNanos: wallClockNanos())
         let reportSource: ReportSource
         if let recordFiles = source.recordFiles(input) {
-            reportSource = .records(try analyseRecordFiles(recordFiles, analysis) { output.write($0) }.0)
+            reportSource = .records(try analyseRecordFiles(recordFiles, analysis, budget: try input.memoryBudget()) { output.write($0) }.0)
         } else {
             reportSource = .capture(try analyseFiles(input, analysis) { output.write($0) }.0)
         }

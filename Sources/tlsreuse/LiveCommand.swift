@@ -91,9 +91,7 @@ struct LiveCommand: ParsableCommand {
             throw ValidationError("--duration must be a positive number of seconds, at most ten years (\(longest))")
         }
         if let count, count <= 0 { throw ValidationError("--count must be a positive number of connections") }
-        if let memoryLimit, OptionValues.size(memoryLimit).map({ $0 < ReassemblyLimits.minimumMemoryLimit || $0 > 1 << 40 }) ?? true {
-            throw ValidationError("--memory-limit: '\(memoryLimit)' is not a size from 64M to 1024G, e.g. 256M or 2G")
-        }
+        if OptionValues.memoryBudget(memoryLimit) == nil { throw memoryLimitError(memoryLimit ?? "") }
     }
 
     func run() throws {
@@ -128,13 +126,14 @@ struct LiveCommand: ParsableCommand {
         let out = LineWriter(flushEachLine: true)
         let records = format.recordFormat.map { RecordOutput(format: $0, writer: out, openedAtNanos: wallClockNanos()) }
         // A short pairing window: back legs follow their front within milliseconds.
-        let pipeline = try Pipeline(analysis, legWindowNanos: 500_000_000) { record in records?.write(record) }
+        let budget = OptionValues.memoryBudget(memoryLimit) ?? MemoryBudget() // checked by validate()
+        let pipeline = try Pipeline(analysis, budget: budget, legWindowNanos: 500_000_000) { record in records?.write(record) }
         // Both checked by validate().
         let summaryEveryNanos = CaptureTime.durationNanos(seconds: interval ?? (format == .text ? 10 : 0)) ?? 0
         let durationNanos = duration.flatMap { CaptureTime.durationNanos(seconds: $0) }
         let start = wallClockNanos()
         var lastSummary = start
-        let limits = ReassemblyLimits(memoryLimit: memoryLimit.flatMap(OptionValues.size) ?? ReassemblyLimits.defaultMemoryLimit, workers: 1)
+        let limits = ReassemblyLimits(budget: budget, workers: 1)
         let (statistics, endReason) = Extraction.runLive(capture, limits: limits, shouldStop: {
             if stopRequested.load(ordering: .relaxed) { return true }
             if let durationNanos, wallClockNanos() - start >= durationNanos { return true }

@@ -65,7 +65,7 @@ struct ReportCommand: ParsableCommand {
         let reportSource: ReportSource
         let pipeline: Pipeline
         if let recordFiles = source.recordFiles(input) {
-            let (summary, analysed) = try analyseRecordFiles(recordFiles, analysis, reuse: options) { _ in }
+            let (summary, analysed) = try analyseRecordFiles(recordFiles, analysis, budget: try input.memoryBudget(), reuse: options) { _ in }
             (reportSource, pipeline) = (.records(summary), analysed)
         } else {
             let (statistics, analysed) = try analyseFiles(input, analysis, reuse: options) { _ in }

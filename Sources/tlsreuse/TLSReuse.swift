@@ -41,6 +41,10 @@ struct TLSReuse: ParsableCommand {
     )
 }
 
+func memoryLimitError(_ text: String) -> ValidationError {
+    ValidationError("--memory-limit: '\(text)' is not a size from 64M to 1024G, e.g. 256M or 2G")
+}
+
 /// The capture files a subcommand reads.
 struct InputOptions: ParsableArguments {
     @Argument(help: "Capture files (pcap, pcapng, .gz); \"-\" reads standard input. Several files are read as one capture in timestamp order.")
@@ -57,21 +61,18 @@ struct InputOptions: ParsableArguments {
 
     func validate() throws {
         if let jobs, jobs < 1 || jobs > 64 { throw ValidationError("--jobs must be between 1 and 64") }
-        _ = try memoryLimitBytes()
+        _ = try memoryBudget()
     }
 
-    /// `--memory-limit` in bytes.
-    func memoryLimitBytes() throws -> Int {
-        guard let memoryLimit else { return ReassemblyLimits.defaultMemoryLimit }
-        guard let bytes = OptionValues.size(memoryLimit), bytes >= ReassemblyLimits.minimumMemoryLimit, bytes <= 1 << 40 else {
-            throw ValidationError("--memory-limit: '\(memoryLimit)' is not a size from 64M to 1024G, e.g. 256M or 2G")
-        }
-        return bytes
+    /// `--memory-limit` as a budget.
+    func memoryBudget() throws -> MemoryBudget {
+        guard let budget = OptionValues.memoryBudget(memoryLimit) else { throw memoryLimitError(memoryLimit ?? "") }
+        return budget
     }
 
     /// The extraction limits for this run's budget and workers.
     func limits() -> ReassemblyLimits {
-        ReassemblyLimits(memoryLimit: (try? memoryLimitBytes()) ?? ReassemblyLimits.defaultMemoryLimit, workers: workers)
+        ReassemblyLimits(budget: (try? memoryBudget()) ?? MemoryBudget(), workers: workers)
     }
 
     /// Workers to use: one for standard input (it cannot be read twice).
@@ -152,20 +153,23 @@ final class Pipeline {
     private let filter: RecordFilter
     private var linker: SessionLinker
     private var analysis: ReuseAnalysis
-    private var stickiness = StickinessAnalysis()
+    private var stickiness: StickinessAnalysis
     private var legs: LegPairer
     private let each: (HandshakeRecord) -> Void
     /// Records that passed the filters (back legs not counted).
     private(set) var connections = 0
 
-    init(_ options: AnalysisOptions, reuse: ReuseOptions = ReuseOptions(), legWindowNanos: Int64 = LegPairer.defaultWindowNanos,
-         each: @escaping (HandshakeRecord) -> Void) throws {
+    init(_ options: AnalysisOptions, budget: MemoryBudget, reuse: ReuseOptions = ReuseOptions(),
+         legWindowNanos: Int64 = LegPairer.defaultWindowNanos, each: @escaping (HandshakeRecord) -> Void) throws {
         filter = try options.recordFilter()
-        var limits = LinkerLimits()
+        var limits = LinkerLimits(budget: budget)
         limits.sessionHorizonSeconds = options.sessionHorizon
         linker = SessionLinker(limits: limits)
+        var reuse = reuse
+        reuse.maximumBytes = budget.reuseAnalysis
         analysis = ReuseAnalysis(options: reuse)
-        legs = LegPairer(windowNanos: legWindowNanos)
+        stickiness = StickinessAnalysis(maximumBytes: budget.stickiness)
+        legs = LegPairer(windowNanos: legWindowNanos, maximumHeldBytes: budget.legPairing)
         self.each = each
     }
 
@@ -187,7 +191,14 @@ final class Pipeline {
         each(record)
     }
 
-    var reuseReport: ReuseReport { analysis.report() }
+    var reuseReport: ReuseReport {
+        var report = analysis.report()
+        let counts = [("sessions_forgotten_early", linker.forgottenEarly), ("session_names", linker.namesNotKept),
+                      ("records_released_before_pairing_window", legs.releasedEarly),
+                      ("stickiness_connections", stickiness.connectionsNotJudged)]
+        report.notKeptForMemory = counts.filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) } + report.notKeptForMemory
+        return report
+    }
     func stickinessVerdicts() -> [ServiceKey: StickinessVerdict] { stickiness.verdicts() }
 }
 
@@ -206,7 +217,7 @@ func filesFollowEachOther(_ files: [String]) -> Bool {
 /// Runs the pipeline over capture files.
 func analyseFiles(_ input: InputOptions, _ options: AnalysisOptions, reuse: ReuseOptions = ReuseOptions(),
                   each: @escaping (HandshakeRecord) -> Void) throws -> (ExtractionStatistics, Pipeline) {
-    let pipeline = try Pipeline(options, reuse: reuse, each: each)
+    let pipeline = try Pipeline(options, budget: (try? input.memoryBudget()) ?? MemoryBudget(), reuse: reuse, each: each)
     let statistics: ExtractionStatistics
     let progress = ProgressDisplay.start(files: input.files, quiet: options.quiet)
     defer { progress?.stop() }
@@ -244,9 +255,9 @@ func openOutput(_ path: String?) throws -> LineWriter {
 }
 
 /// Runs the analysis over files of saved records (`--from`), merged in ClientHello order.
-func analyseRecordFiles(_ paths: [String], _ options: AnalysisOptions, reuse: ReuseOptions = ReuseOptions(),
+func analyseRecordFiles(_ paths: [String], _ options: AnalysisOptions, budget: MemoryBudget, reuse: ReuseOptions = ReuseOptions(),
                         each: @escaping (HandshakeRecord) -> Void) throws -> (RecordInputSummary, Pipeline) {
-    let pipeline = try Pipeline(options, reuse: reuse, each: each)
+    let pipeline = try Pipeline(options, budget: budget, reuse: reuse, each: each)
     let files = RecordFileSet(paths: paths)
     let progress = ProgressDisplay.start(files: paths, quiet: options.quiet)
     files.run { pipeline.take($0) }
