@@ -222,6 +222,7 @@ public struct RecordSink {
 
     mutating func flowWithoutTLS() { counters.flowsWithoutTLS += 1 }
     mutating func udpFlowEvicted() { counters.udpFlowsEvicted += 1 }
+    mutating func udpFlowWithoutClientHello() { counters.udpFlowsWithoutClientHello += 1 }
     mutating func clientHelloLostToGap() { counters.clientHellosLostToGaps += 1 }
 
     /// Records held back behind an undecided earlier connection.
@@ -247,6 +248,9 @@ public struct ConnectionCounters: Sendable, Equatable {
     public var releasedOutOfOrder = 0
     /// DTLS and QUIC flows finished early: past the flow count or the memory budget.
     public var udpFlowsEvicted = 0
+    /// DTLS and QUIC flows whose ClientHello never completed (its fragments or CRYPTO data
+    /// were missing): no record.
+    public var udpFlowsWithoutClientHello = 0
 
     public init() {}
 
@@ -264,5 +268,6 @@ public struct ConnectionCounters: Sendable, Equatable {
         dtlsDatagrams += o.dtlsDatagrams
         releasedOutOfOrder += o.releasedOutOfOrder
         udpFlowsEvicted += o.udpFlowsEvicted
+        udpFlowsWithoutClientHello += o.udpFlowsWithoutClientHello
     }
 }

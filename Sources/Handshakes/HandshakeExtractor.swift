@@ -55,12 +55,20 @@ public struct HandshakeExtractor {
         shardHash(segment.source, segment.destination, segment.sourcePort, segment.destinationPort)
     }
 
+    /// Swift's `Hasher` (SipHash, seeded per process, the same in every worker) of the two
+    /// endpoints in a fixed order: the same in both directions, and a peer cannot choose
+    /// addresses and ports that all land on one worker.
     @inline(__always)
     static func shardHash(_ source: IPAddress, _ destination: IPAddress, _ sourcePort: UInt16, _ destinationPort: UInt16) -> UInt64 {
-        let addresses = (source.low ^ destination.low) &+ (source.high ^ destination.high)
-        var h = (addresses ^ UInt64(sourcePort ^ destinationPort)) &* 0x9e37_79b9_7f4a_7c15
-        h ^= h >> 29
-        return h &* 0xbf58_476d_1ce4_e5b9
+        var hasher = Hasher()
+        if (source.high, source.low, sourcePort) < (destination.high, destination.low, destinationPort) {
+            hasher.combine(source.high); hasher.combine(source.low); hasher.combine(sourcePort)
+            hasher.combine(destination.high); hasher.combine(destination.low); hasher.combine(destinationPort)
+        } else {
+            hasher.combine(destination.high); hasher.combine(destination.low); hasher.combine(destinationPort)
+            hasher.combine(source.high); hasher.combine(source.low); hasher.combine(sourcePort)
+        }
+        return UInt64(UInt(bitPattern: hasher.finalize()))
     }
 
     /// Handles one packet; `emit` receives any records that became ready, in order.

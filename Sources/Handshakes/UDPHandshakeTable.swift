@@ -137,8 +137,11 @@ struct UDPHandshakeTable<State: UDPFlowState> {
         guard let flow = flows.removeValue(forKey: key) else { return }
         unlink(flow)
         heldBytes -= flow.heldBytes
-        guard let sequence = flow.sequence,
-              let record = flow.machine.makeRecord(start: flow.start, responderTraits: flow.responderTTL.map { ServerTraits(ttl: $0) },
+        guard let sequence = flow.sequence else {
+            sink.udpFlowWithoutClientHello()
+            return
+        }
+        guard let record = flow.machine.makeRecord(start: flow.start, responderTraits: flow.responderTTL.map { ServerTraits(ttl: $0) },
                                                    fingerprints: sink.fingerprints, transport: transport) else { return }
         sink.complete(record, sequence: sequence)
     }

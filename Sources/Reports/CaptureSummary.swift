@@ -51,6 +51,7 @@ public enum CaptureSummary {
             ("flows_evicted", r.flowsEvicted),
             ("flows_evicted_for_memory", r.flowsEvictedForMemory),
             ("udp_flows_evicted", c.udpFlowsEvicted),
+            ("udp_flows_without_client_hello", c.udpFlowsWithoutClientHello),
             ("tls_handshakes_lost_to_gaps", c.clientHellosLostToGaps),
             ("malformed_tls_connections", c.malformed),
             ("tls_connections_with_gaps", c.withGaps),

@@ -53,7 +53,11 @@ struct AttackTests {
     /// each fragment allocating its message's declared length), and one message in 65,536
     /// one-byte fragments (once 17 s, quadratic): bounded, and finished.
     @Test func dtlsFragments() throws {
-        #expect(try attack("dtls-big", 1000).status == 0)
+        let big = try attack("dtls-big", 1000)
+        #expect(big.status == 0)
+        // No ClientHello ever completes: no record, and every flow is counted.
+        #expect(big.connections == 0)
+        #expect(big.skipped["udp_flows_without_client_hello"] == 1000, "\(big.skipped)")
         #expect(try attack("dtls-fragments", 65_536).status == 0)
     }
 
@@ -103,6 +107,24 @@ struct AttackTests {
         let outcome = try attack("distinct-sni", 20_000)
         #expect(outcome.status == 0)
         #expect(outcome.connections == 20_000)
+    }
+
+    /// 100,000 full handshakes, each issuing its own session under its own 253-byte name,
+    /// under the smallest budget (once 130 MiB: the analysis kept sessions, names and
+    /// connections by count, outside the budget): every stage stays in its part, and what
+    /// the analysis could not keep is counted in the report.
+    @Test func manySessionsUnderTheSmallestBudget() throws {
+        let outcome = try attack("many-sessions", 100_000, ["report", "--format", "json", "-q", "--memory-limit", "64M"])
+        #expect(outcome.status == 0)
+        #expect(outcome.connections == 100_000)
+        #expect(outcome.peakKiB < 64 * 1024 || Self.memoryBoundKiB == .max, "peak RSS \(outcome.peakKiB) KiB")
+        let notKept = outcome.report["not_kept_for_memory"] as? [String: Int] ?? [:]
+        #expect((notKept["sessions_forgotten_early"] ?? 0) > 0, "\(notKept)")
+        #expect((notKept["stickiness_connections"] ?? 0) > 0, "\(notKept)")
+        // The default budget keeps more.
+        let roomy = try attack("many-sessions", 100_000)
+        let roomyNotKept = roomy.report["not_kept_for_memory"] as? [String: Int] ?? [:]
+        #expect((roomyNotKept["sessions_forgotten_early"] ?? 0) < (notKept["sessions_forgotten_early"] ?? 0))
     }
 
     @Test func memoryLimitOption() throws {

@@ -98,9 +98,42 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
             linker.link(&record)
         }
         #expect(linker.rememberedSessions <= 100)
+        #expect(linker.forgottenEarly == 900)
         var recent = syntheticRecord("R", at: 2000) { $0.clientSessionID = "s999"; $0.resumed = true }
         linker.link(&recent)
         #expect(recent.resumes == "U999")
+    }
+
+    /// The bound is for all kinds together: the oldest session of any kind goes first.
+    @Test func capForgetsTheOldestOfAnyKind() {
+        var limits = LinkerLimits()
+        limits.maximumSessions = 2
+        var linker = SessionLinker(limits: limits)
+        var ticket = syntheticRecord("T", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "t0" }
+        var id1 = syntheticRecord("A", at: 1) { $0.serverSessionID = "a1" }
+        var id2 = syntheticRecord("B", at: 2) { $0.serverSessionID = "b2" }
+        linker.link(&ticket); linker.link(&id1); linker.link(&id2)
+        #expect(linker.rememberedSessions == 2)
+        #expect(linker.forgottenEarly == 1)
+        var offerTicket = syntheticRecord("C", at: 3) { $0.offeredTicket = true; $0.offeredTicketDigest = "t0"; $0.resumed = true }
+        var offerID = syntheticRecord("D", at: 4) { $0.clientSessionID = "a1"; $0.resumed = true }
+        linker.link(&offerTicket); linker.link(&offerID)
+        #expect(offerTicket.resumes == nil, "the oldest, a ticket, was forgotten")
+        #expect(offerID.resumes == "A")
+    }
+
+    /// A session remembered again later (a ticket re-issued with the same bytes) expires
+    /// from its latest time: once its first place in the order was skipped as stale and the
+    /// entry never expired.
+    @Test func sessionRememberedAgainStillExpires() {
+        var limits = LinkerLimits()
+        limits.sessionHorizonSeconds = 60
+        var linker = SessionLinker(limits: limits)
+        var first = syntheticRecord("A", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "same" }
+        var again = syntheticRecord("B", at: 10) { $0.ticketIssued = true; $0.issuedTicketDigest = "same" }
+        var other = syntheticRecord("X", at: 200) { $0.serverSessionID = "xx" }
+        linker.link(&first); linker.link(&again); linker.link(&other)
+        #expect(linker.rememberedSessions == 1)
     }
 
     /// Refusals younger than an accepted offer contradict an age limit: no bracket, a reason.
