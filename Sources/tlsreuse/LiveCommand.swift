@@ -77,7 +77,7 @@ struct LiveCommand: ParsableCommand {
     @Option(help: "Colour in the final text report: auto (on a terminal, unless NO_COLOR is set), always, never.")
     var color: ColorChoice = .auto
 
-    @Option(help: ArgumentHelp("Memory for flows, buffers and records (default 256M, at least 64M); past it the least recently active flows give way, and are counted.", valueName: "SIZE"))
+    @Option(help: ArgumentHelp("Memory for the whole run, all workers together: flows, buffers, records, remembered sessions, statistics. Bytes, or a number with K, M or G (default 256M, at least 64M). Past a stage's part, the oldest or least recently active holder gives way, and what was dropped is counted.", valueName: "SIZE"))
     var memoryLimit: String?
 
     @OptionGroup var analysis: AnalysisOptions

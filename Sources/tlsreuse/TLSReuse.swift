@@ -56,7 +56,7 @@ struct InputOptions: ParsableArguments {
     @Option(help: "Worker threads following TCP flows (default: one per core). Standard input uses one.")
     var jobs: Int?
 
-    @Option(help: ArgumentHelp("Memory for flows, buffers and records waiting their turn, all workers together: bytes, or a number with K, M or G (default 256M, at least 64M). Past it the least recently active flows give way, and are counted.", valueName: "SIZE"))
+    @Option(help: ArgumentHelp("Memory for the whole run, all workers together: flows, buffers, records, remembered sessions, statistics. Bytes, or a number with K, M or G (default 256M, at least 64M). Past a stage's part, the oldest or least recently active holder gives way, and what was dropped is counted.", valueName: "SIZE"))
     var memoryLimit: String?
 
     func validate() throws {
