@@ -185,7 +185,7 @@ public struct RecordSink {
         return nextSequence
     }
 
-    mutating func complete(_ record: HandshakeRecord, sequence: Int) {
+    mutating func complete(_ record: consuming HandshakeRecord, sequence: Int) {
         counters.count(record)
         if order == .decision {
             ready.append(record)

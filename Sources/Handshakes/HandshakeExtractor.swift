@@ -73,7 +73,7 @@ public struct HandshakeExtractor {
 
     /// Handles one packet; `emit` receives any records that became ready, in order.
     @inline(__always)
-    public mutating func process(_ packet: CapturedPacket, emit: (HandshakeRecord) -> Void) {
+    public mutating func process(_ packet: CapturedPacket, emit: (consuming HandshakeRecord) -> Void) {
         if first == nil { first = packet.timestampNanos }
         last = packet.timestampNanos
         switch decoder.decode(packet) {
@@ -101,7 +101,7 @@ public struct HandshakeExtractor {
     public var lastTimestampNanos: Int64 { last }
 
     /// Finishes flows idle at `timestampNanos` (live capture, where time passes without packets).
-    public mutating func expire(at timestampNanos: Int64, emit: (HandshakeRecord) -> Void) {
+    public mutating func expire(at timestampNanos: Int64, emit: (consuming HandshakeRecord) -> Void) {
         flows.expire(at: timestampNanos, sink: &sink)
         datagrams.expire(at: timestampNanos, sink: &sink)
         quic.expire(at: timestampNanos, sink: &sink)
@@ -109,16 +109,17 @@ public struct HandshakeExtractor {
     }
 
     /// Finishes every flow (end of input) and emits the remaining records.
-    public mutating func finish(emit: (HandshakeRecord) -> Void) {
+    public mutating func finish(emit: (consuming HandshakeRecord) -> Void) {
         flows.finishAll(sink: &sink)
         datagrams.finishAll(sink: &sink)
         quic.finishAll(sink: &sink)
         drain(emit)
     }
 
-    private mutating func drain(_ emit: (HandshakeRecord) -> Void) {
-        for record in sink.ready { emit(record) }
-        sink.ready.removeAll(keepingCapacity: true)
+    private mutating func drain(_ emit: (consuming HandshakeRecord) -> Void) {
+        // Moved out, not copied: popping from the end, so the first ready goes first.
+        if sink.ready.count > 1 { sink.ready.reverse() }
+        while let record = sink.ready.popLast() { emit(record) }
     }
 
     public var statistics: ExtractionStatistics {
@@ -140,7 +141,7 @@ public enum Extraction {
     /// `order` is `.decision` for a live pipe on standard input.
     public static func run(paths: [String], filter expression: String? = nil,
                            limits: ReassemblyLimits = ReassemblyLimits(), order: RecordSink.Order = .firstClientHello,
-                           emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+                           emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
         let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
         let captures = CaptureSet(paths: paths)
         var extractor = HandshakeExtractor(limits: limits, order: order)
@@ -168,7 +169,7 @@ extension Extraction {
     /// time with the current time, for summaries and expiry of idle flows.
     public static func runLive(_ capture: LiveCapture, limits: ReassemblyLimits = ReassemblyLimits(),
                                shouldStop: () -> Bool, tick: (Int64) -> Void,
-                               emit: (HandshakeRecord) -> Void) -> (ExtractionStatistics, endReason: String?) {
+                               emit: (consuming HandshakeRecord) -> Void) -> (ExtractionStatistics, endReason: String?) {
         var extractor = HandshakeExtractor(limits: limits, order: .decision)
         var lastTick = wallClockNanos()
         var endReason: String?

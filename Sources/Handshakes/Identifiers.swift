@@ -113,11 +113,11 @@ extension HandshakeRecord {
     /// budget in.
     public var approximateBytes: Int {
         var bytes = MemoryLayout<HandshakeRecord>.stride
-        for text in [sni, clientSessionID, clientRandom, serverSessionID, alpnSelected, offeredTicketDigest,
-                     offeredTicketKeyName, issuedTicketDigest, issuedTicketKeyName, ja3, ja4, ja3s, alert, malformed,
-                     serverTraits?.synAckOptions, backend] {
-            bytes += Self.heapBytes(text)
-        }
+        bytes += Self.heapBytes(sni) + Self.heapBytes(clientSessionID) + Self.heapBytes(clientRandom)
+        bytes += Self.heapBytes(serverSessionID) + Self.heapBytes(alpnSelected) + Self.heapBytes(offeredTicketDigest)
+        bytes += Self.heapBytes(offeredTicketKeyName) + Self.heapBytes(issuedTicketDigest) + Self.heapBytes(issuedTicketKeyName)
+        bytes += Self.heapBytes(ja3) + Self.heapBytes(ja4) + Self.heapBytes(ja3s) + Self.heapBytes(alert)
+        bytes += Self.heapBytes(malformed) + Self.heapBytes(serverTraits?.synAckOptions) + Self.heapBytes(backend)
         bytes += alpnOffered.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
         bytes += certificateFingerprints.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
         bytes += pskIdentities.reduce(Self.arrayHeader) { $0 + MemoryLayout<PSKOffer>.stride + Self.heapBytes($1.digest) + Self.heapBytes($1.text) }
@@ -134,8 +134,10 @@ extension HandshakeRecord {
     private static let arrayHeader = 48
 
     /// What a string holds on the heap: nothing up to 15 UTF-8 bytes (stored inline).
+    @inline(__always)
     private static func heapBytes(_ text: String?) -> Int {
-        guard let count = text?.utf8.count, count > 15 else { return 0 }
-        return arrayHeader + count
+        guard let text else { return 0 }
+        let count = text.utf8.count
+        return count > 15 ? arrayHeader + count : 0
     }
 }

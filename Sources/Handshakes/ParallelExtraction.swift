@@ -248,7 +248,7 @@ extension Extraction {
 
     /// One worker's share: the flows whose 4-tuple hashes to `shard`.
     static func runShard(paths: [String], filter expression: String?, shard: Int, of workers: Int,
-                         limits: ReassemblyLimits, emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+                         limits: ReassemblyLimits, emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
         let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
         // Every worker reads the files; the first one's reads are the progress.
         let captures = CaptureSet(paths: paths, countsProgress: shard == 0)
@@ -360,7 +360,7 @@ extension Extraction {
 
     /// One worker's files, then the handoff into the following files.
     static func runSegment(_ own: [String], following: [String], filter expression: String?, limits: ReassemblyLimits,
-                           emit: (HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+                           emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
         let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
         var extractor = HandshakeExtractor(limits: limits)
         var filteredOut = 0

@@ -278,21 +278,26 @@ public struct ReuseAnalysis {
     /// Adds one linked record. `link` is what `SessionLinker.link` returned for it.
     public mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
         let key = ServiceKey(server: record.server, port: record.serverPort)
-        if services[key] == nil {
+        // Looked up once; then changed in place through its index (no copy, no rehash).
+        let index: Dictionary<ServiceKey, ServiceReuse>.Index
+        if let known = services.index(forKey: key) {
+            index = known
+        } else {
             guard services.count < options.maximumServices, !full else {
                 if full { notKept += 1 }
                 connectionsToOtherServices += 1
                 return
             }
             heldBytes += Self.serviceBytes
+            services[key] = ServiceReuse(key: key)
+            index = services.index(forKey: key)!
         }
-        // Updated in place: a copy would copy its dictionaries on write.
-        heldBytes += Self.update(&services[key, default: ServiceReuse(key: key)], with: record, full: full, notKept: &notKept)
-        addOffer(record, service: key)
+        heldBytes += Self.update(&services.values[index], with: record, full: full, notKept: &notKept)
+        addOffer(record, service: key, index: index)
         let answeredOffer = record.offer != nil && record.resumed != nil
-        let bins = services[key]!.overTime.bins.count
-        services[key]!.overTime.add(at: record.timestampNanos, offer: answeredOffer, accepted: record.resumed == true)
-        heldBytes += (services[key]!.overTime.bins.count - bins) * Self.binBytes
+        let bins = services.values[index].overTime.bins.count
+        services.values[index].overTime.add(at: record.timestampNanos, offer: answeredOffer, accepted: record.resumed == true)
+        heldBytes += (services.values[index].overTime.bins.count - bins) * Self.binBytes
         addToPair(record, service: key)
         noteAnomalies(record, link: link)
     }
@@ -328,12 +333,12 @@ public struct ReuseAnalysis {
         return added
     }
 
-    private mutating func addOffer(_ record: HandshakeRecord, service key: ServiceKey) {
+    private mutating func addOffer(_ record: HandshakeRecord, service key: ServiceKey, index: Dictionary<ServiceKey, ServiceReuse>.Index) {
         let mechanism = record.offer.flatMap(Mechanism.init(rawValue:))
         // An offer counts when the server answered; an undecided connection says nothing.
         if let mechanism, let resumed = record.resumed {
-            services[key]!.offers[mechanism, default: OfferCount()].made += 1
-            if resumed { services[key]!.offers[mechanism, default: OfferCount()].accepted += 1 }
+            services.values[index].offers[mechanism, default: OfferCount()].made += 1
+            if resumed { services.values[index].offers[mechanism, default: OfferCount()].accepted += 1 }
             if let age = record.sessionAge {
                 let keyChanged = !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
                     && record.offeredTicketKeyName != nil && record.issuedTicketKeyName != record.offeredTicketKeyName
@@ -357,30 +362,34 @@ public struct ReuseAnalysis {
 
     private mutating func addToPair(_ record: HandshakeRecord, service: ServiceKey) {
         let key = PairKey(client: record.client, service: service)
-        if pairs[key] == nil {
+        let index: Dictionary<PairKey, PairSequence>.Index
+        if let known = pairs.index(forKey: key) {
+            index = known
+        } else {
             guard pairs.count < options.maximumPairs, !full else {
                 if full { notKept += 1 }
                 omittedPairs += 1
                 return
             }
             heldBytes += Self.pairBytes
+            pairs[key] = PairSequence(client: key.client, service: service)
+            index = pairs.index(forKey: key)!
         }
-        let verdict: String
-        switch record.resumed {
-        case .some(true): verdict = "resumed"
-        case .some(false): verdict = record.offer == nil ? "full" : "refused"
-        case .none: verdict = "undecided"
-        }
-        // Appended in place: a copy of the sequence would copy its array on every append.
-        let listed = pairs[key]?.connections.count ?? 0
-        if listed < options.maximumPairConnections, listedPairConnections < options.maximumListedPairConnections, !full {
+        // Changed in place: a copy of the sequence would copy its array on every append.
+        if pairs.values[index].connections.count < options.maximumPairConnections,
+           listedPairConnections < options.maximumListedPairConnections, !full {
+            let verdict: String
+            switch record.resumed {
+            case .some(true): verdict = "resumed"
+            case .some(false): verdict = record.offer == nil ? "full" : "refused"
+            case .none: verdict = "undecided"
+            }
             listedPairConnections += 1
             heldBytes += Self.listedBytes
-            pairs[key, default: PairSequence(client: record.client, service: service)].connections.append(
-                PairConnection(uid: record.uid, timestampNanos: record.timestampNanos, verdict: verdict,
-                               offer: record.offer, sessionAge: record.sessionAge))
+            pairs.values[index].connections.append(PairConnection(uid: record.uid, timestampNanos: record.timestampNanos, verdict: verdict,
+                                                                  offer: record.offer, sessionAge: record.sessionAge))
         } else {
-            pairs[key, default: PairSequence(client: record.client, service: service)].omitted += 1
+            pairs.values[index].omitted += 1
         }
     }
 

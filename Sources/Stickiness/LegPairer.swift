@@ -21,8 +21,8 @@ public struct LegPairer {
     /// window loses pairings, and those are counted (`releasedEarly`).
     public static let maximumHeld = 16_384
     public let maximumHeldBytes: Int
-    /// What one ring slot costs: a record is held inline.
-    private static let slotBytes = MemoryLayout<HandshakeRecord?>.stride
+    /// What one ring slot costs: a record is held inline, with its time and cost beside it.
+    private static let slotBytes = MemoryLayout<HandshakeRecord?>.stride + MemoryLayout<Int64>.stride + MemoryLayout<Int>.stride
     /// What `byRandom` costs per held record: it keeps at most 2 entries per held record
     /// and 1024 more (then it is rebuilt), each a 64-character key on the heap, its value
     /// and the table's slack (about 192 bytes).
@@ -35,8 +35,9 @@ public struct LegPairer {
     /// Records waiting out their window, oldest first, in a ring whose size is a power of
     /// two: holding and releasing a record moves nothing else. Released slots are nil.
     private var ring: [HandshakeRecord?] = []
-    /// The held records' times, beside them: reading one does not copy the record.
+    /// The held records' times and costs, beside them: reading one does not copy the record.
     private var times: [Int64] = []
+    private var costs: [Int] = []
     private var oldestSlot = 0
     private var heldCount = 0
     /// Sequence number of the oldest held record; each record gets the next number.
@@ -71,8 +72,9 @@ public struct LegPairer {
             releasedEarly += 1
             releaseOldest(to: release)
         }
-        heldBytes += LegPairer.cost(record)
-        hold(record)
+        let cost = LegPairer.cost(record)
+        heldBytes += cost
+        hold(record, cost: cost)
         while heldCount > 1, heldCount > LegPairer.maximumHeld || bytesInUse > maximumHeldBytes {
             releasedEarly += 1
             releaseOldest(to: release)
@@ -87,7 +89,7 @@ public struct LegPairer {
 
     private mutating func releaseOldest(to release: (consuming HandshakeRecord) -> Void) {
         let record = ring[oldestSlot].take()!
-        heldBytes -= LegPairer.cost(record)
+        heldBytes -= costs[oldestSlot]
         oldestSlot = (oldestSlot + 1) & (ring.count - 1)
         oldestSequence += 1
         heldCount -= 1
@@ -105,22 +107,26 @@ public struct LegPairer {
 
     private func slot(of sequence: Int) -> Int { (oldestSlot + sequence - oldestSequence) & (ring.count - 1) }
 
-    private mutating func hold(_ record: consuming HandshakeRecord) {
+    private mutating func hold(_ record: consuming HandshakeRecord, cost: Int) {
         if heldCount == ring.count {
             // Full: a ring twice the size, oldest first.
             var grown = [HandshakeRecord?](repeating: nil, count: max(64, ring.count * 2))
             var grownTimes = [Int64](repeating: 0, count: grown.count)
+            var grownCosts = [Int](repeating: 0, count: grown.count)
             for index in 0..<heldCount {
                 let slot = (oldestSlot + index) & (ring.count - 1)
                 grown[index] = ring[slot].take()
                 grownTimes[index] = times[slot]
+                grownCosts[index] = costs[slot]
             }
             ring = grown
             times = grownTimes
+            costs = grownCosts
             oldestSlot = 0
         }
         let slot = (oldestSlot + heldCount) & (ring.count - 1)
         times[slot] = record.timestampNanos
+        costs[slot] = cost
         ring[slot] = record
         heldCount += 1
     }

@@ -174,25 +174,32 @@ public struct StickinessAnalysis {
     public mutating func add(_ record: HandshakeRecord) {
         guard record.backsideOf == nil else { return }
         let service = ServiceKey(server: record.server, port: record.serverPort)
-        // Services first seen after the cap are counted only, so memory stays bounded.
         let full = heldBytes >= maximumBytes
-        // Services first seen past the bound are counted only, so memory stays bounded.
-        guard connections[service] != nil || !full else {
-            connectionsNotJudged += 1
-            return
+        // Looked up once; then changed in place through its index.
+        let index: Dictionary<ServiceKey, [Connection]>.Index
+        if let known = connections.index(forKey: service) {
+            index = known
+        } else {
+            // Services first seen past the bound are counted only, so memory stays bounded.
+            guard !full else {
+                connectionsNotJudged += 1
+                return
+            }
+            connections[service] = []
+            parent[service] = service
+            index = connections.index(forKey: service)!
         }
-        if parent[service] == nil { parent[service] = service }
         // One name on one port served from several addresses is one service.
         if let sni = record.keptServerName {
             let name = NameOnPort(name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni).hashValue,
                                   port: record.serverPort)
             if let other = serviceOfName[name] { union(service, other) } else if !full { serviceOfName[name] = service }
         }
-        let held = connections[service]?.count ?? 0
+        let held = connections.values[index].count
         if held >= StickinessAnalysis.maximumConnectionsPerService || (full && held >= 16) {
             // Full: the service's oldest quarter gives way.
             let dropped = held / 4
-            connections[service]!.removeFirst(dropped)
+            connections.values[index].removeFirst(dropped)
             omitted[service, default: 0] += dropped
             kept -= dropped
         } else if full {
@@ -210,17 +217,19 @@ public struct StickinessAnalysis {
              traits?.synAckOptions.map { "options \($0)" } ?? "-"].joined(separator: ", ")
         }
         var helloKey = Hasher()
-        helloKey.combine(record.cipher?.rawValue)
-        helloKey.combine(record.serverExtensions)
+        // The closures below capture these values, not the record (which they would copy).
+        let cipher = record.cipher, serverExtensions = record.serverExtensions, commonName = record.certificate?.commonName
+        helloKey.combine(cipher?.rawValue)
+        helloKey.combine(serverExtensions)
         let helloShape = interned.id(shape: UInt64(bitPattern: Int64(helloKey.finalize())) | 1) {
-            "cipher \(record.cipher.map { String($0.rawValue) } ?? "-"), extensions " + record.serverExtensions.map(String.init).joined(separator: ".")
+            "cipher \(cipher.map { String($0.rawValue) } ?? "-"), extensions " + serverExtensions.map(String.init).joined(separator: ".")
         }
-        connections[service, default: []].append(Connection(
+        connections.values[index].append(Connection(
             uid: record.uid, timestampNanos: record.timestampNanos, client: record.client, service: service,
             legBackend: interned.id(record.backend),
             // The fingerprint tells backends apart; the subject's CN says which server it is.
             certificate: interned.id(key: record.certificateFingerprints.first) { fingerprint in
-                "certificate " + fingerprint.prefix(12) + (record.certificate?.commonName.map { " (CN=\($0))" } ?? "")
+                "certificate " + fingerprint.prefix(12) + (commonName.map { " (CN=\($0))" } ?? "")
             },
             tcpShape: tcpShape, helloShape: helloShape,
             issuedKeyName: interned.id(record.issuedTicketKeyName),

@@ -1,4 +1,5 @@
 import Crypto
+import FoundationEssentials
 import CryptoExtras
 
 /// QUIC versions whose Initial packets anyone can decrypt (RFC 9001 5.2, RFC 9369 3).
@@ -149,10 +150,15 @@ public enum QUICDatagram {
         var nonce = keys.iv
         for i in 0..<8 { nonce[11 - i] ^= UInt8(truncatingIfNeeded: packetNumber >> (8 * UInt64(i))) }
         let ciphertextStart = packetNumberOffset + packetNumberLength
-        guard packet.count >= ciphertextStart + 16,
-              let box = try? AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce),
-                                                ciphertext: packet[ciphertextStart..<(packet.count - 16)],
-                                                tag: packet[(packet.count - 16)...]),
+        guard packet.count >= ciphertextStart + 16 else { return nil }
+        // Nonce, ciphertext and tag in one buffer, copied once (a box built from slices
+        // copies them byte by byte).
+        var combined = Data(count: 12 + packet.count - ciphertextStart)
+        combined.withUnsafeMutableBytes { buffer in
+            nonce.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 12) }
+            UnsafeMutableRawBufferPointer(rebasing: buffer[12...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...]))
+        }
+        guard let box = try? AES.GCM.SealedBox(combined: combined),
               let plaintext = try? AES.GCM.open(box, using: keys.key, authenticating: header) else { return nil }
         return Array(plaintext)
     }
