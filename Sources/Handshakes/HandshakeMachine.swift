@@ -147,7 +147,9 @@ struct HandshakeMachine: TLSEventHandler {
 
     /// Builds the record; nil when no ClientHello was seen. `serverTraits` are the
     /// responder's, used only when the responder is the server.
-    func makeRecord(start: FlowStart, responderTraits: ServerTraits?, fingerprints: FingerprintCache,
+    /// Mutating, though it changes nothing: callers hold the machine in a class, and a
+    /// mutating call works on it in place where a non-mutating one copies it out first.
+    mutating func makeRecord(start: FlowStart, responderTraits: ServerTraits?, fingerprints: FingerprintCache,
                     transport: String = "tcp") -> HandshakeRecord? {
         guard let hello = clientHello, let clientStream else { return nil }
         let (client, server) = clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)

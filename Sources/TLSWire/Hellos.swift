@@ -107,6 +107,7 @@ public struct ClientHello: Sendable {
         guard var suites = body.readLengthPrefixed(prefixBytes: 2), suites.remaining % 2 == 0 else {
             throw .malformed("ClientHello: bad cipher_suites length")
         }
+        cipherSuites.reserveCapacity(suites.remaining / 2)
         while let suite = suites.readUInt16() { cipherSuites.append(CipherSuite(rawValue: suite)) }
         guard var compression = body.readLengthPrefixed(prefixBytes: 1) else {
             throw .malformed("ClientHello: bad compression_methods length")
@@ -123,6 +124,8 @@ public struct ClientHello: Sendable {
 
     private mutating func parseExtensions(_ block: inout ByteCursor) throws(TLSWireError) {
         var duplicates = DuplicateCheck()
+        // Most hellos carry up to 24 extensions: one allocation for their types.
+        extensionTypes.reserveCapacity(min(block.remaining / 4, 24))
         while !block.isEmpty {
             guard extensionTypes.count < TLSLimits.maximumExtensions,
                   let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2) else {
@@ -168,6 +171,7 @@ public struct ClientHello: Sendable {
             guard var list = data.readLengthPrefixed(prefixBytes: 1), list.remaining % 2 == 0, data.isEmpty else {
                 throw .malformed("supported_versions: bad list length")
             }
+            supportedVersions.reserveCapacity(list.remaining / 2)
             while let version = list.readUInt16() { supportedVersions.append(ProtocolVersion(rawValue: version)) }
         case .sessionTicket:
             sessionTicket = data.readBytes(length: data.remaining)
@@ -215,6 +219,7 @@ public struct ClientHello: Sendable {
             guard var groups = data.readLengthPrefixed(prefixBytes: 2), groups.remaining % 2 == 0, data.isEmpty else {
                 throw .malformed("supported_groups: bad length")
             }
+            supportedGroups.reserveCapacity(groups.remaining / 2)
             while let group = groups.readUInt16() { supportedGroups.append(NamedGroup(rawValue: group)) }
         case .ecPointFormats:
             // ECPointFormat ec_point_format_list<1..2^8-1>  (RFC 8422 5.1.2)
@@ -227,6 +232,7 @@ public struct ClientHello: Sendable {
             guard var schemes = data.readLengthPrefixed(prefixBytes: 2), schemes.remaining % 2 == 0, data.isEmpty else {
                 throw .malformed("signature_algorithms: bad length")
             }
+            signatureAlgorithms.reserveCapacity(schemes.remaining / 2)
             while let scheme = schemes.readUInt16() { signatureAlgorithms.append(scheme) }
         case .encryptedClientHello:
             encryptedClientHello = true
@@ -355,6 +361,8 @@ public struct ServerHello: Sendable {
 
     private mutating func parseExtensions(_ block: inout ByteCursor) throws(TLSWireError) {
         var duplicates = DuplicateCheck()
+        // Most hellos carry up to 24 extensions: one allocation for their types.
+        extensionTypes.reserveCapacity(min(block.remaining / 4, 24))
         while !block.isEmpty {
             guard extensionTypes.count < TLSLimits.maximumExtensions,
                   let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2) else {
