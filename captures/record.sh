@@ -510,6 +510,117 @@ record_lb_tls13() {
     finish_lb lb-tls13
 }
 
+# `s_client -reconnect` through round robin over two OpenSSL servers that look the same
+# from the client side (one certificate, one software, one host): each reconnect offers the
+# previous connection's session and lands on the other server, so every offer is refused.
+# The client side alone cannot tell this from a server without a cache (issue 16).
+record_lb_reconnect() {
+    start_capture lb-reconnect.pcap "tcp portrange 14500-14502"
+    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s1.log 2>&1 &
+    local s1=$!
+    openssl s_server -accept 127.0.0.1:14502 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s2.log 2>&1 &
+    local s2=$!
+    start_haproxy ""
+    reconnect lb-reconnect.client.log -connect 127.0.0.1:14500 -servername svc.test -tls1_2
+    kill $s1 $s2 2>/dev/null || true
+    finish_lb lb-reconnect
+}
+
+# Two clients taking turns through the same round robin: each lands on the same server
+# every time (the balancer alternates, and so do they), so every offer is accepted; nothing
+# on the client side shows there are two servers.
+record_lb_alternating() {
+    start_capture lb-alternating.pcap "tcp portrange 14500-14502"
+    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s1.log 2>&1 &
+    local s1=$!
+    openssl s_server -accept 127.0.0.1:14502 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s2.log 2>&1 &
+    local s2=$!
+    start_haproxy ""
+    : >lb-alternating.client.log
+    for address in 127.0.0.2 127.0.0.3; do
+        client lb-alternating.client.log -connect 127.0.0.1:14500 -bind "$address:0" -servername svc.test -tls1_2 -sess_out "alt-$address.pem"
+    done
+    for _ in 1 2 3; do
+        for address in 127.0.0.2 127.0.0.3; do
+            client lb-alternating.client.log -connect 127.0.0.1:14500 -bind "$address:0" -servername svc.test -tls1_2 -sess_in "alt-$address.pem"
+        done
+    done
+    kill $s1 $s2 2>/dev/null || true
+    finish_lb lb-alternating
+}
+
+# The classic probe: one saved session offered at 5, 10, 15 and 30 s to nginx with
+# `ssl_session_timeout 20s`, for TLS 1.2 session IDs (14460), TLS 1.2 tickets (14461) and
+# TLS 1.3 tickets (14462), the three probed at once, 0.3 s apart so their connections keep
+# one order; the client log lists the connections in the order they started.
+record_probe_intervals() {
+    mkdir -p nginx-probe/logs
+    cat >nginx-probe/nginx.conf <<CONF
+daemon off;
+master_process off;
+error_log $work/nginx-probe/logs/error.log;
+pid $work/nginx-probe/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
+    ssl_session_timeout 20s;
+    server {
+        listen 127.0.0.1:14460 ssl;
+        ssl_protocols TLSv1.2;
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_tickets off;
+        location / { return 200 "session id\n"; }
+    }
+    server {
+        listen 127.0.0.1:14461 ssl;
+        ssl_protocols TLSv1.2;
+        ssl_session_cache off;
+        ssl_session_tickets on;
+        location / { return 200 "ticket\n"; }
+    }
+    server {
+        listen 127.0.0.1:14462 ssl;
+        ssl_protocols TLSv1.3;
+        ssl_session_cache off;
+        ssl_session_tickets on;
+        location / { return 200 "tls 1.3\n"; }
+    }
+}
+CONF
+    start_capture probe-intervals.pcap "tcp portrange 14460-14462"
+    nginx -p "$work/nginx-probe" -c "$work/nginx-probe/nginx.conf" &
+    server_pid=$!
+    sleep 1
+    : >probe-intervals.client.log
+    local port version start pids=() offset=0
+    for port in 14460 14461 14462; do
+        version=-tls1_2
+        [ "$port" = 14462 ] && version=-tls1_3
+        (
+            log=probe-$port.client.log
+            : >"$log"
+            sleep "$offset"
+            start=$(date +%s.%N)
+            client "$log" -connect 127.0.0.1:$port $version -sess_out "probe-$port.pem"
+            for gap in 5 10 15 30; do
+                wait_until "$start" "$gap"
+                client "$log" -connect 127.0.0.1:$port $version -sess_in "probe-$port.pem"
+            done
+        ) &
+        pids+=($!)
+        offset=$(awk -v o="$offset" 'BEGIN { print o + 0.3 }')
+    done
+    wait "${pids[@]}"
+    # One log, connections in the order they started (each block begins "### connection TIME").
+    cat probe-1446[012].client.log | awk '/^### connection / { n++; t = $3 } { print t "\t" n "\t" $0 }' |
+        sort -t "$(printf '\t')" -k1,1n -k2,2n -s | cut -f3- >probe-intervals.client.log
+    stop_server
+    stop_capture
+    finish probe-intervals
+}
+
 # VXLAN (RFC 7348): two network namespaces joined by a veth pair, a VXLAN device on each
 # (VNI 42, UDP port 4789) with overlay addresses 192.168.42.1 and .2. The server and client
 # talk over the overlay; tcpdump records the underlay, so every packet is TLS inside
@@ -723,7 +834,7 @@ record_quic() {
     echo "recorded quic: $(grep -c '^### connection' "$here/quic.aioquic.log") client runs"
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 vxlan dtls starttls quic"
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

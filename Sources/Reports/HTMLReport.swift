@@ -193,7 +193,7 @@ public enum HTMLReport {
             let acceptedHeight = Double(bucket.accepted) / Double(maximum) * (plotBottom - plotTop)
             svg += "<rect x=\"\(fmt(center - barWidth - 1))\" y=\"\(fmt(plotBottom - offersHeight))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(offersHeight))\" fill=\"\(Palette.offers)\"><title>\(bucket.offers) offers</title></rect>"
             svg += "<rect x=\"\(fmt(center + 1))\" y=\"\(fmt(plotBottom - acceptedHeight))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(acceptedHeight))\" fill=\"\(Palette.accepted)\"><title>\(bucket.accepted) accepted</title></rect>"
-            let label = bucket.maxAge.map { "≤ " + formatAge($0) } ?? "older"
+            let label = AgeBucketLabel.text(shown, index)
             svg += "<text x=\"\(fmt(center))\" y=\"\(fmt(plotBottom + 14))\" text-anchor=\"middle\" class=\"tick\">\(escape(label))</text>"
             if bucket.offers > 0 {
                 svg += "<text x=\"\(fmt(center))\" y=\"\(fmt(plotBottom + 28))\" text-anchor=\"middle\" class=\"share\">\(bucket.accepted * 100 / bucket.offers)%</text>"

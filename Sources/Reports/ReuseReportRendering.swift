@@ -79,6 +79,8 @@ public enum ReuseReportFields {
             Field("support_reasons", .object(Mechanism.allCases.map { Field($0.rawValue, .optional(s.support[$0]?.reason)) })),
             Field("by_age", .objects(s.byAge.map(bucket))),
             Field("by_age_per_mechanism", .object(Mechanism.allCases.map { m in Field(m.rawValue, .objects((s.byAgePerMechanism[m] ?? []).map(bucket))) })),
+            Field("age_bucket_tolerance", .string("an age up to 10% of an edge or 1 s past it, whichever is less, counts in the bucket below the edge")),
+            Field("first_offer_ages", .objects(s.offerAges.map(offerAge))),
             Field("lifetime", s.lifetime.map { .object(bracket($0)) } ?? .null),
             Field("lifetime_reason", .optional(s.lifetimeReason)),
             Field("lifetimes", .object(Mechanism.allCases.map { m in
@@ -117,6 +119,10 @@ public enum ReuseReportFields {
 
     static func bucket(_ b: AgeBucket) -> [Field] {
         [Field("max_age", b.maxAge.map { .seconds($0) } ?? .null), Field("offers", .int(Int64(b.offers))), Field("accepted", .int(Int64(b.accepted)))]
+    }
+
+    static func offerAge(_ o: OfferAge) -> [Field] {
+        [Field("age", .seconds(o.age)), Field("accepted", .bool(o.accepted)), Field("mechanism", .string(o.mechanism.rawValue))]
     }
 
     static func bracket(_ b: LifetimeBracket) -> [Field] {
@@ -235,8 +241,10 @@ public struct ReuseReportText {
 
     private func lifetimeShort(_ s: ServiceReuse) -> String {
         guard let b = s.lifetime else { return "-" }
-        if let atMost = b.atMost { return "\(formatAge(b.atLeast))..\(formatAge(atMost))" }
-        return ">= \(formatAge(b.atLeast))"
+        // TLS 1.3 ages count from an identity's first offer, not from the ticket's issue.
+        let firstOffer = b.mechanism == .psk ? " (from 1st offer)" : ""
+        if let atMost = b.atMost { return "\(formatAge(b.atLeast))..\(formatAge(atMost))" + firstOffer }
+        return ">= \(formatAge(b.atLeast))" + firstOffer
     }
 
     private func serviceBlock(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [String] {
@@ -254,15 +262,20 @@ public struct ReuseReportText {
         if withAge > 0 {
             out.append("  acceptance by session age (\(withAge) offer\(withAge == 1 ? "" : "s") of sessions seen issued):")
             let lastUsed = s.byAge.lastIndex { $0.offers > 0 } ?? 0
-            for bucket in s.byAge[...lastUsed] {
-                let label = bucket.maxAge.map { "<= \(formatAge($0))" } ?? "older"
+            for (index, bucket) in s.byAge[...lastUsed].enumerated() {
+                let label = AgeBucketLabel.text(s.byAge, index)
                 guard bucket.offers > 0 else {
-                    out.append("    \(label.padding(10))      -")
+                    out.append("    \(label.padding(13))      -")
                     continue
                 }
                 let share = bucket.accepted * 100 / bucket.offers
                 let bar = String(repeating: "#", count: share / 10) + String(repeating: ".", count: 10 - share / 10)
-                out.append("    \(label.padding(10)) \(String(bucket.accepted).leftPadding(5)) of \(String(bucket.offers).padding(5)) accepted  \(bar) \(share)%")
+                out.append("    \(label.padding(13)) \(String(bucket.accepted).leftPadding(5)) of \(String(bucket.offers).padding(5)) accepted  \(bar) \(share)%")
+            }
+            out.append("    (an age up to 10% or 1 s past an edge counts below it: a probe at 5 s is in 0-5 s)")
+            // With few offers, each one.
+            if withAge <= 10, s.offerAges.count == withAge {
+                out.append("  offers        " + s.offerAges.map { "\(formatAge($0.age)) \($0.accepted ? "accepted" : "refused")" }.joined(separator: ", "))
             }
         }
         if let b = s.lifetime {
@@ -355,4 +368,22 @@ extension String {
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
     func leftPadding(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// Age bucket labels as ranges: "0-5 s", "5-10 s", "30 s-5 min", "over 1 h".
+public enum AgeBucketLabel {
+    public static func text(_ buckets: [AgeBucket], _ index: Int) -> String {
+        let lower = index > 0 ? buckets[index - 1].maxAge : 0
+        switch (lower, buckets[index].maxAge) {
+        case let (low?, high?):
+            let (lowText, highText) = (formatAge(low), formatAge(high))
+            // "5-10 s" when both share the unit, "30 s-5 min" when not.
+            if low > 0, let lowUnit = lowText.split(separator: " ").last, lowText.hasSuffix(" " + lowUnit), highText.hasSuffix(" " + lowUnit) {
+                return "\(lowText.dropLast(lowUnit.count + 1))-\(highText)"
+            }
+            return low == 0 ? "0-\(highText)" : "\(lowText)-\(highText)"
+        case let (low?, nil): return "over \(formatAge(low))"
+        default: return "-"
+        }
+    }
 }

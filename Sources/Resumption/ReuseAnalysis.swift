@@ -17,11 +17,16 @@ public struct ServiceKey: Hashable, Sendable, Comparable {
 /// "yes", "no" or "unknown", with the reason a reader can check.
 public struct Support: Sendable, Equatable {
     public enum Value: String, Sendable { case yes, no, unknown }
+    /// What the value rests on: answered offers, or what full handshakes issued (a server
+    /// that never issues a session ID or ticket supports none, wherever offers went).
+    public enum Basis: Sendable { case offers, issuance, nothing }
     public var value: Value
     public var reason: String
-    public init(value: Value, reason: String) {
+    public var basis: Basis
+    public init(value: Value, reason: String, basis: Basis = .offers) {
         self.value = value
         self.reason = reason
+        self.basis = basis
     }
 }
 
@@ -36,6 +41,23 @@ public struct AgeBucket: Sendable, Equatable {
     public var maxAge: Double?
     public var offers = 0
     public var accepted = 0
+
+    /// A probe made at a nominal interval arrives a little later (the client's connect and
+    /// handshake): an age counts in the bucket of an edge up to 10% or 1 s past it, whichever
+    /// is less, so probes at 5, 10 and 30 s land in the buckets that end at 5, 10 and 30 s.
+    public static func tolerance(_ edge: Double) -> Double { min(edge * 0.1, 1) }
+
+    /// The bucket of `age` among `edges` (the last, open bucket is `edges.count`).
+    public static func index(of age: Double, edges: [Double]) -> Int {
+        edges.firstIndex { age <= $0 + tolerance($0) } ?? edges.count
+    }
+}
+
+/// One answered offer of a session whose issue was seen: its age and outcome.
+public struct OfferAge: Sendable, Equatable {
+    public var age: Double
+    public var accepted: Bool
+    public var mechanism: Mechanism
 }
 
 /// How long sessions live, as far as the offers show: the oldest accepted offer and the
@@ -75,6 +97,10 @@ public struct ServiceReuse: Sendable {
     public var lastSeenNanos: Int64 = .min
     /// Connections, offers and accepted offers over time.
     public var overTime = TimeSeries()
+    /// The first answered offers with a known age (at most `maximumOfferAges`): with few
+    /// offers, the report lists each one.
+    public var offerAges: [OfferAge] = []
+    public static let maximumOfferAges = 12
 }
 
 /// One connection in a client's sequence with a service.
@@ -151,7 +177,7 @@ struct AgeStatistics {
 
     /// `mayGrow` false (memory bound reached) keeps the refused ages at what they are, or 16.
     mutating func add(age: Double, accepted isAccepted: Bool, keyChanged: Bool, edges: [Double], mayGrow: Bool = true) {
-        let index = edges.firstIndex { age <= $0 } ?? edges.count
+        let index = AgeBucket.index(of: age, edges: edges)
         buckets[index].offers += 1
         if isAccepted { buckets[index].accepted += 1 }
         if keyChanged {
@@ -340,6 +366,9 @@ public struct ReuseAnalysis {
             services.values[index].offers[mechanism, default: OfferCount()].made += 1
             if resumed { services.values[index].offers[mechanism, default: OfferCount()].accepted += 1 }
             if let age = record.sessionAge {
+                if services.values[index].offerAges.count < ServiceReuse.maximumOfferAges {
+                    services.values[index].offerAges.append(OfferAge(age: age, accepted: resumed, mechanism: mechanism))
+                }
                 let keyChanged = !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
                     && record.offeredTicketKeyName != nil && record.issuedTicketKeyName != record.offeredTicketKeyName
                 let full = self.full
@@ -467,16 +496,20 @@ public struct ReuseAnalysis {
     private func support(_ mechanism: Mechanism, _ offers: OfferCount, _ counts: IssuanceCounts) -> Support {
         let name = ["session_id": "session ID", "ticket": "ticket", "psk": "TLS 1.3 PSK"][mechanism.rawValue]!
         if offers.accepted > 0 { return Support(value: .yes, reason: "\(offers.accepted) of \(offers.made) \(name) offers accepted") }
-        if offers.made > 0 { return Support(value: .no, reason: "none of \(offers.made) \(name) offers accepted") }
+        let refusals = offers.made > 0 ? "; none of \(offers.made) \(name) offers accepted" : ""
         switch mechanism {
         case .sessionID where counts.fullWithoutTicket > 0 && counts.fullWithoutTicketIssuingSessionID == 0:
-            return Support(value: .no, reason: "no session ID issued in \(counts.fullWithoutTicket) full handshakes that gave no ticket either")
+            return Support(value: .no, reason: "no session ID issued in \(counts.fullWithoutTicket) full handshakes that gave no ticket either" + refusals,
+                           basis: .issuance)
         case .ticket where counts.fullWithTicketClient > 0 && counts.ticketsIssued == 0:
-            return Support(value: .no, reason: "no ticket issued in \(counts.fullWithTicketClient) full handshakes whose client accepts tickets")
+            return Support(value: .no, reason: "no ticket issued in \(counts.fullWithTicketClient) full handshakes whose client accepts tickets" + refusals,
+                           basis: .issuance)
+        case _ where offers.made > 0:
+            return Support(value: .no, reason: "none of \(offers.made) \(name) offers accepted")
         case .psk:
-            return Support(value: .unknown, reason: "no PSK offers (TLS 1.3 tickets travel encrypted)")
+            return Support(value: .unknown, reason: "no PSK offers (TLS 1.3 tickets travel encrypted)", basis: .nothing)
         default:
-            return Support(value: .unknown, reason: "no \(name) offers seen")
+            return Support(value: .unknown, reason: "no \(name) offers seen", basis: .nothing)
         }
     }
 }
@@ -485,12 +518,12 @@ public struct ReuseAnalysis {
 public func formatAge(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds.magnitude < 1e15 else { return "-" }
     if seconds < 0.1 { return "\(Int((seconds * 1000).rounded())) ms" }
-    if seconds < 120 {
-        if seconds < 10, seconds != seconds.rounded(.down) { return "\(Double(Int(seconds * 10)) / 10) s" }
-        return "\(Int(seconds)) s"
-    }
-    if seconds < 7200 { return "\(Int(seconds / 60)) min" }
-    return "\(Double(Int(seconds / 360)) / 10) h"
+    // Rounded, not cut: 14.942 s is "15 s", 2.96 s is "3 s", 2.94 s is "2.9 s".
+    let tenths = (seconds * 10).rounded() / 10
+    if tenths < 10 { return tenths == tenths.rounded(.down) ? "\(Int(tenths)) s" : "\(tenths) s" }
+    if seconds < 119.5 { return "\(Int(seconds.rounded())) s" }
+    if seconds < 7170 { return "\(Int((seconds / 60).rounded())) min" }
+    return "\((seconds / 360).rounded() / 10) h"
 }
 
 /// The finished analysis.

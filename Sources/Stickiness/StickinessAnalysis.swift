@@ -34,6 +34,29 @@ public struct StickinessVerdict: Sendable {
     public var evidence: [String]
     /// The services judged together (several addresses serving one name are one service).
     public var services: [ServiceKey]
+    /// Whether the capture tells backends apart (back-side connections, several addresses,
+    /// certificates, TCP traits or ServerHello shapes), so offers have a known place.
+    public var backendsKnown = false
+    /// Answered offers per mechanism, by where they went.
+    public var offerPlaces: [Mechanism: OfferPlaces] = [:]
+}
+
+/// Where a mechanism's answered offers went, as far as the capture shows.
+public struct OfferPlaces: Sendable, Equatable {
+    /// Offers that reached the backend that issued their session.
+    public var atIssuer = OfferCount()
+    /// Offers that reached another backend.
+    public var elsewhere = OfferCount()
+    /// Offers whose backend or issuer the capture does not show.
+    public var unplaced = OfferCount()
+    /// The youngest refused offer's session age, in seconds.
+    public var youngestRefusedAge: Double?
+    public init() {}
+
+    mutating func add(_ place: WritableKeyPath<OfferPlaces, OfferCount>, accepted: Bool, age: Double?) {
+        self[keyPath: place].made += 1
+        if accepted { self[keyPath: place].accepted += 1 } else if let age { youngestRefusedAge = min(youngestRefusedAge ?? age, age) }
+    }
 }
 
 /// Tells, per service, whether a load balancer sends returning clients back to the backend
@@ -400,9 +423,11 @@ public struct StickinessAnalysis {
         let offers = all.indices.filter { all[$0].offer != nil && all[$0].resumed != nil }
         var sameAccepted = 0, sameRefused = 0, otherAccepted = 0, otherRefused = 0, unknownAccepted = 0
         var unknownRefused: [Int] = []
+        var places: [Mechanism: OfferPlaces] = [:]
         for i in offers {
             let accepted = all[i].resumed == true
             let serving = backendOf[i], issuer = serving >= 0 ? issuerBackend(i) : -1
+            let place: WritableKeyPath<OfferPlaces, OfferCount>
             if serving >= 0, issuer >= 0 {
                 switch (serving == issuer, accepted) {
                 case (true, true): sameAccepted += 1
@@ -410,11 +435,12 @@ public struct StickinessAnalysis {
                 case (false, true): otherAccepted += 1
                 case (false, false): otherRefused += 1
                 }
-            } else if accepted {
-                unknownAccepted += 1
+                place = serving == issuer ? \.atIssuer : \.elsewhere
             } else {
-                unknownRefused.append(i)
+                if accepted { unknownAccepted += 1 } else { unknownRefused.append(i) }
+                place = \.unplaced
             }
+            if let mechanism = all[i].offer { places[mechanism, default: OfferPlaces()].add(place, accepted: accepted, age: all[i].sessionAge) }
         }
         // Outcome pattern: refused younger than an accepted offer of the same mechanism.
         var oldestAccepted: [Mechanism: Double] = [:]
@@ -450,10 +476,12 @@ public struct StickinessAnalysis {
         let offersElsewhere: Double? = offers.isEmpty || (known == 0 && youngRefused.isEmpty) ? nil
             : Double(otherAccepted + otherRefused + youngRefused.count) / Double(offers.count)
 
-        let visible = scheme == .single ? 1 : backends.count
+        // Only a capture that tells backends apart can show a single one; with nothing to
+        // tell them apart, one backend and several sticky or sharing ones look alike.
+        let backendsKnown = scheme != .single
         let verdict: StickinessVerdict.Verdict
         if offers.isEmpty {
-            verdict = visible == 1 && !all.isEmpty ? .singleBackend : .unknown
+            verdict = backendsKnown && backends.count == 1 ? .singleBackend : .unknown
             evidence.append("no resumption offers with an answer")
         } else if otherAccepted > 0 && landedElsewhere == 0 {
             verdict = .shared
@@ -462,18 +490,48 @@ public struct StickinessAnalysis {
         } else if landedElsewhere > 0 && otherAccepted > 0 {
             verdict = landedElsewhere >= otherAccepted ? .notSticky : .shared
             evidence.append("mixed: some backends share sessions and some do not")
-        } else if sameAccepted > 0 && visible > 1 {
-            verdict = .sticky
-        } else if visible <= 1 {
+        } else if sameAccepted > 0 && backends.count > 1 {
+            // Round robin with clients that take turns in step sends each back to its
+            // issuer too: when the backends rotate connection by connection, the capture
+            // cannot tell stickiness from rotation.
+            if Self.rotates(backendOf) {
+                verdict = .unknown
+                evidence.append("every offer returned to its issuing backend, but the backends also took turns connection by connection, as round robin does: with these clients stickiness and rotation look alike; clients that do not take turns would tell")
+            } else {
+                verdict = .sticky
+            }
+        } else if backendsKnown && backends.count == 1 {
             verdict = .singleBackend
-        } else if unknownAccepted > 0 {
+        } else if unknownAccepted + sameAccepted > 0 {
             verdict = .stickyOrShared
+            if !backendsKnown {
+                evidence.append("nothing tells backends apart: one backend, or several that keep clients on the backend holding their session or share sessions, look alike")
+            }
         } else {
             verdict = .unknown
+            if !backendsKnown {
+                let youngest = places.values.compactMap(\.youngestRefusedAge).min()
+                evidence.append("every offer refused\(youngest.map { ", the youngest \(formatAge($0)) after its session was issued" } ?? ""), and nothing tells backends apart: no session cache, a cache too small or restarted, or several backends without stickiness")
+                evidence.append("to decide: capture the back side of the balancer too, or look for a certificate, ticket key name or server TCP trait that differs per backend")
+            }
         }
-        return StickinessVerdict(verdict: verdict, backends: backends, offersElsewhere: offersElsewhere,
-                                 offersElsewhereIsLowerBound: offersElsewhere != nil && known < offers.count,
-                                 evidence: evidence, services: services)
+        var result = StickinessVerdict(verdict: verdict, backends: backends, offersElsewhere: offersElsewhere,
+                                       offersElsewhereIsLowerBound: offersElsewhere != nil && known < offers.count,
+                                       evidence: evidence, services: services)
+        result.backendsKnown = backendsKnown
+        result.offerPlaces = places
+        return result
+    }
+}
+
+extension StickinessAnalysis {
+    /// True when the known backends of consecutive connections cycle through all of them
+    /// in a fixed order (s1, s2, s1, s2, ...) for at least two rounds.
+    static func rotates(_ backendOf: [Int32]) -> Bool {
+        let known = backendOf.filter { $0 >= 0 }
+        let cycle = Set(known).count
+        guard cycle > 1, known.count >= 2 * cycle, Set(known.prefix(cycle)).count == cycle else { return false }
+        return known.indices.dropFirst(cycle).allSatisfy { known[$0] == known[$0 - cycle] }
     }
 }
 

@@ -143,7 +143,8 @@ struct LiveCommand: ParsableCommand {
             pipeline.tick(at: now)
             if summaryEveryNanos > 0, now - lastSummary >= summaryEveryNanos {
                 lastSummary = now
-                let lines = LiveSummary.lines(pipeline.reuseReport, stickiness: pipeline.stickinessVerdicts(),
+                let (reuse, stickiness) = pipeline.results()
+                let lines = LiveSummary.lines(reuse, stickiness: stickiness,
                                               interface: interface, kernel: capture.statistics, connections: pipeline.connections)
                 if format == .text { lines.forEach(out.line) } else { lines.forEach { printError($0) } }
             }

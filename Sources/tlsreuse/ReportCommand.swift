@@ -75,7 +75,8 @@ struct ReportCommand: ParsableCommand {
                     source: reportSource, to: writer)
         if let html {
             let page = try openOutput(html)
-            page.line(HTMLReport.render(pipeline.reuseReport, stickiness: pipeline.stickinessVerdicts(), source: reportSource,
+            let (reuse, stickiness) = pipeline.results()
+            page.line(HTMLReport.render(reuse, stickiness: stickiness, source: reportSource,
                                         version: TLSReuse.configuration.version))
             page.flush()
             if page.failed {
@@ -90,8 +91,7 @@ struct ReportCommand: ParsableCommand {
 /// The final report, the same for files and live capture.
 func writeReport(format: ReportFormat, pairs: Bool, colors: Bool = false, pipeline: Pipeline, source: ReportSource,
                  extra: [Field] = [], to writer: LineWriter) {
-    let reuse = pipeline.reuseReport
-    let stickiness = pipeline.stickinessVerdicts()
+    let (reuse, stickiness) = pipeline.results()
     switch format {
     case .text:
         ReuseReportText(showPairs: pairs, colors: colors).lines(reuse, stickiness: stickiness, source: source).forEach(writer.line)

@@ -191,15 +191,18 @@ final class Pipeline {
         each(record)
     }
 
-    var reuseReport: ReuseReport {
+    /// The reuse report with support judged on where offers went, and the stickiness
+    /// verdicts it was judged with.
+    func results() -> (reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
         var report = analysis.report()
         let counts = [("sessions_forgotten_early", linker.forgottenEarly), ("session_names", linker.namesNotKept),
                       ("records_released_before_pairing_window", legs.releasedEarly),
                       ("stickiness_connections", stickiness.connectionsNotJudged)]
         report.notKeptForMemory = counts.filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) } + report.notKeptForMemory
-        return report
+        let verdicts = stickiness.verdicts()
+        PlacedSupport.refine(&report, stickiness: verdicts)
+        return (report, verdicts)
     }
-    func stickinessVerdicts() -> [ServiceKey: StickinessVerdict] { stickiness.verdicts() }
 }
 
 /// True when each file starts no earlier than the previous one ends (tcpdump's rotated

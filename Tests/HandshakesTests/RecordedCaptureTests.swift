@@ -18,7 +18,8 @@ import TestSupport
         let expected = ["tls12-session-id.pcap", "tls12-ticket.pcap", "tls13-psk.pcap", "refused.pcap", "hrr.pcap",
                         "cooked-any.pcap", "ipv6.pcap", "dumpcap.pcapng", "two-interfaces.pcapng", "external-psk.pcap",
                         "legacy-versions.pcap", "nginx-curl.pcap", "nginx-timeout.pcap", "moved-session.pcap", "no-resumption.pcap",
-                        "lb-roundrobin.pcap", "lb-sticky.pcap", "lb-shared-tickets.pcap", "lb-tls13.pcap", "vxlan.pcap", "dtls.pcap", "starttls.pcap"]
+                        "lb-roundrobin.pcap", "lb-sticky.pcap", "lb-shared-tickets.pcap", "lb-tls13.pcap", "vxlan.pcap", "dtls.pcap", "starttls.pcap",
+                        "lb-reconnect.pcap", "lb-alternating.pcap", "probe-intervals.pcap"]
         for name in expected { #expect(Self.withClientLogs.contains(name), "captures/\(name) or its client log is missing") }
     }
 

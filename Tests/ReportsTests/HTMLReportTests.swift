@@ -29,7 +29,7 @@ import TestSupport
         // The page says what the text report says.
         #expect(stdout.contains("not-sticky") && html.contains("<span class=\"badge bad\">not-sticky</span>"))
         #expect(html.contains("127.0.0.1:14501") && html.contains("127.0.0.1:14502"))
-        #expect(html.contains("at least 2.9 s, at most 4.9 s"))
+        #expect(html.contains("at least 3 s, at most 4.9 s"))
     }
 
     /// HAND-MADE RECORDS: a server name chosen by an attacker is shown, not interpreted.

@@ -35,8 +35,15 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         guard let issuer = (first..<index).last(where: { !verdicts[$0].reused }) else { return nil }
         return verdicts[issuer].heldSession ? issuer : nil
     }
-    guard let file = verdict.argument("-sess_in") else { return nil }
-    return verdicts[..<index].lastIndex { $0.argument("-sess_out") == file }
+    guard let file = verdict.argument("-sess_in"), let issuer = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file }) else {
+        return nil
+    }
+    // A TLS 1.3 client offers no ticket past its lifetime (RFC 8446 4.6.1): OpenSSL's does not.
+    if verdicts[issuer].version == "TLSv1.3", let lifetime = verdicts[issuer].ticketLifetimeHint,
+       let saved = verdicts[issuer].startedAt, let started = verdict.startedAt, started - saved > lifetime {
+        return nil
+    }
+    return issuer
 }
 
 @Suite struct ResumptionCaptureTests {
@@ -132,6 +139,45 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         #expect(service.byAge[0].accepted == 3)
     }
 
+    /// The classic probe (captures/record.sh probe_intervals): one saved session offered at
+    /// 5, 10, 15 and 30 s to nginx with `ssl_session_timeout 20s`. Each probe counts in the
+    /// bucket of its nominal interval, and the bracket holds 20 s (TLS 1.2 session ID and
+    /// ticket). OpenSSL's client does not offer a TLS 1.3 ticket past its 20 s lifetime, so
+    /// TLS 1.3 gets a lower bound below 20 s.
+    @Test func probesAtNominalIntervalsFitTheTimeout() throws {
+        let (records, report) = try analyse("probe-intervals.pcap")
+        let verdicts = try clientLog("probe-intervals.pcap")
+        #expect(records.map(\.resumed) == verdicts.map(\.reused))
+        let edges = ReuseOptions().ageBucketEdges
+        for (port, mechanism) in [(14460, Mechanism.sessionID), (14461, .ticket)] {
+            let service = try #require(report.services.first { $0.key.port == port })
+            let lifetime = try #require(service.lifetime, "\(port): \(service.lifetimeReason ?? "")")
+            #expect(lifetime.mechanism == mechanism)
+            #expect(lifetime.atLeast < 20 && (lifetime.atMost ?? 0) > 20, "\(port): \(lifetime)")
+            // Ages 5.0x, 10.0x, 15.0x, 30.0x: buckets 0-5, 5-10, 10-30, 10-30.
+            let ages = service.offerAges.map(\.age)
+            #expect(ages.count == 4)
+            #expect(ages.map { AgeBucket.index(of: $0, edges: edges) } == [0, 1, 2, 2], "\(port): \(ages)")
+            #expect(service.byAge.map(\.offers).prefix(3) == [1, 1, 2])
+            #expect(service.offerAges.map(\.accepted) == [true, true, true, false])
+        }
+        let tls13 = try #require(report.services.first { $0.key.port == 14462 })
+        #expect(tls13.lifetime?.mechanism == .psk && tls13.lifetime?.atMost == nil)
+        #expect((tls13.lifetime?.atLeast ?? 99) < 20)
+    }
+
+    /// Ages a probe's client adds to its nominal interval still count at that interval.
+    @Test func bucketToleranceRule() {
+        let edges: [Double] = [5, 10, 30, 300, 3600]
+        #expect(AgeBucket.index(of: 4.9, edges: edges) == 0)
+        #expect(AgeBucket.index(of: 5.4, edges: edges) == 0) // within 10% of 5 s
+        #expect(AgeBucket.index(of: 5.6, edges: edges) == 1)
+        #expect(AgeBucket.index(of: 30.9, edges: edges) == 2) // within 1 s of 30 s
+        #expect(AgeBucket.index(of: 31.1, edges: edges) == 3)
+        #expect(AgeBucket.index(of: 4000, edges: edges) == 5)
+        #expect(formatAge(14.942) == "15 s" && formatAge(2.96) == "3 s" && formatAge(2.94) == "2.9 s" && formatAge(0.05) == "50 ms")
+    }
+
     @Test func movedSessionIsReported() throws {
         let (records, report) = try analyse("moved-session.pcap")
         let verdicts = try clientLog("moved-session.pcap")
@@ -216,7 +262,8 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         let (_, report) = try analyse("nginx-timeout.pcap", options: options)
         let buckets = try #require(report.services.first).byAge
         #expect(buckets.map(\.maxAge) == [1.5, 4.5, nil])
-        #expect(buckets.map(\.offers) == [1, 2, 2])
+        // Ages 1, 2, 3, 4.9 and 7.9 s: 4.9 s is within 10% of the 4.5 s edge, so below it.
+        #expect(buckets.map(\.offers) == [1, 3, 1])
         #expect(buckets.map(\.accepted) == [1, 2, 0])
     }
 }

@@ -19,7 +19,10 @@ func judge(_ capture: String) throws -> (records: [HandshakeRecord], reuse: Reus
         stickiness.add(record)
         records.append(record)
     }
-    return (records, reuse.report(), stickiness.verdicts())
+    var report = reuse.report()
+    let verdicts = stickiness.verdicts()
+    PlacedSupport.refine(&report, stickiness: verdicts)
+    return (records, report, verdicts)
 }
 
 /// haproxy's server names and where record.sh put them.
@@ -72,13 +75,23 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         // Client side: two certificates show two backends; abbreviated handshakes do not show which served.
         ("lb-sticky-client-side.pcap", "sticky-or-shared"),
         ("lb-shared-tickets.pcap", "shared"),
-        // Client side: same certificate, same ticket key, same software: one backend is all that is visible.
-        ("lb-shared-tickets-client-side.pcap", "single-backend"),
+        // Client side: same certificate, same ticket key, same software: nothing tells one
+        // backend from two that share tickets, and resumptions succeed.
+        ("lb-shared-tickets-client-side.pcap", "sticky-or-shared"),
         ("lb-tls13.pcap", "not-sticky"),
         // Client side: certificates encrypted; offers refused younger than accepted ones.
         ("lb-tls13-client-side.pcap", "not-sticky"),
-        ("tls12-session-id.pcap", "single-backend"),
-        ("nginx-timeout.pcap", "single-backend"),
+        // A single server looks like several sticky or sharing ones: no single-backend claim.
+        ("tls12-session-id.pcap", "sticky-or-shared"),
+        ("nginx-timeout.pcap", "sticky-or-shared"),
+        // s_client -reconnect through round robin: every reconnect lands on the other server.
+        ("lb-reconnect.pcap", "not-sticky"),
+        // ... and from the client side alone, a server without a cache looks the same.
+        ("lb-reconnect-client-side.pcap", "unknown"),
+        // Two clients taking turns through round robin: each lands back on its own server,
+        // and the backends rotate, so stickiness and rotation look alike.
+        ("lb-alternating.pcap", "unknown"),
+        ("lb-alternating-client-side.pcap", "sticky-or-shared"),
     ])
     func verdicts(capture: String, expected: String) throws {
         let (_, reuse, stickiness) = try judge(capture)
@@ -99,6 +112,37 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         let pattern = try #require(try judge("lb-tls13-client-side.pcap").stickiness[front])
         #expect(pattern.evidence.contains { $0.contains("reached a backend that does not hold the session") })
         #expect(pattern.offersElsewhereIsLowerBound)
+    }
+
+    /// Support per mechanism is judged on the offers that reached the backend that issued
+    /// their session; refusals elsewhere, or refusals where nothing tells backends apart,
+    /// are not a "no". The client logs are the truth: s_client printed New for every
+    /// lb-reconnect connection.
+    @Test(arguments: [
+        ("lb-reconnect.pcap", "unknown", "landed on another backend"),
+        ("lb-reconnect-client-side.pcap", "unknown", "several backends without stickiness"),
+        ("lb-roundrobin.pcap", "yes", "lost to the balancer"),
+        ("lb-alternating.pcap", "yes", "returned to the issuing backend"),
+    ])
+    func supportJudgedWhereOffersWent(capture: String, expected: String, reason: String) throws {
+        let (records, reuse, _) = try judge(capture)
+        let service = try #require(reuse.services.first)
+        let support = try #require(service.support[.sessionID])
+        #expect(support.value.rawValue == expected, "\(capture): \(support.reason)")
+        #expect(support.reason.contains(reason), "\(capture): \(support.reason)")
+        let truth = try clientVerdicts(log: Paths.captures.appendingPathComponent(capture.replacingOccurrences(of: ".pcap", with: ".client.log")))
+        #expect(records.map(\.resumed) == truth.map(\.reused))
+        if capture.hasPrefix("lb-reconnect") {
+            #expect(truth.allSatisfy { !$0.reused } && records.filter { $0.offer == "session_id" }.count == 5)
+        }
+    }
+
+    /// A balancer that rotates with clients taking turns: haproxy's log shows the rotation.
+    @Test func alternatingClientsRotate() throws {
+        let servers = try haproxyServers(log: Paths.captures.appendingPathComponent("lb-alternating.haproxy.log")).map(\.server)
+        #expect(servers == ["s1", "s2", "s1", "s2", "s1", "s2", "s1", "s2"])
+        let verdict = try #require(try judge("lb-alternating.pcap").stickiness[front])
+        #expect(verdict.evidence.contains { $0.contains("took turns") })
     }
 
     /// The same verdicts through the command line, in JSON.

@@ -153,6 +153,9 @@ public struct ClientVerdict: Equatable, CustomStringConvertible {
     /// s_client printed a session block ("SSL-Session:"): it holds a session to offer. A TLS 1.3
     /// connection has none until a ticket arrives.
     public var heldSession = false
+    /// The lifetime of the first TLS session ticket s_client printed (RFC 5077 3.3,
+    /// RFC 8446 4.6.1), in seconds.
+    public var ticketLifetimeHint: Double?
     public var description: String { "\(reused ? "Reused" : "New") \(version)" }
 
     public init(reused: Bool, version: String, startedAt: Double? = nil, command: String? = nil, reconnectOf: Int? = nil) {
@@ -227,6 +230,8 @@ public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
             pendingStart = nil
         } else if line.hasPrefix("SSL-Session:") {
             current?.heldSession = true
+        } else if current?.ticketLifetimeHint == nil, let range = line.range(of: "TLS session ticket lifetime hint: ") {
+            current?.ticketLifetimeHint = Double(line[range.upperBound...].prefix { $0.isNumber })
         } else if current?.version == "?", let range = line.range(of: "Protocol  : ") {
             let name = line[range.upperBound...].trimmingCharacters(in: .whitespaces)
             current?.version = protocolNames[name] ?? name
