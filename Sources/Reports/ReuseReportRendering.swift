@@ -272,7 +272,7 @@ public struct ReuseReportText {
                 let bar = String(repeating: "#", count: share / 10) + String(repeating: ".", count: 10 - share / 10)
                 out.append("    \(label.padding(13)) \(String(bucket.accepted).leftPadding(5)) of \(String(bucket.offers).padding(5)) accepted  \(bar) \(share)%")
             }
-            out.append("    (an age up to 10% or 1 s past an edge counts below it: a probe at 5 s is in 0-5 s)")
+            out.append("    (an age up to 10% or 1 s past an edge counts below it: probes arrive a little late)")
             // With few offers, each one.
             if withAge <= 10, s.offerAges.count == withAge {
                 out.append("  offers        " + s.offerAges.map { "\(formatAge($0.age)) \($0.accepted ? "accepted" : "refused")" }.joined(separator: ", "))
