@@ -88,5 +88,5 @@ for spec in "${attacks[@]}"; do
             "$(echo "$aw / $nw" | bc -l)" "$bound" "$(echo "$ar / 1024" | bc -l)" "$(echo "$nr / 1024" | bc -l)"
     done
 done
-echo "tlsreuse $($tlsreuse --version), $(nproc) cores, one worker, median of $runs runs, start-up ($startup s) taken off both;"
+echo "tlsreuse $($tlsreuse --version), $(nproc) cores, one worker, median of $runs runs, start-up ($(printf "%.3f" "$startup") s) taken off both;"
 echo "ratio = attack time / the same packet count of the baseline; bound = what issue 14 allows"
