@@ -127,8 +127,13 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var resumes: String?
     /// For TLS 1.3: uid of the first connection seen offering the same PSK identity.
     public var pskFirstOfferedBy: String?
-    /// Seconds since the offered session was issued (TLS 1.2) or its identity first seen (TLS 1.3).
+    /// Seconds since the offered session was issued (TLS 1.2), or for TLS 1.3 since the
+    /// client's last full handshake with the service before the identity's first offer
+    /// (where tickets are issued), else since that first offer.
     public var sessionAge: Double?
+    /// What `sessionAge` counts from: "issue" (TLS 1.2, the issuing connection),
+    /// "full_handshake" or "first_offer" (TLS 1.3, see `sessionAge`).
+    public var sessionAgeFrom: String?
 
     // Filled by the Stickiness stage's LegPairer, before linking.
     /// The backend ("address:port") that a balancer forwarded this connection to, when the

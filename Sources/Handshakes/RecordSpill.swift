@@ -304,6 +304,7 @@ extension HandshakeRecord {
         c.optionalString(&resumes)
         c.optionalString(&pskFirstOfferedBy)
         c.optional(&sessionAge, placeholder: 0) { $0.double(&$1) }
+        c.optionalString(&sessionAgeFrom)
         c.optionalString(&backend)
         c.optionalString(&backendLeg)
         c.optionalString(&backsideOf)

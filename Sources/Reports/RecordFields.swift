@@ -66,6 +66,7 @@ extension HandshakeRecord {
             Field("offer", .optional(offer)),
             Field("resumes", .optional(resumes)),
             Field("session_age", sessionAge.map { .seconds($0) } ?? .null),
+            Field("session_age_from", .optional(sessionAgeFrom)),
             Field("psk_first_offered_by", .optional(pskFirstOfferedBy)),
             Field("backend", .optional(backend)),
             Field("backend_leg", .optional(backendLeg)),

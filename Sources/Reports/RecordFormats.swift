@@ -162,6 +162,7 @@ public enum FlatRecord {
         record.offer = ""
         record.resumes = ""
         record.sessionAge = 0
+        record.sessionAgeFrom = ""
         record.pskFirstOfferedBy = ""
         record.backend = ""
         record.backendLeg = ""

@@ -241,8 +241,8 @@ public struct ReuseReportText {
 
     private func lifetimeShort(_ s: ServiceReuse) -> String {
         guard let b = s.lifetime else { return "-" }
-        // TLS 1.3 ages count from an identity's first offer, not from the ticket's issue.
-        let firstOffer = b.mechanism == .psk ? " (from 1st offer)" : ""
+        // TLS 1.3 ages without a full handshake before the first offer count from that offer.
+        let firstOffer = b.fromFirstOffer ? " (from 1st offer)" : ""
         if let atMost = b.atMost { return "\(formatAge(b.atLeast))..\(formatAge(atMost))" + firstOffer }
         return ">= \(formatAge(b.atLeast))" + firstOffer
     }

@@ -68,6 +68,9 @@ public struct LifetimeBracket: Sendable, Equatable {
     public var mechanism: Mechanism
     public var acceptedOffers: Int
     public var refusedOffers: Int
+    /// TLS 1.3: some ages count from the identity's first offer (no full handshake of the
+    /// client before it), so they are lower bounds.
+    public var fromFirstOffer = false
 }
 
 /// Everything the report says about one service.
@@ -169,6 +172,8 @@ struct AgeStatistics {
     var refusedAbove = YoungestAges()
     /// Refusals left out: the server answered with a ticket under a new key name.
     var keyChanges = 0
+    /// TLS 1.3 ages counted from the identity's first offer, not from a full handshake.
+    var fromFirstOffer = 0
 
     init(edges: [Double]) { buckets = edges.map { AgeBucket(maxAge: $0) } + [AgeBucket(maxAge: nil)] }
 
@@ -176,7 +181,9 @@ struct AgeStatistics {
     static let refusedAboveKeptWhenFull = 16
 
     /// `mayGrow` false (memory bound reached) keeps the refused ages at what they are, or 16.
-    mutating func add(age: Double, accepted isAccepted: Bool, keyChanged: Bool, edges: [Double], mayGrow: Bool = true) {
+    mutating func add(age: Double, accepted isAccepted: Bool, keyChanged: Bool, edges: [Double], mayGrow: Bool = true,
+                      fromFirstOffer firstOffer: Bool = false) {
+        if firstOffer { fromFirstOffer += 1 }
         let index = AgeBucket.index(of: age, edges: edges)
         buckets[index].offers += 1
         if isAccepted { buckets[index].accepted += 1 }
@@ -216,10 +223,15 @@ struct AgeStatistics {
             return (nil, "\(refusedBelow) offers refused younger than the oldest accepted (\(formatAge(oldest))): acceptance does not follow age (several backends, or cache eviction)" + keyNote)
         }
         let atMost = refusedAbove.minimum.flatMap { $0 > oldest ? $0 : nil }
-        let bracket = LifetimeBracket(atLeast: oldest, atMost: atMost, mechanism: mechanism, acceptedOffers: accepted, refusedOffers: refused)
+        var bracket = LifetimeBracket(atLeast: oldest, atMost: atMost, mechanism: mechanism, acceptedOffers: accepted, refusedOffers: refused)
+        bracket.fromFirstOffer = mechanism == .psk && fromFirstOffer > 0
         var reason: String? = atMost == nil ? "no refused offer older than the oldest accepted: lower bound only" : nil
-        if mechanism == .psk, atMost != nil {
-            reason = "TLS 1.3 ages count from the identity's first offer, and a refusal may also mean new ticket keys (tickets travel encrypted)"
+        if mechanism == .psk {
+            // Tickets travel encrypted (RFC 8446 4.6.1): their issue is not seen.
+            let basis = fromFirstOffer > 0
+                ? "TLS 1.3 ages of \(fromFirstOffer) offers count from the identity's first offer (no full handshake of the client before it), so they are low"
+                : "TLS 1.3 ages count from the client's last full handshake before the identity's first offer, where its ticket was issued"
+            reason = [reason, basis, atMost != nil ? "a refusal may also mean new ticket keys" : nil].compactMap { $0 }.joined(separator: "; ")
         }
         if keyChanges > 0 { reason = (reason ?? "") + keyNote }
         return (bracket, reason)
@@ -374,7 +386,8 @@ public struct ReuseAnalysis {
                 let full = self.full
                 let kept = ages[key]?[mechanism]?.refusedAbove.count ?? 0
                 ages[key, default: [:]][mechanism, default: AgeStatistics(edges: options.ageBucketEdges)]
-                    .add(age: age, accepted: resumed, keyChanged: keyChanged, edges: options.ageBucketEdges, mayGrow: !full)
+                    .add(age: age, accepted: resumed, keyChanged: keyChanged, edges: options.ageBucketEdges, mayGrow: !full,
+                         fromFirstOffer: record.sessionAgeFrom == "first_offer")
                 heldBytes += max((ages[key]![mechanism]!.refusedAbove.count - kept) * Self.ageBytes, 0)
             }
         }

@@ -164,6 +164,51 @@ struct ExpiringTable {
     }
 }
 
+/// Each client's last full TLS 1.3 handshake per service (ClientHello time): where the
+/// tickets it later offers were probably issued. At most `maximumEntries`, oldest first out.
+struct RecentFullHandshakes {
+    static let maximumEntries = 65_536
+
+    private struct Key: Hashable {
+        var client: IPAddress
+        var server: IPAddress
+        var port: UInt16
+    }
+
+    private var latest: [Key: Int64] = [:]
+    private var order: [(key: Key, time: Int64)] = []
+    private var head = 0
+
+    mutating func note(_ record: HandshakeRecord, horizon: Int64) {
+        let key = Key(client: record.client, server: record.server, port: record.serverPort)
+        latest[key] = record.timestampNanos
+        order.append((key, record.timestampNanos))
+        let oldest = record.timestampNanos - horizon
+        while head < order.count, order[head].time < oldest || latest.count > Self.maximumEntries {
+            let (key, time) = order[head]
+            if latest[key] == time { latest[key] = nil }
+            head += 1
+        }
+        if head > 4096, head * 2 > order.count {
+            order.removeFirst(head)
+            head = 0
+        }
+        // Stale places outnumber the live ones: rebuilt, linear overall.
+        if order.count - head > 2 * latest.count + 4096 {
+            order = order[head...].filter { latest[$0.key] == $0.time }
+            head = 0
+        }
+    }
+
+    /// The time of `record`'s client's last full handshake with its service before it,
+    /// within `horizon`.
+    func latest(_ record: HandshakeRecord, within horizon: Int64) -> Int64? {
+        guard let time = latest[Key(client: record.client, server: record.server, port: record.serverPort)],
+              time < record.timestampNanos, record.timestampNanos - time <= horizon else { return nil }
+        return time
+    }
+}
+
 /// A link the linker found, for anomaly detection.
 public struct SessionLink: Sendable {
     public var mechanism: Mechanism
@@ -193,6 +238,7 @@ public struct SessionLinker {
     private var tickets = ExpiringTable()
     private var identities = ExpiringTable()
     private var names: SessionNames
+    private var fullHandshakes = RecentFullHandshakes()
     /// Sessions forgotten before their horizon, to keep within `limits.maximumSessions`: a
     /// later offer of one of them is not linked.
     public private(set) var forgottenEarly = 0
@@ -241,6 +287,7 @@ public struct SessionLinker {
         record.resumes = nil
         record.pskFirstOfferedBy = nil
         record.sessionAge = nil
+        record.sessionAgeFrom = nil
         let now = record.timestampNanos
         func age(_ session: KnownSession) -> Double { Double(now - session.originNanos) / 1e9 }
 
@@ -250,10 +297,19 @@ public struct SessionLinker {
             if let first = identities[identity.digest] {
                 record.pskFirstOfferedBy = first.uid
                 record.sessionAge = age(first)
+                record.sessionAgeFrom = first.originNanos < first.seenNanos ? "full_handshake" : "first_offer"
                 return SessionLink(mechanism: .psk, issuerUID: first.uid, issuerClient: first.client, issuerSNI: issuerName(first, record),
                                    key: identity.digest)
             }
-            remember(.identity, identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: now, client: record.client,
+            // Tickets travel encrypted (RFC 8446 4.6.1): the identity is dated from the
+            // client's last full handshake with this service, where tickets are issued.
+            var origin = now
+            if let full = fullHandshakes.latest(record, within: limits.sessionHorizonNanos) {
+                origin = full
+                record.sessionAge = Double(now - full) / 1e9
+                record.sessionAgeFrom = "full_handshake"
+            }
+            remember(.identity, identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client,
                                                               name: names.index(record.keptServerName)))
             return nil
         }
@@ -262,6 +318,7 @@ public struct SessionLinker {
             if let issued = tickets[digest] {
                 record.resumes = issued.uid
                 record.sessionAge = age(issued)
+                record.sessionAgeFrom = "issue"
                 return SessionLink(mechanism: .ticket, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issuerName(issued, record),
                                    key: digest)
             }
@@ -272,6 +329,7 @@ public struct SessionLinker {
             record.offer = Mechanism.sessionID.rawValue
             record.resumes = issued.uid
             record.sessionAge = age(issued)
+            record.sessionAgeFrom = "issue"
             return SessionLink(mechanism: .sessionID, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issuerName(issued, record),
                                    key: record.clientSessionID)
         }
@@ -289,7 +347,11 @@ public struct SessionLinker {
     }
 
     private mutating func rememberIssued(_ record: HandshakeRecord, continuing link: SessionLink?) {
-        guard let version = record.version, !version.isTLS13Family else { return }
+        guard let version = record.version else { return }
+        if version.isTLS13Family {
+            if record.resumed == false { fullHandshakes.note(record, horizon: limits.sessionHorizonNanos) }
+            return
+        }
         let now = record.timestampNanos
         // A resumed connection continues the session it resumed: its origin stays.
         var origin = now

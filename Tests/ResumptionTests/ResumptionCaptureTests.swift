@@ -107,9 +107,11 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         for (index, record) in records.enumerated() {
             guard let age = record.sessionAge, let started = verdicts[index].startedAt, let issuer = truthIssuer(verdicts, index) else { continue }
             let from: Int
-            if record.version?.isTLS13Family == true {
+            if record.version?.isTLS13Family == true, record.sessionAgeFrom == "first_offer" {
                 from = records.indices.first { truthIssuer(verdicts, $0) == issuer && records[$0].version?.isTLS13Family == true }!
             } else {
+                // TLS 1.2: the issuing run; TLS 1.3: the client's full handshake that saved the ticket.
+                #expect(record.sessionAgeFrom == (record.version?.isTLS13Family == true ? "full_handshake" : "issue"), "\(capture) #\(index)")
                 from = issuer
             }
             guard let origin = verdicts[from].startedAt else { continue }
@@ -143,7 +145,7 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     /// 5, 10, 15 and 30 s to nginx with `ssl_session_timeout 20s`. Each probe counts in the
     /// bucket of its nominal interval, and the bracket holds 20 s (TLS 1.2 session ID and
     /// ticket). OpenSSL's client does not offer a TLS 1.3 ticket past its 20 s lifetime, so
-    /// TLS 1.3 gets a lower bound below 20 s.
+    /// TLS 1.3 gets a lower bound below 20 s, with ages from the full handshake.
     @Test func probesAtNominalIntervalsFitTheTimeout() throws {
         let (records, report) = try analyse("probe-intervals.pcap")
         let verdicts = try clientLog("probe-intervals.pcap")
@@ -161,9 +163,12 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
             #expect(service.byAge.map(\.offers).prefix(3) == [1, 1, 2])
             #expect(service.offerAges.map(\.accepted) == [true, true, true, false])
         }
+        // TLS 1.3: ages from the full handshake that issued the ticket, so the probes land
+        // at their intervals too; no offer past the ticket's lifetime, so a lower bound.
         let tls13 = try #require(report.services.first { $0.key.port == 14462 })
-        #expect(tls13.lifetime?.mechanism == .psk && tls13.lifetime?.atMost == nil)
-        #expect((tls13.lifetime?.atLeast ?? 99) < 20)
+        #expect(tls13.lifetime?.mechanism == .psk && tls13.lifetime?.atMost == nil && tls13.lifetime?.fromFirstOffer == false)
+        #expect((tls13.lifetime?.atLeast ?? 99) < 20 && (tls13.lifetime?.atLeast ?? 0) > 14)
+        #expect(tls13.offerAges.map { AgeBucket.index(of: $0.age, edges: edges) } == [0, 1, 2])
     }
 
     /// Ages a probe's client adds to its nominal interval still count at that interval.
@@ -232,7 +237,8 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     @Test func tls13RefusalIsNotCalledALifetimeWithoutSaying() throws {
         let (_, report) = try analyse("tls13-psk.pcap")
         let service = try #require(report.services.first)
-        #expect(service.lifetimeReason?.contains("first offer") == true)
+        // The ticket is encrypted: the reason says where TLS 1.3 ages count from.
+        #expect(service.lifetimeReason?.contains("TLS 1.3 ages count from the client's last full handshake") == true, "\(service.lifetimeReason ?? "")")
     }
 
     @Test func filtersSelectConnections() throws {
