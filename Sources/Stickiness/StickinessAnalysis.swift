@@ -51,6 +51,8 @@ public struct OfferPlaces: Sendable, Equatable {
     public var unplaced = OfferCount()
     /// The youngest refused offer's session age, in seconds.
     public var youngestRefusedAge: Double?
+    /// `atIssuer` per backend (its display name): each backend's own support.
+    public var atIssuerByBackend: [String: OfferCount] = [:]
     public init() {}
 
     mutating func add(_ place: WritableKeyPath<OfferPlaces, OfferCount>, accepted: Bool, age: Double?) {
@@ -424,6 +426,7 @@ public struct StickinessAnalysis {
         var sameAccepted = 0, sameRefused = 0, otherAccepted = 0, otherRefused = 0, unknownAccepted = 0
         var unknownRefused: [Int] = []
         var places: [Mechanism: OfferPlaces] = [:]
+        var atIssuerOffers: [(mechanism: Mechanism, backend: Int32, accepted: Bool)] = []
         for i in offers {
             let accepted = all[i].resumed == true
             let serving = backendOf[i], issuer = serving >= 0 ? issuerBackend(i) : -1
@@ -440,7 +443,10 @@ public struct StickinessAnalysis {
                 if accepted { unknownAccepted += 1 } else { unknownRefused.append(i) }
                 place = \.unplaced
             }
-            if let mechanism = all[i].offer { places[mechanism, default: OfferPlaces()].add(place, accepted: accepted, age: all[i].sessionAge) }
+            if let mechanism = all[i].offer {
+                places[mechanism, default: OfferPlaces()].add(place, accepted: accepted, age: all[i].sessionAge)
+                if place == \.atIssuer { atIssuerOffers.append((mechanism, serving, accepted)) }
+            }
         }
         // Outcome pattern: refused younger than an accepted offer of the same mechanism.
         var oldestAccepted: [Mechanism: Double] = [:]
@@ -519,6 +525,11 @@ public struct StickinessAnalysis {
                                        offersElsewhereIsLowerBound: offersElsewhere != nil && known < offers.count,
                                        evidence: evidence, services: services)
         result.backendsKnown = backendsKnown
+        for offer in atIssuerOffers {
+            let name = displayName(offer.backend)
+            places[offer.mechanism]?.atIssuerByBackend[name, default: OfferCount()].made += 1
+            if offer.accepted { places[offer.mechanism]?.atIssuerByBackend[name, default: OfferCount()].accepted += 1 }
+        }
         result.offerPlaces = places
         return result
     }

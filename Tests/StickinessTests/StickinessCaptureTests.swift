@@ -227,3 +227,32 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         #expect(out.allSatisfy { $0.backsideOf == nil && $0.backend == nil })
     }
 }
+
+/// SYNTHETIC COUNTS for the support rules (not from a capture): each backend's own answer.
+@Suite struct PlacedSupportTests {
+    func count(_ made: Int, _ accepted: Int) -> OfferCount {
+        var count = OfferCount()
+        count.made = made
+        count.accepted = accepted
+        return count
+    }
+
+    @Test func oneBackendWithoutACacheIsNamed() {
+        var places = OfferPlaces()
+        places.atIssuer = count(6, 3)
+        places.atIssuerByBackend = ["10.0.0.1:443": count(3, 3), "10.0.0.2:443": count(3, 0)]
+        let support = PlacedSupport.support(Support(value: .yes, reason: "3 of 6 session ID offers accepted"), offers: count(6, 3), places: places,
+                                            backendsKnown: true, name: "session ID")
+        #expect(support.value == .yes)
+        #expect(support.reason.hasPrefix("yes on 1 of 2 backends"), "\(support.reason)")
+        #expect(support.reason.contains("10.0.0.2:443: 0 of 3"))
+    }
+
+    @Test func refusalsWithoutBackendsAreUnknownButIssuanceIsNo() {
+        let refused = Support(value: .no, reason: "none of 5 session ID offers accepted")
+        let unknown = PlacedSupport.support(refused, offers: count(5, 0), places: OfferPlaces(), backendsKnown: false, name: "session ID")
+        #expect(unknown.value == .unknown && unknown.reason.contains("several backends without stickiness"))
+        let neverIssued = Support(value: .no, reason: "no session ID issued in 6 full handshakes", basis: .issuance)
+        #expect(PlacedSupport.support(neverIssued, offers: count(5, 0), places: OfferPlaces(), backendsKnown: false, name: "session ID") == neverIssued)
+    }
+}
