@@ -238,32 +238,50 @@ record_legacy_versions() {
     finish legacy-versions
 }
 
-# nginx with a shared session cache and curl: curl reuses its session on the second URL
-# of each run (Connection: close forces a new connection). TLS 1.2 and TLS 1.3.
-record_nginx_curl() {
-    mkdir -p nginx/logs
-    cat >nginx/nginx.conf <<EOF
+# nginx_config NAME < SERVERS : writes NAME/nginx.conf, one nginx run in the foreground
+# (no master process, logs in NAME/logs) with the test certificate, around the server
+# blocks read from standard input.
+nginx_config() {
+    local name=$1
+    mkdir -p "$name/logs"
+    {
+        cat <<CONF
 daemon off;
 master_process off;
-error_log $work/nginx/logs/error.log;
-pid $work/nginx/nginx.pid;
+error_log $work/$name/logs/error.log;
+pid $work/$name/nginx.pid;
 events { worker_connections 64; }
 http {
     access_log off;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
+CONF
+        cat
+        echo "}"
+    } >"$name/nginx.conf"
+}
+
+# start_nginx NAME : runs nginx on NAME/nginx.conf in the background; its pid is nginx_pid.
+start_nginx() {
+    nginx -p "$work/$1" -c "$work/$1/nginx.conf" &
+    nginx_pid=$!
+}
+
+# nginx with a shared session cache and curl: curl reuses its session on the second URL
+# of each run (Connection: close forces a new connection). TLS 1.2 and TLS 1.3.
+record_nginx_curl() {
+    nginx_config nginx <<'CONF'
     server {
         listen 127.0.0.1:14412 ssl;
-        ssl_certificate $work/cert.pem;
-        ssl_certificate_key $work/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:1m;
         ssl_session_tickets on;
         location / { return 200 "hello\n"; }
     }
-}
-EOF
+CONF
     start_capture nginx-curl.pcap "tcp port 14412"
-    nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-    server_pid=$!
+    start_nginx nginx
+    server_pid=$nginx_pid
     sleep 1
     : >nginx-curl.client.log
     for v in "--tlsv1.2 --tls-max 1.2" "--tlsv1.3"; do
@@ -280,30 +298,19 @@ EOF
 # nginx with a 4 s session timeout and tickets off: one session saved, then offered at
 # growing ages. Sessions younger than 4 s are resumed, older ones refused.
 record_nginx_timeout() {
-    mkdir -p nginx-timeout/logs
-    cat >nginx-timeout/nginx.conf <<CONF
-daemon off;
-master_process off;
-error_log $work/nginx-timeout/logs/error.log;
-pid $work/nginx-timeout/nginx.pid;
-events { worker_connections 64; }
-http {
-    access_log off;
+    nginx_config nginx-timeout <<'CONF'
     server {
         listen 127.0.0.1:14413 ssl;
-        ssl_certificate $work/cert.pem;
-        ssl_certificate_key $work/key.pem;
         ssl_protocols TLSv1.2;
         ssl_session_cache shared:SSL:1m;
         ssl_session_timeout 4s;
         ssl_session_tickets off;
         location / { return 200 "hello\n"; }
     }
-}
 CONF
     start_capture nginx-timeout.pcap "tcp port 14413"
-    nginx -p "$work/nginx-timeout" -c "$work/nginx-timeout/nginx.conf" &
-    server_pid=$!
+    start_nginx nginx-timeout
+    server_pid=$nginx_pid
     sleep 1
     : >nginx-timeout.client.log
     local start
@@ -461,33 +468,22 @@ record_lb_sticky() {
 record_lb_shared_tickets() {
     openssl rand 80 >ticket.key
     for n in 1 2; do
-        mkdir -p "nginx-lb$n/logs"
-        cat >"nginx-lb$n/nginx.conf" <<CONF
-daemon off;
-master_process off;
-error_log $work/nginx-lb$n/logs/error.log;
-pid $work/nginx-lb$n/nginx.pid;
-events { worker_connections 64; }
-http {
-    access_log off;
+        nginx_config "nginx-lb$n" <<CONF
     server {
         listen 127.0.0.1:1450$n ssl;
-        ssl_certificate $work/cert.pem;
-        ssl_certificate_key $work/key.pem;
         ssl_protocols TLSv1.2;
         ssl_session_cache off;
         ssl_session_tickets on;
         ssl_session_ticket_key $work/ticket.key;
         location / { return 200 "backend $n\n"; }
     }
-}
 CONF
     done
     start_capture lb-shared-tickets.pcap "tcp portrange 14500-14502"
-    nginx -p "$work/nginx-lb1" -c "$work/nginx-lb1/nginx.conf" &
-    local n1=$!
-    nginx -p "$work/nginx-lb2" -c "$work/nginx-lb2/nginx.conf" &
-    local n2=$!
+    start_nginx nginx-lb1
+    local n1=$nginx_pid
+    start_nginx nginx-lb2
+    local n2=$nginx_pid
     start_haproxy ""
     : >lb-shared-tickets.client.log
     lb_clients lb-shared-tickets.client.log 3 -tls1_2
@@ -554,17 +550,7 @@ record_lb_alternating() {
 # TLS 1.3 tickets (14462), the three probed at once, 0.3 s apart so their connections keep
 # one order; the client log lists the connections in the order they started.
 record_probe_intervals() {
-    mkdir -p nginx-probe/logs
-    cat >nginx-probe/nginx.conf <<CONF
-daemon off;
-master_process off;
-error_log $work/nginx-probe/logs/error.log;
-pid $work/nginx-probe/nginx.pid;
-events { worker_connections 64; }
-http {
-    access_log off;
-    ssl_certificate $work/cert.pem;
-    ssl_certificate_key $work/key.pem;
+    nginx_config nginx-probe <<'CONF'
     ssl_session_timeout 20s;
     server {
         listen 127.0.0.1:14460 ssl;
@@ -587,11 +573,10 @@ http {
         ssl_session_tickets on;
         location / { return 200 "tls 1.3\n"; }
     }
-}
 CONF
     start_capture probe-intervals.pcap "tcp portrange 14460-14462"
-    nginx -p "$work/nginx-probe" -c "$work/nginx-probe/nginx.conf" &
-    server_pid=$!
+    start_nginx nginx-probe
+    server_pid=$nginx_pid
     sleep 1
     : >probe-intervals.client.log
     local port version start pids=() offset=0

@@ -313,22 +313,28 @@ public struct ReuseAnalysis {
 
     public init(options: ReuseOptions = ReuseOptions()) { self.options = options }
 
+    /// The index of `key` in `table`: an entry already there, or a new one from `make` while
+    /// the table is under `limit` entries and the analysis under its memory part (its
+    /// `bytes` counted). Nil when it does not fit (counted in `notKept` past the memory part).
+    private mutating func admit<Key, Value>(_ key: Key, into table: WritableKeyPath<ReuseAnalysis, [Key: Value]>, limit: Int, bytes: Int,
+                                            _ make: () -> Value) -> Dictionary<Key, Value>.Index? {
+        if let known = self[keyPath: table].index(forKey: key) { return known }
+        guard self[keyPath: table].count < limit, !full else {
+            if full { notKept += 1 }
+            return nil
+        }
+        heldBytes += bytes
+        self[keyPath: table][key] = make()
+        return self[keyPath: table].index(forKey: key)
+    }
+
     /// Adds one linked record. `link` is what `SessionLinker.link` returned for it.
     public mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
         let key = ServiceKey(server: record.server, port: record.serverPort)
         // Looked up once; then changed in place through its index (no copy, no rehash).
-        let index: Dictionary<ServiceKey, ServiceReuse>.Index
-        if let known = services.index(forKey: key) {
-            index = known
-        } else {
-            guard services.count < options.maximumServices, !full else {
-                if full { notKept += 1 }
-                connectionsToOtherServices += 1
-                return
-            }
-            heldBytes += Self.serviceBytes
-            services[key] = ServiceReuse(key: key)
-            index = services.index(forKey: key)!
+        guard let index = admit(key, into: \.services, limit: options.maximumServices, bytes: Self.serviceBytes, { ServiceReuse(key: key) }) else {
+            connectionsToOtherServices += 1
+            return
         }
         heldBytes += Self.update(&services.values[index], with: record, full: full, notKept: &notKept)
         addOffer(record, service: key, index: index)
@@ -404,18 +410,9 @@ public struct ReuseAnalysis {
 
     private mutating func addToPair(_ record: HandshakeRecord, service: ServiceKey) {
         let key = PairKey(client: record.client, service: service)
-        let index: Dictionary<PairKey, PairSequence>.Index
-        if let known = pairs.index(forKey: key) {
-            index = known
-        } else {
-            guard pairs.count < options.maximumPairs, !full else {
-                if full { notKept += 1 }
-                omittedPairs += 1
-                return
-            }
-            heldBytes += Self.pairBytes
-            pairs[key] = PairSequence(client: key.client, service: service)
-            index = pairs.index(forKey: key)!
+        guard let index = admit(key, into: \.pairs, limit: options.maximumPairs, bytes: Self.pairBytes, { PairSequence(client: key.client, service: service) }) else {
+            omittedPairs += 1
+            return
         }
         // Changed in place: a copy of the sequence would copy its array on every append.
         if pairs.values[index].connections.count < options.maximumPairConnections,

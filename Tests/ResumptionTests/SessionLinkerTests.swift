@@ -77,62 +77,63 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         #expect(later.sessionAge == 25) // counted from the session's start in A
     }
 
-    @Test func sessionsExpireAfterTheHorizon() {
+    /// A linker with these limits, after linking `records` in order; the records as linked.
+    func linked(_ records: [HandshakeRecord], horizon: Double? = nil, maximumSessions: Int? = nil) -> (SessionLinker, [HandshakeRecord]) {
         var limits = LinkerLimits()
-        limits.sessionHorizonSeconds = 60
+        if let horizon { limits.sessionHorizonSeconds = horizon }
+        if let maximumSessions { limits.maximumSessions = maximumSessions }
         var linker = SessionLinker(limits: limits)
-        var issuer = syntheticRecord("A", at: 0) { $0.serverSessionID = "aa" }
-        var other = syntheticRecord("X", at: 100) { $0.serverSessionID = "xx" }
-        var late = syntheticRecord("B", at: 120) { $0.clientSessionID = "aa" }
-        linker.link(&issuer); linker.link(&other); linker.link(&late)
-        #expect(late.resumes == nil)
+        let out = records.map { record in
+            var record = record
+            linker.link(&record)
+            return record
+        }
+        return (linker, out)
+    }
+
+    @Test func sessionsExpireAfterTheHorizon() {
+        let (linker, records) = linked([
+            syntheticRecord("A", at: 0) { $0.serverSessionID = "aa" },
+            syntheticRecord("X", at: 100) { $0.serverSessionID = "xx" },
+            syntheticRecord("B", at: 120) { $0.clientSessionID = "aa" },
+        ], horizon: 60)
+        #expect(records[2].resumes == nil)
         #expect(linker.rememberedSessions == 1)
     }
 
     @Test func sessionTableIsCapped() {
-        var limits = LinkerLimits()
-        limits.maximumSessions = 100
-        var linker = SessionLinker(limits: limits)
-        for i in 0..<1000 {
-            var record = syntheticRecord("U\(i)", at: Double(i)) { $0.serverSessionID = "s\(i)" }
-            linker.link(&record)
-        }
+        let issued = (0..<1000).map { i in syntheticRecord("U\(i)", at: Double(i)) { $0.serverSessionID = "s\(i)" } }
+        let recent = syntheticRecord("R", at: 2000) { $0.clientSessionID = "s999"; $0.resumed = true }
+        let (linker, records) = linked(issued + [recent], maximumSessions: 100)
         #expect(linker.rememberedSessions <= 100)
         #expect(linker.forgottenEarly == 900)
-        var recent = syntheticRecord("R", at: 2000) { $0.clientSessionID = "s999"; $0.resumed = true }
-        linker.link(&recent)
-        #expect(recent.resumes == "U999")
+        #expect(records.last?.resumes == "U999")
     }
 
     /// The bound is for all kinds together: the oldest session of any kind goes first.
     @Test func capForgetsTheOldestOfAnyKind() {
-        var limits = LinkerLimits()
-        limits.maximumSessions = 2
-        var linker = SessionLinker(limits: limits)
-        var ticket = syntheticRecord("T", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "t0" }
-        var id1 = syntheticRecord("A", at: 1) { $0.serverSessionID = "a1" }
-        var id2 = syntheticRecord("B", at: 2) { $0.serverSessionID = "b2" }
-        linker.link(&ticket); linker.link(&id1); linker.link(&id2)
+        let (linker, records) = linked([
+            syntheticRecord("T", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "t0" },
+            syntheticRecord("A", at: 1) { $0.serverSessionID = "a1" },
+            syntheticRecord("B", at: 2) { $0.serverSessionID = "b2" },
+            syntheticRecord("C", at: 3) { $0.offeredTicket = true; $0.offeredTicketDigest = "t0"; $0.resumed = true },
+            syntheticRecord("D", at: 4) { $0.clientSessionID = "a1"; $0.resumed = true },
+        ], maximumSessions: 2)
         #expect(linker.rememberedSessions == 2)
         #expect(linker.forgottenEarly == 1)
-        var offerTicket = syntheticRecord("C", at: 3) { $0.offeredTicket = true; $0.offeredTicketDigest = "t0"; $0.resumed = true }
-        var offerID = syntheticRecord("D", at: 4) { $0.clientSessionID = "a1"; $0.resumed = true }
-        linker.link(&offerTicket); linker.link(&offerID)
-        #expect(offerTicket.resumes == nil, "the oldest, a ticket, was forgotten")
-        #expect(offerID.resumes == "A")
+        #expect(records[3].resumes == nil, "the oldest, a ticket, was forgotten")
+        #expect(records[4].resumes == "A")
     }
 
     /// A session remembered again later (a ticket re-issued with the same bytes) expires
     /// from its latest time: once its first place in the order was skipped as stale and the
     /// entry never expired.
     @Test func sessionRememberedAgainStillExpires() {
-        var limits = LinkerLimits()
-        limits.sessionHorizonSeconds = 60
-        var linker = SessionLinker(limits: limits)
-        var first = syntheticRecord("A", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "same" }
-        var again = syntheticRecord("B", at: 10) { $0.ticketIssued = true; $0.issuedTicketDigest = "same" }
-        var other = syntheticRecord("X", at: 200) { $0.serverSessionID = "xx" }
-        linker.link(&first); linker.link(&again); linker.link(&other)
+        let (linker, _) = linked([
+            syntheticRecord("A", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "same" },
+            syntheticRecord("B", at: 10) { $0.ticketIssued = true; $0.issuedTicketDigest = "same" },
+            syntheticRecord("X", at: 200) { $0.serverSessionID = "xx" },
+        ], horizon: 60)
         #expect(linker.rememberedSessions == 1)
     }
 
