@@ -399,6 +399,20 @@ stop_haproxy() {
     wait "$haproxy_pid" 2>/dev/null || true
 }
 
+# start_backends CERT ARGS... : the two balancer backends, s_server on 127.0.0.1:14501
+# (cert.pem) and on 14502 (CERT.pem: "cert" for one look-alike pair, "cert2" for two
+# certificates), each with ARGS; stop_backends ends them.
+start_backends() {
+    local second=$1
+    shift
+    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem "$@" -www >s1.log 2>&1 &
+    backend_pids=($!)
+    openssl s_server -accept 127.0.0.1:14502 -cert "$second.pem" -key "${second/cert/key}.pem" "$@" -www >s2.log 2>&1 &
+    backend_pids+=($!)
+}
+
+stop_backends() { kill "${backend_pids[@]}" 2>/dev/null || true; }
+
 # lb_clients LOG OFFERS ARGS... : three client addresses each save a session through the
 # balancer, then offer it OFFERS times.
 lb_clients() {
@@ -428,14 +442,11 @@ finish_lb() {
 # (TLS 1.2 session IDs): an offer that lands on the other server is refused.
 record_lb_roundrobin() {
     start_capture lb-roundrobin.pcap "tcp portrange 14500-14502"
-    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s1.log 2>&1 &
-    local s1=$!
-    openssl s_server -accept 127.0.0.1:14502 -cert cert2.pem -key key2.pem -tls1_2 -no_ticket -www >s2.log 2>&1 &
-    local s2=$!
+    start_backends cert2 -tls1_2 -no_ticket
     start_haproxy ""
     : >lb-roundrobin.client.log
     lb_clients lb-roundrobin.client.log 3 -tls1_2
-    kill $s1 $s2 2>/dev/null || true
+    stop_backends
     finish_lb lb-roundrobin
 }
 
@@ -444,10 +455,7 @@ record_lb_roundrobin() {
 # a ClientHello offering it back to that server.
 record_lb_sticky() {
     start_capture lb-sticky.pcap "tcp portrange 14500-14502"
-    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s1.log 2>&1 &
-    local s1=$!
-    openssl s_server -accept 127.0.0.1:14502 -cert cert2.pem -key key2.pem -tls1_2 -no_ticket -www >s2.log 2>&1 &
-    local s2=$!
+    start_backends cert2 -tls1_2 -no_ticket
     start_haproxy "    stick-table type binary len 32 size 30k expire 30m
     acl clienthello req.ssl_hello_type 1
     acl serverhello res.ssl_hello_type 2
@@ -459,7 +467,7 @@ record_lb_sticky() {
     stick store-response res.payload_lv(43,1) if serverhello"
     : >lb-sticky.client.log
     lb_clients lb-sticky.client.log 3 -tls1_2
-    kill $s1 $s2 2>/dev/null || true
+    stop_backends
     finish_lb lb-sticky
 }
 
@@ -495,14 +503,11 @@ CONF
 # Round robin over two TLS 1.3 OpenSSL servers, each with its own ticket keys.
 record_lb_tls13() {
     start_capture lb-tls13.pcap "tcp portrange 14500-14502"
-    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_3 -www >s1.log 2>&1 &
-    local s1=$!
-    openssl s_server -accept 127.0.0.1:14502 -cert cert2.pem -key key2.pem -tls1_3 -www >s2.log 2>&1 &
-    local s2=$!
+    start_backends cert2 -tls1_3
     start_haproxy ""
     : >lb-tls13.client.log
     lb_clients lb-tls13.client.log 5 -tls1_3
-    kill $s1 $s2 2>/dev/null || true
+    stop_backends
     finish_lb lb-tls13
 }
 
@@ -512,13 +517,10 @@ record_lb_tls13() {
 # The client side alone cannot tell this from a server without a cache (issue 16).
 record_lb_reconnect() {
     start_capture lb-reconnect.pcap "tcp portrange 14500-14502"
-    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s1.log 2>&1 &
-    local s1=$!
-    openssl s_server -accept 127.0.0.1:14502 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s2.log 2>&1 &
-    local s2=$!
+    start_backends cert -tls1_2 -no_ticket
     start_haproxy ""
     reconnect lb-reconnect.client.log -connect 127.0.0.1:14500 -servername svc.test -tls1_2
-    kill $s1 $s2 2>/dev/null || true
+    stop_backends
     finish_lb lb-reconnect
 }
 
@@ -527,10 +529,7 @@ record_lb_reconnect() {
 # on the client side shows there are two servers.
 record_lb_alternating() {
     start_capture lb-alternating.pcap "tcp portrange 14500-14502"
-    openssl s_server -accept 127.0.0.1:14501 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s1.log 2>&1 &
-    local s1=$!
-    openssl s_server -accept 127.0.0.1:14502 -cert cert.pem -key key.pem -tls1_2 -no_ticket -www >s2.log 2>&1 &
-    local s2=$!
+    start_backends cert -tls1_2 -no_ticket
     start_haproxy ""
     : >lb-alternating.client.log
     for address in 127.0.0.2 127.0.0.3; do
@@ -541,7 +540,7 @@ record_lb_alternating() {
             client lb-alternating.client.log -connect 127.0.0.1:14500 -bind "$address:0" -servername svc.test -tls1_2 -sess_in "alt-$address.pem"
         done
     done
-    kill $s1 $s2 2>/dev/null || true
+    stop_backends
     finish_lb lb-alternating
 }
 
