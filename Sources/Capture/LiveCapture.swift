@@ -11,6 +11,10 @@ public final class LiveCapture {
     public static let readTimeoutMilliseconds: Int32 = 200
     /// Kernel buffer: room for bursts while the analysis catches up.
     public static let bufferBytes: Int32 = 32 * 1024 * 1024
+    /// At a stop, at most this many packets already in the kernel buffer are still read: a
+    /// full buffer of the smallest frames (14-byte Ethernet + 20 IPv4 + 20 TCP, ~64 with
+    /// the ring's headers), so a flood cannot keep a stopping run reading.
+    public static let maximumPacketsReadAtStop = Int(bufferBytes) / 64
 
     private let handle: PcapHandle
     private var dumper: OpaquePointer?
@@ -132,12 +136,13 @@ public final class LiveCapture {
         case ended(String?)
     }
 
-    /// Waits up to the read timeout for the next packet. Its bytes are valid until the next call.
-    public func next() -> Read {
+    /// Waits up to the read timeout for the next packet (or, with `waiting` false, takes
+    /// only one already in the kernel buffer). Its bytes are valid until the next call.
+    public func next(waiting: Bool = true) -> Read {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
         var status = pcap_next_ex(handle.raw, &header, &data)
-        if status == 0, selectable >= 0 {
+        if status == 0, waiting, selectable >= 0 {
             var waiting = pollfd(fd: selectable, events: Int16(POLLIN), revents: 0)
             _ = poll(&waiting, 1, LiveCapture.readTimeoutMilliseconds)
             status = pcap_next_ex(handle.raw, &header, &data)

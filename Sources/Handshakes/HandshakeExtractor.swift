@@ -164,16 +164,28 @@ public enum Extraction {
 }
 
 extension Extraction {
-    /// Reads a live capture until `shouldStop` returns true or the capture ends. Records are
+    /// How a live run stops.
+    public enum LiveStop: Sendable {
+        /// At once (--count reached: more connections are not wanted).
+        case now
+        /// After reading what the kernel buffered before the stop (Ctrl-C, SIGTERM,
+        /// --duration): packets that had arrived are not lost to the moment of the signal.
+        case afterBuffered
+    }
+
+    /// Reads a live capture until `shouldStop` answers a stop or the capture ends. Records are
     /// emitted as soon as each handshake is decided. `tick` runs about once a second of wall
     /// time with the current time, for summaries and expiry of idle flows.
     public static func runLive(_ capture: LiveCapture, limits: ReassemblyLimits = ReassemblyLimits(),
-                               shouldStop: () -> Bool, tick: (Int64) -> Void,
+                               shouldStop: () -> LiveStop?, tick: (Int64) -> Void,
                                emit: (consuming HandshakeRecord) -> Void) -> (ExtractionStatistics, endReason: String?) {
         var extractor = HandshakeExtractor(limits: limits, order: .decision)
         var lastTick = wallClockNanos()
         var endReason: String?
-        reading: while !shouldStop() {
+        var stop: LiveStop?
+        reading: while true {
+            stop = shouldStop()
+            if stop != nil { break }
             switch capture.next() {
             case let .packet(packet): extractor.process(packet, emit: emit)
             case .timeout: break
@@ -187,6 +199,18 @@ extension Extraction {
                 extractor.expire(at: now, emit: emit)
                 capture.flushOutput()
                 tick(now)
+            }
+        }
+        if case .afterBuffered = stop {
+            let stoppedAt = wallClockNanos()
+            buffered: for _ in 0..<LiveCapture.maximumPacketsReadAtStop {
+                switch capture.next(waiting: false) {
+                case let .packet(packet):
+                    // Only what arrived before the stop.
+                    guard packet.timestampNanos <= stoppedAt else { break buffered }
+                    extractor.process(packet, emit: emit)
+                case .timeout, .ended: break buffered
+                }
             }
         }
         extractor.finish(emit: emit)

@@ -37,7 +37,8 @@ struct LiveCommand: ParsableCommand {
         abstract: "Analyse an interface while traffic flows: running summaries, streamed records, the final report on stop.",
         discussion: """
         Stops on Ctrl-C (SIGINT), SIGTERM, --duration or --count, and prints the same report
-        as for a file. Capturing needs root, or CAP_NET_RAW and CAP_NET_ADMIN on the binary.
+        as for a file. On Ctrl-C, SIGTERM and --duration, packets that had already arrived in
+        the kernel buffer are still analysed; --count stops at once. Capturing needs root, or CAP_NET_RAW and CAP_NET_ADMIN on the binary.
 
         Examples:
           tlsreuse live -i eth0 --bpf 'tcp port 443'
@@ -135,10 +136,10 @@ struct LiveCommand: ParsableCommand {
         var lastSummary = start
         let limits = ReassemblyLimits(budget: budget, workers: 1)
         let (statistics, endReason) = Extraction.runLive(capture, limits: limits, shouldStop: {
-            if stopRequested.load(ordering: .relaxed) { return true }
-            if let durationNanos, wallClockNanos() - start >= durationNanos { return true }
-            if let count, pipeline.connections >= count { return true }
-            return false
+            if let count, pipeline.connections >= count { return .now }
+            if stopRequested.load(ordering: .relaxed) { return .afterBuffered }
+            if let durationNanos, wallClockNanos() - start >= durationNanos { return .afterBuffered }
+            return nil
         }, tick: { now in
             pipeline.tick(at: now)
             if summaryEveryNanos > 0, now - lastSummary >= summaryEveryNanos {

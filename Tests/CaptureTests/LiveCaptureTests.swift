@@ -19,7 +19,8 @@ struct LiveCaptureTests {
 
     /// Starts `tlsreuse live` in the background, then an s_server and an s_client
     /// -reconnect run against it; returns tlsreuse's output and what s_client printed.
-    func run(port: Int, liveArguments: [String], stop: (Process) -> Void = { _ in }) throws -> (live: ProcessResult, client: [Bool]) {
+    func run(port: Int, liveArguments: [String], stop: (Process) -> Void = { _ in },
+             beforeClient: (Process) -> Void = { _ in }) throws -> (live: ProcessResult, client: [Bool]) {
         let live = Process()
         live.executableURL = Paths.binary
         live.arguments = ["live", "-i", "lo", "--bpf", "tcp port \(port)"] + liveArguments
@@ -36,6 +37,7 @@ struct LiveCaptureTests {
         server.standardError = FileHandle.nullDevice
         try server.run()
         Thread.sleep(forTimeInterval: 0.7)
+        beforeClient(live)
         let client = try runProcess("/bin/sh", ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect 2>&1"])
         let verdicts = client.stdout.split(separator: "\n").filter { $0.hasPrefix("New,") || $0.hasPrefix("Reused,") }.map { $0.hasPrefix("Reused") }
         stop(live)
@@ -82,6 +84,21 @@ struct LiveCaptureTests {
         }
         let replay = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", written.path])
         #expect(replay.stdout.split(separator: "\n").count == client.count)
+    }
+
+    /// Ctrl-C loses nothing that had already arrived: tlsreuse is paused while the client
+    /// runs, so every packet waits in the kernel buffer, and the SIGINT is the first thing it
+    /// sees on waking; the records of all six connections still come out.
+    @Test func packetsBufferedAtTheStopAreStillRead() throws {
+        let (live, client) = try run(port: 14705, liveArguments: ["--format", "jsonl", "--duration", "30"],
+                                     stop: { process in
+                                         kill(process.processIdentifier, SIGINT)
+                                         kill(process.processIdentifier, SIGCONT)
+                                     },
+                                     beforeClient: { kill($0.processIdentifier, SIGSTOP) })
+        #expect(live.status == 0, "\(live.stderr)")
+        #expect(client.count == 6)
+        #expect(live.stdout.split(separator: "\n").count == client.count)
     }
 
     /// Started as root, `live` parses as an unprivileged user: uid, groups and capabilities
