@@ -16,7 +16,7 @@ final class HelloFingerprintMemo {
         var versions: [ProtocolVersion]
         var firstALPN: [UInt8]?
         var sslv2: Bool
-        var transport: String
+        var transport: Transport
     }
 
     private struct ServerKey: Equatable {
@@ -29,7 +29,7 @@ final class HelloFingerprintMemo {
     private var servers: [(key: ServerKey, ja3s: String)] = []
     private var nextClient = 0, nextServer = 0
 
-    func client(_ hello: ClientHello, transport: String) -> (ja3: String?, ja4: String) {
+    func client(_ hello: ClientHello, transport: Transport) -> (ja3: String?, ja4: String) {
         let key = ClientKey(legacyVersion: hello.legacyVersion.rawValue, ciphers: hello.cipherSuites, extensions: hello.extensionTypes,
                             groups: hello.supportedGroups, pointFormats: hello.ecPointFormats,
                             signatureAlgorithms: hello.signatureAlgorithms, versions: hello.supportedVersions,
@@ -99,10 +99,14 @@ enum Fingerprints {
     /// extensions, and the first and last characters of the first ALPN name. Then the first
     /// 12 hex digits of the SHA-256 of the sorted cipher suites, and of the sorted extensions
     /// (without SNI and ALPN) followed by the signature algorithms in their order.
-    static func ja4(_ hello: ClientHello, transport: String) -> String {
+    static func ja4(_ hello: ClientHello, transport: Transport) -> String {
         let ciphers = hello.cipherSuites.filter { !$0.isGREASE }.map(\.rawValue)
         let extensions = hello.extensionTypes.filter { !$0.isGREASE }.map(\.rawValue)
-        var text = transport == "quic" ? "q" : transport == "udp" ? "d" : "t"
+        var text = switch transport {
+        case .quic: "q"
+        case .udp: "d"
+        case .tcp: "t"
+        }
         text += ja4Version(hello)
         text += extensions.contains(ExtensionType.serverName.rawValue) ? "d" : "i"
         text += twoDigits(min(ciphers.count, ja4MaximumCount))

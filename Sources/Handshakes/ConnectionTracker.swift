@@ -139,7 +139,7 @@ public struct ConnectionTracker: StreamConsumer {
             if session.machine.lostClientHelloToGap { sink.clientHelloLostToGap() } else { sink.flowWithoutTLS() }
             return
         }
-        record.starttls = session.upgrade?.rawValue
+        record.starttls = session.upgrade
         sink.complete(record, sequence: sequence)
     }
 }

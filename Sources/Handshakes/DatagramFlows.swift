@@ -9,7 +9,7 @@ import TLSWire
 struct DatagramFlows {
     private var table: UDPHandshakeTable<[DTLSDecoder]>
 
-    init(maximumHeldBytes: Int) { table = UDPHandshakeTable(transport: "udp", maximumHeldBytes: maximumHeldBytes) }
+    init(maximumHeldBytes: Int) { table = UDPHandshakeTable(transport: .udp, maximumHeldBytes: maximumHeldBytes) }
 
     /// Datagrams that belonged to a DTLS flow.
     var datagramsUsed: Int { table.datagramsUsed }

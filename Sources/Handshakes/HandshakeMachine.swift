@@ -150,7 +150,7 @@ struct HandshakeMachine: TLSEventHandler {
     /// Mutating, though it changes nothing: callers hold the machine in a class, and a
     /// mutating call works on it in place where a non-mutating one copies it out first.
     mutating func makeRecord(start: FlowStart, responderTraits: ServerTraits?, fingerprints: FingerprintCache,
-                    transport: String = "tcp") -> HandshakeRecord? {
+                    transport: Transport = .tcp) -> HandshakeRecord? {
         guard let hello = clientHello, let clientStream else { return nil }
         let (client, server) = clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
         let uid = connectionUID(timestampNanos: clientHelloTime, client: client.address, clientPort: client.port,
@@ -202,9 +202,9 @@ struct HandshakeMachine: TLSEventHandler {
         return (clientChangeCipherSpec && serverChangeCipherSpec) || (clientEncrypted && serverEncrypted)
     }
 
-    private func resumption(_ hello: ClientHello) -> (Bool?, String?) {
+    private func resumption(_ hello: ClientHello) -> (Bool?, Mechanism?) {
         if let sslv2Server {
-            return (sslv2Server.sessionIDHit, sslv2Server.sessionIDHit ? "session_id" : nil)
+            return (sslv2Server.sessionIDHit, sslv2Server.sessionIDHit ? .sessionID : nil)
         }
         guard let serverHello else { return (nil, nil) }
         let version = serverHello.negotiatedVersion
@@ -212,7 +212,7 @@ struct HandshakeMachine: TLSEventHandler {
             guard let selected = serverHello.selectedPSKIdentity else { return (false, nil) }
             let identity = Int(selected) < hello.pskIdentities.count ? hello.pskIdentities[Int(selected)] : hello.pskIdentities.first
             if let identity, HandshakeMachine.isExternalPSK(identity) { return (false, nil) }
-            return (true, "psk")
+            return (true, .psk)
         }
         let resumed: Bool
         if fullHandshakeMessage {
@@ -225,7 +225,7 @@ struct HandshakeMachine: TLSEventHandler {
         }
         guard resumed else { return (false, nil) }
         let ticketOffered = !(hello.sessionTicket ?? []).isEmpty
-        return (true, ticketOffered ? "ticket" : "session_id")
+        return (true, ticketOffered ? .ticket : .sessionID)
     }
 
     /// An external PSK (RFC 8446 4.2.11: "For identities established externally, an

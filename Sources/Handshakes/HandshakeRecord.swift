@@ -1,6 +1,39 @@
 import Packets
 import TLSWire
 
+/// The resumption mechanisms, as they appear in records and reports.
+public enum Mechanism: String, CaseIterable, Sendable, Hashable, WireSpelling {
+    case sessionID = "session_id"
+    case ticket
+    case psk
+}
+
+/// What carried the handshake: TCP, DTLS over UDP, or QUIC (`transport`).
+public enum Transport: String, CaseIterable, Sendable, Hashable, WireSpelling {
+    case tcp
+    /// DTLS (RFC 9147) over UDP.
+    case udp
+    case quic
+}
+
+/// Where an offered PSK came from (RFC 8446 4.2.11): a ticket the server issued, or a key
+/// provisioned outside TLS.
+public enum PSKKind: String, CaseIterable, Sendable, Hashable, WireSpelling {
+    case ticket
+    case external
+}
+
+/// What a session's age counts from (`session_age_from`).
+public enum SessionAgeOrigin: String, CaseIterable, Sendable, Hashable, WireSpelling {
+    /// TLS 1.2 and earlier: the connection that issued the session ID or ticket.
+    case issue
+    /// TLS 1.3: the client's last full handshake with the service before the identity's
+    /// first offer, where the ticket was issued.
+    case fullHandshake = "full_handshake"
+    /// TLS 1.3 without such a handshake in the capture: the identity's first offer.
+    case firstOffer = "first_offer"
+}
+
 /// One PSK identity a client offered (RFC 8446 4.2.11), reduced to what analysis needs.
 public struct PSKOffer: Sendable, Hashable {
     /// SHA-256 of the identity, first 16 bytes in hex: links repeated offers.
@@ -54,10 +87,10 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var clientPort: UInt16
     public var server: IPAddress
     public var serverPort: UInt16
-    public var transport = "tcp"
-    /// The plaintext protocol that upgraded to TLS: "smtp", "imap", "pop3", "ftp", "xmpp",
-    /// "ldap", "postgres" or "mysql"; nil when the connection began with TLS.
-    public var starttls: String?
+    public var transport = Transport.tcp
+    /// The plaintext protocol that upgraded to TLS (smtp, imap, pop3, ftp, xmpp, ldap,
+    /// postgres, mysql); nil when the connection began with TLS.
+    public var starttls: StartTLSProtocol?
 
     // From the ClientHello
     public var sni: String?
@@ -74,8 +107,8 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var offeredTicketKeyName: String?
     public var offeredPSK = false
     public var pskIdentities: [PSKOffer] = []
-    /// "ticket" or "external" for an offered PSK; nil when none was offered.
-    public var pskKind: String?
+    /// nil when no PSK was offered.
+    public var pskKind: PSKKind?
     public var earlyDataOffered = false
     public var echOffered = false
     public var clientRandom = ""
@@ -110,8 +143,8 @@ public struct HandshakeRecord: Sendable, Equatable {
     // Outcome
     /// nil when the handshake was not seen far enough to decide.
     public var resumed: Bool?
-    /// "session_id", "ticket" or "psk" when resumed.
-    public var resumption: String?
+    /// How, when resumed.
+    public var resumption: Mechanism?
     public var established = false
     /// The last cleartext alert's description.
     public var alert: String?
@@ -121,8 +154,8 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var gaps = 0
 
     // Filled by the Resumption stage (SessionLinker), which sees records in ClientHello order.
-    /// What the client offered to resume, accepted or not: "session_id", "ticket", "psk" or nil.
-    public var offer: String?
+    /// What the client offered to resume, accepted or not.
+    public var offer: Mechanism?
     /// uid of the connection that issued the offered session ID or ticket (TLS 1.2 and earlier).
     public var resumes: String?
     /// For TLS 1.3: uid of the first connection seen offering the same PSK identity.
@@ -131,9 +164,8 @@ public struct HandshakeRecord: Sendable, Equatable {
     /// client's last full handshake with the service before the identity's first offer
     /// (where tickets are issued), else since that first offer.
     public var sessionAge: Double?
-    /// What `sessionAge` counts from: "issue" (TLS 1.2, the issuing connection),
-    /// "full_handshake" or "first_offer" (TLS 1.3, see `sessionAge`).
-    public var sessionAgeFrom: String?
+    /// What `sessionAge` counts from.
+    public var sessionAgeFrom: SessionAgeOrigin?
 
     // Filled by the Stickiness stage's LegPairer, before linking.
     /// The backend ("address:port") that a balancer forwarded this connection to, when the
@@ -176,7 +208,7 @@ extension HandshakeRecord {
                             text: printable && !identity.identity.isEmpty ? WireText.decode(identity.identity) : nil)
         }
         if let first = hello.pskIdentities.first {
-            pskKind = HandshakeMachine.isExternalPSK(first) ? "external" : "ticket"
+            pskKind = HandshakeMachine.isExternalPSK(first) ? .external : .ticket
         }
         earlyDataOffered = hello.earlyData
         echOffered = hello.encryptedClientHello

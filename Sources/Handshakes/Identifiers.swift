@@ -71,7 +71,7 @@ final class FingerprintCache {
     func fingerprint(_ der: [UInt8]) -> String { entry(der).fingerprint }
 
     /// JA3 and JA4 of a ClientHello, JA3S of a ServerHello.
-    func client(_ hello: ClientHello, transport: String) -> (ja3: String?, ja4: String) { hellos.client(hello, transport: transport) }
+    func client(_ hello: ClientHello, transport: Transport) -> (ja3: String?, ja4: String) { hellos.client(hello, transport: transport) }
     func server(_ hello: ServerHello) -> String { hellos.server(hello) }
 
     /// The certificate as swift-certificates parses it; nil when it does not parse.

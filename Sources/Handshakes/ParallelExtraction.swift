@@ -71,7 +71,7 @@ final class RecordChannel: @unchecked Sendable {
     private func pushToSpill(_ batch: RecordBatch) -> Bool {
         writer.reset()
         var count = batch.count
-        writer.int(&count)
+        writer.scalar("records", &count, .count)
         for record in batch.records { record?.spill(into: &writer) }
         condition.lock()
         defer { condition.unlock() }
@@ -126,7 +126,7 @@ final class RecordChannel: @unchecked Sendable {
         }
         var reader = RecordSpillReader(frame, certificates: certificates)
         var count = 0
-        reader.int(&count)
+        reader.scalar("records", &count, .count)
         spilledRecordsWaiting -= count
         var batch = RecordBatch(capacity: min(max(count, 0), RecordChannel.batchSize))
         for _ in 0..<count {

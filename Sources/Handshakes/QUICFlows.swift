@@ -83,7 +83,7 @@ struct QUICFlows {
 
     private var table: UDPHandshakeTable<State>
 
-    init(maximumHeldBytes: Int) { table = UDPHandshakeTable(transport: "quic", maximumHeldBytes: maximumHeldBytes) }
+    init(maximumHeldBytes: Int) { table = UDPHandshakeTable(transport: .quic, maximumHeldBytes: maximumHeldBytes) }
     /// Initial keys by connection ID, shared by flows: a flood of Initials that name the same
     /// connection ID from fresh ports derives its keys once.
     private var keyCache = QUICKeyCache()

@@ -6,53 +6,12 @@ import TLSWire
 /// the records of a later rotated file wait in a temporary file instead of in memory, so
 /// memory stays flat whatever the files hold. The format is private to one run.
 ///
-/// One list of fields (`HandshakeRecord.code`) serves both directions: the writer appends
-/// each value it is handed, the reader replaces it with what it reads. Writing and reading
-/// cannot drift apart.
-protocol RecordSpillCoder {
-    mutating func unsigned<T: FixedWidthInteger & UnsignedInteger>(_ value: inout T)
-    mutating func signed(_ value: inout Int64)
-    mutating func bool(_ value: inout Bool)
-    mutating func string(_ value: inout String)
-    /// A presence flag, then the value; a reader fills `placeholder` in.
-    mutating func optional<T>(_ value: inout T?, placeholder: T, _ code: (inout Self, inout T) -> Void)
-    /// A count, then the values; a reader fills a `placeholder` in for each.
-    mutating func array<T>(_ values: inout [T], placeholder: T, _ code: (inout Self, inout T) -> Void)
-    /// After the certificate's fields: a reader makes the summary, shared between the records
-    /// of one leaf certificate as the extractor shares it; a writer has nothing to do.
-    mutating func certificate(_ value: inout CertificateSummary?, from fields: CertificateFields?, leaf: String?)
-}
-
-extension RecordSpillCoder {
-    mutating func int(_ value: inout Int) {
-        var wide = Int64(value)
-        signed(&wide)
-        value = Int(wide)
-    }
-
-    mutating func double(_ value: inout Double) {
-        var bits = value.bitPattern
-        unsigned(&bits)
-        value = Double(bitPattern: bits)
-    }
-
-    mutating func optionalString(_ value: inout String?) { optional(&value, placeholder: "") { $0.string(&$1) } }
-    mutating func strings(_ values: inout [String]) { array(&values, placeholder: "") { $0.string(&$1) } }
-    mutating func optionalUnsigned<T: FixedWidthInteger & UnsignedInteger>(_ value: inout T?) {
-        optional(&value, placeholder: 0) { $0.unsigned(&$1) }
-    }
-
-    mutating func address(_ address: inout IPAddress) {
-        bool(&address.isIPv6)
-        unsigned(&address.high)
-        unsigned(&address.low)
-    }
-}
-
-struct RecordSpillWriter: RecordSpillCoder {
+/// Both directions walk the record's one field list (`HandshakeRecord.visitFields`): the
+/// writer appends each value it is handed, the reader replaces it with what it reads.
+/// Values are varints (zigzag for signed), a byte for a flag, a count before text and
+/// lists, a presence byte before optional values; names (versions) go as their numbers.
+struct RecordSpillWriter: RecordFieldVisitor {
     private(set) var bytes: [UInt8] = []
-
-    mutating func unsigned<T: FixedWidthInteger & UnsignedInteger>(_ value: inout T) { append(UInt64(value)) }
 
     private mutating func append(_ value: UInt64) {
         var value = value
@@ -63,37 +22,63 @@ struct RecordSpillWriter: RecordSpillCoder {
         bytes.append(UInt8(value))
     }
 
-    /// Zigzag, so small negative numbers stay short.
-    mutating func signed(_ value: inout Int64) { append(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
-    mutating func bool(_ value: inout Bool) { bytes.append(value ? 1 : 0) }
-
-    mutating func string(_ value: inout String) {
-        value.withUTF8 { utf8 in
-            append(UInt64(utf8.count))
-            bytes.append(contentsOf: utf8)
+    private mutating func put(_ scalar: ScalarValue) {
+        switch scalar {
+        case let .text(text):
+            var text = text
+            text.withUTF8 { utf8 in
+                append(UInt64(utf8.count))
+                bytes.append(contentsOf: utf8)
+            }
+        // Zigzag, so small negative numbers stay short.
+        case let .integer(value): append(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+        case let .flag(flag): bytes.append(flag ? 1 : 0)
+        case let .number(number): append(number.bitPattern)
         }
     }
 
-    mutating func optional<T>(_ value: inout T?, placeholder: T, _ code: (inout Self, inout T) -> Void) {
-        var present = value != nil
-        bool(&present)
-        if var present = value { code(&self, &present) }
+    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+        guard origin != .shown else { return }
+        put(value.scalar(kind.spilled))
     }
 
-    mutating func array<T>(_ values: inout [T], placeholder: T, _ code: (inout Self, inout T) -> Void) {
+    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+        guard origin != .shown else { return }
+        bytes.append(value == nil ? 0 : 1)
+        if let value { put(value.scalar(kind.spilled)) }
+    }
+
+    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+        guard origin != .shown else { return }
         append(UInt64(values.count))
-        for var value in values { code(&self, &value) }
+        for value in values { put(value.scalar(kind.spilled)) }
     }
 
-    mutating func certificate(_ value: inout CertificateSummary?, from fields: CertificateFields?, leaf: String?) {}
+    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+        guard origin != .shown else { return }
+        bytes.append(value == nil ? 0 : 1)
+        if var present = value { present.visitFields(&self) }
+    }
+
+    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+        guard origin != .shown else { return }
+        append(UInt64(values.count))
+        for var value in values { value.visitFields(&self) }
+    }
 
     mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+}
+
+extension FieldKind {
+    /// Names spill as their numbers: exact, and short.
+    fileprivate var spilled: FieldKind { self == .name ? .count : self }
 }
 
 /// Reads what `RecordSpillWriter` wrote. A read that finds the bytes short or out of range
 /// leaves its value and marks the reader `damaged`, so a damaged file ends the reading
 /// instead of the process.
-struct RecordSpillReader: RecordSpillCoder {
+struct RecordSpillReader: RecordFieldVisitor {
+    static var fillsRecord: Bool { true }
     private let bytes: [UInt8]
     private var index = 0
     private(set) var damaged = false
@@ -131,196 +116,97 @@ struct RecordSpillReader: RecordSpillCoder {
         return Int(count)
     }
 
-    mutating func unsigned<T: FixedWidthInteger & UnsignedInteger>(_ value: inout T) {
-        guard let raw = varint() else { return }
-        guard let exact = T(exactly: raw) else {
-            damaged = true
-            return
-        }
-        value = exact
-    }
-
-    mutating func signed(_ value: inout Int64) {
-        guard let raw = varint() else { return }
-        value = Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
-    }
-
-    mutating func bool(_ value: inout Bool) {
+    private mutating func flag() -> Bool? {
         guard !damaged, index < bytes.count, bytes[index] <= 1 else {
             damaged = true
-            return
+            return nil
         }
-        value = bytes[index] == 1
         index += 1
+        return bytes[index - 1] == 1
     }
 
-    mutating func string(_ value: inout String) {
-        guard let count = count() else { return }
-        value = String(decoding: bytes[index..<(index + count)], as: UTF8.self)
-        index += count
-    }
-
-    mutating func optional<T>(_ value: inout T?, placeholder: T, _ code: (inout Self, inout T) -> Void) {
-        var present = false
-        bool(&present)
-        guard present, !damaged else {
-            value = nil
-            return
+    /// A scalar of the form `T`'s values take for `kind`; nil, and damaged, when it does not fit.
+    private mutating func take<T: RecordScalar>(_ type: T.Type, _ kind: FieldKind) -> T? {
+        let read: ScalarValue?
+        switch T.placeholder.scalar(kind.spilled) {
+        case .text:
+            if let count = count() {
+                read = .text(String(decoding: bytes[index..<(index + count)], as: UTF8.self))
+                index += count
+            } else {
+                read = nil
+            }
+        case .integer: read = varint().map { .integer(Int64(bitPattern: ($0 >> 1) ^ (0 &- ($0 & 1)))) }
+        case .flag: read = flag().map(ScalarValue.flag)
+        case .number: read = varint().map { .number(Double(bitPattern: $0)) }
         }
-        var read = placeholder
-        code(&self, &read)
+        guard let read, let value = T(scalar: read, kind.spilled) else {
+            damaged = true
+            return nil
+        }
+        return value
+    }
+
+    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+        guard origin != .shown, !damaged, let read = take(T.self, kind) else { return }
         value = read
     }
 
-    mutating func array<T>(_ values: inout [T], placeholder: T, _ code: (inout Self, inout T) -> Void) {
-        guard let count = count() else { return }
+    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+        guard origin != .shown, !damaged else { return }
+        value = flag() == true ? take(T.self, kind) : nil
+    }
+
+    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+        guard origin != .shown, !damaged, let count = count() else { return }
         var read: [T] = []
         read.reserveCapacity(count)
-        for _ in 0..<count where !damaged {
-            var value = placeholder
-            code(&self, &value)
+        for _ in 0..<count {
+            guard let value = take(T.self, kind) else { return }
             read.append(value)
         }
         values = read
     }
 
-    mutating func certificate(_ value: inout CertificateSummary?, from fields: CertificateFields?, leaf: String?) {
-        value = fields.map { certificates.shared($0.summary, leaf: leaf) }
-    }
-}
-
-/// A certificate summary's fields, as the spill codes them (the summary itself is immutable).
-struct CertificateFields {
-    var subject = ""
-    var issuer = ""
-    var commonName: String?
-    var subjectAlternativeNames: [String] = []
-    var notBeforeSeconds: Int64 = 0
-    var notAfterSeconds: Int64 = 0
-
-    init() {}
-
-    init(_ summary: CertificateSummary) {
-        subject = summary.subject
-        issuer = summary.issuer
-        commonName = summary.commonName
-        subjectAlternativeNames = summary.subjectAlternativeNames
-        notBeforeSeconds = summary.notBeforeSeconds
-        notAfterSeconds = summary.notAfterSeconds
+    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+        guard origin != .shown, !damaged else { return }
+        guard flag() == true, !damaged else {
+            value = nil
+            return
+        }
+        var read = T.placeholder
+        read.visitFields(&self)
+        value = read
     }
 
-    var summary: CertificateSummary {
-        CertificateSummary(subject: subject, issuer: issuer, commonName: commonName, subjectAlternativeNames: subjectAlternativeNames,
-                           notBeforeSeconds: notBeforeSeconds, notAfterSeconds: notAfterSeconds)
+    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+        guard origin != .shown, !damaged, let count = count() else { return }
+        var read: [T] = []
+        read.reserveCapacity(count)
+        for _ in 0..<count where !damaged {
+            var value = T.placeholder
+            value.visitFields(&self)
+            read.append(value)
+        }
+        values = read
     }
 
-    mutating func code<Coder: RecordSpillCoder>(_ c: inout Coder) {
-        c.string(&subject)
-        c.string(&issuer)
-        c.optionalString(&commonName)
-        c.strings(&subjectAlternativeNames)
-        c.signed(&notBeforeSeconds)
-        c.signed(&notAfterSeconds)
-    }
-}
-
-extension PSKOffer {
-    static let placeholder = PSKOffer(digest: "", keyName: nil, obfuscatedTicketAge: 0, length: 0, text: nil)
-
-    mutating func code<Coder: RecordSpillCoder>(_ c: inout Coder) {
-        c.string(&digest)
-        c.optionalString(&keyName)
-        c.unsigned(&obfuscatedTicketAge)
-        c.int(&length)
-        c.optionalString(&text)
-    }
-}
-
-extension ServerTraits {
-    mutating func code<Coder: RecordSpillCoder>(_ c: inout Coder) {
-        c.unsigned(&ttl)
-        c.optionalUnsigned(&synAckWindow)
-        c.optionalString(&synAckOptions)
-        c.optionalUnsigned(&firstTimestampValue)
-        c.optional(&firstTimestampNanos, placeholder: 0) { $0.signed(&$1) }
-        c.optionalUnsigned(&lastTimestampValue)
-        c.optional(&lastTimestampNanos, placeholder: 0) { $0.signed(&$1) }
+    mutating func certificate(_ fields: CertificateFields?, leaf: String?) -> CertificateSummary? {
+        fields.map { certificates.shared($0.summary, leaf: leaf) }
     }
 }
 
 extension HandshakeRecord {
-    /// Every field, in the one order both directions use.
-    mutating func code<Coder: RecordSpillCoder>(_ c: inout Coder) {
-        c.string(&uid)
-        c.signed(&timestampNanos)
-        c.address(&client)
-        c.unsigned(&clientPort)
-        c.address(&server)
-        c.unsigned(&serverPort)
-        c.string(&transport)
-        c.optionalString(&starttls)
-        c.optionalString(&sni)
-        c.strings(&alpnOffered)
-        c.array(&versionsOffered, placeholder: ProtocolVersion(rawValue: 0)) { $0.unsigned(&$1.rawValue) }
-        c.string(&clientSessionID)
-        c.bool(&offeredTicket)
-        c.bool(&ticketSupported)
-        c.optionalString(&offeredTicketDigest)
-        c.optionalString(&offeredTicketKeyName)
-        c.bool(&offeredPSK)
-        c.array(&pskIdentities, placeholder: .placeholder) { $1.code(&$0) }
-        c.optionalString(&pskKind)
-        c.bool(&earlyDataOffered)
-        c.bool(&echOffered)
-        c.string(&clientRandom)
-        c.bool(&sslv2Hello)
-        c.optional(&version, placeholder: ProtocolVersion(rawValue: 0)) { $0.unsigned(&$1.rawValue) }
-        c.optional(&cipher, placeholder: CipherSuite(rawValue: 0)) { $0.unsigned(&$1.rawValue) }
-        c.optionalString(&serverSessionID)
-        c.optionalString(&alpnSelected)
-        c.optional(&pskSelected, placeholder: 0) { $0.int(&$1) }
-        c.array(&serverExtensions, placeholder: 0) { $0.unsigned(&$1) }
-        c.bool(&hrr)
-        c.bool(&ticketIssued)
-        c.optionalString(&issuedTicketDigest)
-        c.optionalString(&issuedTicketKeyName)
-        c.optionalUnsigned(&ticketLifetimeHint)
-        c.strings(&certificateFingerprints)
-        c.optional(&serverTraits, placeholder: ServerTraits(ttl: 0)) { $1.code(&$0) }
-        var certificateFields = certificate.map(CertificateFields.init)
-        c.optional(&certificateFields, placeholder: CertificateFields()) { $1.code(&$0) }
-        c.certificate(&certificate, from: certificateFields, leaf: certificateFingerprints.first)
-        c.optional(&sniMatchesCertificate, placeholder: false) { $0.bool(&$1) }
-        c.optionalString(&ja3)
-        c.optionalString(&ja4)
-        c.optionalString(&ja3s)
-        c.optional(&resumed, placeholder: false) { $0.bool(&$1) }
-        c.optionalString(&resumption)
-        c.bool(&established)
-        c.optionalString(&alert)
-        c.optionalString(&malformed)
-        c.int(&gaps)
-        c.optionalString(&offer)
-        c.optionalString(&resumes)
-        c.optionalString(&pskFirstOfferedBy)
-        c.optional(&sessionAge, placeholder: 0) { $0.double(&$1) }
-        c.optionalString(&sessionAgeFrom)
-        c.optionalString(&backend)
-        c.optionalString(&backendLeg)
-        c.optionalString(&backsideOf)
-    }
-
     /// Appends the whole record; `init(spilled:)` reads it back equal.
     func spill(into writer: inout RecordSpillWriter) {
         var record = self
-        record.code(&writer)
+        record.visitFields(&writer)
     }
 
     /// Reads one record that `spill(into:)` wrote; nil when the bytes are damaged.
     init?(spilled reader: inout RecordSpillReader) {
-        let unset = IPAddress(high: 0, low: 0, isIPv6: false)
-        self.init(uid: "", timestampNanos: 0, client: unset, clientPort: 0, server: unset, serverPort: 0)
-        code(&reader)
+        self = .placeholder
+        visitFields(&reader)
         if reader.damaged { return nil }
     }
 }

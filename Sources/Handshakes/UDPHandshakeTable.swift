@@ -54,7 +54,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
     private typealias Key = UDPFlowKey
 
     /// The `transport` of the records.
-    let transport: String
+    let transport: Transport
     private var flows: [Key: UDPHandshakeFlow<State>] = [:]
     private var newest: UDPHandshakeFlow<State>?
     private var oldest: UDPHandshakeFlow<State>?
@@ -65,7 +65,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
     /// The sum of the flows' `heldBytes`.
     private var heldBytes = 0
 
-    init(transport: String, maximumHeldBytes: Int) {
+    init(transport: Transport, maximumHeldBytes: Int) {
         self.transport = transport
         self.maximumHeldBytes = maximumHeldBytes
     }

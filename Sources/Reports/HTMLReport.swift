@@ -129,11 +129,11 @@ public enum HTMLReport {
     private static func anomalies(_ report: ReuseReport) -> String {
         var html = "<section class=\"card\"><h2>Anomalies</h2><table class=\"anomalies\"><thead><tr><th>Kind</th><th>Detail</th><th>Connections</th></tr></thead><tbody>\n"
         for a in report.anomalies {
-            html += "<tr><td>\(escape(a.kind))</td><td>\(escape(a.detail))</td><td class=\"uids\">\(escape(a.uids.joined(separator: " ")))</td></tr>\n"
+            html += "<tr><td>\(escape(a.kind.rawValue))</td><td>\(escape(a.detail))</td><td class=\"uids\">\(escape(a.uids.joined(separator: " ")))</td></tr>\n"
         }
         html += "</tbody></table>"
         for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key }) where count > report.anomalies.filter({ $0.kind == kind }).count {
-            html += "<p>\(count) \(escape(kind)) in all.</p>"
+            html += "<p>\(count) \(escape(kind.rawValue)) in all.</p>"
         }
         return html + "</section>\n"
     }

@@ -20,12 +20,12 @@ public struct HandshakeTextTable {
         // In TLS 1.3 the session ID is middlebox compatibility mode (RFC 8446 D.4), not an offer.
         if !record.clientSessionID.isEmpty, !(record.version?.isTLS13Family ?? false) { offered.append("sid") }
         if record.offeredTicket { offered.append("ticket") }
-        if record.offeredPSK { offered.append(record.pskKind == "external" ? "ext-psk" : "psk") }
+        if record.offeredPSK { offered.append(record.pskKind == .external ? "ext-psk" : "psk") }
         let resumed: String
         switch record.resumed {
         case .none: resumed = "?"
         case .some(false): resumed = "no"
-        case .some(true): resumed = "yes (\(record.resumption ?? "?"))"
+        case .some(true): resumed = "yes (\(record.resumption?.rawValue ?? "?"))"
         }
         var notes: [String] = []
         if record.hrr { notes.append("hrr") }

@@ -45,6 +45,15 @@ public struct JSONWriter {
         afterKey = true
     }
 
+    /// A key of the record schema: plain ASCII identifiers, written as they are.
+    public mutating func key(_ key: StaticString) {
+        prepareEntry()
+        bytes.append(UInt8(ascii: "\""))
+        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        afterKey = true
+    }
+
     public mutating func string(_ value: String) { prepareEntry(); appendQuoted(value) }
     public mutating func raw(_ text: String) { prepareEntry(); bytes.append(contentsOf: text.utf8) }
     public mutating func int<I: BinaryInteger>(_ value: I) { raw(String(value)) }

@@ -34,93 +34,148 @@ extension FieldValue {
 }
 
 extension HandshakeRecord {
-    /// The record's fields in output order. JSON, JSON Lines, CSV and Zeek output are all
-    /// rendered from this list.
+    /// The record's fields in output order, as values: what the CSV and Zeek formats flatten.
     public var fields: [Field] {
-        var fields: [Field] = [
-            Field("uid", .string(uid)),
-            Field("ts", .timestamp(timestampNanos)),
-            Field("client", .string(client.description)),
-            Field("client_port", .int(Int64(clientPort))),
-            Field("server", .string(server.description)),
-            Field("server_port", .int(Int64(serverPort))),
-            Field("transport", .string(transport)),
-            Field("starttls", .optional(starttls)),
-            Field("sni", .optional(sni)),
-            Field("alpn_offered", .strings(alpnOffered)),
-            Field("versions_offered", .strings(versionsOffered.map(\.description))),
-            Field("version", .optional(version?.description)),
-            Field("cipher", .optional(cipher?.description)),
-            Field("cipher_id", .optional(cipher?.rawValue)),
-            Field("client_session_id", .string(clientSessionID)),
-            Field("server_session_id", .optional(serverSessionID)),
-            Field("offered_ticket", .bool(offeredTicket)),
-            Field("offered_psk", .bool(offeredPSK)),
-            Field("hrr", .bool(hrr)),
-            Field("ticket_issued", .bool(ticketIssued)),
-            Field("resumed", .optional(resumed)),
-            Field("resumption", .optional(resumption)),
-            Field("established", .bool(established)),
-            Field("alert", .optional(alert)),
-            Field("malformed", .optional(malformed)),
-            Field("offer", .optional(offer)),
-            Field("resumes", .optional(resumes)),
-            Field("session_age", sessionAge.map { .seconds($0) } ?? .null),
-            Field("session_age_from", .optional(sessionAgeFrom)),
-            Field("psk_first_offered_by", .optional(pskFirstOfferedBy)),
-            Field("backend", .optional(backend)),
-            Field("backend_leg", .optional(backendLeg)),
-            Field("backside_of", .optional(backsideOf)),
-        ]
-        fields += [
-            Field("ticket_supported", .bool(ticketSupported)),
-            Field("psk_kind", .optional(pskKind)),
-            Field("psk_identities", .objects(pskIdentities.map { offer in
-                [Field("digest", .string(offer.digest)), Field("key_name", .optional(offer.keyName)),
-                 Field("obfuscated_age", .int(Int64(offer.obfuscatedTicketAge))), Field("length", .int(Int64(offer.length))),
-                 Field("text", .optional(offer.text))]
-            })),
-            Field("psk_selected", .optional(pskSelected)),
-            Field("offered_ticket_digest", .optional(offeredTicketDigest)),
-            Field("offered_ticket_key_name", .optional(offeredTicketKeyName)),
-            Field("issued_ticket_digest", .optional(issuedTicketDigest)),
-            Field("issued_ticket_key_name", .optional(issuedTicketKeyName)),
-            Field("ticket_lifetime_hint", .optional(ticketLifetimeHint)),
-            Field("alpn_selected", .optional(alpnSelected)),
-            Field("early_data_offered", .bool(earlyDataOffered)),
-            Field("ech_offered", .bool(echOffered)),
-            Field("sslv2_hello", .bool(sslv2Hello)),
-            Field("client_random", .string(clientRandom)),
-            Field("server_extensions", .ints(serverExtensions.map(Int64.init))),
-            Field("cert_chain_fps", .strings(certificateFingerprints)),
-            Field("certificate", certificate.map { leaf in
-                .object([
-                    Field("subject", .string(leaf.subject)),
-                    Field("cn", .optional(leaf.commonName)),
-                    Field("issuer", .string(leaf.issuer)),
-                    Field("sans", .strings(leaf.subjectAlternativeNames)),
-                    Field("not_before", .wholeSeconds(leaf.notBeforeSeconds)),
-                    Field("not_after", .wholeSeconds(leaf.notAfterSeconds)),
-                ])
-            } ?? .null),
-            Field("sni_matches_cert", .optional(sniMatchesCertificate)),
-            Field("ja3", .optional(ja3)),
-            Field("ja3s", .optional(ja3s)),
-            Field("ja4", .optional(ja4)),
-            Field("server_traits", serverTraits.map { traits in
-                .object([
-                    Field("ttl", .int(Int64(traits.ttl))),
-                    Field("syn_ack_window", .optional(traits.synAckWindow)),
-                    Field("syn_ack_options", .optional(traits.synAckOptions)),
-                    Field("tsval_first", .optional(traits.firstTimestampValue)),
-                    Field("tsval_first_ts", traits.firstTimestampNanos.map(FieldValue.timestamp) ?? .null),
-                    Field("tsval_last", .optional(traits.lastTimestampValue)),
-                    Field("tsval_last_ts", traits.lastTimestampNanos.map(FieldValue.timestamp) ?? .null),
-                ])
-            } ?? .null),
-            Field("gaps", .int(Int64(gaps))),
-        ]
-        return fields
+        var collector = FieldCollector(template: false)
+        var record = self
+        record.visitFields(&collector)
+        return collector.fields
+    }
+
+    /// Writes the record as one JSON object, straight from the schema.
+    public func writeJSON(into json: inout JSONWriter) {
+        var record = self
+        withUnsafeMutablePointer(to: &json) { json in
+            var writer = JSONRecordWriter(json: json)
+            json.pointee.beginObject()
+            record.visitFields(&writer)
+            json.pointee.endObject()
+        }
+    }
+}
+
+extension FieldValue {
+    /// The value of one scalar of the schema.
+    init(_ scalar: ScalarValue, _ kind: FieldKind) {
+        switch (scalar, kind) {
+        case let (.integer(nanos), .time): self = .timestamp(nanos)
+        case let (.integer(seconds), .wholeSeconds): self = .wholeSeconds(seconds)
+        case let (.integer(value), _): self = .int(value)
+        case let (.number(seconds), _): self = .seconds(seconds)
+        case let (.text(text), _): self = .string(text)
+        case let (.flag(flag), _): self = .bool(flag)
+        }
+    }
+}
+
+/// Collects the schema's fields as values. As a template (`template` true), absent values
+/// and objects are filled with placeholders and lists of objects hold one, so every column
+/// shows whatever the record holds.
+struct FieldCollector: RecordFieldVisitor {
+    let template: Bool
+    private(set) var fields: [Field] = []
+
+    init(template: Bool) {
+        self.template = template
+        fields.reserveCapacity(64)
+    }
+
+    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+        fields.append(Field(key.description, FieldValue(value.scalar(kind), kind)))
+    }
+
+    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+        let shown = template ? value ?? T.placeholder : value
+        fields.append(Field(key.description, shown.map { FieldValue($0.scalar(kind), kind) } ?? .null))
+    }
+
+    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+        let scalars = values.map { $0.scalar(kind) }
+        let value: FieldValue
+        if case .integer = T.placeholder.scalar(kind) {
+            value = .ints(scalars.map { if case let .integer(i) = $0 { i } else { 0 } })
+        } else {
+            value = .strings(scalars.map { if case let .text(t) = $0 { t } else { "" } })
+        }
+        fields.append(Field(key.description, value))
+    }
+
+    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+        guard var present = value ?? (template ? T.placeholder : nil) else {
+            fields.append(Field(key.description, .null))
+            return
+        }
+        var inner = FieldCollector(template: template)
+        present.visitFields(&inner)
+        fields.append(Field(key.description, .object(inner.fields)))
+    }
+
+    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+        let members = template && values.isEmpty ? [T.placeholder] : values
+        fields.append(Field(key.description, .objects(members.map { member in
+            var member = member
+            var inner = FieldCollector(template: template)
+            member.visitFields(&inner)
+            return inner.fields
+        })))
+    }
+}
+
+/// Writes the schema's fields into an open JSON object as it walks them, with no values
+/// between. Lives only for one `writeJSON` call, which owns the writer it points to.
+struct JSONRecordWriter: RecordFieldVisitor {
+    private let json: UnsafeMutablePointer<JSONWriter>
+
+    init(json: UnsafeMutablePointer<JSONWriter>) { self.json = json }
+
+    private mutating func put(_ scalar: ScalarValue, _ kind: FieldKind) {
+        switch (scalar, kind) {
+        case let (.integer(nanos), .time): json.pointee.raw(epochSeconds(nanos))
+        case let (.integer(seconds), .wholeSeconds): json.pointee.raw(epochSeconds(whole: seconds))
+        case let (.integer(value), _): json.pointee.int(value)
+        case let (.number(seconds), _): json.pointee.double(seconds, decimals: 3)
+        case let (.text(text), _): json.pointee.string(text)
+        case let (.flag(flag), _): json.pointee.bool(flag)
+        }
+    }
+
+    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+        json.pointee.key(key)
+        put(value.scalar(kind), kind)
+    }
+
+    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+        json.pointee.key(key)
+        if let value { put(value.scalar(kind), kind) } else { json.pointee.null() }
+    }
+
+    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+        json.pointee.key(key)
+        json.pointee.beginArray()
+        for value in values { put(value.scalar(kind), kind) }
+        json.pointee.endArray()
+    }
+
+    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+        json.pointee.key(key)
+        guard var present = value else {
+            json.pointee.null()
+            return
+        }
+        json.pointee.beginObject()
+        present.visitFields(&self)
+        json.pointee.endObject()
+    }
+
+    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+        json.pointee.key(key)
+        json.pointee.beginArray()
+        for var value in values {
+            json.pointee.beginObject()
+            value.visitFields(&self)
+            json.pointee.endObject()
+        }
+        json.pointee.endArray()
     }
 }
 

@@ -2,7 +2,8 @@ import Handshakes
 import Packets
 import TLSWire
 
-/// How handshake records are written. Every format is rendered from `HandshakeRecord.fields`.
+/// How handshake records are written. Every format walks the record schema
+/// (`HandshakeRecord.visitFields`).
 public enum RecordFormat: String, CaseIterable, Sendable {
     /// Aligned columns for reading.
     case text
@@ -58,11 +59,11 @@ public final class RecordOutput {
             }
         case .jsonl:
             json.reset()
-            json.object(record.fields)
+            record.writeJSON(into: &json)
             writer.line(bytes: json.bytes)
         case .json:
             json.reset()
-            json.object(record.fields)
+            record.writeJSON(into: &json)
             if var previous = heldBack {
                 previous.append(UInt8(ascii: ","))
                 writer.line(bytes: previous)
@@ -126,80 +127,76 @@ public enum FlatRecord {
         case list([FieldValue])
     }
 
-    /// The columns, from a record with every optional member present, so the header does not
-    /// depend on which records come first.
+    /// The columns, from the schema with every optional member present, so the header does
+    /// not depend on which records come first.
     public static let columns: [RecordColumn] = {
-        var columns: [RecordColumn] = []
-        func add(_ fields: [Field], prefix: String, inList: Bool) {
-            for field in fields {
-                let name = prefix + field.key
-                switch field.value {
-                case let .object(children): add(children, prefix: name + ".", inList: inList)
-                case let .objects(list): add(list.first ?? [], prefix: name + ".", inList: true)
-                case let value:
-                    let type = zeekType(of: value, key: field.key)
-                    columns.append(RecordColumn(name: name, zeekType: inList ? "vector[\(type)]" : type))
-                }
-            }
-        }
-        add(templateFields, prefix: "", inList: false)
-        return columns
+        var lister = ColumnLister(prefix: "", inList: false)
+        var record = HandshakeRecord.placeholder
+        record.visitFields(&lister)
+        return lister.columns
     }()
 
     /// The field list of a record with every optional member present (the column template).
     static let templateFields: [Field] = {
-        var record = HandshakeRecord(uid: "C", timestampNanos: 0, client: IPAddress("0.0.0.0")!, clientPort: 0,
-                                     server: IPAddress("0.0.0.0")!, serverPort: 0)
-        record.sni = ""
-        record.starttls = ""
-        record.version = .tls1_3
-        record.cipher = CipherSuite(rawValue: 0)
-        record.serverSessionID = ""
-        record.resumed = false
-        record.resumption = ""
-        record.alert = ""
-        record.malformed = ""
-        record.offer = ""
-        record.resumes = ""
-        record.sessionAge = 0
-        record.sessionAgeFrom = ""
-        record.pskFirstOfferedBy = ""
-        record.backend = ""
-        record.backendLeg = ""
-        record.backsideOf = ""
-        record.pskKind = ""
-        record.pskIdentities = [PSKOffer(digest: "", keyName: "", obfuscatedTicketAge: 0, length: 0, text: "")]
-        record.pskSelected = 0
-        record.offeredTicketDigest = ""
-        record.offeredTicketKeyName = ""
-        record.issuedTicketDigest = ""
-        record.issuedTicketKeyName = ""
-        record.ticketLifetimeHint = 0
-        record.alpnSelected = ""
-        var traits = ServerTraits(ttl: 0)
-        traits.synAckWindow = 0
-        traits.synAckOptions = ""
-        traits.firstTimestampValue = 0
-        traits.firstTimestampNanos = 0
-        traits.lastTimestampValue = 0
-        traits.lastTimestampNanos = 0
-        record.serverTraits = traits
-        record.certificate = CertificateSummary(subject: "", issuer: "", commonName: "", subjectAlternativeNames: [""],
-                                                notBeforeSeconds: 0, notAfterSeconds: 0)
-        record.sniMatchesCertificate = false
-        return record.fields
+        var collector = FieldCollector(template: true)
+        var record = HandshakeRecord.placeholder
+        record.visitFields(&collector)
+        return collector.fields
     }()
 
-    private static func zeekType(of value: FieldValue, key: String) -> String {
-        switch value {
-        case .bool: return "bool"
-        case .int: return key.hasSuffix("_port") ? "port" : "count"
-        case .timestamp, .wholeSeconds: return "time"
-        case .seconds: return "interval"
-        case .string: return key == "client" || key == "server" ? "addr" : "string"
-        case .strings: return "vector[string]"
-        case .ints: return "vector[count]"
-        case .null, .object, .objects: return "string"
+    /// Names the flat columns and their Zeek types: "parent.child" for a nested object's
+    /// members, a vector column per member of a list of objects.
+    private struct ColumnLister: RecordFieldVisitor {
+        let prefix: String
+        let inList: Bool
+        var columns: [RecordColumn] = []
+
+        init(prefix: String, inList: Bool) {
+            self.prefix = prefix
+            self.inList = inList
+        }
+
+        private static func zeekType(_ kind: FieldKind) -> String {
+            switch kind {
+            case .flag: "bool"
+            case .count: "count"
+            case .port: "port"
+            case .time, .wholeSeconds: "time"
+            case .interval: "interval"
+            case .address: "addr"
+            case .text, .name: "string"
+            }
+        }
+
+        private mutating func add(_ key: StaticString, _ type: String) {
+            columns.append(RecordColumn(name: prefix + key.description, zeekType: inList ? "vector[\(type)]" : type))
+        }
+
+        mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+            add(key, Self.zeekType(kind))
+        }
+
+        mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+            add(key, Self.zeekType(kind))
+        }
+
+        mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+            add(key, "vector[\(Self.zeekType(kind == .name ? .text : kind))]")
+        }
+
+        private mutating func members<T: RecordObject>(_ key: StaticString, _ type: T.Type, inList: Bool) {
+            var inner = ColumnLister(prefix: prefix + key.description + ".", inList: inList)
+            var placeholder = T.placeholder
+            placeholder.visitFields(&inner)
+            columns += inner.columns
+        }
+
+        mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+            members(key, T.self, inList: inList)
+        }
+
+        mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+            members(key, T.self, inList: true)
         }
     }
 

@@ -44,12 +44,12 @@ public enum ReuseReportFields {
         json.key("anomalies")
         json.beginArray()
         for anomaly in report.anomalies {
-            json.object([Field("kind", .string(anomaly.kind)), Field("uids", .strings(anomaly.uids)), Field("detail", .string(anomaly.detail))])
+            json.object([Field("kind", .string(anomaly.kind.rawValue)), Field("uids", .strings(anomaly.uids)), Field("detail", .string(anomaly.detail))])
             spill()
         }
         json.endArray()
         json.key("anomaly_counts")
-        json.object(report.anomalyCounts.sorted { $0.key < $1.key }.map { Field($0.key, .int(Int64($0.value))) })
+        json.object(report.anomalyCounts.sorted { $0.key < $1.key }.map { Field($0.key.rawValue, .int(Int64($0.value))) })
         json.key("not_kept_for_memory")
         json.object(report.notKeptForMemory.map { Field($0.key, .int(Int64($0.count))) })
         for field in extra {
@@ -137,8 +137,8 @@ public enum ReuseReportFields {
             Field("server", .string(p.service.server.description)),
             Field("port", .int(Int64(p.service.port))),
             Field("connections", .objects(p.connections.map { c in
-                [Field("uid", .string(c.uid)), Field("ts", .timestamp(c.timestampNanos)), Field("verdict", .string(c.verdict)),
-                 Field("offer", .optional(c.offer)), Field("session_age", c.sessionAge.map { .seconds($0) } ?? .null)]
+                [Field("uid", .string(c.uid)), Field("ts", .timestamp(c.timestampNanos)), Field("verdict", .string(c.verdict.rawValue)),
+                 Field("offer", .optional(c.offer?.rawValue)), Field("session_age", c.sessionAge.map { .seconds($0) } ?? .null)]
             })),
             Field("omitted", .int(Int64(p.omitted))),
         ]
@@ -199,8 +199,8 @@ public struct ReuseReportText {
             for pair in report.pairs {
                 out.append("  \(pair.client) -> \(HandshakeTextTable.endpoint(pair.service.server.description, pair.service.port))")
                 for c in pair.connections {
-                    var line = "    \(utcTimestamp(c.timestampNanos))  \(c.uid)  \(c.verdict)"
-                    if let offer = c.offer { line += "  offer=\(offer)" }
+                    var line = "    \(utcTimestamp(c.timestampNanos))  \(c.uid)  \(c.verdict.rawValue)"
+                    if let offer = c.offer { line += "  offer=\(offer.rawValue)" }
                     if let age = c.sessionAge { line += "  age=\(formatAge(age))" }
                     out.append(line)
                 }
@@ -211,10 +211,10 @@ public struct ReuseReportText {
             out.append("")
             out.append(style.yellow("anomalies"))
             for anomaly in report.anomalies {
-                out.append("  \(anomaly.kind): \(DisplayText.escaped(anomaly.detail))  [\(anomaly.uids.joined(separator: " "))]")
+                out.append("  \(anomaly.kind.rawValue): \(DisplayText.escaped(anomaly.detail))  [\(anomaly.uids.joined(separator: " "))]")
             }
             for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key }) where count > report.anomalies.filter({ $0.kind == kind }).count {
-                out.append("  ... \(count) \(kind) in all")
+                out.append("  ... \(count) \(kind.rawValue) in all")
             }
         }
         if !report.notKeptForMemory.isEmpty {

@@ -110,10 +110,19 @@ public struct ServiceReuse: Sendable {
 public struct PairConnection: Sendable {
     public var uid: String
     public var timestampNanos: Int64
-    /// "full", "resumed", "refused" (an offer was not accepted) or "undecided".
-    public var verdict: String
-    public var offer: String?
+    public var verdict: PairVerdict
+    public var offer: Mechanism?
     public var sessionAge: Double?
+}
+
+/// How one connection of a client's sequence went.
+public enum PairVerdict: String, Sendable, CaseIterable {
+    case full
+    case resumed
+    /// An offer was not accepted.
+    case refused
+    /// The handshake was not seen far enough to tell.
+    case undecided
 }
 
 public struct PairSequence: Sendable {
@@ -124,9 +133,20 @@ public struct PairSequence: Sendable {
     public var omitted = 0
 }
 
+/// A pattern in how sessions were resumed that deserves a look.
+public enum AnomalyKind: String, Sendable, CaseIterable, Comparable {
+    /// A session resumed from another client address than the one it was issued to.
+    case movedSession = "moved-session"
+    /// One ticket or PSK identity offered many times (RFC 8446 8 replay concerns).
+    case ticketReuse = "ticket-reuse"
+    /// A session resumed under another server name than it was issued for.
+    case sniChanged = "sni-changed"
+
+    public static func < (a: AnomalyKind, b: AnomalyKind) -> Bool { a.rawValue < b.rawValue }
+}
+
 public struct Anomaly: Sendable {
-    /// "moved-session", "ticket-reuse" or "sni-changed".
-    public var kind: String
+    public var kind: AnomalyKind
     /// The connections involved (for ticket-reuse, the first ones).
     public var uids: [String]
     public var detail: String
@@ -268,7 +288,7 @@ public struct ReuseAnalysis {
     public private(set) var services: [ServiceKey: ServiceReuse] = [:]
     public private(set) var pairs: [PairKey: PairSequence] = [:]
     public private(set) var anomalies: [Anomaly] = []
-    public private(set) var anomalyCounts: [String: Int] = [:]
+    public private(set) var anomalyCounts: [AnomalyKind: Int] = [:]
     /// Connections to services beyond `maximumServices`, and pairs beyond `maximumPairs`.
     public private(set) var connectionsToOtherServices = 0
     public private(set) var omittedPairs = 0
@@ -378,7 +398,7 @@ public struct ReuseAnalysis {
     }
 
     private mutating func addOffer(_ record: HandshakeRecord, service key: ServiceKey, index: Dictionary<ServiceKey, ServiceReuse>.Index) {
-        let mechanism = record.offer.flatMap(Mechanism.init(rawValue:))
+        let mechanism = record.offer
         // An offer counts when the server answered; an undecided connection says nothing.
         if let mechanism, let resumed = record.resumed {
             services.values[index].offers[mechanism, default: OfferCount()].made += 1
@@ -393,7 +413,7 @@ public struct ReuseAnalysis {
                 let kept = ages[key]?[mechanism]?.refusedAbove.count ?? 0
                 ages[key, default: [:]][mechanism, default: AgeStatistics(edges: options.ageBucketEdges)]
                     .add(age: age, accepted: resumed, keyChanged: keyChanged, edges: options.ageBucketEdges, mayGrow: !full,
-                         fromFirstOffer: record.sessionAgeFrom == "first_offer")
+                         fromFirstOffer: record.sessionAgeFrom == .firstOffer)
                 heldBytes += max((ages[key]![mechanism]!.refusedAbove.count - kept) * Self.ageBytes, 0)
             }
         }
@@ -417,11 +437,11 @@ public struct ReuseAnalysis {
         // Changed in place: a copy of the sequence would copy its array on every append.
         if pairs.values[index].connections.count < options.maximumPairConnections,
            listedPairConnections < options.maximumListedPairConnections, !full {
-            let verdict: String
+            let verdict: PairVerdict
             switch record.resumed {
-            case .some(true): verdict = "resumed"
-            case .some(false): verdict = record.offer == nil ? "full" : "refused"
-            case .none: verdict = "undecided"
+            case .some(true): verdict = .resumed
+            case .some(false): verdict = record.offer == nil ? .full : .refused
+            case .none: verdict = .undecided
             }
             listedPairConnections += 1
             heldBytes += Self.listedBytes
@@ -442,18 +462,18 @@ public struct ReuseAnalysis {
                 anomalies[index].offers += 1
                 anomalies[index].detail = "TLS 1.3 PSK identity \(link.key) offered \(anomalies[index].offers) times"
             } else {
-                let anomaly = Anomaly(kind: "ticket-reuse", uids: [link.issuerUID, record.uid],
+                let anomaly = Anomaly(kind: .ticketReuse, uids: [link.issuerUID, record.uid],
                                       detail: "TLS 1.3 PSK identity \(link.key) offered 2 times", offers: 2)
                 if note(anomaly) { ticketReuseAnomaly[link.key] = anomalies.count - 1 }
             }
         }
         guard record.resumed == true else { return }
         if link.issuerClient != record.client {
-            note(Anomaly(kind: "moved-session", uids: [link.issuerUID, record.uid],
+            note(Anomaly(kind: .movedSession, uids: [link.issuerUID, record.uid],
                          detail: "\(link.mechanism.rawValue) issued to \(link.issuerClient) resumed from \(record.client)"))
         }
         if link.issuerSNI != record.keptServerName {
-            note(Anomaly(kind: "sni-changed", uids: [link.issuerUID, record.uid],
+            note(Anomaly(kind: .sniChanged, uids: [link.issuerUID, record.uid],
                          detail: "issued under \(link.issuerSNI ?? "no SNI"), resumed under \(record.keptServerName ?? "no SNI")"))
         }
     }
@@ -541,7 +561,7 @@ public struct ReuseReport: Sendable {
     public var services: [ServiceReuse]
     public var pairs: [PairSequence]
     public var anomalies: [Anomaly]
-    public var anomalyCounts: [String: Int]
+    public var anomalyCounts: [AnomalyKind: Int]
     public var ageBucketEdges: [Double]
     /// Connections to services beyond the cap, and client/service pairs beyond the cap.
     public var connectionsToOtherServices = 0

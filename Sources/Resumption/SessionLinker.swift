@@ -3,13 +3,6 @@ import Handshakes
 import Packets
 import TLSWire
 
-/// The resumption mechanisms, as they appear in records and reports.
-public enum Mechanism: String, CaseIterable, Sendable, Hashable {
-    case sessionID = "session_id"
-    case ticket
-    case psk
-}
-
 /// Bounds on what the linker remembers.
 public struct LinkerLimits: Sendable {
     /// Sessions issued longer ago than this are forgotten (`--session-horizon`).
@@ -291,13 +284,13 @@ public struct SessionLinker {
         let now = record.timestampNanos
         func age(_ session: KnownSession) -> Double { Double(now - session.originNanos) / 1e9 }
 
-        if record.offeredPSK, record.pskKind != "external", !record.pskIdentities.isEmpty {
-            record.offer = Mechanism.psk.rawValue
+        if record.offeredPSK, record.pskKind != .external, !record.pskIdentities.isEmpty {
+            record.offer = .psk
             let identity = record.pskIdentities[min(record.pskSelected ?? 0, record.pskIdentities.count - 1)]
             if let first = identities[identity.digest] {
                 record.pskFirstOfferedBy = first.uid
                 record.sessionAge = age(first)
-                record.sessionAgeFrom = first.originNanos < first.seenNanos ? "full_handshake" : "first_offer"
+                record.sessionAgeFrom = first.originNanos < first.seenNanos ? .fullHandshake : .firstOffer
                 return SessionLink(mechanism: .psk, issuerUID: first.uid, issuerClient: first.client, issuerSNI: issuerName(first, record),
                                    key: identity.digest)
             }
@@ -307,18 +300,18 @@ public struct SessionLinker {
             if let full = fullHandshakes.latest(record, within: limits.sessionHorizonNanos) {
                 origin = full
                 record.sessionAge = Double(now - full) / 1e9
-                record.sessionAgeFrom = "full_handshake"
+                record.sessionAgeFrom = .fullHandshake
             }
             remember(.identity, identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client,
                                                               name: names.index(record.keptServerName)))
             return nil
         }
         if let digest = record.offeredTicketDigest {
-            record.offer = Mechanism.ticket.rawValue
+            record.offer = .ticket
             if let issued = tickets[digest] {
                 record.resumes = issued.uid
                 record.sessionAge = age(issued)
-                record.sessionAgeFrom = "issue"
+                record.sessionAgeFrom = .issue
                 return SessionLink(mechanism: .ticket, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issuerName(issued, record),
                                    key: digest)
             }
@@ -326,18 +319,18 @@ public struct SessionLinker {
         }
         guard !record.clientSessionID.isEmpty else { return nil }
         if let issued = sessionIDs[record.clientSessionID] {
-            record.offer = Mechanism.sessionID.rawValue
+            record.offer = .sessionID
             record.resumes = issued.uid
             record.sessionAge = age(issued)
-            record.sessionAgeFrom = "issue"
+            record.sessionAgeFrom = .issue
             return SessionLink(mechanism: .sessionID, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issuerName(issued, record),
                                    key: record.clientSessionID)
         }
         // An unknown session ID from a client that offers TLS 1.3 is middlebox compatibility
         // mode (RFC 8446 D.4) unless the server echoed it in a TLS 1.2 resumption.
         let offersTLS13 = record.versionsOffered.contains { $0.isTLS13Family }
-        if !offersTLS13 || record.resumption == Mechanism.sessionID.rawValue {
-            record.offer = Mechanism.sessionID.rawValue
+        if !offersTLS13 || record.resumption == .sessionID {
+            record.offer = .sessionID
         }
         return nil
     }

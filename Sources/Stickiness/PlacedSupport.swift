@@ -1,3 +1,4 @@
+import Handshakes
 import Resumption
 
 /// Support per mechanism, judged on where the offers went. A refusal at another backend

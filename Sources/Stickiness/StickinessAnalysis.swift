@@ -259,7 +259,7 @@ public struct StickinessAnalysis {
             tcpShape: tcpShape, helloShape: helloShape,
             issuedKeyName: interned.id(record.issuedTicketKeyName),
             offeredKeyName: interned.id(record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName),
-            isTLS13: record.version?.isTLS13Family ?? false, offer: record.offer.flatMap(Mechanism.init(rawValue:)),
+            isTLS13: record.version?.isTLS13Family ?? false, offer: record.offer,
             resumed: record.resumed, sessionAge: record.sessionAge, resumes: record.resumes,
             pskFirstOfferedBy: record.pskFirstOfferedBy))
     }

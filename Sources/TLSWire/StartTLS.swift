@@ -1,5 +1,5 @@
 /// Protocols that upgrade a plaintext connection to TLS, as recorded in `starttls`.
-public enum StartTLSProtocol: String, Sendable {
+public enum StartTLSProtocol: String, Sendable, CaseIterable {
     case smtp, imap, pop3, ftp, xmpp, ldap, postgres, mysql
 }
 

@@ -46,8 +46,8 @@ struct DTLSEvents: TLSEventHandler {
     @Test func recordedDTLS() throws {
         let records = try extractRecords(Paths.captures.appendingPathComponent("dtls.pcap"))
         #expect(records.count == 12)
-        #expect(records.allSatisfy { $0.transport == "udp" && $0.version == .dtls1_2 && $0.established })
-        #expect(records.map(\.resumption) == [nil] + Array(repeating: "session_id", count: 5) + [nil] + Array(repeating: "ticket", count: 5))
+        #expect(records.allSatisfy { $0.transport == .udp && $0.version == .dtls1_2 && $0.established })
+        #expect(records.map(\.resumption) == [nil] + Array(repeating: .sessionID, count: 5) + [nil] + Array(repeating: .ticket, count: 5))
         #expect(records.allSatisfy { $0.ja4?.hasPrefix("dd2") == true })
     }
 

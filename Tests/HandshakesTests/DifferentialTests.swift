@@ -14,8 +14,8 @@ import TestSupport
 
     static func compare(_ capture: URL) throws -> [String] {
         let records = try extractRecords(capture)
-        let dissected = try tsharkHandshakes(capture.path, tlsPorts: Set(records.filter { $0.starttls == nil && $0.transport == "tcp" }.map { Int($0.serverPort) }),
-                                             quicPorts: Set(records.filter { $0.transport == "quic" }.map { Int($0.serverPort) }))
+        let dissected = try tsharkHandshakes(capture.path, tlsPorts: Set(records.filter { $0.starttls == nil && $0.transport == .tcp }.map { Int($0.serverPort) }),
+                                             quicPorts: Set(records.filter { $0.transport == .quic }.map { Int($0.serverPort) }))
         var unmatched = dissected
         var problems: [String] = []
         for record in records {

@@ -27,7 +27,7 @@ import TestSupport
 
     @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"), arguments: captures)
     func resumptionAgreesWithTshark(capture: URL) throws {
-        let records = try extractRecords(capture).filter { $0.transport == "quic" }
+        let records = try extractRecords(capture).filter { $0.transport == .quic }
         let truth = try tsharkResumed(capture, quicPorts: Set(records.map { Int($0.serverPort) }))
         for record in records {
             guard let resumed = truth[Int(record.clientPort)] else { continue } // tshark saw no ServerHello
@@ -46,7 +46,7 @@ import TestSupport
         #expect(records.count == offered.count)
         #expect(records.map(\.offeredPSK) == offered)
         #expect(records.map(\.resumed) == [false, true, true, false])
-        #expect(records.allSatisfy { $0.transport == "quic" && $0.version == .tls1_3 && $0.ja4?.hasPrefix("q13") == true })
+        #expect(records.allSatisfy { $0.transport == .quic && $0.version == .tls1_3 && $0.ja4?.hasPrefix("q13") == true })
     }
 
     /// The Zeek suite's QUIC traces: a Retry (quic-go), QUIC v2, Chromium resuming by PSK,
@@ -57,7 +57,7 @@ import TestSupport
         func records(_ name: String) throws -> [HandshakeRecord] { try extractRecords(traces.appendingPathComponent(name)) }
         #expect(try records("quic__interop__quic-go_quic-go__retry.pcap").map(\.established) == [true])
         #expect(try records("quic__quicv2-echo-dpd-custom-port-4433.pcap").map(\.sni) == ["localhost"])
-        #expect(try records("quic__chromium-115.0.5790.110-api-cirrus-com.pcap").map(\.resumption) == ["psk"])
+        #expect(try records("quic__chromium-115.0.5790.110-api-cirrus-com.pcap").map(\.resumption) == [.psk])
         #expect(try records("quic__quic-multiple-initial-fragmented-crypto.pcap").map(\.sni) == ["googleads.g.doubleclick.net"])
         #expect(try records("quic__quic-decrypt-fail-google-de-51833.pcap").map(\.sni) == ["www.google.de"])
     }

@@ -35,7 +35,7 @@ import TestSupport
         #expect(records.contains { $0.resumes != nil } && records.contains { $0.backend != nil })
         #expect(records.contains { $0.certificate != nil } && records.contains { $0.serverTraits?.synAckOptions != nil })
         #expect(records.contains { !$0.pskIdentities.isEmpty } && records.contains { $0.sessionAge != nil })
-        #expect(records.contains { $0.transport == "quic" } && records.contains { $0.starttls != nil })
+        #expect(records.contains { $0.transport == .quic } && records.contains { $0.starttls != nil })
 
         var writer = RecordSpillWriter()
         for record in records { record.spill(into: &writer) }

@@ -13,7 +13,7 @@ import TestSupport
         let expected: [UInt16: String] = [25: "smtp", 14441: "imap", 14442: "pop3", 14443: "postgres", 14444: "ldap", 14445: "ftp"]
         #expect(records.count == 36)
         for record in records {
-            #expect(record.starttls == expected[record.serverPort], "\(record.serverPort)")
+            #expect(record.starttls?.rawValue == expected[record.serverPort], "\(record.serverPort)")
             #expect(record.established)
         }
         // postfix resumes by ticket; dovecot's login processes each have their own ticket keys.
@@ -31,7 +31,7 @@ import TestSupport
         for (capture, kind) in expected {
             let records = try extractRecords(traces.appendingPathComponent(capture))
             #expect(!records.isEmpty, "\(capture)")
-            #expect(records.allSatisfy { $0.starttls == kind && $0.established }, "\(capture)")
+            #expect(records.allSatisfy { $0.starttls?.rawValue == kind && $0.established }, "\(capture)")
         }
     }
 

@@ -61,7 +61,7 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     @Test func quicTicketOffersAreLinked() throws {
         let (records, report) = try analyse("quic.pcap")
         #expect(records.count == 4)
-        #expect(records.dropFirst().allSatisfy { $0.offer == "psk" && $0.pskFirstOfferedBy == nil })
+        #expect(records.dropFirst().allSatisfy { $0.offer == .psk && $0.pskFirstOfferedBy == nil })
         #expect(Set(records.dropFirst().compactMap { $0.pskIdentities.first?.digest }).count == 3)
         #expect(report.services.first?.support[.psk]?.value == .yes)
     }
@@ -80,7 +80,7 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
             }
             let issuerRecord = records[issuer]
             if record.version?.isTLS13Family == true {
-                #expect(record.offer == "psk")
+                #expect(record.offer == .psk)
                 #expect(record.resumes == nil)
                 // The first connection to offer the saved identity.
                 let firstOffer = records.indices.first { truthIssuer(verdicts, $0) == issuer && records[$0].version?.isTLS13Family == true }!
@@ -107,11 +107,11 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         for (index, record) in records.enumerated() {
             guard let age = record.sessionAge, let started = verdicts[index].startedAt, let issuer = truthIssuer(verdicts, index) else { continue }
             let from: Int
-            if record.version?.isTLS13Family == true, record.sessionAgeFrom == "first_offer" {
+            if record.version?.isTLS13Family == true, record.sessionAgeFrom == .firstOffer {
                 from = records.indices.first { truthIssuer(verdicts, $0) == issuer && records[$0].version?.isTLS13Family == true }!
             } else {
                 // TLS 1.2: the issuing run; TLS 1.3: the client's full handshake that saved the ticket.
-                #expect(record.sessionAgeFrom == (record.version?.isTLS13Family == true ? "full_handshake" : "issue"), "\(capture) #\(index)")
+                #expect(record.sessionAgeFrom == (record.version?.isTLS13Family == true ? .fullHandshake : .issue), "\(capture) #\(index)")
                 from = issuer
             }
             guard let origin = verdicts[from].startedAt else { continue }
@@ -187,20 +187,20 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         let (records, report) = try analyse("moved-session.pcap")
         let verdicts = try clientLog("moved-session.pcap")
         #expect(records.map(\.resumed) == verdicts.map(\.reused))
-        let moved = report.anomalies.filter { $0.kind == "moved-session" }
+        let moved = report.anomalies.filter { $0.kind == .movedSession }
         // Ticket: 127.0.0.2 -> 127.0.0.3; session ID: 127.0.0.2 -> 127.0.0.4 (each accepted resumption).
         let expected = records.indices.filter { records[$0].resumed == true }.map { [records[truthIssuer(verdicts, $0)!].uid, records[$0].uid] }
         #expect(moved.map(\.uids) == expected)
         #expect(moved.count >= 2)
         #expect(moved.first?.detail.contains("127.0.0.2") == true && moved.first?.detail.contains("127.0.0.3") == true)
         // The last run changes the SNI: reported when the server accepted it, as the client printed.
-        let sniChanged = report.anomalies.filter { $0.kind == "sni-changed" }
+        let sniChanged = report.anomalies.filter { $0.kind == .sniChanged }
         #expect(sniChanged.count == (verdicts.last!.reused ? 1 : 0))
     }
 
     @Test func ticketReuseIsReported() throws {
         let (records, report) = try analyse("tls13-psk.pcap")
-        let reuse = report.anomalies.filter { $0.kind == "ticket-reuse" }
+        let reuse = report.anomalies.filter { $0.kind == .ticketReuse }
         #expect(reuse.count == 1)
         #expect(reuse.first?.uids == records.filter { $0.offeredPSK }.map(\.uid))
         #expect(reuse.first?.uids.count == 3)

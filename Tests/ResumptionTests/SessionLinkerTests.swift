@@ -32,7 +32,7 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         }
         linker.link(&issuer)
         let link = linker.link(&resumer)
-        #expect(resumer.offer == "ticket" && resumer.resumes == "A" && resumer.sessionAge == 2)
+        #expect(resumer.offer == .ticket && resumer.resumes == "A" && resumer.sessionAge == 2)
         #expect(link?.mechanism == .ticket)
     }
 
@@ -48,14 +48,14 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         // A TLS 1.2-only client's unknown session ID is an offer (refused here).
         var legacy = syntheticRecord("B", at: 1) { $0.clientSessionID = "cd" }
         linker.link(&legacy)
-        #expect(legacy.offer == "session_id" && legacy.resumes == nil)
+        #expect(legacy.offer == .sessionID && legacy.resumes == nil)
     }
 
     @Test func externalPSKIsNoOffer() {
         var linker = SessionLinker()
         var record = syntheticRecord("A", at: 0, version: .tls1_3) {
             $0.offeredPSK = true
-            $0.pskKind = "external"
+            $0.pskKind = .external
             $0.pskIdentities = [PSKOffer(digest: "d", keyName: nil, obfuscatedTicketAge: 0, length: 15, text: "Client_identity")]
         }
         let link = linker.link(&record)

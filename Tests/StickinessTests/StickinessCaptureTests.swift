@@ -133,7 +133,7 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         let truth = try clientVerdicts(log: Paths.captures.appendingPathComponent(capture.replacingOccurrences(of: ".pcap", with: ".client.log")))
         #expect(records.map(\.resumed) == truth.map(\.reused))
         if capture.hasPrefix("lb-reconnect") {
-            #expect(truth.allSatisfy { !$0.reused } && records.filter { $0.offer == "session_id" }.count == 5)
+            #expect(truth.allSatisfy { !$0.reused } && records.filter { $0.offer == .sessionID }.count == 5)
         }
     }
 

@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+@testable import Handshakes
+import Reports
+import TestSupport
+
+/// Gives every field of the schema a value unlike its initial one, so a record made with it
+/// shows whether each format carries each field.
+private struct EveryFieldSet: RecordFieldVisitor {
+    static var fillsRecord: Bool { true }
+    private var serial = 0
+
+    private mutating func sample<T: RecordScalar>(_ kind: FieldKind) -> T {
+        serial += 1
+        var candidates: [ScalarValue]
+        switch kind {
+        case .text: candidates = [.text("v\(serial) \u{2028}\"\\")]
+        case .address: candidates = [.text(serial % 2 == 0 ? "192.0.2.\(serial)" : "2001:db8::\(serial)")]
+        case .name: candidates = [.text("TLSv1.2"), .integer(0x1301)]
+        case .flag: candidates = [.flag(true)]
+        case .count, .port: candidates = [.integer(Int64(serial))]
+        case .time: candidates = [.integer(1_796_000_000_123_456_000 + Int64(serial) * 1000)]
+        case .wholeSeconds: candidates = [.integer(253_402_300_799 - Int64(serial))]
+        case .interval: candidates = [.number(Double(serial) + 0.25)]
+        }
+        if let spelled = T.self as? any WireSpelling.Type, let last = spelled.spellings.last {
+            candidates.insert(.text(last), at: 0)
+        }
+        guard let value = candidates.lazy.compactMap({ T(scalar: $0, kind) }).first else {
+            Issue.record("no sample for a \(T.self) of kind \(kind)")
+            return T.placeholder
+        }
+        return value
+    }
+
+    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+        if origin != .shown { value = sample(kind) }
+    }
+
+    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+        if origin != .shown { value = sample(kind) as T }
+    }
+
+    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+        values = [sample(kind), sample(kind)]
+    }
+
+    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+        var filled = T.placeholder
+        filled.visitFields(&self)
+        value = filled
+    }
+
+    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+        var first = T.placeholder, second = T.placeholder
+        first.visitFields(&self)
+        second.visitFields(&self)
+        values = [first, second]
+    }
+}
+
+/// Clears what a later stage fills in: what reading records back leaves for the analysis.
+private struct DerivedCleared: RecordFieldVisitor {
+    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+        #expect(origin != .derived, "a derived field must be optional: \(key)")
+    }
+
+    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+        if origin == .derived { value = nil }
+    }
+
+    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {}
+    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {}
+    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {}
+}
+
+/// The schema's keys as the table in ARCHITECTURE.md shows them.
+private struct KeyTable: RecordFieldVisitor {
+    var prefix = ""
+    var rows: [String] = []
+
+    private mutating func row(_ key: StaticString, _ shape: String, _ origin: FieldOrigin) {
+        let from = switch origin {
+        case .captured: "capture"
+        case .derived: "analysis"
+        case .shown: "capture (shown)"
+        }
+        rows.append("| `\(prefix)\(key)` | \(shape) | \(from) |")
+    }
+
+    /// A fixed set by its spellings, else the kind.
+    private static func shape<T>(_ kind: FieldKind, _ type: T.Type) -> String {
+        if let spelled = T.self as? any WireSpelling.Type { return spelled.spellings.map { "`\($0)`" }.joined(separator: ", ") }
+        return shape(kind)
+    }
+
+    private static func shape(_ kind: FieldKind) -> String {
+        switch kind {
+        case .text: "text"
+        case .flag: "true/false"
+        case .count: "number"
+        case .port: "port"
+        case .time: "epoch seconds"
+        case .wholeSeconds: "epoch seconds (whole)"
+        case .interval: "seconds"
+        case .address: "IP address"
+        case .name: "name"
+        }
+    }
+
+    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+        row(key, Self.shape(kind, T.self), origin)
+    }
+
+    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+        row(key, Self.shape(kind, T.self) + " or null", origin)
+    }
+
+    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+        row(key, "list of \(Self.shape(kind))", origin)
+    }
+
+    private mutating func members<T: RecordObject>(_ key: StaticString, _ type: T.Type, _ shape: String, _ origin: FieldOrigin) {
+        row(key, shape, origin)
+        var inner = KeyTable(prefix: prefix + key.description + ".")
+        var placeholder = T.placeholder
+        placeholder.visitFields(&inner)
+        rows += inner.rows
+    }
+
+    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+        members(key, T.self, "object or null", origin)
+    }
+
+    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+        members(key, T.self, "list of objects", origin)
+    }
+}
+
+@Suite struct RecordSchemaTests {
+    static func everyFieldSet() -> HandshakeRecord {
+        var record = HandshakeRecord.placeholder
+        var filler = EveryFieldSet()
+        record.visitFields(&filler)
+        return record
+    }
+
+    /// Every field, given a value, survives the spill file exactly and JSON but for what
+    /// the analysis derives again; the flat formats have a cell for each column.
+    @Test func everyFieldSurvivesEveryForm() throws {
+        let record = Self.everyFieldSet()
+        #expect(record != .placeholder)
+
+        var writer = RecordSpillWriter()
+        record.spill(into: &writer)
+        var reader = RecordSpillReader(writer.bytes)
+        #expect(HandshakeRecord(spilled: &reader) == record)
+        #expect(reader.isAtEnd)
+
+        var json = JSONWriter()
+        record.writeJSON(into: &json)
+        let read = try HandshakeRecord(json: JSONParser.parse(json.bytes))
+        var expected = record
+        var clear = DerivedCleared()
+        expected.visitFields(&clear)
+        #expect(read == expected)
+        #expect(read.offer == nil && read.backend == nil && record.offer != nil, "derived fields are worked out again")
+
+        #expect(FlatRecord.cells(record).count == FlatRecord.columns.count)
+        #expect(FlatRecord.cells(.placeholder).count == FlatRecord.columns.count)
+    }
+
+    /// A record whose captured field is missing or of the wrong type is refused by name.
+    @Test func missingOrMistypedFieldsAreNamed() throws {
+        var json = JSONWriter()
+        Self.everyFieldSet().writeJSON(into: &json)
+        let text = String(decoding: json.bytes, as: UTF8.self)
+        for (edit, key) in [("\"hrr\":true,", "hrr"), ("\"ttl\":", "server_traits.ttl")] {
+            let damaged = key == "hrr" ? text.replacingOccurrences(of: edit, with: "")
+                : text.replacingOccurrences(of: edit, with: "\"ttl\":\"x\",\"was\":")
+            #expect(throws: RecordParseError.self) { try HandshakeRecord(json: JSONParser.parse(Array(damaged.utf8))) }
+            do {
+                _ = try HandshakeRecord(json: JSONParser.parse(Array(damaged.utf8)))
+            } catch let error as RecordParseError {
+                #expect(error.description.contains("\"\(key)\""), "\(error)")
+            }
+        }
+    }
+
+    /// ARCHITECTURE.md's key table is the schema's (regenerate with UPDATE_GOLDEN=1).
+    @Test func architectureListsEveryKey() throws {
+        var table = KeyTable()
+        var record = HandshakeRecord.placeholder
+        record.visitFields(&table)
+        let generated = (["| key | value | filled from |", "|---|---|---|"] + table.rows).joined(separator: "\n")
+        let path = Paths.repository.appendingPathComponent("ARCHITECTURE.md")
+        let text = try String(contentsOf: path, encoding: .utf8)
+        let begin = "<!-- record keys: generated by RecordSchemaTests -->\n", end = "\n<!-- end of record keys -->"
+        let start = try #require(text.range(of: begin)), stop = try #require(text.range(of: end))
+        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
+            try (String(text[..<start.upperBound]) + generated + String(text[stop.lowerBound...])).write(to: path, atomically: true, encoding: .utf8)
+            return
+        }
+        #expect(String(text[start.upperBound..<stop.lowerBound]) == generated)
+    }
+}
