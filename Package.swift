@@ -4,14 +4,20 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
-let optimised: [SwiftSetting] = strict + [.unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))]
+let optimised: [SwiftSetting] =
+    strict + [
+        .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))
+    ]
 
 let package = Package(
     name: "tlsreuse",
     products: [
         .executable(name: "tlsreuse", targets: ["tlsreuse"]),
         // The stages as a library, for the fuzz targets in fuzz/.
-        .library(name: "TLSReuseStages", targets: ["Capture", "Packets", "Reassembly", "TLSWire", "Handshakes", "Reports"]),
+        .library(
+            name: "TLSReuseStages",
+            targets: ["Capture", "Packets", "Reassembly", "TLSWire", "Handshakes", "Reports"]
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,12 +33,21 @@ let package = Package(
         .target(name: "Capture", dependencies: ["CPcap", "CZlib", "CPrivileges"], swiftSettings: optimised),
         .target(name: "Packets", dependencies: ["Capture"], swiftSettings: optimised),
         .target(name: "Reassembly", dependencies: ["Packets"], swiftSettings: optimised),
-        .target(name: "TLSWire", dependencies: [.product(name: "Crypto", package: "swift-crypto"),
-                                                .product(name: "CryptoExtras", package: "swift-crypto")], swiftSettings: optimised),
+        .target(
+            name: "TLSWire",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: optimised
+        ),
         .target(
             name: "Handshakes",
-            dependencies: ["Capture", "Packets", "Reassembly", "TLSWire", .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1")],
+            dependencies: [
+                "Capture", "Packets", "Reassembly", "TLSWire", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             swiftSettings: optimised
         ),
         .target(name: "Resumption", dependencies: ["Handshakes"], swiftSettings: strict),
@@ -50,10 +65,32 @@ let package = Package(
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ReassemblyTests", dependencies: ["Reassembly", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "HandshakesTests", dependencies: ["Handshakes", "Reports", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ResumptionTests", dependencies: ["Resumption", "Reports", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StickinessTests", dependencies: ["Stickiness", "Resumption", "Reports", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Handshakes", "Packets", "TestSupport"], exclude: ["check_flat.py", "png_colors.py"], swiftSettings: strict),
-        .target(name: "TestSupport", dependencies: ["Capture", "Handshakes", "Stickiness"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(
+            name: "HandshakesTests",
+            dependencies: ["Handshakes", "Reports", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ResumptionTests",
+            dependencies: ["Resumption", "Reports", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "StickinessTests",
+            dependencies: ["Stickiness", "Resumption", "Reports", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: ["Reports", "Handshakes", "Packets", "TestSupport"],
+            exclude: ["check_flat.py", "png_colors.py"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Capture", "Handshakes", "Stickiness"],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
     ]
 )

@@ -1,7 +1,8 @@
+private import CZlib
+
 #if canImport(Glibc)
 import Glibc
 #endif
-private import CZlib
 
 /// The bytes of one capture input, read front to back into one reusable buffer.
 ///
@@ -19,7 +20,7 @@ final class ByteSource {
     /// pcapng's own readers cap a block at 16 MiB (libpcap's MAX_BLOCKSIZE).
     static let maximumWindow = 16 * 1024 * 1024
     /// Size of each read for streamed input.
-    static let streamChunk = 1048576
+    static let streamChunk = 1_048_576
     /// Size of each read(2) of a plain file: half an L2 cache, so parsing finds the bytes there.
     static let fileChunk = 262144
 
@@ -170,7 +171,9 @@ final class ByteSource {
         if case let .plain(fd) = backing {
             while end - start < count {
                 if atEnd { return nil }
-                if capacity - start < count || capacity - end < ByteSource.fileChunk { compact(toHold: count, chunk: ByteSource.fileChunk) }
+                if capacity - start < count || capacity - end < ByteSource.fileChunk {
+                    compact(toHold: count, chunk: ByteSource.fileChunk)
+                }
                 let got = read(fd, base! + end, ByteSource.fileChunk)
                 if got < 0 {
                     if errno == EINTR { continue }
@@ -185,7 +188,7 @@ final class ByteSource {
             }
             return UnsafeRawPointer(base! + start)
         }
-        guard case let .gzip(stream) = backing else { return nil } // memory: all of it is in the window already
+        guard case let .gzip(stream) = backing else { return nil }  // memory: all of it is in the window already
         while end - start < count {
             if atEnd { return nil }
             if capacity - start < count || capacity - end < ByteSource.streamChunk / 4 {

@@ -29,8 +29,13 @@ public struct CaptureError: Error, CustomStringConvertible, Sendable {
     }
 
     @inline(never)
-    public static func make(_ code: Code, _ reason: String, input: String? = nil,
-                            file: String = #fileID, line: Int = #line) -> CaptureError {
+    public static func make(
+        _ code: Code,
+        _ reason: String,
+        input: String? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) -> CaptureError {
         CaptureError(code: code, reason: reason, input: input, sourceFile: file, sourceLine: line)
     }
 }

@@ -42,7 +42,10 @@ public final class CaptureFileReader {
     /// How far to scan for the next plausible record after a corrupt one.
     static let maximumResyncScan = 1 << 20
 
-    private enum Format { case pcap(fractionNanos: Int64, recordHeader: Int), pcapng }
+    private enum Format {
+        case pcap(fractionNanos: Int64, recordHeader: Int)
+        case pcapng
+    }
 
     private struct Interface {
         var linkType: LinkType
@@ -57,7 +60,9 @@ public final class CaptureFileReader {
             let fraction = units % unitsPerSecond
             let fractionNanos: UInt64
             if unitsPerSecond <= 1_000_000_000 {
-                fractionNanos = fraction &* (1_000_000_000 / unitsPerSecond) &+ (fraction &* (1_000_000_000 % unitsPerSecond)) / unitsPerSecond
+                fractionNanos =
+                    fraction &* (1_000_000_000 / unitsPerSecond) &+ (fraction &* (1_000_000_000 % unitsPerSecond))
+                    / unitsPerSecond
             } else {
                 fractionNanos = UInt64(Double(fraction) * 1e9 / Double(unitsPerSecond))
             }
@@ -91,7 +96,11 @@ public final class CaptureFileReader {
     /// or does not start like a capture; later damage is recorded in `stats`, never thrown.
     /// `countsProgress`: this reader's bytes count towards `ReadProgress.shared`.
     public convenience init(path: String, inputIndex: Int = 0, countsProgress: Bool = false) throws(CaptureError) {
-        try self.init(source: try ByteSource(path: path, countsProgress: countsProgress), name: path, inputIndex: inputIndex)
+        try self.init(
+            source: try ByteSource(path: path, countsProgress: countsProgress),
+            name: path,
+            inputIndex: inputIndex
+        )
     }
 
     /// Reads a capture held in memory (fuzzing, tests).
@@ -125,9 +134,13 @@ public final class CaptureFileReader {
         guard let fileHeader = source.window(24) else {
             throw CaptureError.make(.notACapture, "pcap file header is cut short", input: path)
         }
-        let linkField = swapped ? fileHeader.loadUnaligned(fromByteOffset: 20, as: UInt32.self).byteSwapped
+        let linkField =
+            swapped
+            ? fileHeader.loadUnaligned(fromByteOffset: 20, as: UInt32.self).byteSwapped
             : fileHeader.loadUnaligned(fromByteOffset: 20, as: UInt32.self)
-        let snap = swapped ? fileHeader.loadUnaligned(fromByteOffset: 16, as: UInt32.self).byteSwapped
+        let snap =
+            swapped
+            ? fileHeader.loadUnaligned(fromByteOffset: 16, as: UInt32.self).byteSwapped
             : fileHeader.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
         // The low 16 bits are the link type; higher bits carry FCS information.
         classicLinkType = LinkType(rawValue: linkField & 0xffff)
@@ -154,7 +167,8 @@ public final class CaptureFileReader {
     public func next() -> CapturedPacket? {
         if finished { return nil }
         switch format {
-        case let .pcap(fractionNanos, recordHeader): return nextClassic(fractionNanos: fractionNanos, headerLength: recordHeader)
+        case let .pcap(fractionNanos, recordHeader):
+            return nextClassic(fractionNanos: fractionNanos, headerLength: recordHeader)
         case .pcapng: return nextPcapng()
         }
     }
@@ -193,8 +207,10 @@ public final class CaptureFileReader {
             while offset >= 0 {
                 let captured = Int(load32(base, offset + 8))
                 if offset + headerLength + captured == tail.count, captured <= CaptureFileReader.maximumCapturedLength,
-                   Int(load32(base, offset + 12)) >= captured {
-                    return Int64(load32(base, offset)) &* 1_000_000_000 &+ Int64(load32(base, offset + 4)) &* fractionNanos
+                    Int(load32(base, offset + 12)) >= captured
+                {
+                    return Int64(load32(base, offset)) &* 1_000_000_000 &+ Int64(load32(base, offset + 4))
+                        &* fractionNanos
                 }
                 offset -= 1
             }
@@ -208,7 +224,7 @@ public final class CaptureFileReader {
                 let start = end - length
                 if load32(base, start) == 6, let interface = interfaces.first {
                     let units = UInt64(load32(base, start + 12)) << 32 | UInt64(load32(base, start + 16))
-                    return interface.nanos(units) // nil: not a time to compare with
+                    return interface.nanos(units)  // nil: not a time to compare with
                 }
                 end = start
             }
@@ -225,7 +241,10 @@ public final class CaptureFileReader {
         while true {
             guard let header = source.window(headerLength) else {
                 if source.buffered > 0 {
-                    return end(truncatedAt: source.offset, "file ends inside a packet record header (\(source.buffered) of \(headerLength) bytes)")
+                    return end(
+                        truncatedAt: source.offset,
+                        "file ends inside a packet record header (\(source.buffered) of \(headerLength) bytes)"
+                    )
                 }
                 return end()
             }
@@ -238,17 +257,23 @@ public final class CaptureFileReader {
                 return end()
             }
             guard let record = source.window(headerLength + captured) else {
-                return end(truncatedAt: source.offset, "file ends inside a packet (\(max(0, source.buffered - headerLength)) of \(captured) bytes)")
+                return end(
+                    truncatedAt: source.offset,
+                    "file ends inside a packet (\(max(0, source.buffered - headerLength)) of \(captured) bytes)"
+                )
             }
             let timestamp = seconds &* 1_000_000_000 &+ fraction &* fractionNanos
             source.advance(headerLength + captured)
             lastTimestamp = timestamp
             stats.packets += 1
             stats.capturedBytes += Int64(captured)
-            return CapturedPacket(timestampNanos: timestamp, linkType: classicLinkType,
-                                  originalLength: max(original, captured),
-                                  bytes: UnsafeRawBufferPointer(start: record + headerLength, count: captured),
-                                  inputIndex: inputIndex)
+            return CapturedPacket(
+                timestampNanos: timestamp,
+                linkType: classicLinkType,
+                originalLength: max(original, captured),
+                bytes: UnsafeRawBufferPointer(start: record + headerLength, count: captured),
+                inputIndex: inputIndex
+            )
         }
     }
 
@@ -263,7 +288,8 @@ public final class CaptureFileReader {
             let captured = Int(load32(p, 8))
             let original = Int(load32(p, 12))
             guard Int(load32(p, 4)) < fractionLimit, captured <= CaptureFileReader.maximumCapturedLength,
-                  original >= captured, original <= 0x10_0000 else { return nil }
+                original >= captured, original <= 0x10_0000
+            else { return nil }
             let last = lastTimestamp / 1_000_000_000
             if lastTimestamp != 0, seconds < last - 3600 || seconds > last + 86_400 { return nil }
             return captured
@@ -279,7 +305,10 @@ public final class CaptureFileReader {
                 if let following = source.window(span + headerLength) {
                     if plausible(following + span) != nil {
                         stats.resyncedBytes += Int64(skipped)
-                        stats.note("corrupt packet record at byte \(corruptAt); skipped \(skipped) bytes to the next plausible record")
+                        stats.note(
+                            "corrupt packet record at byte \(corruptAt); skipped \(skipped) bytes to the next "
+                                + "plausible record"
+                        )
                         return true
                     }
                 } else if source.window(span) != nil, source.buffered == span {
@@ -310,9 +339,11 @@ public final class CaptureFileReader {
             if rawType == 0x0a0d_0d0a {
                 // Section Header Block: its byte-order magic says how to read everything in the section.
                 let byteOrder = head.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
-                if byteOrder == 0x1a2b_3c4d { swapped = false }
-                else if byteOrder == 0x4d3c_2b1a { swapped = true }
-                else {
+                if byteOrder == 0x1a2b_3c4d {
+                    swapped = false
+                } else if byteOrder == 0x4d3c_2b1a {
+                    swapped = true
+                } else {
                     stats.note("pcapng section header with unknown byte-order magic at byte \(source.offset)")
                     return end()
                 }
@@ -325,7 +356,10 @@ public final class CaptureFileReader {
                 return end()
             }
             guard let block = source.window(length) else {
-                return end(truncatedAt: source.offset, "file ends inside a pcapng block (\(source.buffered) of \(length) bytes)")
+                return end(
+                    truncatedAt: source.offset,
+                    "file ends inside a pcapng block (\(source.buffered) of \(length) bytes)"
+                )
             }
             guard Int(load32(block, length - 4)) == length else {
                 if resyncPcapng() { continue }
@@ -334,16 +368,16 @@ public final class CaptureFileReader {
             let body = UnsafeRawBufferPointer(start: block + 8, count: length - 12)
             defer { source.advance(length) }
             switch type {
-            case 6: // Enhanced Packet Block
+            case 6:  // Enhanced Packet Block
                 if let packet = enhancedPacket(body) { return packet }
-            case 3: // Simple Packet Block
+            case 3:  // Simple Packet Block
                 if let packet = simplePacket(body) { return packet }
-            case 2: // Packet Block (obsolete)
+            case 2:  // Packet Block (obsolete)
                 if let packet = obsoletePacket(body) { return packet }
             case 1:
                 addInterface(body)
             default:
-                break // name resolution, statistics, decryption secrets, custom: not needed
+                break  // name resolution, statistics, decryption secrets, custom: not needed
             }
         }
     }
@@ -360,24 +394,37 @@ public final class CaptureFileReader {
         let original = Int(load32(base, 16))
         guard captured <= body.count - 20 else { return unusable("packet length exceeds its block") }
         guard interfaceID < interfaces.count else { return unusable("packet names undefined interface \(interfaceID)") }
-        return packet(interfaces[interfaceID], units: units, bytes: UnsafeRawBufferPointer(start: base + 20, count: captured), original: original)
+        return packet(
+            interfaces[interfaceID],
+            units: units,
+            bytes: UnsafeRawBufferPointer(start: base + 20, count: captured),
+            original: original
+        )
     }
 
     /// Simple Packet Block body (4.4): uint32 original_len; data. Always interface 0, no timestamp.
     private func simplePacket(_ body: UnsafeRawBufferPointer) -> CapturedPacket? {
-        guard body.count >= 4, let interface = interfaces.first else { return unusable("simple packet block without interface") }
+        guard body.count >= 4, let interface = interfaces.first else {
+            return unusable("simple packet block without interface")
+        }
         let base = body.baseAddress!
         let original = Int(load32(base, 0))
         var captured = min(original, body.count - 4)
         if interface.snapLength > 0 { captured = min(captured, interface.snapLength) }
         stats.packets += 1
         stats.capturedBytes += Int64(captured)
-        return CapturedPacket(timestampNanos: lastTimestamp, linkType: interface.linkType, originalLength: original,
-                              bytes: UnsafeRawBufferPointer(start: base + 4, count: captured), inputIndex: inputIndex)
+        return CapturedPacket(
+            timestampNanos: lastTimestamp,
+            linkType: interface.linkType,
+            originalLength: original,
+            bytes: UnsafeRawBufferPointer(start: base + 4, count: captured),
+            inputIndex: inputIndex
+        )
     }
 
     /// Packet Block body (obsolete, appendix A):
-    ///   uint16 interface_id; uint16 drops_count; uint32 ts_high; uint32 ts_low; uint32 captured_len; uint32 original_len; data
+    ///   uint16 interface_id; uint16 drops_count; uint32 ts_high; uint32 ts_low;
+    ///   uint32 captured_len; uint32 original_len; data
     private func obsoletePacket(_ body: UnsafeRawBufferPointer) -> CapturedPacket? {
         guard body.count >= 20 else { return unusable("packet block too short") }
         let base = body.baseAddress!
@@ -387,17 +434,32 @@ public final class CaptureFileReader {
         let original = Int(load32(base, 16))
         guard captured <= body.count - 20 else { return unusable("packet length exceeds its block") }
         guard interfaceID < interfaces.count else { return unusable("packet names undefined interface \(interfaceID)") }
-        return packet(interfaces[interfaceID], units: units, bytes: UnsafeRawBufferPointer(start: base + 20, count: captured), original: original)
+        return packet(
+            interfaces[interfaceID],
+            units: units,
+            bytes: UnsafeRawBufferPointer(start: base + 20, count: captured),
+            original: original
+        )
     }
 
     @inline(__always)
-    private func packet(_ interface: Interface, units: UInt64, bytes: UnsafeRawBufferPointer, original: Int) -> CapturedPacket? {
+    private func packet(
+        _ interface: Interface,
+        units: UInt64,
+        bytes: UnsafeRawBufferPointer,
+        original: Int
+    ) -> CapturedPacket? {
         guard let timestamp = interface.nanos(units) else { return unusable("packet time outside 1900 to 2149") }
         lastTimestamp = timestamp
         stats.packets += 1
         stats.capturedBytes += Int64(bytes.count)
-        return CapturedPacket(timestampNanos: timestamp, linkType: interface.linkType,
-                              originalLength: max(original, bytes.count), bytes: bytes, inputIndex: inputIndex)
+        return CapturedPacket(
+            timestampNanos: timestamp,
+            linkType: interface.linkType,
+            originalLength: max(original, bytes.count),
+            bytes: bytes,
+            inputIndex: inputIndex
+        )
     }
 
     func noteReordered() { stats.reorderedPackets += 1 }
@@ -415,12 +477,23 @@ public final class CaptureFileReader {
         guard body.count >= 8, interfaces.count < CaptureFileReader.maximumInterfaces else {
             stats.note("unusable interface description block at byte \(source.offset)")
             // Keep interface numbering aligned so later packets are not misattributed.
-            interfaces.append(Interface(linkType: LinkType(rawValue: 0xffff_ffff), snapLength: 0, unitsPerSecond: 1_000_000, offsetSeconds: 0))
+            interfaces.append(
+                Interface(
+                    linkType: LinkType(rawValue: 0xffff_ffff),
+                    snapLength: 0,
+                    unitsPerSecond: 1_000_000,
+                    offsetSeconds: 0
+                )
+            )
             return
         }
         let base = body.baseAddress!
-        var interface = Interface(linkType: LinkType(rawValue: UInt32(load16(base, 0))), snapLength: Int(load32(base, 4)),
-                                  unitsPerSecond: 1_000_000, offsetSeconds: 0)
+        var interface = Interface(
+            linkType: LinkType(rawValue: UInt32(load16(base, 0))),
+            snapLength: Int(load32(base, 4)),
+            unitsPerSecond: 1_000_000,
+            offsetSeconds: 0
+        )
         var position = 8
         // Each option: uint16 code; uint16 length; value padded to 32 bits. Ends at opt_endofopt or the body end.
         while position + 4 <= body.count {
@@ -460,10 +533,14 @@ public final class CaptureFileReader {
             guard let head = source.window(12) else { break }
             let type = load32(head, 0)
             let length = Int(load32(head, 4))
-            guard [1, 2, 3, 5, 6].contains(type), length >= 12, length % 4 == 0, length <= 1 << 18 + 64 else { continue }
+            guard [1, 2, 3, 5, 6].contains(type), length >= 12, length % 4 == 0, length <= 1 << 18 + 64 else {
+                continue
+            }
             if let block = source.window(length), Int(load32(block, length - 4)) == length {
                 stats.resyncedBytes += Int64(skipped)
-                stats.note("corrupt pcapng block at byte \(corruptAt); skipped \(skipped) bytes to the next intact block")
+                stats.note(
+                    "corrupt pcapng block at byte \(corruptAt); skipped \(skipped) bytes to the next intact block"
+                )
                 return true
             }
         }

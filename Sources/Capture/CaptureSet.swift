@@ -58,7 +58,9 @@ public final class CaptureSet {
     /// Per-input statistics, in the order the inputs were named.
     public var inputStats: [InputStats] {
         var all = readers.map(\.stats) + failedInputs
-        let order = Dictionary(uniqueKeysWithValues: (readers.map(\.name) + failedInputs.map(\.name)).enumerated().map { ($1, $0) })
+        let order = Dictionary(
+            uniqueKeysWithValues: (readers.map(\.name) + failedInputs.map(\.name)).enumerated().map { ($1, $0) }
+        )
         all.sort { (order[$0.name] ?? 0) < (order[$1.name] ?? 0) }
         return all
     }
@@ -87,8 +89,12 @@ final class ReorderWindow {
         var order: Int
         var storage: UnsafeMutableRawBufferPointer
 
-        static func < (a: Held, b: Held) -> Bool { (a.packet.timestampNanos, a.order) < (b.packet.timestampNanos, b.order) }
-        static func == (a: Held, b: Held) -> Bool { (a.packet.timestampNanos, a.order) == (b.packet.timestampNanos, b.order) }
+        static func < (a: Held, b: Held) -> Bool {
+            (a.packet.timestampNanos, a.order) < (b.packet.timestampNanos, b.order)
+        }
+        static func == (a: Held, b: Held) -> Bool {
+            (a.packet.timestampNanos, a.order) == (b.packet.timestampNanos, b.order)
+        }
     }
 
     private var heap = MinHeap<Held>()
@@ -109,8 +115,15 @@ final class ReorderWindow {
     func next(from reader: CaptureFileReader) -> CapturedPacket? {
         if let released { released.deallocate() }
         released = nil
-        while !exhausted, heap.isEmpty || (newest &- heap.minimum!.packet.timestampNanos < ReorderWindow.windowNanos && heldBytes < ReorderWindow.maximumBytes) {
-            guard let packet = reader.next() else { exhausted = true; break }
+        while !exhausted,
+            heap.isEmpty
+                || (newest &- heap.minimum!.packet.timestampNanos < ReorderWindow.windowNanos
+                    && heldBytes < ReorderWindow.maximumBytes)
+        {
+            guard let packet = reader.next() else {
+                exhausted = true
+                break
+            }
             let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(packet.bytes.count, 1), alignment: 8)
             if packet.bytes.count > 0 { storage.copyMemory(from: packet.bytes) }
             var copy = packet

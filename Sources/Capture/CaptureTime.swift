@@ -21,7 +21,9 @@ public enum CaptureTime {
 
     /// `seconds` since the epoch as nanoseconds, or nil when it is not finite or outside the span.
     public static func nanos(epochSeconds seconds: Double) -> Int64? {
-        guard seconds.isFinite, seconds >= Double(earliestNanos) / 1e9, seconds < Double(endNanos) / 1e9 else { return nil }
+        guard seconds.isFinite, seconds >= Double(earliestNanos) / 1e9, seconds < Double(endNanos) / 1e9 else {
+            return nil
+        }
         let nanos = Int64((seconds * 1e9).rounded())
         return contains(nanos) ? nanos : nil
     }
@@ -45,9 +47,17 @@ public enum CaptureTime {
     /// Seconds since the epoch of a UTC civil time, by the proleptic Gregorian calendar (H.
     /// Hinnant's days_from_civil). Nil when a field is out of range: years 0000 to 9999,
     /// days up to the month's length, seconds up to 60 (a leap second).
-    public static func epochSeconds(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) -> Int64? {
+    public static func epochSeconds(
+        year: Int,
+        month: Int,
+        day: Int,
+        hour: Int = 0,
+        minute: Int = 0,
+        second: Int = 0
+    ) -> Int64? {
         guard (0...9999).contains(year), (1...12).contains(month), (0...23).contains(hour), (0...59).contains(minute),
-              (0...60).contains(second) else { return nil }
+            (0...60).contains(second)
+        else { return nil }
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
         let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
         guard (1...lengths[month - 1]).contains(day) else { return nil }

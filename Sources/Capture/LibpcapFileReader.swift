@@ -15,7 +15,8 @@ public final class LibpcapFileReader {
 
     public init(path: String, inputIndex: Int = 0) throws(CaptureError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
-        guard let raw = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer) else {
+        guard let raw = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
+        else {
             let message = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw CaptureError.make(.notACapture, message, input: path)
         }
@@ -38,7 +39,12 @@ public final class LibpcapFileReader {
         guard status == 1, let header, let data else { return nil }
         let h = header.pointee
         let timestamp = Int64(h.ts.tv_sec) * 1_000_000_000 + Int64(h.ts.tv_usec)
-        return CapturedPacket(timestampNanos: timestamp, linkType: linkType, originalLength: Int(h.len),
-                              bytes: UnsafeRawBufferPointer(start: data, count: Int(h.caplen)), inputIndex: inputIndex)
+        return CapturedPacket(
+            timestampNanos: timestamp,
+            linkType: linkType,
+            originalLength: Int(h.len),
+            bytes: UnsafeRawBufferPointer(start: data, count: Int(h.caplen)),
+            inputIndex: inputIndex
+        )
     }
 }

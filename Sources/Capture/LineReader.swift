@@ -34,7 +34,9 @@ public final class LineReader {
                         scanned = 0
                         continue
                     }
-                    let end = length > 0 && window.load(fromByteOffset: length - 1, as: UInt8.self) == 0x0d ? length - 1 : length
+                    let end =
+                        length > 0 && window.load(fromByteOffset: length - 1, as: UInt8.self) == 0x0d
+                        ? length - 1 : length
                     let line = Array(UnsafeRawBufferPointer(start: window, count: end))
                     source.advance(length + 1)
                     return line

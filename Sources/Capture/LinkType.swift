@@ -4,14 +4,14 @@ public struct LinkType: RawRepresentable, Hashable, Sendable, CustomStringConver
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let null = LinkType(rawValue: 0)          // BSD loopback, host-order family
+    public static let null = LinkType(rawValue: 0)  // BSD loopback, host-order family
     public static let ethernet = LinkType(rawValue: 1)
     public static let ppp = LinkType(rawValue: 9)
-    public static let rawOpenBSD = LinkType(rawValue: 12)   // DLT_RAW on some systems
+    public static let rawOpenBSD = LinkType(rawValue: 12)  // DLT_RAW on some systems
     public static let rawBSD = LinkType(rawValue: 14)
     public static let pppHDLC = LinkType(rawValue: 50)
     public static let raw = LinkType(rawValue: 101)
-    public static let loop = LinkType(rawValue: 108)        // OpenBSD loopback, network-order family
+    public static let loop = LinkType(rawValue: 108)  // OpenBSD loopback, network-order family
     public static let linuxSLL = LinkType(rawValue: 113)
     public static let ipv4 = LinkType(rawValue: 228)
     public static let ipv6 = LinkType(rawValue: 229)
@@ -46,7 +46,13 @@ public struct CapturedPacket {
     /// Which of the inputs this packet came from (index into the input list).
     public var inputIndex: Int
 
-    public init(timestampNanos: Int64, linkType: LinkType, originalLength: Int, bytes: UnsafeRawBufferPointer, inputIndex: Int = 0) {
+    public init(
+        timestampNanos: Int64,
+        linkType: LinkType,
+        originalLength: Int,
+        bytes: UnsafeRawBufferPointer,
+        inputIndex: Int = 0
+    ) {
         self.timestampNanos = timestampNanos
         self.linkType = linkType
         self.originalLength = originalLength

@@ -1,7 +1,8 @@
+private import CPcap
+
 #if canImport(Glibc)
 import Glibc
 #endif
-private import CPcap
 
 /// Capture from a network interface through libpcap, with a kernel BPF filter and,
 /// optionally, the packets written to a pcap file as they arrive.
@@ -45,11 +46,19 @@ public final class LiveCapture {
             case PCAP_ERROR_PERM_DENIED:
                 throw CaptureError.make(.capturePermission, LiveCapture.permissionAdvice(detail), input: interface)
             case PCAP_ERROR_NO_SUCH_DEVICE:
-                throw CaptureError.make(.noSuchInterface, "no such interface; interfaces: \(LiveCapture.interfaceNames().joined(separator: ", "))", input: interface)
+                throw CaptureError.make(
+                    .noSuchInterface,
+                    "no such interface; interfaces: \(LiveCapture.interfaceNames().joined(separator: ", "))",
+                    input: interface
+                )
             default:
                 // Some kernels answer a missing interface with a generic error.
                 if !LiveCapture.interfaceNames().contains(interface) {
-                    throw CaptureError.make(.noSuchInterface, "no such interface; interfaces: \(LiveCapture.interfaceNames().joined(separator: ", "))", input: interface)
+                    throw CaptureError.make(
+                        .noSuchInterface,
+                        "no such interface; interfaces: \(LiveCapture.interfaceNames().joined(separator: ", "))",
+                        input: interface
+                    )
                 }
                 if detail.contains("ermission") || detail.contains("not permitted") {
                     throw CaptureError.make(.capturePermission, LiveCapture.permissionAdvice(detail), input: interface)
@@ -61,7 +70,10 @@ public final class LiveCapture {
         linkType = dlt == 12 || dlt == 14 ? .raw : LinkType(rawValue: dlt)
         var program = bpf_program()
         guard pcap_compile(raw, &program, filter, 1, 0xffff_ffff) == 0 else {
-            throw CaptureError.make(.badFilter, "bad --bpf expression '\(filter)': \(String(cString: pcap_geterr(raw)))")
+            throw CaptureError.make(
+                .badFilter,
+                "bad --bpf expression '\(filter)': \(String(cString: pcap_geterr(raw)))"
+            )
         }
         defer { pcap_freecode(&program) }
         guard pcap_setfilter(raw, &program) == 0 else {
@@ -99,13 +111,15 @@ public final class LiveCapture {
     }
 
     static func permissionAdvice(_ detail: String) -> String {
-        "capturing needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities: sudo setcap cap_net_raw,cap_net_admin=eip \(executablePath()) (\(detail))"
+        "capturing needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities: sudo setcap "
+            + "cap_net_raw,cap_net_admin=eip \(executablePath()) (\(detail))"
     }
 
     private static func executablePath() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        return length > 0 ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "tlsreuse"
+        return length > 0
+            ? String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "tlsreuse"
     }
 
     private static func text(_ buffer: [CChar]) -> String {
@@ -150,14 +164,22 @@ public final class LiveCapture {
         switch status {
         case 1:
             guard let header, let data else { return .timeout }
-            if let dumper { pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data) }
+            if let dumper {
+                pcap_dump(UnsafeMutableRawPointer(dumper).assumingMemoryBound(to: UInt8.self), header, data)
+            }
             let h = header.pointee
             // Nanosecond precision (pcap_set_tstamp_precision); a clock outside the span is read as the span's edge.
-            let nanos = CaptureTime.nanos(seconds: Int64(h.ts.tv_sec), fractionNanos: Int64(h.ts.tv_usec))
+            let nanos =
+                CaptureTime.nanos(seconds: Int64(h.ts.tv_sec), fractionNanos: Int64(h.ts.tv_usec))
                 ?? (h.ts.tv_sec < 0 ? CaptureTime.earliestNanos : CaptureTime.endNanos - 1)
-            return .packet(CapturedPacket(timestampNanos: nanos,
-                                          linkType: linkType, originalLength: Int(h.len),
-                                          bytes: UnsafeRawBufferPointer(start: data, count: Int(h.caplen))))
+            return .packet(
+                CapturedPacket(
+                    timestampNanos: nanos,
+                    linkType: linkType,
+                    originalLength: Int(h.len),
+                    bytes: UnsafeRawBufferPointer(start: data, count: Int(h.caplen))
+                )
+            )
         case 0:
             return .timeout
         case PCAP_ERROR_BREAK:

@@ -34,7 +34,8 @@ public final class PacketFilter {
     private func compile(for linkType: UInt32) -> UnsafeMutablePointer<bpf_program>? {
         if let program = programs[linkType] { return program }
         if inapplicable[linkType] != nil { return nil }
-        guard let dead = pcap_open_dead(Int32(bitPattern: linkType), Int32(CaptureFileReader.maximumCapturedLength)) else {
+        guard let dead = pcap_open_dead(Int32(bitPattern: linkType), Int32(CaptureFileReader.maximumCapturedLength))
+        else {
             inapplicable[linkType] = "libpcap cannot open a handle for this link type"
             return nil
         }

@@ -1,7 +1,8 @@
+private import CPrivileges
+
 #if canImport(Glibc)
 import Glibc
 #endif
-private import CPrivileges
 
 /// Gives up privileges once the capture device is open, before the first packet is parsed,
 /// as tcpdump does with -Z: traffic anyone can shape is never parsed with root's rights.
@@ -24,19 +25,32 @@ public enum Privileges {
     public static func drop(to user: String?) throws(CaptureError) -> Dropped {
         defer { _ = tlsreuse_set_no_new_privs() }
         guard geteuid() == 0 || getuid() == 0 else {
-            guard tlsreuse_clear_ambient_capabilities() == 0 || errno == EINVAL, tlsreuse_clear_capabilities() == 0 else {
-                throw CaptureError.make(.capturePermission, "cannot clear capabilities: \(String(cString: strerror(errno)))")
+            guard tlsreuse_clear_ambient_capabilities() == 0 || errno == EINVAL, tlsreuse_clear_capabilities() == 0
+            else {
+                throw CaptureError.make(
+                    .capturePermission,
+                    "cannot clear capabilities: \(String(cString: strerror(errno)))"
+                )
             }
             return Dropped(user: name(of: getuid()) ?? String(getuid()), uid: getuid(), gid: getgid())
         }
         let candidates = user.map { [$0] } ?? preferredUsers
         guard let (name, uid, gid) = candidates.lazy.compactMap(lookUp).first else {
-            throw CaptureError.make(.capturePermission, user.map { "--user: no such user '\($0)'" }
-                ?? "no unprivileged user to run as (tried \(preferredUsers.joined(separator: ", "))); name one with --user")
+            throw CaptureError.make(
+                .capturePermission,
+                user.map { "--user: no such user '\($0)'" }
+                    ?? "no unprivileged user to run as (tried \(preferredUsers.joined(separator: ", "))); name one "
+                    + "with --user"
+            )
         }
-        guard uid != 0 else { throw CaptureError.make(.capturePermission, "--user: '\(name)' is root; name an unprivileged user") }
+        guard uid != 0 else {
+            throw CaptureError.make(.capturePermission, "--user: '\(name)' is root; name an unprivileged user")
+        }
         guard setgroups(0, nil) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
-            throw CaptureError.make(.capturePermission, "cannot switch to user \(name): \(String(cString: strerror(errno)))")
+            throw CaptureError.make(
+                .capturePermission,
+                "cannot switch to user \(name): \(String(cString: strerror(errno)))"
+            )
         }
         // The switch must be for good: no way back to uid 0.
         guard getuid() == uid, geteuid() == uid, setuid(0) != 0 else {
@@ -52,7 +66,9 @@ public enum Privileges {
 
     private static func lookUp(_ user: String) -> (String, UInt32, UInt32)? {
         if let entry = getpwnam(user) { return (user, entry.pointee.pw_uid, entry.pointee.pw_gid) }
-        if let id = UInt32(user), let entry = getpwuid(id) { return (String(cString: entry.pointee.pw_name), id, entry.pointee.pw_gid) }
+        if let id = UInt32(user), let entry = getpwuid(id) {
+            return (String(cString: entry.pointee.pw_name), id, entry.pointee.pw_gid)
+        }
         return nil
     }
 

@@ -12,7 +12,8 @@ extension CaptureFileReader {
     /// ends) from captures taken at the same time.
     public static func timeSpan(of path: String) -> (first: Int64, last: Int64)? {
         guard let reader = try? CaptureFileReader(path: path), !reader.stats.format.contains("gzip"),
-              let first = reader.next()?.timestampNanos else { return nil }
+            let first = reader.next()?.timestampNanos
+        else { return nil }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -21,7 +22,9 @@ extension CaptureFileReader {
         let size = Int(info.st_size)
         let length = min(size, tailScan)
         var tail = [UInt8](repeating: 0, count: length)
-        guard tail.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, length, off_t(size - length)) }) == length else { return nil }
+        guard tail.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, length, off_t(size - length)) }) == length else {
+            return nil
+        }
         return tail.withUnsafeBytes { bytes -> (Int64, Int64)? in
             guard let last = reader.lastTimestamp(inTail: bytes) else { return nil }
             return (first, last)

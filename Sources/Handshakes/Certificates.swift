@@ -22,11 +22,18 @@ public final class CertificateSummary: Sendable, Equatable {
 
     public static func == (a: CertificateSummary, b: CertificateSummary) -> Bool {
         a.subject == b.subject && a.issuer == b.issuer && a.commonName == b.commonName
-            && a.subjectAlternativeNames == b.subjectAlternativeNames && a.notBeforeSeconds == b.notBeforeSeconds && a.notAfterSeconds == b.notAfterSeconds
+            && a.subjectAlternativeNames == b.subjectAlternativeNames && a.notBeforeSeconds == b.notBeforeSeconds
+            && a.notAfterSeconds == b.notAfterSeconds
     }
 
-    public init(subject: String, issuer: String, commonName: String?, subjectAlternativeNames: [String],
-                notBeforeSeconds: Int64, notAfterSeconds: Int64) {
+    public init(
+        subject: String,
+        issuer: String,
+        commonName: String?,
+        subjectAlternativeNames: [String],
+        notBeforeSeconds: Int64,
+        notAfterSeconds: Int64
+    ) {
         self.subject = subject
         self.issuer = issuer
         self.commonName = commonName
@@ -49,10 +56,17 @@ public final class CertificateSummary: Sendable, Equatable {
 
     convenience init?(der: [UInt8]) {
         let fields: TBSFields
-        if let certificate = try? Certificate(derEncoded: der), let notBefore = Self.seconds(certificate.notValidBefore),
-           let notAfter = Self.seconds(certificate.notValidAfter) {
-            fields = TBSFields(issuer: certificate.issuer, subject: certificate.subject,
-                               notBeforeSeconds: notBefore, notAfterSeconds: notAfter, extensions: certificate.extensions)
+        if let certificate = try? Certificate(derEncoded: der),
+            let notBefore = Self.seconds(certificate.notValidBefore),
+            let notAfter = Self.seconds(certificate.notValidAfter)
+        {
+            fields = TBSFields(
+                issuer: certificate.issuer,
+                subject: certificate.subject,
+                notBeforeSeconds: notBefore,
+                notAfterSeconds: notAfter,
+                extensions: certificate.extensions
+            )
         } else if let read = try? TBSFields(der: der) {
             fields = read
         } else {
@@ -81,9 +95,14 @@ public final class CertificateSummary: Sendable, Equatable {
                 }
             }
         }
-        self.init(subject: DistinguishedNameText.rfc4514(fields.subject), issuer: DistinguishedNameText.rfc4514(fields.issuer),
-                  commonName: commonName, subjectAlternativeNames: names,
-                  notBeforeSeconds: fields.notBeforeSeconds, notAfterSeconds: fields.notAfterSeconds)
+        self.init(
+            subject: DistinguishedNameText.rfc4514(fields.subject),
+            issuer: DistinguishedNameText.rfc4514(fields.issuer),
+            commonName: commonName,
+            subjectAlternativeNames: names,
+            notBeforeSeconds: fields.notBeforeSeconds,
+            notAfterSeconds: fields.notAfterSeconds
+        )
     }
 
     /// DNS names the certificate is valid for: its DNS subjectAltNames, or its CN when it has
@@ -102,8 +121,10 @@ public final class CertificateSummary: Sendable, Equatable {
         let name = serverName.lowercased().trimmingTrailingDot
         for pattern in dnsNames.map({ $0.lowercased().trimmingTrailingDot }) {
             if pattern == name { return true }
-            if pattern.hasPrefix("*."), let dot = name.firstIndex(of: "."), name[name.index(after: dot)...] == pattern.dropFirst(2),
-               dot != name.startIndex {
+            if pattern.hasPrefix("*."), let dot = name.firstIndex(of: "."),
+                name[name.index(after: dot)...] == pattern.dropFirst(2),
+                dot != name.startIndex
+            {
                 return true
             }
         }
@@ -120,7 +141,8 @@ public final class CertificateSummary: Sendable, Equatable {
     }
 
     private static func ipText(_ bytes: [UInt8]) -> String {
-        var high: UInt64 = 0, low: UInt64 = 0
+        var high: UInt64 = 0
+        var low: UInt64 = 0
         switch bytes.count {
         case 4:
             let value = UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])
@@ -145,8 +167,13 @@ struct TBSFields {
     var notAfterSeconds: Int64
     var extensions: Certificate.Extensions
 
-    init(issuer: DistinguishedName, subject: DistinguishedName, notBeforeSeconds: Int64, notAfterSeconds: Int64,
-         extensions: Certificate.Extensions) {
+    init(
+        issuer: DistinguishedName,
+        subject: DistinguishedName,
+        notBeforeSeconds: Int64,
+        notAfterSeconds: Int64,
+        extensions: Certificate.Extensions
+    ) {
         self.issuer = issuer
         self.subject = subject
         self.notBeforeSeconds = notBeforeSeconds
@@ -166,9 +193,11 @@ struct TBSFields {
         guard let tbs = iterator.next() else { throw ASN1Error.invalidASN1Object(reason: "not a certificate") }
         self = try DER.sequence(tbs, identifier: .sequence) { nodes in
             var node = nodes.next()
-            if node?.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) { node = nodes.next() } // version
+            // The explicit version, when present.
+            if node?.identifier == ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific) { node = nodes.next() }
             guard node != nil, nodes.next() != nil, let issuerNode = nodes.next(), let validity = nodes.next(),
-                  let subjectNode = nodes.next(), nodes.next() != nil else {
+                let subjectNode = nodes.next(), nodes.next() != nil
+            else {
                 throw ASN1Error.invalidASN1Object(reason: "TBSCertificate too short")
             }
             let (notBefore, notAfter) = try DER.sequence(validity, identifier: .sequence) { times in
@@ -176,13 +205,22 @@ struct TBSFields {
             }
             var extensions = Certificate.Extensions()
             while let optional = nodes.next() {
-                guard optional.identifier == ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific) else { continue }
-                extensions = try Certificate.Extensions(DER.explicitlyTagged(optional, tagNumber: 3, tagClass: .contextSpecific) {
-                    try DER.sequence(of: Certificate.Extension.self, identifier: .sequence, rootNode: $0)
-                })
+                guard optional.identifier == ASN1Identifier(tagWithNumber: 3, tagClass: .contextSpecific) else {
+                    continue
+                }
+                extensions = try Certificate.Extensions(
+                    DER.explicitlyTagged(optional, tagNumber: 3, tagClass: .contextSpecific) {
+                        try DER.sequence(of: Certificate.Extension.self, identifier: .sequence, rootNode: $0)
+                    }
+                )
             }
-            return TBSFields(issuer: try DistinguishedName(derEncoded: issuerNode), subject: try DistinguishedName(derEncoded: subjectNode),
-                             notBeforeSeconds: notBefore, notAfterSeconds: notAfter, extensions: extensions)
+            return TBSFields(
+                issuer: try DistinguishedName(derEncoded: issuerNode),
+                subject: try DistinguishedName(derEncoded: subjectNode),
+                notBeforeSeconds: notBefore,
+                notAfterSeconds: notAfter,
+                extensions: extensions
+            )
         }
     }
 
@@ -199,8 +237,24 @@ struct TBSFields {
 
     /// Seconds since the epoch; swift-asn1 has checked each field, `CaptureTime` checks the
     /// calendar again (a day past the month's end is refused).
-    static func epochSeconds(_ year: Int, _ month: Int, _ day: Int, _ hours: Int, _ minutes: Int, _ seconds: Int) throws -> Int64 {
-        guard let value = CaptureTime.epochSeconds(year: year, month: month, day: day, hour: hours, minute: minutes, second: seconds) else {
+    static func epochSeconds(
+        _ year: Int,
+        _ month: Int,
+        _ day: Int,
+        _ hours: Int,
+        _ minutes: Int,
+        _ seconds: Int
+    ) throws -> Int64 {
+        guard
+            let value = CaptureTime.epochSeconds(
+                year: year,
+                month: month,
+                day: day,
+                hour: hours,
+                minute: minutes,
+                second: seconds
+            )
+        else {
             throw ASN1Error.invalidASN1Object(reason: "validity time out of range")
         }
         return value
@@ -230,7 +284,7 @@ enum DistinguishedNameText {
         case .RDNAttributeType.organizationalUnitName: return "OU"
         case .RDNAttributeType.streetAddress: return "STREET"
         case .RDNAttributeType.domainComponent: return "DC"
-        case [0, 9, 2342, 19200300, 100, 1, 1]: return "UID"
+        case [0, 9, 2342, 19_200_300, 100, 1, 1]: return "UID"
         default: return type.description
         }
     }
@@ -243,13 +297,14 @@ enum DistinguishedNameText {
         guard (try? serializer.serialize(ASN1Any(value))) != nil else { return "" }
         let der = serializer.serializedBytes
         guard let node = try? DER.parse(der), node.identifier.tagClass == .universal,
-              case let .primitive(content) = node.content else { return "#" + hexString(der) }
+            case let .primitive(content) = node.content
+        else { return "#" + hexString(der) }
         switch node.identifier.tagNumber {
         case 12, 18, 19, 22, 26: return WireText.decode(Array(content))
-        case 20: // T61String, read as Latin-1: every byte is a character
+        case 20:  // T61String, read as Latin-1: every byte is a character
             return String(String.UnicodeScalarView(content.map { Unicode.Scalar($0) }))
-        case 30: return wideText(Array(content), unitBytes: 2) // BMPString: UTF-16 big-endian
-        case 28: return wideText(Array(content), unitBytes: 4) // UniversalString: UTF-32 big-endian
+        case 30: return wideText(Array(content), unitBytes: 2)  // BMPString: UTF-16 big-endian
+        case 28: return wideText(Array(content), unitBytes: 4)  // UniversalString: UTF-32 big-endian
         default: return "#" + hexString(der)
         }
     }
@@ -287,7 +342,8 @@ enum DistinguishedNameText {
         var out = ""
         for (index, character) in value.enumerated() {
             if ",+\"\\<>;".contains(character) || (index == 0 && (character == " " || character == "#"))
-                || (index == value.count - 1 && character == " ") {
+                || (index == value.count - 1 && character == " ")
+            {
                 out.append("\\")
             }
             out.append(character)
@@ -296,6 +352,6 @@ enum DistinguishedNameText {
     }
 }
 
-private extension String {
-    var trimmingTrailingDot: String { hasSuffix(".") ? String(dropLast()) : self }
+extension String {
+    fileprivate var trimmingTrailingDot: String { hasSuffix(".") ? String(dropLast()) : self }
 }

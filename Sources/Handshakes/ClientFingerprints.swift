@@ -30,13 +30,23 @@ final class HelloFingerprintMemo {
     private var nextClient = 0, nextServer = 0
 
     func client(_ hello: ClientHello, transport: Transport) -> (ja3: String?, ja4: String) {
-        let key = ClientKey(legacyVersion: hello.legacyVersion.rawValue, ciphers: hello.cipherSuites, extensions: hello.extensionTypes,
-                            groups: hello.supportedGroups, pointFormats: hello.ecPointFormats,
-                            signatureAlgorithms: hello.signatureAlgorithms, versions: hello.supportedVersions,
-                            firstALPN: hello.firstALPN, sslv2: hello.isSSLv2Compatible, transport: transport)
+        let key = ClientKey(
+            legacyVersion: hello.legacyVersion.rawValue,
+            ciphers: hello.cipherSuites,
+            extensions: hello.extensionTypes,
+            groups: hello.supportedGroups,
+            pointFormats: hello.ecPointFormats,
+            signatureAlgorithms: hello.signatureAlgorithms,
+            versions: hello.supportedVersions,
+            firstALPN: hello.firstALPN,
+            sslv2: hello.isSSLv2Compatible,
+            transport: transport
+        )
         if let hit = clients.first(where: { $0.key == key }) { return (hit.ja3, hit.ja4) }
         let entry = (key: key, ja3: Fingerprints.ja3(hello), ja4: Fingerprints.ja4(hello, transport: transport))
-        if clients.count < HelloFingerprintMemo.capacity { clients.append(entry) } else {
+        if clients.count < HelloFingerprintMemo.capacity {
+            clients.append(entry)
+        } else {
             clients[nextClient] = entry
             nextClient = (nextClient + 1) % HelloFingerprintMemo.capacity
         }
@@ -44,10 +54,16 @@ final class HelloFingerprintMemo {
     }
 
     func server(_ hello: ServerHello) -> String {
-        let key = ServerKey(legacyVersion: hello.legacyVersion.rawValue, cipher: hello.cipherSuite.rawValue, extensions: hello.extensionTypes)
+        let key = ServerKey(
+            legacyVersion: hello.legacyVersion.rawValue,
+            cipher: hello.cipherSuite.rawValue,
+            extensions: hello.extensionTypes
+        )
         if let hit = servers.first(where: { $0.key == key }) { return hit.ja3s }
         let entry = (key: key, ja3s: Fingerprints.ja3s(hello))
-        if servers.count < HelloFingerprintMemo.capacity { servers.append(entry) } else {
+        if servers.count < HelloFingerprintMemo.capacity {
+            servers.append(entry)
+        } else {
             servers[nextServer] = entry
             nextServer = (nextServer + 1) % HelloFingerprintMemo.capacity
         }
@@ -102,11 +118,12 @@ enum Fingerprints {
     static func ja4(_ hello: ClientHello, transport: Transport) -> String {
         let ciphers = hello.cipherSuites.filter { !$0.isGREASE }.map(\.rawValue)
         let extensions = hello.extensionTypes.filter { !$0.isGREASE }.map(\.rawValue)
-        var text = switch transport {
-        case .quic: "q"
-        case .udp: "d"
-        case .tcp: "t"
-        }
+        var text =
+            switch transport {
+            case .quic: "q"
+            case .udp: "d"
+            case .tcp: "t"
+            }
         text += ja4Version(hello)
         text += extensions.contains(ExtensionType.serverName.rawValue) ? "d" : "i"
         text += twoDigits(min(ciphers.count, ja4MaximumCount))
@@ -122,7 +139,9 @@ enum Fingerprints {
             text += truncatedSHA256(list)
         }
         text += "_"
-        let hashed = extensions.filter { $0 != ExtensionType.serverName.rawValue && $0 != ExtensionType.applicationLayerProtocolNegotiation.rawValue }
+        let hashed = extensions.filter {
+            $0 != ExtensionType.serverName.rawValue && $0 != ExtensionType.applicationLayerProtocolNegotiation.rawValue
+        }
         if hashed.isEmpty {
             text += "000000000000"
         } else {
@@ -142,7 +161,9 @@ enum Fingerprints {
     private static func ja4Version(_ hello: ClientHello) -> String {
         let offered = hello.supportedVersions.filter { !$0.isGREASE }.map(\.rawValue)
         // DTLS versions count down (RFC 9147 5.3): the highest is the smallest number.
-        let version = offered.isEmpty ? hello.legacyVersion.rawValue
+        let version =
+            offered.isEmpty
+            ? hello.legacyVersion.rawValue
             : offered.allSatisfy({ $0 >= 0xfe00 }) ? offered.min()! : offered.max()!
         switch version {
         case 0x0304: return "13"

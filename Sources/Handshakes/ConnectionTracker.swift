@@ -22,7 +22,8 @@ final class HandshakeSession {
             firstBytesSeen = true
             // A TLS record (content type 22) or an SSL 2.0 header goes straight to the decoders.
             if first != 0x16, first & 0x80 == 0,
-               StartTLSDetector.looksLikePlaintextStart(bytes, fromClient: direction == .fromOriginator) {
+                StartTLSDetector.looksLikePlaintextStart(bytes, fromClient: direction == .fromOriginator)
+            {
                 plaintext = StartTLSDetector()
             }
         }
@@ -39,14 +40,27 @@ final class HandshakeSession {
                 let detector = plaintext!
                 plaintext = nil
                 // The client's TLS first (its ClientHello), then the server's.
-                detector.client.withUnsafeBytes { originatorDecoder.feed(UnsafeRawBufferPointer(rebasing: $0[min(clientOffset, $0.count)...]), handler: &machine) }
-                detector.server.withUnsafeBytes { responderDecoder.feed(UnsafeRawBufferPointer(rebasing: $0[min(serverOffset, $0.count)...]), handler: &machine) }
+                detector.client.withUnsafeBytes {
+                    originatorDecoder.feed(
+                        UnsafeRawBufferPointer(rebasing: $0[min(clientOffset, $0.count)...]),
+                        handler: &machine
+                    )
+                }
+                detector.server.withUnsafeBytes {
+                    responderDecoder.feed(
+                        UnsafeRawBufferPointer(rebasing: $0[min(serverOffset, $0.count)...]),
+                        handler: &machine
+                    )
+                }
                 return
             }
         }
         if abandoned { return }
-        if direction == .fromOriginator { originatorDecoder.feed(bytes, handler: &machine) }
-        else { responderDecoder.feed(bytes, handler: &machine) }
+        if direction == .fromOriginator {
+            originatorDecoder.feed(bytes, handler: &machine)
+        } else {
+            responderDecoder.feed(bytes, handler: &machine)
+        }
     }
 
     func skip(_ count: Int, from direction: FlowDirection) {
@@ -56,8 +70,11 @@ final class HandshakeSession {
             abandoned = true
             return
         }
-        if direction == .fromOriginator { originatorDecoder.skip(count, handler: &machine) }
-        else { responderDecoder.skip(count, handler: &machine) }
+        if direction == .fromOriginator {
+            originatorDecoder.skip(count, handler: &machine)
+        } else {
+            responderDecoder.skip(count, handler: &machine)
+        }
     }
 
     /// What a session costs beyond its buffers: the object, the handshake machine and the
@@ -67,7 +84,8 @@ final class HandshakeSession {
 
     /// Memory held: the fixed part, the decoders' buffers and any plaintext kept.
     var heldBytes: Int {
-        Self.fixedBytes + originatorDecoder.bufferedBytes + responderDecoder.bufferedBytes + (plaintext?.bufferedBytes ?? 0)
+        Self.fixedBytes + originatorDecoder.bufferedBytes + responderDecoder.bufferedBytes
+            + (plaintext?.bufferedBytes ?? 0)
     }
 
     var interest: StreamInterest {
@@ -93,7 +111,12 @@ public struct ConnectionTracker: StreamConsumer {
 
     public var heldBytes: Int { session?.heldBytes ?? 0 }
 
-    public mutating func receive(_ bytes: UnsafeRawBufferPointer, from direction: FlowDirection, at timestampNanos: Int64, sink: inout RecordSink) -> StreamInterest {
+    public mutating func receive(
+        _ bytes: UnsafeRawBufferPointer,
+        from direction: FlowDirection,
+        at timestampNanos: Int64,
+        sink: inout RecordSink
+    ) -> StreamInterest {
         let session = self.session ?? HandshakeSession()
         self.session = session
         session.machine.now = timestampNanos
@@ -132,10 +155,18 @@ public struct ConnectionTracker: StreamConsumer {
     }
 
     public mutating func finish(_ reason: FlowEndReason, at timestampNanos: Int64, sink: inout RecordSink) {
-        guard let session else { sink.flowWithoutTLS(); return }
+        guard let session else {
+            sink.flowWithoutTLS()
+            return
+        }
         self.session = nil
         guard let sequence = session.sequence,
-              var record = session.machine.makeRecord(start: start, responderTraits: responderTraits, fingerprints: sink.fingerprints) else {
+            var record = session.machine.makeRecord(
+                start: start,
+                responderTraits: responderTraits,
+                fingerprints: sink.fingerprints
+            )
+        else {
             if session.machine.lostClientHelloToGap { sink.clientHelloLostToGap() } else { sink.flowWithoutTLS() }
             return
         }
@@ -262,8 +293,11 @@ public struct ConnectionCounters: Sendable, Equatable {
     }
 
     public mutating func add(_ o: ConnectionCounters) {
-        tlsConnections += o.tlsConnections; malformed += o.malformed; withGaps += o.withGaps
-        undecided += o.undecided; flowsWithoutTLS += o.flowsWithoutTLS
+        tlsConnections += o.tlsConnections
+        malformed += o.malformed
+        withGaps += o.withGaps
+        undecided += o.undecided
+        flowsWithoutTLS += o.flowsWithoutTLS
         clientHellosLostToGaps += o.clientHellosLostToGaps
         dtlsDatagrams += o.dtlsDatagrams
         releasedOutOfOrder += o.releasedOutOfOrder

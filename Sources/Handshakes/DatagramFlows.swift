@@ -15,16 +15,29 @@ struct DatagramFlows {
     var datagramsUsed: Int { table.datagramsUsed }
 
     mutating func handle(_ datagram: UDPDatagram, sink: inout RecordSink) {
-        guard let (flow, stream) = table.flow(for: datagram, sink: &sink, opening: {
-            DTLSDecoder.startsWithClientHello(datagram.payload) ? [DTLSDecoder(streamTag: 0), DTLSDecoder(streamTag: 1)] : nil
-        }) else { return }
+        guard
+            let (flow, stream) = table.flow(
+                for: datagram,
+                sink: &sink,
+                opening: {
+                    DTLSDecoder.startsWithClientHello(datagram.payload)
+                        ? [DTLSDecoder(streamTag: 0), DTLSDecoder(streamTag: 1)] : nil
+                }
+            )
+        else { return }
         let hadClientHello = flow.machine.hasClientHello
         flow.state[stream].feed(datagram.payload, handler: &flow.machine)
-        table.settle(flow, hadClientHello: hadClientHello,
-                     done: flow.machine.decided || (flow.state[0].isStopped && flow.state[1].isStopped), sink: &sink)
+        table.settle(
+            flow,
+            hadClientHello: hadClientHello,
+            done: flow.machine.decided || (flow.state[0].isStopped && flow.state[1].isStopped),
+            sink: &sink
+        )
     }
 
-    mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) { table.expire(at: timestampNanos, sink: &sink) }
+    mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) {
+        table.expire(at: timestampNanos, sink: &sink)
+    }
     mutating func finishAll(sink: inout RecordSink) { table.finishAll(sink: &sink) }
 }
 

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Capture
 import Packets
 import Reassembly
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything counted during extraction, for the report's "what was skipped" section.
 public struct ExtractionStatistics: Sendable {
@@ -24,7 +25,9 @@ public struct ExtractionStatistics: Sendable {
     public init() {}
 
     /// Inputs that could not be read at all, or only in part.
-    public var damagedInputs: [InputStats] { inputs.filter { $0.error != nil || $0.truncated || $0.unusableRecords > 0 } }
+    public var damagedInputs: [InputStats] {
+        inputs.filter { $0.error != nil || $0.truncated || $0.unusableRecords > 0 }
+    }
 }
 
 /// Packets in, handshake records out: decodes each packet, reassembles TCP and runs each
@@ -40,8 +43,11 @@ public struct HandshakeExtractor {
     /// When set, only flows whose 4-tuple hashes to `index` of `count` are followed.
     private let shard: (index: Int, count: Int)?
 
-    public init(limits: ReassemblyLimits = ReassemblyLimits(), order: RecordSink.Order = .firstClientHello,
-                shard: (index: Int, count: Int)? = nil) {
+    public init(
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        order: RecordSink.Order = .firstClientHello,
+        shard: (index: Int, count: Int)? = nil
+    ) {
         flows = FlowTable(limits: limits)
         datagrams = DatagramFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
         quic = QUICFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
@@ -59,14 +65,27 @@ public struct HandshakeExtractor {
     /// endpoints in a fixed order: the same in both directions, and a peer cannot choose
     /// addresses and ports that all land on one worker.
     @inline(__always)
-    static func shardHash(_ source: IPAddress, _ destination: IPAddress, _ sourcePort: UInt16, _ destinationPort: UInt16) -> UInt64 {
+    static func shardHash(
+        _ source: IPAddress,
+        _ destination: IPAddress,
+        _ sourcePort: UInt16,
+        _ destinationPort: UInt16
+    ) -> UInt64 {
         var hasher = Hasher()
         if (source.high, source.low, sourcePort) < (destination.high, destination.low, destinationPort) {
-            hasher.combine(source.high); hasher.combine(source.low); hasher.combine(sourcePort)
-            hasher.combine(destination.high); hasher.combine(destination.low); hasher.combine(destinationPort)
+            hasher.combine(source.high)
+            hasher.combine(source.low)
+            hasher.combine(sourcePort)
+            hasher.combine(destination.high)
+            hasher.combine(destination.low)
+            hasher.combine(destinationPort)
         } else {
-            hasher.combine(destination.high); hasher.combine(destination.low); hasher.combine(destinationPort)
-            hasher.combine(source.high); hasher.combine(source.low); hasher.combine(sourcePort)
+            hasher.combine(destination.high)
+            hasher.combine(destination.low)
+            hasher.combine(destinationPort)
+            hasher.combine(source.high)
+            hasher.combine(source.low)
+            hasher.combine(sourcePort)
         }
         return UInt64(UInt(bitPattern: hasher.finalize()))
     }
@@ -82,8 +101,18 @@ public struct HandshakeExtractor {
             flows.handle(segment, sink: &sink)
             if !sink.ready.isEmpty { drain(emit) }
         case let .udp(datagram):
-            if let shard, Int(HandshakeExtractor.shardHash(datagram.source, datagram.destination, datagram.sourcePort,
-                                                           datagram.destinationPort) >> 33) % shard.count != shard.index { return }
+            if let shard,
+                Int(
+                    HandshakeExtractor.shardHash(
+                        datagram.source,
+                        datagram.destination,
+                        datagram.sourcePort,
+                        datagram.destinationPort
+                    ) >> 33
+                ) % shard.count != shard.index
+            {
+                return
+            }
             if !quic.handle(datagram, sink: &sink) { datagrams.handle(datagram, sink: &sink) }
             if !sink.ready.isEmpty { drain(emit) }
         case .skipped:
@@ -139,16 +168,23 @@ public struct HandshakeExtractor {
 public enum Extraction {
     /// Throws only for a bad filter; unreadable inputs are recorded in the statistics.
     /// `order` is `.decision` for a live pipe on standard input.
-    public static func run(paths: [String], filter expression: String? = nil,
-                           limits: ReassemblyLimits = ReassemblyLimits(), order: RecordSink.Order = .firstClientHello,
-                           emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+    public static func run(
+        paths: [String],
+        filter expression: String? = nil,
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        order: RecordSink.Order = .firstClientHello,
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
         let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
         let captures = CaptureSet(paths: paths)
         var extractor = HandshakeExtractor(limits: limits, order: order)
         var filteredOut = 0
         if let filter {
             while let packet = captures.next() {
-                guard filter.matches(packet) else { filteredOut += 1; continue }
+                guard filter.matches(packet) else {
+                    filteredOut += 1
+                    continue
+                }
                 extractor.process(packet, emit: emit)
             }
         } else {
@@ -176,9 +212,13 @@ extension Extraction {
     /// Reads a live capture until `shouldStop` answers a stop or the capture ends. Records are
     /// emitted as soon as each handshake is decided. `tick` runs about once a second of wall
     /// time with the current time, for summaries and expiry of idle flows.
-    public static func runLive(_ capture: LiveCapture, limits: ReassemblyLimits = ReassemblyLimits(),
-                               shouldStop: () -> LiveStop?, tick: (Int64) -> Void,
-                               emit: (consuming HandshakeRecord) -> Void) -> (ExtractionStatistics, endReason: String?) {
+    public static func runLive(
+        _ capture: LiveCapture,
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        shouldStop: () -> LiveStop?,
+        tick: (Int64) -> Void,
+        emit: (consuming HandshakeRecord) -> Void
+    ) -> (ExtractionStatistics, endReason: String?) {
         var extractor = HandshakeExtractor(limits: limits, order: .decision)
         var lastTick = wallClockNanos()
         var endReason: String?

@@ -149,14 +149,30 @@ struct HandshakeMachine: TLSEventHandler {
     /// responder's, used only when the responder is the server.
     /// Mutating, though it changes nothing: callers hold the machine in a class, and a
     /// mutating call works on it in place where a non-mutating one copies it out first.
-    mutating func makeRecord(start: FlowStart, responderTraits: ServerTraits?, fingerprints: FingerprintCache,
-                    transport: Transport = .tcp) -> HandshakeRecord? {
+    mutating func makeRecord(
+        start: FlowStart,
+        responderTraits: ServerTraits?,
+        fingerprints: FingerprintCache,
+        transport: Transport = .tcp
+    ) -> HandshakeRecord? {
         guard let hello = clientHello, let clientStream else { return nil }
-        let (client, server) = clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
-        let uid = connectionUID(timestampNanos: clientHelloTime, client: client.address, clientPort: client.port,
-                                server: server.address, serverPort: server.port)
-        var record = HandshakeRecord(uid: uid, timestampNanos: clientHelloTime, client: client.address, clientPort: client.port,
-                                     server: server.address, serverPort: server.port)
+        let (client, server) =
+            clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
+        let uid = connectionUID(
+            timestampNanos: clientHelloTime,
+            client: client.address,
+            clientPort: client.port,
+            server: server.address,
+            serverPort: server.port
+        )
+        var record = HandshakeRecord(
+            uid: uid,
+            timestampNanos: clientHelloTime,
+            client: client.address,
+            clientPort: client.port,
+            server: server.address,
+            serverPort: server.port
+        )
         record.transport = transport
         record.fill(from: hello)
         (record.ja3, record.ja4) = fingerprints.client(hello, transport: transport)
@@ -210,7 +226,9 @@ struct HandshakeMachine: TLSEventHandler {
         let version = serverHello.negotiatedVersion
         if version.isTLS13Family {
             guard let selected = serverHello.selectedPSKIdentity else { return (false, nil) }
-            let identity = Int(selected) < hello.pskIdentities.count ? hello.pskIdentities[Int(selected)] : hello.pskIdentities.first
+            let identity =
+                Int(selected) < hello.pskIdentities.count
+                ? hello.pskIdentities[Int(selected)] : hello.pskIdentities.first
             if let identity, HandshakeMachine.isExternalPSK(identity) { return (false, nil) }
             return (true, .psk)
         }

@@ -176,7 +176,14 @@ public struct HandshakeRecord: Sendable, Equatable {
     /// Set on a back-side connection: uid of the client-side connection it carries.
     public var backsideOf: String?
 
-    public init(uid: String, timestampNanos: Int64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16) {
+    public init(
+        uid: String,
+        timestampNanos: Int64,
+        client: IPAddress,
+        clientPort: UInt16,
+        server: IPAddress,
+        serverPort: UInt16
+    ) {
         self.uid = uid
         self.timestampNanos = timestampNanos
         self.client = client
@@ -202,10 +209,15 @@ extension HandshakeRecord {
         }
         offeredPSK = hello.offersPSK
         pskIdentities = hello.pskIdentities.map { identity in
-            let printable = identity.identity.count <= 128 && identity.identity.allSatisfy { (0x20...0x7e).contains($0) }
-            return PSKOffer(digest: shortDigest(identity.identity), keyName: ticketKeyName(identity.identity),
-                            obfuscatedTicketAge: identity.obfuscatedTicketAge, length: identity.identity.count,
-                            text: printable && !identity.identity.isEmpty ? WireText.decode(identity.identity) : nil)
+            let printable =
+                identity.identity.count <= 128 && identity.identity.allSatisfy { (0x20...0x7e).contains($0) }
+            return PSKOffer(
+                digest: shortDigest(identity.identity),
+                keyName: ticketKeyName(identity.identity),
+                obfuscatedTicketAge: identity.obfuscatedTicketAge,
+                length: identity.identity.count,
+                text: printable && !identity.identity.isEmpty ? WireText.decode(identity.identity) : nil
+            )
         }
         if let first = hello.pskIdentities.first {
             pskKind = HandshakeMachine.isExternalPSK(first) ? .external : .ticket

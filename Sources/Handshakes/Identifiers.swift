@@ -33,7 +33,13 @@ private let base62: [Character] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabc
 
 /// "C" and 11 base-62 digits of a 64-bit FNV-1a hash of the connection's first ClientHello
 /// time and 4-tuple: unique within a run and the same across runs on the same capture.
-func connectionUID(timestampNanos: Int64, client: IPAddress, clientPort: UInt16, server: IPAddress, serverPort: UInt16) -> String {
+func connectionUID(
+    timestampNanos: Int64,
+    client: IPAddress,
+    clientPort: UInt16,
+    server: IPAddress,
+    serverPort: UInt16
+) -> String {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     @inline(__always) func mix(_ word: UInt64) {
         var value = word
@@ -43,8 +49,12 @@ func connectionUID(timestampNanos: Int64, client: IPAddress, clientPort: UInt16,
         }
     }
     mix(UInt64(bitPattern: timestampNanos))
-    mix(client.high); mix(client.low); mix(UInt64(clientPort) | (client.isIPv6 ? 1 << 32 : 0))
-    mix(server.high); mix(server.low); mix(UInt64(serverPort) | (server.isIPv6 ? 1 << 32 : 0))
+    mix(client.high)
+    mix(client.low)
+    mix(UInt64(clientPort) | (client.isIPv6 ? 1 << 32 : 0))
+    mix(server.high)
+    mix(server.low)
+    mix(UInt64(serverPort) | (server.isIPv6 ? 1 << 32 : 0))
     return String(unsafeUninitializedCapacity: 12) { buffer in
         let digits: StaticString = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
         buffer[0] = UInt8(ascii: "C")
@@ -71,7 +81,9 @@ final class FingerprintCache {
     func fingerprint(_ der: [UInt8]) -> String { entry(der).fingerprint }
 
     /// JA3 and JA4 of a ClientHello, JA3S of a ServerHello.
-    func client(_ hello: ClientHello, transport: Transport) -> (ja3: String?, ja4: String) { hellos.client(hello, transport: transport) }
+    func client(_ hello: ClientHello, transport: Transport) -> (ja3: String?, ja4: String) {
+        hellos.client(hello, transport: transport)
+    }
     func server(_ hello: ServerHello) -> String { hellos.server(hello) }
 
     /// The certificate as swift-certificates parses it; nil when it does not parse.
@@ -80,7 +92,9 @@ final class FingerprintCache {
     private func entry(_ der: [UInt8]) -> (der: [UInt8], fingerprint: String, summary: CertificateSummary?) {
         for entry in entries where entry.der.count == der.count && entry.der == der { return entry }
         let computed = (der: der, fingerprint: Handshakes.fingerprint(der), summary: CertificateSummary(der: der))
-        if entries.count < FingerprintCache.capacity { entries.append(computed) } else {
+        if entries.count < FingerprintCache.capacity {
+            entries.append(computed)
+        } else {
             entries[next] = computed
             next = (next + 1) % FingerprintCache.capacity
         }
@@ -100,7 +114,7 @@ extension HandshakeRecord {
     public var keptServerName: String? {
         guard let sni, sni.utf8.count > Self.maximumKeptNameLength else { return sni }
         var prefix = Array(sni.utf8.prefix(200))
-        while let last = prefix.last, last & 0xc0 == 0x80 { prefix.removeLast() } // whole characters only
+        while let last = prefix.last, last & 0xc0 == 0x80 { prefix.removeLast() }  // whole characters only
         if let last = prefix.last, last >= 0xc0 { prefix.removeLast() }
         return String(decoding: prefix, as: UTF8.self) + "…" + shortDigest(Array(sni.utf8))
     }
@@ -115,16 +129,22 @@ extension HandshakeRecord {
         var bytes = MemoryLayout<HandshakeRecord>.stride
         bytes += Self.heapBytes(sni) + Self.heapBytes(clientSessionID) + Self.heapBytes(clientRandom)
         bytes += Self.heapBytes(serverSessionID) + Self.heapBytes(alpnSelected) + Self.heapBytes(offeredTicketDigest)
-        bytes += Self.heapBytes(offeredTicketKeyName) + Self.heapBytes(issuedTicketDigest) + Self.heapBytes(issuedTicketKeyName)
+        bytes +=
+            Self.heapBytes(offeredTicketKeyName) + Self.heapBytes(issuedTicketDigest)
+            + Self.heapBytes(issuedTicketKeyName)
         bytes += Self.heapBytes(ja3) + Self.heapBytes(ja4) + Self.heapBytes(ja3s) + Self.heapBytes(alert)
         bytes += Self.heapBytes(malformed) + Self.heapBytes(serverTraits?.synAckOptions) + Self.heapBytes(backend)
         bytes += alpnOffered.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
         bytes += certificateFingerprints.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
-        bytes += pskIdentities.reduce(Self.arrayHeader) { $0 + MemoryLayout<PSKOffer>.stride + Self.heapBytes($1.digest) + Self.heapBytes($1.text) }
+        bytes += pskIdentities.reduce(Self.arrayHeader) {
+            $0 + MemoryLayout<PSKOffer>.stride + Self.heapBytes($1.digest) + Self.heapBytes($1.text)
+        }
         bytes += 2 * Self.arrayHeader + 2 * (versionsOffered.count + serverExtensions.count)
         if let certificate {
             // Shared among the records of one server, counted in each: an upper bound.
-            bytes += 64 + certificate.subject.utf8.count + certificate.issuer.utf8.count + Self.heapBytes(certificate.commonName)
+            bytes +=
+                64 + certificate.subject.utf8.count + certificate.issuer.utf8.count
+                + Self.heapBytes(certificate.commonName)
             bytes += certificate.subjectAlternativeNames.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
         }
         return bytes

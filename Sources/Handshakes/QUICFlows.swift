@@ -28,7 +28,9 @@ struct CryptoStream {
         while merged {
             merged = false
             for (index, frame) in pending.enumerated() where frame.offset <= bytes.count {
-                if frame.offset + frame.data.count > bytes.count { bytes.append(contentsOf: frame.data[(bytes.count - frame.offset)...]) }
+                if frame.offset + frame.data.count > bytes.count {
+                    bytes.append(contentsOf: frame.data[(bytes.count - frame.offset)...])
+                }
                 pending.remove(at: index)
                 merged = true
                 break
@@ -75,7 +77,13 @@ struct QUICFlows {
         mutating func keys(_ version: QUICVersion, fromClient: Bool, cache: inout QUICKeyCache) -> QUICInitialKeys? {
             let direction = fromClient ? 0 : 1
             if let known = keys[direction], known.version == version { return known.keys }
-            guard let derived = cache.keys(version: version, destinationConnectionID: keysConnectionID, server: !fromClient) else { return nil }
+            guard
+                let derived = cache.keys(
+                    version: version,
+                    destinationConnectionID: keysConnectionID,
+                    server: !fromClient
+                )
+            else { return nil }
             keys[direction] = (version, derived)
             return derived
         }
@@ -94,35 +102,59 @@ struct QUICFlows {
     mutating func handle(_ datagram: UDPDatagram, sink: inout RecordSink) -> Bool {
         // The packets of the datagram that opened a flow, decrypted once and used below.
         var openingPackets: [QUICLongPacket]?
-        guard let (flow, stream) = table.flow(for: datagram, sink: &sink, opening: {
-            // Only a client Initial that decrypts with its own DCID's keys opens a flow.
-            guard QUICDatagram.startsWithInitial(datagram.payload) else { return nil }
-            let packets = QUICDatagram.packets(datagram.payload) { version, destination in
-                keyCache.keys(version: version, destinationConnectionID: destination, server: false)
-            }
-            guard case let .initial(_, firstDestination, _, _) = packets.first else { return nil }
-            openingPackets = packets
-            return State(keysConnectionID: firstDestination)
-        }) else { return false }
+        guard
+            let (flow, stream) = table.flow(
+                for: datagram,
+                sink: &sink,
+                opening: {
+                    // Only a client Initial that decrypts with its own DCID's keys opens a flow.
+                    guard QUICDatagram.startsWithInitial(datagram.payload) else { return nil }
+                    let packets = QUICDatagram.packets(datagram.payload) { version, destination in
+                        keyCache.keys(version: version, destinationConnectionID: destination, server: false)
+                    }
+                    guard case let .initial(_, firstDestination, _, _) = packets.first else { return nil }
+                    openingPackets = packets
+                    return State(keysConnectionID: firstDestination)
+                }
+            )
+        else { return false }
         let fromClient = stream == 0
         let hadClientHello = flow.machine.hasClientHello
         if datagram.payload.first.map({ $0 & 0x80 == 0 }) ?? false {
             // A short header (1-RTT) packet: application data (RFC 9000 17.3).
             _ = flow.machine.handle(.encryptedRecord(.applicationData, length: datagram.payload.count), stream: stream)
         } else {
-            let packets = openingPackets ?? QUICDatagram.packets(datagram.payload) { version, _ in
-                flow.state.keys(version, fromClient: fromClient, cache: &keyCache)
-            }
+            let packets =
+                openingPackets
+                ?? QUICDatagram.packets(datagram.payload) { version, _ in
+                    flow.state.keys(version, fromClient: fromClient, cache: &keyCache)
+                }
             for packet in packets {
                 switch packet {
                 case let .initial(_, _, _, payload):
                     guard let (frames, _) = QUICDatagram.cryptoFrames(payload) else {
-                        _ = flow.machine.handle(.malformed(.malformed("QUIC Initial with a frame not allowed there")), stream: stream)
+                        _ = flow.machine.handle(
+                            .malformed(.malformed("QUIC Initial with a frame not allowed there")),
+                            stream: stream
+                        )
                         continue
                     }
                     for frame in frames {
-                        if fromClient { flow.state.client.add(offset: frame.offset, data: frame.data, stream: stream, handler: &flow.machine) }
-                        else { flow.state.server.add(offset: frame.offset, data: frame.data, stream: stream, handler: &flow.machine) }
+                        if fromClient {
+                            flow.state.client.add(
+                                offset: frame.offset,
+                                data: frame.data,
+                                stream: stream,
+                                handler: &flow.machine
+                            )
+                        } else {
+                            flow.state.server.add(
+                                offset: frame.offset,
+                                data: frame.data,
+                                stream: stream,
+                                handler: &flow.machine
+                            )
+                        }
                     }
                 case let .retry(_, sourceConnectionID) where !fromClient:
                     // The client's next Initial goes to this ID, under keys derived from it (RFC 9001 5.2).
@@ -139,7 +171,9 @@ struct QUICFlows {
         return true
     }
 
-    mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) { table.expire(at: timestampNanos, sink: &sink) }
+    mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) {
+        table.expire(at: timestampNanos, sink: &sink)
+    }
     mutating func finishAll(sink: inout RecordSink) { table.finishAll(sink: &sink) }
 }
 
@@ -162,7 +196,13 @@ struct QUICKeyCache {
     mutating func keys(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) -> QUICInitialKeys? {
         let key = Key(version: version.rawValue, connectionID: destinationConnectionID, server: server)
         if let known = entries[key] { return known }
-        guard let derived = QUICInitialKeys(version: version, destinationConnectionID: destinationConnectionID, server: server) else { return nil }
+        guard
+            let derived = QUICInitialKeys(
+                version: version,
+                destinationConnectionID: destinationConnectionID,
+                server: server
+            )
+        else { return nil }
         if order.count < Self.capacity {
             order.append(key)
         } else {

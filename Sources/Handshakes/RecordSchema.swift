@@ -63,9 +63,24 @@ public protocol RecordFieldVisitor {
     /// True for a visitor that fills a record in: the schema then rebuilds the values it
     /// keeps in a shared form (the certificate summary).
     static var fillsRecord: Bool { get }
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin)
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin)
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin)
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    )
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    )
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    )
     mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin)
     mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin)
     /// The summary for certificate fields just read; readers share one instance per leaf.
@@ -75,14 +90,17 @@ public protocol RecordFieldVisitor {
 extension RecordFieldVisitor {
     public static var fillsRecord: Bool { false }
 
-    public mutating func certificate(_ fields: CertificateFields?, leaf: String?) -> CertificateSummary? { fields?.summary }
+    public mutating func certificate(_ fields: CertificateFields?, leaf: String?) -> CertificateSummary? {
+        fields?.summary
+    }
 
     // Captured fields, the common case.
     @inline(__always) mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind) {
         scalar(key, &value, kind, .captured)
     }
 
-    @inline(__always) mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind) {
+    @inline(__always) mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind)
+    {
         optional(key, &value, kind, .captured)
     }
 
@@ -211,8 +229,14 @@ public struct CertificateFields: RecordObject, Sendable {
     }
 
     public var summary: CertificateSummary {
-        CertificateSummary(subject: subject, issuer: issuer, commonName: commonName, subjectAlternativeNames: subjectAlternativeNames,
-                           notBeforeSeconds: notBeforeSeconds, notAfterSeconds: notAfterSeconds)
+        CertificateSummary(
+            subject: subject,
+            issuer: issuer,
+            commonName: commonName,
+            subjectAlternativeNames: subjectAlternativeNames,
+            notBeforeSeconds: notBeforeSeconds,
+            notAfterSeconds: notAfterSeconds
+        )
     }
 
     public mutating func visitFields<V: RecordFieldVisitor>(_ v: inout V) {
@@ -299,7 +323,9 @@ extension IPAddress: RecordScalar {
 
 extension ProtocolVersion: RecordScalar {
     public static var placeholder: ProtocolVersion { ProtocolVersion(rawValue: 0) }
-    public func scalar(_ kind: FieldKind) -> ScalarValue { kind == .name ? .text(description) : .integer(Int64(rawValue)) }
+    public func scalar(_ kind: FieldKind) -> ScalarValue {
+        kind == .name ? .text(description) : .integer(Int64(rawValue))
+    }
     public init?(scalar: ScalarValue, _ kind: FieldKind) {
         switch scalar {
         case let .text(name): self.init(name: name)
@@ -312,7 +338,9 @@ extension ProtocolVersion: RecordScalar {
 
     /// The inverse of `description`: "TLSv1.2", "DTLSv1.2", "SSLv3", or "0x7f17".
     public init?(name: String) {
-        let known: [ProtocolVersion] = [.sslv2, .sslv3, .tls1_0, .tls1_1, .tls1_2, .tls1_3, .dtls1_0, .dtls1_2, .dtls1_3]
+        let known: [ProtocolVersion] = [
+            .sslv2, .sslv3, .tls1_0, .tls1_1, .tls1_2, .tls1_3, .dtls1_0, .dtls1_2, .dtls1_3,
+        ]
         if let match = known.first(where: { $0.description == name }) {
             self = match
         } else if name.hasPrefix("0x"), name.count == 6, let raw = UInt16(name.dropFirst(2), radix: 16) {
@@ -326,7 +354,9 @@ extension ProtocolVersion: RecordScalar {
 extension CipherSuite: RecordScalar {
     public static var placeholder: CipherSuite { CipherSuite(rawValue: 0) }
     /// By name only for showing (`.shown`); read back from the number.
-    public func scalar(_ kind: FieldKind) -> ScalarValue { kind == .name ? .text(description) : .integer(Int64(rawValue)) }
+    public func scalar(_ kind: FieldKind) -> ScalarValue {
+        kind == .name ? .text(description) : .integer(Int64(rawValue))
+    }
     public init?(scalar: ScalarValue, _ kind: FieldKind) {
         guard case let .integer(raw) = scalar, let exact = UInt16(exactly: raw) else { return nil }
         self.init(rawValue: exact)

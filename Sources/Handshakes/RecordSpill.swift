@@ -37,18 +37,33 @@ struct RecordSpillWriter: RecordFieldVisitor {
         }
     }
 
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard origin != .shown else { return }
         put(value.scalar(kind.spilled))
     }
 
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard origin != .shown else { return }
         bytes.append(value == nil ? 0 : 1)
         if let value { put(value.scalar(kind.spilled)) }
     }
 
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard origin != .shown else { return }
         append(UInt64(values.count))
         for value in values { put(value.scalar(kind.spilled)) }
@@ -147,17 +162,32 @@ struct RecordSpillReader: RecordFieldVisitor {
         return value
     }
 
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard origin != .shown, !damaged, let read = take(T.self, kind) else { return }
         value = read
     }
 
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard origin != .shown, !damaged else { return }
         value = flag() == true ? take(T.self, kind) : nil
     }
 
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard origin != .shown, !damaged, let count = count() else { return }
         var read: [T] = []
         read.reserveCapacity(count)
@@ -236,7 +266,8 @@ final class RecordSpillFile {
 
     /// - Parameter directory: where to make the file; TMPDIR, or /tmp, when nil.
     init?(directory: String? = nil) {
-        let directory = directory ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let directory =
+            directory ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(directory)/tlsreuse-spill-XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else { return nil }
@@ -274,11 +305,15 @@ final class RecordSpillFile {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
-        untilDone(bytes.count) { pwrite(descriptor, bytes.baseAddress! + $0, bytes.count - $0, off_t(offset) + off_t($0)) }
+        untilDone(bytes.count) {
+            pwrite(descriptor, bytes.baseAddress! + $0, bytes.count - $0, off_t(offset) + off_t($0))
+        }
     }
 
     private func readAll(_ bytes: UnsafeMutableRawBufferPointer, at offset: Int64) -> Bool {
-        untilDone(bytes.count) { pread(descriptor, bytes.baseAddress! + $0, bytes.count - $0, off_t(offset) + off_t($0)) }
+        untilDone(bytes.count) {
+            pread(descriptor, bytes.baseAddress! + $0, bytes.count - $0, off_t(offset) + off_t($0))
+        }
     }
 
     /// Repeats a partial pread or pwrite (`step`, given the bytes done so far) until `count`

@@ -72,15 +72,19 @@ struct UDPHandshakeTable<State: UDPFlowState> {
 
     /// The flow `datagram` belongs to, with its direction (0 from the originator). When there
     /// is none, `opening` decides whether this datagram starts one and gives its state.
-    mutating func flow(for datagram: UDPDatagram, sink: inout RecordSink,
-                       opening: () -> State?) -> (flow: UDPHandshakeFlow<State>, stream: Int)? {
+    mutating func flow(
+        for datagram: UDPDatagram,
+        sink: inout RecordSink,
+        opening: () -> State?
+    ) -> (flow: UDPHandshakeFlow<State>, stream: Int)? {
         let source = Endpoint(address: datagram.source, port: datagram.sourcePort)
         let destination = Endpoint(address: datagram.destination, port: datagram.destinationPort)
         if datagram.timestampNanos - lastExpiry > Self.expiryIntervalNanos {
             lastExpiry = datagram.timestampNanos
             if !flows.isEmpty { expire(at: datagram.timestampNanos, sink: &sink) }
         }
-        let flow: UDPHandshakeFlow<State>, stream: Int
+        let flow: UDPHandshakeFlow<State>
+        let stream: Int
         if let forward = flows[Key(originator: source, responder: destination)] {
             (flow, stream) = (forward, 0)
         } else if let backward = flows[Key(originator: destination, responder: source)] {
@@ -90,8 +94,15 @@ struct UDPHandshakeTable<State: UDPFlowState> {
                 sink.udpFlowEvicted()
                 finish(oldest.key, sink: &sink)
             }
-            flow = UDPHandshakeFlow(start: FlowStart(originator: source, responder: destination,
-                                                     timestampNanos: datagram.timestampNanos, sawSYN: true), state: state)
+            flow = UDPHandshakeFlow(
+                start: FlowStart(
+                    originator: source,
+                    responder: destination,
+                    timestampNanos: datagram.timestampNanos,
+                    sawSYN: true
+                ),
+                state: state
+            )
             flows[flow.key] = flow
             stream = 0
         } else {
@@ -123,7 +134,9 @@ struct UDPHandshakeTable<State: UDPFlowState> {
 
     /// Finishes flows without a datagram for `idleTimeoutNanos`.
     mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) {
-        while let flow = oldest, timestampNanos - flow.lastSeen > Self.idleTimeoutNanos { finish(flow.key, sink: &sink) }
+        while let flow = oldest, timestampNanos - flow.lastSeen > Self.idleTimeoutNanos {
+            finish(flow.key, sink: &sink)
+        }
     }
 
     /// Finishes every flow, in order of first datagram, so records come out as for TCP.
@@ -141,8 +154,14 @@ struct UDPHandshakeTable<State: UDPFlowState> {
             sink.udpFlowWithoutClientHello()
             return
         }
-        guard let record = flow.machine.makeRecord(start: flow.start, responderTraits: flow.responderTTL.map { ServerTraits(ttl: $0) },
-                                                   fingerprints: sink.fingerprints, transport: transport) else { return }
+        guard
+            let record = flow.machine.makeRecord(
+                start: flow.start,
+                responderTraits: flow.responderTTL.map { ServerTraits(ttl: $0) },
+                fingerprints: sink.fingerprints,
+                transport: transport
+            )
+        else { return }
         sink.complete(record, sequence: sequence)
     }
 

@@ -57,8 +57,11 @@ public struct TunnelCounters: Sendable, Equatable {
 
     /// Nonzero counts with the names used in reports.
     public var named: [(name: String, count: Int)] {
-        [("gre", gre), ("erspan", erspan), ("vxlan", vxlan), ("geneve", geneve), ("mpls", mpls), ("pppoe", pppoe), ("ip_in_ip", ipInIP)]
-            .filter { $0.1 > 0 }.map { (name: $0.0, count: $0.1) }
+        [
+            ("gre", gre), ("erspan", erspan), ("vxlan", vxlan), ("geneve", geneve), ("mpls", mpls), ("pppoe", pppoe),
+            ("ip_in_ip", ipInIP),
+        ]
+        .filter { $0.1 > 0 }.map { (name: $0.0, count: $0.1) }
     }
 
     mutating func add(_ other: TunnelCounters) {

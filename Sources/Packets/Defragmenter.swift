@@ -65,7 +65,10 @@ final class Defragmenter {
 
     func add(_ fragment: UnsafeRawBufferPointer, at offset: Int, isLast: Bool, key: Key, timestamp: Int64) -> Outcome {
         let end = offset + fragment.count
-        guard end <= Defragmenter.maximumDatagramLength else { drop(key, count: true); return .dropped }
+        guard end <= Defragmenter.maximumDatagramLength else {
+            drop(key, count: true)
+            return .dropped
+        }
         expire(before: timestamp)
         if let entry = pending[key], timestamp - entry.firstSeen > Defragmenter.timeoutNanos {
             // A late fragment of an expired datagram starts it afresh.
@@ -77,24 +80,27 @@ final class Defragmenter {
             arrivals.append((key, nextSerial))
             nextSerial += 1
         }
-        let outcome: Outcome? = pending.withValue(key) { entry -> Outcome? in
-            entry.fragments += 1
-            guard entry.fragments <= Defragmenter.maximumFragmentsPerDatagram else { return .dropped }
-            if isLast {
-                if let known = entry.totalLength, known != end { return .dropped }
-                entry.totalLength = end
-            }
-            // Keep only the bytes no earlier fragment covered (first copy wins).
-            var added = 0
-            for range in RangeSet(offset..<end).subtracting(entry.covered).ranges {
-                entry.pieces.append((range.lowerBound, Array(fragment[(range.lowerBound - offset)..<(range.upperBound - offset)])))
-                added += range.count
-            }
-            entry.bytesHeld += added
-            bytesHeld += added
-            entry.covered.insert(contentsOf: offset..<end)
-            return nil
-        } ?? nil
+        let outcome: Outcome? =
+            pending.withValue(key) { entry -> Outcome? in
+                entry.fragments += 1
+                guard entry.fragments <= Defragmenter.maximumFragmentsPerDatagram else { return .dropped }
+                if isLast {
+                    if let known = entry.totalLength, known != end { return .dropped }
+                    entry.totalLength = end
+                }
+                // Keep only the bytes no earlier fragment covered (first copy wins).
+                var added = 0
+                for range in RangeSet(offset..<end).subtracting(entry.covered).ranges {
+                    entry.pieces.append(
+                        (range.lowerBound, Array(fragment[(range.lowerBound - offset)..<(range.upperBound - offset)]))
+                    )
+                    added += range.count
+                }
+                entry.bytesHeld += added
+                bytesHeld += added
+                entry.covered.insert(contentsOf: offset..<end)
+                return nil
+            } ?? nil
         if let outcome {
             drop(key, count: false)
             return outcome
@@ -108,7 +114,9 @@ final class Defragmenter {
                 completed.replaceSubrange(piece.offset..<(piece.offset + length), with: piece.bytes[0..<length])
             }
             drop(key, count: false)
-            return completed.withUnsafeBytes { .complete(UnsafeRawBufferPointer(start: $0.baseAddress, count: $0.count)) }
+            return completed.withUnsafeBytes {
+                .complete(UnsafeRawBufferPointer(start: $0.baseAddress, count: $0.count))
+            }
         }
         while bytesHeld > Defragmenter.maximumBytesHeld, dropOldest() {}
         return pending[key] == nil ? .dropped : .incomplete
@@ -118,7 +126,10 @@ final class Defragmenter {
     private func expire(before timestamp: Int64) {
         while head < arrivals.count {
             let (key, serial) = arrivals[head]
-            guard let entry = pending[key], entry.serial == serial else { head += 1; continue }
+            guard let entry = pending[key], entry.serial == serial else {
+                head += 1
+                continue
+            }
             guard timestamp - entry.firstSeen > Defragmenter.timeoutNanos else { break }
             drop(key, count: true)
             head += 1
@@ -154,9 +165,9 @@ final class Defragmenter {
     }
 }
 
-private extension Dictionary {
+extension Dictionary {
     /// Runs `body` on the value for `key` in place (no copy of its arrays).
-    mutating func withValue<R>(_ key: Key, _ body: (inout Value) -> R) -> R? {
+    fileprivate mutating func withValue<R>(_ key: Key, _ body: (inout Value) -> R) -> R? {
         guard let index = index(forKey: key) else { return nil }
         return body(&values[index])
     }

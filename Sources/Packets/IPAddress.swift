@@ -51,15 +51,21 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             groups[4 + i] = UInt16(truncatingIfNeeded: low >> (48 - 16 * UInt64(i)))
         }
         // RFC 5952 4.2.2/4.2.3: compress the longest run of two or more zero groups, the first on a tie.
-        var bestStart = -1, bestLength = 1
+        var bestStart = -1
+        var bestLength = 1
         var i = 0
         while i < 8 {
             if groups[i] == 0 {
                 var j = i
                 while j < 8 && groups[j] == 0 { j += 1 }
-                if j - i > bestLength { bestStart = i; bestLength = j - i }
+                if j - i > bestLength {
+                    bestStart = i
+                    bestLength = j - i
+                }
                 i = j
-            } else { i += 1 }
+            } else {
+                i += 1
+            }
         }
         var text = ""
         i = 0
@@ -94,7 +100,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             self.init(ipv4: value.bigEndian)
             return
         }
-        var head: [UInt16] = [], tail: [UInt16] = []
+        var head: [UInt16] = []
+        var tail: [UInt16] = []
         let whole = String(text)
         var halves = [whole]
         if let gap = whole.firstRange(of: "::") {
@@ -121,9 +128,12 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         if halves.count == 2 {
             guard let t = groups(String(halves[1])), head.count + t.count <= 7 else { return nil }
             tail = t
-        } else if head.count != 8 { return nil }
+        } else if head.count != 8 {
+            return nil
+        }
         let all = head + [UInt16](repeating: 0, count: 8 - head.count - tail.count) + tail
-        var high: UInt64 = 0, low: UInt64 = 0
+        var high: UInt64 = 0
+        var low: UInt64 = 0
         for i in 0..<4 { high = high << 16 | UInt64(all[i]) }
         for i in 4..<8 { low = low << 16 | UInt64(all[i]) }
         self.init(high: high, low: low, isIPv6: true)

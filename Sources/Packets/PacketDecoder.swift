@@ -56,8 +56,13 @@ public struct PacketDecoder {
 
     /// The network layer named by an EtherType, after unwrapping MPLS and PPPoE shims.
     @inline(__always)
-    private mutating func network(_ etherType: Int, _ bytes: UnsafeRawBufferPointer, at start: Int,
-                                  timestamp: Int64, depth: Int) -> DecodedPacket {
+    private mutating func network(
+        _ etherType: Int,
+        _ bytes: UnsafeRawBufferPointer,
+        at start: Int,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket {
         var network = etherType
         var offset = start
         if network == 0x8847 || network == 0x8848 || network == 0x8864 {
@@ -96,8 +101,10 @@ public struct PacketDecoder {
         }
         if type < 0x0600 {
             // 802.3 length field: IP only behind LLC/SNAP (AA AA 03, OUI 00 00 00).
-            guard bytes.count >= offset + 8, bytes[offset] == 0xaa, bytes[offset + 1] == 0xaa, bytes[offset + 2] == 0x03,
-                  bytes[offset + 3] == 0, bytes[offset + 4] == 0, bytes[offset + 5] == 0 else { return (0, offset) }
+            guard bytes.count >= offset + 8, bytes[offset] == 0xaa, bytes[offset + 1] == 0xaa,
+                bytes[offset + 2] == 0x03,
+                bytes[offset + 3] == 0, bytes[offset + 4] == 0, bytes[offset + 5] == 0
+            else { return (0, offset) }
             return (Int(bytes.bigEndianUInt16(at: offset + 6)), offset + 8)
         }
         return (type, offset)
@@ -117,8 +124,7 @@ public struct PacketDecoder {
     private func loopback(_ bytes: UnsafeRawBufferPointer, networkOrder: Bool) -> (Int, Int) {
         guard bytes.count >= 4 else { return (-1, 0) }
         var family = bytes.loadUnaligned(as: UInt32.self)
-        if networkOrder { family = UInt32(bigEndian: family) }
-        else if family > 0xffff { family = family.byteSwapped }
+        if networkOrder { family = UInt32(bigEndian: family) } else if family > 0xffff { family = family.byteSwapped }
         switch family {
         case 2: return (0x0800, 4)
         case 10, 24, 28, 30: return (0x86dd, 4)
@@ -189,7 +195,7 @@ public struct PacketDecoder {
                 switch proto {
                 case 0x0021: return (0x0800, offset)
                 case 0x0057: return (0x86dd, offset)
-                case 0x0281, 0x0283: type = 0x8847 // MPLS over PPP (RFC 3032 4.3)
+                case 0x0281, 0x0283: type = 0x8847  // MPLS over PPP (RFC 3032 4.3)
                 default: return (0, offset)
                 }
             default:
@@ -203,16 +209,33 @@ public struct PacketDecoder {
 
     /// IPv4 header (RFC 791 3.1). Options are skipped by IHL; fragments go to the defragmenter.
     @inline(__always)
-    private mutating func ipv4(_ bytes: UnsafeRawBufferPointer, at offset: Int, timestamp: Int64, depth: Int) -> DecodedPacket {
-        guard bytes.count >= offset + 20 else { counters.truncatedHeaders += 1; return .skipped }
+    private mutating func ipv4(
+        _ bytes: UnsafeRawBufferPointer,
+        at offset: Int,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket {
+        guard bytes.count >= offset + 20 else {
+            counters.truncatedHeaders += 1
+            return .skipped
+        }
         let versionIHL = bytes[offset]
         let headerLength = Int(versionIHL & 0x0f) * 4
-        guard versionIHL >> 4 == 4, headerLength >= 20 else { counters.malformedHeaders += 1; return .skipped }
-        guard bytes.count >= offset + headerLength else { counters.truncatedHeaders += 1; return .skipped }
+        guard versionIHL >> 4 == 4, headerLength >= 20 else {
+            counters.malformedHeaders += 1
+            return .skipped
+        }
+        guard bytes.count >= offset + headerLength else {
+            counters.truncatedHeaders += 1
+            return .skipped
+        }
         var totalLength = Int(bytes.bigEndianUInt16(at: offset + 2))
         // A zero total length is what TCP segmentation offload leaves in captures taken on the sender.
         if totalLength == 0 { totalLength = bytes.count - offset }
-        guard totalLength >= headerLength else { counters.malformedHeaders += 1; return .skipped }
+        guard totalLength >= headerLength else {
+            counters.malformedHeaders += 1
+            return .skipped
+        }
         let fragmentField = bytes.bigEndianUInt16(at: offset + 6)
         let ttl = bytes[offset + 8]
         let proto = bytes[offset + 9]
@@ -225,10 +248,24 @@ public struct PacketDecoder {
         let fragmentOffset = Int(fragmentField & 0x1fff) * 8
         if moreFragments || fragmentOffset != 0 {
             counters.ipFragments += 1
-            let key = Defragmenter.Key(source: source, destination: destination, identification: UInt32(bytes.bigEndianUInt16(at: offset + 4)), proto: proto)
+            let key = Defragmenter.Key(
+                source: source,
+                destination: destination,
+                identification: UInt32(bytes.bigEndianUInt16(at: offset + 4)),
+                proto: proto
+            )
             let fragment = UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<capturedEnd])
-            guard capturedEnd - payloadStart == wireLength else { counters.droppedFragments += 1; return .skipped }
-            let outcome = defragmenter.add(fragment, at: fragmentOffset, isLast: !moreFragments, key: key, timestamp: timestamp)
+            guard capturedEnd - payloadStart == wireLength else {
+                counters.droppedFragments += 1
+                return .skipped
+            }
+            let outcome = defragmenter.add(
+                fragment,
+                at: fragmentOffset,
+                isLast: !moreFragments,
+                key: key,
+                timestamp: timestamp
+            )
             counters.droppedFragments += defragmenter.takeDiscarded()
             switch outcome {
             case .incomplete: return .skipped
@@ -237,17 +274,46 @@ public struct PacketDecoder {
                 return .skipped
             case let .complete(datagram):
                 counters.reassembledDatagrams += 1
-                return transport(proto, datagram, wireLength: datagram.count, source: source, destination: destination, ttl: ttl, timestamp: timestamp, depth: depth)
+                return transport(
+                    proto,
+                    datagram,
+                    wireLength: datagram.count,
+                    source: source,
+                    destination: destination,
+                    ttl: ttl,
+                    timestamp: timestamp,
+                    depth: depth
+                )
             }
         }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<max(payloadStart, capturedEnd)])
-        return transport(proto, payload, wireLength: wireLength, source: source, destination: destination, ttl: ttl, timestamp: timestamp, depth: depth)
+        return transport(
+            proto,
+            payload,
+            wireLength: wireLength,
+            source: source,
+            destination: destination,
+            ttl: ttl,
+            timestamp: timestamp,
+            depth: depth
+        )
     }
 
     /// IPv6 header (RFC 8200 3) and its extension header chain (4). Fragments go to the defragmenter.
-    private mutating func ipv6(_ bytes: UnsafeRawBufferPointer, at offset: Int, timestamp: Int64, depth: Int) -> DecodedPacket {
-        guard bytes.count >= offset + 40 else { counters.truncatedHeaders += 1; return .skipped }
-        guard bytes[offset] >> 4 == 6 else { counters.malformedHeaders += 1; return .skipped }
+    private mutating func ipv6(
+        _ bytes: UnsafeRawBufferPointer,
+        at offset: Int,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket {
+        guard bytes.count >= offset + 40 else {
+            counters.truncatedHeaders += 1
+            return .skipped
+        }
+        guard bytes[offset] >> 4 == 6 else {
+            counters.malformedHeaders += 1
+            return .skipped
+        }
         var payloadLength = Int(bytes.bigEndianUInt16(at: offset + 4))
         var next = bytes[offset + 6]
         let hopLimit = bytes[offset + 7]
@@ -262,19 +328,28 @@ public struct PacketDecoder {
         var headers = 0
         extensionLoop: while true {
             switch next {
-            case 0, 43, 60, 135, 139, 140: // hop-by-hop, routing, destination options, mobility, HIP, shim6
-                guard capturedEnd >= position + 8 else { counters.truncatedHeaders += 1; return .skipped }
+            case 0, 43, 60, 135, 139, 140:  // hop-by-hop, routing, destination options, mobility, HIP, shim6
+                guard capturedEnd >= position + 8 else {
+                    counters.truncatedHeaders += 1
+                    return .skipped
+                }
                 let length = (Int(bytes[position + 1]) + 1) * 8
                 next = bytes[position]
                 position += length
-            case 44: // fragment header: next, reserved, offset/flags, identification
-                guard capturedEnd >= position + 8 else { counters.truncatedHeaders += 1; return .skipped }
+            case 44:  // fragment header: next, reserved, offset/flags, identification
+                guard capturedEnd >= position + 8 else {
+                    counters.truncatedHeaders += 1
+                    return .skipped
+                }
                 let field = bytes.bigEndianUInt16(at: position + 2)
                 fragment = (Int(field & 0xfff8), field & 1 != 0, bytes.bigEndianUInt32(at: position + 4))
                 next = bytes[position]
                 position += 8
-            case 51: // authentication header: length in 4-byte units minus 2 (RFC 4302 2.2)
-                guard capturedEnd >= position + 8 else { counters.truncatedHeaders += 1; return .skipped }
+            case 51:  // authentication header: length in 4-byte units minus 2 (RFC 4302 2.2)
+                guard capturedEnd >= position + 8 else {
+                    counters.truncatedHeaders += 1
+                    return .skipped
+                }
                 let length = (Int(bytes[position + 1]) + 2) * 4
                 next = bytes[position]
                 position += length
@@ -282,17 +357,40 @@ public struct PacketDecoder {
                 break extensionLoop
             }
             headers += 1
-            guard headers <= PacketDecoder.maximumIPv6ExtensionHeaders else { counters.tooDeep += 1; return .skipped }
-            guard position <= end else { counters.malformedHeaders += 1; return .skipped }
-            if fragment != nil, fragment!.offset != 0 { break } // later fragments carry no further headers
+            guard headers <= PacketDecoder.maximumIPv6ExtensionHeaders else {
+                counters.tooDeep += 1
+                return .skipped
+            }
+            guard position <= end else {
+                counters.malformedHeaders += 1
+                return .skipped
+            }
+            if fragment != nil, fragment!.offset != 0 { break }  // later fragments carry no further headers
         }
-        guard position <= capturedEnd else { counters.truncatedHeaders += 1; return .skipped }
+        guard position <= capturedEnd else {
+            counters.truncatedHeaders += 1
+            return .skipped
+        }
         if let fragment, fragment.more || fragment.offset != 0 {
             counters.ipFragments += 1
-            guard capturedEnd == end else { counters.droppedFragments += 1; return .skipped }
-            let key = Defragmenter.Key(source: source, destination: destination, identification: fragment.id, proto: next)
+            guard capturedEnd == end else {
+                counters.droppedFragments += 1
+                return .skipped
+            }
+            let key = Defragmenter.Key(
+                source: source,
+                destination: destination,
+                identification: fragment.id,
+                proto: next
+            )
             let piece = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
-            let outcome = defragmenter.add(piece, at: fragment.offset, isLast: !fragment.more, key: key, timestamp: timestamp)
+            let outcome = defragmenter.add(
+                piece,
+                at: fragment.offset,
+                isLast: !fragment.more,
+                key: key,
+                timestamp: timestamp
+            )
             counters.droppedFragments += defragmenter.takeDiscarded()
             switch outcome {
             case .incomplete: return .skipped
@@ -301,50 +399,110 @@ public struct PacketDecoder {
                 return .skipped
             case let .complete(datagram):
                 counters.reassembledDatagrams += 1
-                return transport(key.proto, datagram, wireLength: datagram.count, source: source, destination: destination, ttl: hopLimit, timestamp: timestamp, depth: depth)
+                return transport(
+                    key.proto,
+                    datagram,
+                    wireLength: datagram.count,
+                    source: source,
+                    destination: destination,
+                    ttl: hopLimit,
+                    timestamp: timestamp,
+                    depth: depth
+                )
             }
         }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[position..<capturedEnd])
-        return transport(next, payload, wireLength: end - position, source: source, destination: destination, ttl: hopLimit, timestamp: timestamp, depth: depth)
+        return transport(
+            next,
+            payload,
+            wireLength: end - position,
+            source: source,
+            destination: destination,
+            ttl: hopLimit,
+            timestamp: timestamp,
+            depth: depth
+        )
     }
 
     // MARK: transport
 
     @inline(__always)
-    private mutating func transport(_ proto: UInt8, _ bytes: UnsafeRawBufferPointer, wireLength: Int,
-                                    source: IPAddress, destination: IPAddress, ttl: UInt8, timestamp: Int64,
-                                    depth: Int) -> DecodedPacket {
+    private mutating func transport(
+        _ proto: UInt8,
+        _ bytes: UnsafeRawBufferPointer,
+        wireLength: Int,
+        source: IPAddress,
+        destination: IPAddress,
+        ttl: UInt8,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket {
         switch proto {
         case 6:
             // TCP header (RFC 9293 3.1)
-            guard bytes.count >= 20 else { counters.truncatedHeaders += 1; return .skipped }
+            guard bytes.count >= 20 else {
+                counters.truncatedHeaders += 1
+                return .skipped
+            }
             let headerLength = Int(bytes[12] >> 4) * 4
-            guard headerLength >= 20, headerLength <= wireLength else { counters.malformedHeaders += 1; return .skipped }
-            guard bytes.count >= headerLength else { counters.truncatedHeaders += 1; return .skipped }
+            guard headerLength >= 20, headerLength <= wireLength else {
+                counters.malformedHeaders += 1
+                return .skipped
+            }
+            guard bytes.count >= headerLength else {
+                counters.truncatedHeaders += 1
+                return .skipped
+            }
             counters.tcpSegments += 1
-            return .tcp(TCPSegment(
-                timestampNanos: timestamp, source: source, destination: destination,
-                sourcePort: bytes.bigEndianUInt16(at: 0), destinationPort: bytes.bigEndianUInt16(at: 2),
-                sequence: bytes.bigEndianUInt32(at: 4), acknowledgment: bytes.bigEndianUInt32(at: 8),
-                flags: TCPFlags(rawValue: bytes[13]), window: bytes.bigEndianUInt16(at: 14), timeToLive: ttl,
-                payload: UnsafeRawBufferPointer(rebasing: bytes[headerLength...]),
-                payloadLength: wireLength - headerLength,
-                optionBytes: UnsafeRawBufferPointer(rebasing: bytes[20..<headerLength])))
+            return .tcp(
+                TCPSegment(
+                    timestampNanos: timestamp,
+                    source: source,
+                    destination: destination,
+                    sourcePort: bytes.bigEndianUInt16(at: 0),
+                    destinationPort: bytes.bigEndianUInt16(at: 2),
+                    sequence: bytes.bigEndianUInt32(at: 4),
+                    acknowledgment: bytes.bigEndianUInt32(at: 8),
+                    flags: TCPFlags(rawValue: bytes[13]),
+                    window: bytes.bigEndianUInt16(at: 14),
+                    timeToLive: ttl,
+                    payload: UnsafeRawBufferPointer(rebasing: bytes[headerLength...]),
+                    payloadLength: wireLength - headerLength,
+                    optionBytes: UnsafeRawBufferPointer(rebasing: bytes[20..<headerLength])
+                )
+            )
         case 17:
             // UDP header (RFC 768)
-            guard bytes.count >= 8 else { counters.truncatedHeaders += 1; return .skipped }
+            guard bytes.count >= 8 else {
+                counters.truncatedHeaders += 1
+                return .skipped
+            }
             let length = Int(bytes.bigEndianUInt16(at: 4))
             let end = length >= 8 ? min(length, bytes.count) : bytes.count
             let destinationPort = bytes.bigEndianUInt16(at: 2)
             if destinationPort == PacketDecoder.vxlanPorts.0 || destinationPort == PacketDecoder.vxlanPorts.1
                 || destinationPort == PacketDecoder.genevePort,
-               let inner = udpTunnel(destinationPort, UnsafeRawBufferPointer(rebasing: bytes[8..<end]), timestamp: timestamp, depth: depth) {
+                let inner = udpTunnel(
+                    destinationPort,
+                    UnsafeRawBufferPointer(rebasing: bytes[8..<end]),
+                    timestamp: timestamp,
+                    depth: depth
+                )
+            {
                 return inner
             }
             counters.udpDatagrams += 1
-            return .udp(UDPDatagram(timestampNanos: timestamp, source: source, destination: destination,
-                                    sourcePort: bytes.bigEndianUInt16(at: 0), destinationPort: bytes.bigEndianUInt16(at: 2),
-                                    timeToLive: ttl, payload: UnsafeRawBufferPointer(rebasing: bytes[8..<end])))
+            return .udp(
+                UDPDatagram(
+                    timestampNanos: timestamp,
+                    source: source,
+                    destination: destination,
+                    sourcePort: bytes.bigEndianUInt16(at: 0),
+                    destinationPort: bytes.bigEndianUInt16(at: 2),
+                    timeToLive: ttl,
+                    payload: UnsafeRawBufferPointer(rebasing: bytes[8..<end])
+                )
+            )
         case 4, 41, 47:
             return ipTunnel(proto, bytes, timestamp: timestamp, depth: depth)
         default:
@@ -356,28 +514,48 @@ public struct PacketDecoder {
     // MARK: tunnels (kept out of line: the TCP path stays small)
 
     @inline(never)
-    private mutating func ipTunnel(_ proto: UInt8, _ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket {
+    private mutating func ipTunnel(
+        _ proto: UInt8,
+        _ bytes: UnsafeRawBufferPointer,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket {
         if proto == 47 { return gre(bytes, timestamp: timestamp, depth: depth) }
         // IPv4 or IPv6 inside IP (RFC 2003, RFC 2473, RFC 4213)
-        guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
+        guard depth < PacketDecoder.maximumTunnelDepth else {
+            counters.tooDeep += 1
+            return .skipped
+        }
         counters.tunnels.ipInIP += 1
         return network(proto == 4 ? 0x0800 : 0x86dd, bytes, at: 0, timestamp: timestamp, depth: depth + 1)
     }
 
     /// GRE (RFC 2784, key and sequence from RFC 2890), carrying IP, MPLS, Ethernet (0x6558) or ERSPAN.
     private mutating func gre(_ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket {
-        guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
-        guard bytes.count >= 4 else { counters.truncatedHeaders += 1; return .skipped }
+        guard depth < PacketDecoder.maximumTunnelDepth else {
+            counters.tooDeep += 1
+            return .skipped
+        }
+        guard bytes.count >= 4 else {
+            counters.truncatedHeaders += 1
+            return .skipped
+        }
         let flags = bytes[0]
         // Version 1 is PPTP's enhanced GRE (RFC 2637 4.1); source routing (RFC 1701) is obsolete.
-        guard bytes[1] & 0x07 == 0, flags & 0x40 == 0 else { counters.otherTransport += 1; return .skipped }
+        guard bytes[1] & 0x07 == 0, flags & 0x40 == 0 else {
+            counters.otherTransport += 1
+            return .skipped
+        }
         counters.tunnels.gre += 1
         let hasSequence = flags & 0x10 != 0
         var offset = 4
-        if flags & 0x80 != 0 { offset += 4 } // checksum and reserved
-        if flags & 0x20 != 0 { offset += 4 } // key
+        if flags & 0x80 != 0 { offset += 4 }  // checksum and reserved
+        if flags & 0x20 != 0 { offset += 4 }  // key
         if hasSequence { offset += 4 }
-        guard bytes.count >= offset else { counters.truncatedHeaders += 1; return .skipped }
+        guard bytes.count >= offset else {
+            counters.truncatedHeaders += 1
+            return .skipped
+        }
         switch bytes.bigEndianUInt16(at: 2) {
         case 0x0800: return network(0x0800, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
         case 0x86dd: return network(0x86dd, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
@@ -392,7 +570,10 @@ public struct PacketDecoder {
         case 0x22eb:
             // ERSPAN type III: a 12-byte header, 8 more when the O flag announces the platform subheader.
             counters.tunnels.erspan += 1
-            guard bytes.count >= offset + 12 else { counters.truncatedHeaders += 1; return .skipped }
+            guard bytes.count >= offset + 12 else {
+                counters.truncatedHeaders += 1
+                return .skipped
+            }
             let subheader = bytes[offset + 11] & 1 == 1 ? 8 : 0
             return innerEthernet(bytes, at: offset + 12 + subheader, timestamp: timestamp, depth: depth)
         default:
@@ -404,27 +585,46 @@ public struct PacketDecoder {
     /// VXLAN (RFC 7348 5) and Geneve (RFC 8926 3.4) payloads; nil when the header does not fit,
     /// so the datagram is treated as ordinary UDP.
     @inline(never)
-    private mutating func udpTunnel(_ port: UInt16, _ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket? {
+    private mutating func udpTunnel(
+        _ port: UInt16,
+        _ bytes: UnsafeRawBufferPointer,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket? {
         guard bytes.count >= 8 else { return nil }
         if port == PacketDecoder.genevePort {
             // Version 0, option length in 4-byte words, protocol type as an EtherType.
             guard bytes[0] >> 6 == 0 else { return nil }
             let headerLength = 8 + Int(bytes[0] & 0x3f) * 4
-            guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
+            guard depth < PacketDecoder.maximumTunnelDepth else {
+                counters.tooDeep += 1
+                return .skipped
+            }
             counters.tunnels.geneve += 1
-            guard bytes.count >= headerLength else { counters.truncatedHeaders += 1; return .skipped }
+            guard bytes.count >= headerLength else {
+                counters.truncatedHeaders += 1
+                return .skipped
+            }
             let proto = Int(bytes.bigEndianUInt16(at: 2))
             if proto == 0x6558 { return innerEthernet(bytes, at: headerLength, timestamp: timestamp, depth: depth) }
             return network(proto, bytes, at: headerLength, timestamp: timestamp, depth: depth + 1)
         }
         // VXLAN: the I flag marks a valid network identifier; an Ethernet frame follows.
         guard bytes[0] & 0x08 != 0 else { return nil }
-        guard depth < PacketDecoder.maximumTunnelDepth else { counters.tooDeep += 1; return .skipped }
+        guard depth < PacketDecoder.maximumTunnelDepth else {
+            counters.tooDeep += 1
+            return .skipped
+        }
         counters.tunnels.vxlan += 1
         return innerEthernet(bytes, at: 8, timestamp: timestamp, depth: depth)
     }
 
-    private mutating func innerEthernet(_ bytes: UnsafeRawBufferPointer, at offset: Int, timestamp: Int64, depth: Int) -> DecodedPacket {
+    private mutating func innerEthernet(
+        _ bytes: UnsafeRawBufferPointer,
+        at offset: Int,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket {
         let (network, inner) = ethernet(bytes, at: offset)
         return self.network(network, bytes, at: inner, timestamp: timestamp, depth: depth + 1)
     }

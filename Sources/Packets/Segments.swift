@@ -34,7 +34,10 @@ public struct TCPOptions: Sendable, Hashable {
             let kind = bytes[position]
             if layout.count < TCPOptions.maximumLayout { layout.append(kind) }
             if kind == 0 { break }
-            if kind == 1 { position += 1; continue }
+            if kind == 1 {
+                position += 1
+                continue
+            }
             guard position + 1 < bytes.count else { break }
             let length = Int(bytes[position + 1])
             guard length >= 2, position + length <= bytes.count else { break }
@@ -75,9 +78,21 @@ public struct TCPSegment {
 
     public var options: TCPOptions { TCPOptions(optionBytes) }
 
-    public init(timestampNanos: Int64, source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
-                sequence: UInt32, acknowledgment: UInt32, flags: TCPFlags, window: UInt16, timeToLive: UInt8,
-                payload: UnsafeRawBufferPointer, payloadLength: Int, optionBytes: UnsafeRawBufferPointer) {
+    public init(
+        timestampNanos: Int64,
+        source: IPAddress,
+        destination: IPAddress,
+        sourcePort: UInt16,
+        destinationPort: UInt16,
+        sequence: UInt32,
+        acknowledgment: UInt32,
+        flags: TCPFlags,
+        window: UInt16,
+        timeToLive: UInt8,
+        payload: UnsafeRawBufferPointer,
+        payloadLength: Int,
+        optionBytes: UnsafeRawBufferPointer
+    ) {
         self.timestampNanos = timestampNanos
         self.source = source
         self.destination = destination
@@ -113,7 +128,10 @@ extension TCPOptions {
         while position + 1 < bytes.count {
             let kind = bytes[position]
             if kind == 0 { return nil }
-            if kind == 1 { position += 1; continue }
+            if kind == 1 {
+                position += 1
+                continue
+            }
             let length = Int(bytes[position + 1])
             guard length >= 2, position + length <= bytes.count else { return nil }
             if kind == 8, length == 10 {

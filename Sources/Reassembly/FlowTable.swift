@@ -12,13 +12,23 @@ struct FlowKey: Equatable {
     /// The key for a segment, and whether the segment's source is the low endpoint.
     @inline(__always)
     static func of(_ segment: TCPSegment) -> (FlowKey, sourceIsLow: Bool) {
-        let s = segment.source, d = segment.destination
-        let sourceIsLow = s.high != d.high ? s.high < d.high
-            : s.low != d.low ? s.low < d.low
-            : segment.sourcePort <= segment.destinationPort
+        let s = segment.source
+        let d = segment.destination
+        let sourceIsLow =
+            s.high != d.high
+            ? s.high < d.high
+            : s.low != d.low
+                ? s.low < d.low
+                : segment.sourcePort <= segment.destinationPort
         return sourceIsLow
-            ? (FlowKey(lowAddress: s, highAddress: d, lowPort: segment.sourcePort, highPort: segment.destinationPort), true)
-            : (FlowKey(lowAddress: d, highAddress: s, lowPort: segment.destinationPort, highPort: segment.sourcePort), false)
+            ? (
+                FlowKey(lowAddress: s, highAddress: d, lowPort: segment.sourcePort, highPort: segment.destinationPort),
+                true
+            )
+            : (
+                FlowKey(lowAddress: d, highAddress: s, lowPort: segment.destinationPort, highPort: segment.sourcePort),
+                false
+            )
     }
 
     /// SipHash-1-3 with the process's random key (Swift's `Hasher`), so a crafted capture
@@ -302,7 +312,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
 
         if entries[index].decided {
             if flags.contains(.fin) { entries[index][direction].sawFIN = true }
-            if flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN) {
+            if flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN)
+            {
                 remove(index)
             }
             return
@@ -346,7 +357,12 @@ public struct FlowTable<Consumer: StreamConsumer> {
 
     // MARK: byte stream
 
-    private mutating func receive(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment, sink: inout Consumer.Sink) {
+    private mutating func receive(
+        _ index: Int,
+        _ direction: FlowDirection,
+        _ segment: TCPSegment,
+        sink: inout Consumer.Sink
+    ) {
         let isSYN = segment.flags.contains(.syn)
         if isSYN {
             if !entries[index][direction].sawSYN {
@@ -372,11 +388,18 @@ public struct FlowTable<Consumer: StreamConsumer> {
         }
         if offset + length <= 0 {
             counters.retransmittedBytes += Int64(length)
-            if entries[index][direction].differs(segment.payload, at: dataSequence) { counters.conflictingOverlaps += 1 }
+            if entries[index][direction].differs(segment.payload, at: dataSequence) {
+                counters.conflictingOverlaps += 1
+            }
             return
         }
         if offset <= 0 {
-            if offset < 0, entries[index][direction].differs(UnsafeRawBufferPointer(rebasing: segment.payload.prefix(-offset)), at: dataSequence) {
+            if offset < 0,
+                entries[index][direction].differs(
+                    UnsafeRawBufferPointer(rebasing: segment.payload.prefix(-offset)),
+                    at: dataSequence
+                )
+            {
                 counters.conflictingOverlaps += 1
             }
             deliver(index, direction, segment.payload, wireLength: length, trim: -offset, sink: &sink)
@@ -384,7 +407,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
             return
         }
         if entries[index][direction].peerHasAcknowledged,
-           Int32(bitPattern: entries[index][direction].acknowledgedByPeer &- dataSequence) >= 0 {
+            Int32(bitPattern: entries[index][direction].acknowledgedByPeer &- dataSequence) >= 0
+        {
             // The peer already acknowledged past this segment's start: the hole was lost.
             skip(index, direction, offset, sink: &sink)
             if entries[index][direction].wanted {
@@ -397,15 +421,26 @@ public struct FlowTable<Consumer: StreamConsumer> {
     }
 
     /// Passes `bytes[trim...]` on and moves the stream position past `wireLength - trim` bytes.
-    private mutating func deliver(_ index: Int, _ direction: FlowDirection, _ bytes: UnsafeRawBufferPointer,
-                                  wireLength: Int, trim: Int, sink: inout Consumer.Sink) {
+    private mutating func deliver(
+        _ index: Int,
+        _ direction: FlowDirection,
+        _ bytes: UnsafeRawBufferPointer,
+        wireLength: Int,
+        trim: Int,
+        sink: inout Consumer.Sink
+    ) {
         if trim > 0 { counters.retransmittedBytes += Int64(trim) }
         let wireRemaining = wireLength - trim
         // A snaplen-cut copy can overlap delivered bytes by more than it holds.
         let capturedTrim = min(trim, bytes.count)
         let captured = bytes.count - capturedTrim
         let delivered = UnsafeRawBufferPointer(rebasing: bytes[(bytes.startIndex + capturedTrim)...])
-        if captured > 0 { entries[index][direction].remember(delivered, endingAt: entries[index][direction].nextSequence &+ UInt32(truncatingIfNeeded: captured)) }
+        if captured > 0 {
+            entries[index][direction].remember(
+                delivered,
+                endingAt: entries[index][direction].nextSequence &+ UInt32(truncatingIfNeeded: captured)
+            )
+        }
         entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
         if captured > 0 {
             let interest = entries[index].consumer.receive(delivered, from: direction, at: now, sink: &sink)
@@ -423,7 +458,9 @@ public struct FlowTable<Consumer: StreamConsumer> {
     /// Counts again what entry `index` holds (after its consumer was fed or finished).
     @inline(__always)
     private mutating func account(_ index: Int) {
-        let held = entries[index].decided ? 0
+        let held =
+            entries[index].decided
+            ? 0
             : entries[index].consumer.heldBytes + Self.arrayBytes(entries[index].originatorStream.recent)
                 + Self.arrayBytes(entries[index].responderStream.recent)
         heldBytes += held - entries[index].heldBytes
@@ -464,7 +501,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
             account(index)
             return
         }
-        for direction in [FlowDirection.fromOriginator, .fromResponder] where !interest.contains(direction) && entries[index][direction].wanted {
+        for direction in [FlowDirection.fromOriginator, .fromResponder]
+        where !interest.contains(direction) && entries[index][direction].wanted {
             entries[index][direction].wanted = false
             releasePending(index, direction)
         }
@@ -506,13 +544,21 @@ public struct FlowTable<Consumer: StreamConsumer> {
 
     /// Records the peer's acknowledgment of `direction`'s bytes. Held segments at or below
     /// it mean the hole before them was lost.
-    private mutating func acknowledge(_ index: Int, _ direction: FlowDirection, upTo ack: UInt32, sink: inout Consumer.Sink) {
-        if !entries[index][direction].peerHasAcknowledged || Int32(bitPattern: ack &- entries[index][direction].acknowledgedByPeer) > 0 {
+    private mutating func acknowledge(
+        _ index: Int,
+        _ direction: FlowDirection,
+        upTo ack: UInt32,
+        sink: inout Consumer.Sink
+    ) {
+        if !entries[index][direction].peerHasAcknowledged
+            || Int32(bitPattern: ack &- entries[index][direction].acknowledgedByPeer) > 0
+        {
             entries[index][direction].acknowledgedByPeer = ack
             entries[index][direction].peerHasAcknowledged = true
         }
         guard entries[index][direction].wanted, entries[index][direction].synchronised,
-              !entries[index][direction].pending.isEmpty else { return }
+            !entries[index][direction].pending.isEmpty
+        else { return }
         let first = entries[index][direction].pending[0].sequence
         if Int32(bitPattern: ack &- entries[index][direction].nextSequence) > 0, Int32(bitPattern: first &- ack) <= 0 {
             jumpToPending(index, direction, sink: &sink)
@@ -521,22 +567,34 @@ public struct FlowTable<Consumer: StreamConsumer> {
 
     /// Holds an out-of-order segment. Bytes already held win over new copies (first copy
     /// wins); differing copies are counted as conflicts.
-    private mutating func hold(_ index: Int, _ direction: FlowDirection, _ bytes: UnsafeRawBufferPointer,
-                               sequence: UInt32, wireLength: Int, sink: inout Consumer.Sink) {
+    private mutating func hold(
+        _ index: Int,
+        _ direction: FlowDirection,
+        _ bytes: UnsafeRawBufferPointer,
+        sequence: UInt32,
+        wireLength: Int,
+        sink: inout Consumer.Sink
+    ) {
         counters.outOfOrderSegments += 1
         let base = entries[index][direction].nextSequence
         func position(_ s: UInt32) -> Int { Int(Int32(bitPattern: s &- base)) }
         // Cut the new segment into the pieces no held segment covers.
         var pieces: [(start: Int, end: Int)] = [(position(sequence), position(sequence) + wireLength)]
         for held in entries[index][direction].pending {
-            let heldStart = position(held.sequence), heldEnd = heldStart + held.wireLength
+            let heldStart = position(held.sequence)
+            let heldEnd = heldStart + held.wireLength
             var next: [(start: Int, end: Int)] = []
             for piece in pieces {
-                if piece.end <= heldStart || piece.start >= heldEnd { next.append(piece); continue }
-                let overlapStart = max(piece.start, heldStart), overlapEnd = min(piece.end, heldEnd)
+                if piece.end <= heldStart || piece.start >= heldEnd {
+                    next.append(piece)
+                    continue
+                }
+                let overlapStart = max(piece.start, heldStart)
+                let overlapEnd = min(piece.end, heldEnd)
                 let newStart = position(sequence)
                 for p in overlapStart..<overlapEnd {
-                    let newIndex = p - newStart, heldIndex = p - heldStart
+                    let newIndex = p - newStart
+                    let heldIndex = p - heldStart
                     if newIndex < bytes.count, heldIndex < held.bytes.count, bytes[newIndex] != held.bytes[heldIndex] {
                         counters.conflictingOverlaps += 1
                         break
@@ -546,17 +604,22 @@ public struct FlowTable<Consumer: StreamConsumer> {
                 if piece.end > heldEnd { next.append((heldEnd, piece.end)) }
             }
             pieces = next
-            if pieces.isEmpty { counters.retransmittedBytes += Int64(wireLength); return }
+            if pieces.isEmpty {
+                counters.retransmittedBytes += Int64(wireLength)
+                return
+            }
         }
         let newStart = position(sequence)
         for piece in pieces {
             let capturedEnd = min(piece.end - newStart, bytes.count)
             let copyStart = piece.start - newStart
-            let copied = capturedEnd > copyStart ? Array(UnsafeRawBufferPointer(rebasing: bytes[copyStart..<capturedEnd])) : []
+            let copied =
+                capturedEnd > copyStart ? Array(UnsafeRawBufferPointer(rebasing: bytes[copyStart..<capturedEnd])) : []
             while entries[index][direction].wanted, !entries[index][direction].pending.isEmpty,
-                  entries[index][direction].pending.count >= limits.maximumPendingSegmentsPerDirection
+                entries[index][direction].pending.count >= limits.maximumPendingSegmentsPerDirection
                     || entries[index][direction].pendingBytes + copied.count > limits.maximumPendingBytesPerDirection
-                    || bufferedBytes + copied.count > limits.maximumPendingBytesTotal {
+                    || bufferedBytes + copied.count > limits.maximumPendingBytesTotal
+            {
                 counters.bufferLimitGaps += 1
                 jumpToPending(index, direction, sink: &sink)
             }
@@ -565,12 +628,23 @@ public struct FlowTable<Consumer: StreamConsumer> {
             let offsetNow = Int(Int32(bitPattern: pieceSequence &- entries[index][direction].nextSequence))
             if offsetNow <= 0 {
                 // Buffer pressure moved the stream past this piece's start.
-                copied.withUnsafeBytes { deliver(index, direction, $0, wireLength: piece.end - piece.start, trim: min(-offsetNow, piece.end - piece.start), sink: &sink) }
+                copied.withUnsafeBytes {
+                    deliver(
+                        index,
+                        direction,
+                        $0,
+                        wireLength: piece.end - piece.start,
+                        trim: min(-offsetNow, piece.end - piece.start),
+                        sink: &sink
+                    )
+                }
                 drainPending(index, direction, sink: &sink)
                 continue
             }
             let held = PendingSegment(sequence: pieceSequence, wireLength: piece.end - piece.start, bytes: copied)
-            let at = entries[index][direction].pending.firstIndex { position($0.sequence) > piece.start } ?? entries[index][direction].pending.count
+            let at =
+                entries[index][direction].pending.firstIndex { position($0.sequence) > piece.start }
+                ?? entries[index][direction].pending.count
             entries[index][direction].pending.insert(held, at: at)
             entries[index][direction].pendingBytes += copied.count
             bufferedBytes += copied.count
@@ -606,7 +680,13 @@ public struct FlowTable<Consumer: StreamConsumer> {
         return slot
     }
 
-    private mutating func create(_ key: FlowKey, hash: UInt64, sourceIsLow: Bool, segment: TCPSegment, sink: inout Consumer.Sink) -> Int {
+    private mutating func create(
+        _ key: FlowKey,
+        hash: UInt64,
+        sourceIsLow: Bool,
+        segment: TCPSegment,
+        sink: inout Consumer.Sink
+    ) -> Int {
         if storage.count >= limits.maximumFlows, oldest >= 0 {
             counters.flowsEvicted += 1
             finishAndRemove(Int(oldest), .evicted, sink: &sink)
@@ -619,11 +699,22 @@ public struct FlowTable<Consumer: StreamConsumer> {
         let source = Endpoint(address: segment.source, port: segment.sourcePort)
         let destination = Endpoint(address: segment.destination, port: segment.destinationPort)
         let sawSYN = flags.contains(.syn) && !flags.contains(.ack)
-        let start = FlowStart(originator: fromResponder ? destination : source, responder: fromResponder ? source : destination,
-                              timestampNanos: segment.timestampNanos, sawSYN: sawSYN)
+        let start = FlowStart(
+            originator: fromResponder ? destination : source,
+            responder: fromResponder ? source : destination,
+            timestampNanos: segment.timestampNanos,
+            sawSYN: sawSYN
+        )
         let index = storage.count
-        storage.append(FlowEntry(key: key, hash: hash, originatorIsLow: originatorIsLow,
-                                 consumer: Consumer(start: start), lastSeen: segment.timestampNanos))
+        storage.append(
+            FlowEntry(
+                key: key,
+                hash: hash,
+                originatorIsLow: originatorIsLow,
+                consumer: Consumer(start: start),
+                lastSeen: segment.timestampNanos
+            )
+        )
         var slot = Int(truncatingIfNeeded: hash) & mask
         while slots[slot] >= 0 { slot = (slot + 1) & mask }
         slots[slot] = Int32(index)
@@ -638,7 +729,9 @@ public struct FlowTable<Consumer: StreamConsumer> {
         if !entries[index].decided {
             // Bytes still held after a hole: declare the hole and hand them over.
             for direction in [FlowDirection.fromOriginator, .fromResponder] {
-                while !entries[index].decided, entries[index][direction].wanted, !entries[index][direction].pending.isEmpty {
+                while !entries[index].decided, entries[index][direction].wanted,
+                    !entries[index][direction].pending.isEmpty
+                {
                     jumpToPending(index, direction, sink: &sink)
                 }
             }
@@ -678,7 +771,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
             let lastSlot = slotOf(last)
             storage.moveLast(into: index)
             slots[lastSlot] = Int32(index)
-            let newer = entries[index].newer, older = entries[index].older
+            let newer = entries[index].newer
+            let older = entries[index].older
             if newer >= 0 { entries[Int(newer)].older = Int32(index) } else { newest = Int32(index) }
             if older >= 0 { entries[Int(older)].newer = Int32(index) } else { oldest = Int32(index) }
         } else {
@@ -716,7 +810,8 @@ public struct FlowTable<Consumer: StreamConsumer> {
     }
 
     private mutating func unlink(_ index: Int) {
-        let newer = entries[index].newer, older = entries[index].older
+        let newer = entries[index].newer
+        let older = entries[index].older
         if newer >= 0 { entries[Int(newer)].older = older } else { newest = older }
         if older >= 0 { entries[Int(older)].newer = newer } else { oldest = newer }
         entries[index].newer = -1

@@ -28,12 +28,21 @@ public struct ReassemblyCounters: Sendable, Equatable {
     public init() {}
 
     public mutating func add(_ o: ReassemblyCounters) {
-        flows += o.flows; flowsWithoutSYN += o.flowsWithoutSYN; portReuses += o.portReuses
-        retransmittedBytes += o.retransmittedBytes; conflictingOverlaps += o.conflictingOverlaps
-        gaps += o.gaps; gapBytes += o.gapBytes; outOfOrderSegments += o.outOfOrderSegments
-        bufferLimitGaps += o.bufferLimitGaps; outOfWindowSegments += o.outOfWindowSegments
-        flowsExpired += o.flowsExpired; flowsEvicted += o.flowsEvicted; flowsEvictedForMemory += o.flowsEvictedForMemory
-        peakFlows = max(peakFlows, o.peakFlows); peakBufferedBytes = max(peakBufferedBytes, o.peakBufferedBytes)
-        peakHeldBytes += o.peakHeldBytes // workers hold their tables at the same time
+        flows += o.flows
+        flowsWithoutSYN += o.flowsWithoutSYN
+        portReuses += o.portReuses
+        retransmittedBytes += o.retransmittedBytes
+        conflictingOverlaps += o.conflictingOverlaps
+        gaps += o.gaps
+        gapBytes += o.gapBytes
+        outOfOrderSegments += o.outOfOrderSegments
+        bufferLimitGaps += o.bufferLimitGaps
+        outOfWindowSegments += o.outOfWindowSegments
+        flowsExpired += o.flowsExpired
+        flowsEvicted += o.flowsEvicted
+        flowsEvictedForMemory += o.flowsEvictedForMemory
+        peakFlows = max(peakFlows, o.peakFlows)
+        peakBufferedBytes = max(peakBufferedBytes, o.peakBufferedBytes)
+        peakHeldBytes += o.peakHeldBytes  // workers hold their tables at the same time
     }
 }

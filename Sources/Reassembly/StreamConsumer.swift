@@ -72,7 +72,12 @@ public protocol StreamConsumer {
     init(start: FlowStart)
 
     /// In-order stream bytes from one direction. `bytes` is valid only during the call.
-    mutating func receive(_ bytes: UnsafeRawBufferPointer, from direction: FlowDirection, at timestampNanos: Int64, sink: inout Sink) -> StreamInterest
+    mutating func receive(
+        _ bytes: UnsafeRawBufferPointer,
+        from direction: FlowDirection,
+        at timestampNanos: Int64,
+        sink: inout Sink
+    ) -> StreamInterest
 
     /// `count` stream bytes from `direction` are missing (capture loss or a snaplen cut).
     mutating func skip(_ count: Int, from direction: FlowDirection, sink: inout Sink) -> StreamInterest

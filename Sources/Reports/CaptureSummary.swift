@@ -6,17 +6,22 @@ import Packets
 public enum CaptureSummary {
     public static func fields(_ s: ExtractionStatistics) -> [Field] {
         [
-            Field("inputs", .objects(s.inputs.map { input in
-                [
-                    Field("name", .string(input.name)),
-                    Field("format", input.format.isEmpty ? .null : .string(input.format)),
-                    Field("packets", .int(Int64(input.packets))),
-                    Field("truncated", .bool(input.truncated)),
-                    Field("unusable_records", .int(Int64(input.unusableRecords))),
-                    Field("error", .optional(input.error?.description)),
-                    Field("problems", .strings(input.problems)),
-                ]
-            })),
+            Field(
+                "inputs",
+                .objects(
+                    s.inputs.map { input in
+                        [
+                            Field("name", .string(input.name)),
+                            Field("format", input.format.isEmpty ? .null : .string(input.format)),
+                            Field("packets", .int(Int64(input.packets))),
+                            Field("truncated", .bool(input.truncated)),
+                            Field("unusable_records", .int(Int64(input.unusableRecords))),
+                            Field("error", .optional(input.error?.description)),
+                            Field("problems", .strings(input.problems)),
+                        ]
+                    }
+                )
+            ),
             Field("first_packet", s.firstPacketNanos.map(FieldValue.timestamp) ?? .null),
             Field("last_packet", s.lastPacketNanos.map(FieldValue.timestamp) ?? .null),
             Field("packets", .int(Int64(s.decode.packets))),
@@ -30,7 +35,9 @@ public enum CaptureSummary {
 
     /// Named counts of what could not be used; zero counts left out.
     public static func skipped(_ s: ExtractionStatistics) -> [(key: String, count: Int)] {
-        let d = s.decode, r = s.reassembly, c = s.connections
+        let d = s.decode
+        let r = s.reassembly
+        let c = s.connections
         let all: [(String, Int)] = [
             ("filtered_out", s.filteredOut),
             ("unusable_capture_records", s.inputs.reduce(0) { $0 + $1.unusableRecords }),
@@ -81,7 +88,10 @@ public enum CaptureSummary {
             lines.append("--bpf does not apply to link type \(LinkType(rawValue: linkType)): \(reason)")
         }
         if s.recordsLostInSpill > 0 {
-            lines.append("\(s.recordsLostInSpill) handshake records could not be read back from the temporary file (TMPDIR) they waited in")
+            lines.append(
+                "\(s.recordsLostInSpill) handshake records could not be read back from the temporary file (TMPDIR) "
+                    + "they waited in"
+            )
         }
         return lines
     }
@@ -90,10 +100,14 @@ public enum CaptureSummary {
     public static func summary(_ s: ExtractionStatistics) -> String {
         let files = s.inputs.count == 1 ? "1 input" : "\(s.inputs.count) inputs"
         var summary = "\(s.connections.tlsConnections) TLS connections in \(s.decode.packets) packets from \(files)"
-        let skipped = skipped(s).filter { $0.key != "non_dtls_udp_datagrams" && $0.key != "tcp_flows_without_tls" && $0.key != "non_tcp_ip_packets" }
+        let skipped = skipped(s).filter {
+            $0.key != "non_dtls_udp_datagrams" && $0.key != "tcp_flows_without_tls" && $0.key != "non_tcp_ip_packets"
+        }
         let tunnels = s.decode.tunnels.named
         if !tunnels.isEmpty {
-            summary += " (decapsulated " + tunnels.map { "\($0.name.replacingUnderscores()) \($0.count)" }.joined(separator: ", ") + ")"
+            summary +=
+                " (decapsulated "
+                + tunnels.map { "\($0.name.replacingUnderscores()) \($0.count)" }.joined(separator: ", ") + ")"
         }
         if !skipped.isEmpty {
             summary += "; " + skipped.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(separator: ", ")

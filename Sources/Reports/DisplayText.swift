@@ -69,7 +69,8 @@ public enum DisplayText {
 
     private static func appendEscape(_ scalar: Unicode.Scalar, to out: inout String.UnicodeScalarView) {
         let value = scalar.value
-        let text = value < 0x80
+        let text =
+            value < 0x80
             ? "\\x" + (value < 0x10 ? "0" : "") + String(value, radix: 16)
             : "\\u{" + String(value, radix: 16) + "}"
         out.append(contentsOf: text.unicodeScalars)

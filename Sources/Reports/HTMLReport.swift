@@ -14,25 +14,34 @@ public enum HTMLReport {
         public static let refused = "#d9534f"
     }
 
-    public static func render(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], source: ReportSource,
-                              version: String) -> String {
+    public static func render(
+        _ report: ReuseReport,
+        stickiness: [ServiceKey: StickinessVerdict],
+        source: ReportSource,
+        version: String
+    ) -> String {
         var html = """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8">
-        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>tlsreuse report</title>
-        <style>\(css)</style>
-        </head>
-        <body>
+            <!DOCTYPE html>
+            <html lang="en">
+            <head>
+            <meta charset="utf-8">
+            <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>tlsreuse report</title>
+            <style>\(css)</style>
+            </head>
+            <body>
 
-        """
+            """
         let connections = report.services.reduce(0) { $0 + $1.connections }
-        html += "<header><h1>TLS session reuse</h1><p class=\"meta\">\(report.services.count) service\(report.services.count == 1 ? "" : "s"), \(connections) TLS connection\(connections == 1 ? "" : "s")"
+        html +=
+            "<header><h1>TLS session reuse</h1><p class=\"meta\">\(report.services.count) "
+            + "service\(report.services.count == 1 ? "" : "s"), \(connections) TLS "
+            + "connection\(connections == 1 ? "" : "s")"
         if let span = source.span {
-            html += ", \(escape(utcTimestamp(span.first, fractionDigits: 0))) to \(escape(utcTimestamp(span.last, fractionDigits: 0))) UTC"
+            html +=
+                ", \(escape(utcTimestamp(span.first, fractionDigits: 0))) to "
+                + "\(escape(utcTimestamp(span.last, fractionDigits: 0))) UTC"
         }
         html += "</p><p class=\"meta\">\(sourceLine(source))</p></header>\n"
         if report.services.isEmpty {
@@ -45,10 +54,16 @@ public enum HTMLReport {
         }
         if !report.anomalies.isEmpty { html += anomalies(report) }
         if !report.notKeptForMemory.isEmpty {
-            html += "<p>Not kept within --memory-limit: " + report.notKeptForMemory.map { "\($0.count) \(escape($0.key.replacingUnderscores()))" }.joined(separator: ", ")
+            html +=
+                "<p>Not kept within --memory-limit: "
+                + report.notKeptForMemory.map { "\($0.count) \(escape($0.key.replacingUnderscores()))" }.joined(
+                    separator: ", "
+                )
                 + " (links, pairings or verdicts may be missing; a larger --memory-limit keeps more).</p>\n"
         }
-        html += "<footer>tlsreuse \(escape(version)) · passive analysis; nothing was sent to the servers</footer>\n</body>\n</html>\n"
+        html +=
+            "<footer>tlsreuse \(escape(version)) · passive analysis; nothing was sent to the "
+            + "servers</footer>\n</body>\n</html>\n"
         return html
     }
 
@@ -60,39 +75,59 @@ public enum HTMLReport {
             let names = s.inputs.map { escape($0.name) }.joined(separator: ", ")
             var line = "From \(s.decode.packets) packets in \(names)"
             let skipped = CaptureSummary.skipped(s)
-            if !skipped.isEmpty { line += " · skipped: " + skipped.map { "\($0.count) \(escape($0.key.replacingUnderscores()))" }.joined(separator: ", ") }
+            if !skipped.isEmpty {
+                line +=
+                    " · skipped: "
+                    + skipped.map { "\($0.count) \(escape($0.key.replacingUnderscores()))" }.joined(separator: ", ")
+            }
             return line
         case let .records(s):
-            return "From \(s.records) saved handshake records in " + s.inputs.map { escape($0.name) }.joined(separator: ", ")
+            return "From \(s.records) saved handshake records in "
+                + s.inputs.map { escape($0.name) }.joined(separator: ", ")
         }
     }
 
     private static func overview(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) -> String {
-        var html = "<table class=\"overview\"><thead><tr><th>Service</th><th>Names</th><th>Connections</th><th>Resumed</th><th>Session ID</th><th>Ticket</th><th>TLS 1.3 PSK</th><th>Lifetime</th><th>Stickiness</th></tr></thead><tbody>\n"
+        var html =
+            "<table class=\"overview\"><thead><tr><th>Service</th><th>Names</th><th>Connections</th>"
+            + "<th>Resumed</th><th>Session ID</th><th>Ticket</th><th>TLS 1.3 PSK</th><th>Lifetime</th>"
+            + "<th>Stickiness</th></tr></thead><tbody>\n"
         for s in report.services {
             let percent = s.connections > 0 ? " (\(s.resumed * 100 / s.connections)%)" : ""
-            html += "<tr><td><a href=\"#\(anchor(s.key))\">\(escape(endpoint(s.key)))</a></td><td>\(escape(s.names.sorted().joined(separator: ", ")))</td>"
+            html +=
+                "<tr><td><a href=\"#\(anchor(s.key))\">\(escape(endpoint(s.key)))</a></td>"
+                + "<td>\(escape(s.names.sorted().joined(separator: ", ")))</td>"
             html += "<td class=\"n\">\(s.connections)</td><td class=\"n\">\(s.resumed)\(percent)</td>"
             for m in Mechanism.allCases { html += "<td>\(badge(s.support[m]?.value.rawValue ?? "unknown"))</td>" }
-            html += "<td>\(escape(lifetimeText(s)))</td><td>\(stickiness[s.key].map { badge($0.verdict.rawValue) } ?? "–")</td></tr>\n"
+            html +=
+                "<td>\(escape(lifetimeText(s)))</td>"
+                + "<td>\(stickiness[s.key].map { badge($0.verdict.rawValue) } ?? "–")</td></tr>\n"
         }
         return html + "</tbody></table>\n"
     }
 
     private static func card(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> String {
         var html = "<article class=\"card\" id=\"\(anchor(s.key))\">\n<h2>\(escape(endpoint(s.key)))"
-        if !s.names.isEmpty { html += " <span class=\"names\">\(escape(s.names.sorted().joined(separator: ", ")))</span>" }
+        if !s.names.isEmpty {
+            html += " <span class=\"names\">\(escape(s.names.sorted().joined(separator: ", ")))</span>"
+        }
         html += "</h2>\n<div class=\"stats\">"
         html += stat("connections", String(s.connections))
         html += stat("full handshakes", String(s.full))
         html += stat("resumed", s.connections > 0 ? "\(s.resumed) (\(s.resumed * 100 / s.connections)%)" : "0")
         if s.undecided > 0 { html += stat("undecided", String(s.undecided)) }
-        html += stat("versions", s.versions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+        html += stat(
+            "versions",
+            s.versions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        )
         html += "</div>\n<table class=\"support\"><tbody>\n"
         for m in Mechanism.allCases {
             let support = s.support[m] ?? Support(value: .unknown, reason: "")
             let count = s.offers[m] ?? OfferCount()
-            html += "<tr><th>\(escape(m.title))</th><td>\(badge(support.value.rawValue))</td><td class=\"n\">\(count.accepted) of \(count.made) offers accepted</td><td>\(escape(support.reason))</td></tr>\n"
+            html +=
+                "<tr><th>\(escape(m.title))</th><td>\(badge(support.value.rawValue))</td><td "
+                + "class=\"n\">\(count.accepted) of \(count.made) offers "
+                + "accepted</td><td>\(escape(support.reason))</td></tr>\n"
         }
         html += "</tbody></table>\n<p class=\"lifetime\"><b>Lifetime</b> "
         if let b = s.lifetime {
@@ -104,20 +139,26 @@ public enum HTMLReport {
             html += "unknown: \(escape(s.lifetimeReason ?? ""))"
         }
         if !s.ticketLifetimeHints.isEmpty {
-            html += " · ticket lifetime hint " + s.ticketLifetimeHints.sorted { $0.key < $1.key }.map { "\($0.key) s" }.joined(separator: ", ")
+            html +=
+                " · ticket lifetime hint "
+                + s.ticketLifetimeHints.sorted { $0.key < $1.key }.map { "\($0.key) s" }.joined(separator: ", ")
         }
         html += "</p>\n"
         if let v = stickiness {
             html += "<div class=\"stickiness\"><b>Stickiness</b> \(badge(v.verdict.rawValue))"
             if let share = v.offersElsewhere {
-                html += " \(v.offersElsewhereIsLowerBound ? "at least " : "")\(Int((share * 100).rounded()))% of offers landed on another backend"
+                html +=
+                    " \(v.offersElsewhereIsLowerBound ? "at least " : "")\(Int((share * 100).rounded()))% of offers "
+                    + "landed on another backend"
             }
             html += "<ul>" + v.evidence.map { "<li>\(escape($0))</li>" }.joined() + "</ul></div>\n"
         }
         html += "<div class=\"charts\">\n"
         html += figure("Acceptance by session age", ageChart(s.byAge))
         html += figure("Offers and acceptances over time", timeChart(s.overTime))
-        var backends = (stickiness?.backends ?? []).map { (id: $0.id, connections: $0.connections, identifiedBy: $0.identifiedBy) }
+        var backends = (stickiness?.backends ?? []).map {
+            (id: $0.id, connections: $0.connections, identifiedBy: $0.identifiedBy)
+        }
         if backends.isEmpty, stickiness?.verdict == .singleBackend {
             backends = [(id: "one backend", connections: s.connections, identifiedBy: "one backend visible")]
         }
@@ -127,12 +168,17 @@ public enum HTMLReport {
     }
 
     private static func anomalies(_ report: ReuseReport) -> String {
-        var html = "<section class=\"card\"><h2>Anomalies</h2><table class=\"anomalies\"><thead><tr><th>Kind</th><th>Detail</th><th>Connections</th></tr></thead><tbody>\n"
+        var html =
+            "<section class=\"card\"><h2>Anomalies</h2><table "
+            + "class=\"anomalies\"><thead><tr><th>Kind</th><th>Detail</th><th>Connections</th></tr></thead><tbody>\n"
         for a in report.anomalies {
-            html += "<tr><td>\(escape(a.kind.rawValue))</td><td>\(escape(a.detail))</td><td class=\"uids\">\(escape(a.uids.joined(separator: " ")))</td></tr>\n"
+            html +=
+                "<tr><td>\(escape(a.kind.rawValue))</td><td>\(escape(a.detail))</td><td "
+                + "class=\"uids\">\(escape(a.uids.joined(separator: " ")))</td></tr>\n"
         }
         html += "</tbody></table>"
-        for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key }) where count > report.anomalies.filter({ $0.kind == kind }).count {
+        for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key })
+        where count > report.anomalies.filter({ $0.kind == kind }).count {
             html += "<p>\(count) \(escape(kind.rawValue)) in all.</p>"
         }
         return html + "</section>\n"
@@ -148,12 +194,16 @@ public enum HTMLReport {
     }
 
     private static func svgOpen(_ label: String) -> String {
-        "<svg viewBox=\"0 0 \(Int(chartWidth)) \(Int(chartHeight))\" width=\"\(Int(chartWidth))\" height=\"\(Int(chartHeight))\" role=\"img\" aria-label=\"\(escape(label))\">"
+        "<svg viewBox=\"0 0 \(Int(chartWidth)) \(Int(chartHeight))\" width=\"\(Int(chartWidth))\" "
+            + "height=\"\(Int(chartHeight))\" role=\"img\" aria-label=\"\(escape(label))\">"
     }
 
     private static func emptyChart(_ message: String) -> String {
-        svgOpen(message) + "<rect x=\"0.5\" y=\"0.5\" width=\"\(Int(chartWidth) - 1)\" height=\"\(Int(chartHeight) - 1)\" class=\"frame\"/>"
-            + "<text x=\"\(Int(chartWidth / 2))\" y=\"\(Int(chartHeight / 2))\" text-anchor=\"middle\" class=\"muted\">\(escape(message))</text></svg>"
+        svgOpen(message)
+            + "<rect x=\"0.5\" y=\"0.5\" width=\"\(Int(chartWidth) - 1)\" height=\"\(Int(chartHeight) - 1)\" "
+            + "class=\"frame\"/>"
+            + "<text x=\"\(Int(chartWidth / 2))\" y=\"\(Int(chartHeight / 2))\" text-anchor=\"middle\" "
+            + "class=\"muted\">\(escape(message))</text></svg>"
     }
 
     /// Y axis with gridlines at 0, the middle (when a whole number lies there) and the maximum.
@@ -162,16 +212,23 @@ public enum HTMLReport {
         let ticks = maximum >= 2 ? [0, maximum / 2, maximum] : [0, maximum]
         for value in ticks {
             let y = plotBottom - Double(value) / Double(max(1, maximum)) * (plotBottom - plotTop)
-            svg += "<line x1=\"\(fmt(plotLeft))\" y1=\"\(fmt(y))\" x2=\"\(fmt(plotRight))\" y2=\"\(fmt(y))\" class=\"grid\"/>"
-            svg += "<text x=\"\(fmt(plotLeft - 4))\" y=\"\(fmt(y + 4))\" text-anchor=\"end\" class=\"tick\">\(value)</text>"
+            svg +=
+                "<line x1=\"\(fmt(plotLeft))\" y1=\"\(fmt(y))\" x2=\"\(fmt(plotRight))\" y2=\"\(fmt(y))\" "
+                + "class=\"grid\"/>"
+            svg +=
+                "<text x=\"\(fmt(plotLeft - 4))\" y=\"\(fmt(y + 4))\" text-anchor=\"end\" "
+                + "class=\"tick\">\(value)</text>"
         }
         return svg
     }
 
     private static func legend(_ entries: [(String, String)]) -> String {
-        var svg = "", x = plotLeft
+        var svg = ""
+        var x = plotLeft
         for (color, label) in entries {
-            svg += "<rect x=\"\(fmt(x))\" y=\"6\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text x=\"\(fmt(x + 14))\" y=\"15\" class=\"tick\">\(escape(label))</text>"
+            svg +=
+                "<rect x=\"\(fmt(x))\" y=\"6\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text "
+                + "x=\"\(fmt(x + 14))\" y=\"15\" class=\"tick\">\(escape(label))</text>"
             x += 24 + Double(label.count) * 6.2
         }
         return svg
@@ -184,19 +241,31 @@ public enum HTMLReport {
         }
         let shown = Array(buckets[...lastUsed])
         let maximum = max(1, shown.map(\.offers).max() ?? 1)
-        var svg = svgOpen("Acceptance by session age") + legend([(Palette.offers, "offers"), (Palette.accepted, "accepted")]) + yAxis(maximum: maximum)
+        var svg =
+            svgOpen("Acceptance by session age") + legend([(Palette.offers, "offers"), (Palette.accepted, "accepted")])
+            + yAxis(maximum: maximum)
         let slot = (plotRight - plotLeft) / Double(shown.count)
         let barWidth = min(36, slot * 0.35)
         for (index, bucket) in shown.enumerated() {
             let center = plotLeft + slot * (Double(index) + 0.5)
             let offersHeight = Double(bucket.offers) / Double(maximum) * (plotBottom - plotTop)
             let acceptedHeight = Double(bucket.accepted) / Double(maximum) * (plotBottom - plotTop)
-            svg += "<rect x=\"\(fmt(center - barWidth - 1))\" y=\"\(fmt(plotBottom - offersHeight))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(offersHeight))\" fill=\"\(Palette.offers)\"><title>\(bucket.offers) offers</title></rect>"
-            svg += "<rect x=\"\(fmt(center + 1))\" y=\"\(fmt(plotBottom - acceptedHeight))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(acceptedHeight))\" fill=\"\(Palette.accepted)\"><title>\(bucket.accepted) accepted</title></rect>"
+            svg +=
+                "<rect x=\"\(fmt(center - barWidth - 1))\" y=\"\(fmt(plotBottom - offersHeight))\" "
+                + "width=\"\(fmt(barWidth))\" height=\"\(fmt(offersHeight))\" "
+                + "fill=\"\(Palette.offers)\"><title>\(bucket.offers) offers</title></rect>"
+            svg +=
+                "<rect x=\"\(fmt(center + 1))\" y=\"\(fmt(plotBottom - acceptedHeight))\" width=\"\(fmt(barWidth))\" "
+                + "height=\"\(fmt(acceptedHeight))\" fill=\"\(Palette.accepted)\"><title>\(bucket.accepted) "
+                + "accepted</title></rect>"
             let label = AgeBucketLabel.text(shown, index)
-            svg += "<text x=\"\(fmt(center))\" y=\"\(fmt(plotBottom + 14))\" text-anchor=\"middle\" class=\"tick\">\(escape(label))</text>"
+            svg +=
+                "<text x=\"\(fmt(center))\" y=\"\(fmt(plotBottom + 14))\" text-anchor=\"middle\" "
+                + "class=\"tick\">\(escape(label))</text>"
             if bucket.offers > 0 {
-                svg += "<text x=\"\(fmt(center))\" y=\"\(fmt(plotBottom + 28))\" text-anchor=\"middle\" class=\"share\">\(bucket.accepted * 100 / bucket.offers)%</text>"
+                svg +=
+                    "<text x=\"\(fmt(center))\" y=\"\(fmt(plotBottom + 28))\" text-anchor=\"middle\" "
+                    + "class=\"share\">\(bucket.accepted * 100 / bucket.offers)%</text>"
             }
         }
         return svg + "</svg>"
@@ -207,24 +276,41 @@ public enum HTMLReport {
         guard let start = series.startNanos, !series.bins.isEmpty else { return emptyChart("no connections") }
         let bins = series.bins
         let maximum = max(1, bins.map(\.connections).max() ?? 1)
-        var svg = svgOpen("Offers and acceptances over time")
-            + legend([(Palette.connections, "connections"), (Palette.offers, "offers"), (Palette.accepted, "accepted")]) + yAxis(maximum: maximum)
+        var svg =
+            svgOpen("Offers and acceptances over time")
+            + legend([(Palette.connections, "connections"), (Palette.offers, "offers"), (Palette.accepted, "accepted")])
+            + yAxis(maximum: maximum)
         let slot = (plotRight - plotLeft) / Double(bins.count)
         func y(_ value: Int) -> Double { plotBottom - Double(value) / Double(maximum) * (plotBottom - plotTop) }
         for (index, bin) in bins.enumerated() where bin.connections > 0 {
-            svg += "<rect x=\"\(fmt(plotLeft + slot * Double(index) + slot * 0.1))\" y=\"\(fmt(y(bin.connections)))\" width=\"\(fmt(max(1, slot * 0.8)))\" height=\"\(fmt(plotBottom - y(bin.connections)))\" fill=\"\(Palette.connections)\"/>"
+            svg +=
+                "<rect x=\"\(fmt(plotLeft + slot * Double(index) + slot * 0.1))\" y=\"\(fmt(y(bin.connections)))\" "
+                + "width=\"\(fmt(max(1, slot * 0.8)))\" height=\"\(fmt(plotBottom - y(bin.connections)))\" "
+                + "fill=\"\(Palette.connections)\"/>"
         }
         for (color, values) in [(Palette.offers, bins.map(\.offers)), (Palette.accepted, bins.map(\.accepted))] {
-            let points = values.enumerated().map { "\(fmt(plotLeft + slot * (Double($0.offset) + 0.5))),\(fmt(y($0.element)))" }.joined(separator: " ")
-            svg += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2.5\" stroke-linejoin=\"round\"/>"
+            let points = values.enumerated().map {
+                "\(fmt(plotLeft + slot * (Double($0.offset) + 0.5))),\(fmt(y($0.element)))"
+            }.joined(separator: " ")
+            svg +=
+                "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2.5\" "
+                + "stroke-linejoin=\"round\"/>"
             if values.count == 1 {
-                svg += "<circle cx=\"\(fmt(plotLeft + slot * 0.5))\" cy=\"\(fmt(y(values[0])))\" r=\"4\" fill=\"\(color)\"/>"
+                svg +=
+                    "<circle cx=\"\(fmt(plotLeft + slot * 0.5))\" cy=\"\(fmt(y(values[0])))\" r=\"4\" "
+                    + "fill=\"\(color)\"/>"
             }
         }
         let end = start + series.binNanos * Int64(bins.count)
-        svg += "<text x=\"\(fmt(plotLeft))\" y=\"\(fmt(plotBottom + 14))\" class=\"tick\">\(escape(clockTime(start)))</text>"
-        svg += "<text x=\"\(fmt(plotRight))\" y=\"\(fmt(plotBottom + 14))\" text-anchor=\"end\" class=\"tick\">\(escape(clockTime(end)))</text>"
-        svg += "<text x=\"\(fmt((plotLeft + plotRight) / 2))\" y=\"\(fmt(plotBottom + 28))\" text-anchor=\"middle\" class=\"share\">per \(escape(formatAge(Double(series.binNanos) / 1e9)))</text>"
+        svg +=
+            "<text x=\"\(fmt(plotLeft))\" y=\"\(fmt(plotBottom + 14))\" "
+            + "class=\"tick\">\(escape(clockTime(start)))</text>"
+        svg +=
+            "<text x=\"\(fmt(plotRight))\" y=\"\(fmt(plotBottom + 14))\" text-anchor=\"end\" "
+            + "class=\"tick\">\(escape(clockTime(end)))</text>"
+        svg +=
+            "<text x=\"\(fmt((plotLeft + plotRight) / 2))\" y=\"\(fmt(plotBottom + 28))\" text-anchor=\"middle\" "
+            + "class=\"share\">per \(escape(formatAge(Double(series.binNanos) / 1e9)))</text>"
         return svg + "</svg>"
     }
 
@@ -239,12 +325,21 @@ public enum HTMLReport {
         for (index, backend) in shown.enumerated() {
             let top = plotTop - 10 + rowHeight * Double(index)
             let width = Double(backend.connections) / Double(maximum) * (plotRight - plotLeft - labelWidth)
-            svg += "<text x=\"\(fmt(plotLeft + labelWidth - 6))\" y=\"\(fmt(top + rowHeight * 0.6))\" text-anchor=\"end\" class=\"tick\">\(escape(String(backend.id.prefix(26))))</text>"
-            svg += "<rect x=\"\(fmt(plotLeft + labelWidth))\" y=\"\(fmt(top + rowHeight * 0.15))\" width=\"\(fmt(max(1, width)))\" height=\"\(fmt(rowHeight * 0.7))\" fill=\"\(Palette.backends)\"><title>\(escape(backend.identifiedBy))</title></rect>"
-            svg += "<text x=\"\(fmt(plotLeft + labelWidth + max(1, width) + 4))\" y=\"\(fmt(top + rowHeight * 0.6))\" class=\"tick\">\(backend.connections)</text>"
+            svg +=
+                "<text x=\"\(fmt(plotLeft + labelWidth - 6))\" y=\"\(fmt(top + rowHeight * 0.6))\" "
+                + "text-anchor=\"end\" class=\"tick\">\(escape(String(backend.id.prefix(26))))</text>"
+            svg +=
+                "<rect x=\"\(fmt(plotLeft + labelWidth))\" y=\"\(fmt(top + rowHeight * 0.15))\" "
+                + "width=\"\(fmt(max(1, width)))\" height=\"\(fmt(rowHeight * 0.7))\" "
+                + "fill=\"\(Palette.backends)\"><title>\(escape(backend.identifiedBy))</title></rect>"
+            svg +=
+                "<text x=\"\(fmt(plotLeft + labelWidth + max(1, width) + 4))\" y=\"\(fmt(top + rowHeight * 0.6))\" "
+                + "class=\"tick\">\(backend.connections)</text>"
         }
         if backends.count > shown.count {
-            svg += "<text x=\"\(fmt(plotLeft))\" y=\"\(fmt(chartHeight - 6))\" class=\"share\">and \(backends.count - shown.count) more</text>"
+            svg +=
+                "<text x=\"\(fmt(plotLeft))\" y=\"\(fmt(chartHeight - 6))\" class=\"share\">and "
+                + "\(backends.count - shown.count) more</text>"
         }
         return svg + "</svg>"
     }
@@ -271,7 +366,9 @@ public enum HTMLReport {
         return "≥ \(formatAge(b.atLeast))"
     }
 
-    private static func endpoint(_ key: ServiceKey) -> String { HandshakeTextTable.endpoint(key.server.description, key.port) }
+    private static func endpoint(_ key: ServiceKey) -> String {
+        HandshakeTextTable.endpoint(key.server.description, key.port)
+    }
 
     private static func anchor(_ key: ServiceKey) -> String {
         "service-" + String(endpoint(key).map { $0.isLetter || $0.isNumber ? $0 : "-" })
@@ -301,33 +398,37 @@ public enum HTMLReport {
     }
 
     static let css = """
-    body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;padding:24px 32px;background:#f4f6f8;color:#1d2733}
-    h1{margin:0 0 4px;font-size:24px}h2{margin:0 0 10px;font-size:18px}
-    .meta{margin:2px 0;color:#5b6875}
-    header{margin-bottom:18px}
-    table{border-collapse:collapse}
-    .overview{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.12);margin-bottom:20px;width:100%}
-    .overview th,.overview td{padding:7px 10px;text-align:left;border-bottom:1px solid #e3e8ee}
-    .overview th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#5b6875}
-    td.n{text-align:right;font-variant-numeric:tabular-nums}
-    a{color:#2b5fc4;text-decoration:none}
-    .card{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.12);padding:18px 20px;margin-bottom:20px}
-    .names{font-weight:normal;color:#5b6875;font-size:14px}
-    .stats{display:flex;gap:28px;margin-bottom:12px;flex-wrap:wrap}
-    .stats div{display:flex;flex-direction:column}
-    .stats .value{font-size:20px;font-weight:600}.stats .label{font-size:12px;color:#5b6875}
-    .support th{text-align:left;padding:4px 12px 4px 0;font-weight:600;white-space:nowrap}
-    .support td{padding:4px 12px 4px 0;vertical-align:top}
-    .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600}
-    .badge.good{background:#dcf3e4;color:#1e7a43}.badge.bad{background:#fbe0df;color:#b3322c}.badge.unknown{background:#fdf1d6;color:#8a6100}
-    .lifetime,.stickiness{margin:10px 0}
-    .stickiness ul{margin:4px 0 0 18px;padding:0;color:#3c4854}
-    .charts{display:flex;gap:16px;flex-wrap:wrap;margin-top:12px}
-    figure{margin:0;border:1px solid #e3e8ee;border-radius:6px;padding:8px}
-    figcaption{font-weight:600;font-size:13px;margin-bottom:2px}
-    svg .grid{stroke:#e3e8ee;stroke-width:1}svg .tick{font-size:11px;fill:#5b6875}svg .share{font-size:11px;fill:#1d2733;font-weight:600}
-    svg .muted{font-size:13px;fill:#8a96a3}svg .frame{fill:none;stroke:#e3e8ee}
-    .anomalies td{padding:4px 12px 4px 0;vertical-align:top}.uids{font-family:monospace;font-size:12px}
-    footer{color:#8a96a3;font-size:12px;margin-top:10px}
-    """
+        body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;padding:24px \
+        32px;background:#f4f6f8;color:#1d2733}
+        h1{margin:0 0 4px;font-size:24px}h2{margin:0 0 10px;font-size:18px}
+        .meta{margin:2px 0;color:#5b6875}
+        header{margin-bottom:18px}
+        table{border-collapse:collapse}
+        .overview{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.12);margin-bottom:20px;width:100%}
+        .overview th,.overview td{padding:7px 10px;text-align:left;border-bottom:1px solid #e3e8ee}
+        .overview th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#5b6875}
+        td.n{text-align:right;font-variant-numeric:tabular-nums}
+        a{color:#2b5fc4;text-decoration:none}
+        .card{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.12);padding:18px \
+        20px;margin-bottom:20px}
+        .names{font-weight:normal;color:#5b6875;font-size:14px}
+        .stats{display:flex;gap:28px;margin-bottom:12px;flex-wrap:wrap}
+        .stats div{display:flex;flex-direction:column}
+        .stats .value{font-size:20px;font-weight:600}.stats .label{font-size:12px;color:#5b6875}
+        .support th{text-align:left;padding:4px 12px 4px 0;font-weight:600;white-space:nowrap}
+        .support td{padding:4px 12px 4px 0;vertical-align:top}
+        .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600}
+        .badge.good{background:#dcf3e4;color:#1e7a43}.badge.bad{background:#fbe0df;color:#b3322c}\
+        .badge.unknown{background:#fdf1d6;color:#8a6100}
+        .lifetime,.stickiness{margin:10px 0}
+        .stickiness ul{margin:4px 0 0 18px;padding:0;color:#3c4854}
+        .charts{display:flex;gap:16px;flex-wrap:wrap;margin-top:12px}
+        figure{margin:0;border:1px solid #e3e8ee;border-radius:6px;padding:8px}
+        figcaption{font-weight:600;font-size:13px;margin-bottom:2px}
+        svg .grid{stroke:#e3e8ee;stroke-width:1}svg .tick{font-size:11px;fill:#5b6875}svg \
+        .share{font-size:11px;fill:#1d2733;font-weight:600}
+        svg .muted{font-size:13px;fill:#8a96a3}svg .frame{fill:none;stroke:#e3e8ee}
+        .anomalies td{padding:4px 12px 4px 0;vertical-align:top}.uids{font-family:monospace;font-size:12px}
+        footer{color:#8a96a3;font-size:12px;margin-top:10px}
+        """
 }

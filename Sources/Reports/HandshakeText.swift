@@ -9,7 +9,9 @@ public struct HandshakeTextTable {
     /// The widest a column grows, so one long name cannot widen every row.
     public static let maximumColumnWidth = 64
 
-    public static let header = ["TIME (UTC)", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER", "OFFERED", "RESUMED", "EST", "NOTES"]
+    public static let header = [
+        "TIME (UTC)", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER", "OFFERED", "RESUMED", "EST", "NOTES",
+    ]
     private var widths = HandshakeTextTable.header.map(\.count)
     private var headerWritten = false
 
@@ -55,7 +57,9 @@ public struct HandshakeTextTable {
 
     /// Lines for these records (the header before the first).
     public mutating func lines(for records: [HandshakeRecord]) -> [String] {
-        let rows = records.map { HandshakeTextTable.cells($0).map { DisplayText.cell($0, width: Self.maximumColumnWidth) } }
+        let rows = records.map {
+            HandshakeTextTable.cells($0).map { DisplayText.cell($0, width: Self.maximumColumnWidth) }
+        }
         for row in rows {
             for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
         }
@@ -71,7 +75,10 @@ public struct HandshakeTextTable {
     private func format(_ cells: [String]) -> String {
         var line = ""
         for (i, cell) in cells.enumerated() {
-            if i == cells.count - 1 { line += cell; break }
+            if i == cells.count - 1 {
+                line += cell
+                break
+            }
             line += cell + String(repeating: " ", count: widths[i] - cell.count + 2)
         }
         while line.hasSuffix(" ") { line.removeLast() }

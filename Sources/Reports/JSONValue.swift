@@ -45,12 +45,14 @@ public indirect enum JSONValue: Equatable, Sendable {
         let negative = parts[0].hasPrefix("-")
         let integer = negative ? parts[0].dropFirst() : parts[0]
         guard !integer.isEmpty, integer.count <= 12, integer.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let magnitude = Int64(integer) else { return nil }
+            let magnitude = Int64(integer)
+        else { return nil }
         var fraction: Int64 = 0
         if parts.count == 2 {
             let digits = parts[1]
             guard !digits.isEmpty, digits.count <= 9, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                  let value = Int64(digits) else { return nil }
+                let value = Int64(digits)
+            else { return nil }
             fraction = value
             for _ in digits.count..<9 { fraction *= 10 }
         }
@@ -97,10 +99,15 @@ public struct JSONParser {
             position += 1
             var members: [String: JSONValue] = [:]
             skipWhitespace()
-            if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(members)
+            }
             while true {
                 skipWhitespace()
-                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a key") }
+                guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
+                    throw error("expected a key")
+                }
                 let key = try string()
                 skipWhitespace()
                 guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
@@ -108,21 +115,36 @@ public struct JSONParser {
                 members[key] = try value(depth: depth + 1)
                 skipWhitespace()
                 guard position < bytes.count else { throw error("unexpected end") }
-                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                if bytes[position] == UInt8(ascii: "}") {
+                    position += 1
+                    return .object(members)
+                }
                 throw error("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
             position += 1
             var elements: [JSONValue] = []
             skipWhitespace()
-            if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array(elements) }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(elements)
+            }
             while true {
                 elements.append(try value(depth: depth + 1))
                 skipWhitespace()
                 guard position < bytes.count else { throw error("unexpected end") }
-                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(elements) }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                if bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(elements)
+                }
                 throw error("expected ',' or ']'")
             }
         case UInt8(ascii: "\""):
@@ -137,7 +159,8 @@ public struct JSONParser {
 
     private mutating func literal(_ text: String, _ value: JSONValue) throws(JSONParseError) -> JSONValue {
         let expected = Array(text.utf8)
-        guard position + expected.count <= bytes.count, Array(bytes[position..<position + expected.count]) == expected else {
+        guard position + expected.count <= bytes.count, Array(bytes[position..<position + expected.count]) == expected
+        else {
             throw error("unexpected byte")
         }
         position += expected.count
@@ -160,7 +183,9 @@ public struct JSONParser {
         }
         if position < bytes.count, bytes[position] | 0x20 == UInt8(ascii: "e") {
             position += 1
-            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                position += 1
+            }
             let exponentStart = position
             while position < bytes.count, isDigit(bytes[position]) { position += 1 }
             guard position > exponentStart else { throw error("digits expected in exponent") }
@@ -193,7 +218,8 @@ public struct JSONParser {
                 case UInt8(ascii: "u"):
                     var scalar = try hex4()
                     if (0xd800..<0xdc00).contains(scalar), position + 1 < bytes.count,
-                       bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
+                        bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
+                    {
                         position += 2
                         let low = try hex4()
                         if (0xdc00..<0xe000).contains(low) {

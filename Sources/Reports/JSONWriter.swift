@@ -32,10 +32,24 @@ public struct JSONWriter {
         hasEntry[hasEntry.count - 1] = true
     }
 
-    public mutating func beginObject() { prepareEntry(); bytes.append(UInt8(ascii: "{")); hasEntry.append(false) }
-    public mutating func endObject() { hasEntry.removeLast(); bytes.append(UInt8(ascii: "}")) }
-    public mutating func beginArray() { prepareEntry(); bytes.append(UInt8(ascii: "[")); hasEntry.append(false) }
-    public mutating func endArray() { hasEntry.removeLast(); bytes.append(UInt8(ascii: "]")) }
+    public mutating func beginObject() {
+        prepareEntry()
+        bytes.append(UInt8(ascii: "{"))
+        hasEntry.append(false)
+    }
+    public mutating func endObject() {
+        hasEntry.removeLast()
+        bytes.append(UInt8(ascii: "}"))
+    }
+    public mutating func beginArray() {
+        prepareEntry()
+        bytes.append(UInt8(ascii: "["))
+        hasEntry.append(false)
+    }
+    public mutating func endArray() {
+        hasEntry.removeLast()
+        bytes.append(UInt8(ascii: "]"))
+    }
 
     /// A key inside an object; the next call writes its value.
     public mutating func key(_ key: String) {
@@ -54,8 +68,14 @@ public struct JSONWriter {
         afterKey = true
     }
 
-    public mutating func string(_ value: String) { prepareEntry(); appendQuoted(value) }
-    public mutating func raw(_ text: String) { prepareEntry(); bytes.append(contentsOf: text.utf8) }
+    public mutating func string(_ value: String) {
+        prepareEntry()
+        appendQuoted(value)
+    }
+    public mutating func raw(_ text: String) {
+        prepareEntry()
+        bytes.append(contentsOf: text.utf8)
+    }
     public mutating func int<I: BinaryInteger>(_ value: I) { raw(String(value)) }
     public mutating func bool(_ value: Bool) { raw(value ? "true" : "false") }
     public mutating func null() { raw("null") }
@@ -77,7 +97,9 @@ public struct JSONWriter {
             case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
             case 0..<0x20, 0x7f:
                 let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+                bytes.append(contentsOf: [
+                    0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)],
+                ])
             default: bytes.append(byte)
             }
         }
@@ -91,8 +113,10 @@ public struct JSONWriter {
     private mutating func appendQuotedScalars(_ text: String) {
         let hex = Array("0123456789abcdef".utf8)
         func unit(_ value: UInt32) {
-            bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), hex[Int(value >> 12 & 0xf)], hex[Int(value >> 8 & 0xf)],
-                                      hex[Int(value >> 4 & 0xf)], hex[Int(value & 0xf)]])
+            bytes.append(contentsOf: [
+                0x5c, UInt8(ascii: "u"), hex[Int(value >> 12 & 0xf)], hex[Int(value >> 8 & 0xf)],
+                hex[Int(value >> 4 & 0xf)], hex[Int(value & 0xf)],
+            ])
         }
         for scalar in text.unicodeScalars {
             let value = scalar.value

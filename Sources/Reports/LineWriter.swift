@@ -59,7 +59,10 @@ public final class LineWriter {
     }
 
     public func flush() {
-        guard !buffer.isEmpty, !failed else { buffer.removeAll(keepingCapacity: true); return }
+        guard !buffer.isEmpty, !failed else {
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
         var offset = 0
         buffer.withUnsafeBytes { bytes in
             while offset < bytes.count {
@@ -89,7 +92,10 @@ public func printError(_ message: String) {
         var offset = 0
         while offset < bytes.count {
             let written = write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-            if written <= 0 { if errno == EINTR { continue }; return }
+            if written <= 0 {
+                if errno == EINTR { continue }
+                return
+            }
             offset += written
         }
     }

@@ -28,10 +28,18 @@ public enum OptionValues {
             position += 1
             return true
         }
-        guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2) else { return nil }
-        var hour = 0, minute = 0, second = 0, fractionNanos: Int64 = 0, offsetSeconds = 0
+        guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2) else {
+            return nil
+        }
+        var hour = 0
+        var minute = 0
+        var second = 0
+        var fractionNanos: Int64 = 0
+        var offsetSeconds = 0
         if position < bytes.count {
-            guard expect(" ") || expect("T"), let h = number(2), expect(":"), let m = number(2), expect(":"), let s = number(2) else { return nil }
+            guard expect(" ") || expect("T"), let h = number(2), expect(":"), let m = number(2), expect(":"),
+                let s = number(2)
+            else { return nil }
             (hour, minute, second) = (h, m, s)
             if expect(".") {
                 var digits = 0
@@ -44,7 +52,9 @@ public enum OptionValues {
                 for _ in min(digits, 9)..<9 { fractionNanos *= 10 }
             }
             if expect("Z") {
-            } else if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+            } else if position < bytes.count,
+                bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-")
+            {
                 let sign = bytes[position] == UInt8(ascii: "-") ? -1 : 1
                 position += 1
                 guard let h = number(2), expect(":"), let m = number(2), h <= 23, m <= 59 else { return nil }
@@ -52,7 +62,16 @@ public enum OptionValues {
             }
             guard position == bytes.count else { return nil }
         }
-        guard let seconds = CaptureTime.epochSeconds(year: year, month: month, day: day, hour: hour, minute: minute, second: second) else {
+        guard
+            let seconds = CaptureTime.epochSeconds(
+                year: year,
+                month: month,
+                day: day,
+                hour: hour,
+                minute: minute,
+                second: second
+            )
+        else {
             return nil
         }
         return CaptureTime.nanos(seconds: seconds - Int64(offsetSeconds), fractionNanos: fractionNanos)
@@ -67,7 +86,9 @@ public enum OptionValues {
             scale = 1 << shift
             digits = digits.dropLast()
         }
-        guard !digits.isEmpty, digits.count <= 19, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(digits) else {
+        guard !digits.isEmpty, digits.count <= 19, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let value = Int(digits)
+        else {
             return nil
         }
         let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
@@ -78,7 +99,9 @@ public enum OptionValues {
     /// `MemoryBudget.minimumLimit...maximumLimit` or text `size` does not read.
     public static func memoryBudget(_ text: String?) -> MemoryBudget? {
         guard let text else { return MemoryBudget() }
-        guard let bytes = size(text), bytes >= MemoryBudget.minimumLimit, bytes <= MemoryBudget.maximumLimit else { return nil }
+        guard let bytes = size(text), bytes >= MemoryBudget.minimumLimit, bytes <= MemoryBudget.maximumLimit else {
+            return nil
+        }
         return MemoryBudget(limit: bytes)
     }
 
@@ -96,7 +119,8 @@ public enum OptionValues {
         guard !parts.isEmpty, parts.count <= maximumAgeBuckets else { return nil }
         var edges: [Double] = []
         for part in parts {
-            guard let value = Double(part.trimmingSpaces), value > 0, duration(value) != nil, value > (edges.last ?? 0) else { return nil }
+            guard let value = Double(part.trimmingSpaces), value > 0, duration(value) != nil, value > (edges.last ?? 0)
+            else { return nil }
             edges.append(value)
         }
         return edges
@@ -105,7 +129,8 @@ public enum OptionValues {
     /// `--server`: ADDRESS, ADDRESS:PORT or [IPv6]:PORT.
     public static func server(_ text: String) -> (address: IPAddress, port: UInt16?)? {
         if let address = IPAddress(text) { return (address, nil) }
-        var host = Substring(text), port: Substring?
+        var host = Substring(text)
+        var port: Substring?
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
             host = text[text.index(after: text.startIndex)..<close]
             port = text[close...].dropFirst().drop { $0 == ":" }
@@ -118,8 +143,8 @@ public enum OptionValues {
     }
 }
 
-private extension Substring {
-    var trimmingSpaces: Substring {
+extension Substring {
+    fileprivate var trimmingSpaces: Substring {
         var text = self
         while text.first == " " { text.removeFirst() }
         while text.last == " " { text.removeLast() }

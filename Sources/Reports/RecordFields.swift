@@ -80,16 +80,31 @@ struct FieldCollector: RecordFieldVisitor {
         fields.reserveCapacity(64)
     }
 
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         fields.append(Field(key.description, FieldValue(value.scalar(kind), kind)))
     }
 
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         let shown = template ? value ?? T.placeholder : value
         fields.append(Field(key.description, shown.map { FieldValue($0.scalar(kind), kind) } ?? .null))
     }
 
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         let scalars = values.map { $0.scalar(kind) }
         let value: FieldValue
         if case .integer = T.placeholder.scalar(kind) {
@@ -112,12 +127,19 @@ struct FieldCollector: RecordFieldVisitor {
 
     mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
         let members = template && values.isEmpty ? [T.placeholder] : values
-        fields.append(Field(key.description, .objects(members.map { member in
-            var member = member
-            var inner = FieldCollector(template: template)
-            member.visitFields(&inner)
-            return inner.fields
-        })))
+        fields.append(
+            Field(
+                key.description,
+                .objects(
+                    members.map { member in
+                        var member = member
+                        var inner = FieldCollector(template: template)
+                        member.visitFields(&inner)
+                        return inner.fields
+                    }
+                )
+            )
+        )
     }
 }
 
@@ -139,17 +161,32 @@ struct JSONRecordWriter: RecordFieldVisitor {
         }
     }
 
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         json.pointee.key(key)
         put(value.scalar(kind), kind)
     }
 
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         json.pointee.key(key)
         if let value { put(value.scalar(kind), kind) } else { json.pointee.null() }
     }
 
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         json.pointee.key(key)
         json.pointee.beginArray()
         for value in values { put(value.scalar(kind), kind) }
@@ -262,6 +299,9 @@ public func utcDate(seconds totalSeconds: Int64) -> String {
     let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
     let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
     func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-    let yearText = year < 1000 ? String(repeating: "0", count: year < 10 ? 3 : year < 100 ? 2 : 1) + "\(year)" : "\(year)"
-    return "\(yearText)-\(two(month))-\(two(day)) \(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+    let yearText =
+        year < 1000 ? String(repeating: "0", count: year < 10 ? 3 : year < 100 ? 2 : 1) + "\(year)" : "\(year)"
+    return
+        "\(yearText)-\(two(month))-\(two(day)) "
+        + "\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
 }

@@ -29,15 +29,20 @@ public struct RecordInputSummary: Sendable {
 
     public var fields: [Field] {
         [
-            Field("inputs", .objects(inputs.map { input in
-                [
-                    Field("name", .string(input.name)),
-                    Field("records", .int(Int64(input.records))),
-                    Field("unreadable_lines", .int(Int64(input.unreadableLines))),
-                    Field("out_of_order", .int(Int64(input.outOfOrder))),
-                    Field("error", .optional(input.error)),
-                ]
-            })),
+            Field(
+                "inputs",
+                .objects(
+                    inputs.map { input in
+                        [
+                            Field("name", .string(input.name)),
+                            Field("records", .int(Int64(input.records))),
+                            Field("unreadable_lines", .int(Int64(input.unreadableLines))),
+                            Field("out_of_order", .int(Int64(input.outOfOrder))),
+                            Field("error", .optional(input.error)),
+                        ]
+                    }
+                )
+            ),
             Field("first_connection", firstNanos.map(FieldValue.timestamp) ?? .null),
             Field("last_connection", lastNanos.map(FieldValue.timestamp) ?? .null),
             Field("records", .int(Int64(records))),
@@ -48,7 +53,9 @@ public struct RecordInputSummary: Sendable {
     public var problems: [String] {
         damagedInputs.map { input in
             if let error = input.error { return "\(input.name): \(error)" }
-            return "\(input.name): \(input.unreadableLines) line\(input.unreadableLines == 1 ? "" : "s") not a handshake record (first: \(input.firstProblem ?? "?")); the rest was read"
+            return
+                "\(input.name): \(input.unreadableLines) line\(input.unreadableLines == 1 ? "" : "s") not a "
+                + "handshake record (first: \(input.firstProblem ?? "?")); the rest was read"
         }
     }
 
@@ -91,8 +98,12 @@ public final class RecordFileSet {
     private struct Pending: Comparable {
         var record: HandshakeRecord
         var index: Int
-        static func < (a: Pending, b: Pending) -> Bool { (a.record.timestampNanos, a.index) < (b.record.timestampNanos, b.index) }
-        static func == (a: Pending, b: Pending) -> Bool { (a.record.timestampNanos, a.index) == (b.record.timestampNanos, b.index) }
+        static func < (a: Pending, b: Pending) -> Bool {
+            (a.record.timestampNanos, a.index) < (b.record.timestampNanos, b.index)
+        }
+        static func == (a: Pending, b: Pending) -> Bool {
+            (a.record.timestampNanos, a.index) == (b.record.timestampNanos, b.index)
+        }
     }
 
     private var readers: [LineReader?] = []
@@ -134,13 +145,19 @@ public final class RecordFileSet {
                 return record
             } catch {
                 stats[index].unreadableLines += 1
-                if stats[index].firstProblem == nil { stats[index].firstProblem = "line \(lineNumbers[index]): \(error)" }
+                if stats[index].firstProblem == nil {
+                    stats[index].firstProblem = "line \(lineNumbers[index]): \(error)"
+                }
             }
         }
-        if let readError = reader.readError { stats[index].error = "read error after \(lineNumbers[index]) lines: \(readError)" }
+        if let readError = reader.readError {
+            stats[index].error = "read error after \(lineNumbers[index]) lines: \(readError)"
+        }
         if reader.overlongLines > 0 {
             stats[index].unreadableLines += reader.overlongLines
-            if stats[index].firstProblem == nil { stats[index].firstProblem = "a line longer than \(LineReader.maximumLine) bytes" }
+            if stats[index].firstProblem == nil {
+                stats[index].firstProblem = "a line longer than \(LineReader.maximumLine) bytes"
+            }
         }
         readers[index] = nil
         return nil

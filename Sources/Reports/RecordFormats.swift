@@ -99,7 +99,9 @@ public final class RecordOutput {
         case .json:
             writer.line("[")
         case .csv:
-            writer.line(bytes: FlatRecord.csvRow(FlatRecord.columns.map { .scalar(.string($0.name)) }, quoteFormulas: false))
+            writer.line(
+                bytes: FlatRecord.csvRow(FlatRecord.columns.map { .scalar(.string($0.name)) }, quoteFormulas: false)
+            )
         case .zeek:
             writer.line("#separator \\x09")
             writer.line("#set_separator\t,")
@@ -172,15 +174,30 @@ public enum FlatRecord {
             columns.append(RecordColumn(name: prefix + key.description, zeekType: inList ? "vector[\(type)]" : type))
         }
 
-        mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+        mutating func scalar<T: RecordScalar>(
+            _ key: StaticString,
+            _ value: inout T,
+            _ kind: FieldKind,
+            _ origin: FieldOrigin
+        ) {
             add(key, Self.zeekType(kind))
         }
 
-        mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+        mutating func optional<T: RecordScalar>(
+            _ key: StaticString,
+            _ value: inout T?,
+            _ kind: FieldKind,
+            _ origin: FieldOrigin
+        ) {
             add(key, Self.zeekType(kind))
         }
 
-        mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+        mutating func list<T: RecordScalar>(
+            _ key: StaticString,
+            _ values: inout [T],
+            _ kind: FieldKind,
+            _ origin: FieldOrigin
+        ) {
             add(key, "vector[\(Self.zeekType(kind == .name ? .text : kind))]")
         }
 
@@ -217,7 +234,9 @@ public enum FlatRecord {
                 absent(shapeChildren, into: &cells)
             case let (.objects(shapeList), .objects(list)):
                 for (index, member) in (shapeList.first ?? []).enumerated() {
-                    cells.append(.list(list.map { index < $0.count && $0[index].key == member.key ? $0[index].value : .null }))
+                    cells.append(
+                        .list(list.map { index < $0.count && $0[index].key == member.key ? $0[index].value : .null })
+                    )
                 }
             case let (.objects(shapeList), _):
                 for _ in shapeList.first ?? [] { cells.append(.list([])) }
@@ -229,7 +248,11 @@ public enum FlatRecord {
 
     private static func absent(_ template: [Field], into cells: inout [Cell]) {
         for field in template {
-            if case let .object(children) = field.value { absent(children, into: &cells) } else { cells.append(.scalar(.null)) }
+            if case let .object(children) = field.value {
+                absent(children, into: &cells)
+            } else {
+                cells.append(.scalar(.null))
+            }
         }
     }
 
@@ -248,7 +271,10 @@ public enum FlatRecord {
             switch cell {
             case let .scalar(value): text = csvText(value, quoteFormulas: quoteFormulas)
             case let .list(values):
-                if values.isEmpty { text = "[]"; break }
+                if values.isEmpty {
+                    text = "[]"
+                    break
+                }
                 var json = JSONWriter()
                 json.beginArray()
                 for value in values { json.value(value) }
@@ -257,7 +283,7 @@ public enum FlatRecord {
             }
             appendCSVField(text, to: &row)
         }
-        row.append(0x0d) // LineWriter adds the LF.
+        row.append(0x0d)  // LineWriter adds the LF.
         return row
     }
 
@@ -272,7 +298,9 @@ public enum FlatRecord {
         case let .string(wire):
             // No raw control or formatting character in a cell: a spreadsheet or terminal shows the escape.
             let s = DisplayText.escaped(wire)
-            if quoteFormulas, let first = s.utf8.first, [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0d].contains(first) {
+            if quoteFormulas, let first = s.utf8.first,
+                [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0d].contains(first)
+            {
                 return "'" + s
             }
             return s
@@ -284,7 +312,9 @@ public enum FlatRecord {
     }
 
     private static func appendCSVField(_ text: String, to row: inout [UInt8]) {
-        let needsQuotes = text.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0a || $0 == 0x0d }
+        let needsQuotes = text.utf8.contains {
+            $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0a || $0 == 0x0d
+        }
         guard needsQuotes else {
             row.append(contentsOf: text.utf8)
             return
@@ -311,7 +341,10 @@ public enum FlatRecord {
             case let .scalar(value):
                 appendZeek(value, inList: false, to: &row)
             case let .list(values):
-                if values.isEmpty { row.append(contentsOf: "(empty)".utf8); continue }
+                if values.isEmpty {
+                    row.append(contentsOf: "(empty)".utf8)
+                    continue
+                }
                 for (position, value) in values.enumerated() {
                     if position > 0 { row.append(UInt8(ascii: ",")) }
                     appendZeek(value, inList: true, to: &row)
@@ -331,13 +364,19 @@ public enum FlatRecord {
         case let .seconds(s): row.append(contentsOf: formatFixed(s, decimals: 3).utf8)
         case let .string(s): appendZeekString(s, inList: inList, to: &row)
         case let .strings(list):
-            if list.isEmpty { row.append(contentsOf: "(empty)".utf8); return }
+            if list.isEmpty {
+                row.append(contentsOf: "(empty)".utf8)
+                return
+            }
             for (position, s) in list.enumerated() {
                 if position > 0 { row.append(UInt8(ascii: ",")) }
                 appendZeekString(s, inList: true, to: &row)
             }
         case let .ints(list):
-            if list.isEmpty { row.append(contentsOf: "(empty)".utf8); return }
+            if list.isEmpty {
+                row.append(contentsOf: "(empty)".utf8)
+                return
+            }
             row.append(contentsOf: list.map { String($0) }.joined(separator: ",").utf8)
         case .object, .objects:
             var json = JSONWriter()
@@ -347,14 +386,21 @@ public enum FlatRecord {
     }
 
     private static func appendZeekString(_ s: String, inList: Bool, to row: inout [UInt8]) {
-        if s.isEmpty { row.append(contentsOf: "(empty)".utf8); return }
+        if s.isEmpty {
+            row.append(contentsOf: "(empty)".utf8)
+            return
+        }
         let hex = Array("0123456789abcdef".utf8)
         // A value that reads as the unset or empty marker is escaped at its first byte.
         let marker = s == "-" || s == "(empty)"
-        func escape(_ byte: UInt8) { row.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]) }
+        func escape(_ byte: UInt8) {
+            row.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+        }
         if s.utf8.allSatisfy({ $0 < 0x80 }) {
             for (index, byte) in s.utf8.enumerated() {
-                if byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) || (marker && index == 0) {
+                if byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ","))
+                    || (marker && index == 0)
+                {
                     escape(byte)
                 } else {
                     row.append(byte)
@@ -367,7 +413,11 @@ public enum FlatRecord {
             let utf8 = UTF8.encode(scalar)!
             if scalar.value < 0x80 {
                 let byte = UInt8(scalar.value)
-                if byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) { escape(byte) } else { row.append(byte) }
+                if byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) {
+                    escape(byte)
+                } else {
+                    row.append(byte)
+                }
             } else if DisplayText.needsEscape(scalar) {
                 utf8.forEach(escape)
             } else {

@@ -17,7 +17,9 @@ extension HandshakeRecord {
         var reader = JSONRecordReader(json, path: "")
         self = .placeholder
         visitFields(&reader)
-        if let failed = reader.failed { throw RecordParseError(message: "field \"\(failed)\" missing or of the wrong type") }
+        if let failed = reader.failed {
+            throw RecordParseError(message: "field \"\(failed)\" missing or of the wrong type")
+        }
     }
 }
 
@@ -60,19 +62,34 @@ struct JSONRecordReader: RecordFieldVisitor {
         return read.flatMap { T(scalar: $0, kind) }
     }
 
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard let member = member(key, origin) else { return }
         guard let read = Self.scalar(member, kind, as: T.self) else { return fail(key) }
         value = read
     }
 
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard let member = member(key, origin), !member.isNull else { return }
         guard let read = Self.scalar(member, kind, as: T.self) else { return fail(key) }
         value = read
     }
 
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         guard let member = member(key, origin) else { return }
         guard let elements = member.array else { return fail(key) }
         var read: [T] = []

@@ -16,8 +16,13 @@ extension Mechanism {
 public enum ReuseReportFields {
     /// Writes the report as one JSON object, service by service and pair by pair, so the
     /// whole document never sits in memory at once.
-    public static func write(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], source: ReportSource,
-                             extra: [Field] = [], to writer: LineWriter) {
+    public static func write(
+        _ report: ReuseReport,
+        stickiness: [ServiceKey: StickinessVerdict],
+        source: ReportSource,
+        extra: [Field] = [],
+        to writer: LineWriter
+    ) {
         var json = JSONWriter()
         func spill() { if json.bytes.count > 1 << 16 { writer.part(json.takeBytes()) } }
         json.beginObject()
@@ -44,12 +49,17 @@ public enum ReuseReportFields {
         json.key("anomalies")
         json.beginArray()
         for anomaly in report.anomalies {
-            json.object([Field("kind", .string(anomaly.kind.rawValue)), Field("uids", .strings(anomaly.uids)), Field("detail", .string(anomaly.detail))])
+            json.object([
+                Field("kind", .string(anomaly.kind.rawValue)), Field("uids", .strings(anomaly.uids)),
+                Field("detail", .string(anomaly.detail)),
+            ])
             spill()
         }
         json.endArray()
         json.key("anomaly_counts")
-        json.object(report.anomalyCounts.sorted { $0.key < $1.key }.map { Field($0.key.rawValue, .int(Int64($0.value))) })
+        json.object(
+            report.anomalyCounts.sorted { $0.key < $1.key }.map { Field($0.key.rawValue, .int(Int64($0.value))) }
+        )
         json.key("not_kept_for_memory")
         json.object(report.notKeptForMemory.map { Field($0.key, .int(Int64($0.count))) })
         for field in extra {
@@ -70,65 +80,134 @@ public enum ReuseReportFields {
             Field("full", .int(Int64(s.full))),
             Field("resumed", .int(Int64(s.resumed))),
             Field("undecided", .int(Int64(s.undecided))),
-            Field("versions", .object(s.versions.sorted { $0.key < $1.key }.map { Field($0.key, .int(Int64($0.value))) })),
-            Field("offers", .object(Mechanism.allCases.map { m in
-                let count = s.offers[m] ?? OfferCount()
-                return Field(m.rawValue, .object([Field("made", .int(Int64(count.made))), Field("accepted", .int(Int64(count.accepted)))]))
-            })),
-            Field("support", .object(Mechanism.allCases.map { Field($0.rawValue, .string(s.support[$0]?.value.rawValue ?? "unknown")) })),
-            Field("support_reasons", .object(Mechanism.allCases.map { Field($0.rawValue, .optional(s.support[$0]?.reason)) })),
+            Field(
+                "versions",
+                .object(s.versions.sorted { $0.key < $1.key }.map { Field($0.key, .int(Int64($0.value))) })
+            ),
+            Field(
+                "offers",
+                .object(
+                    Mechanism.allCases.map { m in
+                        let count = s.offers[m] ?? OfferCount()
+                        return Field(
+                            m.rawValue,
+                            .object([
+                                Field("made", .int(Int64(count.made))), Field("accepted", .int(Int64(count.accepted))),
+                            ])
+                        )
+                    }
+                )
+            ),
+            Field(
+                "support",
+                .object(
+                    Mechanism.allCases.map { Field($0.rawValue, .string(s.support[$0]?.value.rawValue ?? "unknown")) }
+                )
+            ),
+            Field(
+                "support_reasons",
+                .object(Mechanism.allCases.map { Field($0.rawValue, .optional(s.support[$0]?.reason)) })
+            ),
             Field("by_age", .objects(s.byAge.map(bucket))),
-            Field("by_age_per_mechanism", .object(Mechanism.allCases.map { m in Field(m.rawValue, .objects((s.byAgePerMechanism[m] ?? []).map(bucket))) })),
-            Field("age_bucket_tolerance", .string("an age up to 10% of an edge or 1 s past it, whichever is less, counts in the bucket below the edge")),
+            Field(
+                "by_age_per_mechanism",
+                .object(
+                    Mechanism.allCases.map { m in
+                        Field(m.rawValue, .objects((s.byAgePerMechanism[m] ?? []).map(bucket)))
+                    }
+                )
+            ),
+            Field(
+                "age_bucket_tolerance",
+                .string(
+                    "an age up to 10% of an edge or 1 s past it, whichever is less, counts in the bucket below the edge"
+                )
+            ),
             Field("first_offer_ages", .objects(s.offerAges.map(offerAge))),
             Field("lifetime", s.lifetime.map { .object(bracket($0)) } ?? .null),
             Field("lifetime_reason", .optional(s.lifetimeReason)),
-            Field("lifetimes", .object(Mechanism.allCases.map { m in
-                let entry = s.lifetimes[m]
-                return Field(m.rawValue, .object([
-                    Field("bracket", entry?.bracket.map { .object(bracket($0)) } ?? .null),
-                    Field("reason", .optional(entry?.reason)),
-                ]))
-            })),
-            Field("ticket_lifetime_hints", .objects(s.ticketLifetimeHints.sorted { $0.key < $1.key }.map {
-                [Field("seconds", .int(Int64($0.key))), Field("count", .int(Int64($0.value)))]
-            })),
+            Field(
+                "lifetimes",
+                .object(
+                    Mechanism.allCases.map { m in
+                        let entry = s.lifetimes[m]
+                        return Field(
+                            m.rawValue,
+                            .object([
+                                Field("bracket", entry?.bracket.map { .object(bracket($0)) } ?? .null),
+                                Field("reason", .optional(entry?.reason)),
+                            ])
+                        )
+                    }
+                )
+            ),
+            Field(
+                "ticket_lifetime_hints",
+                .objects(
+                    s.ticketLifetimeHints.sorted { $0.key < $1.key }.map {
+                        [Field("seconds", .int(Int64($0.key))), Field("count", .int(Int64($0.value)))]
+                    }
+                )
+            ),
             Field("stickiness", stickiness.map { .object(verdict($0)) } ?? .null),
-            Field("over_time", .object([
-                Field("start", s.overTime.startNanos.map(FieldValue.timestamp) ?? .null),
-                Field("bin_seconds", .seconds(Double(s.overTime.binNanos) / 1e9)),
-                Field("connections", .ints(s.overTime.bins.map { Int64($0.connections) })),
-                Field("offers", .ints(s.overTime.bins.map { Int64($0.offers) })),
-                Field("accepted", .ints(s.overTime.bins.map { Int64($0.accepted) })),
-            ])),
+            Field(
+                "over_time",
+                .object([
+                    Field("start", s.overTime.startNanos.map(FieldValue.timestamp) ?? .null),
+                    Field("bin_seconds", .seconds(Double(s.overTime.binNanos) / 1e9)),
+                    Field("connections", .ints(s.overTime.bins.map { Int64($0.connections) })),
+                    Field("offers", .ints(s.overTime.bins.map { Int64($0.offers) })),
+                    Field("accepted", .ints(s.overTime.bins.map { Int64($0.accepted) })),
+                ])
+            ),
         ]
     }
 
     static func verdict(_ v: StickinessVerdict) -> [Field] {
         [
             Field("verdict", .string(v.verdict.rawValue)),
-            Field("backends", .objects(v.backends.map {
-                [Field("id", .string($0.id)), Field("identified_by", .string($0.identifiedBy)), Field("connections", .int(Int64($0.connections)))]
-            })),
+            Field(
+                "backends",
+                .objects(
+                    v.backends.map {
+                        [
+                            Field("id", .string($0.id)), Field("identified_by", .string($0.identifiedBy)),
+                            Field("connections", .int(Int64($0.connections))),
+                        ]
+                    }
+                )
+            ),
             Field("offers_elsewhere", v.offersElsewhere.map { .seconds($0) } ?? .null),
             Field("offers_elsewhere_is_lower_bound", .bool(v.offersElsewhereIsLowerBound)),
             Field("evidence", .strings(v.evidence)),
-            Field("judged_with", .strings(v.services.map { HandshakeTextTable.endpoint($0.server.description, $0.port) })),
+            Field(
+                "judged_with",
+                .strings(v.services.map { HandshakeTextTable.endpoint($0.server.description, $0.port) })
+            ),
         ]
     }
 
     static func bucket(_ b: AgeBucket) -> [Field] {
-        [Field("max_age", b.maxAge.map { .seconds($0) } ?? .null), Field("offers", .int(Int64(b.offers))), Field("accepted", .int(Int64(b.accepted)))]
+        [
+            Field("max_age", b.maxAge.map { .seconds($0) } ?? .null), Field("offers", .int(Int64(b.offers))),
+            Field("accepted", .int(Int64(b.accepted))),
+        ]
     }
 
     static func offerAge(_ o: OfferAge) -> [Field] {
-        [Field("age", .seconds(o.age)), Field("accepted", .bool(o.accepted)), Field("mechanism", .string(o.mechanism.rawValue))]
+        [
+            Field("age", .seconds(o.age)), Field("accepted", .bool(o.accepted)),
+            Field("mechanism", .string(o.mechanism.rawValue)),
+        ]
     }
 
     static func bracket(_ b: LifetimeBracket) -> [Field] {
-        [Field("at_least", .seconds(b.atLeast)), Field("at_most", b.atMost.map { .seconds($0) } ?? .null),
-         Field("mechanism", .string(b.mechanism.rawValue)),
-         Field("accepted_offers", .int(Int64(b.acceptedOffers))), Field("refused_offers", .int(Int64(b.refusedOffers)))]
+        [
+            Field("at_least", .seconds(b.atLeast)), Field("at_most", b.atMost.map { .seconds($0) } ?? .null),
+            Field("mechanism", .string(b.mechanism.rawValue)),
+            Field("accepted_offers", .int(Int64(b.acceptedOffers))),
+            Field("refused_offers", .int(Int64(b.refusedOffers))),
+        ]
     }
 
     static func pair(_ p: PairSequence) -> [Field] {
@@ -136,10 +215,19 @@ public enum ReuseReportFields {
             Field("client", .string(p.client.description)),
             Field("server", .string(p.service.server.description)),
             Field("port", .int(Int64(p.service.port))),
-            Field("connections", .objects(p.connections.map { c in
-                [Field("uid", .string(c.uid)), Field("ts", .timestamp(c.timestampNanos)), Field("verdict", .string(c.verdict.rawValue)),
-                 Field("offer", .optional(c.offer?.rawValue)), Field("session_age", c.sessionAge.map { .seconds($0) } ?? .null)]
-            })),
+            Field(
+                "connections",
+                .objects(
+                    p.connections.map { c in
+                        [
+                            Field("uid", .string(c.uid)), Field("ts", .timestamp(c.timestampNanos)),
+                            Field("verdict", .string(c.verdict.rawValue)),
+                            Field("offer", .optional(c.offer?.rawValue)),
+                            Field("session_age", c.sessionAge.map { .seconds($0) } ?? .null),
+                        ]
+                    }
+                )
+            ),
             Field("omitted", .int(Int64(p.omitted))),
         ]
     }
@@ -156,12 +244,19 @@ public struct ReuseReportText {
         style = TextStyle(colors: colors)
     }
 
-    public func lines(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict] = [:], source: ReportSource) -> [String] {
+    public func lines(
+        _ report: ReuseReport,
+        stickiness: [ServiceKey: StickinessVerdict] = [:],
+        source: ReportSource
+    ) -> [String] {
         var out: [String] = []
         let connections = report.services.reduce(0) { $0 + $1.connections }
-        var heading = "\(report.services.count) service\(report.services.count == 1 ? "" : "s"), \(connections) TLS connection\(connections == 1 ? "" : "s")"
+        var heading =
+            "\(report.services.count) service\(report.services.count == 1 ? "" : "s"), \(connections) TLS "
+            + "connection\(connections == 1 ? "" : "s")"
         if let span = source.span {
-            heading += ", \(utcTimestamp(span.first, fractionDigits: 0)) to \(utcTimestamp(span.last, fractionDigits: 0)) UTC"
+            heading +=
+                ", \(utcTimestamp(span.first, fractionDigits: 0)) to \(utcTimestamp(span.last, fractionDigits: 0)) UTC"
         }
         out.append(heading)
         guard !report.services.isEmpty else {
@@ -169,12 +264,19 @@ public struct ReuseReportText {
             return out
         }
         out.append("")
-        var table: [[String]] = [["SERVICE", "NAMES", "CONNS", "RESUMED", "SESSION ID", "TICKET", "TLS1.3 PSK", "LIFETIME", "STICKINESS"]]
+        var table: [[String]] = [
+            ["SERVICE", "NAMES", "CONNS", "RESUMED", "SESSION ID", "TICKET", "TLS1.3 PSK", "LIFETIME", "STICKINESS"]
+        ]
         for s in report.services {
             let percent = s.connections > 0 ? " (\(s.resumed * 100 / s.connections)%)" : ""
             table.append([
                 HandshakeTextTable.endpoint(s.key.server.description, s.key.port),
-                s.names.isEmpty ? "-" : DisplayText.cell(s.names.sorted().joined(separator: ","), width: HandshakeTextTable.maximumColumnWidth),
+                s.names.isEmpty
+                    ? "-"
+                    : DisplayText.cell(
+                        s.names.sorted().joined(separator: ","),
+                        width: HandshakeTextTable.maximumColumnWidth
+                    ),
                 String(s.connections),
                 "\(s.resumed)\(percent)",
                 s.support[.sessionID]?.value.rawValue ?? "unknown",
@@ -197,7 +299,10 @@ public struct ReuseReportText {
             out.append("")
             out.append("client sequences (full = full handshake, refused = offer not accepted)")
             for pair in report.pairs {
-                out.append("  \(pair.client) -> \(HandshakeTextTable.endpoint(pair.service.server.description, pair.service.port))")
+                out.append(
+                    "  \(pair.client) -> "
+                        + "\(HandshakeTextTable.endpoint(pair.service.server.description, pair.service.port))"
+                )
                 for c in pair.connections {
                     var line = "    \(utcTimestamp(c.timestampNanos))  \(c.uid)  \(c.verdict.rawValue)"
                     if let offer = c.offer { line += "  offer=\(offer.rawValue)" }
@@ -211,17 +316,25 @@ public struct ReuseReportText {
             out.append("")
             out.append(style.yellow("anomalies"))
             for anomaly in report.anomalies {
-                out.append("  \(anomaly.kind.rawValue): \(DisplayText.escaped(anomaly.detail))  [\(anomaly.uids.joined(separator: " "))]")
+                out.append(
+                    "  \(anomaly.kind.rawValue): \(DisplayText.escaped(anomaly.detail))  "
+                        + "[\(anomaly.uids.joined(separator: " "))]"
+                )
             }
-            for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key }) where count > report.anomalies.filter({ $0.kind == kind }).count {
+            for (kind, count) in report.anomalyCounts.sorted(by: { $0.key < $1.key })
+            where count > report.anomalies.filter({ $0.kind == kind }).count {
                 out.append("  ... \(count) \(kind.rawValue) in all")
             }
         }
         if !report.notKeptForMemory.isEmpty {
             out.append("")
-            out.append(style.yellow("not kept within --memory-limit: ")
-                + report.notKeptForMemory.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(separator: ", ")
-                + " (links, pairings or verdicts may be missing; a larger --memory-limit keeps more)")
+            out.append(
+                style.yellow("not kept within --memory-limit: ")
+                    + report.notKeptForMemory.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(
+                        separator: ", "
+                    )
+                    + " (links, pairings or verdicts may be missing; a larger --memory-limit keeps more)"
+            )
         }
         // Wire strings were escaped where they entered a line; this pass shows anything else.
         return out.map(DisplayText.line)
@@ -233,8 +346,10 @@ public struct ReuseReportText {
     /// A service's names, escaped, each cut to a column's width, the first few only.
     static func nameList(_ names: some Collection<String>) -> String {
         let sorted = names.sorted()
-        var text = sorted.prefix(maximumNamesShown).map { DisplayText.cell($0, width: HandshakeTextTable.maximumColumnWidth) }
-            .joined(separator: ", ")
+        var text = sorted.prefix(maximumNamesShown).map {
+            DisplayText.cell($0, width: HandshakeTextTable.maximumColumnWidth)
+        }
+        .joined(separator: ", ")
         if sorted.count > maximumNamesShown { text += ", … \(sorted.count - maximumNamesShown) more" }
         return text
     }
@@ -248,11 +363,18 @@ public struct ReuseReportText {
     }
 
     private func serviceBlock(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [String] {
-        var out = ["", style.bold(HandshakeTextTable.endpoint(s.key.server.description, s.key.port)) + (s.names.isEmpty ? "" : "  (\(Self.nameList(s.names)))")]
+        var out = [
+            "",
+            style.bold(HandshakeTextTable.endpoint(s.key.server.description, s.key.port))
+                + (s.names.isEmpty ? "" : "  (\(Self.nameList(s.names)))"),
+        ]
         var summary = "  connections   \(s.connections): \(s.full) full, \(s.resumed) resumed"
         if s.undecided > 0 { summary += ", \(s.undecided) undecided (capture ended before the server answered)" }
         out.append(summary)
-        out.append("  versions      " + s.versions.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", "))
+        out.append(
+            "  versions      "
+                + s.versions.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
+        )
         for m in Mechanism.allCases {
             let support = s.support[m] ?? Support(value: .unknown, reason: "")
             let name = (m.title + ":").padding(12)
@@ -260,7 +382,9 @@ public struct ReuseReportText {
         }
         let withAge = s.byAge.reduce(0) { $0 + $1.offers }
         if withAge > 0 {
-            out.append("  acceptance by session age (\(withAge) offer\(withAge == 1 ? "" : "s") of sessions seen issued):")
+            out.append(
+                "  acceptance by session age (\(withAge) offer\(withAge == 1 ? "" : "s") of sessions seen issued):"
+            )
             let lastUsed = s.byAge.lastIndex { $0.offers > 0 } ?? 0
             for (index, bucket) in s.byAge[...lastUsed].enumerated() {
                 let label = AgeBucketLabel.text(s.byAge, index)
@@ -270,12 +394,20 @@ public struct ReuseReportText {
                 }
                 let share = bucket.accepted * 100 / bucket.offers
                 let bar = String(repeating: "#", count: share / 10) + String(repeating: ".", count: 10 - share / 10)
-                out.append("    \(label.padding(13)) \(String(bucket.accepted).leftPadding(5)) of \(String(bucket.offers).padding(5)) accepted  \(bar) \(share)%")
+                out.append(
+                    "    \(label.padding(13)) \(String(bucket.accepted).leftPadding(5)) of "
+                        + "\(String(bucket.offers).padding(5)) accepted  \(bar) \(share)%"
+                )
             }
             out.append("    (an age up to 10% or 1 s past an edge counts below it: probes arrive a little late)")
             // With few offers, each one.
             if withAge <= 10, s.offerAges.count == withAge {
-                out.append("  offers        " + s.offerAges.map { "\(formatAge($0.age)) \($0.accepted ? "accepted" : "refused")" }.joined(separator: ", "))
+                out.append(
+                    "  offers        "
+                        + s.offerAges.map { "\(formatAge($0.age)) \($0.accepted ? "accepted" : "refused")" }.joined(
+                            separator: ", "
+                        )
+                )
             }
         }
         if let b = s.lifetime {
@@ -287,16 +419,26 @@ public struct ReuseReportText {
             out.append("  lifetime      unknown: \(s.lifetimeReason ?? "")")
         }
         if !s.ticketLifetimeHints.isEmpty {
-            out.append("  ticket hint   " + s.ticketLifetimeHints.sorted { $0.key < $1.key }.map { "\($0.key) s (x\($0.value))" }.joined(separator: ", "))
+            out.append(
+                "  ticket hint   "
+                    + s.ticketLifetimeHints.sorted { $0.key < $1.key }.map { "\($0.key) s (x\($0.value))" }.joined(
+                        separator: ", "
+                    )
+            )
         }
         if let v = stickiness {
             var line = "  stickiness    \(style.stickiness(v.verdict.rawValue))"
             if let share = v.offersElsewhere {
-                line += ": \(v.offersElsewhereIsLowerBound ? "at least " : "")\(Int((share * 100).rounded()))% of offers landed on another backend"
+                line +=
+                    ": \(v.offersElsewhereIsLowerBound ? "at least " : "")\(Int((share * 100).rounded()))% of offers "
+                    + "landed on another backend"
             }
             out.append(line)
             if v.backends.count > 1 {
-                out.append("    backends    " + v.backends.map { "\(DisplayText.escaped($0.id)) (\($0.connections))" }.joined(separator: ", "))
+                out.append(
+                    "    backends    "
+                        + v.backends.map { "\(DisplayText.escaped($0.id)) (\($0.connections))" }.joined(separator: ", ")
+                )
             }
             for evidence in v.evidence { out.append("    - \(DisplayText.escaped(evidence))") }
         }
@@ -329,7 +471,9 @@ public struct TextStyle: Sendable {
     /// lets exactly these through.
     static let codes = ["0", "1", "31", "32", "33"]
 
-    func wrap(_ text: String, _ code: String) -> String { colors && !text.isEmpty ? "\u{1b}[\(code)m\(text)\u{1b}[0m" : text }
+    func wrap(_ text: String, _ code: String) -> String {
+        colors && !text.isEmpty ? "\u{1b}[\(code)m\(text)\u{1b}[0m" : text
+    }
     public func bold(_ text: String) -> String { wrap(text, "1") }
     public func green(_ text: String) -> String { wrap(text, "32") }
     public func red(_ text: String) -> String { wrap(text, "31") }
@@ -367,7 +511,9 @@ extension String {
 
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
-    func leftPadding(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    func leftPadding(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
 }
 
 /// Age bucket labels as ranges: "0-5 s", "5-10 s", "30 s-5 min", "over 1 h".
@@ -378,7 +524,9 @@ public enum AgeBucketLabel {
         case let (low?, high?):
             let (lowText, highText) = (formatAge(low), formatAge(high))
             // "5-10 s" when both share the unit, "30 s-5 min" when not.
-            if low > 0, let lowUnit = lowText.split(separator: " ").last, lowText.hasSuffix(" " + lowUnit), highText.hasSuffix(" " + lowUnit) {
+            if low > 0, let lowUnit = lowText.split(separator: " ").last, lowText.hasSuffix(" " + lowUnit),
+                highText.hasSuffix(" " + lowUnit)
+            {
                 return "\(lowText.dropLast(lowUnit.count + 1))-\(highText)"
             }
             return low == 0 ? "0-\(highText)" : "\(lowText)-\(highText)"

@@ -14,7 +14,9 @@ public struct RecordFilter: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { sinceNanos == nil && untilNanos == nil && server == nil && serverPort == nil && client == nil && sni == nil }
+    public var isEmpty: Bool {
+        sinceNanos == nil && untilNanos == nil && server == nil && serverPort == nil && client == nil && sni == nil
+    }
 
     public func matches(_ record: HandshakeRecord) -> Bool {
         if let sinceNanos, record.timestampNanos < sinceNanos { return false }

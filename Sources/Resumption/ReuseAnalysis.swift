@@ -201,8 +201,14 @@ struct AgeStatistics {
     static let refusedAboveKeptWhenFull = 16
 
     /// `mayGrow` false (memory bound reached) keeps the refused ages at what they are, or 16.
-    mutating func add(age: Double, accepted isAccepted: Bool, keyChanged: Bool, edges: [Double], mayGrow: Bool = true,
-                      fromFirstOffer firstOffer: Bool = false) {
+    mutating func add(
+        age: Double,
+        accepted isAccepted: Bool,
+        keyChanged: Bool,
+        edges: [Double],
+        mayGrow: Bool = true,
+        fromFirstOffer firstOffer: Bool = false
+    ) {
         if firstOffer { fromFirstOffer += 1 }
         let index = AgeBucket.index(of: age, edges: edges)
         buckets[index].offers += 1
@@ -222,9 +228,13 @@ struct AgeStatistics {
             }
         } else {
             refused += 1
-            if let oldest = oldestAccepted, age < oldest { refusedBelow += 1 }
-            else {
-                let limit = mayGrow ? AgeStatistics.maximumRefusedAbove : max(refusedAbove.count, AgeStatistics.refusedAboveKeptWhenFull)
+            if let oldest = oldestAccepted, age < oldest {
+                refusedBelow += 1
+            } else {
+                let limit =
+                    mayGrow
+                    ? AgeStatistics.maximumRefusedAbove
+                    : max(refusedAbove.count, AgeStatistics.refusedAboveKeptWhenFull)
                 refusedAbove.insert(age, keepingAtMost: limit)
             }
         }
@@ -234,24 +244,43 @@ struct AgeStatistics {
 
     /// The lifetime bracket, or nil with the reason the offers do not support one.
     func bracket(_ mechanism: Mechanism) -> (LifetimeBracket?, String?) {
-        let keyNote = keyChanges > 0 ? "; \(keyChanges) refusals left out: the server issued a ticket under a new key name" : ""
+        let keyNote =
+            keyChanges > 0 ? "; \(keyChanges) refusals left out: the server issued a ticket under a new key name" : ""
         guard hasSamples else { return (nil, "no offer of a session whose issue was seen" + keyNote) }
         guard let oldest = oldestAccepted else {
-            return (nil, "no offer was accepted (\(refused) refused, youngest \(formatAge(refusedAbove.minimum ?? 0)))" + keyNote)
+            return (
+                nil,
+                "no offer was accepted (\(refused) refused, youngest \(formatAge(refusedAbove.minimum ?? 0)))" + keyNote
+            )
         }
         if refusedBelow > 0 {
-            return (nil, "\(refusedBelow) offers refused younger than the oldest accepted (\(formatAge(oldest))): acceptance does not follow age (several backends, or cache eviction)" + keyNote)
+            return (
+                nil,
+                "\(refusedBelow) offers refused younger than the oldest accepted (\(formatAge(oldest))): acceptance "
+                    + "does not follow age (several backends, or cache eviction)"
+                    + keyNote
+            )
         }
         let atMost = refusedAbove.minimum.flatMap { $0 > oldest ? $0 : nil }
-        var bracket = LifetimeBracket(atLeast: oldest, atMost: atMost, mechanism: mechanism, acceptedOffers: accepted, refusedOffers: refused)
+        var bracket = LifetimeBracket(
+            atLeast: oldest,
+            atMost: atMost,
+            mechanism: mechanism,
+            acceptedOffers: accepted,
+            refusedOffers: refused
+        )
         bracket.fromFirstOffer = mechanism == .psk && fromFirstOffer > 0
         var reason: String? = atMost == nil ? "no refused offer older than the oldest accepted: lower bound only" : nil
         if mechanism == .psk {
             // Tickets travel encrypted (RFC 8446 4.6.1): their issue is not seen.
-            let basis = fromFirstOffer > 0
-                ? "TLS 1.3 ages of \(fromFirstOffer) offers count from the identity's first offer (no full handshake of the client before it), so they are low"
-                : "TLS 1.3 ages count from the client's last full handshake before the identity's first offer, where its ticket was issued"
-            reason = [reason, basis, atMost != nil ? "a refusal may also mean new ticket keys" : nil].compactMap { $0 }.joined(separator: "; ")
+            let basis =
+                fromFirstOffer > 0
+                ? "TLS 1.3 ages of \(fromFirstOffer) offers count from the identity's first offer (no full handshake "
+                    + "of the client before it), so they are low"
+                : "TLS 1.3 ages count from the client's last full handshake before the identity's first offer, where "
+                    + "its ticket was issued"
+            reason = [reason, basis, atMost != nil ? "a refusal may also mean new ticket keys" : nil].compactMap { $0 }
+                .joined(separator: "; ")
         }
         if keyChanges > 0 { reason = (reason ?? "") + keyNote }
         return (bracket, reason)
@@ -336,8 +365,13 @@ public struct ReuseAnalysis {
     /// The index of `key` in `table`: an entry already there, or a new one from `make` while
     /// the table is under `limit` entries and the analysis under its memory part (its
     /// `bytes` counted). Nil when it does not fit (counted in `notKept` past the memory part).
-    private mutating func admit<Key, Value>(_ key: Key, into table: WritableKeyPath<ReuseAnalysis, [Key: Value]>, limit: Int, bytes: Int,
-                                            _ make: () -> Value) -> Dictionary<Key, Value>.Index? {
+    private mutating func admit<Key, Value>(
+        _ key: Key,
+        into table: WritableKeyPath<ReuseAnalysis, [Key: Value]>,
+        limit: Int,
+        bytes: Int,
+        _ make: () -> Value
+    ) -> Dictionary<Key, Value>.Index? {
         if let known = self[keyPath: table].index(forKey: key) { return known }
         guard self[keyPath: table].count < limit, !full else {
             if full { notKept += 1 }
@@ -352,7 +386,15 @@ public struct ReuseAnalysis {
     public mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
         let key = ServiceKey(server: record.server, port: record.serverPort)
         // Looked up once; then changed in place through its index (no copy, no rehash).
-        guard let index = admit(key, into: \.services, limit: options.maximumServices, bytes: Self.serviceBytes, { ServiceReuse(key: key) }) else {
+        guard
+            let index = admit(
+                key,
+                into: \.services,
+                limit: options.maximumServices,
+                bytes: Self.serviceBytes,
+                { ServiceReuse(key: key) }
+            )
+        else {
             connectionsToOtherServices += 1
             return
         }
@@ -360,18 +402,29 @@ public struct ReuseAnalysis {
         addOffer(record, service: key, index: index)
         let answeredOffer = record.offer != nil && record.resumed != nil
         let bins = services.values[index].overTime.bins.count
-        services.values[index].overTime.add(at: record.timestampNanos, offer: answeredOffer, accepted: record.resumed == true)
+        services.values[index].overTime.add(
+            at: record.timestampNanos,
+            offer: answeredOffer,
+            accepted: record.resumed == true
+        )
         heldBytes += (services.values[index].overTime.bins.count - bins) * Self.binBytes
         addToPair(record, service: key)
         noteAnomalies(record, link: link)
     }
 
     /// Returns the bytes it added.
-    private static func update(_ service: inout ServiceReuse, with record: HandshakeRecord, full: Bool, notKept: inout Int) -> Int {
+    private static func update(
+        _ service: inout ServiceReuse,
+        with record: HandshakeRecord,
+        full: Bool,
+        notKept: inout Int
+    ) -> Int {
         var added = 0
         service.connections += 1
         if let sni = record.keptServerName, service.names.count < 64, !service.names.contains(sni) {
-            if full { notKept += 1 } else {
+            if full {
+                notKept += 1
+            } else {
                 service.names.append(sni)
                 added += nameBytes + sni.utf8.count
             }
@@ -388,7 +441,9 @@ public struct ReuseAnalysis {
             if service.ticketLifetimeHints[hint] != nil {
                 service.ticketLifetimeHints[hint]! += 1
             } else if service.ticketLifetimeHints.count < 64 {
-                if full { notKept += 1 } else {
+                if full {
+                    notKept += 1
+                } else {
                     service.ticketLifetimeHints[hint] = 1
                     added += hintBytes
                 }
@@ -397,7 +452,11 @@ public struct ReuseAnalysis {
         return added
     }
 
-    private mutating func addOffer(_ record: HandshakeRecord, service key: ServiceKey, index: Dictionary<ServiceKey, ServiceReuse>.Index) {
+    private mutating func addOffer(
+        _ record: HandshakeRecord,
+        service key: ServiceKey,
+        index: Dictionary<ServiceKey, ServiceReuse>.Index
+    ) {
         let mechanism = record.offer
         // An offer counts when the server answered; an undecided connection says nothing.
         if let mechanism, let resumed = record.resumed {
@@ -407,20 +466,29 @@ public struct ReuseAnalysis {
                 if services.values[index].offerAges.count < ServiceReuse.maximumOfferAges {
                     services.values[index].offerAges.append(OfferAge(age: age, accepted: resumed, mechanism: mechanism))
                 }
-                let keyChanged = !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
+                let keyChanged =
+                    !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
                     && record.offeredTicketKeyName != nil && record.issuedTicketKeyName != record.offeredTicketKeyName
                 let full = self.full
                 let kept = ages[key]?[mechanism]?.refusedAbove.count ?? 0
                 ages[key, default: [:]][mechanism, default: AgeStatistics(edges: options.ageBucketEdges)]
-                    .add(age: age, accepted: resumed, keyChanged: keyChanged, edges: options.ageBucketEdges, mayGrow: !full,
-                         fromFirstOffer: record.sessionAgeFrom == .firstOffer)
+                    .add(
+                        age: age,
+                        accepted: resumed,
+                        keyChanged: keyChanged,
+                        edges: options.ageBucketEdges,
+                        mayGrow: !full,
+                        fromFirstOffer: record.sessionAgeFrom == .firstOffer
+                    )
                 heldBytes += max((ages[key]![mechanism]!.refusedAbove.count - kept) * Self.ageBytes, 0)
             }
         }
         if record.resumed == false, let version = record.version, !version.isTLS13Family {
             var counts = issuance[key] ?? IssuanceCounts()
             if record.ticketSupported { counts.fullWithTicketClient += 1 }
-            if record.ticketIssued { counts.ticketsIssued += 1 } else {
+            if record.ticketIssued {
+                counts.ticketsIssued += 1
+            } else {
                 counts.fullWithoutTicket += 1
                 if !(record.serverSessionID ?? "").isEmpty { counts.fullWithoutTicketIssuingSessionID += 1 }
             }
@@ -430,13 +498,22 @@ public struct ReuseAnalysis {
 
     private mutating func addToPair(_ record: HandshakeRecord, service: ServiceKey) {
         let key = PairKey(client: record.client, service: service)
-        guard let index = admit(key, into: \.pairs, limit: options.maximumPairs, bytes: Self.pairBytes, { PairSequence(client: key.client, service: service) }) else {
+        guard
+            let index = admit(
+                key,
+                into: \.pairs,
+                limit: options.maximumPairs,
+                bytes: Self.pairBytes,
+                { PairSequence(client: key.client, service: service) }
+            )
+        else {
             omittedPairs += 1
             return
         }
         // Changed in place: a copy of the sequence would copy its array on every append.
         if pairs.values[index].connections.count < options.maximumPairConnections,
-           listedPairConnections < options.maximumListedPairConnections, !full {
+            listedPairConnections < options.maximumListedPairConnections, !full
+        {
             let verdict: PairVerdict
             switch record.resumed {
             case .some(true): verdict = .resumed
@@ -445,8 +522,15 @@ public struct ReuseAnalysis {
             }
             listedPairConnections += 1
             heldBytes += Self.listedBytes
-            pairs.values[index].connections.append(PairConnection(uid: record.uid, timestampNanos: record.timestampNanos, verdict: verdict,
-                                                                  offer: record.offer, sessionAge: record.sessionAge))
+            pairs.values[index].connections.append(
+                PairConnection(
+                    uid: record.uid,
+                    timestampNanos: record.timestampNanos,
+                    verdict: verdict,
+                    offer: record.offer,
+                    sessionAge: record.sessionAge
+                )
+            )
         } else {
             pairs.values[index].omitted += 1
         }
@@ -458,23 +542,40 @@ public struct ReuseAnalysis {
             // RFC 8446 8.1: tickets should be offered once; a second offer of an identity
             // is a replay or a privacy leak across connections.
             if let index = ticketReuseAnomaly[link.key] {
-                if anomalies[index].uids.count < ReuseAnalysis.maximumUIDsPerAnomaly { anomalies[index].uids.append(record.uid) }
+                if anomalies[index].uids.count < ReuseAnalysis.maximumUIDsPerAnomaly {
+                    anomalies[index].uids.append(record.uid)
+                }
                 anomalies[index].offers += 1
                 anomalies[index].detail = "TLS 1.3 PSK identity \(link.key) offered \(anomalies[index].offers) times"
             } else {
-                let anomaly = Anomaly(kind: .ticketReuse, uids: [link.issuerUID, record.uid],
-                                      detail: "TLS 1.3 PSK identity \(link.key) offered 2 times", offers: 2)
+                let anomaly = Anomaly(
+                    kind: .ticketReuse,
+                    uids: [link.issuerUID, record.uid],
+                    detail: "TLS 1.3 PSK identity \(link.key) offered 2 times",
+                    offers: 2
+                )
                 if note(anomaly) { ticketReuseAnomaly[link.key] = anomalies.count - 1 }
             }
         }
         guard record.resumed == true else { return }
         if link.issuerClient != record.client {
-            note(Anomaly(kind: .movedSession, uids: [link.issuerUID, record.uid],
-                         detail: "\(link.mechanism.rawValue) issued to \(link.issuerClient) resumed from \(record.client)"))
+            note(
+                Anomaly(
+                    kind: .movedSession,
+                    uids: [link.issuerUID, record.uid],
+                    detail: "\(link.mechanism.rawValue) issued to \(link.issuerClient) resumed from \(record.client)"
+                )
+            )
         }
         if link.issuerSNI != record.keptServerName {
-            note(Anomaly(kind: .sniChanged, uids: [link.issuerUID, record.uid],
-                         detail: "issued under \(link.issuerSNI ?? "no SNI"), resumed under \(record.keptServerName ?? "no SNI")"))
+            note(
+                Anomaly(
+                    kind: .sniChanged,
+                    uids: [link.issuerUID, record.uid],
+                    detail:
+                        "issued under \(link.issuerSNI ?? "no SNI"), resumed under \(record.keptServerName ?? "no SNI")"
+                )
+            )
         }
     }
 
@@ -507,8 +608,12 @@ public struct ReuseAnalysis {
             }
             service.byAge = combined
             // The service's lifetime: from the mechanism with the most offers of known age.
-            let sampleCount = { (m: Mechanism) in (statistics[m]?.accepted ?? 0) + (statistics[m]?.refused ?? 0) + (statistics[m]?.keyChanges ?? 0) }
-            if let main = Mechanism.allCases.max(by: { sampleCount($0) < sampleCount($1) }), sampleCount(main) > 0, let entry = service.lifetimes[main] {
+            let sampleCount = { (m: Mechanism) in
+                (statistics[m]?.accepted ?? 0) + (statistics[m]?.refused ?? 0) + (statistics[m]?.keyChanges ?? 0)
+            }
+            if let main = Mechanism.allCases.max(by: { sampleCount($0) < sampleCount($1) }), sampleCount(main) > 0,
+                let entry = service.lifetimes[main]
+            {
                 service.lifetime = entry.bracket
                 service.lifetimeReason = entry.reason
             } else {
@@ -516,24 +621,40 @@ public struct ReuseAnalysis {
             }
             finished.append(service)
         }
-        return ReuseReport(services: finished.sorted { $0.key < $1.key },
-                           pairs: pairs.values.sorted { ($0.service, $0.client) < ($1.service, $1.client) },
-                           anomalies: anomalies, anomalyCounts: anomalyCounts, ageBucketEdges: options.ageBucketEdges,
-                           connectionsToOtherServices: connectionsToOtherServices, omittedPairs: omittedPairs,
-                           notKeptForMemory: notKept > 0 ? [(key: "reuse_statistics", count: notKept)] : [])
+        return ReuseReport(
+            services: finished.sorted { $0.key < $1.key },
+            pairs: pairs.values.sorted { ($0.service, $0.client) < ($1.service, $1.client) },
+            anomalies: anomalies,
+            anomalyCounts: anomalyCounts,
+            ageBucketEdges: options.ageBucketEdges,
+            connectionsToOtherServices: connectionsToOtherServices,
+            omittedPairs: omittedPairs,
+            notKeptForMemory: notKept > 0 ? [(key: "reuse_statistics", count: notKept)] : []
+        )
     }
 
     private func support(_ mechanism: Mechanism, _ offers: OfferCount, _ counts: IssuanceCounts) -> Support {
         let name = ["session_id": "session ID", "ticket": "ticket", "psk": "TLS 1.3 PSK"][mechanism.rawValue]!
-        if offers.accepted > 0 { return Support(value: .yes, reason: "\(offers.accepted) of \(offers.made) \(name) offers accepted") }
+        if offers.accepted > 0 {
+            return Support(value: .yes, reason: "\(offers.accepted) of \(offers.made) \(name) offers accepted")
+        }
         let refusals = offers.made > 0 ? "; none of \(offers.made) \(name) offers accepted" : ""
         switch mechanism {
         case .sessionID where counts.fullWithoutTicket > 0 && counts.fullWithoutTicketIssuingSessionID == 0:
-            return Support(value: .no, reason: "no session ID issued in \(counts.fullWithoutTicket) full handshakes that gave no ticket either" + refusals,
-                           basis: .issuance)
+            return Support(
+                value: .no,
+                reason: "no session ID issued in \(counts.fullWithoutTicket) full handshakes that gave no ticket either"
+                    + refusals,
+                basis: .issuance
+            )
         case .ticket where counts.fullWithTicketClient > 0 && counts.ticketsIssued == 0:
-            return Support(value: .no, reason: "no ticket issued in \(counts.fullWithTicketClient) full handshakes whose client accepts tickets" + refusals,
-                           basis: .issuance)
+            return Support(
+                value: .no,
+                reason:
+                    "no ticket issued in \(counts.fullWithTicketClient) full handshakes whose client accepts tickets"
+                    + refusals,
+                basis: .issuance
+            )
         case _ where offers.made > 0:
             return Support(value: .no, reason: "none of \(offers.made) \(name) offers accepted")
         case .psk:

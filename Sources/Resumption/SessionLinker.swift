@@ -90,7 +90,8 @@ struct SessionKey: Hashable {
     var low: UInt64
 
     init(_ text: String) {
-        var first = Hasher(), second = Hasher()
+        var first = Hasher()
+        var second = Hasher()
         first.combine(0 as UInt8)
         second.combine(1 as UInt8)
         var text = text
@@ -130,7 +131,7 @@ struct ExpiringTable {
         while head < order.count {
             let oldest = order[head]
             if let stored = entries[oldest.key], stored.seenNanos == oldest.seen { return oldest.seen }
-            head += 1 // re-inserted later: its newer place counts
+            head += 1  // re-inserted later: its newer place counts
         }
         compact()
         return nil
@@ -197,7 +198,8 @@ struct RecentFullHandshakes {
     /// within `horizon`.
     func latest(_ record: HandshakeRecord, within horizon: Int64) -> Int64? {
         guard let time = latest[Key(client: record.client, server: record.server, port: record.serverPort)],
-              time < record.timestampNanos, record.timestampNanos - time <= horizon else { return nil }
+            time < record.timestampNanos, record.timestampNanos - time <= horizon
+        else { return nil }
         return time
     }
 }
@@ -260,8 +262,16 @@ public struct SessionLinker {
         tickets.expire(before: horizon)
         identities.expire(before: horizon)
         while rememberedSessions > max(limits.maximumSessions, 1) {
-            let a = sessionIDs.oldestSeen() ?? .max, b = tickets.oldestSeen() ?? .max, c = identities.oldestSeen() ?? .max
-            if a <= b, a <= c { sessionIDs.removeOldest() } else if b <= c { tickets.removeOldest() } else { identities.removeOldest() }
+            let a = sessionIDs.oldestSeen() ?? .max
+            let b = tickets.oldestSeen() ?? .max
+            let c = identities.oldestSeen() ?? .max
+            if a <= b, a <= c {
+                sessionIDs.removeOldest()
+            } else if b <= c {
+                tickets.removeOldest()
+            } else {
+                identities.removeOldest()
+            }
             forgottenEarly += 1
         }
     }
@@ -291,8 +301,13 @@ public struct SessionLinker {
                 record.pskFirstOfferedBy = first.uid
                 record.sessionAge = age(first)
                 record.sessionAgeFrom = first.originNanos < first.seenNanos ? .fullHandshake : .firstOffer
-                return SessionLink(mechanism: .psk, issuerUID: first.uid, issuerClient: first.client, issuerSNI: issuerName(first, record),
-                                   key: identity.digest)
+                return SessionLink(
+                    mechanism: .psk,
+                    issuerUID: first.uid,
+                    issuerClient: first.client,
+                    issuerSNI: issuerName(first, record),
+                    key: identity.digest
+                )
             }
             // Tickets travel encrypted (RFC 8446 4.6.1): the identity is dated from the
             // client's last full handshake with this service, where tickets are issued.
@@ -302,8 +317,17 @@ public struct SessionLinker {
                 record.sessionAge = Double(now - full) / 1e9
                 record.sessionAgeFrom = .fullHandshake
             }
-            remember(.identity, identity.digest, KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client,
-                                                              name: names.index(record.keptServerName)))
+            remember(
+                .identity,
+                identity.digest,
+                KnownSession(
+                    uid: record.uid,
+                    seenNanos: now,
+                    originNanos: origin,
+                    client: record.client,
+                    name: names.index(record.keptServerName)
+                )
+            )
             return nil
         }
         if let digest = record.offeredTicketDigest {
@@ -312,8 +336,13 @@ public struct SessionLinker {
                 record.resumes = issued.uid
                 record.sessionAge = age(issued)
                 record.sessionAgeFrom = .issue
-                return SessionLink(mechanism: .ticket, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issuerName(issued, record),
-                                   key: digest)
+                return SessionLink(
+                    mechanism: .ticket,
+                    issuerUID: issued.uid,
+                    issuerClient: issued.client,
+                    issuerSNI: issuerName(issued, record),
+                    key: digest
+                )
             }
             return nil
         }
@@ -323,8 +352,13 @@ public struct SessionLinker {
             record.resumes = issued.uid
             record.sessionAge = age(issued)
             record.sessionAgeFrom = .issue
-            return SessionLink(mechanism: .sessionID, issuerUID: issued.uid, issuerClient: issued.client, issuerSNI: issuerName(issued, record),
-                                   key: record.clientSessionID)
+            return SessionLink(
+                mechanism: .sessionID,
+                issuerUID: issued.uid,
+                issuerClient: issued.client,
+                issuerSNI: issuerName(issued, record),
+                key: record.clientSessionID
+            )
         }
         // An unknown session ID from a client that offers TLS 1.3 is middlebox compatibility
         // mode (RFC 8446 D.4) unless the server echoed it in a TLS 1.2 resumption.
@@ -352,7 +386,13 @@ public struct SessionLinker {
             let table = link.mechanism == .ticket ? tickets : sessionIDs
             origin = table[link.key]?.originNanos ?? now
         }
-        let issued = KnownSession(uid: record.uid, seenNanos: now, originNanos: origin, client: record.client, name: names.index(record.keptServerName))
+        let issued = KnownSession(
+            uid: record.uid,
+            seenNanos: now,
+            originNanos: origin,
+            client: record.client,
+            name: names.index(record.keptServerName)
+        )
         if record.resumed == false, let id = record.serverSessionID, !id.isEmpty {
             remember(.sessionID, id, issued)
         }

@@ -40,13 +40,16 @@ public struct TimeSeries: Sendable {
 
     /// Doubles the bin width, merging bins into the aligned wider ones.
     private mutating func widen() {
-        let oldStart = startNanos!, oldWidth = binNanos
+        let oldStart = startNanos!
+        let oldWidth = binNanos
         binNanos *= 2
         startNanos = floor(oldStart, binNanos)
         var merged: [Bin] = []
         for (index, bin) in bins.enumerated() {
             let target = Int((oldStart + Int64(index) * oldWidth - startNanos!) / binNanos)
-            if target >= merged.count { merged.append(contentsOf: repeatElement(Bin(), count: target + 1 - merged.count)) }
+            if target >= merged.count {
+                merged.append(contentsOf: repeatElement(Bin(), count: target + 1 - merged.count))
+            }
             merged[target].connections += bin.connections
             merged[target].offers += bin.offers
             merged[target].accepted += bin.accepted

@@ -22,7 +22,8 @@ public struct LegPairer {
     public static let maximumHeld = 16_384
     public let maximumHeldBytes: Int
     /// What one ring slot costs: a record is held inline, with its time and cost beside it.
-    private static let slotBytes = MemoryLayout<HandshakeRecord?>.stride + MemoryLayout<Int64>.stride + MemoryLayout<Int>.stride
+    private static let slotBytes =
+        MemoryLayout<HandshakeRecord?>.stride + MemoryLayout<Int64>.stride + MemoryLayout<Int>.stride
     /// What `byRandom` costs per held record: it keeps at most 2 entries per held record
     /// and 1024 more (then it is rebuilt), each a 64-character key on the heap, its value
     /// and the table's slack (about 192 bytes).
@@ -56,10 +57,12 @@ public struct LegPairer {
     public mutating func add(_ record: consuming HandshakeRecord, release: (consuming HandshakeRecord) -> Void) {
         let sequence = oldestSequence + heldCount
         if LegPairer.isDistinctive(record.clientRandom),
-           let earlier = byRandom.updateValue(sequence, forKey: record.clientRandom), earlier >= oldestSequence {
+            let earlier = byRandom.updateValue(sequence, forKey: record.clientRandom), earlier >= oldestSequence
+        {
             let slot = self.slot(of: earlier)
             if let front = ring[slot], record.timestampNanos - front.timestampNanos <= windowNanos,
-               front.server != record.server || front.serverPort != record.serverPort {
+                front.server != record.server || front.serverPort != record.serverPort
+            {
                 ring[slot]!.backend = endpoint(record)
                 ring[slot]!.backendLeg = record.uid
                 record.backsideOf = front.uid
@@ -85,7 +88,9 @@ public struct LegPairer {
     /// The held records with their part of the random index, and the ring's empty slots.
     private var bytesInUse: Int { heldBytes + (ring.count - heldCount) * LegPairer.slotBytes }
 
-    private static func cost(_ record: borrowing HandshakeRecord) -> Int { record.approximateBytes + randomIndexBytesPerRecord }
+    private static func cost(_ record: borrowing HandshakeRecord) -> Int {
+        record.approximateBytes + randomIndexBytesPerRecord
+    }
 
     private mutating func releaseOldest(to release: (consuming HandshakeRecord) -> Void) {
         let record = ring[oldestSlot].take()!
@@ -97,7 +102,9 @@ public struct LegPairer {
     }
 
     /// Releases everything still held (end of input).
-    public mutating func finish(release: (consuming HandshakeRecord) -> Void) { self.release(olderThan: .max, to: release) }
+    public mutating func finish(release: (consuming HandshakeRecord) -> Void) {
+        self.release(olderThan: .max, to: release)
+    }
 
     /// Releases records whose window has passed by `timestampNanos` (live capture, where
     /// time passes without records).

@@ -57,7 +57,11 @@ public struct OfferPlaces: Sendable, Equatable {
 
     mutating func add(_ place: WritableKeyPath<OfferPlaces, OfferCount>, accepted: Bool, age: Double?) {
         self[keyPath: place].made += 1
-        if accepted { self[keyPath: place].accepted += 1 } else if let age { youngestRefusedAge = min(youngestRefusedAge ?? age, age) }
+        if accepted {
+            self[keyPath: place].accepted += 1
+        } else if let age {
+            youngestRefusedAge = min(youngestRefusedAge ?? age, age)
+        }
     }
 }
 
@@ -193,7 +197,8 @@ public struct StickinessAnalysis {
 
     /// What the analysis holds now, as it counts against `maximumBytes`.
     private var heldBytes: Int {
-        kept * Self.connectionBytes + interned.bytes + (parent.count + serviceOfName.count + omitted.count) * Self.entryBytes
+        kept * Self.connectionBytes + interned.bytes + (parent.count + serviceOfName.count + omitted.count)
+            * Self.entryBytes
     }
 
     public mutating func add(_ record: HandshakeRecord) {
@@ -216,8 +221,11 @@ public struct StickinessAnalysis {
         }
         // One name on one port served from several addresses is one service.
         if let sni = record.keptServerName {
-            let name = NameOnPort(name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni).hashValue,
-                                  port: record.serverPort)
+            let name = NameOnPort(
+                name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni)
+                    .hashValue,
+                port: record.serverPort
+            )
             if let other = serviceOfName[name] { union(service, other) } else if !full { serviceOfName[name] = service }
         }
         let held = connections.values[index].count
@@ -238,30 +246,45 @@ public struct StickinessAnalysis {
         tcpKey.combine(traits?.synAckWindow)
         tcpKey.combine(traits?.synAckOptions)
         let tcpShape = interned.id(shape: UInt64(bitPattern: Int64(tcpKey.finalize())) & ~1) {
-            [traits.map { "ttl \($0.ttl)" } ?? "-", traits?.synAckWindow.map { "window \($0)" } ?? "-",
-             traits?.synAckOptions.map { "options \($0)" } ?? "-"].joined(separator: ", ")
+            [
+                traits.map { "ttl \($0.ttl)" } ?? "-", traits?.synAckWindow.map { "window \($0)" } ?? "-",
+                traits?.synAckOptions.map { "options \($0)" } ?? "-",
+            ].joined(separator: ", ")
         }
         var helloKey = Hasher()
         // The closures below capture these values, not the record (which they would copy).
-        let cipher = record.cipher, serverExtensions = record.serverExtensions, commonName = record.certificate?.commonName
+        let cipher = record.cipher
+        let serverExtensions = record.serverExtensions
+        let commonName = record.certificate?.commonName
         helloKey.combine(cipher?.rawValue)
         helloKey.combine(serverExtensions)
         let helloShape = interned.id(shape: UInt64(bitPattern: Int64(helloKey.finalize())) | 1) {
-            "cipher \(cipher.map { String($0.rawValue) } ?? "-"), extensions " + serverExtensions.map(String.init).joined(separator: ".")
+            "cipher \(cipher.map { String($0.rawValue) } ?? "-"), extensions "
+                + serverExtensions.map(String.init).joined(separator: ".")
         }
-        connections.values[index].append(Connection(
-            uid: record.uid, timestampNanos: record.timestampNanos, client: record.client, service: service,
-            legBackend: interned.id(record.backend),
-            // The fingerprint tells backends apart; the subject's CN says which server it is.
-            certificate: interned.id(key: record.certificateFingerprints.first) { fingerprint in
-                "certificate " + fingerprint.prefix(12) + (commonName.map { " (CN=\($0))" } ?? "")
-            },
-            tcpShape: tcpShape, helloShape: helloShape,
-            issuedKeyName: interned.id(record.issuedTicketKeyName),
-            offeredKeyName: interned.id(record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName),
-            isTLS13: record.version?.isTLS13Family ?? false, offer: record.offer,
-            resumed: record.resumed, sessionAge: record.sessionAge, resumes: record.resumes,
-            pskFirstOfferedBy: record.pskFirstOfferedBy))
+        connections.values[index].append(
+            Connection(
+                uid: record.uid,
+                timestampNanos: record.timestampNanos,
+                client: record.client,
+                service: service,
+                legBackend: interned.id(record.backend),
+                // The fingerprint tells backends apart; the subject's CN says which server it is.
+                certificate: interned.id(key: record.certificateFingerprints.first) { fingerprint in
+                    "certificate " + fingerprint.prefix(12) + (commonName.map { " (CN=\($0))" } ?? "")
+                },
+                tcpShape: tcpShape,
+                helloShape: helloShape,
+                issuedKeyName: interned.id(record.issuedTicketKeyName),
+                offeredKeyName: interned.id(record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName),
+                isTLS13: record.version?.isTLS13Family ?? false,
+                offer: record.offer,
+                resumed: record.resumed,
+                sessionAge: record.sessionAge,
+                resumes: record.resumes,
+                pskFirstOfferedBy: record.pskFirstOfferedBy
+            )
+        )
     }
 
     private mutating func root(_ key: ServiceKey) -> ServiceKey {
@@ -272,7 +295,8 @@ public struct StickinessAnalysis {
     }
 
     private mutating func union(_ a: ServiceKey, _ b: ServiceKey) {
-        let ra = root(a), rb = root(b)
+        let ra = root(a)
+        let rb = root(b)
         if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
     }
 
@@ -287,7 +311,11 @@ public struct StickinessAnalysis {
             if members.count > 1 { all.sort { $0.timestampNanos < $1.timestampNanos } }
             var verdict = judge(all, services: members)
             let skipped = members.reduce(0) { $0 + (omitted[$1] ?? 0) }
-            if skipped > 0 { verdict.evidence.append("judged on the latest \(all.count) connections; \(skipped) earlier ones not kept") }
+            if skipped > 0 {
+                verdict.evidence.append(
+                    "judged on the latest \(all.count) connections; \(skipped) earlier ones not kept"
+                )
+            }
             for service in members { verdicts[service] = verdict }
         }
         return verdicts
@@ -323,22 +351,42 @@ public struct StickinessAnalysis {
         if !paired.isEmpty {
             scheme = .legs
             let backends = Set(paired.map(\.legBackend)).map(interned.text).sorted()
-            evidence.append("both legs captured: \(paired.count) of \(all.count) connections paired with their back-side connection by ClientHello random; \(backends.count) backend\(backends.count == 1 ? "" : "s"): \(backends.joined(separator: ", "))")
+            evidence.append(
+                "both legs captured: \(paired.count) of \(all.count) connections paired with their back-side "
+                    + "connection by ClientHello random; \(backends.count) backend\(backends.count == 1 ? "" : "s"): "
+                    + "\(backends.joined(separator: ", "))"
+            )
         } else if services.count > 1 {
             scheme = .addresses
-            evidence.append("\(services.count) server addresses serve the same name: \(services.map(endpoint).joined(separator: ", "))")
+            evidence.append(
+                "\(services.count) server addresses serve the same name: "
+                    + "\(services.map(endpoint).joined(separator: ", "))"
+            )
         } else if certificates.count > 1 {
             scheme = .certificates
-            evidence.append("\(certificates.count) different server certificates in full handshakes: \(certificates.map { interned.text($0).replacingPrefix("certificate ") }.sorted().joined(separator: ", "))")
+            evidence.append(
+                "\(certificates.count) different server certificates in full handshakes: "
+                    + certificates.map { interned.text($0).replacingPrefix("certificate ") }.sorted()
+                    .joined(separator: ", ")
+            )
         } else if tcpShapes.count > 1 {
             scheme = .tcpShapes
-            evidence.append("\(tcpShapes.count) different server TCP traits: \(tcpShapes.map(interned.text).sorted().joined(separator: "; "))")
+            evidence.append(
+                "\(tcpShapes.count) different server TCP traits: "
+                    + "\(tcpShapes.map(interned.text).sorted().joined(separator: "; "))"
+            )
         } else if helloShapes.count > 1 {
             scheme = .helloShapes
-            evidence.append("\(helloShapes.count) different ServerHello shapes in full handshakes: \(helloShapes.map(interned.text).sorted().joined(separator: "; "))")
+            evidence.append(
+                "\(helloShapes.count) different ServerHello shapes in full handshakes: "
+                    + "\(helloShapes.map(interned.text).sorted().joined(separator: "; "))"
+            )
         } else {
             scheme = .single
-            evidence.append("one server address\(certificates.count == 1 ? ", one certificate" : ""), one ServerHello shape, one set of TCP traits: one backend visible")
+            evidence.append(
+                "one server address\(certificates.count == 1 ? ", one certificate" : ""), one ServerHello shape, one "
+                    + "set of TCP traits: one backend visible"
+            )
         }
 
         // Each connection's backend (by position in `all`), where the scheme tells it.
@@ -351,24 +399,32 @@ public struct StickinessAnalysis {
             case .certificates: backendOf[i] = c.certificate
             case .tcpShapes: backendOf[i] = c.tcpShape
             case .helloShapes: if c.resumed == false { backendOf[i] = c.helloShape }
-            case .single: break // nothing tells backends apart: no offer's backend is known
+            case .single: break  // nothing tells backends apart: no offer's backend is known
             }
         }
         if scheme == .certificates {
             // Abbreviated handshakes carry no certificate: TCP traits or an issued ticket key
             // name seen with exactly one certificate identify the backend.
-            var certsOfShape: [Int32: Set<Int32>] = [:], certsOfKey: [Int32: Set<Int32>] = [:]
+            var certsOfShape: [Int32: Set<Int32>] = [:]
+            var certsOfKey: [Int32: Set<Int32>] = [:]
             for (i, c) in all.enumerated() where backendOf[i] >= 0 {
                 certsOfShape[c.tcpShape, default: []].insert(backendOf[i])
                 if c.issuedKeyName >= 0 { certsOfKey[c.issuedKeyName, default: []].insert(backendOf[i]) }
             }
             for (i, c) in all.enumerated() where backendOf[i] < 0 {
-                if c.issuedKeyName >= 0, let owners = certsOfKey[c.issuedKeyName], owners.count == 1 { backendOf[i] = owners.first! }
-                else if let owners = certsOfShape[c.tcpShape], owners.count == 1 { backendOf[i] = owners.first! }
+                if c.issuedKeyName >= 0, let owners = certsOfKey[c.issuedKeyName], owners.count == 1 {
+                    backendOf[i] = owners.first!
+                } else if let owners = certsOfShape[c.tcpShape], owners.count == 1 {
+                    backendOf[i] = owners.first!
+                }
             }
         }
-        let shapeIDs = Dictionary(uniqueKeysWithValues: (scheme == .tcpShapes ? tcpShapes : helloShapes).sorted { interned.text($0) < interned.text($1) }
-            .enumerated().map { ($1, "host \($0 + 1)") })
+        let shapeIDs = Dictionary(
+            uniqueKeysWithValues: (scheme == .tcpShapes ? tcpShapes : helloShapes).sorted {
+                interned.text($0) < interned.text($1)
+            }
+            .enumerated().map { ($1, "host \($0 + 1)") }
+        )
         func displayName(_ backend: Int32) -> String {
             switch scheme {
             case .addresses: endpoint(services[Int(backend)])
@@ -379,16 +435,24 @@ public struct StickinessAnalysis {
 
         var counts: [Int32: Int] = [:]
         for b in backendOf where b >= 0 { counts[b, default: 0] += 1 }
-        let backends = counts.map { BackendSummary(id: displayName($0.key), identifiedBy: scheme.label, connections: $0.value) }.sorted { $0.id < $1.id }
+        let backends = counts.map {
+            BackendSummary(id: displayName($0.key), identifiedBy: scheme.label, connections: $0.value)
+        }.sorted { $0.id < $1.id }
 
         // Ticket key names per backend: one name at several backends means shared keys.
         var backendsOfKey: [Int32: Set<Int32>] = [:]
         for (i, c) in all.enumerated() where backendOf[i] >= 0 {
             if c.issuedKeyName >= 0 { backendsOfKey[c.issuedKeyName, default: []].insert(backendOf[i]) }
-            if c.resumed == true, c.offeredKeyName >= 0 { backendsOfKey[c.offeredKeyName, default: []].insert(backendOf[i]) }
+            if c.resumed == true, c.offeredKeyName >= 0 {
+                backendsOfKey[c.offeredKeyName, default: []].insert(backendOf[i])
+            }
         }
-        for (key, owners) in backendsOfKey.sorted(by: { interned.text($0.key) < interned.text($1.key) }) where owners.count > 1 {
-            evidence.append("ticket key name \(interned.text(key).prefix(12)) used by \(owners.count) backends (\(owners.map(displayName).sorted().joined(separator: ", "))): shared ticket keys")
+        for (key, owners) in backendsOfKey.sorted(by: { interned.text($0.key) < interned.text($1.key) })
+        where owners.count > 1 {
+            evidence.append(
+                "ticket key name \(interned.text(key).prefix(12)) used by \(owners.count) backends "
+                    + "(\(owners.map(displayName).sorted().joined(separator: ", "))): shared ticket keys"
+            )
         }
         let keyNames = Set(all.map(\.issuedKeyName) + all.map(\.offeredKeyName)).subtracting([-1])
         if backendsOfKey.values.allSatisfy({ $0.count == 1 }), backendsOfKey.count > 1 {
@@ -414,22 +478,32 @@ public struct StickinessAnalysis {
             let first = c.pskFirstOfferedBy.flatMap { position[$0] } ?? i
             guard let candidates = fullTLS13ByClient[c.client] else { return -1 }
             // The last candidate before `first` (candidates are in time order).
-            var low = 0, high = candidates.count
+            var low = 0
+            var high = candidates.count
             while low < high {
                 let middle = (low + high) / 2
-                if all[candidates[middle]].timestampNanos < all[first].timestampNanos { low = middle + 1 } else { high = middle }
+                if all[candidates[middle]].timestampNanos < all[first].timestampNanos {
+                    low = middle + 1
+                } else {
+                    high = middle
+                }
             }
             return low > 0 ? backendOf[candidates[low - 1]] : -1
         }
 
         let offers = all.indices.filter { all[$0].offer != nil && all[$0].resumed != nil }
-        var sameAccepted = 0, sameRefused = 0, otherAccepted = 0, otherRefused = 0, unknownAccepted = 0
+        var sameAccepted = 0
+        var sameRefused = 0
+        var otherAccepted = 0
+        var otherRefused = 0
+        var unknownAccepted = 0
         var unknownRefused: [Int] = []
         var places: [Mechanism: OfferPlaces] = [:]
         var atIssuerOffers: [(mechanism: Mechanism, backend: Int32, accepted: Bool)] = []
         for i in offers {
             let accepted = all[i].resumed == true
-            let serving = backendOf[i], issuer = serving >= 0 ? issuerBackend(i) : -1
+            let serving = backendOf[i]
+            let issuer = serving >= 0 ? issuerBackend(i) : -1
             let place: WritableKeyPath<OfferPlaces, OfferCount>
             if serving >= 0, issuer >= 0 {
                 switch (serving == issuer, accepted) {
@@ -451,7 +525,9 @@ public struct StickinessAnalysis {
         // Outcome pattern: refused younger than an accepted offer of the same mechanism.
         var oldestAccepted: [Mechanism: Double] = [:]
         for i in offers where all[i].resumed == true {
-            if let m = all[i].offer, let age = all[i].sessionAge { oldestAccepted[m] = max(oldestAccepted[m] ?? 0, age) }
+            if let m = all[i].offer, let age = all[i].sessionAge {
+                oldestAccepted[m] = max(oldestAccepted[m] ?? 0, age)
+            }
         }
         let youngRefused = unknownRefused.filter { i in
             guard let m = all[i].offer, let age = all[i].sessionAge, let limit = oldestAccepted[m] else { return false }
@@ -461,25 +537,38 @@ public struct StickinessAnalysis {
 
         if known > 0 {
             if otherAccepted + otherRefused > 0 {
-                evidence.append("\(otherAccepted + otherRefused) of \(known) offers landed on another backend than the one that issued the session: \(otherAccepted) accepted, \(otherRefused) refused")
+                evidence.append(
+                    "\(otherAccepted + otherRefused) of \(known) offers landed on another backend than the one that "
+                        + "issued the session: \(otherAccepted) accepted, \(otherRefused) refused"
+                )
             }
             if sameAccepted + sameRefused > 0 {
-                evidence.append("\(sameAccepted + sameRefused) offers returned to the issuing backend: \(sameAccepted) accepted\(sameRefused > 0 ? ", \(sameRefused) refused (expired or evicted)" : "")")
+                evidence.append(
+                    "\(sameAccepted + sameRefused) offers returned to the issuing backend: \(sameAccepted) "
+                        + "accepted\(sameRefused > 0 ? ", \(sameRefused) refused (expired or evicted)" : "")"
+                )
             }
         }
         if !youngRefused.isEmpty {
             let maxAge = youngRefused.compactMap { all[$0].sessionAge }.max() ?? 0
             let limit = oldestAccepted.values.max() ?? 0
-            evidence.append("\(youngRefused.count) offers refused at ages up to \(formatAge(maxAge)) while offers up to \(formatAge(limit)) old were accepted: they reached a backend that does not hold the session")
+            evidence.append(
+                "\(youngRefused.count) offers refused at ages up to \(formatAge(maxAge)) while offers up to "
+                    + "\(formatAge(limit)) old were accepted: they reached a backend that does not hold the session"
+            )
         }
         if unknownAccepted > 0 {
-            evidence.append("\(unknownAccepted) offers accepted in abbreviated handshakes, which do not show the backend")
+            evidence.append(
+                "\(unknownAccepted) offers accepted in abbreviated handshakes, which do not show the backend"
+            )
         }
 
         let landedElsewhere = otherRefused + youngRefused.count
         // Of all answered offers, those shown to have reached another backend (a lower bound
         // when some offers' backends are unknown).
-        let offersElsewhere: Double? = offers.isEmpty || (known == 0 && youngRefused.isEmpty) ? nil
+        let offersElsewhere: Double? =
+            offers.isEmpty || (known == 0 && youngRefused.isEmpty)
+            ? nil
             : Double(otherAccepted + otherRefused + youngRefused.count) / Double(offers.count)
 
         // Only a capture that tells backends apart can show a single one; with nothing to
@@ -502,7 +591,11 @@ public struct StickinessAnalysis {
             // cannot tell stickiness from rotation.
             if Self.rotates(backendOf) {
                 verdict = .unknown
-                evidence.append("every offer returned to its issuing backend, but the backends also took turns connection by connection, as round robin does: with these clients stickiness and rotation look alike; clients that do not take turns would tell")
+                evidence.append(
+                    "every offer returned to its issuing backend, but the backends also took turns connection by "
+                        + "connection, as round robin does: with these clients stickiness and rotation look alike; "
+                        + "clients that do not take turns would tell"
+                )
             } else {
                 verdict = .sticky
             }
@@ -511,19 +604,35 @@ public struct StickinessAnalysis {
         } else if unknownAccepted + sameAccepted > 0 {
             verdict = .stickyOrShared
             if !backendsKnown {
-                evidence.append("nothing tells backends apart: one backend, or several that keep clients on the backend holding their session or share sessions, look alike")
+                evidence.append(
+                    "nothing tells backends apart: one backend, or several that keep clients on the backend holding "
+                        + "their session or share sessions, look alike"
+                )
             }
         } else {
             verdict = .unknown
             if !backendsKnown {
                 let youngest = places.values.compactMap(\.youngestRefusedAge).min()
-                evidence.append("every offer refused\(youngest.map { ", the youngest \(formatAge($0)) after its session was issued" } ?? ""), and nothing tells backends apart: no session cache, a cache too small or restarted, or several backends without stickiness")
-                evidence.append("to decide: capture the back side of the balancer too, or look for a certificate, ticket key name or server TCP trait that differs per backend")
+                evidence.append(
+                    "every offer refused"
+                        + (youngest.map { ", the youngest \(formatAge($0)) after its session was issued" } ?? "")
+                        + ", and nothing tells backends apart: no session cache, a cache too small or restarted, "
+                        + "or several backends without stickiness"
+                )
+                evidence.append(
+                    "to decide: capture the back side of the balancer too, or look for a certificate, ticket key "
+                        + "name or server TCP trait that differs per backend"
+                )
             }
         }
-        var result = StickinessVerdict(verdict: verdict, backends: backends, offersElsewhere: offersElsewhere,
-                                       offersElsewhereIsLowerBound: offersElsewhere != nil && known < offers.count,
-                                       evidence: evidence, services: services)
+        var result = StickinessVerdict(
+            verdict: verdict,
+            backends: backends,
+            offersElsewhere: offersElsewhere,
+            offersElsewhereIsLowerBound: offersElsewhere != nil && known < offers.count,
+            evidence: evidence,
+            services: services
+        )
         result.backendsKnown = backendsKnown
         for offer in atIssuerOffers {
             let name = displayName(offer.backend)

@@ -47,7 +47,9 @@ public struct DTLSDecoder {
             let new = RangeSet(offset..<(offset + bytes.count)).subtracting(covered)
             var added = 0
             for range in new.ranges {
-                pieces.append((range.lowerBound, Array(bytes[(range.lowerBound - offset)..<(range.upperBound - offset)])))
+                pieces.append(
+                    (range.lowerBound, Array(bytes[(range.lowerBound - offset)..<(range.upperBound - offset)]))
+                )
                 added += range.count
             }
             covered.insert(contentsOf: offset..<(offset + bytes.count))
@@ -58,7 +60,9 @@ public struct DTLSDecoder {
         /// The whole message, once complete.
         func assembled() -> [UInt8] {
             var whole = [UInt8](repeating: 0, count: length)
-            for piece in pieces { whole.replaceSubrange(piece.offset..<(piece.offset + piece.bytes.count), with: piece.bytes) }
+            for piece in pieces {
+                whole.replaceSubrange(piece.offset..<(piece.offset + piece.bytes.count), with: piece.bytes)
+            }
             return whole
         }
     }
@@ -89,7 +93,12 @@ public struct DTLSDecoder {
                 return
             }
             guard (20...25).contains(first), datagram[offset + 1] == 0xfe else {
-                emit(.malformed(.malformed("DTLS record with content type \(first) and major version \(datagram[offset + 1])")), &handler)
+                emit(
+                    .malformed(
+                        .malformed("DTLS record with content type \(first) and major version \(datagram[offset + 1])")
+                    ),
+                    &handler
+                )
                 return
             }
             let epoch = Int(datagram[offset + 3]) << 8 | Int(datagram[offset + 4])
@@ -100,11 +109,21 @@ public struct DTLSDecoder {
                 return
             }
             offset = start + length
-            process(ContentType(rawValue: first), epoch: epoch, UnsafeRawBufferPointer(rebasing: datagram[start..<offset]), &handler)
+            process(
+                ContentType(rawValue: first),
+                epoch: epoch,
+                UnsafeRawBufferPointer(rebasing: datagram[start..<offset]),
+                &handler
+            )
         }
     }
 
-    private mutating func process<H: TLSEventHandler>(_ type: ContentType, epoch: Int, _ fragment: UnsafeRawBufferPointer, _ handler: inout H) {
+    private mutating func process<H: TLSEventHandler>(
+        _ type: ContentType,
+        epoch: Int,
+        _ fragment: UnsafeRawBufferPointer,
+        _ handler: inout H
+    ) {
         // Epoch 1 and later are protected (RFC 6347 4.1): Finished, then application data.
         if epoch != 0 || (ciphertext && type != .changeCipherSpec) {
             emit(.encryptedRecord(type, length: fragment.count), &handler)
@@ -127,9 +146,11 @@ public struct DTLSDecoder {
     private mutating func handshakeFragments<H: TLSEventHandler>(_ record: UnsafeRawBufferPointer, _ handler: inout H) {
         var cursor = ByteCursor(record)
         while !cursor.isEmpty, !isStopped {
-            guard let rawType = cursor.readUInt8(), let length = cursor.readUInt24(), let sequence = cursor.readUInt16(),
-                  let fragmentOffset = cursor.readUInt24(), let fragmentLength = cursor.readUInt24(),
-                  let body = cursor.readSlice(length: fragmentLength) else {
+            guard let rawType = cursor.readUInt8(), let length = cursor.readUInt24(),
+                let sequence = cursor.readUInt16(),
+                let fragmentOffset = cursor.readUInt24(), let fragmentLength = cursor.readUInt24(),
+                let body = cursor.readSlice(length: fragmentLength)
+            else {
                 emit(.malformed(.malformed("DTLS handshake fragment cut short")), &handler)
                 return
             }
@@ -139,7 +160,8 @@ public struct DTLSDecoder {
             }
             let type = HandshakeType(rawValue: rawType)
             let seq = Int(sequence)
-            if seq < DTLSDecoder.trackedSequenceNumbers, delivered & (1 << UInt64(seq)) != 0 { continue } // retransmitted
+            // Retransmitted.
+            if seq < DTLSDecoder.trackedSequenceNumbers, delivered & (1 << UInt64(seq)) != 0 { continue }
             if length > TLSLimits.maximumBufferedHandshakeMessage {
                 markDelivered(seq)
                 emit(.handshake(type, length: length), &handler)
@@ -155,8 +177,14 @@ public struct DTLSDecoder {
         }
     }
 
-    private mutating func reassemble<H: TLSEventHandler>(_ type: HandshakeType, seq: Int, length: Int, offset: Int,
-                                                         _ bytes: UnsafeRawBufferPointer, _ handler: inout H) {
+    private mutating func reassemble<H: TLSEventHandler>(
+        _ type: HandshakeType,
+        seq: Int,
+        length: Int,
+        offset: Int,
+        _ bytes: UnsafeRawBufferPointer,
+        _ handler: inout H
+    ) {
         var index = inProgress.firstIndex { $0.sequence == seq }
         if index == nil {
             if inProgress.count >= DTLSDecoder.maximumMessagesInProgress { dropMessage(at: 0) }
@@ -174,7 +202,12 @@ public struct DTLSDecoder {
             // Given up: its later fragments are passed over like retransmissions.
             dropMessage(at: i)
             markDelivered(seq)
-            emit(.malformed(.malformed("DTLS message \(seq) in more than \(DTLSDecoder.maximumFragmentsPerMessage) fragments")), &handler)
+            emit(
+                .malformed(
+                    .malformed("DTLS message \(seq) in more than \(DTLSDecoder.maximumFragmentsPerMessage) fragments")
+                ),
+                &handler
+            )
             return
         }
         bytesInProgress += inProgress[i].add(bytes, at: offset)
@@ -183,7 +216,9 @@ public struct DTLSDecoder {
             while bytesInProgress > DTLSDecoder.maximumBytesInProgress, inProgress.count > 1 {
                 dropMessage(at: inProgress[0].sequence == seq ? 1 : 0)
             }
-            if bytesInProgress > DTLSDecoder.maximumBytesInProgress, let last = inProgress.indices.last { dropMessage(at: last) }
+            if bytesInProgress > DTLSDecoder.maximumBytesInProgress, let last = inProgress.indices.last {
+                dropMessage(at: last)
+            }
             return
         }
         let message = inProgress[i]

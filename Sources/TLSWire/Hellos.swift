@@ -95,13 +95,17 @@ public struct ClientHello: Sendable {
         }
         legacyVersion = ProtocolVersion(rawValue: version)
         self.random = random
-        guard var sessionID = body.readLengthPrefixed(prefixBytes: 1), sessionID.remaining <= TLSLimits.maximumSessionIDLength else {
+        guard var sessionID = body.readLengthPrefixed(prefixBytes: 1),
+            sessionID.remaining <= TLSLimits.maximumSessionIDLength
+        else {
             throw .malformed("ClientHello: bad session_id length")
         }
         self.sessionID = sessionID.readBytes(length: sessionID.remaining)!
         if datagram {
             // opaque cookie<0..2^8-1> (RFC 6347 4.2.1)
-            guard var cookie = body.readLengthPrefixed(prefixBytes: 1) else { throw .malformed("ClientHello: bad cookie length") }
+            guard var cookie = body.readLengthPrefixed(prefixBytes: 1) else {
+                throw .malformed("ClientHello: bad cookie length")
+            }
             self.cookie = cookie.readBytes(length: cookie.remaining)!
         }
         guard var suites = body.readLengthPrefixed(prefixBytes: 2), suites.remaining % 2 == 0 else {
@@ -128,7 +132,8 @@ public struct ClientHello: Sendable {
         extensionTypes.reserveCapacity(min(block.remaining / 4, 24))
         while !block.isEmpty {
             guard extensionTypes.count < TLSLimits.maximumExtensions,
-                  let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2) else {
+                let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2)
+            else {
                 throw .malformed("ClientHello: extension length exceeds extensions block")
             }
             let type = ExtensionType(rawValue: rawType)
@@ -162,7 +167,9 @@ public struct ClientHello: Sendable {
                 throw .malformed("ALPN: bad list length")
             }
             while !list.isEmpty {
-                guard let name = list.readLengthPrefixed(prefixBytes: 1) else { throw .malformed("ALPN: bad protocol length") }
+                guard let name = list.readLengthPrefixed(prefixBytes: 1) else {
+                    throw .malformed("ALPN: bad protocol length")
+                }
                 if firstALPN == nil { firstALPN = Array(name.unreadBytes) }
                 alpn.append(WireText.decode(name.unreadBytes))
             }
@@ -182,16 +189,24 @@ public struct ClientHello: Sendable {
                 throw .malformed("pre_shared_key: bad identities length")
             }
             while !identities.isEmpty {
-                guard var identity = identities.readLengthPrefixed(prefixBytes: 2), let age = identities.readUInt32() else {
+                guard var identity = identities.readLengthPrefixed(prefixBytes: 2), let age = identities.readUInt32()
+                else {
                     throw .malformed("pre_shared_key: bad identity length")
                 }
-                pskIdentities.append(OfferedPSKIdentity(identity: identity.readBytes(length: identity.remaining)!, obfuscatedTicketAge: age))
+                pskIdentities.append(
+                    OfferedPSKIdentity(
+                        identity: identity.readBytes(length: identity.remaining)!,
+                        obfuscatedTicketAge: age
+                    )
+                )
             }
             guard var binders = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
                 throw .malformed("pre_shared_key: bad binders length")
             }
             while !binders.isEmpty {
-                guard binders.readLengthPrefixed(prefixBytes: 1) != nil else { throw .malformed("pre_shared_key: bad binder length") }
+                guard binders.readLengthPrefixed(prefixBytes: 1) != nil else {
+                    throw .malformed("pre_shared_key: bad binder length")
+                }
                 pskBinderCount += 1
             }
         case .pskKeyExchangeModes:
@@ -253,11 +268,12 @@ public struct ClientHello: Sendable {
     ///     opaque session_id[session_id_length]; opaque challenge[challenge_length];
     public init(parsingSSLv2 body: inout ByteCursor) throws(TLSWireError) {
         guard let version = body.readUInt16(), let specLength = body.readUInt16(),
-              let sessionLength = body.readUInt16(), let challengeLength = body.readUInt16(),
-              specLength % 3 == 0, var specs = body.readSlice(length: Int(specLength)),
-              let session = body.readBytes(length: Int(sessionLength)),
-              let challenge = body.readBytes(length: Int(challengeLength)), body.isEmpty,
-              challengeLength >= 16, challengeLength <= 32 else {
+            let sessionLength = body.readUInt16(), let challengeLength = body.readUInt16(),
+            specLength % 3 == 0, var specs = body.readSlice(length: Int(specLength)),
+            let session = body.readBytes(length: Int(sessionLength)),
+            let challenge = body.readBytes(length: Int(challengeLength)), body.isEmpty,
+            challengeLength >= 16, challengeLength <= 32
+        else {
             throw .malformed("SSLv2 CLIENT-HELLO: lengths do not add up")
         }
         legacyVersion = ProtocolVersion(rawValue: version)
@@ -324,7 +340,9 @@ public struct ServerHello: Sendable {
         isHelloRetryRequest = random == helloRetryRequestRandom
         let draftLayout = legacyVersion.rawValue >> 8 == 0x7f && (legacyVersion.draftNumber ?? 99) < 22
         if !draftLayout {
-            guard var session = body.readLengthPrefixed(prefixBytes: 1), session.remaining <= TLSLimits.maximumSessionIDLength else {
+            guard var session = body.readLengthPrefixed(prefixBytes: 1),
+                session.remaining <= TLSLimits.maximumSessionIDLength
+            else {
                 throw .malformed("ServerHello: bad session_id length")
             }
             sessionID = session.readBytes(length: session.remaining)!
@@ -350,7 +368,8 @@ public struct ServerHello: Sendable {
         isHelloRetryRequest = true
         // Drafts 19-21 added the cipher suite; the remaining length tells which layout this is.
         if body.remaining >= 4, let peeked = body.peekUInt8(), let second = body.peekUInt8(at: 1),
-           (Int(peeked) << 8 | Int(second)) + 2 != body.remaining {
+            (Int(peeked) << 8 | Int(second)) + 2 != body.remaining
+        {
             cipherSuite = CipherSuite(rawValue: body.readUInt16()!)
         }
         guard var extensions = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
@@ -365,21 +384,30 @@ public struct ServerHello: Sendable {
         extensionTypes.reserveCapacity(min(block.remaining / 4, 24))
         while !block.isEmpty {
             guard extensionTypes.count < TLSLimits.maximumExtensions,
-                  let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2) else {
+                let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2)
+            else {
                 throw .malformed("ServerHello: extension length exceeds extensions block")
             }
             let type = ExtensionType(rawValue: rawType)
-            guard !duplicates.isDuplicate(rawType, among: extensionTypes) else { throw .malformed("ServerHello: duplicate extension \(rawType)") }
+            guard !duplicates.isDuplicate(rawType, among: extensionTypes) else {
+                throw .malformed("ServerHello: duplicate extension \(rawType)")
+            }
             extensionTypes.append(type)
             switch type {
             case .supportedVersions:
-                guard let version = data.readUInt16(), data.isEmpty else { throw .malformed("supported_versions: not one version") }
+                guard let version = data.readUInt16(), data.isEmpty else {
+                    throw .malformed("supported_versions: not one version")
+                }
                 selectedVersion = ProtocolVersion(rawValue: version)
             case .preSharedKey:
-                guard let selected = data.readUInt16(), data.isEmpty else { throw .malformed("pre_shared_key: not one selected_identity") }
+                guard let selected = data.readUInt16(), data.isEmpty else {
+                    throw .malformed("pre_shared_key: not one selected_identity")
+                }
                 selectedPSKIdentity = selected
             case .applicationLayerProtocolNegotiation:
-                guard var list = data.readLengthPrefixed(prefixBytes: 2), let name = list.readLengthPrefixed(prefixBytes: 1) else {
+                guard var list = data.readLengthPrefixed(prefixBytes: 2),
+                    let name = list.readLengthPrefixed(prefixBytes: 1)
+                else {
                     throw .malformed("ALPN: bad selected protocol")
                 }
                 alpn = WireText.decode(name.unreadBytes)

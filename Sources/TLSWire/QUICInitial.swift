@@ -1,6 +1,6 @@
 import Crypto
-import FoundationEssentials
 import CryptoExtras
+import FoundationEssentials
 
 /// QUIC versions whose Initial packets anyone can decrypt (RFC 9001 5.2, RFC 9369 3).
 public struct QUICVersion: RawRepresentable, Hashable, Sendable {
@@ -12,8 +12,16 @@ public struct QUICVersion: RawRepresentable, Hashable, Sendable {
     /// initial_salt (RFC 9001 5.2, RFC 9369 3.3.1).
     var initialSalt: [UInt8]? {
         switch self {
-        case .v1: return [0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a]
-        case .v2: return [0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9]
+        case .v1:
+            return [
+                0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc,
+                0xbb, 0x7f, 0x0a,
+            ]
+        case .v2:
+            return [
+                0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9,
+                0xbd, 0x2e, 0xd9,
+            ]
         default: return nil
         }
     }
@@ -36,18 +44,26 @@ public struct QUICInitialKeys: Sendable {
     public init?(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) {
         guard let salt = version.initialSalt else { return nil }
         let initial = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: destinationConnectionID), salt: salt)
-        let secret = QUICInitialKeys.expandLabel(SymmetricKey(data: initial.withUnsafeBytes { Array($0) }), server ? "server in" : "client in", length: 32)
+        let secret = QUICInitialKeys.expandLabel(
+            SymmetricKey(data: initial.withUnsafeBytes { Array($0) }),
+            server ? "server in" : "client in",
+            length: 32
+        )
         let secretKey = SymmetricKey(data: secret)
         key = SymmetricKey(data: QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "key", length: 16))
         iv = QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "iv", length: 12)
-        headerProtection = SymmetricKey(data: QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "hp", length: 16))
+        headerProtection = SymmetricKey(
+            data: QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "hp", length: 16)
+        )
     }
 
     /// HKDF-Expand-Label with an empty context (RFC 8446 7.1).
     static func expandLabel(_ secret: SymmetricKey, _ label: String, length: Int) -> [UInt8] {
         let fullLabel = Array(("tls13 " + label).utf8)
         let info = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(fullLabel.count)] + fullLabel + [0]
-        return HKDF<SHA256>.expand(pseudoRandomKey: secret, info: info, outputByteCount: length).withUnsafeBytes { Array($0) }
+        return HKDF<SHA256>.expand(pseudoRandomKey: secret, info: info, outputByteCount: length).withUnsafeBytes {
+            Array($0)
+        }
     }
 }
 
@@ -76,7 +92,10 @@ public enum QUICDatagram {
     /// Whether a datagram starts with a QUIC v1 or v2 long header Initial packet.
     public static func startsWithInitial(_ datagram: UnsafeRawBufferPointer) -> Bool {
         guard datagram.count >= 7, datagram[0] & 0xc0 == 0xc0 else { return false }
-        let version = QUICVersion(rawValue: UInt32(datagram[1]) << 24 | UInt32(datagram[2]) << 16 | UInt32(datagram[3]) << 8 | UInt32(datagram[4]))
+        let version = QUICVersion(
+            rawValue: UInt32(datagram[1]) << 24 | UInt32(datagram[2]) << 16 | UInt32(datagram[3]) << 8
+                | UInt32(datagram[4])
+        )
         guard version == .v1 || version == .v2 else { return false }
         return (datagram[0] >> 4) & 0x03 == version.initialType
     }
@@ -84,41 +103,67 @@ public enum QUICDatagram {
     /// The long header packets of a datagram, in order; `keys` gives the Initial keys for a
     /// packet's version and Destination Connection ID (nil: use the packet's own DCID, as
     /// for a client's Initial).
-    public static func packets(_ datagram: UnsafeRawBufferPointer,
-                               keys: (QUICVersion, [UInt8]) -> QUICInitialKeys?) -> [QUICLongPacket] {
+    public static func packets(
+        _ datagram: UnsafeRawBufferPointer,
+        keys: (QUICVersion, [UInt8]) -> QUICInitialKeys?
+    ) -> [QUICLongPacket] {
         var packets: [QUICLongPacket] = []
         var offset = 0
         while offset < datagram.count, packets.count < maximumPacketsPerDatagram {
             let first = datagram[offset]
-            guard first & 0x80 != 0 else { break } // a short header packet takes the rest (RFC 9000 12.2)
+            guard first & 0x80 != 0 else { break }  // a short header packet takes the rest (RFC 9000 12.2)
             var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: datagram[offset...]))
             _ = cursor.readUInt8()
             guard let versionValue = cursor.readUInt32(), let dcid = cursor.readLengthPrefixed(prefixBytes: 1),
-                  let scid = cursor.readLengthPrefixed(prefixBytes: 1) else { packets.append(.undecryptable); break }
-            let version = QUICVersion(rawValue: versionValue)
-            if versionValue == 0 { packets.append(.versionNegotiation); break }
-            guard version == .v1 || version == .v2, dcid.remaining <= maximumConnectionIDLength, scid.remaining <= maximumConnectionIDLength else {
+                let scid = cursor.readLengthPrefixed(prefixBytes: 1)
+            else {
                 packets.append(.undecryptable)
                 break
             }
-            let destination = Array(dcid.unreadBytes), source = Array(scid.unreadBytes)
+            let version = QUICVersion(rawValue: versionValue)
+            if versionValue == 0 {
+                packets.append(.versionNegotiation)
+                break
+            }
+            guard version == .v1 || version == .v2, dcid.remaining <= maximumConnectionIDLength,
+                scid.remaining <= maximumConnectionIDLength
+            else {
+                packets.append(.undecryptable)
+                break
+            }
+            let destination = Array(dcid.unreadBytes)
+            let source = Array(scid.unreadBytes)
             let type = (first >> 4) & 0x03
             if type == version.retryType {
                 packets.append(.retry(version: version, sourceConnectionID: source))
                 break
             }
             if type == version.initialType {
-                guard let tokenLength = cursor.readVarint(), cursor.readSlice(length: Int(clamping: tokenLength)) != nil else {
-                    packets.append(.undecryptable); break
+                guard let tokenLength = cursor.readVarint(), cursor.readSlice(length: Int(clamping: tokenLength)) != nil
+                else {
+                    packets.append(.undecryptable)
+                    break
                 }
             }
-            guard let length = cursor.readVarint(), Int(clamping: length) <= cursor.remaining else { packets.append(.undecryptable); break }
+            guard let length = cursor.readVarint(), Int(clamping: length) <= cursor.remaining else {
+                packets.append(.undecryptable)
+                break
+            }
             let headerLength = cursor.position
             let packetEnd = offset + headerLength + Int(length)
             if type == version.initialType {
                 let packet = UnsafeRawBufferPointer(rebasing: datagram[offset..<packetEnd])
-                if let keys = keys(version, destination), let payload = unprotect(packet, packetNumberOffset: headerLength, keys: keys) {
-                    packets.append(.initial(version: version, destinationConnectionID: destination, sourceConnectionID: source, payload: payload))
+                if let keys = keys(version, destination),
+                    let payload = unprotect(packet, packetNumberOffset: headerLength, keys: keys)
+                {
+                    packets.append(
+                        .initial(
+                            version: version,
+                            destinationConnectionID: destination,
+                            sourceConnectionID: source,
+                            payload: payload
+                        )
+                    )
                 } else {
                     packets.append(.undecryptable)
                 }
@@ -131,13 +176,14 @@ public enum QUICDatagram {
     }
 
     /// Removes header protection (RFC 9001 5.4) and opens the AEAD (5.3). Nil when it fails.
-    static func unprotect(_ packet: UnsafeRawBufferPointer, packetNumberOffset: Int, keys: QUICInitialKeys) -> [UInt8]? {
+    static func unprotect(_ packet: UnsafeRawBufferPointer, packetNumberOffset: Int, keys: QUICInitialKeys) -> [UInt8]?
+    {
         // The sample starts 4 bytes after the start of the packet number (RFC 9001 5.4.2).
         guard packet.count >= packetNumberOffset + 4 + 16 else { return nil }
         var mask = Array(packet[(packetNumberOffset + 4)..<(packetNumberOffset + 20)])
         guard (try? AES.permute(&mask, key: keys.headerProtection)) != nil else { return nil }
         var header = Array(packet[0..<packetNumberOffset])
-        header.append(packet[packetNumberOffset]) // at least one packet number byte
+        header.append(packet[packetNumberOffset])  // at least one packet number byte
         header[0] ^= mask[0] & 0x0f
         let packetNumberLength = Int(header[0] & 0x03) + 1
         header.removeLast()
@@ -156,10 +202,13 @@ public enum QUICDatagram {
         var combined = Data(count: 12 + packet.count - ciphertextStart)
         combined.withUnsafeMutableBytes { buffer in
             nonce.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 12) }
-            UnsafeMutableRawBufferPointer(rebasing: buffer[12...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...]))
+            UnsafeMutableRawBufferPointer(rebasing: buffer[12...]).copyMemory(
+                from: UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...])
+            )
         }
         guard let box = try? AES.GCM.SealedBox(combined: combined),
-              let plaintext = try? AES.GCM.open(box, using: keys.key, authenticating: header) else { return nil }
+            let plaintext = try? AES.GCM.open(box, using: keys.key, authenticating: header)
+        else { return nil }
         return Array(plaintext)
     }
 
@@ -172,17 +221,19 @@ public enum QUICDatagram {
             var cursor = ByteCursor(bytes)
             while let type = cursor.readVarint() {
                 switch type {
-                case 0x00, 0x01: continue // PADDING, PING
-                case 0x02, 0x03: // ACK: largest, delay, range count, first range, ranges, ECN counts
+                case 0x00, 0x01: continue  // PADDING, PING
+                case 0x02, 0x03:  // ACK: largest, delay, range count, first range, ranges, ECN counts
                     guard cursor.readVarint() != nil, cursor.readVarint() != nil, let count = cursor.readVarint(),
-                          cursor.readVarint() != nil, count <= 1024 else { return false }
+                        cursor.readVarint() != nil, count <= 1024
+                    else { return false }
                     for _ in 0..<(count * 2) { guard cursor.readVarint() != nil else { return false } }
                     if type == 0x03 { for _ in 0..<3 { guard cursor.readVarint() != nil else { return false } } }
                 case 0x06:
                     guard let offset = cursor.readVarint(), let length = cursor.readVarint(),
-                          let data = cursor.readSlice(length: Int(clamping: length)) else { return false }
+                        let data = cursor.readSlice(length: Int(clamping: length))
+                    else { return false }
                     frames.append((Int(clamping: offset), Array(data.unreadBytes)))
-                case 0x1c, 0x1d: // CONNECTION_CLOSE
+                case 0x1c, 0x1d:  // CONNECTION_CLOSE
                     closed = true
                     return true
                 default:

@@ -56,10 +56,12 @@ public struct StartTLSDetector {
     public static func looksLikePlaintextStart(_ bytes: UnsafeRawBufferPointer, fromClient: Bool) -> Bool {
         guard let first = bytes.first else { return false }
         if fromClient {
-            return first == UInt8(ascii: "<") || first == 0x30 || (bytes.count >= 8 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 8)
+            return first == UInt8(ascii: "<") || first == 0x30
+                || (bytes.count >= 8 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 8)
         }
-        return first == UInt8(ascii: "2") || first == UInt8(ascii: "*") || first == UInt8(ascii: "+") || first == UInt8(ascii: "<")
-            || (bytes.count >= 5 && bytes[3] == 0 && bytes[4] == 10) // MySQL greeting: protocol version 10
+        return first == UInt8(ascii: "2") || first == UInt8(ascii: "*") || first == UInt8(ascii: "+")
+            || first == UInt8(ascii: "<")
+            || (bytes.count >= 5 && bytes[3] == 0 && bytes[4] == 10)  // MySQL greeting: protocol version 10
     }
 
     /// Adds bytes from one side and decides when it can.
@@ -109,19 +111,24 @@ public struct StartTLSDetector {
 
     /// PostgreSQL, MySQL and LDAP, whose first bytes are binary.
     private func decideBinary() -> Outcome? {
-        // PostgreSQL: 8-byte requests (length 8, code); GSSENCRequest (80877104) may come first and be refused with "N".
+        // PostgreSQL: 8-byte requests (length 8, code); GSSENCRequest (80877104) may come
+        // first and be refused with "N".
         if client.count >= 8, client[0] == 0, client[1] == 0, client[2] == 0, client[3] == 8 {
-            var clientOffset = 0, serverOffset = 0
+            var clientOffset = 0
+            var serverOffset = 0
             while client.count >= clientOffset + 8, client[clientOffset + 3] == 8 {
                 let code = client[(clientOffset + 4)..<(clientOffset + 8)]
                 guard server.count > serverOffset else { return .undecided }
                 let reply = server[serverOffset]
                 clientOffset += 8
                 serverOffset += 1
-                if code.elementsEqual([0x04, 0xd2, 0x16, 0x2f]) { // SSLRequest
-                    return reply == UInt8(ascii: "S") ? .upgraded(.postgres, clientOffset: clientOffset, serverOffset: serverOffset) : .notStartTLS
+                if code.elementsEqual([0x04, 0xd2, 0x16, 0x2f]) {  // SSLRequest
+                    return reply == UInt8(ascii: "S")
+                        ? .upgraded(.postgres, clientOffset: clientOffset, serverOffset: serverOffset) : .notStartTLS
                 }
-                guard code.elementsEqual([0x04, 0xd2, 0x16, 0x30]), reply == UInt8(ascii: "N") else { return .notStartTLS }
+                guard code.elementsEqual([0x04, 0xd2, 0x16, 0x30]), reply == UInt8(ascii: "N") else {
+                    return .notStartTLS
+                }
             }
             return client.count < clientOffset + 8 ? .undecided : .notStartTLS
         }
@@ -131,7 +138,8 @@ public struct StartTLSDetector {
             guard server.count >= greeting else { return .undecided }
             guard client.count >= 8 else { return .undecided }
             let length = Int(client[0]) | Int(client[1]) << 8 | Int(client[2]) << 16
-            let capabilities = UInt32(client[4]) | UInt32(client[5]) << 8 | UInt32(client[6]) << 16 | UInt32(client[7]) << 24
+            let capabilities =
+                UInt32(client[4]) | UInt32(client[5]) << 8 | UInt32(client[6]) << 16 | UInt32(client[7]) << 24
             // CLIENT_SSL (0x800); an SSLRequest is 32 bytes long, a HandshakeResponse longer.
             guard client[3] == 1, capabilities & 0x800 != 0, length == 32 else { return .notStartTLS }
             return .upgraded(.mysql, clientOffset: 4 + length, serverOffset: greeting)
@@ -141,13 +149,19 @@ public struct StartTLSDetector {
             guard let request = berElementLength(client, at: 0) else { return .undecided }
             // The StartTLS ExtendedRequest is about 30 bytes (RFC 4511 4.14.1).
             guard request <= 512 else { return .notStartTLS }
-            guard contains(client[0..<min(request, client.count)], Array("1.3.6.1.4.1.1466.20037".utf8)) else { return .notStartTLS }
-            guard let response = berElementLength(server, at: 0) else { return server.isEmpty || server.first == 0x30 ? .undecided : .notStartTLS }
+            guard contains(client[0..<min(request, client.count)], Array("1.3.6.1.4.1.1466.20037".utf8)) else {
+                return .notStartTLS
+            }
+            guard let response = berElementLength(server, at: 0) else {
+                return server.isEmpty || server.first == 0x30 ? .undecided : .notStartTLS
+            }
             // ExtendedResponse ([APPLICATION 24], 0x78) whose resultCode (ENUMERATED) is success (0).
             let body = server[0..<min(response, server.count)]
             guard let tag = body.firstIndex(of: 0x78), let enumerated = body[tag...].firstIndex(of: 0x0a),
-                  enumerated + 2 < body.endIndex, body[enumerated + 1] == 1 else { return .notStartTLS }
-            return body[enumerated + 2] == 0 ? .upgraded(.ldap, clientOffset: request, serverOffset: response) : .notStartTLS
+                enumerated + 2 < body.endIndex, body[enumerated + 1] == 1
+            else { return .notStartTLS }
+            return body[enumerated + 2] == 0
+                ? .upgraded(.ldap, clientOffset: request, serverOffset: response) : .notStartTLS
         }
         return nil
     }
@@ -157,7 +171,8 @@ public struct StartTLSDetector {
     private func berElementLength(_ bytes: [UInt8], at offset: Int) -> Int? {
         guard bytes.count >= offset + 2 else { return nil }
         let first = bytes[offset + 1]
-        var length = Int(first), header = 2
+        var length = Int(first)
+        var header = 2
         if first & 0x80 != 0 {
             let count = Int(first & 0x7f)
             guard count >= 1, count <= 4, bytes.count >= offset + 2 + count else { return nil }
@@ -200,7 +215,8 @@ public struct StartTLSDetector {
     /// The offset after an empty element `<name xmlns='namespace'/>` (any prefix, quotes or
     /// spacing), searching from `from`.
     private func elementEnd(_ text: [UInt8], from: Int, named name: String, namespace: String) -> Int? {
-        let open = Array("<".utf8), nameBytes = Array(name.utf8)
+        let open = Array("<".utf8)
+        let nameBytes = Array(name.utf8)
         var index = from
         while index + open.count + nameBytes.count < text.count {
             if text[index] == open[0], text[(index + 1)..<(index + 1 + nameBytes.count)].elementsEqual(nameBytes) {
@@ -226,16 +242,25 @@ public struct StartTLSDetector {
                 let command = clientLines[index].text.uppercased().trimmingTrailingSpaces
                 let words = command.split(separator: " ")
                 let tag = words.first.map(String.init) ?? ""
-                if command == "STARTTLS", greeting.text.hasPrefix("220") { upgradeCommand = (index, .smtp, tag) }
-                else if command == "AUTH TLS" || command == "AUTH SSL" || command == "AUTH TLS-C", greeting.text.hasPrefix("220") { upgradeCommand = (index, .ftp, tag) }
-                else if words.count == 2, words[1] == "STARTTLS", greeting.text.hasPrefix("* ") { upgradeCommand = (index, .imap, tag) }
-                else if command == "STLS", greeting.text.hasASCIIPrefixIgnoringCase("+OK") { upgradeCommand = (index, .pop3, tag) }
+                if command == "STARTTLS", greeting.text.hasPrefix("220") {
+                    upgradeCommand = (index, .smtp, tag)
+                } else if command == "AUTH TLS" || command == "AUTH SSL" || command == "AUTH TLS-C",
+                    greeting.text.hasPrefix("220")
+                {
+                    upgradeCommand = (index, .ftp, tag)
+                } else if words.count == 2, words[1] == "STARTTLS", greeting.text.hasPrefix("* ") {
+                    upgradeCommand = (index, .imap, tag)
+                } else if command == "STLS", greeting.text.hasASCIIPrefixIgnoringCase("+OK") {
+                    upgradeCommand = (index, .pop3, tag)
+                }
             }
         }
         guard let (index, kind, tag) = upgradeCommand else { return .undecided }
         // The reply to this command: the server's reply lines are answered in order,
         // one reply (possibly multi-line "250-...") per command after the greeting.
-        guard let reply = replyLine(to: index, kind: kind, tag: tag, clientLines, serverLines) else { return .undecided }
+        guard let reply = replyLine(to: index, kind: kind, tag: tag, clientLines, serverLines) else {
+            return .undecided
+        }
         let accepted: Bool
         switch kind {
         case .smtp: accepted = reply.text.hasPrefix("220")
@@ -247,7 +272,13 @@ public struct StartTLSDetector {
     }
 
     /// The server line that answers the client's command number `index`.
-    private func replyLine(to index: Int, kind: StartTLSProtocol, tag: String?, _ clientLines: [Line], _ serverLines: [Line]) -> Line? {
+    private func replyLine(
+        to index: Int,
+        kind: StartTLSProtocol,
+        tag: String?,
+        _ clientLines: [Line],
+        _ serverLines: [Line]
+    ) -> Line? {
         switch kind {
         case .imap:
             // Tagged replies come in command order; untagged "* ..." lines do not end a reply.
@@ -263,13 +294,14 @@ public struct StartTLSDetector {
         default:
             // POP3 (RFC 1939 3): one status line per command; +OK to CAPA, LIST or UIDL
             // without an argument, RETR or TOP opens a list that ends with ".".
-            var position = 1 // after the greeting
+            var position = 1  // after the greeting
             for command in clientLines.prefix(index) {
                 guard position < serverLines.count else { return nil }
                 let status = serverLines[position]
                 position += 1
                 let words = command.text.uppercased().split(separator: " ")
-                let multiLine = ["CAPA", "RETR", "TOP"].contains(words.first.map(String.init) ?? "")
+                let multiLine =
+                    ["CAPA", "RETR", "TOP"].contains(words.first.map(String.init) ?? "")
                     || (["LIST", "UIDL"].contains(words.first.map(String.init) ?? "") && words.count == 1)
                 if multiLine, status.text.hasPrefix("+OK") {
                     while position < serverLines.count, serverLines[position].text != "." { position += 1 }
@@ -288,11 +320,11 @@ public struct StartTLSDetector {
     }
 }
 
-private extension String {
+extension String {
     /// Whether the text starts with `prefix`, ASCII letters compared without case (the
     /// protocols' keywords and tags are case-insensitive ASCII: RFC 3501 9, RFC 5321 2.4).
     /// Allocates nothing.
-    func hasASCIIPrefixIgnoringCase(_ prefix: String) -> Bool {
+    fileprivate func hasASCIIPrefixIgnoringCase(_ prefix: String) -> Bool {
         var text = utf8.makeIterator()
         for expected in prefix.utf8 {
             guard let byte = text.next() else { return false }
@@ -301,7 +333,7 @@ private extension String {
         return true
     }
 
-    var trimmingTrailingSpaces: String {
+    fileprivate var trimmingTrailingSpaces: String {
         var text = self
         while text.last == " " { text.removeLast() }
         return text

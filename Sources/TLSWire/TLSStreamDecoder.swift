@@ -170,9 +170,9 @@ public struct TLSStreamDecoder {
         if TLSStreamDecoder.isPlausibleRecordHeader(head[0], head[1], head[2], head[3], head[4]) {
             phase = .records
         } else if head[0] & 0x80 != 0, head[2] == 1, (head[3] == 0 && head[4] == 2) || (head[3] == 3 && head[4] <= 4) {
-            phase = .sslv2 // SSL 2.0 CLIENT-HELLO header (RFC 5246 E.2)
+            phase = .sslv2  // SSL 2.0 CLIENT-HELLO header (RFC 5246 E.2)
         } else if head[0] & 0x80 != 0, head[2] == 4, head[3] <= 1, head[4] == 1 {
-            phase = .sslv2 // SSL 2.0 SERVER-HELLO: session_id_hit, certificate_type X.509
+            phase = .sslv2  // SSL 2.0 SERVER-HELLO: session_id_hit, certificate_type X.509
         } else {
             emit(.notTLS, &handler)
             phase = .stopped
@@ -183,9 +183,16 @@ public struct TLSStreamDecoder {
 
     /// type 20-24, version 3.0-3.4 (SSLv3 to TLS 1.3 record versions), 0 < length <= 2^14+2048.
     @inline(__always)
-    static func isPlausibleRecordHeader(_ type: UInt8, _ major: UInt8, _ minor: UInt8, _ lengthHigh: UInt8, _ lengthLow: UInt8) -> Bool {
+    static func isPlausibleRecordHeader(
+        _ type: UInt8,
+        _ major: UInt8,
+        _ minor: UInt8,
+        _ lengthHigh: UInt8,
+        _ lengthLow: UInt8
+    ) -> Bool {
         let length = Int(lengthHigh) << 8 | Int(lengthLow)
-        return (20...24).contains(type) && major == 3 && minor <= 4 && length > 0 && length <= TLSLimits.maximumRecordLength
+        return (20...24).contains(type) && major == 3 && minor <= 4 && length > 0
+            && length <= TLSLimits.maximumRecordLength
     }
 
     // MARK: framing
@@ -196,7 +203,15 @@ public struct TLSStreamDecoder {
         let headerLength = phase == .sslv2 ? 2 : 5
         if carried.isEmpty, input.remaining >= headerLength {
             let header = input.unreadBytes
-            guard let total = recordLength(header[0], header[1], headerLength == 5 ? header[3] : 0, headerLength == 5 ? header[4] : 0, handler: &handler) else { return true }
+            guard
+                let total = recordLength(
+                    header[0],
+                    header[1],
+                    headerLength == 5 ? header[3] : 0,
+                    headerLength == 5 ? header[4] : 0,
+                    handler: &handler
+                )
+            else { return true }
             if input.remaining >= total {
                 let record = input.readSlice(length: total)!
                 process(record.unreadBytes, handler: &handler)
@@ -209,7 +224,15 @@ public struct TLSStreamDecoder {
             carried.append(contentsOf: input.readSlice(length: take)!.unreadBytes)
             if carried.count < headerLength { return false }
         }
-        guard let total = recordLength(carried[0], carried[1], headerLength == 5 ? carried[3] : 0, headerLength == 5 ? carried[4] : 0, handler: &handler) else { return true }
+        guard
+            let total = recordLength(
+                carried[0],
+                carried[1],
+                headerLength == 5 ? carried[3] : 0,
+                headerLength == 5 ? carried[4] : 0,
+                handler: &handler
+            )
+        else { return true }
         // identify() holds five bytes; an SSL 2.0 record can be shorter: keep the surplus.
         var surplus: [UInt8] = []
         if carried.count > total {
@@ -234,7 +257,13 @@ public struct TLSStreamDecoder {
 
     /// The whole record's length from its header bytes (for SSL 2.0 only the first two
     /// count), or nil (direction stopped) if the header is implausible.
-    private mutating func recordLength<H: TLSEventHandler>(_ b0: UInt8, _ b1: UInt8, _ b3: UInt8, _ b4: UInt8, handler: inout H) -> Int? {
+    private mutating func recordLength<H: TLSEventHandler>(
+        _ b0: UInt8,
+        _ b1: UInt8,
+        _ b3: UInt8,
+        _ b4: UInt8,
+        handler: inout H
+    ) -> Int? {
         if phase == .sslv2 {
             guard b0 & 0x80 != 0 else {
                 fail(.malformed("SSLv2 record without the 2-byte header form"), &handler)
@@ -272,8 +301,11 @@ public struct TLSStreamDecoder {
         let fragment = UnsafeRawBufferPointer(rebasing: record[5...])
         switch type {
         case .handshake:
-            if ciphertext { emit(.encryptedRecord(type, length: fragment.count), &handler) }
-            else { processHandshakeFragment(fragment, handler: &handler) }
+            if ciphertext {
+                emit(.encryptedRecord(type, length: fragment.count), &handler)
+            } else {
+                processHandshakeFragment(fragment, handler: &handler)
+            }
         case .changeCipherSpec:
             emit(.changeCipherSpec, &handler)
         case .alert:
@@ -303,7 +335,12 @@ public struct TLSStreamDecoder {
             if phase == .sslv2 { phase = .records }
         case 4:
             if let hit = cursor.readUInt8(), cursor.readUInt8() != nil, let version = cursor.readUInt16() {
-                emit(.sslv2ServerHello(SSLv2ServerHello(sessionIDHit: hit != 0, version: ProtocolVersion(rawValue: version))), &handler)
+                emit(
+                    .sslv2ServerHello(
+                        SSLv2ServerHello(sessionIDHit: hit != 0, version: ProtocolVersion(rawValue: version))
+                    ),
+                    &handler
+                )
             } else {
                 emit(.malformed(.malformed("SSLv2 SERVER-HELLO too short")), &handler)
             }
@@ -316,7 +353,10 @@ public struct TLSStreamDecoder {
 
     // MARK: handshake messages
 
-    private mutating func processHandshakeFragment<H: TLSEventHandler>(_ fragment: UnsafeRawBufferPointer, handler: inout H) {
+    private mutating func processHandshakeFragment<H: TLSEventHandler>(
+        _ fragment: UnsafeRawBufferPointer,
+        handler: inout H
+    ) {
         var cursor = ByteCursor(fragment)
         if handshakeSkip > 0 {
             let passed = min(handshakeSkip, cursor.remaining)
@@ -349,7 +389,8 @@ public struct TLSStreamDecoder {
     private mutating func parseMessages<H: TLSEventHandler>(_ cursor: inout ByteCursor, handler: inout H) {
         while cursor.remaining >= 4, phase != .stopped {
             let type = HandshakeType(rawValue: cursor.peekUInt8()!)
-            let length = Int(cursor.peekUInt8(at: 1)!) << 16 | Int(cursor.peekUInt8(at: 2)!) << 8 | Int(cursor.peekUInt8(at: 3)!)
+            let length =
+                Int(cursor.peekUInt8(at: 1)!) << 16 | Int(cursor.peekUInt8(at: 2)!) << 8 | Int(cursor.peekUInt8(at: 3)!)
             if length > TLSLimits.maximumBufferedHandshakeMessage {
                 _ = cursor.readSlice(length: 4)
                 let passed = min(length, cursor.remaining)
@@ -369,7 +410,11 @@ public struct TLSStreamDecoder {
 
 extension TLSEvent {
     /// The event for one whole handshake message body. `datagram` selects DTLS's ClientHello layout.
-    public static func decodingMessage(_ type: HandshakeType, _ body: inout ByteCursor, datagram: Bool = false) -> TLSEvent {
+    public static func decodingMessage(
+        _ type: HandshakeType,
+        _ body: inout ByteCursor,
+        datagram: Bool = false
+    ) -> TLSEvent {
         do throws(TLSWireError) {
             switch type {
             case .clientHello: return .clientHello(try ClientHello(parsing: &body, datagram: datagram))
@@ -396,7 +441,14 @@ extension TLSStreamDecoder {
         resyncScanned += take
         var found: Int?
         if carried.count >= 5 {
-            for i in 0...(carried.count - 5) where TLSStreamDecoder.isPlausibleRecordHeader(carried[i], carried[i + 1], carried[i + 2], carried[i + 3], carried[i + 4]) {
+            for i in 0...(carried.count - 5)
+            where TLSStreamDecoder.isPlausibleRecordHeader(
+                carried[i],
+                carried[i + 1],
+                carried[i + 2],
+                carried[i + 3],
+                carried[i + 4]
+            ) {
                 found = i
                 break
             }

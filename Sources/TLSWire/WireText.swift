@@ -56,7 +56,8 @@ public enum WireText {
         }
         while index < utf8.count {
             if utf8[index] == 0x5c, index + 3 < utf8.count, utf8[index + 1] == UInt8(ascii: "x"),
-               let high = nibble(utf8[index + 2]), let low = nibble(utf8[index + 3]) {
+                let high = nibble(utf8[index + 2]), let low = nibble(utf8[index + 3])
+            {
                 out.append(high << 4 | low)
                 index += 4
             } else {

@@ -9,18 +9,18 @@ struct HandshakesCommand: ParsableCommand {
         commandName: "handshakes",
         abstract: "One record per TLS connection, in the order of each connection's first ClientHello.",
         discussion: """
-        Formats: text (aligned columns), jsonl (one JSON object per line), json (one array),
-        csv (RFC 4180 with a header row), zeek (Zeek's tab-separated log; zeek-cut reads it).
-        All carry the same fields; in csv and zeek, nested fields become "parent.child" columns.
+            Formats: text (aligned columns), jsonl (one JSON object per line), json (one array),
+            csv (RFC 4180 with a header row), zeek (Zeek's tab-separated log; zeek-cut reads it).
+            All carry the same fields; in csv and zeek, nested fields become "parent.child" columns.
 
-        Examples:
-          tlsreuse handshakes captures/tls12-session-id.pcap
-          tlsreuse handshakes --format jsonl day1.pcap.gz day2.pcap.gz | jq 'select(.resumed)'
-          tlsreuse handshakes --format csv -o handshakes.csv archive/*.pcap
-          tlsreuse handshakes --format zeek captures/tls13-psk.pcap | zeek-cut ts client sni resumed
-          tlsreuse handshakes --format csv --from saved.jsonl
-          tcpdump -i eth0 -w - 'tcp port 443' | tlsreuse handshakes --format jsonl -
-        """
+            Examples:
+              tlsreuse handshakes captures/tls12-session-id.pcap
+              tlsreuse handshakes --format jsonl day1.pcap.gz day2.pcap.gz | jq 'select(.resumed)'
+              tlsreuse handshakes --format csv -o handshakes.csv archive/*.pcap
+              tlsreuse handshakes --format zeek captures/tls13-psk.pcap | zeek-cut ts client sni resumed
+              tlsreuse handshakes --format csv --from saved.jsonl
+              tcpdump -i eth0 -w - 'tcp port 443' | tlsreuse handshakes --format jsonl -
+            """
     )
 
     @OptionGroup var input: InputOptions
@@ -39,7 +39,9 @@ struct HandshakesCommand: ParsableCommand {
         let output = RecordOutput(format: format, writer: try openOutput(output), openedAtNanos: wallClockNanos())
         let reportSource: ReportSource
         if let recordFiles = source.recordFiles(input) {
-            reportSource = .records(try analyseRecordFiles(recordFiles, analysis, budget: try input.memoryBudget()) { output.write($0) }.0)
+            reportSource = .records(
+                try analyseRecordFiles(recordFiles, analysis, budget: try input.memoryBudget()) { output.write($0) }.0
+            )
         } else {
             reportSource = .capture(try analyseFiles(input, analysis) { output.write($0) }.0)
         }

@@ -6,6 +6,7 @@ import Reports
 import Resumption
 import Stickiness
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,18 +35,20 @@ enum LiveFormat: String, ExpressibleByArgument, CaseIterable {
 struct LiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "live",
-        abstract: "Analyse an interface while traffic flows: running summaries, streamed records, the final report on stop.",
+        abstract:
+            "Analyse an interface while traffic flows: running summaries, streamed records, the final report on stop.",
         discussion: """
-        Stops on Ctrl-C (SIGINT), SIGTERM, --duration or --count, and prints the same report
-        as for a file. On Ctrl-C, SIGTERM and --duration, packets that had already arrived in
-        the kernel buffer are still analysed; --count stops at once. Capturing needs root, or CAP_NET_RAW and CAP_NET_ADMIN on the binary.
+            Stops on Ctrl-C (SIGINT), SIGTERM, --duration or --count, and prints the same report
+            as for a file. On Ctrl-C, SIGTERM and --duration, packets that had already arrived in
+            the kernel buffer are still analysed; --count stops at once. Capturing needs root, or CAP_NET_RAW and \
+            CAP_NET_ADMIN on the binary.
 
-        Examples:
-          tlsreuse live -i eth0 --bpf 'tcp port 443'
-          tlsreuse live -i any --format jsonl | jq -c 'select(.resumed == false and .offer != null)'
-          tlsreuse live -i eth0 --format zeek --duration 3600 > tlsreuse_handshakes.log
-          tlsreuse live -i eth0 --duration 600 -w /tmp/tls.pcap --format json > report.json
-        """
+            Examples:
+              tlsreuse live -i eth0 --bpf 'tcp port 443'
+              tlsreuse live -i any --format jsonl | jq -c 'select(.resumed == false and .offer != null)'
+              tlsreuse live -i eth0 --format zeek --duration 3600 > tlsreuse_handshakes.log
+              tlsreuse live -i eth0 --duration 600 -w /tmp/tls.pcap --format json > report.json
+            """
     )
 
     @Option(name: .customShort("i"), help: "Interface to capture on; \"any\" for all.")
@@ -54,7 +57,12 @@ struct LiveCommand: ParsableCommand {
     @Option(name: .customLong("bpf"), help: "libpcap filter expression, applied in the kernel.")
     var bpf: String = "tcp"
 
-    @Option(help: "Seconds between running summaries (text: on standard output; other formats: on standard error). 0 turns them off. Default: 10 in text, 0 otherwise.")
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between running summaries (text: on standard output; other formats: on standard error). 0 turns "
+                + "them off. Default: 10 in text, 0 otherwise."
+        )
+    )
     var interval: Double?
 
     @Option(help: "Stop after this many seconds.")
@@ -63,13 +71,30 @@ struct LiveCommand: ParsableCommand {
     @Option(help: "Stop after this many TLS connections.")
     var count: Int?
 
-    @Option(name: .customShort("w"), help: ArgumentHelp("Also write the captured packets to this pcap file (made as the --user, never through a symbolic link).", valueName: "FILE"))
+    @Option(
+        name: .customShort("w"),
+        help: ArgumentHelp(
+            "Also write the captured packets to this pcap file (made as the --user, never through a symbolic link).",
+            valueName: "FILE"
+        )
+    )
     var write: String?
 
-    @Option(help: ArgumentHelp("Started as root: the user to run as once the interface is open, before any packet is parsed (default: tlsreuse if that user exists, else nobody).", valueName: "NAME"))
+    @Option(
+        help: ArgumentHelp(
+            "Started as root: the user to run as once the interface is open, before any packet is parsed (default: "
+                + "tlsreuse if that user exists, else nobody).",
+            valueName: "NAME"
+        )
+    )
     var user: String?
 
-    @Option(help: "Output: text (summaries and report), json (final report), or each record as it is decided: jsonl, csv, zeek.")
+    @Option(
+        help: ArgumentHelp(
+            "Output: text (summaries and report), json (final report), or each record as it is decided: jsonl, csv, "
+                + "zeek."
+        )
+    )
     var format: LiveFormat = .text
 
     @Flag(help: "List each client's sequence of connections per service in the final text report.")
@@ -78,7 +103,14 @@ struct LiveCommand: ParsableCommand {
     @Option(help: "Colour in the final text report: auto (on a terminal, unless NO_COLOR is set), always, never.")
     var color: ColorChoice = .auto
 
-    @Option(help: ArgumentHelp("Memory for the whole run, all workers together: flows, buffers, records, remembered sessions, statistics. Bytes, or a number with K, M or G (default 256M, at least 64M). Past a stage's part, the oldest or least recently active holder gives way, and what was dropped is counted.", valueName: "SIZE"))
+    @Option(
+        help: ArgumentHelp(
+            "Memory for the whole run, all workers together: flows, buffers, records, remembered sessions, "
+                + "statistics. Bytes, or a number with K, M or G (default 256M, at least 64M). Past a stage's part, "
+                + "the oldest or least recently active holder gives way, and what was dropped is counted.",
+            valueName: "SIZE"
+        )
+    )
     var memoryLimit: String?
 
     @OptionGroup var analysis: AnalysisOptions
@@ -103,8 +135,10 @@ struct LiveCommand: ParsableCommand {
             let dropped = try Privileges.drop(to: user)
             if !analysis.quiet {
                 let capabilities = Privileges.effectiveCapabilities
-                printError("capturing on \(interface) as \(dropped.user) (uid \(dropped.uid)), "
-                           + (capabilities == 0 ? "no capabilities" : "capabilities 0x\(String(capabilities, radix: 16))"))
+                printError(
+                    "capturing on \(interface) as \(dropped.user) (uid \(dropped.uid)), "
+                        + (capabilities == 0 ? "no capabilities" : "capabilities 0x\(String(capabilities, radix: 16))")
+                )
             }
             if let write { try capture.startWriting(to: write) }
         } catch {
@@ -127,49 +161,88 @@ struct LiveCommand: ParsableCommand {
         let out = LineWriter(flushEachLine: true)
         let records = format.recordFormat.map { RecordOutput(format: $0, writer: out, openedAtNanos: wallClockNanos()) }
         // A short pairing window: back legs follow their front within milliseconds.
-        let budget = OptionValues.memoryBudget(memoryLimit) ?? MemoryBudget() // checked by validate()
-        let pipeline = try Pipeline(analysis, budget: budget, legWindowNanos: 500_000_000) { record in records?.write(record) }
+        let budget = OptionValues.memoryBudget(memoryLimit) ?? MemoryBudget()  // checked by validate()
+        let pipeline = try Pipeline(analysis, budget: budget, legWindowNanos: 500_000_000) { record in
+            records?.write(record)
+        }
         // Both checked by validate().
         let summaryEveryNanos = CaptureTime.durationNanos(seconds: interval ?? (format == .text ? 10 : 0)) ?? 0
         let durationNanos = duration.flatMap { CaptureTime.durationNanos(seconds: $0) }
         let start = wallClockNanos()
         var lastSummary = start
         let limits = ReassemblyLimits(budget: budget, workers: 1)
-        let (statistics, endReason) = Extraction.runLive(capture, limits: limits, shouldStop: {
-            if let count, pipeline.connections >= count { return .now }
-            if stopRequested.load(ordering: .relaxed) { return .afterBuffered }
-            if let durationNanos, wallClockNanos() - start >= durationNanos { return .afterBuffered }
-            return nil
-        }, tick: { now in
-            pipeline.tick(at: now)
-            if summaryEveryNanos > 0, now - lastSummary >= summaryEveryNanos {
-                lastSummary = now
-                let (reuse, stickiness) = pipeline.results()
-                let lines = LiveSummary.lines(reuse, stickiness: stickiness,
-                                              interface: interface, kernel: capture.statistics, connections: pipeline.connections)
-                if format == .text { lines.forEach(out.line) } else { lines.forEach { printError($0) } }
-            }
-        }, emit: { pipeline.take($0) })
+        let (statistics, endReason) = Extraction.runLive(
+            capture,
+            limits: limits,
+            shouldStop: {
+                if let count, pipeline.connections >= count { return .now }
+                if stopRequested.load(ordering: .relaxed) { return .afterBuffered }
+                if let durationNanos, wallClockNanos() - start >= durationNanos { return .afterBuffered }
+                return nil
+            },
+            tick: { now in
+                pipeline.tick(at: now)
+                if summaryEveryNanos > 0, now - lastSummary >= summaryEveryNanos {
+                    lastSummary = now
+                    let (reuse, stickiness) = pipeline.results()
+                    let lines = LiveSummary.lines(
+                        reuse,
+                        stickiness: stickiness,
+                        interface: interface,
+                        kernel: capture.statistics,
+                        connections: pipeline.connections
+                    )
+                    for line in lines {
+                        if format == .text { out.line(line) } else { printError(line) }
+                    }
+                }
+            },
+            emit: { pipeline.take($0) }
+        )
         pipeline.finish()
         if let endReason { printError("capture on \(interface) ended: \(endReason)") }
 
         let kernel = capture.statistics
         let drops = kernel.dropped + kernel.droppedByInterface
-        let kernelLine = "kernel: \(kernel.received) packets received, \(kernel.dropped) dropped by the kernel, \(kernel.droppedByInterface) by the interface"
+        let kernelLine =
+            "kernel: \(kernel.received) packets received, \(kernel.dropped) dropped by the kernel, "
+            + "\(kernel.droppedByInterface) by the interface"
         switch format {
         case .text:
-            writeReport(format: .text, pairs: pairs, colors: color.enabled(writingToFile: false), pipeline: pipeline, source: .capture(statistics), to: out)
+            writeReport(
+                format: .text,
+                pairs: pairs,
+                colors: color.enabled(writingToFile: false),
+                pipeline: pipeline,
+                source: .capture(statistics),
+                to: out
+            )
             out.line(kernelLine)
         case .json:
-            writeReport(format: .json, pairs: pairs, pipeline: pipeline, source: .capture(statistics), extra: [
-                Field("kernel", .object([Field("received", .int(Int64(kernel.received))), Field("dropped", .int(Int64(kernel.dropped))),
-                                         Field("dropped_by_interface", .int(Int64(kernel.droppedByInterface)))])),
-            ], to: out)
+            writeReport(
+                format: .json,
+                pairs: pairs,
+                pipeline: pipeline,
+                source: .capture(statistics),
+                extra: [
+                    Field(
+                        "kernel",
+                        .object([
+                            Field("received", .int(Int64(kernel.received))),
+                            Field("dropped", .int(Int64(kernel.dropped))),
+                            Field("dropped_by_interface", .int(Int64(kernel.droppedByInterface))),
+                        ])
+                    )
+                ],
+                to: out
+            )
         case .jsonl, .csv, .zeek:
             records?.finish(closedAtNanos: wallClockNanos())
         }
         out.flush()
-        if drops > 0 { printError("warning: \(drops) packets dropped before tlsreuse saw them; results may miss handshakes") }
+        if drops > 0 {
+            printError("warning: \(drops) packets dropped before tlsreuse saw them; results may miss handshakes")
+        }
         if !analysis.quiet {
             printError("\(pipeline.connections) TLS connections; \(kernelLine)")
         }
@@ -178,17 +251,30 @@ struct LiveCommand: ParsableCommand {
 
 /// One running summary: a line per service with offers, acceptance, support and stickiness so far.
 enum LiveSummary {
-    static func lines(_ reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict], interface: String,
-                      kernel: LiveCapture.Statistics, connections: Int) -> [String] {
-        var lines = ["\(utcTimestamp(wallClockNanos(), fractionDigits: 0)) \(interface): \(connections) TLS connections, \(kernel.received) packets, \(kernel.dropped + kernel.droppedByInterface) dropped"
-                     + (kernel.dropped + kernel.droppedByInterface > 0 ? " (WARNING: drops)" : "")]
+    static func lines(
+        _ reuse: ReuseReport,
+        stickiness: [ServiceKey: StickinessVerdict],
+        interface: String,
+        kernel: LiveCapture.Statistics,
+        connections: Int
+    ) -> [String] {
+        var lines = [
+            "\(utcTimestamp(wallClockNanos(), fractionDigits: 0)) \(interface): \(connections) TLS connections, "
+                + "\(kernel.received) packets, \(kernel.dropped + kernel.droppedByInterface) dropped"
+                + (kernel.dropped + kernel.droppedByInterface > 0 ? " (WARNING: drops)" : "")
+        ]
         for service in reuse.services {
             let offers = Mechanism.allCases.map { m in
                 let c = service.offers[m] ?? OfferCount()
                 return "\(m.rawValue) \(c.accepted)/\(c.made) \(service.support[m]?.value.rawValue ?? "unknown")"
             }.joined(separator: ", ")
-            let endpoint = service.key.server.isIPv6 ? "[\(service.key.server)]:\(service.key.port)" : "\(service.key.server):\(service.key.port)"
-            lines.append("  \(endpoint)  \(service.connections) conns, \(service.resumed) resumed; offers accepted/made: \(offers); stickiness \(stickiness[service.key]?.verdict.rawValue ?? "-")")
+            let endpoint =
+                service.key.server.isIPv6
+                ? "[\(service.key.server)]:\(service.key.port)" : "\(service.key.server):\(service.key.port)"
+            lines.append(
+                "  \(endpoint)  \(service.connections) conns, \(service.resumed) resumed; offers accepted/made: "
+                    + "\(offers); stickiness \(stickiness[service.key]?.verdict.rawValue ?? "-")"
+            )
         }
         return lines
     }

@@ -1,11 +1,12 @@
 import Capture
 import Foundation
 import Handshakes
+import Reports
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Reports
-import Synchronization
 
 /// The progress bar on standard error: shown for inputs over 64 MiB when standard error is a
 /// terminal, never under --quiet. A thread redraws it a few times a second from
@@ -38,7 +39,11 @@ final class ProgressDisplay: Sendable {
         let start = wallClockNanos()
         let base = ReadProgress.shared.bytesRead
         while true {
-            let line = ProgressLine.render(done: ReadProgress.shared.bytesRead - base, total: total, elapsedNanos: wallClockNanos() - start)
+            let line = ProgressLine.render(
+                done: ReadProgress.shared.bytesRead - base,
+                total: total,
+                elapsedNanos: wallClockNanos() - start
+            )
             writeToStandardError("\r" + line + "\u{1b}[K")
             usleep(ProgressDisplay.redrawMicroseconds)
             if stopped.load(ordering: .relaxed) { break }
@@ -60,7 +65,10 @@ private func writeToStandardError(_ text: String) {
         var offset = 0
         while offset < buffer.count {
             let written = write(STDERR_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
-            if written <= 0 { if errno == EINTR { continue }; return }
+            if written <= 0 {
+                if errno == EINTR { continue }
+                return
+            }
             offset += written
         }
     }

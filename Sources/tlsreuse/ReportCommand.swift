@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Capture
+import Foundation
 import Handshakes
 import Reports
 import Resumption
@@ -13,15 +13,17 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Per service: does it resume sessions, by which mechanism, how acceptance falls with age, how long sessions live.",
+        abstract:
+            "Per service: does it resume sessions, by which mechanism, how acceptance falls with age, how long "
+            + "sessions live.",
         discussion: """
-        Examples:
-          tlsreuse captures/tls12-ticket.pcap
-          tlsreuse report --format json day1.pcap.gz day2.pcap.gz | jq '.services[] | {server, port, support}'
-          tlsreuse report --pairs --client 10.1.2.3 --since '2026-11-29 05:00:00' archive/*.pcap
-          tlsreuse report --html report.html captures/lb-roundrobin.pcap
-          tlsreuse report --from site-a.jsonl site-b.jsonl.gz
-        """
+            Examples:
+              tlsreuse captures/tls12-ticket.pcap
+              tlsreuse report --format json day1.pcap.gz day2.pcap.gz | jq '.services[] | {server, port, support}'
+              tlsreuse report --pairs --client 10.1.2.3 --since '2026-11-29 05:00:00' archive/*.pcap
+              tlsreuse report --html report.html captures/lb-roundrobin.pcap
+              tlsreuse report --from site-a.jsonl site-b.jsonl.gz
+            """
     )
 
     @OptionGroup var input: InputOptions
@@ -40,7 +42,9 @@ struct ReportCommand: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Write the report to this file instead of standard output.")
     var output: String?
 
-    @Option(help: ArgumentHelp("Also write the report as one self-contained HTML page with charts.", valueName: "file.html"))
+    @Option(
+        help: ArgumentHelp("Also write the report as one self-contained HTML page with charts.", valueName: "file.html")
+    )
     var html: String?
 
     @Option(help: "Colour in the text report: auto (on a terminal, unless NO_COLOR is set), always, never.")
@@ -53,7 +57,10 @@ struct ReportCommand: ParsableCommand {
 
     func bucketEdges() throws -> [Double] {
         guard let edges = OptionValues.ageBuckets(ageBuckets) else {
-            throw ValidationError("--age-buckets: give up to \(OptionValues.maximumAgeBuckets) increasing positive numbers of seconds, at most ten years, e.g. 5,10,30,300,3600")
+            throw ValidationError(
+                "--age-buckets: give up to \(OptionValues.maximumAgeBuckets) increasing positive numbers of seconds, "
+                    + "at most ten years, e.g. 5,10,30,300,3600"
+            )
         }
         return edges
     }
@@ -65,19 +72,36 @@ struct ReportCommand: ParsableCommand {
         let reportSource: ReportSource
         let pipeline: Pipeline
         if let recordFiles = source.recordFiles(input) {
-            let (summary, analysed) = try analyseRecordFiles(recordFiles, analysis, budget: try input.memoryBudget(), reuse: options) { _ in }
+            let (summary, analysed) = try analyseRecordFiles(
+                recordFiles,
+                analysis,
+                budget: try input.memoryBudget(),
+                reuse: options
+            ) { _ in }
             (reportSource, pipeline) = (.records(summary), analysed)
         } else {
             let (statistics, analysed) = try analyseFiles(input, analysis, reuse: options) { _ in }
             (reportSource, pipeline) = (.capture(statistics), analysed)
         }
-        writeReport(format: format, pairs: pairs, colors: color.enabled(writingToFile: output != nil), pipeline: pipeline,
-                    source: reportSource, to: writer)
+        writeReport(
+            format: format,
+            pairs: pairs,
+            colors: color.enabled(writingToFile: output != nil),
+            pipeline: pipeline,
+            source: reportSource,
+            to: writer
+        )
         if let html {
             let page = try openOutput(html)
             let (reuse, stickiness) = pipeline.results()
-            page.line(HTMLReport.render(reuse, stickiness: stickiness, source: reportSource,
-                                        version: TLSReuse.configuration.version))
+            page.line(
+                HTMLReport.render(
+                    reuse,
+                    stickiness: stickiness,
+                    source: reportSource,
+                    version: TLSReuse.configuration.version
+                )
+            )
             page.flush()
             if page.failed {
                 printError("\(html): could not write the HTML report")
@@ -89,12 +113,21 @@ struct ReportCommand: ParsableCommand {
 }
 
 /// The final report, the same for files and live capture.
-func writeReport(format: ReportFormat, pairs: Bool, colors: Bool = false, pipeline: Pipeline, source: ReportSource,
-                 extra: [Field] = [], to writer: LineWriter) {
+func writeReport(
+    format: ReportFormat,
+    pairs: Bool,
+    colors: Bool = false,
+    pipeline: Pipeline,
+    source: ReportSource,
+    extra: [Field] = [],
+    to writer: LineWriter
+) {
     let (reuse, stickiness) = pipeline.results()
     switch format {
     case .text:
-        ReuseReportText(showPairs: pairs, colors: colors).lines(reuse, stickiness: stickiness, source: source).forEach(writer.line)
+        ReuseReportText(showPairs: pairs, colors: colors).lines(reuse, stickiness: stickiness, source: source).forEach(
+            writer.line
+        )
     case .json:
         ReuseReportFields.write(reuse, stickiness: stickiness, source: source, extra: extra, to: writer)
     }

@@ -1,15 +1,16 @@
 import ArgumentParser
 import Capture
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Handshakes
 import Packets
 import Reassembly
 import Reports
 import Resumption
 import Stickiness
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Exit codes, documented in the README.
 enum ExitStatus {
@@ -31,10 +32,10 @@ struct TLSReuse: ParsableCommand {
         commandName: "tlsreuse",
         abstract: "Passive TLS session-reuse analysis from packet captures.",
         discussion: """
-        Reads pcap and pcapng files (optionally gzip-compressed, "-" for standard input),
-        reassembles TCP and parses every TLS handshake, without sending a packet.
-        `tlsreuse FILE...` is `tlsreuse report FILE...`.
-        """,
+            Reads pcap and pcapng files (optionally gzip-compressed, "-" for standard input),
+            reassembles TCP and parses every TLS handshake, without sending a packet.
+            `tlsreuse FILE...` is `tlsreuse report FILE...`.
+            """,
         version: "0.2.0",
         subcommands: [ReportCommand.self, HandshakesCommand.self, LiveCommand.self],
         defaultSubcommand: ReportCommand.self
@@ -47,16 +48,31 @@ func memoryLimitError(_ text: String) -> ValidationError {
 
 /// The capture files a subcommand reads.
 struct InputOptions: ParsableArguments {
-    @Argument(help: "Capture files (pcap, pcapng, .gz); \"-\" reads standard input. Several files are read as one capture in timestamp order.")
+    @Argument(
+        help: ArgumentHelp(
+            "Capture files (pcap, pcapng, .gz); \"-\" reads standard input. Several files are read as one capture in "
+                + "timestamp order."
+        )
+    )
     var files: [String] = []
 
-    @Option(name: .customLong("bpf"), help: "Only packets matching this libpcap filter expression, e.g. 'tcp port 443'.")
+    @Option(
+        name: .customLong("bpf"),
+        help: "Only packets matching this libpcap filter expression, e.g. 'tcp port 443'."
+    )
     var bpf: String?
 
     @Option(help: "Worker threads following TCP flows (default: one per core). Standard input uses one.")
     var jobs: Int?
 
-    @Option(help: ArgumentHelp("Memory for the whole run, all workers together: flows, buffers, records, remembered sessions, statistics. Bytes, or a number with K, M or G (default 256M, at least 64M). Past a stage's part, the oldest or least recently active holder gives way, and what was dropped is counted.", valueName: "SIZE"))
+    @Option(
+        help: ArgumentHelp(
+            "Memory for the whole run, all workers together: flows, buffers, records, remembered sessions, "
+                + "statistics. Bytes, or a number with K, M or G (default 256M, at least 64M). Past a stage's part, "
+                + "the oldest or least recently active holder gives way, and what was dropped is counted.",
+            valueName: "SIZE"
+        )
+    )
     var memoryLimit: String?
 
     func validate() throws {
@@ -115,7 +131,10 @@ struct AnalysisOptions: ParsableArguments {
     func validate() throws {
         _ = try recordFilter()
         guard sessionHorizon > 0, OptionValues.duration(sessionHorizon) != nil else {
-            throw ValidationError("--session-horizon must be a positive number of seconds, at most ten years (\(Int(CaptureTime.maximumDurationSeconds)))")
+            throw ValidationError(
+                "--session-horizon must be a positive number of seconds, at most ten years "
+                    + "(\(Int(CaptureTime.maximumDurationSeconds)))"
+            )
         }
     }
 
@@ -124,7 +143,9 @@ struct AnalysisOptions: ParsableArguments {
         if let since { filter.sinceNanos = try parseTime(since, option: "--since") }
         if let until { filter.untilNanos = try parseTime(until, option: "--until") }
         if let client {
-            guard let address = IPAddress(client) else { throw ValidationError("--client: '\(client)' is not an IPv4 or IPv6 address") }
+            guard let address = IPAddress(client) else {
+                throw ValidationError("--client: '\(client)' is not an IPv4 or IPv6 address")
+            }
             filter.client = address
         }
         if let server {
@@ -140,7 +161,10 @@ struct AnalysisOptions: ParsableArguments {
 
     private func parseTime(_ text: String, option: String) throws -> Int64 {
         guard let nanos = OptionValues.time(text) else {
-            throw ValidationError("\(option): '\(text)' is not a time tlsreuse reads: epoch seconds or 'YYYY-MM-DD HH:MM:SS' (UTC), from 1900-01-01 to 2149-12-31")
+            throw ValidationError(
+                "\(option): '\(text)' is not a time tlsreuse reads: epoch seconds or 'YYYY-MM-DD HH:MM:SS' (UTC), "
+                    + "from 1900-01-01 to 2149-12-31"
+            )
         }
         return nanos
     }
@@ -159,8 +183,13 @@ final class Pipeline {
     /// Records that passed the filters (back legs not counted).
     private(set) var connections = 0
 
-    init(_ options: AnalysisOptions, budget: MemoryBudget, reuse: ReuseOptions = ReuseOptions(),
-         legWindowNanos: Int64 = LegPairer.defaultWindowNanos, each: @escaping (HandshakeRecord) -> Void) throws {
+    init(
+        _ options: AnalysisOptions,
+        budget: MemoryBudget,
+        reuse: ReuseOptions = ReuseOptions(),
+        legWindowNanos: Int64 = LegPairer.defaultWindowNanos,
+        each: @escaping (HandshakeRecord) -> Void
+    ) throws {
         filter = try options.recordFilter()
         var limits = LinkerLimits(budget: budget)
         limits.sessionHorizonSeconds = options.sessionHorizon
@@ -195,9 +224,11 @@ final class Pipeline {
     /// verdicts it was judged with.
     func results() -> (reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
         var report = analysis.report()
-        let counts = [("sessions_forgotten_early", linker.forgottenEarly), ("session_names", linker.namesNotKept),
-                      ("records_released_before_pairing_window", legs.releasedEarly),
-                      ("stickiness_connections", stickiness.connectionsNotJudged)]
+        let counts = [
+            ("sessions_forgotten_early", linker.forgottenEarly), ("session_names", linker.namesNotKept),
+            ("records_released_before_pairing_window", legs.releasedEarly),
+            ("stickiness_connections", stickiness.connectionsNotJudged),
+        ]
         report.notKeptForMemory = counts.filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) } + report.notKeptForMemory
         let verdicts = stickiness.verdicts()
         PlacedSupport.refine(&report, stickiness: verdicts)
@@ -218,26 +249,49 @@ func filesFollowEachOther(_ files: [String]) -> Bool {
 }
 
 /// Runs the pipeline over capture files.
-func analyseFiles(_ input: InputOptions, _ options: AnalysisOptions, reuse: ReuseOptions = ReuseOptions(),
-                  each: @escaping (HandshakeRecord) -> Void) throws -> (ExtractionStatistics, Pipeline) {
-    let pipeline = try Pipeline(options, budget: (try? input.memoryBudget()) ?? MemoryBudget(), reuse: reuse, each: each)
+func analyseFiles(
+    _ input: InputOptions,
+    _ options: AnalysisOptions,
+    reuse: ReuseOptions = ReuseOptions(),
+    each: @escaping (HandshakeRecord) -> Void
+) throws -> (ExtractionStatistics, Pipeline) {
+    let pipeline = try Pipeline(
+        options,
+        budget: (try? input.memoryBudget()) ?? MemoryBudget(),
+        reuse: reuse,
+        each: each
+    )
     let statistics: ExtractionStatistics
     let progress = ProgressDisplay.start(files: input.files, quiet: options.quiet)
     defer { progress?.stop() }
     do {
         if input.workers > 1, input.files.count > 1, filesFollowEachOther(input.files) {
             // Rotated files: a worker per group of files, so each is read once.
-            statistics = try Extraction.runSegmented(paths: input.files, filter: input.bpf, workers: input.workers, limits: input.limits()) {
+            statistics = try Extraction.runSegmented(
+                paths: input.files,
+                filter: input.bpf,
+                workers: input.workers,
+                limits: input.limits()
+            ) {
                 pipeline.take($0)
             }
         } else if input.workers > 1 {
             // One file: workers share its flows.
-            statistics = try Extraction.runParallel(paths: input.files, filter: input.bpf, workers: input.workers, limits: input.limits()) {
+            statistics = try Extraction.runParallel(
+                paths: input.files,
+                filter: input.bpf,
+                workers: input.workers,
+                limits: input.limits()
+            ) {
                 pipeline.take($0)
             }
         } else {
-            statistics = try Extraction.run(paths: input.files, filter: input.bpf, limits: input.limits(),
-                                            order: input.isLivePipe ? .decision : .firstClientHello) {
+            statistics = try Extraction.run(
+                paths: input.files,
+                filter: input.bpf,
+                limits: input.limits(),
+                order: input.isLivePipe ? .decision : .firstClientHello
+            ) {
                 pipeline.take($0)
             }
         }
@@ -250,16 +304,22 @@ func analyseFiles(_ input: InputOptions, _ options: AnalysisOptions, reuse: Reus
 }
 
 func openOutput(_ path: String?) throws -> LineWriter {
-    do { return try path.map { (path: String) throws(OutputError) in try LineWriter(path: path) } ?? LineWriter() }
-    catch {
+    do {
+        return try path.map { (path: String) throws(OutputError) in try LineWriter(path: path) } ?? LineWriter()
+    } catch {
         printError(error.description)
         throw ExitStatus.output
     }
 }
 
 /// Runs the analysis over files of saved records (`--from`), merged in ClientHello order.
-func analyseRecordFiles(_ paths: [String], _ options: AnalysisOptions, budget: MemoryBudget, reuse: ReuseOptions = ReuseOptions(),
-                        each: @escaping (HandshakeRecord) -> Void) throws -> (RecordInputSummary, Pipeline) {
+func analyseRecordFiles(
+    _ paths: [String],
+    _ options: AnalysisOptions,
+    budget: MemoryBudget,
+    reuse: ReuseOptions = ReuseOptions(),
+    each: @escaping (HandshakeRecord) -> Void
+) throws -> (RecordInputSummary, Pipeline) {
     let pipeline = try Pipeline(options, budget: budget, reuse: reuse, each: each)
     let files = RecordFileSet(paths: paths)
     let progress = ProgressDisplay.start(files: paths, quiet: options.quiet)
@@ -279,7 +339,9 @@ func finish(_ source: ReportSource, quiet: Bool) throws {
         if !quiet { printError(CaptureSummary.summary(statistics)) }
         let unreadable = statistics.inputs.filter { $0.error != nil }
         if !unreadable.isEmpty, unreadable.count == statistics.inputs.count { throw ExitStatus.input }
-        if !statistics.damagedInputs.isEmpty || statistics.decode.unsupportedLinkTypePackets > 0 || statistics.recordsLostInSpill > 0 {
+        if !statistics.damagedInputs.isEmpty || statistics.decode.unsupportedLinkTypePackets > 0
+            || statistics.recordsLostInSpill > 0
+        {
             throw ExitStatus.partialResults
         }
     case let .records(summary):
@@ -293,9 +355,14 @@ func finish(_ source: ReportSource, quiet: Bool) throws {
 
 /// Options for commands that can read saved records instead of captures.
 struct RecordSourceOptions: ParsableArguments {
-    @Option(name: .customLong("from"),
-            help: ArgumentHelp("Read saved handshake records (handshakes --format jsonl or json; .gz; \"-\" for standard input) instead of captures. Further file arguments are record files too.",
-                               valueName: "records.jsonl"))
+    @Option(
+        name: .customLong("from"),
+        help: ArgumentHelp(
+            "Read saved handshake records (handshakes --format jsonl or json; .gz; \"-\" for standard input) instead "
+                + "of captures. Further file arguments are record files too.",
+            valueName: "records.jsonl"
+        )
+    )
     var recordFile: String?
 
     /// The record files, or nil when reading captures.
@@ -304,7 +371,11 @@ struct RecordSourceOptions: ParsableArguments {
     }
 
     func validate(_ input: InputOptions) throws {
-        if recordFile == nil, input.files.isEmpty { throw ValidationError("name at least one capture file, or \"-\" for standard input") }
-        if recordFile != nil, input.bpf != nil { throw ValidationError("--bpf filters packets; it does not apply to saved records (--from)") }
+        if recordFile == nil, input.files.isEmpty {
+            throw ValidationError("name at least one capture file, or \"-\" for standard input")
+        }
+        if recordFile != nil, input.bpf != nil {
+            throw ValidationError("--bpf filters packets; it does not apply to saved records (--from)")
+        }
     }
 }

@@ -1,7 +1,7 @@
-import Foundation
-import Testing
 import Capture
+import Foundation
 import TestSupport
+import Testing
 
 struct ReadPacket: Equatable {
     var timestamp: Int64
@@ -14,7 +14,14 @@ func readAll(_ path: String) throws -> ([ReadPacket], InputStats) {
     let reader = try CaptureFileReader(path: path)
     var packets: [ReadPacket] = []
     while let p = reader.next() {
-        packets.append(ReadPacket(timestamp: p.timestampNanos, linkType: p.linkType.rawValue, originalLength: p.originalLength, bytes: Array(p.bytes)))
+        packets.append(
+            ReadPacket(
+                timestamp: p.timestampNanos,
+                linkType: p.linkType.rawValue,
+                originalLength: p.originalLength,
+                bytes: Array(p.bytes)
+            )
+        )
     }
     return (packets, reader.stats)
 }
@@ -27,7 +34,14 @@ func readWithLibpcapReportingError(_ path: String) throws -> ([ReadPacket], Stri
     let reader = try LibpcapFileReader(path: path)
     var packets: [ReadPacket] = []
     while let p = reader.next() {
-        packets.append(ReadPacket(timestamp: p.timestampNanos, linkType: p.linkType.rawValue, originalLength: p.originalLength, bytes: Array(p.bytes)))
+        packets.append(
+            ReadPacket(
+                timestamp: p.timestampNanos,
+                linkType: p.linkType.rawValue,
+                originalLength: p.originalLength,
+                bytes: Array(p.bytes)
+            )
+        )
     }
     return (packets, reader.error)
 }
@@ -40,7 +54,8 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
 
 @Suite struct CaptureReaderTests {
     static var singleLinkTypeCaptures: [String] {
-        Paths.recordedCaptures.filter { !$0.lastPathComponent.hasPrefix("two-interfaces") }.map(\.path) + Paths.peerCaptures.map(\.path)
+        Paths.recordedCaptures.filter { !$0.lastPathComponent.hasPrefix("two-interfaces") }.map(\.path)
+            + Paths.peerCaptures.map(\.path)
     }
 
     /// The zero-copy reader returns exactly what libpcap returns: timestamps (nanoseconds),
@@ -52,8 +67,15 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
             let reference = try readWithLibpcap(path)
             #expect(ours.count == reference.count, "\(path)")
             if let index = (0..<min(ours.count, reference.count)).first(where: { ours[$0] != reference[$0] }) {
-                let a = ours[index], b = reference[index]
-                Issue.record("\(path) packet \(index + 1): ours ts=\(a.timestamp) link=\(a.linkType) len=\(a.originalLength)/\(a.bytes.count), libpcap ts=\(b.timestamp) link=\(b.linkType) len=\(b.originalLength)/\(b.bytes.count)")
+                let a = ours[index]
+                let b = reference[index]
+                Issue.record(
+                    Comment(
+                        rawValue: "\(path) packet \(index + 1): ours ts=\(a.timestamp) link=\(a.linkType) "
+                            + "len=\(a.originalLength)/\(a.bytes.count), libpcap ts=\(b.timestamp) link=\(b.linkType) "
+                            + "len=\(b.originalLength)/\(b.bytes.count)"
+                    )
+                )
             }
             files += 1
         }
@@ -100,9 +122,18 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
 
     @Test func standardInputCompressedOrNot() throws {
         let plain = Paths.captures.appendingPathComponent("tls12-session-id.pcap")
-        let expected = try String(decoding: runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", plain.path]).stdout.utf8, as: UTF8.self)
-        let viaStdin = try runProcess("/bin/sh", ["-c", "'\(Paths.binary.path)' handshakes --format jsonl -q - < '\(plain.path)'"])
-        let viaGzipPipe = try runProcess("/bin/sh", ["-c", "gzip -c '\(plain.path)' | '\(Paths.binary.path)' handshakes --format jsonl -q -"])
+        let expected = try String(
+            decoding: runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", plain.path]).stdout.utf8,
+            as: UTF8.self
+        )
+        let viaStdin = try runProcess(
+            "/bin/sh",
+            ["-c", "'\(Paths.binary.path)' handshakes --format jsonl -q - < '\(plain.path)'"]
+        )
+        let viaGzipPipe = try runProcess(
+            "/bin/sh",
+            ["-c", "gzip -c '\(plain.path)' | '\(Paths.binary.path)' handshakes --format jsonl -q -"]
+        )
         #expect(!expected.isEmpty)
         #expect(viaStdin.stdout == expected)
         #expect(viaGzipPipe.stdout == expected)
@@ -117,22 +148,34 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
         let (expected, _) = try readAll(Paths.captures.appendingPathComponent("tls12-session-id.pcap").path)
         func swap32(_ bytes: inout [UInt8], _ at: Int) { bytes[at..<(at + 4)].reverse() }
         func swap16(_ bytes: inout [UInt8], _ at: Int) { bytes[at..<(at + 2)].reverse() }
-        var bigEndian = original, nano = original
-        swap32(&bigEndian, 0); swap16(&bigEndian, 4); swap16(&bigEndian, 6)
+        var bigEndian = original
+        var nano = original
+        swap32(&bigEndian, 0)
+        swap16(&bigEndian, 4)
+        swap16(&bigEndian, 6)
         for field in stride(from: 8, to: 24, by: 4) { swap32(&bigEndian, field) }
         nano[0...3] = [0x4d, 0x3c, 0xb2, 0xa1]
         var position = 24
         while position + 16 <= original.count {
-            let captured = Int(original[position + 8]) | Int(original[position + 9]) << 8 | Int(original[position + 10]) << 16
+            let captured =
+                Int(original[position + 8]) | Int(original[position + 9]) << 8 | Int(original[position + 10]) << 16
             for field in 0..<4 { swap32(&bigEndian, position + field * 4) }
             // microseconds x 1000 = nanoseconds
-            let micros = UInt32(original[position + 4]) | UInt32(original[position + 5]) << 8 | UInt32(original[position + 6]) << 16 | UInt32(original[position + 7]) << 24
+            let micros =
+                UInt32(original[position + 4]) | UInt32(original[position + 5]) << 8 | UInt32(original[position + 6])
+                << 16 | UInt32(original[position + 7]) << 24
             let nanos = micros * 1000
-            nano[(position + 4)...(position + 7)] = [UInt8(nanos & 0xff), UInt8(nanos >> 8 & 0xff), UInt8(nanos >> 16 & 0xff), UInt8(nanos >> 24)]
+            nano[(position + 4)...(position + 7)] = [
+                UInt8(nanos & 0xff), UInt8(nanos >> 8 & 0xff), UInt8(nanos >> 16 & 0xff), UInt8(nanos >> 24),
+            ]
             position += 16 + captured
         }
-        let big = try temporaryFile("big.pcap", bigEndian), ns = try temporaryFile("ns.pcap", nano)
-        defer { try? FileManager.default.removeItem(at: big); try? FileManager.default.removeItem(at: ns) }
+        let big = try temporaryFile("big.pcap", bigEndian)
+        let ns = try temporaryFile("ns.pcap", nano)
+        defer {
+            try? FileManager.default.removeItem(at: big)
+            try? FileManager.default.removeItem(at: ns)
+        }
         #expect(try readAll(big.path).0 == expected)
         let (nanoPackets, nanoStats) = try readAll(ns.path)
         #expect(nanoPackets == expected)
@@ -172,9 +215,15 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
     @Test func notACaptureMissingAndDirectory() throws {
         let text = try temporaryFile("text.txt", Array("hello, this is not a capture\n".utf8))
         let empty = try temporaryFile("empty.pcap", [])
-        defer { try? FileManager.default.removeItem(at: text); try? FileManager.default.removeItem(at: empty) }
+        defer {
+            try? FileManager.default.removeItem(at: text)
+            try? FileManager.default.removeItem(at: empty)
+        }
         func code(_ path: String) -> CaptureError.Code? {
-            do { _ = try CaptureFileReader(path: path); return nil } catch { return error.code }
+            do {
+                _ = try CaptureFileReader(path: path)
+                return nil
+            } catch { return error.code }
         }
         #expect(code(text.path) == .notACapture)
         #expect(code(empty.path) == .notACapture)
@@ -208,7 +257,8 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
             let span = try #require(CaptureFileReader.timeSpan(of: file.path), "\(file.lastPathComponent)")
             let info = try runProcess("capinfos", ["-a", "-e", "-S", "-T", "-r", file.path]).stdout
             let cells = info.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            let first = try #require(Double(cells[1])), last = try #require(Double(cells[2]))
+            let first = try #require(Double(cells[1]))
+            let last = try #require(Double(cells[2]))
             #expect(abs(Double(span.first) / 1e9 - first) < 1e-6, "\(file.lastPathComponent)")
             #expect(abs(Double(span.last) / 1e9 - last) < 1e-6, "\(file.lastPathComponent)")
         }
@@ -227,7 +277,10 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
 
     @Test func lineEndsCompressionAndCutOffLastLine() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-lines-\(getpid()).txt").path
-        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".gz") }
+        defer {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: path + ".gz")
+        }
         try Data("one\r\ntwo\n\nthree without end".utf8).write(to: URL(fileURLWithPath: path))
         #expect(try lines(path).0 == ["one", "two", "", "three without end"])
         _ = try runProcess("gzip", ["-k", path])

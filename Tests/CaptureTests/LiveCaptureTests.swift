@@ -1,7 +1,7 @@
 import Capture
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Live capture on the loopback interface while a real openssl client reconnects to a real
 /// openssl server (loopback only). Needs root, as CI runs.
@@ -11,35 +11,52 @@ struct LiveCaptureTests {
     static let certificate: (cert: String, key: String) = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-live-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
-        _ = try? runProcess("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                                        "-days", "2", "-subj", "/CN=localhost"])
+        let cert = dir.appendingPathComponent("cert.pem").path
+        let key = dir.appendingPathComponent("key.pem").path
+        _ = try? runProcess(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                "-days", "2", "-subj", "/CN=localhost",
+            ]
+        )
         return (cert, key)
     }()
 
     /// Starts `tlsreuse live` in the background, then an s_server and an s_client
     /// -reconnect run against it; returns tlsreuse's output and what s_client printed.
-    func run(port: Int, liveArguments: [String], stop: (Process) -> Void = { _ in },
-             beforeClient: (Process) -> Void = { _ in }) throws -> (live: ProcessResult, client: [Bool]) {
+    func run(
+        port: Int,
+        liveArguments: [String],
+        stop: (Process) -> Void = { _ in },
+        beforeClient: (Process) -> Void = { _ in }
+    ) throws -> (live: ProcessResult, client: [Bool]) {
         let live = Process()
         live.executableURL = Paths.binary
         live.arguments = ["live", "-i", "lo", "--bpf", "tcp port \(port)"] + liveArguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         live.standardOutput = out
         live.standardError = err
         try live.run()
         Thread.sleep(forTimeInterval: 1.0)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        server.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
-                            "-tls1_2", "-no_ticket", "-www", "-quiet"]
+        server.arguments = [
+            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
+            "-tls1_2", "-no_ticket", "-www", "-quiet",
+        ]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
         Thread.sleep(forTimeInterval: 0.7)
         beforeClient(live)
-        let client = try runProcess("/bin/sh", ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect 2>&1"])
-        let verdicts = client.stdout.split(separator: "\n").filter { $0.hasPrefix("New,") || $0.hasPrefix("Reused,") }.map { $0.hasPrefix("Reused") }
+        let client = try runProcess(
+            "/bin/sh",
+            ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect 2>&1"]
+        )
+        let verdicts = client.stdout.split(separator: "\n").filter { $0.hasPrefix("New,") || $0.hasPrefix("Reused,") }
+            .map { $0.hasPrefix("Reused") }
         stop(live)
         // The server inherited tlsreuse's output pipe: stop it before reading to the end.
         // SIGKILL: children of the test process inherit its blocked SIGTERM.
@@ -48,16 +65,26 @@ struct LiveCaptureTests {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         live.waitUntilExit()
-        return (ProcessResult(status: live.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                              stderr: String(decoding: stderr, as: UTF8.self)), verdicts)
+        return (
+            ProcessResult(
+                status: live.terminationStatus,
+                stdout: String(decoding: stdout, as: UTF8.self),
+                stderr: String(decoding: stderr, as: UTF8.self)
+            ), verdicts
+        )
     }
 
     /// Streamed records equal what s_client printed; --count stops the run.
     @Test func streamedRecordsMatchTheClient() throws {
-        let (live, client) = try run(port: 14701, liveArguments: ["--format", "jsonl", "--count", "6", "--duration", "30"])
+        let (live, client) = try run(
+            port: 14701,
+            liveArguments: ["--format", "jsonl", "--count", "6", "--duration", "30"]
+        )
         #expect(live.status == 0, "\(live.stderr)")
         #expect(client == [false, true, true, true, true, true])
-        let records = live.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let records = live.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         #expect(records.map { $0["resumed"] as? Bool } == client.map { $0 })
         #expect(records.dropFirst().allSatisfy { $0["resumes"] as? String == records.first?["uid"] as? String })
         #expect(live.stderr.contains("kernel:"))
@@ -67,7 +94,10 @@ struct LiveCaptureTests {
     @Test func finalReportAndWrittenCapture() throws {
         let written = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-live-\(getpid()).pcap")
         defer { try? FileManager.default.removeItem(at: written) }
-        let (live, client) = try run(port: 14702, liveArguments: ["--format", "json", "--duration", "5", "-w", written.path])
+        let (live, client) = try run(
+            port: 14702,
+            liveArguments: ["--format", "json", "--duration", "5", "-w", written.path]
+        )
         #expect(live.status == 0, "\(live.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(live.stdout.utf8)) as? [String: Any])
         let service = try #require((json["services"] as? [[String: Any]])?.first)
@@ -78,7 +108,13 @@ struct LiveCaptureTests {
         #expect((service["stickiness"] as? [String: Any])?["verdict"] as? String == "sticky-or-shared")
         #expect((json["kernel"] as? [String: Int])?["dropped"] == 0)
         if toolAvailable("tshark") {
-            let tshark = try runProcess("tshark", ["-r", written.path, "-d", "tcp.port==14702,tls", "-Y", "tls.handshake.type == 1", "-T", "fields", "-e", "frame.number"])
+            let tshark = try runProcess(
+                "tshark",
+                [
+                    "-r", written.path, "-d", "tcp.port==14702,tls", "-Y", "tls.handshake.type == 1", "-T", "fields",
+                    "-e", "frame.number",
+                ]
+            )
             #expect(tshark.status == 0)
             #expect(tshark.stdout.split(separator: "\n").count == client.count)
         }
@@ -90,12 +126,15 @@ struct LiveCaptureTests {
     /// runs, so every packet waits in the kernel buffer, and the SIGINT is the first thing it
     /// sees on waking; the records of all six connections still come out.
     @Test func packetsBufferedAtTheStopAreStillRead() throws {
-        let (live, client) = try run(port: 14705, liveArguments: ["--format", "jsonl", "--duration", "30"],
-                                     stop: { process in
-                                         kill(process.processIdentifier, SIGINT)
-                                         kill(process.processIdentifier, SIGCONT)
-                                     },
-                                     beforeClient: { kill($0.processIdentifier, SIGSTOP) })
+        let (live, client) = try run(
+            port: 14705,
+            liveArguments: ["--format", "jsonl", "--duration", "30"],
+            stop: { process in
+                kill(process.processIdentifier, SIGINT)
+                kill(process.processIdentifier, SIGCONT)
+            },
+            beforeClient: { kill($0.processIdentifier, SIGSTOP) }
+        )
         #expect(live.status == 0, "\(live.stderr)")
         #expect(client.count == 6)
         #expect(live.stdout.split(separator: "\n").count == client.count)
@@ -105,10 +144,15 @@ struct LiveCaptureTests {
     /// are gone (read from /proc while it runs) before the first packet, no_new_privs is set,
     /// and the -w file belongs to that user.
     @Test func privilegesAreDroppedBeforeParsing() throws {
-        let written = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-live-user-\(getpid()).pcap")
+        let written = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tlsreuse-live-user-\(getpid()).pcap"
+        )
         defer { try? FileManager.default.removeItem(at: written) }
         var status: [String: String] = [:]
-        let (live, client) = try run(port: 14704, liveArguments: ["--format", "jsonl", "--duration", "30", "-w", written.path]) { process in
+        let (live, client) = try run(
+            port: 14704,
+            liveArguments: ["--format", "jsonl", "--duration", "30", "-w", written.path]
+        ) { process in
             let text = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n") {
                 let parts = line.split(separator: ":", maxSplits: 1)
@@ -117,7 +161,9 @@ struct LiveCaptureTests {
             kill(process.processIdentifier, SIGINT)
         }
         #expect(live.status == 0, "\(live.stderr)")
-        let expected = Privileges.preferredUsers.lazy.compactMap { name in getpwnam(name).map { (name, $0.pointee.pw_uid) } }.first
+        let expected = Privileges.preferredUsers.lazy.compactMap { name in
+            getpwnam(name).map { (name, $0.pointee.pw_uid) }
+        }.first
         let (user, uid) = try #require(expected)
         #expect(status["Uid"]?.split(separator: "\t").allSatisfy { $0 == "\(uid)" } == true, "\(status["Uid"] ?? "-")")
         #expect(status["Groups"] == "", "supplementary groups: \(status["Groups"] ?? "-")")
@@ -146,8 +192,13 @@ struct LiveCaptureTests {
         #expect(refused.status == 73, "\(refused.stderr)")
         #expect(refused.stderr.contains("symbolic link"))
         #expect(try String(contentsOf: target, encoding: .utf8) == "keep me")
-        #expect(try runProcess(Paths.binary.path, ["live", "-i", "lo", "--duration", "1", "--user", "root"]).status == 77)
-        #expect(try runProcess(Paths.binary.path, ["live", "-i", "lo", "--duration", "1", "--user", "no-such-user-here"]).status == 77)
+        #expect(
+            try runProcess(Paths.binary.path, ["live", "-i", "lo", "--duration", "1", "--user", "root"]).status == 77
+        )
+        #expect(
+            try runProcess(Paths.binary.path, ["live", "-i", "lo", "--duration", "1", "--user", "no-such-user-here"])
+                .status == 77
+        )
     }
 
     /// Ctrl-C (SIGINT) prints the final report.
@@ -168,20 +219,29 @@ struct LiveCaptureTests {
         let port = 14704
         let pipeline = Process()
         pipeline.executableURL = URL(fileURLWithPath: "/bin/sh")
-        pipeline.arguments = ["-c", "tcpdump -i lo -U -s 0 -w - 'tcp port \(port)' 2>/dev/null | '\(Paths.binary.path)' handshakes --format jsonl -q -"]
+        pipeline.arguments = [
+            "-c",
+            "tcpdump -i lo -U -s 0 -w - 'tcp port \(port)' 2>/dev/null | '\(Paths.binary.path)' handshakes --format "
+                + "jsonl -q -",
+        ]
         let out = Pipe()
         pipeline.standardOutput = out
         try pipeline.run()
         Thread.sleep(forTimeInterval: 1.5)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        server.arguments = ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
-                            "-tls1_2", "-no_ticket", "-www", "-quiet"]
+        server.arguments = [
+            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
+            "-tls1_2", "-no_ticket", "-www", "-quiet",
+        ]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
         Thread.sleep(forTimeInterval: 0.7)
-        _ = try runProcess("/bin/sh", ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect >/dev/null 2>&1"])
+        _ = try runProcess(
+            "/bin/sh",
+            ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect >/dev/null 2>&1"]
+        )
         Thread.sleep(forTimeInterval: 1.0)
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()

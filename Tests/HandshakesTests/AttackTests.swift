@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The attacks of issue 14, as HAND-MADE captures written by bench/attack-captures.py (the
 /// adversarial benchmark's own generator; the DTLS and QUIC ones replay datagrams recorded
@@ -23,8 +23,14 @@ struct AttackTests {
     }
 
     /// Writes the `kind` capture of `count`, runs `arguments` on it, checks no trap and the bound.
-    func attack(_ kind: String, _ count: Int, _ arguments: [String] = ["report", "--format", "json", "-q"]) throws -> Outcome {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-attack-\(getpid())-\(kind)-\(count).pcap")
+    func attack(
+        _ kind: String,
+        _ count: Int,
+        _ arguments: [String] = ["report", "--format", "json", "-q"]
+    ) throws -> Outcome {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tlsreuse-attack-\(getpid())-\(kind)-\(count).pcap"
+        )
         defer { try? FileManager.default.removeItem(at: file) }
         let made = try runProcess("python3", [Self.generator, kind, String(count), file.path])
         #expect(made.status == 0, "\(made.stderr)")
@@ -33,8 +39,14 @@ struct AttackTests {
         #expect(peak > 0 && peak < Self.memoryBoundKiB, "\(kind): peak RSS \(peak) KiB")
         let report = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]) ?? [:]
         let capture = report["capture"] as? [String: Any] ?? [:]
-        return Outcome(status: result.status, peakKiB: peak, report: report, skipped: capture["skipped"] as? [String: Int] ?? [:],
-                       connections: capture["tls_connections"] as? Int ?? -1, stdout: result.stdout)
+        return Outcome(
+            status: result.status,
+            peakKiB: peak,
+            report: report,
+            skipped: capture["skipped"] as? [String: Int] ?? [:],
+            connections: capture["tls_connections"] as? Int ?? -1,
+            stdout: result.stdout
+        )
     }
 
     /// 100,000 flows of one byte each way (once 923 MiB: a 4 KiB ring per direction): the
@@ -114,7 +126,11 @@ struct AttackTests {
     /// connections by count, outside the budget): every stage stays in its part, and what
     /// the analysis could not keep is counted in the report.
     @Test func manySessionsUnderTheSmallestBudget() throws {
-        let outcome = try attack("many-sessions", 100_000, ["report", "--format", "json", "-q", "--memory-limit", "64M"])
+        let outcome = try attack(
+            "many-sessions",
+            100_000,
+            ["report", "--format", "json", "-q", "--memory-limit", "64M"]
+        )
         #expect(outcome.status == 0)
         #expect(outcome.connections == 100_000)
         #expect(outcome.peakKiB < 64 * 1024 || Self.memoryBoundKiB == .max, "peak RSS \(outcome.peakKiB) KiB")
@@ -130,7 +146,10 @@ struct AttackTests {
     @Test func memoryLimitOption() throws {
         let capture = Paths.captures.appendingPathComponent("tls12-ticket.pcap").path
         for value in ["10M", "abc", "-1", "99999999999G"] {
-            #expect(try runProcess(Paths.binary.path, ["report", "-q", "--memory-limit", value, capture]).status == 64, "\(value)")
+            #expect(
+                try runProcess(Paths.binary.path, ["report", "-q", "--memory-limit", value, capture]).status == 64,
+                "\(value)"
+            )
         }
         #expect(try runProcess(Paths.binary.path, ["report", "-q", "--memory-limit", "1G", capture]).status == 0)
     }

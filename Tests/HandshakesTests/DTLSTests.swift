@@ -1,9 +1,9 @@
-import Testing
 import Capture
 import Handshakes
 import Packets
 import TLSWire
 import TestSupport
+import Testing
 
 /// Records each event of a DTLS decoder by kind.
 struct DTLSEvents: TLSEventHandler {
@@ -47,7 +47,10 @@ struct DTLSEvents: TLSEventHandler {
         let records = try extractRecords(Paths.captures.appendingPathComponent("dtls.pcap"))
         #expect(records.count == 12)
         #expect(records.allSatisfy { $0.transport == .udp && $0.version == .dtls1_2 && $0.established })
-        #expect(records.map(\.resumption) == [nil] + Array(repeating: .sessionID, count: 5) + [nil] + Array(repeating: .ticket, count: 5))
+        #expect(
+            records.map(\.resumption) == [nil] + Array(repeating: .sessionID, count: 5) + [nil]
+                + Array(repeating: .ticket, count: 5)
+        )
         #expect(records.allSatisfy { $0.ja4?.hasPrefix("dd2") == true })
     }
 
@@ -63,12 +66,16 @@ struct DTLSEvents: TLSEventHandler {
         let body = Array(first[25..<(13 + (Int(first[11]) << 8 | Int(first[12])))])
         func fragment(_ range: Range<Int>) -> [UInt8] {
             let length = body.count
-            let handshake: [UInt8] = [1, UInt8(length >> 16), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), 0, 0,
-                                      UInt8(range.lowerBound >> 16), UInt8(range.lowerBound >> 8 & 0xff), UInt8(range.lowerBound & 0xff),
-                                      UInt8(range.count >> 16), UInt8(range.count >> 8 & 0xff), UInt8(range.count & 0xff)] + body[range]
+            let handshake: [UInt8] =
+                [
+                    1, UInt8(length >> 16), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), 0, 0,
+                    UInt8(range.lowerBound >> 16), UInt8(range.lowerBound >> 8 & 0xff), UInt8(range.lowerBound & 0xff),
+                    UInt8(range.count >> 16), UInt8(range.count >> 8 & 0xff), UInt8(range.count & 0xff),
+                ] + body[range]
             return Array(first[0..<11]) + [UInt8(handshake.count >> 8), UInt8(handshake.count & 0xff)] + handshake
         }
-        let a = body.count / 3, b = 2 * body.count / 3
+        let a = body.count / 3
+        let b = 2 * body.count / 3
         let pieces = feed([fragment(b..<body.count), fragment(a..<(b + 5)), fragment(0..<a), first])
         #expect(pieces.clientHellos.count == 1)
         #expect(pieces.clientHellos.first?.random == whole.clientHellos[0].random)
@@ -82,16 +89,19 @@ struct DTLSEvents: TLSEventHandler {
     @Test func malformedDatagramsAreReportedNotFatal() throws {
         let first = try #require(try datagrams("dtls.pcap").first)
         var long = first
-        long[12] = 0xff; long[11] = 0x3f
+        long[12] = 0xff
+        long[11] = 0x3f
         #expect(feed([long]).other == ["malformed: DTLS record length 16383 past the end of the datagram"])
         var past = first
-        past[13 + 9] = 0x7f // fragment_length's high byte
+        past[13 + 9] = 0x7f  // fragment_length's high byte
         #expect(feed([past]).other.first?.hasPrefix("malformed: DTLS handshake fragment") == true)
         var decoder = DTLSDecoder(streamTag: 0)
         var events = DTLSEvents()
         for sequence in 0..<100 {
             // One byte of a 1000-byte message each time: never complete.
-            let handshake: [UInt8] = [1, 0, 0x03, 0xe8, UInt8(sequence >> 8), UInt8(sequence & 0xff), 0, 0, 0, 0, 0, 1, 0x42]
+            let handshake: [UInt8] = [
+                1, 0, 0x03, 0xe8, UInt8(sequence >> 8), UInt8(sequence & 0xff), 0, 0, 0, 0, 0, 1, 0x42,
+            ]
             let datagram = Array(first[0..<11]) + [0, UInt8(handshake.count)] + handshake
             datagram.withUnsafeBytes { decoder.feed($0, handler: &events) }
         }

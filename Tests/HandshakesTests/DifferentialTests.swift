@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import Handshakes
 import TestSupport
+import Testing
 
 /// tlsreuse against independent dissectors: tshark on every capture, and Zeek's ssl.log
 /// where the peer corpus carries one.
@@ -9,50 +9,78 @@ import TestSupport
     /// Peer-corpus captures where tshark finds a TLS connection tlsreuse deliberately does not
     /// report yet, with the reason.
     static let listedTsharkDifferences: [String: String] = [
-        "socks-with-ssl.pcap": "TLS after a SOCKS handshake: a tunnel, issue 9",
+        "socks-with-ssl.pcap": "TLS after a SOCKS handshake: a tunnel, issue 9"
     ]
 
     static func compare(_ capture: URL) throws -> [String] {
         let records = try extractRecords(capture)
-        let dissected = try tsharkHandshakes(capture.path, tlsPorts: Set(records.filter { $0.starttls == nil && $0.transport == .tcp }.map { Int($0.serverPort) }),
-                                             quicPorts: Set(records.filter { $0.transport == .quic }.map { Int($0.serverPort) }))
+        let dissected = try tsharkHandshakes(
+            capture.path,
+            tlsPorts: Set(records.filter { $0.starttls == nil && $0.transport == .tcp }.map { Int($0.serverPort) }),
+            quicPorts: Set(records.filter { $0.transport == .quic }.map { Int($0.serverPort) })
+        )
         var unmatched = dissected
         var problems: [String] = []
         for record in records {
-            guard let index = unmatched.firstIndex(where: {
-                $0.client == record.client.description && $0.clientPort == Int(record.clientPort)
-                    && $0.server == record.server.description && $0.serverPort == Int(record.serverPort)
-            }) else {
+            guard
+                let index = unmatched.firstIndex(where: {
+                    $0.client == record.client.description && $0.clientPort == Int(record.clientPort)
+                        && $0.server == record.server.description && $0.serverPort == Int(record.serverPort)
+                })
+            else {
                 problems.append("only tlsreuse: \(record.uid) \(record.client):\(record.clientPort)")
                 continue
             }
             let other = unmatched.remove(at: index)
-            if record.sni != other.sni { problems.append("\(other) sni: \(String(describing: record.sni)) vs \(String(describing: other.sni))") }
+            if record.sni != other.sni {
+                problems.append("\(other) sni: \(String(describing: record.sni)) vs \(String(describing: other.sni))")
+            }
             if record.clientSessionID != other.clientSessionID { problems.append("\(other) client session id differs") }
-            if (record.serverSessionID ?? "") != (other.serverSessionID ?? "") { problems.append("\(other) server session id differs") }
-            if record.version.map({ Int($0.rawValue) }) != other.version { problems.append("\(other) version: \(String(describing: record.version)) vs \(String(describing: other.version))") }
-            if record.cipher.map({ Int($0.rawValue) }) != other.cipher { problems.append("\(other) cipher: \(String(describing: record.cipher?.rawValue)) vs \(String(describing: other.cipher))") }
+            if (record.serverSessionID ?? "") != (other.serverSessionID ?? "") {
+                problems.append("\(other) server session id differs")
+            }
+            if record.version.map({ Int($0.rawValue) }) != other.version {
+                problems.append(
+                    "\(other) version: \(String(describing: record.version)) vs \(String(describing: other.version))"
+                )
+            }
+            if record.cipher.map({ Int($0.rawValue) }) != other.cipher {
+                problems.append(
+                    "\(other) cipher: \(String(describing: record.cipher?.rawValue)) vs "
+                        + "\(String(describing: other.cipher))"
+                )
+            }
         }
         problems += unmatched.map { "only tshark: \($0)" }
         return problems
     }
 
-    @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"),
-          arguments: Paths.recordedCaptures.map(\.lastPathComponent))
+    @Test(
+        .enabled(if: toolAvailable("tshark"), "tshark is not installed"),
+        arguments: Paths.recordedCaptures.map(\.lastPathComponent)
+    )
     func recordedCapturesAgreeWithTshark(capture: String) throws {
         let problems = try Self.compare(Paths.captures.appendingPathComponent(capture))
         #expect(problems.isEmpty, "\(capture):\n\(problems.joined(separator: "\n"))")
     }
 
-    @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present: skipped"),
-          .enabled(if: toolAvailable("tshark"), "tshark is not installed"))
+    @Test(
+        .enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present: skipped"),
+        .enabled(if: toolAvailable("tshark"), "tshark is not installed")
+    )
     func peerCorpusAgreesWithTshark() throws {
         var compared = 0
         for capture in Paths.peerCaptures {
             let problems = try Self.compare(capture)
             if let reason = Self.listedTsharkDifferences[capture.lastPathComponent] {
-                #expect(!problems.isEmpty, "\(capture.lastPathComponent) is listed (\(reason)) but now agrees: remove it from the list")
-                #expect(problems.allSatisfy { $0.hasPrefix("only tshark") }, "\(capture.lastPathComponent): \(problems)")
+                #expect(
+                    !problems.isEmpty,
+                    "\(capture.lastPathComponent) is listed (\(reason)) but now agrees: remove it from the list"
+                )
+                #expect(
+                    problems.allSatisfy { $0.hasPrefix("only tshark") },
+                    "\(capture.lastPathComponent): \(problems)"
+                )
                 continue
             }
             #expect(problems.isEmpty, "\(capture.lastPathComponent):\n\(problems.joined(separator: "\n"))")
@@ -69,19 +97,28 @@ import TestSupport
     }
 
     static func zeekRows(_ log: URL) throws -> [ZeekRow] {
-        try String(contentsOf: log, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { line in
+        try String(contentsOf: log, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap {
+            line in
             let c = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard c.count >= 14 else { return nil }
-            return ZeekRow(client: c[2], clientPort: Int(c[3]) ?? 0, version: c[6], cipher: c[7],
-                           serverName: c[9] == "-" ? nil : c[9], resumed: c[10] == "T",
-                           lastAlert: c[11] == "-" ? nil : c[11], established: c[13] == "T")
+            return ZeekRow(
+                client: c[2],
+                clientPort: Int(c[3]) ?? 0,
+                version: c[6],
+                cipher: c[7],
+                serverName: c[9] == "-" ? nil : c[9],
+                resumed: c[10] == "T",
+                lastAlert: c[11] == "-" ? nil : c[11],
+                established: c[13] == "T"
+            )
         }
     }
 
     /// Known Zeek errors and deliberate differences, by trace.
     static let listedZeekDifferences: [String: String] = [
         "tls__chrome-63.0.3211.0-canary-tls_experiment.pcap":
-            "Zeek reports resumed=T for Chrome's 0x7e01 experiment: the session-ID echo is compatibility mode and no pre_shared_key was used (peer-corpus README)",
+            "Zeek reports resumed=T for Chrome's 0x7e01 experiment: the session-ID echo is compatibility mode and no "
+            + "pre_shared_key was used (peer-corpus README)",
         "tls__tls-1.2-handshake-failure.pcap":
             "no ServerHello: tlsreuse reports resumed=null (not seen far enough to decide), Zeek F",
     ]
@@ -89,15 +126,22 @@ import TestSupport
     @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present: skipped"))
     func zeekAgreesOnVersionResumedEstablished() throws {
         let expected = Paths.peerCorpus.appendingPathComponent("zeek/expected")
-        let logs = try FileManager.default.contentsOfDirectory(atPath: expected.path).filter { $0.hasPrefix("tls__") }.sorted()
+        let logs = try FileManager.default.contentsOfDirectory(atPath: expected.path).filter { $0.hasPrefix("tls__") }
+            .sorted()
         var rowsCompared = 0
         for log in logs {
             let trace = String(log.dropLast(".ssl.log".count))
             let rows = try Self.zeekRows(expected.appendingPathComponent(log))
             let records = try extractRecords(Paths.peerCorpus.appendingPathComponent("zeek/traces/\(trace)"))
             for row in rows {
-                let record = try #require(records.first { $0.client.description == row.client && Int($0.clientPort) == row.clientPort }, "\(trace): no record for \(row.client):\(row.clientPort)")
-                let zeekVersions = ["SSLv3": "SSLv3", "TLSv10": "TLSv1.0", "TLSv11": "TLSv1.1", "TLSv12": "TLSv1.2", "TLSv13": "TLSv1.3"]
+                let record = try #require(
+                    records.first { $0.client.description == row.client && Int($0.clientPort) == row.clientPort },
+                    "\(trace): no record for \(row.client):\(row.clientPort)"
+                )
+                let zeekVersions = [
+                    "SSLv3": "SSLv3", "TLSv10": "TLSv1.0", "TLSv11": "TLSv1.1", "TLSv12": "TLSv1.2",
+                    "TLSv13": "TLSv1.3",
+                ]
                 if let version = zeekVersions[row.version] {
                     #expect(record.version?.description == version, "\(trace) version")
                 } else if row.version == "-" {

@@ -1,13 +1,16 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The README's table of errors, one test per row: the exit code, and one clear line on
 /// standard error (with -q, nothing else is printed there).
 @Suite struct ErrorTableTests {
     func run(_ arguments: [String], asNobody: Bool = false) throws -> ProcessResult {
         if asNobody {
-            return try runProcess("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Paths.binary.path] + arguments)
+            return try runProcess(
+                "setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", Paths.binary.path] + arguments
+            )
         }
         return try runProcess(Paths.binary.path, arguments)
     }
@@ -32,7 +35,11 @@ import TestSupport
 
     @Test(.enabled(if: getuid() == 0, "needs root to run a command as another user"))
     func unreadableFile() throws {
-        let file = try Self.temporary("private.pcap", try Array(Data(contentsOf: URL(fileURLWithPath: good))), mode: 0o600)
+        let file = try Self.temporary(
+            "private.pcap",
+            try Array(Data(contentsOf: URL(fileURLWithPath: good))),
+            mode: 0o600
+        )
         defer { try? FileManager.default.removeItem(at: file) }
         let result = try run(["-q", file.path], asNobody: true)
         #expect(result.status == 66)

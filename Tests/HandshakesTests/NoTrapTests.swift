@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Values at and past the edge of what tlsreuse represents: times far from today, before
 /// 1970 and past 2262, certificate validity in any year, option values out of range. None
@@ -20,7 +20,9 @@ import TestSupport
     }
 
     func lines(_ text: String) -> [[String: Any]] {
-        text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
     }
 
     /// HAND-MADE: one full handshake in a pcapng whose interface clock starts `offsetSeconds`
@@ -28,7 +30,11 @@ import TestSupport
     func pcapng(offsetSeconds: Int64?, unitsStart: UInt64, certificates: [[UInt8]] = []) -> [UInt8] {
         var writer = PcapngWriter()
         writer.addInterface(offsetSeconds: offsetSeconds)
-        for (index, frame) in HandMadeTLS.fullHandshake(client: 1, sni: Array("old.example".utf8), certificates: certificates).enumerated() {
+        for (index, frame) in HandMadeTLS.fullHandshake(
+            client: 1,
+            sni: Array("old.example".utf8),
+            certificates: certificates
+        ).enumerated() {
             writer.add(frame, units: unitsStart &+ UInt64(index) * 1000)
         }
         return writer.bytes
@@ -38,8 +44,8 @@ import TestSupport
     /// a normal time: the impossible ones are counted, the handshake is still read.
     @Test func timestampsNearTheEndsOfSixtyFourBits() throws {
         var writer = PcapngWriter()
-        writer.addInterface() // nanoseconds from the epoch
-        writer.addInterface(offsetSeconds: -9_000_000_000) // 9e9 s before the epoch
+        writer.addInterface()  // nanoseconds from the epoch
+        writer.addInterface(offsetSeconds: -9_000_000_000)  // 9e9 s before the epoch
         let syn = Frames.tcp(from: (Frames.address(7), 53), to: (Frames.address(8), 53), seq: 1, flags: Frames.syn)
         writer.add(syn, units: 5_000_000_000_000_000_000)
         writer.add(syn, units: UInt64.max)
@@ -74,7 +80,10 @@ import TestSupport
         #expect(jsonl.stdout.contains("\"ts\":-1.499997"))
         #expect((record["ts"] as? Double) == -1.499997)
         let json = try run(["handshakes", "--format", "json", "-q", file.path])
-        #expect((try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8))) != nil, "valid JSON: \(json.stdout.prefix(300))")
+        #expect(
+            (try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8))) != nil,
+            "valid JSON: \(json.stdout.prefix(300))"
+        )
         let csv = try run(["handshakes", "--format", "csv", "-q", file.path])
         #expect(csv.stdout.contains(",-1.499997,"))
         let zeek = try run(["handshakes", "--format", "zeek", "-q", file.path])
@@ -100,9 +109,14 @@ import TestSupport
         let file = Self.temporary("ok.pcapng")
         defer { try? FileManager.default.removeItem(at: file) }
         try Data(pcapng(offsetSeconds: nil, unitsStart: 1_700_000_000_000_000_000)).write(to: file)
-        let good = try #require(try run(["handshakes", "--format", "jsonl", "-q", file.path]).stdout.split(separator: "\n").first.map(String.init))
+        let good = try #require(
+            try run(["handshakes", "--format", "jsonl", "-q", file.path]).stdout.split(separator: "\n").first.map(
+                String.init
+            )
+        )
         var input = good + "\n"
-        for ts in ["99999999999", "-9223372037", "9223372036", "9223372036854775807", "1e300", "-0.-5", "1.0000000001"] {
+        for ts in ["99999999999", "-9223372037", "9223372036", "9223372036854775807", "1e300", "-0.-5", "1.0000000001"]
+        {
             input += good.replacingOccurrences(of: #""ts":1700000000.000003"#, with: "\"ts\":\(ts)") + "\n"
         }
         #expect(input.components(separatedBy: "\"ts\":1700000000.000003").count == 2, "each bad line has its own ts")
@@ -115,13 +129,21 @@ import TestSupport
     /// Option values past what a time or duration can be: usage errors, not traps.
     @Test func optionValuesOutOfRange() throws {
         let capture = Paths.captures.appendingPathComponent("tls12-ticket.pcap").path
-        for arguments in [["--session-horizon", "1e12"], ["--session-horizon", "nan"], ["--session-horizon", "inf"],
-                          ["--since", "99999999999"], ["--until", "-1e300"], ["--since", "nan"], ["--since", "99999-01-01"],
-                          ["--age-buckets", "5,inf"], ["--age-buckets", Array(repeating: "1", count: 40).enumerated().map { "\($0.offset + 1)" }.joined(separator: ",")]] {
+        for arguments in [
+            ["--session-horizon", "1e12"], ["--session-horizon", "nan"], ["--session-horizon", "inf"],
+            ["--since", "99999999999"], ["--until", "-1e300"], ["--since", "nan"], ["--since", "99999-01-01"],
+            ["--age-buckets", "5,inf"],
+            [
+                "--age-buckets",
+                Array(repeating: "1", count: 40).enumerated().map { "\($0.offset + 1)" }.joined(separator: ","),
+            ],
+        ] {
             let result = try run(["report", "-q"] + arguments + [capture])
             #expect(result.status == 64, "\(arguments): \(result.status) \(result.stderr)")
         }
-        for arguments in [["--duration", "1e11"], ["--duration", "nan"], ["--interval", "1e11"], ["--interval", "nan"]] {
+        for arguments in [
+            ["--duration", "1e11"], ["--duration", "nan"], ["--interval", "1e11"], ["--interval", "nan"],
+        ] {
             let result = try run(["live", "-i", "lo"] + arguments)
             #expect(result.status == 64, "\(arguments): \(result.status) \(result.stderr)")
         }
@@ -141,7 +163,11 @@ import TestSupport
         for (index, item) in cases.enumerated() {
             let made = try MadeCertificates.make(bits: item.bits, notBefore: item.notBefore, notAfter: item.notAfter)
             var writer = PcapWriter()
-            for (n, frame) in HandMadeTLS.fullHandshake(client: UInt32(index), sni: Array("far.example".utf8), certificates: [made.der]).enumerated() {
+            for (n, frame) in HandMadeTLS.fullHandshake(
+                client: UInt32(index),
+                sni: Array("far.example".utf8),
+                certificates: [made.der]
+            ).enumerated() {
                 writer.add(frame, at: 1_700_000_000 + Double(n) / 1000)
             }
             let file = Self.temporary("cert-\(index).pcap")
@@ -159,7 +185,10 @@ import TestSupport
             if item.notAfter == "99991231235959Z" {
                 #expect(result.stdout.contains("\"not_after\":253402300799.000000"))
             }
-            let back = try run(["handshakes", "--format", "jsonl", "-q", "--from", "-"], stdin: Data(result.stdout.utf8))
+            let back = try run(
+                ["handshakes", "--format", "jsonl", "-q", "--from", "-"],
+                stdin: Data(result.stdout.utf8)
+            )
             #expect(back.status == 0)
             let again = try #require(lines(back.stdout).first?["certificate"] as? [String: Any])
             #expect((again["not_before"] as? NSNumber) == (certificate["not_before"] as? NSNumber))
@@ -180,11 +209,20 @@ import TestSupport
         var secondOfDay = seconds - days * 86_400
         func leap(_ y: Int64) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
         var year: Int64 = 1970
-        while days < 0 { year -= 1; days += leap(year) ? 366 : 365 }
-        while days >= (leap(year) ? 366 : 365) { days -= leap(year) ? 366 : 365; year += 1 }
+        while days < 0 {
+            year -= 1
+            days += leap(year) ? 366 : 365
+        }
+        while days >= (leap(year) ? 366 : 365) {
+            days -= leap(year) ? 366 : 365
+            year += 1
+        }
         let lengths: [Int64] = [31, leap(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
         var month = 0
-        while days >= lengths[month] { days -= lengths[month]; month += 1 }
+        while days >= lengths[month] {
+            days -= lengths[month]
+            month += 1
+        }
         let names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let hours = secondOfDay / 3600

@@ -1,21 +1,24 @@
 import Foundation
-import Testing
 import Handshakes
 import TestSupport
+import Testing
 
 /// QUIC v1 and v2 Initial packets decrypted, their CRYPTO frames reassembled, and the hellos
 /// checked against tshark's own Initial decryption (DifferentialTests compares SNI, version
 /// and cipher; FingerprintTests JA3 and JA4).
 @Suite struct QUICTests {
-    static let captures: [URL] = [Paths.captures.appendingPathComponent("quic.pcap")]
+    static let captures: [URL] =
+        [Paths.captures.appendingPathComponent("quic.pcap")]
         + Paths.peerCaptures.filter { $0.lastPathComponent.hasPrefix("quic__") }
 
     /// Per client port: whether tshark's decrypted ServerHello carries pre_shared_key (41).
     func tsharkResumed(_ capture: URL, quicPorts: Set<Int>) throws -> [Int: Bool] {
         var arguments = ["-r", capture.path]
         for port in quicPorts.sorted() where port != 443 { arguments += ["-d", "udp.port==\(port),quic"] }
-        arguments += ["-Y", "quic && tls.handshake.type == 2", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,",
-                      "-e", "udp.dstport", "-e", "tls.handshake.extension.type"]
+        arguments += [
+            "-Y", "quic && tls.handshake.type == 2", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,",
+            "-e", "udp.dstport", "-e", "tls.handshake.extension.type",
+        ]
         var resumed: [Int: Bool] = [:]
         for line in try runProcess("tshark", arguments).stdout.split(separator: "\n") {
             let cells = line.split(separator: "\t", omittingEmptySubsequences: false)
@@ -30,7 +33,7 @@ import TestSupport
         let records = try extractRecords(capture).filter { $0.transport == .quic }
         let truth = try tsharkResumed(capture, quicPorts: Set(records.map { Int($0.serverPort) }))
         for record in records {
-            guard let resumed = truth[Int(record.clientPort)] else { continue } // tshark saw no ServerHello
+            guard let resumed = truth[Int(record.clientPort)] else { continue }  // tshark saw no ServerHello
             #expect(record.resumed == resumed, "\(capture.lastPathComponent) \(record.client):\(record.clientPort)")
             #expect(record.established)
         }
@@ -42,11 +45,15 @@ import TestSupport
     @Test func recordedAioquic() throws {
         let records = try extractRecords(Paths.captures.appendingPathComponent("quic.pcap"))
         let log = try String(contentsOf: Paths.captures.appendingPathComponent("quic.aioquic.log"), encoding: .utf8)
-        let offered = log.split(separator: "\n").filter { $0.hasPrefix("### connection") }.map { $0.hasSuffix("(ticket offered: yes)") }
+        let offered = log.split(separator: "\n").filter { $0.hasPrefix("### connection") }.map {
+            $0.hasSuffix("(ticket offered: yes)")
+        }
         #expect(records.count == offered.count)
         #expect(records.map(\.offeredPSK) == offered)
         #expect(records.map(\.resumed) == [false, true, true, false])
-        #expect(records.allSatisfy { $0.transport == .quic && $0.version == .tls1_3 && $0.ja4?.hasPrefix("q13") == true })
+        #expect(
+            records.allSatisfy { $0.transport == .quic && $0.version == .tls1_3 && $0.ja4?.hasPrefix("q13") == true }
+        )
     }
 
     /// The Zeek suite's QUIC traces: a Retry (quic-go), QUIC v2, Chromium resuming by PSK,
@@ -54,11 +61,17 @@ import TestSupport
     @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present"))
     func peerCorpusTraces() throws {
         let traces = Paths.peerCorpus.appendingPathComponent("zeek/traces")
-        func records(_ name: String) throws -> [HandshakeRecord] { try extractRecords(traces.appendingPathComponent(name)) }
+        func records(_ name: String) throws -> [HandshakeRecord] {
+            try extractRecords(traces.appendingPathComponent(name))
+        }
         #expect(try records("quic__interop__quic-go_quic-go__retry.pcap").map(\.established) == [true])
         #expect(try records("quic__quicv2-echo-dpd-custom-port-4433.pcap").map(\.sni) == ["localhost"])
         #expect(try records("quic__chromium-115.0.5790.110-api-cirrus-com.pcap").map(\.resumption) == [.psk])
-        #expect(try records("quic__quic-multiple-initial-fragmented-crypto.pcap").map(\.sni) == ["googleads.g.doubleclick.net"])
+        #expect(
+            try records("quic__quic-multiple-initial-fragmented-crypto.pcap").map(\.sni) == [
+                "googleads.g.doubleclick.net"
+            ]
+        )
         #expect(try records("quic__quic-decrypt-fail-google-de-51833.pcap").map(\.sni) == ["www.google.de"])
     }
 }

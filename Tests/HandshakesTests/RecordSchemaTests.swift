@@ -1,8 +1,9 @@
 import Foundation
-import Testing
-@testable import Handshakes
 import Reports
 import TestSupport
+import Testing
+
+@testable import Handshakes
 
 /// Gives every field of the schema a value unlike its initial one, so a record made with it
 /// shows whether each format carries each field.
@@ -33,15 +34,30 @@ private struct EveryFieldSet: RecordFieldVisitor {
         return value
     }
 
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         if origin != .shown { value = sample(kind) }
     }
 
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         if origin != .shown { value = sample(kind) as T }
     }
 
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         values = [sample(kind), sample(kind)]
     }
 
@@ -52,7 +68,8 @@ private struct EveryFieldSet: RecordFieldVisitor {
     }
 
     mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
-        var first = T.placeholder, second = T.placeholder
+        var first = T.placeholder
+        var second = T.placeholder
         first.visitFields(&self)
         second.visitFields(&self)
         values = [first, second]
@@ -61,15 +78,30 @@ private struct EveryFieldSet: RecordFieldVisitor {
 
 /// Clears what a later stage fills in: what reading records back leaves for the analysis.
 private struct DerivedCleared: RecordFieldVisitor {
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         #expect(origin != .derived, "a derived field must be optional: \(key)")
     }
 
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         if origin == .derived { value = nil }
     }
 
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {}
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {}
     mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {}
     mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {}
 }
@@ -80,17 +112,20 @@ private struct KeyTable: RecordFieldVisitor {
     var rows: [String] = []
 
     private mutating func row(_ key: StaticString, _ shape: String, _ origin: FieldOrigin) {
-        let from = switch origin {
-        case .captured: "capture"
-        case .derived: "analysis"
-        case .shown: "capture (shown)"
-        }
+        let from =
+            switch origin {
+            case .captured: "capture"
+            case .derived: "analysis"
+            case .shown: "capture (shown)"
+            }
         rows.append("| `\(prefix)\(key)` | \(shape) | \(from) |")
     }
 
     /// A fixed set by its spellings, else the kind.
     private static func shape<T>(_ kind: FieldKind, _ type: T.Type) -> String {
-        if let spelled = T.self as? any WireSpelling.Type { return spelled.spellings.map { "`\($0)`" }.joined(separator: ", ") }
+        if let spelled = T.self as? any WireSpelling.Type {
+            return spelled.spellings.map { "`\($0)`" }.joined(separator: ", ")
+        }
         return shape(kind)
     }
 
@@ -108,19 +143,39 @@ private struct KeyTable: RecordFieldVisitor {
         }
     }
 
-    mutating func scalar<T: RecordScalar>(_ key: StaticString, _ value: inout T, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func scalar<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         row(key, Self.shape(kind, T.self), origin)
     }
 
-    mutating func optional<T: RecordScalar>(_ key: StaticString, _ value: inout T?, _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func optional<T: RecordScalar>(
+        _ key: StaticString,
+        _ value: inout T?,
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         row(key, Self.shape(kind, T.self) + " or null", origin)
     }
 
-    mutating func list<T: RecordScalar>(_ key: StaticString, _ values: inout [T], _ kind: FieldKind, _ origin: FieldOrigin) {
+    mutating func list<T: RecordScalar>(
+        _ key: StaticString,
+        _ values: inout [T],
+        _ kind: FieldKind,
+        _ origin: FieldOrigin
+    ) {
         row(key, "list of \(Self.shape(kind))", origin)
     }
 
-    private mutating func members<T: RecordObject>(_ key: StaticString, _ type: T.Type, _ shape: String, _ origin: FieldOrigin) {
+    private mutating func members<T: RecordObject>(
+        _ key: StaticString,
+        _ type: T.Type,
+        _ shape: String,
+        _ origin: FieldOrigin
+    ) {
         row(key, shape, origin)
         var inner = KeyTable(prefix: prefix + key.description + ".")
         var placeholder = T.placeholder
@@ -176,7 +231,9 @@ private struct KeyTable: RecordFieldVisitor {
         Self.everyFieldSet().writeJSON(into: &json)
         let text = String(decoding: json.bytes, as: UTF8.self)
         for (edit, key) in [("\"hrr\":true,", "hrr"), ("\"ttl\":", "server_traits.ttl")] {
-            let damaged = key == "hrr" ? text.replacingOccurrences(of: edit, with: "")
+            let damaged =
+                key == "hrr"
+                ? text.replacingOccurrences(of: edit, with: "")
                 : text.replacingOccurrences(of: edit, with: "\"ttl\":\"x\",\"was\":")
             #expect(throws: RecordParseError.self) { try HandshakeRecord(json: JSONParser.parse(Array(damaged.utf8))) }
             do {
@@ -195,10 +252,16 @@ private struct KeyTable: RecordFieldVisitor {
         let generated = (["| key | value | filled from |", "|---|---|---|"] + table.rows).joined(separator: "\n")
         let path = Paths.repository.appendingPathComponent("ARCHITECTURE.md")
         let text = try String(contentsOf: path, encoding: .utf8)
-        let begin = "<!-- record keys: generated by RecordSchemaTests -->\n", end = "\n<!-- end of record keys -->"
-        let start = try #require(text.range(of: begin)), stop = try #require(text.range(of: end))
+        let begin = "<!-- record keys: generated by RecordSchemaTests -->\n"
+        let end = "\n<!-- end of record keys -->"
+        let start = try #require(text.range(of: begin))
+        let stop = try #require(text.range(of: end))
         if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
-            try (String(text[..<start.upperBound]) + generated + String(text[stop.lowerBound...])).write(to: path, atomically: true, encoding: .utf8)
+            try (String(text[..<start.upperBound]) + generated + String(text[stop.lowerBound...])).write(
+                to: path,
+                atomically: true,
+                encoding: .utf8
+            )
             return
         }
         #expect(String(text[start.upperBound..<stop.lowerBound]) == generated)

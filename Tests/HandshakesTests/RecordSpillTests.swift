@@ -1,8 +1,9 @@
 import Foundation
-import Testing
-@testable import Handshakes
 import Resumption
 import TestSupport
+import Testing
+
+@testable import Handshakes
 
 /// A worker ahead of the merge (a later group of rotated files) sets its records aside in a
 /// temporary file. What comes back must be the same records, in the same order.
@@ -33,7 +34,9 @@ import TestSupport
         // The fields the later stages and the rarer paths fill are really exercised.
         #expect(records.count > 200)
         #expect(records.contains { $0.resumes != nil } && records.contains { $0.backend != nil })
-        #expect(records.contains { $0.certificate != nil } && records.contains { $0.serverTraits?.synAckOptions != nil })
+        #expect(
+            records.contains { $0.certificate != nil } && records.contains { $0.serverTraits?.synAckOptions != nil }
+        )
         #expect(records.contains { !$0.pskIdentities.isEmpty } && records.contains { $0.sessionAge != nil })
         #expect(records.contains { $0.transport == .quic } && records.contains { $0.starttls != nil })
 
@@ -47,7 +50,9 @@ import TestSupport
             Issue.record("record \(original.uid) read back different")
         }
         // Records of one leaf certificate share one summary again, as the extractor made them.
-        let byLeaf = Dictionary(grouping: back.filter { $0.certificate != nil }) { $0.certificateFingerprints.first ?? "" }
+        let byLeaf = Dictionary(grouping: back.filter { $0.certificate != nil }) {
+            $0.certificateFingerprints.first ?? ""
+        }
         #expect(byLeaf.values.contains { $0.count > 1 })
         for group in byLeaf.values { #expect(group.allSatisfy { $0.certificate === group[0].certificate }) }
     }
@@ -78,7 +83,8 @@ import TestSupport
         let records = try Self.linkedRecords()
         let channel = RecordChannel(spillsWhenFull: true, capacity: 4)
         let worker = Thread {
-            var start = 0, size = 1
+            var start = 0
+            var size = 1
             while start < records.count {
                 let end = min(start + size, records.count)
                 Self.push(records[start..<end], to: channel)
@@ -108,7 +114,9 @@ import TestSupport
         for (pushes, pops) in [(1, 1), (2, 3), (3, 2), (1, 5), (4, 1)] {
             let channel = RecordChannel(spillsWhenFull: true, capacity: 4)
             var received: [HandshakeRecord] = []
-            var start = 0, size = 1, step = 0
+            var start = 0
+            var size = 1
+            var step = 0
             while start < records.count || received.count < records.count {
                 for _ in 0..<pushes where start < records.count {
                     let end = min(start + size, records.count)
@@ -159,7 +167,9 @@ import TestSupport
             #expect(parts.count > 5)
             let (expected, _) = try extractRecords([whole.path])
             var merged: [HandshakeRecord] = []
-            let statistics = try Extraction.runSegmented(paths: parts, workers: 3, recordsInMemory: 0) { merged.append($0) }
+            let statistics = try Extraction.runSegmented(paths: parts, workers: 3, recordsInMemory: 0) {
+                merged.append($0)
+            }
             #expect(statistics.recordsLostInSpill == 0)
             #expect(merged.map(\.uid) == expected.map(\.uid))
             #expect(merged == expected)

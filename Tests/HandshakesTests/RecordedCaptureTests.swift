@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import Handshakes
 import Reports
 import TestSupport
+import Testing
 
 /// Verdicts on the captures in captures/, checked against what the recording client printed.
 @Suite struct RecordedCaptureTests {
@@ -11,16 +11,22 @@ import TestSupport
     }
 
     static func logName(_ capture: String) -> String {
-        capture.replacingOccurrences(of: ".pcapng", with: "").replacingOccurrences(of: ".pcap", with: "") + ".client.log"
+        capture.replacingOccurrences(of: ".pcapng", with: "").replacingOccurrences(of: ".pcap", with: "")
+            + ".client.log"
     }
 
     @Test func everyScenarioIsRecorded() {
-        let expected = ["tls12-session-id.pcap", "tls12-ticket.pcap", "tls13-psk.pcap", "refused.pcap", "hrr.pcap",
-                        "cooked-any.pcap", "ipv6.pcap", "dumpcap.pcapng", "two-interfaces.pcapng", "external-psk.pcap",
-                        "legacy-versions.pcap", "nginx-curl.pcap", "nginx-timeout.pcap", "moved-session.pcap", "no-resumption.pcap",
-                        "lb-roundrobin.pcap", "lb-sticky.pcap", "lb-shared-tickets.pcap", "lb-tls13.pcap", "vxlan.pcap", "dtls.pcap", "starttls.pcap",
-                        "lb-reconnect.pcap", "lb-alternating.pcap", "probe-intervals.pcap"]
-        for name in expected { #expect(Self.withClientLogs.contains(name), "captures/\(name) or its client log is missing") }
+        let expected = [
+            "tls12-session-id.pcap", "tls12-ticket.pcap", "tls13-psk.pcap", "refused.pcap", "hrr.pcap",
+            "cooked-any.pcap", "ipv6.pcap", "dumpcap.pcapng", "two-interfaces.pcapng", "external-psk.pcap",
+            "legacy-versions.pcap", "nginx-curl.pcap", "nginx-timeout.pcap", "moved-session.pcap", "no-resumption.pcap",
+            "lb-roundrobin.pcap", "lb-sticky.pcap", "lb-shared-tickets.pcap", "lb-tls13.pcap", "vxlan.pcap",
+            "dtls.pcap", "starttls.pcap",
+            "lb-reconnect.pcap", "lb-alternating.pcap", "probe-intervals.pcap",
+        ]
+        for name in expected {
+            #expect(Self.withClientLogs.contains(name), "captures/\(name) or its client log is missing")
+        }
     }
 
     /// `resumed` and `version` per connection equal what openssl s_client or curl printed.
@@ -28,7 +34,10 @@ import TestSupport
     func verdictsMatchTheRecordingClient(capture: String) throws {
         let records = try frontRecords(Paths.captures.appendingPathComponent(capture))
         let truth = try clientVerdicts(log: Paths.captures.appendingPathComponent(Self.logName(capture)))
-        #expect(records.count == truth.count, "\(capture): \(records.count) records, client printed \(truth.count) verdicts")
+        #expect(
+            records.count == truth.count,
+            "\(capture): \(records.count) records, client printed \(truth.count) verdicts"
+        )
         for (record, verdict) in zip(records, truth) {
             #expect(record.version?.description == verdict.version, "\(capture) \(record.uid)")
             if record.pskKind == .external {
@@ -36,7 +45,10 @@ import TestSupport
                 // no earlier session was resumed (issue 3: psk_kind "external").
                 #expect(verdict.reused && record.resumed == false && record.offeredPSK)
             } else {
-                #expect(record.resumed == verdict.reused, "\(capture) \(record.uid): tlsreuse \(String(describing: record.resumed)), client \(verdict)")
+                #expect(
+                    record.resumed == verdict.reused,
+                    "\(capture) \(record.uid): tlsreuse \(String(describing: record.resumed)), client \(verdict)"
+                )
             }
             #expect(record.established, "\(capture) \(record.uid) not established")
         }
@@ -99,7 +111,9 @@ import TestSupport
         let ipv6 = try extractRecords(Paths.captures.appendingPathComponent("ipv6.pcap"))
         #expect(ipv6.allSatisfy { $0.client.isIPv6 && $0.server.description == "::1" })
         // dumpcap on lo and any at once: two link types, every packet twice, one record per connection.
-        let (twice, statistics) = try extractRecords([Paths.captures.appendingPathComponent("two-interfaces.pcapng").path])
+        let (twice, statistics) = try extractRecords([
+            Paths.captures.appendingPathComponent("two-interfaces.pcapng").path
+        ])
         #expect(twice.count == 6)
         #expect(statistics.reassembly.retransmittedBytes > 0)
     }
@@ -119,11 +133,15 @@ import TestSupport
         let actual = lines.joined(separator: "\n") + "\n"
         let golden = Paths.captures.appendingPathComponent("golden").appendingPathComponent(capture + ".jsonl")
         if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
-            try FileManager.default.createDirectory(at: golden.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: golden.deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
             try actual.write(to: golden, atomically: true, encoding: .utf8)
         }
         let expected = try String(contentsOf: golden, encoding: .utf8)
-        let expectedLines = expected.split(separator: "\n"), actualLines = actual.split(separator: "\n")
+        let expectedLines = expected.split(separator: "\n")
+        let actualLines = actual.split(separator: "\n")
         #expect(expectedLines.count == actualLines.count, "\(capture): record count differs from golden")
         for (index, (want, got)) in zip(expectedLines, actualLines).enumerated() where want != got {
             Issue.record("\(capture) line \(index + 1) differs from golden:\n  golden: \(want)\n  actual: \(got)")

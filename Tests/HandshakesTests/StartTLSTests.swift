@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import Handshakes
 import TLSWire
 import TestSupport
+import Testing
 
 @Suite struct StartTLSTests {
     /// Real servers from Debian's packages (captures/record.sh record_starttls): each
@@ -10,7 +10,9 @@ import TestSupport
     /// against s_client and DifferentialTests every hello against tshark.
     @Test func recordedServers() throws {
         let records = try extractRecords(Paths.captures.appendingPathComponent("starttls.pcap"))
-        let expected: [UInt16: String] = [25: "smtp", 14441: "imap", 14442: "pop3", 14443: "postgres", 14444: "ldap", 14445: "ftp"]
+        let expected: [UInt16: String] = [
+            25: "smtp", 14441: "imap", 14442: "pop3", 14443: "postgres", 14444: "ldap", 14445: "ftp",
+        ]
         #expect(records.count == 36)
         for record in records {
             #expect(record.starttls?.rawValue == expected[record.serverPort], "\(record.serverPort)")
@@ -25,9 +27,11 @@ import TestSupport
     @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present"))
     func peerCorpusUpgrades() throws {
         let traces = Paths.peerCorpus.appendingPathComponent("zeek/traces")
-        let expected = ["ftp__ftp-auth-tls.pcap": "ftp", "mysql__tls-12-amazon-rds.pcap": "mysql",
-                        "postgresql__psql-aws-ssl-preferred.pcap": "postgres", "postgresql__psql-aws-ssl-require.pcap": "postgres",
-                        "tls__xmpp-starttls.pcap": "xmpp"]
+        let expected = [
+            "ftp__ftp-auth-tls.pcap": "ftp", "mysql__tls-12-amazon-rds.pcap": "mysql",
+            "postgresql__psql-aws-ssl-preferred.pcap": "postgres", "postgresql__psql-aws-ssl-require.pcap": "postgres",
+            "tls__xmpp-starttls.pcap": "xmpp",
+        ]
         for (capture, kind) in expected {
             let records = try extractRecords(traces.appendingPathComponent(capture))
             #expect(!records.isEmpty, "\(capture)")
@@ -61,9 +65,12 @@ import TestSupport
             return
         }
         #expect(kind == .smtp)
-        #expect(client[clientOffset] == 0x16 && client[clientOffset + 5] == 1) // ClientHello record
-        #expect(server[serverOffset] == 0x16 && server[serverOffset + 5] == 2) // ServerHello record
-        #expect(detect(client: client, server: server, pieces: 7) == .upgraded(.smtp, clientOffset: clientOffset, serverOffset: serverOffset))
+        #expect(client[clientOffset] == 0x16 && client[clientOffset + 5] == 1)  // ClientHello record
+        #expect(server[serverOffset] == 0x16 && server[serverOffset + 5] == 2)  // ServerHello record
+        #expect(
+            detect(client: client, server: server, pieces: 7)
+                == .upgraded(.smtp, clientOffset: clientOffset, serverOffset: serverOffset)
+        )
     }
 
     /// DERIVED from the real dovecot IMAP and POP3 conversations: commands in lower case, and
@@ -78,10 +85,17 @@ import TestSupport
             guard let range = text.range(of: from) else { return bytes }
             text.replaceSubrange(range, with: to)
             // The TLS bytes after the plaintext stay as they were.
-            let prefix = Array(text.utf8.prefix(text.utf8.distance(from: text.utf8.startIndex, to: range.lowerBound.samePosition(in: text.utf8)!) + to.utf8.count))
+            let prefix = Array(
+                text.utf8.prefix(
+                    text.utf8.distance(from: text.utf8.startIndex, to: range.lowerBound.samePosition(in: text.utf8)!)
+                        + to.utf8.count
+                )
+            )
             return prefix + bytes[prefix.count...]
         }
-        for (stream, kind, clientFrom, serverFrom) in [(6, StartTLSProtocol.imap, ". STARTTLS", ". OK Begin"), (12, .pop3, "STLS", "")] {
+        for (stream, kind, clientFrom, serverFrom) in [
+            (6, StartTLSProtocol.imap, ". STARTTLS", ". OK Begin"), (12, .pop3, "STLS", ""),
+        ] {
             let (client, server) = try tsharkStreamBytes(path, stream: stream)
             let original = detect(client: client, server: server)
             guard case .upgraded(kind, _, _) = original else {
@@ -107,9 +121,14 @@ import TestSupport
             return
         }
         text.replaceSubrange(ready, with: "454 4.7.0 TLS not available")
-        let refused = Array(text.utf8.prefix(text.utf8.distance(from: text.utf8.startIndex, to: ready.lowerBound.samePosition(in: text.utf8)!) + 30))
+        let refused = Array(
+            text.utf8.prefix(
+                text.utf8.distance(from: text.utf8.startIndex, to: ready.lowerBound.samePosition(in: text.utf8)!) + 30
+            )
+        )
         #expect(detect(client: client, server: refused) == .notStartTLS)
-        let chatter = Array(server.prefix(40)) + Array(repeating: UInt8(ascii: "a"), count: StartTLSDetector.maximumPlaintext)
+        let chatter =
+            Array(server.prefix(40)) + Array(repeating: UInt8(ascii: "a"), count: StartTLSDetector.maximumPlaintext)
         #expect(detect(client: Array("EHLO x\r\n".utf8), server: chatter) == .notStartTLS)
     }
 }

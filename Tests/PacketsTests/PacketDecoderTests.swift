@@ -1,7 +1,7 @@
-import Testing
 import Capture
 import Packets
 import TestSupport
+import Testing
 
 /// A packet copied out of a capture.
 struct Frame {
@@ -21,16 +21,25 @@ func frames(_ capture: String) throws -> [Frame] {
 
 /// What a decoded TCP segment carried, for comparing two decodings.
 struct SegmentSummary: Equatable {
-    var source: String, destination: String, ports: [UInt16], sequence: UInt32, flags: UInt8, payload: [UInt8], ttl: UInt8
+    var source: String, destination: String, ports: [UInt16], sequence: UInt32, flags: UInt8, payload: [UInt8],
+        ttl: UInt8
 }
 
 func decodeTCP(_ decoder: inout PacketDecoder, _ linkType: LinkType, _ bytes: [UInt8]) -> SegmentSummary? {
     bytes.withUnsafeBytes { raw in
-        switch decoder.decode(CapturedPacket(timestampNanos: 1, linkType: linkType, originalLength: raw.count, bytes: raw)) {
+        switch decoder.decode(
+            CapturedPacket(timestampNanos: 1, linkType: linkType, originalLength: raw.count, bytes: raw)
+        ) {
         case let .tcp(s):
-            return SegmentSummary(source: s.source.description, destination: s.destination.description,
-                                  ports: [s.sourcePort, s.destinationPort], sequence: s.sequence, flags: s.flags.rawValue,
-                                  payload: Array(s.payload), ttl: s.timeToLive)
+            return SegmentSummary(
+                source: s.source.description,
+                destination: s.destination.description,
+                ports: [s.sourcePort, s.destinationPort],
+                sequence: s.sequence,
+                flags: s.flags.rawValue,
+                payload: Array(s.payload),
+                ttl: s.timeToLive
+            )
         default:
             return nil
         }
@@ -52,13 +61,21 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
 
 @Suite struct PacketDecoderTests {
     /// Every TCP frame of real captures decodes; tshark counts the same TCP frames.
-    @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"),
-          arguments: ["tls12-session-id.pcap", "cooked-any.pcap", "ipv6.pcap", "two-interfaces.pcapng", "vxlan.pcap"])
+    @Test(
+        .enabled(if: toolAvailable("tshark"), "tshark is not installed"),
+        arguments: ["tls12-session-id.pcap", "cooked-any.pcap", "ipv6.pcap", "two-interfaces.pcapng", "vxlan.pcap"]
+    )
     func tcpFrameCountMatchesTshark(capture: String) throws {
         var decoder = PacketDecoder()
         var tcp = 0
         for frame in try frames(capture) where decodeTCP(&decoder, frame.linkType, frame.bytes) != nil { tcp += 1 }
-        let tshark = try runProcess("tshark", ["-r", Paths.captures.appendingPathComponent(capture).path, "-Y", "tcp", "-T", "fields", "-e", "frame.number"])
+        let tshark = try runProcess(
+            "tshark",
+            [
+                "-r", Paths.captures.appendingPathComponent(capture).path, "-Y", "tcp", "-T", "fields", "-e",
+                "frame.number",
+            ]
+        )
         #expect(tcp == tshark.stdout.split(separator: "\n").count)
         #expect(decoder.counters.malformedHeaders == 0 && decoder.counters.truncatedHeaders == 0)
     }
@@ -75,7 +92,8 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
     @Test func vlanStacks() throws {
         let (frame, expected) = try firstPayloadFrame("tls12-session-id.pcap")
         #expect(frame.linkType == .ethernet)
-        let macs = Array(frame.bytes[0..<12]), rest = Array(frame.bytes[12...])
+        let macs = Array(frame.bytes[0..<12])
+        let rest = Array(frame.bytes[12...])
         let dot1q = macs + [0x81, 0x00, 0x00, 0x64] + rest
         let qinq = macs + [0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x64] + rest
         #expect(decodeTCP(.ethernet, dot1q) == expected)
@@ -91,8 +109,8 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
         let ip = Array(frame.bytes[14...])
         #expect(decodeTCP(.raw, ip) == expected)
         #expect(decodeTCP(.ipv4, ip) == expected)
-        #expect(decodeTCP(.null, [2, 0, 0, 0] + ip) == expected) // AF_INET, little-endian host
-        #expect(decodeTCP(.null, [0, 0, 0, 2] + ip) == expected) // AF_INET, big-endian host
+        #expect(decodeTCP(.null, [2, 0, 0, 0] + ip) == expected)  // AF_INET, little-endian host
+        #expect(decodeTCP(.null, [0, 0, 0, 2] + ip) == expected)  // AF_INET, big-endian host
         #expect(decodeTCP(.loop, [0, 0, 0, 2] + ip) == expected)
         #expect(decodeTCP(.ppp, [0xff, 0x03, 0x00, 0x21] + ip) == expected)
     }
@@ -114,7 +132,8 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
         ip.insert(contentsOf: [1, 1, 1, 0], at: ihl)
         ip[0] = 0x40 | UInt8((ihl + 4) / 4)
         let total = (Int(ip[2]) << 8 | Int(ip[3])) + 4
-        ip[2] = UInt8(total >> 8); ip[3] = UInt8(total & 0xff)
+        ip[2] = UInt8(total >> 8)
+        ip[3] = UInt8(total & 0xff)
         #expect(decodeTCP(.raw, ip) == expected)
     }
 
@@ -128,14 +147,18 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
         func fragment(_ range: Range<Int>, more: Bool, poison: Bool = false) -> [UInt8] {
             var header = Array(ip[0..<ihl])
             let total = ihl + range.count
-            header[2] = UInt8(total >> 8); header[3] = UInt8(total & 0xff)
-            header[4] = 0x12; header[5] = 0x34
+            header[2] = UInt8(total >> 8)
+            header[3] = UInt8(total & 0xff)
+            header[4] = 0x12
+            header[5] = 0x34
             let field = (more ? 0x2000 : 0) | (range.lowerBound / 8)
-            header[6] = UInt8(field >> 8); header[7] = UInt8(field & 0xff)
+            header[6] = UInt8(field >> 8)
+            header[7] = UInt8(field & 0xff)
             let body = poison ? [UInt8](repeating: 0xee, count: range.count) : Array(payload[range])
             return header + body
         }
-        let cut1 = 64, cut2 = 128
+        let cut1 = 64
+        let cut2 = 128
         var decoder = PacketDecoder()
         #expect(decodeTCP(&decoder, .raw, fragment(cut2..<payload.count, more: false)) == nil)
         #expect(decodeTCP(&decoder, .raw, fragment(cut1..<cut2, more: true)) == nil)
@@ -151,7 +174,8 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
         let payload = Array(ip[40...])
         func header(nextHeader: UInt8, payloadLength: Int) -> [UInt8] {
             var h = Array(ip[0..<40])
-            h[4] = UInt8(payloadLength >> 8); h[5] = UInt8(payloadLength & 0xff)
+            h[4] = UInt8(payloadLength >> 8)
+            h[5] = UInt8(payloadLength & 0xff)
             h[6] = nextHeader
             return h
         }
@@ -164,7 +188,9 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
         let cut = 48
         func fragment(_ range: Range<Int>, more: Bool) -> [UInt8] {
             let offsetField = UInt16(range.lowerBound) | (more ? 1 : 0)
-            let fragmentHeader: [UInt8] = [6, 0, UInt8(offsetField >> 8), UInt8(offsetField & 0xff), 0xca, 0xfe, 0x00, 0x01]
+            let fragmentHeader: [UInt8] = [
+                6, 0, UInt8(offsetField >> 8), UInt8(offsetField & 0xff), 0xca, 0xfe, 0x00, 0x01,
+            ]
             return header(nextHeader: 44, payloadLength: 8 + range.count) + fragmentHeader + Array(payload[range])
         }
         var decoder = PacketDecoder()

@@ -1,6 +1,6 @@
-import Testing
 import Packets
 import Reassembly
+import Testing
 
 /// What the collecting consumer saw of one flow.
 struct CollectedFlow {
@@ -21,7 +21,12 @@ struct Collector: StreamConsumer {
 
     init(start: FlowStart) { flow = CollectedFlow(start: start) }
 
-    mutating func receive(_ bytes: UnsafeRawBufferPointer, from direction: FlowDirection, at timestampNanos: Int64, sink: inout Collected) -> StreamInterest {
+    mutating func receive(
+        _ bytes: UnsafeRawBufferPointer,
+        from direction: FlowDirection,
+        at timestampNanos: Int64,
+        sink: inout Collected
+    ) -> StreamInterest {
         flow.bytes[direction.rawValue] += bytes
         flow.events.append("\(direction.rawValue):+\(bytes.count)")
         if let limit = Collector.decideAfterBytes, flow.bytes[0].count + flow.bytes[1].count >= limit { return [] }
@@ -53,17 +58,35 @@ struct Wire {
 
     init(limits: ReassemblyLimits = ReassemblyLimits()) { table = FlowTable(limits: limits) }
 
-    mutating func send(fromClient: Bool = true, seq: UInt32, ack: UInt32 = 0, flags: TCPFlags = [.ack], _ payload: [UInt8] = [],
-                       wireLength: Int? = nil, clientPort: UInt16 = 40000, advance: Int64 = 1000) {
+    mutating func send(
+        fromClient: Bool = true,
+        seq: UInt32,
+        ack: UInt32 = 0,
+        flags: TCPFlags = [.ack],
+        _ payload: [UInt8] = [],
+        wireLength: Int? = nil,
+        clientPort: UInt16 = 40000,
+        advance: Int64 = 1000
+    ) {
         time += advance
         let options: [UInt8] = []
         payload.withUnsafeBytes { bytes in
             options.withUnsafeBytes { optionBytes in
                 let segment = TCPSegment(
-                    timestampNanos: time, source: fromClient ? client : server, destination: fromClient ? server : client,
-                    sourcePort: fromClient ? clientPort : 443, destinationPort: fromClient ? 443 : clientPort,
-                    sequence: seq, acknowledgment: ack, flags: flags, window: 65535, timeToLive: 64,
-                    payload: bytes, payloadLength: wireLength ?? payload.count, optionBytes: optionBytes)
+                    timestampNanos: time,
+                    source: fromClient ? client : server,
+                    destination: fromClient ? server : client,
+                    sourcePort: fromClient ? clientPort : 443,
+                    destinationPort: fromClient ? 443 : clientPort,
+                    sequence: seq,
+                    acknowledgment: ack,
+                    flags: flags,
+                    window: 65535,
+                    timeToLive: 64,
+                    payload: bytes,
+                    payloadLength: wireLength ?? payload.count,
+                    optionBytes: optionBytes
+                )
                 table.handle(segment, sink: &sink)
             }
         }
@@ -197,7 +220,7 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         var w = Wire()
         w.send(seq: 100, flags: [.syn])
         w.send(seq: 101, text("one"))
-        w.send(seq: 100, flags: [.syn]) // retransmitted SYN: same connection
+        w.send(seq: 100, flags: [.syn])  // retransmitted SYN: same connection
         w.send(seq: 8000, flags: [.syn])
         w.send(seq: 8001, text("two"))
         w.end()
@@ -292,8 +315,8 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         var w = Wire()
         w.send(seq: 100, flags: [.syn])
         w.send(seq: 101, text("hello world"))
-        w.send(seq: 101, text("hello world")) // same bytes: a plain retransmission
-        w.send(seq: 107, text("WORLD!"))      // overlaps "world" with other bytes, adds "!"
+        w.send(seq: 101, text("hello world"))  // same bytes: a plain retransmission
+        w.send(seq: 107, text("WORLD!"))  // overlaps "world" with other bytes, adds "!"
         w.end()
         #expect(w.sink.flows[0].bytes[0] == text("hello world!"))
         #expect(w.table.counters.conflictingOverlaps == 1)
@@ -311,12 +334,27 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         var wire = Wire(limits: ReassemblyLimits())
         let server = IPAddress("2001:db8::443")!
         for n in 0..<200_000 {
-            let client = IPAddress(high: 0x2001_0db8_0000_0000 ^ UInt64(n >> 9) << 55, low: 1 ^ UInt64(n & 0x1ff) << 55, isIPv6: true)
+            let client = IPAddress(
+                high: 0x2001_0db8_0000_0000 ^ UInt64(n >> 9) << 55,
+                low: 1 ^ UInt64(n & 0x1ff) << 55,
+                isIPv6: true
+            )
             wire.time += 1000
-            let segment = TCPSegment(timestampNanos: wire.time, source: client, destination: server, sourcePort: 40000, destinationPort: 443,
-                                     sequence: 1, acknowledgment: 0, flags: [.syn], window: 65535, timeToLive: 64,
-                                     payload: UnsafeRawBufferPointer(start: nil, count: 0), payloadLength: 0,
-                                     optionBytes: UnsafeRawBufferPointer(start: nil, count: 0))
+            let segment = TCPSegment(
+                timestampNanos: wire.time,
+                source: client,
+                destination: server,
+                sourcePort: 40000,
+                destinationPort: 443,
+                sequence: 1,
+                acknowledgment: 0,
+                flags: [.syn],
+                window: 65535,
+                timeToLive: 64,
+                payload: UnsafeRawBufferPointer(start: nil, count: 0),
+                payloadLength: 0,
+                optionBytes: UnsafeRawBufferPointer(start: nil, count: 0)
+            )
             wire.table.handle(segment, sink: &wire.sink)
         }
         #expect(wire.table.activeFlows == 200_000)

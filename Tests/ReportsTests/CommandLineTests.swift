@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Command-line conventions: --version, help with examples, and a man page and completion
 /// scripts that match the argument parser (regenerate with scripts/generate-docs).
@@ -40,7 +40,10 @@ import TestSupport
                 for name in argument["names"] as? [[String: Any]] ?? [] where name["kind"] as? String == "long" {
                     let option = name["name"] as! String
                     // mdoc writes an option as "Fl -name", or "Fl q , -name" with a short name.
-                    #expect(manual.contains("Fl -\(option)") || manual.contains(", -\(option)"), "--\(option) missing; run scripts/generate-docs")
+                    #expect(
+                        manual.contains("Fl -\(option)") || manual.contains(", -\(option)"),
+                        "--\(option) missing; run scripts/generate-docs"
+                    )
                     checked += 1
                 }
             }

@@ -1,12 +1,14 @@
 import Foundation
 import Reports
-import Testing
 import TestSupport
+import Testing
 
 /// `report --html`: one page that loads nothing, a card per service, charts that a real
 /// browser draws.
 @Suite struct HTMLReportTests {
-    static let captures = ["lb-roundrobin.pcap", "nginx-timeout.pcap"].map { Paths.captures.appendingPathComponent($0).path }
+    static let captures = ["lb-roundrobin.pcap", "nginx-timeout.pcap"].map {
+        Paths.captures.appendingPathComponent($0).path
+    }
 
     func page(_ arguments: [String]) throws -> (html: String, stdout: String, dir: URL) {
         let dir = try scratchDirectory()
@@ -37,7 +39,10 @@ import TestSupport
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let records = dir.appendingPathComponent("records.jsonl").path
-        try tlsreuse(["handshakes", "-q", "--format", "jsonl", "-o", records, Paths.captures.appendingPathComponent("tls12-ticket.pcap").path])
+        try tlsreuse([
+            "handshakes", "-q", "--format", "jsonl", "-o", records,
+            Paths.captures.appendingPathComponent("tls12-ticket.pcap").path,
+        ])
         let hostile = try String(contentsOfFile: records, encoding: .utf8)
             .replacingOccurrences(of: "\"sni\":null", with: "\"sni\":\"<script>alert('x')</script>&\"")
         try hostile.write(toFile: records, atomically: true, encoding: .utf8)
@@ -54,13 +59,24 @@ import TestSupport
         let (_, _, dir) = try page(Self.captures)
         defer { try? FileManager.default.removeItem(at: dir) }
         let screenshot = dir.appendingPathComponent("report.png").path
-        let render = try runProcess("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                                                 "--user-data-dir=\(dir.appendingPathComponent("profile").path)",
-                                                 "--screenshot=\(screenshot)", "--window-size=1280,1500",
-                                                 dir.appendingPathComponent("report.html").absoluteString])
+        let render = try runProcess(
+            "chromium",
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                "--user-data-dir=\(dir.appendingPathComponent("profile").path)",
+                "--screenshot=\(screenshot)", "--window-size=1280,1500",
+                dir.appendingPathComponent("report.html").absoluteString,
+            ]
+        )
         #expect(FileManager.default.fileExists(atPath: screenshot), "\(render.stderr)")
-        let palette = [HTMLReport.Palette.accepted, HTMLReport.Palette.offers, HTMLReport.Palette.connections, HTMLReport.Palette.backends]
-        let counted = try runProcess("python3", [Paths.repository.appendingPathComponent("Tests/ReportsTests/png_colors.py").path, screenshot] + palette)
+        let palette = [
+            HTMLReport.Palette.accepted, HTMLReport.Palette.offers, HTMLReport.Palette.connections,
+            HTMLReport.Palette.backends,
+        ]
+        let counted = try runProcess(
+            "python3",
+            [Paths.repository.appendingPathComponent("Tests/ReportsTests/png_colors.py").path, screenshot] + palette
+        )
         let counts = try JSONDecoder().decode([String: Int].self, from: Data(counted.stdout.utf8))
         for color in palette {
             #expect((counts[color] ?? 0) > 1000, "\(color): \(counts[color] ?? 0) pixels")

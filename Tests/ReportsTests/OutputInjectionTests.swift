@@ -1,7 +1,7 @@
 import Foundation
-import Testing
-import TestSupport
 import TLSWire
+import TestSupport
+import Testing
 
 /// Wire strings built to attack whoever reads the output: terminal escapes, carriage
 /// returns and line feeds, C1 controls, bidi overrides, invalid UTF-8. Every capture here is
@@ -10,13 +10,13 @@ import TLSWire
 @Suite struct OutputInjectionTests {
     /// The hostile server names, as bytes on the wire.
     static let names: [[UInt8]] = [
-        Array("a\u{1b}]0;owned\u{07}.example".utf8), // OSC: retitles a terminal
-        Array("b\r\u{1b}[2Kforged row".utf8), // carriage return and erase line
+        Array("a\u{1b}]0;owned\u{07}.example".utf8),  // OSC: retitles a terminal
+        Array("b\r\u{1b}[2Kforged row".utf8),  // carriage return and erase line
         Array("c\nforged line".utf8),
-        Array("d\u{9b}31m.example".utf8), // C1 CSI (U+009B)
-        Array("e\u{202e}elpmaxe.moc".utf8), // right-to-left override
-        Array("f\u{2066}x\u{2069}\u{200b}.example".utf8), // isolates, zero-width space
-        [0x67, 0xff, 0xfe, 0x5c, 0x2e, 0x65, 0x78] + Array("\u{0}".utf8), // invalid UTF-8, a backslash, NUL
+        Array("d\u{9b}31m.example".utf8),  // C1 CSI (U+009B)
+        Array("e\u{202e}elpmaxe.moc".utf8),  // right-to-left override
+        Array("f\u{2066}x\u{2069}\u{200b}.example".utf8),  // isolates, zero-width space
+        [0x67, 0xff, 0xfe, 0x5c, 0x2e, 0x65, 0x78] + Array("\u{0}".utf8),  // invalid UTF-8, a backslash, NUL
     ]
 
     static func capture(_ name: String) throws -> URL {
@@ -28,7 +28,9 @@ import TLSWire
                 time += 0.001
             }
         }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-injection-\(getpid())-\(name).pcap")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tlsreuse-injection-\(getpid())-\(name).pcap"
+        )
         try writer.write(to: file)
         return file
     }
@@ -49,8 +51,10 @@ import TLSWire
                 }
             }
             let value = scalar.value
-            if (value < 0x20 && value != 0x0a && value != 0x09) || (0x7f..<0xa0).contains(value) || (0x202a...0x202e).contains(value)
-                || (0x2066...0x2069).contains(value) || value == 0x200b {
+            if (value < 0x20 && value != 0x0a && value != 0x09) || (0x7f..<0xa0).contains(value)
+                || (0x202a...0x202e).contains(value)
+                || (0x2066...0x2069).contains(value) || value == 0x200b
+            {
                 found.append(String(value, radix: 16))
             }
             index += 1
@@ -64,14 +68,20 @@ import TLSWire
         let table = try runProcess(Paths.binary.path, ["handshakes", "-q", file.path])
         #expect(table.status == 0)
         #expect(Self.rawControls(table.stdout).isEmpty, "\(Self.rawControls(table.stdout))")
-        #expect(table.stdout.split(separator: "\n").count == Self.names.count + 1, "one line per connection, none forged")
+        #expect(
+            table.stdout.split(separator: "\n").count == Self.names.count + 1,
+            "one line per connection, none forged"
+        )
         #expect(table.stdout.contains(#"a\x1b]0;owned\x07.example"#))
         #expect(table.stdout.contains(#"e\u{202e}elpmaxe.moc"#))
         #expect(table.stdout.contains(#"d\u{9b}31m.example"#))
         for colour in ["never", "always"] {
             let report = try runProcess(Paths.binary.path, ["report", "-q", "--color", colour, file.path])
             #expect(report.status == 0)
-            #expect(Self.rawControls(report.stdout, allowingStyle: colour == "always").isEmpty, "\(colour): \(Self.rawControls(report.stdout))")
+            #expect(
+                Self.rawControls(report.stdout, allowingStyle: colour == "always").isEmpty,
+                "\(colour): \(Self.rawControls(report.stdout))"
+            )
             #expect(!report.stdout.contains("forged line\n"))
         }
     }
@@ -93,7 +103,10 @@ import TLSWire
             #expect(output.status == 0)
             let withoutLineEnds = output.stdout.replacingOccurrences(of: "\r\n", with: "\n")
             #expect(Self.rawControls(withoutLineEnds).isEmpty, "\(format): \(Self.rawControls(withoutLineEnds))")
-            #expect(withoutLineEnds.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == Self.names.count + (format == "csv" ? 1 : 0))
+            #expect(
+                withoutLineEnds.split(separator: "\n").filter { !$0.hasPrefix("#") }.count == Self.names.count
+                    + (format == "csv" ? 1 : 0)
+            )
         }
         // A CSV reader and a Zeek log reader get every cell as JSON has it (CSV: escaped for display).
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-injection-\(getpid())")
@@ -108,7 +121,11 @@ import TLSWire
             #expect(check.status == 0, "\(format): \(check.stdout)\(check.stderr)")
         }
         // Saved records read back to the same names.
-        let back = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", "--from", "-"], stdin: Data(jsonl.stdout.utf8))
+        let back = try runProcess(
+            Paths.binary.path,
+            ["handshakes", "--format", "jsonl", "-q", "--from", "-"],
+            stdin: Data(jsonl.stdout.utf8)
+        )
         #expect(back.stdout == jsonl.stdout)
     }
 
@@ -116,7 +133,9 @@ import TLSWire
     @Test func longNameIsCut() throws {
         var writer = PcapWriter()
         var time = 1_700_000_000.0
-        for (index, name) in [Array(repeating: UInt8(ascii: "x"), count: 20_000), Array("short.example".utf8)].enumerated() {
+        for (index, name) in [Array(repeating: UInt8(ascii: "x"), count: 20_000), Array("short.example".utf8)]
+            .enumerated()
+        {
             for frame in HandMadeTLS.fullHandshake(client: UInt32(index), sni: name) {
                 writer.add(frame, at: time)
                 time += 0.001

@@ -2,8 +2,8 @@ import Foundation
 import Handshakes
 import Packets
 import Reports
-import Testing
 import TestSupport
+import Testing
 
 /// A scratch directory for one test's output files.
 func scratchDirectory() throws -> URL {
@@ -30,11 +30,17 @@ struct RecordFormatTests {
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for format in ["jsonl", "csv", "zeek"] {
-            try tlsreuse(["handshakes", "-q", "--format", format, "-o", dir.appendingPathComponent("out.\(format)").path, capture.path])
+            try tlsreuse([
+                "handshakes", "-q", "--format", format, "-o", dir.appendingPathComponent("out.\(format)").path,
+                capture.path,
+            ])
         }
         let jsonl = dir.appendingPathComponent("out.jsonl").path
         for format in ["csv", "zeek"] {
-            let check = try runProcess("python3", [checkFlat, format, dir.appendingPathComponent("out.\(format)").path, jsonl])
+            let check = try runProcess(
+                "python3",
+                [checkFlat, format, dir.appendingPathComponent("out.\(format)").path, jsonl]
+            )
             #expect(check.status == 0, "\(format) of \(capture.lastPathComponent): \(check.stdout)\(check.stderr)")
         }
     }
@@ -43,7 +49,8 @@ struct RecordFormatTests {
     func jsonArrayAndLinesReadBackByJq(_ capture: URL) throws {
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let jsonl = dir.appendingPathComponent("out.jsonl").path, json = dir.appendingPathComponent("out.json").path
+        let jsonl = dir.appendingPathComponent("out.jsonl").path
+        let json = dir.appendingPathComponent("out.json").path
         try tlsreuse(["handshakes", "-q", "--format", "jsonl", "-o", jsonl, capture.path])
         try tlsreuse(["handshakes", "-q", "--format", "json", "-o", json, capture.path])
         let lines = try runProcess("jq", ["-c", ".", jsonl])
@@ -51,15 +58,24 @@ struct RecordFormatTests {
         #expect(lines.status == 0 && array.status == 0, "\(lines.stderr)\(array.stderr)")
         #expect(array.stdout == lines.stdout)
         let count = try String(contentsOfFile: jsonl, encoding: .utf8).split(separator: "\n").count
-        #expect(try runProcess("jq", ["length", json]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(count))
+        #expect(
+            try runProcess("jq", ["length", json]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                == String(count)
+        )
     }
 
     /// HAND-MADE RECORD with hostile strings (an attacker chooses the SNI and ALPN): separators,
     /// quotes, line breaks, backslashes, a spreadsheet formula and the Zeek markers survive
     /// every format and read back as they were.
     @Test func hostileStringsSurviveEveryFormat() throws {
-        var record = HandshakeRecord(uid: "Chostile0001", timestampNanos: 1_795_932_231_371_638_000, client: IPAddress("192.0.2.1")!,
-                                     clientPort: 40000, server: IPAddress("2001:db8::1")!, serverPort: 443)
+        var record = HandshakeRecord(
+            uid: "Chostile0001",
+            timestampNanos: 1_795_932_231_371_638_000,
+            client: IPAddress("192.0.2.1")!,
+            clientPort: 40000,
+            server: IPAddress("2001:db8::1")!,
+            serverPort: 443
+        )
         record.sni = "=HYPERLINK(\"x\"),a\tb\nc\\d"
         record.alpnOffered = ["h2,evil", "-", "(empty)", "", "quote\"d"]
         record.alert = "-"
@@ -67,13 +83,19 @@ struct RecordFormatTests {
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for format in [RecordFormat.jsonl, .csv, .zeek] {
-            let output = RecordOutput(format: format, writer: try LineWriter(path: dir.appendingPathComponent("out.\(format.rawValue)").path))
+            let output = RecordOutput(
+                format: format,
+                writer: try LineWriter(path: dir.appendingPathComponent("out.\(format.rawValue)").path)
+            )
             output.write(record)
             output.finish()
         }
         let jsonl = dir.appendingPathComponent("out.jsonl").path
         for format in ["csv", "zeek"] {
-            let check = try runProcess("python3", [checkFlat, format, dir.appendingPathComponent("out.\(format)").path, jsonl])
+            let check = try runProcess(
+                "python3",
+                [checkFlat, format, dir.appendingPathComponent("out.\(format)").path, jsonl]
+            )
             #expect(check.status == 0, "\(format): \(check.stdout)\(check.stderr)")
         }
         // The spreadsheet formula is shown, not evaluated.
@@ -90,7 +112,14 @@ struct RecordFormatTests {
         #expect(Set(names).count == names.count)
         #expect(names.prefix(6) == ["uid", "ts", "client", "client_port", "server", "server_port"])
         #expect(names.contains("server_traits.ttl") && names.contains("psk_identities.digest"))
-        let record = HandshakeRecord(uid: "C", timestampNanos: 0, client: IPAddress("192.0.2.1")!, clientPort: 1, server: IPAddress("192.0.2.2")!, serverPort: 2)
+        let record = HandshakeRecord(
+            uid: "C",
+            timestampNanos: 0,
+            client: IPAddress("192.0.2.1")!,
+            clientPort: 1,
+            server: IPAddress("192.0.2.2")!,
+            serverPort: 2
+        )
         #expect(FlatRecord.cells(record).count == names.count)
     }
 }
@@ -100,12 +129,19 @@ struct RecordFormatTests {
 struct RecordsAnalysisTests {
     /// The report's JSON without its source section ("capture" or "records"), keys sorted.
     static func analysisPart(_ json: String) throws -> String {
-        let result = try runProcess("python3", ["-c", """
-            import json, sys
-            d = json.load(sys.stdin)
-            d.pop("capture", None); d.pop("records", None)
-            print(json.dumps(d, sort_keys=True))
-            """], stdin: Data(json.utf8))
+        let result = try runProcess(
+            "python3",
+            [
+                "-c",
+                """
+                import json, sys
+                d = json.load(sys.stdin)
+                d.pop("capture", None); d.pop("records", None)
+                print(json.dumps(d, sort_keys=True))
+                """,
+            ],
+            stdin: Data(json.utf8)
+        )
         return result.stdout
     }
 
@@ -124,8 +160,14 @@ struct RecordsAnalysisTests {
             #expect(try Self.analysisPart(fromRecords.stdout) == expected, "\(capture.lastPathComponent) \(extra)")
         }
         // The text report too, but for the heading (packet times there, ClientHello times here).
-        let text = try tlsreuse(["report", "-q", capture.path]).stdout.split(separator: "\n", omittingEmptySubsequences: false)
-        let textFromRecords = try tlsreuse(["report", "-q", "--from", records]).stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let text = try tlsreuse(["report", "-q", capture.path]).stdout.split(
+            separator: "\n",
+            omittingEmptySubsequences: false
+        )
+        let textFromRecords = try tlsreuse(["report", "-q", "--from", records]).stdout.split(
+            separator: "\n",
+            omittingEmptySubsequences: false
+        )
         #expect(text.dropFirst() == textFromRecords.dropFirst())
     }
 
@@ -143,7 +185,10 @@ struct RecordsAnalysisTests {
     /// Two sensors, each seeing half of the connections (split by tshark), extracted apart
     /// and analysed together: the report equals the whole capture's, in any argument order,
     /// compressed or not, from JSON Lines or the JSON array.
-    @Test(.enabled(if: toolAvailable("tshark")), arguments: ["tls12-session-id.pcap", "lb-sticky.pcap", "tls13-psk.pcap"])
+    @Test(
+        .enabled(if: toolAvailable("tshark")),
+        arguments: ["tls12-session-id.pcap", "lb-sticky.pcap", "tls13-psk.pcap"]
+    )
     func recordsFromTwoSensorsMergeInTimeOrder(_ name: String) throws {
         let capture = Paths.captures.appendingPathComponent(name).path
         let dir = try scratchDirectory()
@@ -162,7 +207,10 @@ struct RecordsAnalysisTests {
         for order in [[parts[0], parts[1]], [parts[1], parts[0]], [parts[1], parts[0] + ".gz"]] {
             let merged = try tlsreuse(["report", "-q", "--format", "json", "--pairs", "--from"] + order)
             #expect(merged.status == 0, "\(merged.stderr)")
-            #expect(try Self.analysisPart(merged.stdout) == expected, "\(order.map { URL(fileURLWithPath: $0).lastPathComponent })")
+            #expect(
+                try Self.analysisPart(merged.stdout) == expected,
+                "\(order.map { URL(fileURLWithPath: $0).lastPathComponent })"
+            )
         }
     }
 
@@ -172,7 +220,10 @@ struct RecordsAnalysisTests {
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let records = dir.appendingPathComponent("records.jsonl").path
-        try tlsreuse(["handshakes", "-q", "--format", "jsonl", "-o", records, Paths.captures.appendingPathComponent("tls12-ticket.pcap").path])
+        try tlsreuse([
+            "handshakes", "-q", "--format", "jsonl", "-o", records,
+            Paths.captures.appendingPathComponent("tls12-ticket.pcap").path,
+        ])
         let whole = try String(contentsOfFile: records, encoding: .utf8)
         let lines = whole.split(separator: "\n")
         let damaged = dir.appendingPathComponent("damaged.jsonl").path
@@ -180,12 +231,18 @@ struct RecordsAnalysisTests {
         try text.write(toFile: damaged, atomically: true, encoding: .utf8)
         let result = try tlsreuse(["report", "-q", "--format", "json", "--from", damaged])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("damaged.jsonl: 2 lines not a handshake record (first: line 1"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("damaged.jsonl: 2 lines not a handshake record (first: line 1"),
+            "\(result.stderr)"
+        )
         #expect(result.stdout.contains("\"records\":\(lines.count - 1)"))
 
         let missing = try tlsreuse(["report", "-q", "--from", dir.appendingPathComponent("absent.jsonl").path])
         #expect(missing.status == 66)
-        #expect(missing.stderr.split(separator: "\n").count == 1 && missing.stderr.contains("absent.jsonl: no such file"), "\(missing.stderr)")
+        #expect(
+            missing.stderr.split(separator: "\n").count == 1 && missing.stderr.contains("absent.jsonl: no such file"),
+            "\(missing.stderr)"
+        )
 
         let mixed = try tlsreuse(["report", "-q", "--from", records, dir.appendingPathComponent("absent.jsonl").path])
         #expect(mixed.status == 1)

@@ -1,13 +1,15 @@
 import Foundation
 import Reports
-import Testing
 import TestSupport
+import Testing
 
 /// Runs tlsreuse on a pseudo-terminal (util-linux `script`), so it sees a terminal on
 /// standard output and standard error; returns what the terminal showed.
 func onTerminal(_ arguments: [String], environment: String = "") throws -> String {
     // Whatever runs the tests may set NO_COLOR or a dumb TERM itself.
-    let command = "env -u NO_COLOR TERM=xterm-256color " + environment + " " + ([Paths.binary.path] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    let command =
+        "env -u NO_COLOR TERM=xterm-256color " + environment + " "
+        + ([Paths.binary.path] + arguments).map { "'\($0)'" }.joined(separator: " ")
     return try runProcess("script", ["-qfec", command, "/dev/null"]).stdout
 }
 
@@ -47,8 +49,10 @@ struct TerminalTests {
     }
 
     @Test func progressLine() {
-        #expect(ProgressLine.render(done: 512 << 20, total: 1 << 30, elapsedNanos: 2_000_000_000, barWidth: 10)
-            == " 50% [#####.....] 512 MiB of 1.00 GiB  256 MiB/s  ETA 0:02")
+        #expect(
+            ProgressLine.render(done: 512 << 20, total: 1 << 30, elapsedNanos: 2_000_000_000, barWidth: 10)
+                == " 50% [#####.....] 512 MiB of 1.00 GiB  256 MiB/s  ETA 0:02"
+        )
         #expect(ProgressLine.clock(3725) == "1:02:05")
         #expect(ProgressLine.bytes(1536) == "1.50 KiB")
     }

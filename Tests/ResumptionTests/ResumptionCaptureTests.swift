@@ -1,12 +1,16 @@
 import Foundation
-import Testing
 import Handshakes
 import Reports
 import Resumption
 import TestSupport
+import Testing
 
 /// Records of a capture, linked, with the reuse report.
-func analyse(_ capture: String, filter: RecordFilter = RecordFilter(), options: ReuseOptions = ReuseOptions()) throws -> ([HandshakeRecord], ReuseReport) {
+func analyse(
+    _ capture: String,
+    filter: RecordFilter = RecordFilter(),
+    options: ReuseOptions = ReuseOptions()
+) throws -> ([HandshakeRecord], ReuseReport) {
     var linker = SessionLinker()
     var analysis = ReuseAnalysis(options: options)
     var records: [HandshakeRecord] = []
@@ -35,12 +39,15 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         guard let issuer = (first..<index).last(where: { !verdicts[$0].reused }) else { return nil }
         return verdicts[issuer].heldSession ? issuer : nil
     }
-    guard let file = verdict.argument("-sess_in"), let issuer = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file }) else {
+    guard let file = verdict.argument("-sess_in"),
+        let issuer = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file })
+    else {
         return nil
     }
     // A TLS 1.3 client offers no ticket past its lifetime (RFC 8446 4.6.1): OpenSSL's does not.
     if verdicts[issuer].version == "TLSv1.3", let lifetime = verdicts[issuer].ticketLifetimeHint,
-       let saved = verdicts[issuer].startedAt, let started = verdict.startedAt, started - saved > lifetime {
+        let saved = verdicts[issuer].startedAt, let started = verdict.startedAt, started - saved > lifetime
+    {
         return nil
     }
     return issuer
@@ -72,7 +79,10 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     func linksMatchHowTheClientWasRun(capture: String) throws {
         let (records, _) = try analyse(capture)
         let verdicts = try clientLog(capture)
-        try #require(records.count == verdicts.count, "\(capture): \(records.count) records, \(verdicts.count) client connections")
+        try #require(
+            records.count == verdicts.count,
+            "\(capture): \(records.count) records, \(verdicts.count) client connections"
+        )
         for (index, record) in records.enumerated() {
             guard let issuer = truthIssuer(verdicts, index) else {
                 #expect(record.resumes == nil, "\(capture) #\(index): unexpected link")
@@ -83,11 +93,19 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
                 #expect(record.offer == .psk)
                 #expect(record.resumes == nil)
                 // The first connection to offer the saved identity.
-                let firstOffer = records.indices.first { truthIssuer(verdicts, $0) == issuer && records[$0].version?.isTLS13Family == true }!
-                if firstOffer == index { #expect(record.pskFirstOfferedBy == nil) }
-                else { #expect(record.pskFirstOfferedBy == records[firstOffer].uid, "\(capture) #\(index)") }
+                let firstOffer = records.indices.first {
+                    truthIssuer(verdicts, $0) == issuer && records[$0].version?.isTLS13Family == true
+                }!
+                if firstOffer == index {
+                    #expect(record.pskFirstOfferedBy == nil)
+                } else {
+                    #expect(record.pskFirstOfferedBy == records[firstOffer].uid, "\(capture) #\(index)")
+                }
             } else if issuerRecord.ticketIssued || !(issuerRecord.serverSessionID ?? "").isEmpty {
-                #expect(record.resumes == issuerRecord.uid, "\(capture) #\(index): resumes \(String(describing: record.resumes)), client ran from #\(issuer)")
+                #expect(
+                    record.resumes == issuerRecord.uid,
+                    "\(capture) #\(index): resumes \(String(describing: record.resumes)), client ran from #\(issuer)"
+                )
                 #expect(record.offer != nil)
             } else {
                 // The issuer handed out nothing to resume (no-resumption server).
@@ -105,17 +123,27 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         try #require(records.count == verdicts.count)
         var checked = 0
         for (index, record) in records.enumerated() {
-            guard let age = record.sessionAge, let started = verdicts[index].startedAt, let issuer = truthIssuer(verdicts, index) else { continue }
+            guard let age = record.sessionAge, let started = verdicts[index].startedAt,
+                let issuer = truthIssuer(verdicts, index)
+            else { continue }
             let from: Int
             if record.version?.isTLS13Family == true, record.sessionAgeFrom == .firstOffer {
-                from = records.indices.first { truthIssuer(verdicts, $0) == issuer && records[$0].version?.isTLS13Family == true }!
+                from = records.indices.first {
+                    truthIssuer(verdicts, $0) == issuer && records[$0].version?.isTLS13Family == true
+                }!
             } else {
                 // TLS 1.2: the issuing run; TLS 1.3: the client's full handshake that saved the ticket.
-                #expect(record.sessionAgeFrom == (record.version?.isTLS13Family == true ? .fullHandshake : .issue), "\(capture) #\(index)")
+                #expect(
+                    record.sessionAgeFrom == (record.version?.isTLS13Family == true ? .fullHandshake : .issue),
+                    "\(capture) #\(index)"
+                )
                 from = issuer
             }
             guard let origin = verdicts[from].startedAt else { continue }
-            #expect(abs(age - (started - origin)) < 0.25, "\(capture) #\(index): session_age \(age), client runs \(started - origin) s apart")
+            #expect(
+                abs(age - (started - origin)) < 0.25,
+                "\(capture) #\(index): session_age \(age), client runs \(started - origin) s apart"
+            )
             checked += 1
         }
         if ["nginx-timeout.pcap", "moved-session.pcap", "tls13-psk.pcap"].contains(capture) { #expect(checked >= 2) }
@@ -134,8 +162,15 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         #expect(lifetime.atLeast < 4 && lifetime.atLeast > 2.5)
         #expect((lifetime.atMost ?? 0) > 4 && (lifetime.atMost ?? 0) < 6)
         #expect(service.support[.sessionID]?.value == .yes)
-        #expect(service.offers[.sessionID] == {
-            var c = OfferCount(); c.made = 5; c.accepted = 3; return c }())
+        #expect(
+            service.offers[.sessionID]
+                == {
+                    var c = OfferCount()
+                    c.made = 5
+                    c.accepted = 3
+                    return c
+                }()
+        )
         // Default buckets: 3 accepted under 5 s; the 5 s offer lands in <=5 or <=10; 8 s in <=10.
         #expect(service.byAge.reduce(0) { $0 + $1.offers } == 5)
         #expect(service.byAge[0].accepted == 3)
@@ -166,7 +201,10 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         // TLS 1.3: ages from the full handshake that issued the ticket, so the probes land
         // at their intervals too; no offer past the ticket's lifetime, so a lower bound.
         let tls13 = try #require(report.services.first { $0.key.port == 14462 })
-        #expect(tls13.lifetime?.mechanism == .psk && tls13.lifetime?.atMost == nil && tls13.lifetime?.fromFirstOffer == false)
+        #expect(
+            tls13.lifetime?.mechanism == .psk && tls13.lifetime?.atMost == nil
+                && tls13.lifetime?.fromFirstOffer == false
+        )
         #expect((tls13.lifetime?.atLeast ?? 99) < 20 && (tls13.lifetime?.atLeast ?? 0) > 14)
         #expect(tls13.offerAges.map { AgeBucket.index(of: $0.age, edges: edges) } == [0, 1, 2])
     }
@@ -175,12 +213,15 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     @Test func bucketToleranceRule() {
         let edges: [Double] = [5, 10, 30, 300, 3600]
         #expect(AgeBucket.index(of: 4.9, edges: edges) == 0)
-        #expect(AgeBucket.index(of: 5.4, edges: edges) == 0) // within 10% of 5 s
+        #expect(AgeBucket.index(of: 5.4, edges: edges) == 0)  // within 10% of 5 s
         #expect(AgeBucket.index(of: 5.6, edges: edges) == 1)
-        #expect(AgeBucket.index(of: 30.9, edges: edges) == 2) // within 1 s of 30 s
+        #expect(AgeBucket.index(of: 30.9, edges: edges) == 2)  // within 1 s of 30 s
         #expect(AgeBucket.index(of: 31.1, edges: edges) == 3)
         #expect(AgeBucket.index(of: 4000, edges: edges) == 5)
-        #expect(formatAge(14.942) == "15 s" && formatAge(2.96) == "3 s" && formatAge(2.94) == "2.9 s" && formatAge(0.05) == "50 ms")
+        #expect(
+            formatAge(14.942) == "15 s" && formatAge(2.96) == "3 s" && formatAge(2.94) == "2.9 s"
+                && formatAge(0.05) == "50 ms"
+        )
     }
 
     @Test func movedSessionIsReported() throws {
@@ -189,7 +230,9 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         #expect(records.map(\.resumed) == verdicts.map(\.reused))
         let moved = report.anomalies.filter { $0.kind == .movedSession }
         // Ticket: 127.0.0.2 -> 127.0.0.3; session ID: 127.0.0.2 -> 127.0.0.4 (each accepted resumption).
-        let expected = records.indices.filter { records[$0].resumed == true }.map { [records[truthIssuer(verdicts, $0)!].uid, records[$0].uid] }
+        let expected = records.indices.filter { records[$0].resumed == true }.map {
+            [records[truthIssuer(verdicts, $0)!].uid, records[$0].uid]
+        }
         #expect(moved.map(\.uids) == expected)
         #expect(moved.count >= 2)
         #expect(moved.first?.detail.contains("127.0.0.2") == true && moved.first?.detail.contains("127.0.0.3") == true)
@@ -217,7 +260,10 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     func supportPerMechanism(capture: String, sessionID: String, ticket: String, psk: String) throws {
         let (_, report) = try analyse(capture)
         let service = try #require(report.services.first)
-        #expect(service.support[.sessionID]?.value.rawValue == sessionID, "\(service.support[.sessionID]?.reason ?? "")")
+        #expect(
+            service.support[.sessionID]?.value.rawValue == sessionID,
+            "\(service.support[.sessionID]?.reason ?? "")"
+        )
         #expect(service.support[.ticket]?.value.rawValue == ticket, "\(service.support[.ticket]?.reason ?? "")")
         #expect(service.support[.psk]?.value.rawValue == psk)
     }
@@ -238,7 +284,10 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         let (_, report) = try analyse("tls13-psk.pcap")
         let service = try #require(report.services.first)
         // The ticket is encrypted: the reason says where TLS 1.3 ages count from.
-        #expect(service.lifetimeReason?.contains("TLS 1.3 ages count from the client's last full handshake") == true, "\(service.lifetimeReason ?? "")")
+        #expect(
+            service.lifetimeReason?.contains("TLS 1.3 ages count from the client's last full handshake") == true,
+            "\(service.lifetimeReason ?? "")"
+        )
     }
 
     @Test func filtersSelectConnections() throws {
@@ -277,22 +326,35 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
 /// The command line's JSON report, parsed back.
 @Suite struct ReportCommandTests {
     @Test func jsonReportHasTheDocumentedShape() throws {
-        let result = try runProcess(Paths.binary.path, ["report", "--format", "json", "-q",
-                                                        Paths.captures.appendingPathComponent("nginx-timeout.pcap").path])
+        let result = try runProcess(
+            Paths.binary.path,
+            [
+                "report", "--format", "json", "-q",
+                Paths.captures.appendingPathComponent("nginx-timeout.pcap").path,
+            ]
+        )
         #expect(result.status == 0)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect(Set(json.keys).isSuperset(of: ["capture", "services", "pairs", "anomalies"]))
         let service = try #require((json["services"] as? [[String: Any]])?.first)
-        for key in ["server", "port", "names", "connections", "full", "resumed", "offers", "support", "by_age", "lifetime", "stickiness"] {
+        for key in [
+            "server", "port", "names", "connections", "full", "resumed", "offers", "support", "by_age", "lifetime",
+            "stickiness",
+        ] {
             #expect(service[key] != nil, "missing \(key)")
         }
         let lifetime = try #require(service["lifetime"] as? [String: Any])
-        let atLeast = try #require(lifetime["at_least"] as? Double), atMost = try #require(lifetime["at_most"] as? Double)
+        let atLeast = try #require(lifetime["at_least"] as? Double)
+        let atMost = try #require(lifetime["at_most"] as? Double)
         #expect(atLeast < 4 && atMost > 4)
         let offers = try #require(service["offers"] as? [String: [String: Int]])
         #expect(offers["session_id"] == ["made": 5, "accepted": 3])
         let pairs = try #require(json["pairs"] as? [[String: Any]])
-        #expect((pairs.first?["connections"] as? [[String: Any]])?.map { $0["verdict"] as? String } == ["full", "resumed", "resumed", "resumed", "refused", "refused"])
+        #expect(
+            (pairs.first?["connections"] as? [[String: Any]])?.map { $0["verdict"] as? String } == [
+                "full", "resumed", "resumed", "resumed", "refused", "refused",
+            ]
+        )
     }
 
     @Test func plainInvocationIsTheReport() throws {
@@ -304,19 +366,32 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     }
 
     @Test func handshakesCarryTheLinks() throws {
-        let result = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q",
-                                                        Paths.captures.appendingPathComponent("tls12-session-id.pcap").path])
-        let lines = result.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let result = try runProcess(
+            Paths.binary.path,
+            [
+                "handshakes", "--format", "jsonl", "-q",
+                Paths.captures.appendingPathComponent("tls12-session-id.pcap").path,
+            ]
+        )
+        let lines = result.stdout.split(separator: "\n").map {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         #expect(lines.count == 6)
         let first = lines[0]?["uid"] as? String
-        #expect(lines.dropFirst().allSatisfy { $0?["resumes"] as? String == first && $0?["offer"] as? String == "session_id" })
+        #expect(
+            lines.dropFirst().allSatisfy {
+                $0?["resumes"] as? String == first && $0?["offer"] as? String == "session_id"
+            }
+        )
         #expect(lines[0]?["resumes"] is NSNull)
     }
 
     @Test func badOptionsExitWithUsage() throws {
         let path = Paths.captures.appendingPathComponent("tls12-ticket.pcap").path
-        for arguments in [["report", "--age-buckets", "5,2", path], ["report", "--client", "not-an-address", path],
-                          ["report", "--since", "yesterday", path], ["report"]] {
+        for arguments in [
+            ["report", "--age-buckets", "5,2", path], ["report", "--client", "not-an-address", path],
+            ["report", "--since", "yesterday", path], ["report"],
+        ] {
             let result = try runProcess(Paths.binary.path, arguments)
             #expect(result.status == 64, "\(arguments): \(result.status)")
         }

@@ -1,14 +1,25 @@
-import Testing
 import Handshakes
 import Packets
 import Resumption
 import TLSWire
+import Testing
 
 /// SYNTHETIC RECORDS, built here to exercise one linking rule each (not from a capture).
-func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0.1", version: ProtocolVersion = .tls1_2,
-                     build: (inout HandshakeRecord) -> Void = { _ in }) -> HandshakeRecord {
-    var record = HandshakeRecord(uid: uid, timestampNanos: Int64(seconds * 1e9), client: IPAddress(client)!, clientPort: 50000,
-                                 server: IPAddress("10.0.0.9")!, serverPort: 443)
+func syntheticRecord(
+    _ uid: String,
+    at seconds: Double,
+    client: String = "10.0.0.1",
+    version: ProtocolVersion = .tls1_2,
+    build: (inout HandshakeRecord) -> Void = { _ in }
+) -> HandshakeRecord {
+    var record = HandshakeRecord(
+        uid: uid,
+        timestampNanos: Int64(seconds * 1e9),
+        client: IPAddress(client)!,
+        clientPort: 50000,
+        server: IPAddress("10.0.0.9")!,
+        serverPort: 443
+    )
     record.version = version
     record.versionsOffered = [version]
     record.resumed = false
@@ -56,7 +67,9 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         var record = syntheticRecord("A", at: 0, version: .tls1_3) {
             $0.offeredPSK = true
             $0.pskKind = .external
-            $0.pskIdentities = [PSKOffer(digest: "d", keyName: nil, obfuscatedTicketAge: 0, length: 15, text: "Client_identity")]
+            $0.pskIdentities = [
+                PSKOffer(digest: "d", keyName: nil, obfuscatedTicketAge: 0, length: 15, text: "Client_identity")
+            ]
         }
         let link = linker.link(&record)
         #expect(record.offer == nil && record.sessionAge == nil)
@@ -65,20 +78,36 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
 
     @Test func resumedConnectionsKeepTheSessionOrigin() {
         var linker = SessionLinker()
-        var full = syntheticRecord("A", at: 0) { $0.issuedTicketDigest = "t1"; $0.ticketIssued = true }
+        var full = syntheticRecord("A", at: 0) {
+            $0.issuedTicketDigest = "t1"
+            $0.ticketIssued = true
+        }
         // B resumes t1 and is issued a fresh ticket t2 for the same session.
         var renewed = syntheticRecord("B", at: 10) {
-            $0.offeredTicket = true; $0.offeredTicketDigest = "t1"; $0.resumed = true
-            $0.ticketIssued = true; $0.issuedTicketDigest = "t2"
+            $0.offeredTicket = true
+            $0.offeredTicketDigest = "t1"
+            $0.resumed = true
+            $0.ticketIssued = true
+            $0.issuedTicketDigest = "t2"
         }
-        var later = syntheticRecord("C", at: 25) { $0.offeredTicket = true; $0.offeredTicketDigest = "t2"; $0.resumed = true }
-        linker.link(&full); linker.link(&renewed); linker.link(&later)
+        var later = syntheticRecord("C", at: 25) {
+            $0.offeredTicket = true
+            $0.offeredTicketDigest = "t2"
+            $0.resumed = true
+        }
+        linker.link(&full)
+        linker.link(&renewed)
+        linker.link(&later)
         #expect(later.resumes == "B")
-        #expect(later.sessionAge == 25) // counted from the session's start in A
+        #expect(later.sessionAge == 25)  // counted from the session's start in A
     }
 
     /// A linker with these limits, after linking `records` in order; the records as linked.
-    func linked(_ records: [HandshakeRecord], horizon: Double? = nil, maximumSessions: Int? = nil) -> (SessionLinker, [HandshakeRecord]) {
+    func linked(
+        _ records: [HandshakeRecord],
+        horizon: Double? = nil,
+        maximumSessions: Int? = nil
+    ) -> (SessionLinker, [HandshakeRecord]) {
         var limits = LinkerLimits()
         if let horizon { limits.sessionHorizonSeconds = horizon }
         if let maximumSessions { limits.maximumSessions = maximumSessions }
@@ -92,18 +121,24 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
     }
 
     @Test func sessionsExpireAfterTheHorizon() {
-        let (linker, records) = linked([
-            syntheticRecord("A", at: 0) { $0.serverSessionID = "aa" },
-            syntheticRecord("X", at: 100) { $0.serverSessionID = "xx" },
-            syntheticRecord("B", at: 120) { $0.clientSessionID = "aa" },
-        ], horizon: 60)
+        let (linker, records) = linked(
+            [
+                syntheticRecord("A", at: 0) { $0.serverSessionID = "aa" },
+                syntheticRecord("X", at: 100) { $0.serverSessionID = "xx" },
+                syntheticRecord("B", at: 120) { $0.clientSessionID = "aa" },
+            ],
+            horizon: 60
+        )
         #expect(records[2].resumes == nil)
         #expect(linker.rememberedSessions == 1)
     }
 
     @Test func sessionTableIsCapped() {
         let issued = (0..<1000).map { i in syntheticRecord("U\(i)", at: Double(i)) { $0.serverSessionID = "s\(i)" } }
-        let recent = syntheticRecord("R", at: 2000) { $0.clientSessionID = "s999"; $0.resumed = true }
+        let recent = syntheticRecord("R", at: 2000) {
+            $0.clientSessionID = "s999"
+            $0.resumed = true
+        }
         let (linker, records) = linked(issued + [recent], maximumSessions: 100)
         #expect(linker.rememberedSessions <= 100)
         #expect(linker.forgottenEarly == 900)
@@ -112,13 +147,26 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
 
     /// The bound is for all kinds together: the oldest session of any kind goes first.
     @Test func capForgetsTheOldestOfAnyKind() {
-        let (linker, records) = linked([
-            syntheticRecord("T", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "t0" },
-            syntheticRecord("A", at: 1) { $0.serverSessionID = "a1" },
-            syntheticRecord("B", at: 2) { $0.serverSessionID = "b2" },
-            syntheticRecord("C", at: 3) { $0.offeredTicket = true; $0.offeredTicketDigest = "t0"; $0.resumed = true },
-            syntheticRecord("D", at: 4) { $0.clientSessionID = "a1"; $0.resumed = true },
-        ], maximumSessions: 2)
+        let (linker, records) = linked(
+            [
+                syntheticRecord("T", at: 0) {
+                    $0.ticketIssued = true
+                    $0.issuedTicketDigest = "t0"
+                },
+                syntheticRecord("A", at: 1) { $0.serverSessionID = "a1" },
+                syntheticRecord("B", at: 2) { $0.serverSessionID = "b2" },
+                syntheticRecord("C", at: 3) {
+                    $0.offeredTicket = true
+                    $0.offeredTicketDigest = "t0"
+                    $0.resumed = true
+                },
+                syntheticRecord("D", at: 4) {
+                    $0.clientSessionID = "a1"
+                    $0.resumed = true
+                },
+            ],
+            maximumSessions: 2
+        )
         #expect(linker.rememberedSessions == 2)
         #expect(linker.forgottenEarly == 1)
         #expect(records[3].resumes == nil, "the oldest, a ticket, was forgotten")
@@ -129,11 +177,20 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
     /// from its latest time: once its first place in the order was skipped as stale and the
     /// entry never expired.
     @Test func sessionRememberedAgainStillExpires() {
-        let (linker, _) = linked([
-            syntheticRecord("A", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "same" },
-            syntheticRecord("B", at: 10) { $0.ticketIssued = true; $0.issuedTicketDigest = "same" },
-            syntheticRecord("X", at: 200) { $0.serverSessionID = "xx" },
-        ], horizon: 60)
+        let (linker, _) = linked(
+            [
+                syntheticRecord("A", at: 0) {
+                    $0.ticketIssued = true
+                    $0.issuedTicketDigest = "same"
+                },
+                syntheticRecord("B", at: 10) {
+                    $0.ticketIssued = true
+                    $0.issuedTicketDigest = "same"
+                },
+                syntheticRecord("X", at: 200) { $0.serverSessionID = "xx" },
+            ],
+            horizon: 60
+        )
         #expect(linker.rememberedSessions == 1)
     }
 
@@ -143,7 +200,12 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         var analysis = ReuseAnalysis()
         var records = [syntheticRecord("A", at: 0) { $0.serverSessionID = "aa" }]
         for (i, (offset, accepted)) in [(1.0, false), (2.0, true), (3.0, false), (20.0, true)].enumerated() {
-            records.append(syntheticRecord("B\(i)", at: offset) { $0.clientSessionID = "aa"; $0.resumed = accepted })
+            records.append(
+                syntheticRecord("B\(i)", at: offset) {
+                    $0.clientSessionID = "aa"
+                    $0.resumed = accepted
+                }
+            )
         }
         for var record in records {
             let link = linker.link(&record)
@@ -160,11 +222,25 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         var linker = SessionLinker()
         var analysis = ReuseAnalysis()
         let records = [
-            syntheticRecord("A", at: 0) { $0.ticketIssued = true; $0.issuedTicketDigest = "t1"; $0.issuedTicketKeyName = "k1" },
-            syntheticRecord("B", at: 5) { $0.offeredTicket = true; $0.offeredTicketDigest = "t1"; $0.offeredTicketKeyName = "k1"; $0.resumed = true },
+            syntheticRecord("A", at: 0) {
+                $0.ticketIssued = true
+                $0.issuedTicketDigest = "t1"
+                $0.issuedTicketKeyName = "k1"
+            },
+            syntheticRecord("B", at: 5) {
+                $0.offeredTicket = true
+                $0.offeredTicketDigest = "t1"
+                $0.offeredTicketKeyName = "k1"
+                $0.resumed = true
+            },
             syntheticRecord("C", at: 9) {
-                $0.offeredTicket = true; $0.offeredTicketDigest = "t1"; $0.offeredTicketKeyName = "k1"; $0.resumed = false
-                $0.ticketIssued = true; $0.issuedTicketDigest = "t2"; $0.issuedTicketKeyName = "k2"
+                $0.offeredTicket = true
+                $0.offeredTicketDigest = "t1"
+                $0.offeredTicketKeyName = "k1"
+                $0.resumed = false
+                $0.ticketIssued = true
+                $0.issuedTicketDigest = "t2"
+                $0.issuedTicketKeyName = "k2"
             },
         ]
         for var record in records {
@@ -186,7 +262,11 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         series.add(at: 100 * Self.second + 900, offer: true, accepted: true)
         series.add(at: 102 * Self.second, offer: true, accepted: false)
         #expect(series.startNanos == 100 * Self.second && series.binNanos == Self.second)
-        #expect(series.bins == [.init(connections: 2, offers: 1, accepted: 1), .init(), .init(connections: 1, offers: 1, accepted: 0)])
+        #expect(
+            series.bins == [
+                .init(connections: 2, offers: 1, accepted: 1), .init(), .init(connections: 1, offers: 1, accepted: 0),
+            ]
+        )
     }
 
     /// A long capture widens the bins (merging pairs) instead of growing past the maximum,
@@ -195,7 +275,11 @@ func syntheticRecord(_ uid: String, at seconds: Double, client: String = "10.0.0
         var series = TimeSeries()
         let day = 86_400
         for second in stride(from: 0, to: day, by: 7) {
-            series.add(at: Int64(second) * Self.second + 5 * Self.second, offer: second % 2 == 0, accepted: second % 4 == 0)
+            series.add(
+                at: Int64(second) * Self.second + 5 * Self.second,
+                offer: second % 2 == 0,
+                accepted: second % 4 == 0
+            )
         }
         #expect(series.bins.count <= TimeSeries.maximumBins)
         #expect(series.binNanos >= Int64(day / TimeSeries.maximumBins) * Self.second)

@@ -1,14 +1,16 @@
 import Foundation
-import Testing
 import Handshakes
 import Packets
 import Reports
 import Resumption
 import Stickiness
 import TestSupport
+import Testing
 
 /// The pipeline as the command line wires it: pair legs, link, analyse.
-func judge(_ capture: String) throws -> (records: [HandshakeRecord], reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
+func judge(
+    _ capture: String
+) throws -> (records: [HandshakeRecord], reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
     var linker = SessionLinker()
     var reuse = ReuseAnalysis()
     var stickiness = StickinessAnalysis()
@@ -40,7 +42,10 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         let truth = try haproxyServers(log: Paths.captures.appendingPathComponent(name + ".haproxy.log"))
         #expect(records.count == truth.count && truth.count >= 12)
         for record in records {
-            let server = try #require(truth.first { $0.clientPort == Int(record.clientPort) }?.server, "\(name): client port \(record.clientPort) not in haproxy's log")
+            let server = try #require(
+                truth.first { $0.clientPort == Int(record.clientPort) }?.server,
+                "\(name): client port \(record.clientPort) not in haproxy's log"
+            )
             #expect(record.backend == haproxyBackends[server], "\(name) \(record.uid)")
             #expect(record.backendLeg != nil)
         }
@@ -55,16 +60,24 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
     func offersElsewhereMatchHaproxysLog(name: String) throws {
         let (_, _, stickiness) = try judge(name + ".pcap")
         let verdicts = try clientVerdicts(log: Paths.captures.appendingPathComponent(name + ".client.log"))
-        let servers = try haproxyServers(log: Paths.captures.appendingPathComponent(name + ".haproxy.log")).map(\.server)
+        let servers = try haproxyServers(log: Paths.captures.appendingPathComponent(name + ".haproxy.log")).map(
+            \.server
+        )
         try #require(servers.count == verdicts.count)
-        var offers = 0, elsewhere = 0
+        var offers = 0
+        var elsewhere = 0
         for (index, verdict) in verdicts.enumerated() {
-            guard let file = verdict.argument("-sess_in"), let saver = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file }) else { continue }
+            guard let file = verdict.argument("-sess_in"),
+                let saver = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file })
+            else { continue }
             offers += 1
             if servers[index] != servers[saver] { elsewhere += 1 }
         }
         let verdict = try #require(stickiness[front])
-        #expect(verdict.offersElsewhere == Double(elsewhere) / Double(offers), "\(name): \(elsewhere) of \(offers) by haproxy's log")
+        #expect(
+            verdict.offersElsewhere == Double(elsewhere) / Double(offers),
+            "\(name): \(elsewhere) of \(offers) by haproxy's log"
+        )
         #expect(!verdict.offersElsewhereIsLowerBound)
     }
 
@@ -97,7 +110,10 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         let (_, reuse, stickiness) = try judge(capture)
         for service in reuse.services {
             let verdict = try #require(stickiness[service.key])
-            #expect(verdict.verdict.rawValue == expected, "\(capture): \(verdict.verdict.rawValue)\n\(verdict.evidence.joined(separator: "\n"))")
+            #expect(
+                verdict.verdict.rawValue == expected,
+                "\(capture): \(verdict.verdict.rawValue)\n\(verdict.evidence.joined(separator: "\n"))"
+            )
         }
     }
 
@@ -107,8 +123,12 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         #expect(both.evidence.contains { $0.contains("shared ticket keys") })
         #expect(both.backends.map(\.id) == ["127.0.0.1:14501", "127.0.0.1:14502"])
         let certificates = try #require(try judge("lb-roundrobin-client-side.pcap").stickiness[front])
-        #expect(certificates.backends.count == 2 && certificates.backends.allSatisfy { $0.identifiedBy == "certificate" })
-        #expect(certificates.evidence.contains { $0.contains("landed on another backend") && $0.contains("0 accepted") })
+        #expect(
+            certificates.backends.count == 2 && certificates.backends.allSatisfy { $0.identifiedBy == "certificate" }
+        )
+        #expect(
+            certificates.evidence.contains { $0.contains("landed on another backend") && $0.contains("0 accepted") }
+        )
         let pattern = try #require(try judge("lb-tls13-client-side.pcap").stickiness[front])
         #expect(pattern.evidence.contains { $0.contains("reached a backend that does not hold the session") })
         #expect(pattern.offersElsewhereIsLowerBound)
@@ -130,7 +150,9 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         let support = try #require(service.support[.sessionID])
         #expect(support.value.rawValue == expected, "\(capture): \(support.reason)")
         #expect(support.reason.contains(reason), "\(capture): \(support.reason)")
-        let truth = try clientVerdicts(log: Paths.captures.appendingPathComponent(capture.replacingOccurrences(of: ".pcap", with: ".client.log")))
+        let truth = try clientVerdicts(
+            log: Paths.captures.appendingPathComponent(capture.replacingOccurrences(of: ".pcap", with: ".client.log"))
+        )
         #expect(records.map(\.resumed) == truth.map(\.reused))
         if capture.hasPrefix("lb-reconnect") {
             #expect(truth.allSatisfy { !$0.reused } && records.filter { $0.offer == .sessionID }.count == 5)
@@ -139,7 +161,9 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
 
     /// A balancer that rotates with clients taking turns: haproxy's log shows the rotation.
     @Test func alternatingClientsRotate() throws {
-        let servers = try haproxyServers(log: Paths.captures.appendingPathComponent("lb-alternating.haproxy.log")).map(\.server)
+        let servers = try haproxyServers(log: Paths.captures.appendingPathComponent("lb-alternating.haproxy.log")).map(
+            \.server
+        )
         #expect(servers == ["s1", "s2", "s1", "s2", "s1", "s2", "s1", "s2"])
         let verdict = try #require(try judge("lb-alternating.pcap").stickiness[front])
         #expect(verdict.evidence.contains { $0.contains("took turns") })
@@ -147,7 +171,10 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
 
     /// The same verdicts through the command line, in JSON.
     @Test func jsonCarriesTheVerdict() throws {
-        let result = try runProcess(Paths.binary.path, ["report", "--format", "json", "-q", Paths.captures.appendingPathComponent("lb-sticky.pcap").path])
+        let result = try runProcess(
+            Paths.binary.path,
+            ["report", "--format", "json", "-q", Paths.captures.appendingPathComponent("lb-sticky.pcap").path]
+        )
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let services = try #require(json["services"] as? [[String: Any]])
         #expect(services.count == 1)
@@ -157,8 +184,13 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         #expect(stickiness["offers_elsewhere"] as? Double == 0)
         #expect(((stickiness["evidence"] as? [String]) ?? []).count >= 2)
         // handshakes output keeps back legs, marked.
-        let records = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", Paths.captures.appendingPathComponent("lb-sticky.pcap").path])
-        let lines = records.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let records = try runProcess(
+            Paths.binary.path,
+            ["handshakes", "--format", "jsonl", "-q", Paths.captures.appendingPathComponent("lb-sticky.pcap").path]
+        )
+        let lines = records.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
         #expect(lines.count == 24)
         #expect(lines.filter { $0["backside_of"] is String }.count == 12)
         #expect(lines.filter { $0["backend"] is String }.count == 12)
@@ -168,8 +200,14 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
 /// SYNTHETIC RECORDS for the pairing rules (not from a capture).
 @Suite struct LegPairerTests {
     func record(_ uid: String, at seconds: Double, random: String, server: String, port: UInt16) -> HandshakeRecord {
-        var r = HandshakeRecord(uid: uid, timestampNanos: Int64(seconds * 1e9), client: IPAddress("10.0.0.1")!, clientPort: 1,
-                                server: IPAddress(server)!, serverPort: port)
+        var r = HandshakeRecord(
+            uid: uid,
+            timestampNanos: Int64(seconds * 1e9),
+            client: IPAddress("10.0.0.1")!,
+            clientPort: 1,
+            server: IPAddress(server)!,
+            serverPort: port
+        )
         r.clientRandom = random
         return r
     }
@@ -179,7 +217,9 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         let random = String(repeating: "a1b2", count: 16)
         var out: [HandshakeRecord] = []
         pairer.add(record("F", at: 0, random: random, server: "192.0.2.1", port: 443)) { out.append($0) }
-        pairer.add(record("X", at: 0.5, random: String(repeating: "c3d4", count: 16), server: "192.0.2.1", port: 443)) { out.append($0) }
+        pairer.add(record("X", at: 0.5, random: String(repeating: "c3d4", count: 16), server: "192.0.2.1", port: 443)) {
+            out.append($0)
+        }
         pairer.add(record("B", at: 0.6, random: random, server: "10.1.1.7", port: 8443)) { out.append($0) }
         #expect(out.isEmpty)
         pairer.add(record("late", at: 10, random: random, server: "10.1.1.8", port: 8443)) { out.append($0) }
@@ -202,11 +242,15 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         for n in 0..<10_000 {
             // 100 records a second: about 100 held at a time, 10,000 released.
             let seconds = Double(n) / 100
-            pairer.add(record("F\(n)", at: seconds, random: random(n), server: "192.0.2.1", port: 443)) { out.append($0) }
+            pairer.add(record("F\(n)", at: seconds, random: random(n), server: "192.0.2.1", port: 443)) {
+                out.append($0)
+            }
             uids.append("F\(n)")
             if n % 1000 == 999 {
                 // A back leg for the record just added, to another server.
-                pairer.add(record("B\(n)", at: seconds + 0.001, random: random(n), server: "10.1.1.7", port: 8443)) { out.append($0) }
+                pairer.add(record("B\(n)", at: seconds + 0.001, random: random(n), server: "10.1.1.7", port: 8443)) {
+                    out.append($0)
+                }
                 uids.append("B\(n)")
             }
         }
@@ -241,8 +285,13 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         var places = OfferPlaces()
         places.atIssuer = count(6, 3)
         places.atIssuerByBackend = ["10.0.0.1:443": count(3, 3), "10.0.0.2:443": count(3, 0)]
-        let support = PlacedSupport.support(Support(value: .yes, reason: "3 of 6 session ID offers accepted"), offers: count(6, 3), places: places,
-                                            backendsKnown: true, name: "session ID")
+        let support = PlacedSupport.support(
+            Support(value: .yes, reason: "3 of 6 session ID offers accepted"),
+            offers: count(6, 3),
+            places: places,
+            backendsKnown: true,
+            name: "session ID"
+        )
         #expect(support.value == .yes)
         #expect(support.reason.hasPrefix("yes on 1 of 2 backends"), "\(support.reason)")
         #expect(support.reason.contains("10.0.0.2:443: 0 of 3"))
@@ -250,9 +299,23 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
 
     @Test func refusalsWithoutBackendsAreUnknownButIssuanceIsNo() {
         let refused = Support(value: .no, reason: "none of 5 session ID offers accepted")
-        let unknown = PlacedSupport.support(refused, offers: count(5, 0), places: OfferPlaces(), backendsKnown: false, name: "session ID")
+        let unknown = PlacedSupport.support(
+            refused,
+            offers: count(5, 0),
+            places: OfferPlaces(),
+            backendsKnown: false,
+            name: "session ID"
+        )
         #expect(unknown.value == .unknown && unknown.reason.contains("several backends without stickiness"))
         let neverIssued = Support(value: .no, reason: "no session ID issued in 6 full handshakes", basis: .issuance)
-        #expect(PlacedSupport.support(neverIssued, offers: count(5, 0), places: OfferPlaces(), backendsKnown: false, name: "session ID") == neverIssued)
+        #expect(
+            PlacedSupport.support(
+                neverIssued,
+                offers: count(5, 0),
+                places: OfferPlaces(),
+                backendsKnown: false,
+                name: "session ID"
+            ) == neverIssued
+        )
     }
 }

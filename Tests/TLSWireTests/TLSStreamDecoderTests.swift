@@ -1,6 +1,6 @@
-import Testing
 import TLSWire
 import TestSupport
+import Testing
 
 /// Records events as short descriptions. After ChangeCipherSpec it treats handshake records
 /// as ciphertext, as the Handshakes stage does for TLS 1.2.
@@ -14,12 +14,19 @@ struct EventRecorder: TLSEventHandler {
         switch event {
         case let .clientHello(hello):
             clientHellos.append(hello)
-            events.append("ClientHello sni=\(hello.serverName ?? "-") sid=\(hello.sessionID.count) ext=\(hello.extensionTypes.count)")
+            events.append(
+                "ClientHello sni=\(hello.serverName ?? "-") sid=\(hello.sessionID.count) "
+                    + "ext=\(hello.extensionTypes.count)"
+            )
         case let .serverHello(hello):
             serverHellos.append(hello)
-            events.append("ServerHello v=\(hello.negotiatedVersion) cipher=\(hello.cipherSuite.rawValue) hrr=\(hello.isHelloRetryRequest)")
+            events.append(
+                "ServerHello v=\(hello.negotiatedVersion) cipher=\(hello.cipherSuite.rawValue) "
+                    + "hrr=\(hello.isHelloRetryRequest)"
+            )
         case let .certificate(chain): events.append("Certificate \(chain.certificates.map(\.count))")
-        case let .newSessionTicket(ticket): events.append("NewSessionTicket hint=\(ticket.lifetimeHint) len=\(ticket.ticket.count)")
+        case let .newSessionTicket(ticket):
+            events.append("NewSessionTicket hint=\(ticket.lifetimeHint) len=\(ticket.ticket.count)")
         case let .handshake(type, length): events.append("Handshake \(type.rawValue) len=\(length)")
         case .changeCipherSpec:
             events.append("ChangeCipherSpec")
@@ -58,7 +65,10 @@ struct RealStreams {
 
 @Suite(.enabled(if: toolAvailable("tshark"), "tshark is needed to extract real byte streams"))
 struct RealStreamDecodingTests {
-    static let cases: [(String, Int)] = [("tls12-ticket.pcap", 0), ("tls12-ticket.pcap", 1), ("tls13-psk.pcap", 1), ("hrr.pcap", 0), ("legacy-versions.pcap", 2)]
+    static let cases: [(String, Int)] = [
+        ("tls12-ticket.pcap", 0), ("tls12-ticket.pcap", 1), ("tls13-psk.pcap", 1), ("hrr.pcap", 0),
+        ("legacy-versions.pcap", 2),
+    ]
 
     /// The same events whether the stream arrives at once, byte by byte, or in uneven pieces
     /// that split records and handshake messages anywhere.
@@ -82,7 +92,7 @@ struct RealStreamDecodingTests {
         let (client, server) = try RealStreams.stream("tls12-ticket.pcap", 0)
         let clientEvents = decode(client).events
         #expect(clientEvents.first?.hasPrefix("ClientHello") == true)
-        #expect(clientEvents.contains { $0.hasPrefix("Handshake 16") }) // ClientKeyExchange
+        #expect(clientEvents.contains { $0.hasPrefix("Handshake 16") })  // ClientKeyExchange
         let serverEvents = decode(server).events
         // ServerHello, Certificate, ServerKeyExchange, ServerHelloDone, NewSessionTicket, CCS, encrypted Finished.
         #expect(serverEvents[0].hasPrefix("ServerHello v=TLSv1.2"))
@@ -102,12 +112,12 @@ struct RealStreamDecodingTests {
         #expect(hello.pskIdentities.count == 1 && hello.pskBinderCount == 1)
         #expect(hello.pskIdentities[0].obfuscatedTicketAge != 0)
         #expect(hello.pskKeyExchangeModes == [1])
-        #expect(hello.extensionTypes.last == .preSharedKey) // RFC 8446 4.2.11: last extension
+        #expect(hello.extensionTypes.last == .preSharedKey)  // RFC 8446 4.2.11: last extension
         #expect(hello.sessionID.count == 32)
         let serverHello = try #require(decode(server).serverHellos.first)
         #expect(serverHello.selectedPSKIdentity == 0)
         #expect(serverHello.negotiatedVersion == .tls1_3 && serverHello.legacyVersion == .tls1_2)
-        #expect(serverHello.sessionID == hello.sessionID) // compatibility-mode echo
+        #expect(serverHello.sessionID == hello.sessionID)  // compatibility-mode echo
     }
 
     @Test func helloRetryRequestRandomIsRecognised() throws {

@@ -1,5 +1,5 @@
-import Testing
 import TLSWire
+import Testing
 
 /// WireText keeps every byte of a wire string. The byte strings here are HAND-MADE.
 @Suite struct WireTextTests {

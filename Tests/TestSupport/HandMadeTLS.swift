@@ -2,7 +2,9 @@
 /// (crafted names, certificates, floods). Real traffic comes from captures/.
 public enum HandMadeTLS {
     static func be16(_ v: Int) -> [UInt8] { [UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
-    static func be24(_ v: Int) -> [UInt8] { [UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
+    static func be24(_ v: Int) -> [UInt8] {
+        [UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+    }
 
     /// A TLSPlaintext record of handshake messages (RFC 5246 6.2.1), split into records of
     /// at most 2^14 bytes.
@@ -29,7 +31,8 @@ public enum HandMadeTLS {
             extensions += be16(0) + be16(list.count) + list
         }
         extensions += be16(35) + be16(0)
-        let body: [UInt8] = [3, 3] + [UInt8](repeating: random, count: 32) + [0] + be16(2) + [0xc0, 0x2f] + [1, 0]
+        let body: [UInt8] =
+            [3, 3] + [UInt8](repeating: random, count: 32) + [0] + be16(2) + [0xc0, 0x2f] + [1, 0]
             + be16(extensions.count) + extensions
         return handshake(1, body)
     }
@@ -44,13 +47,19 @@ public enum HandMadeTLS {
 
     /// A TCP conversation: handshake, the client's bytes, the server's bytes, each in
     /// segments of at most 1400 bytes, then the client's FIN. Frames for `PcapWriter`.
-    public static func conversation(client: (address: UInt32, port: UInt16), server: (address: UInt32, port: UInt16),
-                                    clientBytes: [UInt8], serverBytes: [UInt8]) -> [[UInt8]] {
+    public static func conversation(
+        client: (address: UInt32, port: UInt16),
+        server: (address: UInt32, port: UInt16),
+        clientBytes: [UInt8],
+        serverBytes: [UInt8]
+    ) -> [[UInt8]] {
         var frames: [[UInt8]] = []
-        let clientISN: UInt32 = 1000, serverISN: UInt32 = 5000
+        let clientISN: UInt32 = 1000
+        let serverISN: UInt32 = 5000
         frames.append(Frames.tcp(from: client, to: server, seq: clientISN, flags: Frames.syn))
         frames.append(Frames.tcp(from: server, to: client, seq: serverISN, ack: clientISN + 1, flags: Frames.synAck))
-        var clientSeq = clientISN + 1, serverSeq = serverISN + 1
+        var clientSeq = clientISN + 1
+        var serverSeq = serverISN + 1
         frames.append(Frames.tcp(from: client, to: server, seq: clientSeq, ack: serverSeq, flags: Frames.ack))
         func send(_ bytes: [UInt8], fromClient: Bool) {
             var start = 0
@@ -58,10 +67,28 @@ public enum HandMadeTLS {
                 let end = min(start + 1400, bytes.count)
                 let payload = Array(bytes[start..<end])
                 if fromClient {
-                    frames.append(Frames.tcp(from: client, to: server, seq: clientSeq, ack: serverSeq, flags: Frames.ack | Frames.psh, payload: payload))
+                    frames.append(
+                        Frames.tcp(
+                            from: client,
+                            to: server,
+                            seq: clientSeq,
+                            ack: serverSeq,
+                            flags: Frames.ack | Frames.psh,
+                            payload: payload
+                        )
+                    )
                     clientSeq &+= UInt32(payload.count)
                 } else {
-                    frames.append(Frames.tcp(from: server, to: client, seq: serverSeq, ack: clientSeq, flags: Frames.ack | Frames.psh, payload: payload))
+                    frames.append(
+                        Frames.tcp(
+                            from: server,
+                            to: client,
+                            seq: serverSeq,
+                            ack: clientSeq,
+                            flags: Frames.ack | Frames.psh,
+                            payload: payload
+                        )
+                    )
                     serverSeq &+= UInt32(payload.count)
                 }
                 start = end
@@ -69,13 +96,19 @@ public enum HandMadeTLS {
         }
         send(clientBytes, fromClient: true)
         send(serverBytes, fromClient: false)
-        frames.append(Frames.tcp(from: client, to: server, seq: clientSeq, ack: serverSeq, flags: Frames.ack | Frames.fin))
+        frames.append(
+            Frames.tcp(from: client, to: server, seq: clientSeq, ack: serverSeq, flags: Frames.ack | Frames.fin)
+        )
         return frames
     }
 
     /// A whole hand-made full handshake to 10.0.0.2:443 from client number `n`, as frames.
     public static func fullHandshake(client n: UInt32, sni: [UInt8]?, certificates: [[UInt8]] = []) -> [[UInt8]] {
-        conversation(client: (Frames.address(n + 10), UInt16(truncatingIfNeeded: 20_000 + n)), server: (Frames.address(2), 443),
-                     clientBytes: records(clientHello(sni: sni)), serverBytes: records(serverFlight(certificates: certificates)))
+        conversation(
+            client: (Frames.address(n + 10), UInt16(truncatingIfNeeded: 20_000 + n)),
+            server: (Frames.address(2), 443),
+            clientBytes: records(clientHello(sni: sni)),
+            serverBytes: records(serverFlight(certificates: certificates))
+        )
     }
 }

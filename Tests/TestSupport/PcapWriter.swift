@@ -7,7 +7,13 @@ public struct PcapWriter {
 
     public init(linkType: UInt32 = 1, snapLength: UInt32 = 262_144) {
         bytes.reserveCapacity(1 << 20)
-        append32(0xa1b2_c3d4); append16(2); append16(4); append32(0); append32(0); append32(snapLength); append32(linkType)
+        append32(0xa1b2_c3d4)
+        append16(2)
+        append16(4)
+        append32(0)
+        append32(0)
+        append32(snapLength)
+        append32(linkType)
     }
 
     public mutating func add(_ frame: [UInt8], at seconds: Double, originalLength: Int? = nil) {
@@ -28,27 +34,38 @@ public struct PcapWriter {
 public enum Frames {
     public static let syn: UInt8 = 0x02, ack: UInt8 = 0x10, psh: UInt8 = 0x08, fin: UInt8 = 0x01, synAck: UInt8 = 0x12
 
-    public static func tcp(from source: (address: UInt32, port: UInt16), to destination: (address: UInt32, port: UInt16),
-                           seq: UInt32, ack: UInt32 = 0, flags: UInt8, payload: [UInt8] = []) -> [UInt8] {
+    public static func tcp(
+        from source: (address: UInt32, port: UInt16),
+        to destination: (address: UInt32, port: UInt16),
+        seq: UInt32,
+        ack: UInt32 = 0,
+        flags: UInt8,
+        payload: [UInt8] = []
+    ) -> [UInt8] {
         var frame = [UInt8](repeating: 0, count: 54)
-        frame[12] = 0x08 // IPv4
+        frame[12] = 0x08  // IPv4
         frame[14] = 0x45
         let total = 40 + payload.count
-        frame[16] = UInt8(total >> 8); frame[17] = UInt8(total & 0xff)
-        frame[22] = 64; frame[23] = 6
+        frame[16] = UInt8(total >> 8)
+        frame[17] = UInt8(total & 0xff)
+        frame[22] = 64
+        frame[23] = 6
         for i in 0..<4 {
             frame[26 + i] = UInt8(truncatingIfNeeded: source.address >> (24 - 8 * UInt32(i)))
             frame[30 + i] = UInt8(truncatingIfNeeded: destination.address >> (24 - 8 * UInt32(i)))
         }
-        frame[34] = UInt8(source.port >> 8); frame[35] = UInt8(source.port & 0xff)
-        frame[36] = UInt8(destination.port >> 8); frame[37] = UInt8(destination.port & 0xff)
+        frame[34] = UInt8(source.port >> 8)
+        frame[35] = UInt8(source.port & 0xff)
+        frame[36] = UInt8(destination.port >> 8)
+        frame[37] = UInt8(destination.port & 0xff)
         for i in 0..<4 {
             frame[38 + i] = UInt8(truncatingIfNeeded: seq >> (24 - 8 * UInt32(i)))
             frame[42 + i] = UInt8(truncatingIfNeeded: ack >> (24 - 8 * UInt32(i)))
         }
         frame[46] = 0x50
         frame[47] = flags
-        frame[48] = 0xff; frame[49] = 0xff
+        frame[48] = 0xff
+        frame[49] = 0xff
         return frame + payload
     }
 
@@ -61,14 +78,17 @@ public func runMeasured(_ arguments: [String]) throws -> (result: ProcessResult,
     let report = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-time-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: report) }
     let result = try runProcess("/usr/bin/time", ["-f", "%M", "-o", report.path, Paths.binary.path] + arguments)
-    let peak = Int((try? String(contentsOf: report, encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? "") ?? -1
+    let peak =
+        Int((try? String(contentsOf: report, encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? "")
+        ?? -1
     return (result, peak)
 }
 
 /// The "skipped" counts of a JSON report.
 public func skippedCounts(_ json: String) -> [String: Int] {
     guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-          let capture = object["capture"] as? [String: Any], let skipped = capture["skipped"] as? [String: Int] else { return [:] }
+        let capture = object["capture"] as? [String: Any], let skipped = capture["skipped"] as? [String: Int]
+    else { return [:] }
     return skipped
 }
 
@@ -93,7 +113,8 @@ public struct PcapngWriter {
 
     /// An Enhanced Packet Block at `units` nanoseconds (plus the interface's offset).
     public mutating func add(_ frame: [UInt8], units: UInt64, interface: UInt32 = 0) {
-        var body = le32(interface) + le32(UInt32(truncatingIfNeeded: units >> 32)) + le32(UInt32(truncatingIfNeeded: units))
+        var body =
+            le32(interface) + le32(UInt32(truncatingIfNeeded: units >> 32)) + le32(UInt32(truncatingIfNeeded: units))
             + le32(UInt32(frame.count)) + le32(UInt32(frame.count)) + frame
         while body.count % 4 != 0 { body.append(0) }
         block(6, body)

@@ -1,5 +1,5 @@
-import Foundation
 import Capture
+import Foundation
 import Handshakes
 import Stickiness
 
@@ -51,7 +51,8 @@ public enum Paths {
 }
 
 /// Extracts every handshake record from capture files.
-public func extractRecords(_ paths: [String], filter: String? = nil) throws -> ([HandshakeRecord], ExtractionStatistics) {
+public func extractRecords(_ paths: [String], filter: String? = nil) throws -> ([HandshakeRecord], ExtractionStatistics)
+{
     var records: [HandshakeRecord] = []
     let statistics = try Extraction.run(paths: paths, filter: filter) { records.append($0) }
     return (records, statistics)
@@ -76,8 +77,10 @@ public func haproxyServers(log url: URL) throws -> [(clientPort: Int, server: St
     try String(contentsOf: url, encoding: .utf8).split(separator: "\n").compactMap { line in
         // 127.0.0.2:43713 [29/Nov/2026:06:09:09.125] fe be/s1 1/0/14 6355 -- ...
         let words = line.split(separator: " ")
-        guard words.count > 3, let colon = words[0].lastIndex(of: ":"), let port = Int(words[0][words[0].index(after: colon)...]),
-              let slash = words[3].firstIndex(of: "/") else { return nil }
+        guard words.count > 3, let colon = words[0].lastIndex(of: ":"),
+            let port = Int(words[0][words[0].index(after: colon)...]),
+            let slash = words[3].firstIndex(of: "/")
+        else { return nil }
         return (port, String(words[3][words[3].index(after: slash)...]))
     }
 }
@@ -99,7 +102,8 @@ public struct ProcessResult {
 
     /// True when the program trapped or crashed: ended by a signal, or by a shell's 128 + signal.
     public var crashed: Bool {
-        signalled || [132, 133, 134, 136, 139].contains(status) || stderr.contains("Fatal error") || stderr.contains("crashed")
+        signalled || [132, 133, 134, 136, 139].contains(status) || stderr.contains("Fatal error")
+            || stderr.contains("crashed")
     }
 }
 
@@ -127,10 +131,12 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Data?
     process.waitUntilExit()
     try? err.close()
     let errData = (try? Data(contentsOf: errPath)) ?? Data()
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self),
-                         signalled: process.terminationReason == .uncaughtSignal)
+    return ProcessResult(
+        status: process.terminationStatus,
+        stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self),
+        signalled: process.terminationReason == .uncaughtSignal
+    )
 }
 
 public func toolAvailable(_ name: String) -> Bool {
@@ -158,7 +164,13 @@ public struct ClientVerdict: Equatable, CustomStringConvertible {
     public var ticketLifetimeHint: Double?
     public var description: String { "\(reused ? "Reused" : "New") \(version)" }
 
-    public init(reused: Bool, version: String, startedAt: Double? = nil, command: String? = nil, reconnectOf: Int? = nil) {
+    public init(
+        reused: Bool,
+        version: String,
+        startedAt: Double? = nil,
+        command: String? = nil,
+        reconnectOf: Int? = nil
+    ) {
         self.reused = reused
         self.version = version
         self.startedAt = startedAt
@@ -169,7 +181,8 @@ public struct ClientVerdict: Equatable, CustomStringConvertible {
     /// The value following `option` in the command, e.g. the file of "-sess_in".
     public func argument(_ option: String) -> String? {
         guard let words = command?.split(separator: " ").map(String.init), let index = words.firstIndex(of: option),
-              index + 1 < words.count else { return nil }
+            index + 1 < words.count
+        else { return nil }
         return words[index + 1]
     }
 }
@@ -189,7 +202,7 @@ public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
             if line.hasPrefix("* Connected to") {
                 if let current { verdicts.append(current) }
                 current = ClientVerdict(reused: false, version: "?")
-                current?.heldSession = true // curl keeps every session it is given
+                current?.heldSession = true  // curl keeps every session it is given
             } else if line.contains("re-using session") {
                 // curl offers the session of its previous connection.
                 current?.reused = true
@@ -221,8 +234,13 @@ public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
             continue
         }
         if current == nil, line.hasPrefix("New, ") || line.hasPrefix("Reused, ") {
-            current = ClientVerdict(reused: line.hasPrefix("Reused"), version: "?", startedAt: pendingStart,
-                                    command: pendingCommand, reconnectOf: pendingCommand?.hasSuffix("-reconnect") == true ? runStart : nil)
+            current = ClientVerdict(
+                reused: line.hasPrefix("Reused"),
+                version: "?",
+                startedAt: pendingStart,
+                command: pendingCommand,
+                reconnectOf: pendingCommand?.hasSuffix("-reconnect") == true ? runStart : nil
+            )
             // TLS 1.3 cipher suites exist only in TLS 1.3, so there the cipher's version is the
             // protocol; s_client -reconnect prints no session block for TLS 1.3 reconnects.
             if line.contains(", TLSv1.3, ") { current?.version = "TLSv1.3" }
@@ -261,17 +279,27 @@ private let helloRetryRandom = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e
 /// HelloRetryRequest) of every TCP stream (TLS) and UDP stream (DTLS). `tlsPorts` are
 /// decoded as TLS whatever the port.
 public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<Int> = []) throws -> [TsharkHandshake] {
-    let common = ["tcp.stream", "udp.stream", "ip.src", "ipv6.src", "tcp.srcport", "udp.srcport", "ip.dst", "ipv6.dst",
-                  "tcp.dstport", "udp.dstport"]
-    let helloFields = ["handshake.type", "handshake.extensions_server_name", "handshake.session_id", "handshake.version",
-                       "handshake.extensions.supported_version", "handshake.ciphersuite", "handshake.random"]
+    let common = [
+        "tcp.stream", "udp.stream", "ip.src", "ipv6.src", "tcp.srcport", "udp.srcport", "ip.dst", "ipv6.dst",
+        "tcp.dstport", "udp.dstport",
+    ]
+    let helloFields = [
+        "handshake.type", "handshake.extensions_server_name", "handshake.session_id", "handshake.version",
+        "handshake.extensions.supported_version", "handshake.ciphersuite", "handshake.random",
+    ]
     let fields = common + helloFields.map { "tls." + $0 } + helloFields.map { "dtls." + $0 }
     // Out-of-order segments reassembled too: without it tshark loses server flights that arrive out of order.
-    var arguments = ["-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE", "-o", "tcp.reassemble_out_of_order:TRUE"]
+    var arguments = [
+        "-r", path, "-o", "tcp.desegment_tcp_streams:TRUE", "-o", "tls.desegment_ssl_records:TRUE", "-o",
+        "tcp.reassemble_out_of_order:TRUE",
+    ]
     for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
     for port in quicPorts.sorted() where port != 443 { arguments += ["-d", "udp.port==\(port),quic"] }
-    arguments += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2 || dtls.handshake.type == 1 || dtls.handshake.type == 2",
-                  "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
+    arguments += [
+        "-Y",
+        "tls.handshake.type == 1 || tls.handshake.type == 2 || dtls.handshake.type == 1 || dtls.handshake.type == 2",
+        "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|",
+    ]
     for field in fields { arguments += ["-e", field] }
     let result = try runProcess("tshark", arguments)
     var byStream: [String: TsharkHandshake] = [:]
@@ -287,7 +315,10 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<
         guard let streamNumber = row["\(transport).stream"], !streamNumber.isEmpty else { continue }
         let stream = transport + streamNumber
         func values(_ key: String) -> [String] {
-            row[key.hasPrefix("handshake") ? prefix + key : key]!.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            row[key.hasPrefix("handshake") ? prefix + key : key]!.split(
+                separator: "|",
+                omittingEmptySubsequences: false
+            ).map(String.init)
         }
         func first(_ key: String) -> String { values(key).first ?? "" }
         func last(_ key: String) -> String { values(key).last ?? "" }
@@ -296,9 +327,13 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<
             let sni = first("handshake.extensions_server_name")
             byStream[stream] = TsharkHandshake(
                 // The innermost addresses: tunnels put the outer header's first.
-                client: last("ip.src").isEmpty ? last("ipv6.src") : last("ip.src"), clientPort: Int(first("\(transport).srcport")) ?? 0,
-                server: last("ip.dst").isEmpty ? last("ipv6.dst") : last("ip.dst"), serverPort: Int(first("\(transport).dstport")) ?? 0,
-                sni: sni.isEmpty ? nil : sni, clientSessionID: first("handshake.session_id"))
+                client: last("ip.src").isEmpty ? last("ipv6.src") : last("ip.src"),
+                clientPort: Int(first("\(transport).srcport")) ?? 0,
+                server: last("ip.dst").isEmpty ? last("ipv6.dst") : last("ip.dst"),
+                serverPort: Int(first("\(transport).dstport")) ?? 0,
+                sni: sni.isEmpty ? nil : sni,
+                clientSessionID: first("handshake.session_id")
+            )
             order.append(stream)
         }
         if types.contains("2"), byStream[stream] != nil {
@@ -318,11 +353,18 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<
 /// "follow" reassembles them: an independent source of real TLS byte streams.
 public func tsharkStreamBytes(_ path: String, stream: Int) throws -> (client: [UInt8], server: [UInt8]) {
     let result = try runProcess("tshark", ["-r", path, "-q", "-z", "follow,tcp,raw,\(stream)"])
-    var client: [UInt8] = [], server: [UInt8] = []
+    var client: [UInt8] = []
+    var server: [UInt8] = []
     var inBody = false
     for line in result.stdout.split(separator: "\n") {
-        if line.hasPrefix("Node 1:") { inBody = true; continue }
-        if line.hasPrefix("=====") { if inBody { break }; continue }
+        if line.hasPrefix("Node 1:") {
+            inBody = true
+            continue
+        }
+        if line.hasPrefix("=====") {
+            if inBody { break }
+            continue
+        }
         guard inBody else { continue }
         let isServer = line.hasPrefix("\t")
         let hex = line.trimmingCharacters(in: .whitespaces)
@@ -340,10 +382,17 @@ public func tsharkStreamBytes(_ path: String, stream: Int) throws -> (client: [U
 /// Runs `body` with `capture` cut into files of `packetsPerFile` packets by editcap, in name
 /// order, as tcpdump rotates them; the files are removed afterwards.
 public func withRotatedCapture<T>(_ capture: URL, packetsPerFile: Int, _ body: ([String]) throws -> T) throws -> T {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-rotated-\(getpid())-\(UUID().uuidString)")
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "tlsreuse-rotated-\(getpid())-\(UUID().uuidString)"
+    )
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
-    try runProcess("editcap", ["-c", String(packetsPerFile), capture.path, dir.appendingPathComponent("part.pcap").path])
-    let parts = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0).path }
+    try runProcess(
+        "editcap",
+        ["-c", String(packetsPerFile), capture.path, dir.appendingPathComponent("part.pcap").path]
+    )
+    let parts = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map {
+        dir.appendingPathComponent($0).path
+    }
     return try body(parts)
 }

@@ -6,7 +6,9 @@ import Reports
 /// its fields as every record format writes them. Input: DER bytes.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    guard let summary = CertificateSummary.parse(der: Array(UnsafeBufferPointer(start: data, count: size))) else { return 0 }
+    guard let summary = CertificateSummary.parse(der: Array(UnsafeBufferPointer(start: data, count: size))) else {
+        return 0
+    }
     _ = utcDate(seconds: summary.notBeforeSeconds) + utcDate(seconds: summary.notAfterSeconds)
     _ = summary.dnsNames
     _ = summary.covers("example.com")

@@ -11,8 +11,12 @@ nonisolated(unsafe) var decoder = PacketDecoder()
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
-    let packet = CapturedPacket(timestampNanos: 1, linkType: linkTypes[Int(data[0]) % linkTypes.count], originalLength: size - 1,
-                                bytes: UnsafeRawBufferPointer(start: data + 1, count: size - 1))
+    let packet = CapturedPacket(
+        timestampNanos: 1,
+        linkType: linkTypes[Int(data[0]) % linkTypes.count],
+        originalLength: size - 1,
+        bytes: UnsafeRawBufferPointer(start: data + 1, count: size - 1)
+    )
     switch decoder.decode(packet) {
     case let .tcp(segment): _ = segment.options
     default: break

@@ -14,8 +14,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         let length = Int(data[position]) << 8 | Int(data[position + 1])
         position += 2
         let end = min(size, position + length)
-        let packet = CapturedPacket(timestampNanos: time, linkType: .raw, originalLength: length,
-                                    bytes: UnsafeRawBufferPointer(start: data + position, count: end - position))
+        let packet = CapturedPacket(
+            timestampNanos: time,
+            linkType: .raw,
+            originalLength: length,
+            bytes: UnsafeRawBufferPointer(start: data + position, count: end - position)
+        )
         extractor.process(packet) { _ in records += 1 }
         position = end
         time += 1_000_000

@@ -54,7 +54,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         position = end
     }
     // QUIC: the bytes as a datagram (keys from its own DCID), and as a decrypted payload.
-    _ = QUICDatagram.packets(stream) { QUICInitialKeys(version: $0, destinationConnectionID: $1, server: options & 0x02 != 0) }
+    _ = QUICDatagram.packets(stream) {
+        QUICInitialKeys(version: $0, destinationConnectionID: $1, server: options & 0x02 != 0)
+    }
     _ = QUICDatagram.cryptoFrames(Array(stream))
     // The hello parsers directly, on the raw bytes.
     var cursor = ByteCursor(stream)
