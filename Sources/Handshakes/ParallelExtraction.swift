@@ -42,6 +42,8 @@ final class RecordChannel: @unchecked Sendable {
     private var certificates = SpilledCertificates()
     /// The worker's statistics, set when it finishes.
     private(set) var statistics: ExtractionStatistics?
+    /// Why the worker stopped early, when it did; the merge passes it on.
+    private(set) var failure: CaptureError?
 
     /// Where the temporary file goes; TMPDIR when nil.
     private let spillDirectory: String?
@@ -87,9 +89,10 @@ final class RecordChannel: @unchecked Sendable {
         return true
     }
 
-    func finish(_ statistics: ExtractionStatistics) {
+    func finish(_ statistics: ExtractionStatistics, failure: CaptureError? = nil) {
         condition.lock()
         self.statistics = statistics
+        self.failure = failure
         finished = true
         condition.broadcast()
         condition.unlock()
@@ -206,9 +209,13 @@ extension Extraction {
     /// thread merges the workers' records in order of first ClientHello and passes them to
     /// `emit`. The records are the same as from `run`: each flow is followed whole by one
     /// worker, and everything that links connections happens after the merge.
-    public static func runParallel(paths: [String], filter expression: String? = nil, workers: Int,
-                                   limits: ReassemblyLimits = ReassemblyLimits(),
-                                   emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+    public static func runParallel(
+        paths: [String],
+        filter expression: String? = nil,
+        workers: Int,
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
         if let expression { _ = try PacketFilter(expression: expression) }
         let channels = (0..<workers).map { _ in RecordChannel() }
         var threads: [Thread] = []
@@ -216,9 +223,21 @@ extension Extraction {
             let channel = channels[index]
             let thread = Thread {
                 var batcher = RecordBatcher(channel)
-                var statistics = (try? Extraction.runShard(paths: paths, filter: expression, shard: index, of: workers, limits: limits) {
-                    batcher.add($0)
-                }) ?? ExtractionStatistics()
+                var statistics = ExtractionStatistics()
+                var failure: CaptureError?
+                do throws(CaptureError) {
+                    statistics = try Extraction.runShard(
+                        paths: paths,
+                        filter: expression,
+                        shard: index,
+                        of: workers,
+                        limits: limits
+                    ) {
+                        batcher.add($0)
+                    }
+                } catch {
+                    failure = error
+                }
                 batcher.flush()
                 // Packet-level counts are the same in every worker: keep them from the first.
                 if index != 0 {
@@ -226,7 +245,7 @@ extension Extraction {
                     statistics.inputs = []
                     statistics.filteredOut = 0
                 }
-                channel.finish(statistics)
+                channel.finish(statistics, failure: failure)
             }
             thread.stackSize = 8 << 20
             threads.append(thread)
@@ -237,6 +256,8 @@ extension Extraction {
             guard let best = earliestChannel(channels) else { break }
             emit(channels[best].pop())
         }
+        // What every worker found has been passed on; a worker's failure then reaches the caller.
+        if let failure = channels.lazy.compactMap(\.failure).first { throw failure }
         var total = channels[0].statistics ?? ExtractionStatistics()
         for channel in channels.dropFirst() {
             guard let s = channel.statistics else { continue }
@@ -247,15 +268,24 @@ extension Extraction {
     }
 
     /// One worker's share: the flows whose 4-tuple hashes to `shard`.
-    static func runShard(paths: [String], filter expression: String?, shard: Int, of workers: Int,
-                         limits: ReassemblyLimits, emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+    static func runShard(
+        paths: [String],
+        filter expression: String?,
+        shard: Int,
+        of workers: Int,
+        limits: ReassemblyLimits,
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
         let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
         // Every worker reads the files; the first one's reads are the progress.
         let captures = CaptureSet(paths: paths, countsProgress: shard == 0)
         var extractor = HandshakeExtractor(limits: limits, shard: (shard, workers))
         var filteredOut = 0
         while let packet = captures.next() {
-            if let filter, !filter.matches(packet) { filteredOut += 1; continue }
+            if let filter, !filter.matches(packet) {
+                filteredOut += 1
+                continue
+            }
             extractor.process(packet, emit: emit)
         }
         extractor.finish(emit: emit)
@@ -281,10 +311,14 @@ extension Extraction {
     /// starting new flows. A handshake that crosses a file boundary is therefore followed
     /// whole by the earlier worker; when the later one also saw its ClientHello, the merge
     /// keeps one record (same uid). Memory and reading are not duplicated.
-    public static func runSegmented(paths: [String], filter expression: String? = nil, workers: Int,
-                                    limits: ReassemblyLimits = ReassemblyLimits(),
-                                    recordsInMemory: Int = Extraction.recordsInMemoryAhead,
-                                    emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+    public static func runSegmented(
+        paths: [String],
+        filter expression: String? = nil,
+        workers: Int,
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        recordsInMemory: Int = Extraction.recordsInMemoryAhead,
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
         if let expression { _ = try PacketFilter(expression: expression) }
         let groups = segments(paths, into: workers)
         // The merge reads the first group as it comes; later groups run ahead and spill.
@@ -296,11 +330,22 @@ extension Extraction {
             let following = Array(paths.dropFirst(group.upperBound))
             let thread = Thread {
                 var batcher = RecordBatcher(channel)
-                let statistics = (try? Extraction.runSegment(Array(paths[group]), following: following, filter: expression, limits: limits) {
-                    batcher.add($0)
-                }) ?? ExtractionStatistics()
+                var statistics = ExtractionStatistics()
+                var failure: CaptureError?
+                do throws(CaptureError) {
+                    statistics = try Extraction.runSegment(
+                        Array(paths[group]),
+                        following: following,
+                        filter: expression,
+                        limits: limits
+                    ) {
+                        batcher.add($0)
+                    }
+                } catch {
+                    failure = error
+                }
                 batcher.flush()
-                channel.finish(statistics)
+                channel.finish(statistics, failure: failure)
             }
             thread.stackSize = 8 << 20
             thread.start()
@@ -320,6 +365,7 @@ extension Extraction {
             }
             emit(record)
         }
+        if let failure = channels.lazy.compactMap(\.failure).first { throw failure }
         var total = ExtractionStatistics()
         for (index, channel) in channels.enumerated() {
             total.recordsLostInSpill += channel.recordsLost
@@ -345,7 +391,8 @@ extension Extraction {
         }
         let total = max(sizes.reduce(0, +), 1)
         var groups: [Range<Int>] = []
-        var start = 0, accumulated: Int64 = 0
+        var start = 0
+        var accumulated: Int64 = 0
         for (index, size) in sizes.enumerated() {
             accumulated += size
             let share = Int64(groups.count + 1) * total / Int64(workers)
@@ -359,14 +406,22 @@ extension Extraction {
     }
 
     /// One worker's files, then the handoff into the following files.
-    static func runSegment(_ own: [String], following: [String], filter expression: String?, limits: ReassemblyLimits,
-                           emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics {
+    static func runSegment(
+        _ own: [String],
+        following: [String],
+        filter expression: String?,
+        limits: ReassemblyLimits,
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
         let filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
         var extractor = HandshakeExtractor(limits: limits)
         var filteredOut = 0
         let captures = CaptureSet(paths: own)
         while let packet = captures.next() {
-            if let filter, !filter.matches(packet) { filteredOut += 1; continue }
+            if let filter, !filter.matches(packet) {
+                filteredOut += 1
+                continue
+            }
             extractor.process(packet, emit: emit)
         }
         // Counted at the end of the worker's own files: the next worker counts the rest.
@@ -378,7 +433,9 @@ extension Extraction {
             extractor.followOpenFlowsOnly()
             let boundary = extractor.lastTimestampNanos
             let next = CaptureSet(paths: following, countsProgress: false)
-            while extractor.undecidedConnections > 0, let packet = next.next(), packet.timestampNanos - boundary <= handoffNanos {
+            while extractor.undecidedConnections > 0, let packet = next.next(),
+                packet.timestampNanos - boundary <= handoffNanos
+            {
                 if let filter, !filter.matches(packet) { continue }
                 extractor.process(packet, emit: emit)
             }

@@ -17,6 +17,11 @@ public struct TLSWireError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { reason }
 
+    /// Errors are the same when their codes are: the reason and the place are for people
+    /// (as swift-asn1's errors compare).
+    public static func == (a: TLSWireError, b: TLSWireError) -> Bool { a.code == b.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
     @inline(never)
     public static func malformed(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
         TLSWireError(code: .malformed, reason: reason, sourceFile: file, sourceLine: line)

@@ -1,17 +1,21 @@
-import Testing
 import TLSWire
 import TestSupport
+import Testing
 
 /// One test per corruption. The bytes here are HAND-MADE AND DELIBERATELY MALFORMED: a
 /// minimal well-formed ClientHello built below, then broken in one way per test.
 enum HandMade {
     /// A ClientHello record (RFC 8446 4.1.2) with the given extensions; `adjust` changes the
     /// declared extensions length so it contradicts the bytes.
-    static func clientHelloRecord(sessionID: [UInt8] = [], extensions: [(UInt16, [UInt8])], extensionsLengthAdjust: Int = 0) -> [UInt8] {
+    static func clientHelloRecord(
+        sessionID: [UInt8] = [],
+        extensions: [(UInt16, [UInt8])],
+        extensionsLengthAdjust: Int = 0
+    ) -> [UInt8] {
         var body: [UInt8] = [0x03, 0x03] + [UInt8](repeating: 0x11, count: 32)
         body += [UInt8(sessionID.count)] + sessionID
-        body += [0x00, 0x02, 0x13, 0x01] // one cipher suite
-        body += [0x01, 0x00] // null compression
+        body += [0x00, 0x02, 0x13, 0x01]  // one cipher suite
+        body += [0x01, 0x00]  // null compression
         var block: [UInt8] = []
         for (type, data) in extensions {
             block += be16(Int(type)) + be16(data.count) + data
@@ -28,7 +32,9 @@ enum HandMade {
     }
 
     static func be16(_ v: Int) -> [UInt8] { [UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
-    static func be24(_ v: Int) -> [UInt8] { [UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
+    static func be24(_ v: Int) -> [UInt8] {
+        [UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+    }
     static let alertRecord: [UInt8] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]
 }
 
@@ -40,7 +46,8 @@ enum HandMade {
 
     @Test func recordLengthOverLimitStopsTheDirection() {
         var second = HandMade.alertRecord
-        second[3] = 0x48; second[4] = 0x01 // 18433 > 2^14 + 2048
+        second[3] = 0x48
+        second[4] = 0x01  // 18433 > 2^14 + 2048
         let events = decode(HandMade.clientHelloRecord(extensions: []) + second + HandMade.alertRecord).events
         #expect(events == ["ClientHello sni=- sid=0 ext=0", "malformed: record length 18433 exceeds 2^14+2048"])
         // As the very first bytes, an impossible record header means the stream is not TLS.
@@ -70,7 +77,9 @@ enum HandMade {
     }
 
     @Test func duplicateExtensionIsMalformed() {
-        let bytes = HandMade.clientHelloRecord(extensions: [HandMade.serverName("a.test"), HandMade.serverName("b.test")])
+        let bytes = HandMade.clientHelloRecord(extensions: [
+            HandMade.serverName("a.test"), HandMade.serverName("b.test"),
+        ])
         #expect(decode(bytes).events == ["malformed: ClientHello: duplicate extension 0"])
     }
 
@@ -78,6 +87,25 @@ enum HandMade {
         let bytes = HandMade.clientHelloRecord(extensions: [(0x0a0a, []), HandMade.serverName("a.test"), (0x1a1a, [])])
         let recorder = decode(bytes)
         #expect(recorder.clientHellos.first?.extensionTypes.map(\.isGREASE) == [true, false, true])
+    }
+
+    /// Errors compare by code: a parse that fails for another reason, in another place, is
+    /// still the same kind of failure.
+    @Test func errorsCompareByCode() throws {
+        // The ClientHello body: past the record (5 bytes) and message (4 bytes) headers.
+        let body = Array(
+            HandMade.clientHelloRecord(sessionID: [UInt8](repeating: 7, count: 33), extensions: []).dropFirst(9)
+        )
+        var thrown: TLSWireError?
+        body.withUnsafeBytes { bytes in
+            var cursor = ByteCursor(bytes)
+            do throws(TLSWireError) { _ = try ClientHello(parsing: &cursor) } catch { thrown = error }
+        }
+        let error = try #require(thrown)
+        #expect(error.code == .malformed)
+        #expect(error == .malformed("another reason"))
+        #expect(error != .tooLarge(error.reason))
+        #expect(Set([error, .malformed("x"), .tooLarge("y")]).count == 2)
     }
 
     @Test func sessionIDLongerThan32IsMalformed() {
@@ -88,7 +116,11 @@ enum HandMade {
     @Test func serverNameListLengthMismatch() {
         var (type, data) = HandMade.serverName("a.test")
         data[1] &+= 3
-        #expect(decode(HandMade.clientHelloRecord(extensions: [(type, data)])).events == ["malformed: server_name: bad list length"])
+        #expect(
+            decode(HandMade.clientHelloRecord(extensions: [(type, data)])).events == [
+                "malformed: server_name: bad list length"
+            ]
+        )
     }
 
     /// A handshake length of 2^24-1 is reported by type and length and passed over, never buffered.
@@ -122,11 +154,17 @@ enum HandMade {
     /// Found by fuzz/FuzzTLSWire: an SSL 2.0 record shorter than the five bytes kept to
     /// identify the stream, arriving in small pieces. Same events as when it arrives at once.
     @Test func sslv2RecordShorterThanTheIdentificationBytes() {
-        let bytes: [UInt8] = [0x80, 0x00, 0x01, 0x03, 0x00, 0xed, 0x96, 0x7e, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xd1, 0x0a, 0x6a, 0x64, 0xc2, 0x03]
+        let bytes: [UInt8] = [
+            0x80, 0x00, 0x01, 0x03, 0x00, 0xed, 0x96, 0x7e, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x03, 0xd1, 0x0a, 0x6a, 0x64, 0xc2, 0x03,
+        ]
         let whole = decode(bytes).events
         #expect(whole.first?.hasPrefix("malformed") == true)
         for size in 1...4 {
-            #expect(decode(bytes, chunks: Array(repeating: size, count: bytes.count)).events == whole, "pieces of \(size)")
+            #expect(
+                decode(bytes, chunks: Array(repeating: size, count: bytes.count)).events == whole,
+                "pieces of \(size)"
+            )
         }
     }
 
@@ -151,7 +189,11 @@ enum HandMade {
         decoder.skip(7, handler: &recorder)
         let junk: [UInt8] = [0x99, 0x42, 0x00, 0x13]
         (junk + HandMade.alertRecord).withUnsafeBytes { decoder.feed($0, handler: &recorder) }
-        #expect(recorder.events == ["ClientHello sni=example.test sid=0 ext=1", "gap framingKept=false", "Alert 2 handshake_failure"])
+        #expect(
+            recorder.events == [
+                "ClientHello sni=example.test sid=0 ext=1", "gap framingKept=false", "Alert 2 handshake_failure",
+            ]
+        )
     }
 }
 
@@ -174,7 +216,7 @@ enum HandMade {
             var cursor = ByteCursor(raw)
             var inner = cursor.readLengthPrefixed(prefixBytes: 1)!
             #expect(inner.readUInt16() == 0xaabb)
-            #expect(inner.readUInt8() == nil) // cannot read past the declared length
+            #expect(inner.readUInt8() == nil)  // cannot read past the declared length
             #expect(cursor.readUInt8() == 0xcc)
         }
     }
