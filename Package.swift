@@ -53,10 +53,17 @@ let package = Package(
         .target(name: "Resumption", dependencies: ["Handshakes"], swiftSettings: strict),
         .target(name: "Stickiness", dependencies: ["Handshakes", "Resumption"], swiftSettings: strict),
         .target(name: "Reports", dependencies: ["Handshakes", "Resumption", "Stickiness"], swiftSettings: strict),
+        // Extraction, pairing, linking and the analyses wired together: the one way from
+        // inputs to analysed records, for the command line and the tests.
+        .target(
+            name: "Pipeline",
+            dependencies: ["Capture", "Reassembly", "Handshakes", "Resumption", "Stickiness"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "tlsreuse",
             dependencies: [
-                "Capture", "Handshakes", "Resumption", "Stickiness", "Reports",
+                "Capture", "Handshakes", "Resumption", "Stickiness", "Pipeline", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -72,12 +79,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ResumptionTests",
-            dependencies: ["Resumption", "Reports", "TestSupport"],
+            dependencies: ["Resumption", "Pipeline", "Reports", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "StickinessTests",
-            dependencies: ["Stickiness", "Resumption", "Reports", "TestSupport"],
+            dependencies: ["Stickiness", "Resumption", "Pipeline", "Reports", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -88,7 +95,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Capture", "Handshakes", "Stickiness"],
+            dependencies: ["Capture", "Handshakes", "Stickiness", "Pipeline"],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),

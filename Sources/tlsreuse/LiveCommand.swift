@@ -1,6 +1,7 @@
 import ArgumentParser
 import Capture
 import Handshakes
+import Pipeline
 import Reassembly
 import Reports
 import Resumption
@@ -162,7 +163,7 @@ struct LiveCommand: ParsableCommand {
         let records = format.recordFormat.map { RecordOutput(format: $0, writer: out, openedAtNanos: wallClockNanos()) }
         // A short pairing window: back legs follow their front within milliseconds.
         let budget = OptionValues.memoryBudget(memoryLimit) ?? MemoryBudget()  // checked by validate()
-        let pipeline = try Pipeline(analysis, budget: budget, legWindowNanos: 500_000_000) { record in
+        let pipeline = Pipeline(try analysis.pipelineOptions(budget: budget, legWindowNanos: 500_000_000)) { record in
             records?.write(record)
         }
         // Both checked by validate().

@@ -2,6 +2,7 @@ import ArgumentParser
 import Capture
 import Foundation
 import Handshakes
+import Pipeline
 import Reports
 import Resumption
 

@@ -3,6 +3,7 @@ import Capture
 import Foundation
 import Handshakes
 import Packets
+import Pipeline
 import Reassembly
 import Reports
 import Resumption
@@ -170,82 +171,21 @@ struct AnalysisOptions: ParsableArguments {
     }
 }
 
-/// The analysis stages wired together: pairing of balancer legs, linking, filtering, reuse
-/// and stickiness analysis. Every record that passes the filters goes to `each` (back-side
-/// connections included, marked `backside_of`).
-final class Pipeline {
-    private let filter: RecordFilter
-    private var linker: SessionLinker
-    private var analysis: ReuseAnalysis
-    private var stickiness: StickinessAnalysis
-    private var legs: LegPairer
-    private let each: (HandshakeRecord) -> Void
-    /// Records that passed the filters (back legs not counted).
-    private(set) var connections = 0
-
-    init(
-        _ options: AnalysisOptions,
+extension AnalysisOptions {
+    /// The pipeline's options from the command line's.
+    func pipelineOptions(
         budget: MemoryBudget,
         reuse: ReuseOptions = ReuseOptions(),
-        legWindowNanos: Int64 = LegPairer.defaultWindowNanos,
-        each: @escaping (HandshakeRecord) -> Void
-    ) throws {
-        filter = try options.recordFilter()
-        var limits = LinkerLimits(budget: budget)
-        limits.sessionHorizonSeconds = options.sessionHorizon
-        linker = SessionLinker(limits: limits)
-        var reuse = reuse
-        reuse.maximumBytes = budget.reuseAnalysis
-        analysis = ReuseAnalysis(options: reuse)
-        stickiness = StickinessAnalysis(maximumBytes: budget.stickiness)
-        legs = LegPairer(windowNanos: legWindowNanos, maximumHeldBytes: budget.legPairing)
-        self.each = each
+        legWindowNanos: Int64 = LegPairer.defaultWindowNanos
+    ) throws -> PipelineOptions {
+        var options = PipelineOptions()
+        options.filter = try recordFilter()
+        options.sessionHorizonSeconds = sessionHorizon
+        options.reuse = reuse
+        options.legWindowNanos = legWindowNanos
+        options.budget = budget
+        return options
     }
-
-    func take(_ record: consuming HandshakeRecord) { legs.add(record, release: analyse) }
-    /// Releases records held for pairing whose window has passed (live capture).
-    func tick(at nanos: Int64) { legs.release(at: nanos, to: analyse) }
-    func finish() { legs.finish(release: analyse) }
-
-    private func analyse(_ released: consuming HandshakeRecord) {
-        var record = released
-        // A back-side connection repeats its front's ClientHello: not linked or counted again.
-        let link = record.backsideOf == nil ? linker.link(&record) : nil
-        guard filter.matches(record) else { return }
-        if record.backsideOf == nil {
-            analysis.add(record, link: link)
-            stickiness.add(record)
-            connections += 1
-        }
-        each(record)
-    }
-
-    /// The reuse report with support judged on where offers went, and the stickiness
-    /// verdicts it was judged with.
-    func results() -> (reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
-        var report = analysis.report()
-        let counts = [
-            ("sessions_forgotten_early", linker.forgottenEarly), ("session_names", linker.namesNotKept),
-            ("records_released_before_pairing_window", legs.releasedEarly),
-            ("stickiness_connections", stickiness.connectionsNotJudged),
-        ]
-        report.notKeptForMemory = counts.filter { $0.1 > 0 }.map { (key: $0.0, count: $0.1) } + report.notKeptForMemory
-        let verdicts = stickiness.verdicts()
-        PlacedSupport.refine(&report, stickiness: verdicts)
-        return (report, verdicts)
-    }
-}
-
-/// True when each file starts no earlier than the previous one ends (tcpdump's rotated
-/// files), so workers can take files of their own. Files captured at the same time are
-/// merged packet by packet instead.
-func filesFollowEachOther(_ files: [String]) -> Bool {
-    var previousEnd: Int64 = .min
-    for file in files {
-        guard let span = CaptureFileReader.timeSpan(of: file), span.first >= previousEnd else { return false }
-        previousEnd = span.last
-    }
-    return true
 }
 
 /// Runs the pipeline over capture files.
@@ -255,52 +195,23 @@ func analyseFiles(
     reuse: ReuseOptions = ReuseOptions(),
     each: @escaping (HandshakeRecord) -> Void
 ) throws -> (ExtractionStatistics, Pipeline) {
-    let pipeline = try Pipeline(
-        options,
-        budget: (try? input.memoryBudget()) ?? MemoryBudget(),
-        reuse: reuse,
-        each: each
-    )
-    let statistics: ExtractionStatistics
+    let budget = (try? input.memoryBudget()) ?? MemoryBudget()  // checked by validate()
+    let pipeline = Pipeline(try options.pipelineOptions(budget: budget, reuse: reuse), each: each)
     let progress = ProgressDisplay.start(files: input.files, quiet: options.quiet)
     defer { progress?.stop() }
     do {
-        if input.workers > 1, input.files.count > 1, filesFollowEachOther(input.files) {
-            // Rotated files: a worker per group of files, so each is read once.
-            statistics = try Extraction.runSegmented(
-                paths: input.files,
-                filter: input.bpf,
-                workers: input.workers,
-                limits: input.limits()
-            ) {
-                pipeline.take($0)
-            }
-        } else if input.workers > 1 {
-            // One file: workers share its flows.
-            statistics = try Extraction.runParallel(
-                paths: input.files,
-                filter: input.bpf,
-                workers: input.workers,
-                limits: input.limits()
-            ) {
-                pipeline.take($0)
-            }
-        } else {
-            statistics = try Extraction.run(
-                paths: input.files,
-                filter: input.bpf,
-                limits: input.limits(),
-                order: input.isLivePipe ? .decision : .firstClientHello
-            ) {
-                pipeline.take($0)
-            }
-        }
+        let statistics = try pipeline.extract(
+            files: input.files,
+            bpf: input.bpf,
+            workers: input.workers,
+            limits: input.limits(),
+            order: input.isLivePipe ? .decision : .firstClientHello
+        )
+        return (statistics, pipeline)
     } catch {
         printError(error.description)
         throw ExitStatus.usage
     }
-    pipeline.finish()
-    return (statistics, pipeline)
 }
 
 func openOutput(_ path: String?) throws -> LineWriter {
@@ -320,7 +231,7 @@ func analyseRecordFiles(
     reuse: ReuseOptions = ReuseOptions(),
     each: @escaping (HandshakeRecord) -> Void
 ) throws -> (RecordInputSummary, Pipeline) {
-    let pipeline = try Pipeline(options, budget: budget, reuse: reuse, each: each)
+    let pipeline = Pipeline(try options.pipelineOptions(budget: budget, reuse: reuse), each: each)
     let files = RecordFileSet(paths: paths)
     let progress = ProgressDisplay.start(files: paths, quiet: options.quiet)
     files.run { pipeline.take($0) }

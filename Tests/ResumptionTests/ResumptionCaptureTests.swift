@@ -1,5 +1,6 @@
 import Foundation
 import Handshakes
+import Pipeline
 import Reports
 import Resumption
 import TestSupport
@@ -11,16 +12,11 @@ func analyse(
     filter: RecordFilter = RecordFilter(),
     options: ReuseOptions = ReuseOptions()
 ) throws -> ([HandshakeRecord], ReuseReport) {
-    var linker = SessionLinker()
-    var analysis = ReuseAnalysis(options: options)
-    var records: [HandshakeRecord] = []
-    for var record in try frontRecords(Paths.captures.appendingPathComponent(capture)) {
-        let link = linker.link(&record)
-        guard filter.matches(record) else { continue }
-        analysis.add(record, link: link)
-        records.append(record)
-    }
-    return (records, analysis.report())
+    var pipelineOptions = PipelineOptions()
+    pipelineOptions.filter = filter
+    pipelineOptions.reuse = options
+    let (records, pipeline) = try analysed(Paths.captures.appendingPathComponent(capture), pipelineOptions)
+    return (records, pipeline.results().reuse)
 }
 
 func clientLog(_ capture: String) throws -> [ClientVerdict] {

@@ -1,30 +1,20 @@
 import Foundation
 import Handshakes
 import Packets
+import Pipeline
 import Reports
 import Resumption
 import Stickiness
 import TestSupport
 import Testing
 
-/// The pipeline as the command line wires it: pair legs, link, analyse.
+/// The pipeline as the command line runs it: pair legs, link, analyse.
 func judge(
     _ capture: String
 ) throws -> (records: [HandshakeRecord], reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
-    var linker = SessionLinker()
-    var reuse = ReuseAnalysis()
-    var stickiness = StickinessAnalysis()
-    var records: [HandshakeRecord] = []
-    for var record in try frontRecords(Paths.captures.appendingPathComponent(capture)) {
-        let link = linker.link(&record)
-        reuse.add(record, link: link)
-        stickiness.add(record)
-        records.append(record)
-    }
-    var report = reuse.report()
-    let verdicts = stickiness.verdicts()
-    PlacedSupport.refine(&report, stickiness: verdicts)
-    return (records, report, verdicts)
+    let (records, pipeline) = try analysed(Paths.captures.appendingPathComponent(capture))
+    let (reuse, stickiness) = pipeline.results()
+    return (records, reuse, stickiness)
 }
 
 /// haproxy's server names and where record.sh put them.

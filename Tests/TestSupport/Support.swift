@@ -1,6 +1,7 @@
 import Capture
 import Foundation
 import Handshakes
+import Pipeline
 import Stickiness
 
 /// Where the tests find their inputs.
@@ -62,14 +63,22 @@ public func extractRecords(_ url: URL) throws -> [HandshakeRecord] {
     try extractRecords([url.path]).0
 }
 
-/// The records of a capture as the analysis sees them: balancer back legs paired with their
-/// fronts (`backend`) and left out, as the pipeline does before linking.
+/// A capture through the pipeline the command line runs: the records that passed the filter,
+/// balancer back legs left out (their fronts carry `backend`), linked; and the pipeline, for
+/// its results.
+public func analysed(
+    _ url: URL,
+    _ options: PipelineOptions = PipelineOptions()
+) throws -> (records: [HandshakeRecord], pipeline: Pipeline) {
+    nonisolated(unsafe) var records: [HandshakeRecord] = []
+    let pipeline = Pipeline(options) { if $0.backsideOf == nil { records.append($0) } }
+    _ = try pipeline.extract(files: [url.path])
+    return (records, pipeline)
+}
+
+/// The records of a capture as the analysis sees them (`analysed`).
 public func frontRecords(_ url: URL) throws -> [HandshakeRecord] {
-    var pairer = LegPairer()
-    var out: [HandshakeRecord] = []
-    for record in try extractRecords(url) { pairer.add(record) { out.append($0) } }
-    pairer.finish { out.append($0) }
-    return out.filter { $0.backsideOf == nil }
+    try analysed(url).records
 }
 
 /// haproxy's tcplog: which server ("s1", "s2") took each client port, in order.
