@@ -1,6 +1,19 @@
 import Packets
 import TLSWire
 
+/// A server address and port: what the analyses call a service.
+public struct ServiceKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var server: IPAddress
+    public var port: UInt16
+    public init(server: IPAddress, port: UInt16) {
+        self.server = server
+        self.port = port
+    }
+    public static func < (a: ServiceKey, b: ServiceKey) -> Bool { (a.server, a.port) < (b.server, b.port) }
+    /// "192.0.2.1:443" or "[2001:db8::1]:443".
+    public var description: String { server.endpoint(port: port) }
+}
+
 /// The resumption mechanisms, as they appear in records and reports.
 public enum Mechanism: String, CaseIterable, Sendable, Hashable, WireSpelling {
     case sessionID = "session_id"

@@ -40,6 +40,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     /// Dotted quad, or RFC 5952 text for IPv6 (lowercase, longest zero run as "::").
+    /// "192.0.2.1:443", or "[2001:db8::1]:443" (RFC 3986 3.2.2: brackets around IPv6).
+    public func endpoint(port: UInt16) -> String { isIPv6 ? "[\(description)]:\(port)" : "\(description):\(port)" }
+
     public var description: String {
         if !isIPv6 {
             let v = ipv4Value

@@ -366,9 +366,7 @@ public enum HTMLReport {
         return "≥ \(formatAge(b.atLeast))"
     }
 
-    private static func endpoint(_ key: ServiceKey) -> String {
-        HandshakeTextTable.endpoint(key.server.description, key.port)
-    }
+    private static func endpoint(_ key: ServiceKey) -> String { key.description }
 
     private static func anchor(_ key: ServiceKey) -> String {
         "service-" + String(endpoint(key).map { $0.isLetter || $0.isNumber ? $0 : "-" })

@@ -39,8 +39,8 @@ public struct HandshakeTextTable {
         if cipher.hasPrefix("TLS_") { cipher.removeFirst(4) }
         return [
             utcTimestamp(record.timestampNanos),
-            endpoint(record.client.description, record.clientPort),
-            endpoint(record.server.description, record.serverPort),
+            record.client.endpoint(port: record.clientPort),
+            record.server.endpoint(port: record.serverPort),
             record.sni ?? "-",
             record.version?.description ?? "-",
             cipher,
@@ -49,10 +49,6 @@ public struct HandshakeTextTable {
             record.established ? "yes" : "no",
             notes.joined(separator: " "),
         ]
-    }
-
-    public static func endpoint(_ address: String, _ port: UInt16) -> String {
-        address.contains(":") ? "[\(address)]:\(port)" : "\(address):\(port)"
     }
 
     /// Lines for these records (the header before the first).

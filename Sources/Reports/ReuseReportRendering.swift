@@ -182,7 +182,7 @@ public enum ReuseReportFields {
             Field("evidence", .strings(v.evidence)),
             Field(
                 "judged_with",
-                .strings(v.services.map { HandshakeTextTable.endpoint($0.server.description, $0.port) })
+                .strings(v.services.map(\.description))
             ),
         ]
     }
@@ -270,7 +270,7 @@ public struct ReuseReportText {
         for s in report.services {
             let percent = s.connections > 0 ? " (\(s.resumed * 100 / s.connections)%)" : ""
             table.append([
-                HandshakeTextTable.endpoint(s.key.server.description, s.key.port),
+                s.key.description,
                 s.names.isEmpty
                     ? "-"
                     : DisplayText.cell(
@@ -301,7 +301,7 @@ public struct ReuseReportText {
             for pair in report.pairs {
                 out.append(
                     "  \(pair.client) -> "
-                        + "\(HandshakeTextTable.endpoint(pair.service.server.description, pair.service.port))"
+                        + "\(pair.service.description)"
                 )
                 for c in pair.connections {
                     var line = "    \(utcTimestamp(c.timestampNanos))  \(c.uid)  \(c.verdict.rawValue)"
@@ -365,7 +365,7 @@ public struct ReuseReportText {
     private func serviceBlock(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [String] {
         var out = [
             "",
-            style.bold(HandshakeTextTable.endpoint(s.key.server.description, s.key.port))
+            style.bold(s.key.description)
                 + (s.names.isEmpty ? "" : "  (\(Self.nameList(s.names)))"),
         ]
         var summary = "  connections   \(s.connections): \(s.full) full, \(s.resumed) resumed"

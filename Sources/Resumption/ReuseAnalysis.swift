@@ -3,17 +3,6 @@ import Handshakes
 import Packets
 import TLSWire
 
-/// A server address and port: one service in the report.
-public struct ServiceKey: Hashable, Sendable, Comparable {
-    public var server: IPAddress
-    public var port: UInt16
-    public init(server: IPAddress, port: UInt16) {
-        self.server = server
-        self.port = port
-    }
-    public static func < (a: ServiceKey, b: ServiceKey) -> Bool { (a.server, a.port) < (b.server, b.port) }
-}
-
 /// "yes", "no" or "unknown", with the reason a reader can check.
 public struct Support: Sendable, Equatable {
     public enum Value: String, Sendable { case yes, no, unknown }

@@ -63,7 +63,7 @@ public struct LegPairer {
             if let front = ring[slot], record.timestampNanos - front.timestampNanos <= windowNanos,
                 front.server != record.server || front.serverPort != record.serverPort
             {
-                ring[slot]!.backend = endpoint(record)
+                ring[slot]!.backend = record.server.endpoint(port: record.serverPort)
                 ring[slot]!.backendLeg = record.uid
                 record.backsideOf = front.uid
                 pairedLegs += 1
@@ -149,11 +149,6 @@ public struct LegPairer {
         if byRandom.count > 2 * heldCount + 1024 {
             byRandom = byRandom.filter { $0.value >= oldestSequence }
         }
-    }
-
-    private func endpoint(_ record: HandshakeRecord) -> String {
-        let address = record.server.description
-        return address.contains(":") ? "[\(address)]:\(record.serverPort)" : "\(address):\(record.serverPort)"
     }
 
     /// A random worth pairing on: present and not constant (some broken clients send zeros).

@@ -342,7 +342,6 @@ public struct StickinessAnalysis {
     /// scheme the index of the connection's service in `services`.
     private func judge(_ all: [Connection], services: [ServiceKey]) -> StickinessVerdict {
         var evidence: [String] = []
-        let endpoint = { (s: ServiceKey) in s.server.isIPv6 ? "[\(s.server)]:\(s.port)" : "\(s.server):\(s.port)" }
         let paired = all.filter { $0.legBackend >= 0 }
         let certificates = Set(all.map(\.certificate).filter { $0 >= 0 })
         let tcpShapes = Set(all.map(\.tcpShape))
@@ -360,7 +359,7 @@ public struct StickinessAnalysis {
             scheme = .addresses
             evidence.append(
                 "\(services.count) server addresses serve the same name: "
-                    + "\(services.map(endpoint).joined(separator: ", "))"
+                    + "\(services.map(\.description).joined(separator: ", "))"
             )
         } else if certificates.count > 1 {
             scheme = .certificates
@@ -427,7 +426,7 @@ public struct StickinessAnalysis {
         )
         func displayName(_ backend: Int32) -> String {
             switch scheme {
-            case .addresses: endpoint(services[Int(backend)])
+            case .addresses: services[Int(backend)].description
             case .tcpShapes, .helloShapes: shapeIDs[backend] ?? interned.text(backend)
             default: interned.text(backend)
             }

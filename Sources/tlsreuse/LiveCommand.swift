@@ -269,9 +269,7 @@ enum LiveSummary {
                 let c = service.offers[m] ?? OfferCount()
                 return "\(m.rawValue) \(c.accepted)/\(c.made) \(service.support[m]?.value.rawValue ?? "unknown")"
             }.joined(separator: ", ")
-            let endpoint =
-                service.key.server.isIPv6
-                ? "[\(service.key.server)]:\(service.key.port)" : "\(service.key.server):\(service.key.port)"
+            let endpoint = service.key.description
             lines.append(
                 "  \(endpoint)  \(service.connections) conns, \(service.resumed) resumed; offers accepted/made: "
                     + "\(offers); stickiness \(stickiness[service.key]?.verdict.rawValue ?? "-")"
