@@ -184,6 +184,25 @@ struct RecordBatch {
 }
 
 /// A worker's records, handed to its channel a batch at a time.
+extension RecordChannel {
+    /// Runs one worker's extraction, its records batched into this channel; what it counted
+    /// and, when it stopped early, why, arrive with `finish` for the merge.
+    func run(
+        _ extract: (_ emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics
+    ) {
+        var batcher = RecordBatcher(self)
+        var statistics = ExtractionStatistics()
+        var failure: CaptureError?
+        do throws(CaptureError) {
+            statistics = try extract { batcher.add($0) }
+        } catch {
+            failure = error
+        }
+        batcher.flush()
+        finish(statistics, failure: failure)
+    }
+}
+
 struct RecordBatcher {
     let channel: RecordChannel
     private var batch = RecordBatch(capacity: RecordChannel.batchSize)
@@ -222,30 +241,23 @@ extension Extraction {
         for index in 0..<workers {
             let channel = channels[index]
             let thread = Thread {
-                var batcher = RecordBatcher(channel)
-                var statistics = ExtractionStatistics()
-                var failure: CaptureError?
-                do throws(CaptureError) {
-                    statistics = try Extraction.runShard(
+                channel.run { emit throws(CaptureError) in
+                    var statistics = try Extraction.runShard(
                         paths: paths,
                         filter: expression,
                         shard: index,
                         of: workers,
-                        limits: limits
-                    ) {
-                        batcher.add($0)
+                        limits: limits,
+                        emit: emit
+                    )
+                    // Packet-level counts are the same in every worker: keep them from the first.
+                    if index != 0 {
+                        statistics.decode = DecodeCounters()
+                        statistics.inputs = []
+                        statistics.filteredOut = 0
                     }
-                } catch {
-                    failure = error
+                    return statistics
                 }
-                batcher.flush()
-                // Packet-level counts are the same in every worker: keep them from the first.
-                if index != 0 {
-                    statistics.decode = DecodeCounters()
-                    statistics.inputs = []
-                    statistics.filteredOut = 0
-                }
-                channel.finish(statistics, failure: failure)
             }
             thread.stackSize = 8 << 20
             threads.append(thread)
@@ -329,23 +341,15 @@ extension Extraction {
             let channel = channels[index]
             let following = Array(paths.dropFirst(group.upperBound))
             let thread = Thread {
-                var batcher = RecordBatcher(channel)
-                var statistics = ExtractionStatistics()
-                var failure: CaptureError?
-                do throws(CaptureError) {
-                    statistics = try Extraction.runSegment(
+                channel.run { emit throws(CaptureError) in
+                    try Extraction.runSegment(
                         Array(paths[group]),
                         following: following,
                         filter: expression,
-                        limits: limits
-                    ) {
-                        batcher.add($0)
-                    }
-                } catch {
-                    failure = error
+                        limits: limits,
+                        emit: emit
+                    )
                 }
-                batcher.flush()
-                channel.finish(statistics, failure: failure)
             }
             thread.stackSize = 8 << 20
             thread.start()
