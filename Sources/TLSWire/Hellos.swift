@@ -5,19 +5,12 @@ public let helloRetryRequestRandom: [UInt8] = [
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ]
 
-/// Limits with their sources.
-public enum TLSLimits {
-    /// TLSCiphertext.length may not exceed 2^14 + 2048 (RFC 5246 6.2.3).
-    public static let maximumRecordLength = (1 << 14) + 2048
-    /// Largest handshake message buffered whole. OpenSSL's default max_cert_list is 100 KiB;
-    /// longer messages are skipped over, not buffered.
-    public static let maximumBufferedHandshakeMessage = 128 * 1024
+/// The hello parsers' limits (the stream decoder's are beside it).
+extension TLSLimits {
     /// Extensions in one hello: a 2^16-1 byte block of 4-byte empty extensions holds 16383.
     public static let maximumExtensions = 16_383
     /// legacy_session_id<0..32> (RFC 8446 4.1.2).
     public static let maximumSessionIDLength = 32
-    /// Bytes scanned for a record header after a gap before giving up on a direction.
-    public static let maximumResyncScan = 64 * 1024
 }
 
 /// Finds a repeated extension type (RFC 8446 4.2: "There MUST NOT be more than one extension

@@ -1,3 +1,14 @@
+/// Limits with their sources, each declared beside the code it bounds.
+public enum TLSLimits {
+    /// TLSCiphertext.length may not exceed 2^14 + 2048 (RFC 5246 6.2.3).
+    public static let maximumRecordLength = (1 << 14) + 2048
+    /// Largest handshake message buffered whole (here and in `DTLSDecoder`). OpenSSL's
+    /// default max_cert_list is 100 KiB; longer messages are skipped over, not buffered.
+    public static let maximumBufferedHandshakeMessage = 128 * 1024
+    /// Bytes scanned for a record header after a gap before giving up on a direction.
+    public static let maximumResyncScan = 64 * 1024
+}
+
 /// What the decoder found in one direction of a stream.
 public enum TLSEvent {
     case clientHello(ClientHello)
