@@ -24,13 +24,20 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "4.5.2"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Header-only wrappers for prctl(2) and capset(2), which are variadic or not in Glibc.
         .systemLibrary(name: "CPrivileges"),
-        .target(name: "Capture", dependencies: ["CPcap", "CZlib", "CPrivileges"], swiftSettings: optimised),
+        .target(
+            name: "Capture",
+            dependencies: [
+                "CPcap", "CZlib", "CPrivileges", .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: optimised
+        ),
         .target(name: "Packets", dependencies: ["Capture"], swiftSettings: optimised),
         .target(name: "Reassembly", dependencies: ["Packets"], swiftSettings: optimised),
         .target(
@@ -50,9 +57,19 @@ let package = Package(
             ],
             swiftSettings: optimised
         ),
-        .target(name: "Resumption", dependencies: ["Handshakes"], swiftSettings: strict),
+        .target(
+            name: "Resumption",
+            dependencies: ["Handshakes", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
         .target(name: "Stickiness", dependencies: ["Handshakes", "Resumption"], swiftSettings: strict),
-        .target(name: "Reports", dependencies: ["Handshakes", "Resumption", "Stickiness"], swiftSettings: strict),
+        .target(
+            name: "Reports",
+            dependencies: [
+                "Handshakes", "Resumption", "Stickiness", .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
         // Extraction, pairing, linking and the analyses wired together: the one way from
         // inputs to analysed records, for the command line and the tests.
         .target(

@@ -1,3 +1,5 @@
+import HeapModule
+
 /// Several capture files read as one capture, in timestamp order (tcpdump's rotated files,
 /// or captures from several sensors). Inputs that cannot be opened are recorded, not thrown:
 /// the run reports what could be read and names what could not.
@@ -97,7 +99,7 @@ final class ReorderWindow {
         }
     }
 
-    private var heap = MinHeap<Held>()
+    private var heap = Heap<Held>()
     private var heldBytes = 0
     private var newest: Int64 = .min
     private var arrivals = 0
@@ -117,7 +119,7 @@ final class ReorderWindow {
         released = nil
         while !exhausted,
             heap.isEmpty
-                || (newest &- heap.minimum!.packet.timestampNanos < ReorderWindow.windowNanos
+                || (newest &- heap.min!.packet.timestampNanos < ReorderWindow.windowNanos
                     && heldBytes < ReorderWindow.maximumBytes)
         {
             guard let packet = reader.next() else {
@@ -133,7 +135,7 @@ final class ReorderWindow {
             arrivals += 1
             heldBytes += packet.bytes.count
         }
-        guard let first = heap.popMinimum() else { return nil }
+        guard let first = heap.popMin() else { return nil }
         heldBytes -= first.packet.bytes.count
         if first.order != releasedCount { reader.noteReordered() }
         releasedCount += 1

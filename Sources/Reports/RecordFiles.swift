@@ -1,5 +1,6 @@
 import Capture
 import Handshakes
+import HeapModule
 
 /// What was read from one file of saved records.
 public struct RecordInputStats: Sendable {
@@ -165,11 +166,11 @@ public final class RecordFileSet {
 
     /// Passes every record on, earliest ClientHello first (ties: earlier file first).
     public func run(_ emit: (HandshakeRecord) -> Void) {
-        var heap = MinHeap<Pending>()
+        var heap = Heap<Pending>()
         for index in readers.indices {
             if let record = nextRecord(index) { heap.insert(Pending(record: record, index: index)) }
         }
-        while let pending = heap.popMinimum() {
+        while let pending = heap.popMin() {
             let (record, index) = (pending.record, pending.index)
             if summary.firstNanos == nil { summary.firstNanos = record.timestampNanos }
             summary.lastNanos = max(summary.lastNanos ?? .min, record.timestampNanos)

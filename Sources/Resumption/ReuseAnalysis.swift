@@ -1,5 +1,6 @@
 import Capture
 import Handshakes
+import HeapModule
 import Packets
 import TLSWire
 
@@ -276,26 +277,23 @@ struct AgeStatistics {
     }
 }
 
-/// A binary min-heap of ages that keeps only the smallest values when full.
-/// The youngest refused ages, at most a fixed number: when full, the oldest is dropped.
+/// The youngest refused ages, at most a fixed number: when full, the oldest is dropped
+/// (a min-max heap: both ends in O(log n)).
 struct YoungestAges {
-    private var heap = MinHeap<Double>()
+    private var heap = Heap<Double>()
 
-    var minimum: Double? { heap.minimum }
+    var minimum: Double? { heap.min }
     var count: Int { heap.count }
 
     mutating func insert(_ value: Double, keepingAtMost limit: Int) {
         if heap.count >= limit {
-            guard let largest = heap.removeMaximum() else { return }
-            if largest <= value {
-                heap.insert(largest)
-                return
-            }
+            guard let largest = heap.max, value < largest else { return }
+            heap.removeMax()
         }
         heap.insert(value)
     }
 
-    mutating func popMinimum() { heap.popMinimum() }
+    mutating func popMinimum() { heap.removeMin() }
 }
 
 /// Per-service reuse analysis over linked handshake records (records in ClientHello order,
