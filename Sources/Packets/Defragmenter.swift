@@ -172,3 +172,39 @@ extension Dictionary {
         return body(&values[index])
     }
 }
+
+extension PacketDecoder {
+    /// A fragment of either IP version to the defragmenter; the transport header of the
+    /// datagram once its last piece is in (counted either way).
+    @inline(never)
+    mutating func defragment(
+        _ piece: UnsafeRawBufferPointer,
+        at offset: Int,
+        isLast: Bool,
+        key: Defragmenter.Key,
+        ttl: UInt8,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket {
+        let outcome = defragmenter.add(piece, at: offset, isLast: isLast, key: key, timestamp: timestamp)
+        counters.droppedFragments += defragmenter.takeDiscarded()
+        switch outcome {
+        case .incomplete: return .skipped
+        case .dropped:
+            counters.droppedFragments += 1
+            return .skipped
+        case let .complete(datagram):
+            counters.reassembledDatagrams += 1
+            return transport(
+                key.proto,
+                datagram,
+                wireLength: datagram.count,
+                source: key.source,
+                destination: key.destination,
+                ttl: ttl,
+                timestamp: timestamp,
+                depth: depth
+            )
+        }
+    }
+}

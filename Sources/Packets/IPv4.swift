@@ -54,32 +54,15 @@ extension PacketDecoder {
                 counters.droppedFragments += 1
                 return .skipped
             }
-            let outcome = defragmenter.add(
+            return defragment(
                 fragment,
                 at: fragmentOffset,
                 isLast: !moreFragments,
                 key: key,
-                timestamp: timestamp
+                ttl: ttl,
+                timestamp: timestamp,
+                depth: depth
             )
-            counters.droppedFragments += defragmenter.takeDiscarded()
-            switch outcome {
-            case .incomplete: return .skipped
-            case .dropped:
-                counters.droppedFragments += 1
-                return .skipped
-            case let .complete(datagram):
-                counters.reassembledDatagrams += 1
-                return transport(
-                    proto,
-                    datagram,
-                    wireLength: datagram.count,
-                    source: source,
-                    destination: destination,
-                    ttl: ttl,
-                    timestamp: timestamp,
-                    depth: depth
-                )
-            }
         }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<max(payloadStart, capturedEnd)])
         return transport(

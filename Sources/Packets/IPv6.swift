@@ -87,32 +87,15 @@ extension PacketDecoder {
                 proto: next
             )
             let piece = UnsafeRawBufferPointer(rebasing: bytes[position..<end])
-            let outcome = defragmenter.add(
+            return defragment(
                 piece,
                 at: fragment.offset,
                 isLast: !fragment.more,
                 key: key,
-                timestamp: timestamp
+                ttl: hopLimit,
+                timestamp: timestamp,
+                depth: depth
             )
-            counters.droppedFragments += defragmenter.takeDiscarded()
-            switch outcome {
-            case .incomplete: return .skipped
-            case .dropped:
-                counters.droppedFragments += 1
-                return .skipped
-            case let .complete(datagram):
-                counters.reassembledDatagrams += 1
-                return transport(
-                    key.proto,
-                    datagram,
-                    wireLength: datagram.count,
-                    source: source,
-                    destination: destination,
-                    ttl: hopLimit,
-                    timestamp: timestamp,
-                    depth: depth
-                )
-            }
         }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[position..<capturedEnd])
         return transport(
