@@ -151,7 +151,7 @@ public enum HTMLReport {
                     " \(v.offersElsewhereIsLowerBound ? "at least " : "")\(Int((share * 100).rounded()))% of offers "
                     + "landed on another backend"
             }
-            html += "<ul>" + v.evidence.map { "<li>\(escape($0))</li>" }.joined() + "</ul></div>\n"
+            html += "<ul>" + v.evidence.map { "<li>\(escape($0.sentence))</li>" }.joined() + "</ul></div>\n"
         }
         html += "<div class=\"charts\">\n"
         html += figure("Acceptance by session age", ageChart(s.byAge))

@@ -179,7 +179,7 @@ public enum ReuseReportFields {
             ),
             Field("offers_elsewhere", v.offersElsewhere.map { .seconds($0) } ?? .null),
             Field("offers_elsewhere_is_lower_bound", .bool(v.offersElsewhereIsLowerBound)),
-            Field("evidence", .strings(v.evidence)),
+            Field("evidence", .strings(v.evidence.map(\.sentence))),
             Field(
                 "judged_with",
                 .strings(v.services.map(\.description))
@@ -440,7 +440,7 @@ public struct ReuseReportText {
                         + v.backends.map { "\(DisplayText.escaped($0.id)) (\($0.connections))" }.joined(separator: ", ")
                 )
             }
-            for evidence in v.evidence { out.append("    - \(DisplayText.escaped(evidence))") }
+            for evidence in v.evidence { out.append("    - \(DisplayText.escaped(evidence.sentence))") }
         }
         return out
     }

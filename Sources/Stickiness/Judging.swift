@@ -141,55 +141,28 @@ extension StickinessAnalysis {
         return result
     }
 
-    /// The strongest signal that tells backends apart, and the evidence line that says so.
+    /// The strongest signal that tells backends apart, and the evidence that says so.
     private func chooseScheme(
         _ all: [Connection],
         services: [ServiceKey],
         _ signals: Signals
-    ) -> (Scheme, String) {
+    ) -> (Scheme, StickinessEvidence) {
         if !signals.paired.isEmpty {
             let backends = Set(signals.paired.map(\.legBackend)).map(interned.text).sorted()
-            return (
-                .legs,
-                "both legs captured: \(signals.paired.count) of \(all.count) connections paired with their back-side "
-                    + "connection by ClientHello random; \(backends.count) backend\(backends.count == 1 ? "" : "s"): "
-                    + "\(backends.joined(separator: ", "))"
-            )
+            return (.legs, .legsPaired(paired: signals.paired.count, of: all.count, backends: backends))
         }
-        if services.count > 1 {
-            return (
-                .addresses,
-                "\(services.count) server addresses serve the same name: "
-                    + "\(services.map(\.description).joined(separator: ", "))"
-            )
-        }
+        if services.count > 1 { return (.addresses, .addresses(services)) }
         if signals.certificates.count > 1 {
-            return (
-                .certificates,
-                "\(signals.certificates.count) different server certificates in full handshakes: "
-                    + signals.certificates.map { interned.text($0).replacingPrefix("certificate ") }.sorted()
-                    .joined(separator: ", ")
-            )
+            let names = signals.certificates.map { interned.text($0).replacingPrefix("certificate ") }.sorted()
+            return (.certificates, .certificates(names))
         }
         if signals.tcpShapes.count > 1 {
-            return (
-                .tcpShapes,
-                "\(signals.tcpShapes.count) different server TCP traits: "
-                    + "\(signals.tcpShapes.map(interned.text).sorted().joined(separator: "; "))"
-            )
+            return (.tcpShapes, .tcpTraits(signals.tcpShapes.map(interned.text).sorted()))
         }
         if signals.helloShapes.count > 1 {
-            return (
-                .helloShapes,
-                "\(signals.helloShapes.count) different ServerHello shapes in full handshakes: "
-                    + "\(signals.helloShapes.map(interned.text).sorted().joined(separator: "; "))"
-            )
+            return (.helloShapes, .helloShapes(signals.helloShapes.map(interned.text).sorted()))
         }
-        return (
-            .single,
-            "one server address\(signals.certificates.count == 1 ? ", one certificate" : ""), one ServerHello "
-                + "shape, one set of TCP traits: one backend visible"
-        )
+        return (.single, .oneBackendVisible(oneCertificate: signals.certificates.count == 1))
     }
 
     /// Each connection's backend (by position in `all`), where the scheme tells it; -1 where not.
@@ -226,8 +199,12 @@ extension StickinessAnalysis {
     }
 
     /// Ticket key names per backend: one name at several backends means shared keys.
-    private func keyNameEvidence(_ all: [Connection], backendOf: [Int32], naming: BackendNaming) -> [String] {
-        var evidence: [String] = []
+    private func keyNameEvidence(
+        _ all: [Connection],
+        backendOf: [Int32],
+        naming: BackendNaming
+    ) -> [StickinessEvidence] {
+        var evidence: [StickinessEvidence] = []
         var backendsOfKey: [Int32: Set<Int32>] = [:]
         for (i, c) in all.enumerated() where backendOf[i] >= 0 {
             if c.issuedKeyName >= 0 { backendsOfKey[c.issuedKeyName, default: []].insert(backendOf[i]) }
@@ -237,16 +214,14 @@ extension StickinessAnalysis {
         }
         for (key, owners) in backendsOfKey.sorted(by: { interned.text($0.key) < interned.text($1.key) })
         where owners.count > 1 {
-            evidence.append(
-                "ticket key name \(interned.text(key).prefix(12)) used by \(owners.count) backends "
-                    + "(\(owners.map(naming.name).sorted().joined(separator: ", "))): shared ticket keys"
-            )
+            let keyName = String(interned.text(key).prefix(12))
+            evidence.append(.sharedTicketKey(keyName: keyName, backends: owners.map(naming.name).sorted()))
         }
         let keyNames = Set(all.map(\.issuedKeyName) + all.map(\.offeredKeyName)).subtracting([-1])
         if backendsOfKey.values.allSatisfy({ $0.count == 1 }), backendsOfKey.count > 1 {
-            evidence.append("\(backendsOfKey.count) ticket key names, each used by one backend")
+            evidence.append(.keyNamesOnePerBackend(backendsOfKey.count))
         } else if keyNames.count > 1, backendsOfKey.isEmpty {
-            evidence.append("\(keyNames.count) ticket key names in use")
+            evidence.append(.keyNamesInUse(keyNames.count))
         }
         return evidence
     }
@@ -325,96 +300,54 @@ extension StickinessAnalysis {
         return tally
     }
 
-    /// The evidence lines of where offers went.
-    private static func placeEvidence(_ all: [Connection], _ tally: OfferTally) -> [String] {
-        var evidence: [String] = []
+    /// The evidence of where offers went.
+    private static func placeEvidence(_ all: [Connection], _ tally: OfferTally) -> [StickinessEvidence] {
+        var evidence: [StickinessEvidence] = []
         if tally.otherAccepted + tally.otherRefused > 0 {
             evidence.append(
-                "\(tally.otherAccepted + tally.otherRefused) of \(tally.known) offers landed on another backend than "
-                    + "the one that issued the session: \(tally.otherAccepted) accepted, \(tally.otherRefused) refused"
+                .offersElsewhere(of: tally.known, accepted: tally.otherAccepted, refused: tally.otherRefused)
             )
         }
         if tally.sameAccepted + tally.sameRefused > 0 {
-            evidence.append(
-                "\(tally.sameAccepted + tally.sameRefused) offers returned to the issuing backend: "
-                    + "\(tally.sameAccepted) accepted"
-                    + (tally.sameRefused > 0 ? ", \(tally.sameRefused) refused (expired or evicted)" : "")
-            )
+            evidence.append(.offersAtIssuer(accepted: tally.sameAccepted, refused: tally.sameRefused))
         }
         if !tally.youngRefused.isEmpty {
             let maxAge = tally.youngRefused.compactMap { all[$0].sessionAge }.max() ?? 0
             let limit = tally.oldestAccepted.values.max() ?? 0
-            evidence.append(
-                "\(tally.youngRefused.count) offers refused at ages up to \(formatAge(maxAge)) while offers up to "
-                    + "\(formatAge(limit)) old were accepted: they reached a backend that does not hold the session"
-            )
+            evidence.append(.youngRefusals(count: tally.youngRefused.count, upTo: maxAge, acceptedUpTo: limit))
         }
-        if tally.unknownAccepted > 0 {
-            evidence.append(
-                "\(tally.unknownAccepted) offers accepted in abbreviated handshakes, which do not show the backend"
-            )
-        }
+        if tally.unknownAccepted > 0 { evidence.append(.acceptedUnplaced(tally.unknownAccepted)) }
         return evidence
     }
 
-    /// The verdict from where offers went, with the evidence lines that qualify it.
+    /// The verdict from where offers went, with the evidence that qualifies it.
     private static func decide(
         _ tally: OfferTally,
         backendCount: Int,
         backendsKnown: Bool,
         backendOf: [Int32]
-    ) -> (StickinessVerdict.Verdict, [String]) {
+    ) -> (StickinessVerdict.Verdict, [StickinessEvidence]) {
         let landedElsewhere = tally.landedElsewhere
         if tally.offers.isEmpty {
-            return (
-                backendsKnown && backendCount == 1 ? .singleBackend : .unknown, ["no resumption offers with an answer"]
-            )
+            return (backendsKnown && backendCount == 1 ? .singleBackend : .unknown, [.noAnsweredOffers])
         }
         if tally.otherAccepted > 0 && landedElsewhere == 0 { return (.shared, []) }
         if landedElsewhere > 0 && tally.otherAccepted == 0 { return (.notSticky, []) }
         if landedElsewhere > 0 && tally.otherAccepted > 0 {
-            return (
-                landedElsewhere >= tally.otherAccepted ? .notSticky : .shared,
-                ["mixed: some backends share sessions and some do not"]
-            )
+            return (landedElsewhere >= tally.otherAccepted ? .notSticky : .shared, [.mixedSharing])
         }
         if tally.sameAccepted > 0 && backendCount > 1 {
             // Round robin with clients that take turns in step sends each back to its
             // issuer too: when the backends rotate connection by connection, the capture
             // cannot tell stickiness from rotation.
-            guard rotates(backendOf) else { return (.sticky, []) }
-            return (
-                .unknown,
-                [
-                    "every offer returned to its issuing backend, but the backends also took turns connection by "
-                        + "connection, as round robin does: with these clients stickiness and rotation look alike; "
-                        + "clients that do not take turns would tell"
-                ]
-            )
+            return rotates(backendOf) ? (.unknown, [.rotation]) : (.sticky, [])
         }
         if backendsKnown && backendCount == 1 { return (.singleBackend, []) }
         if tally.unknownAccepted + tally.sameAccepted > 0 {
-            guard !backendsKnown else { return (.stickyOrShared, []) }
-            return (
-                .stickyOrShared,
-                [
-                    "nothing tells backends apart: one backend, or several that keep clients on the backend holding "
-                        + "their session or share sessions, look alike"
-                ]
-            )
+            return (.stickyOrShared, backendsKnown ? [] : [.backendsIndistinguishable])
         }
         guard !backendsKnown else { return (.unknown, []) }
         let youngest = tally.places.values.compactMap(\.youngestRefusedAge).min()
-        return (
-            .unknown,
-            [
-                "every offer refused"
-                    + (youngest.map { ", the youngest \(formatAge($0)) after its session was issued" } ?? "")
-                    + ", and nothing tells backends apart: no session cache, a cache too small or restarted, "
-                    + "or several backends without stickiness",
-                "to decide: capture the back side of the balancer too, or look for a certificate, ticket key "
-                    + "name or server TCP trait that differs per backend",
-            ]
-        )
+        return (.unknown, [.everyOfferRefused(youngest: youngest), .howToDecide])
     }
 }

@@ -13,6 +13,44 @@ public struct BackendSummary: Sendable, Equatable {
     public var connections: Int
 }
 
+/// One fact behind a stickiness verdict, as values.
+public enum StickinessEvidence: Sendable, Equatable {
+    /// Front connections paired with their back-side connection; the backends they reached.
+    case legsPaired(paired: Int, of: Int, backends: [String])
+    /// Several server addresses serve one name.
+    case addresses([ServiceKey])
+    /// Different server certificates in full handshakes (their short names).
+    case certificates([String])
+    case tcpTraits([String])
+    case helloShapes([String])
+    /// Nothing differs between connections.
+    case oneBackendVisible(oneCertificate: Bool)
+    /// One ticket key name (its first 12 hex digits) at several backends.
+    case sharedTicketKey(keyName: String, backends: [String])
+    case keyNamesOnePerBackend(Int)
+    case keyNamesInUse(Int)
+    /// Offers that reached another backend than the one that issued their session, of all
+    /// offers whose place is known.
+    case offersElsewhere(of: Int, accepted: Int, refused: Int)
+    case offersAtIssuer(accepted: Int, refused: Int)
+    /// Refusals younger than the oldest accepted offer (backend unknown).
+    case youngRefusals(count: Int, upTo: Double, acceptedUpTo: Double)
+    /// Accepted offers in abbreviated handshakes, whose backend does not show.
+    case acceptedUnplaced(Int)
+    case noAnsweredOffers
+    case mixedSharing
+    /// Every offer went back to its issuer, but the backends also took turns.
+    case rotation
+    /// Offers accepted, and nothing tells backends apart.
+    case backendsIndistinguishable
+    /// Every offer refused, and nothing tells backends apart.
+    case everyOfferRefused(youngest: Double?)
+    /// What would decide it.
+    case howToDecide
+    /// Connections kept for judging, and earlier ones dropped for memory.
+    case judgedOnLatest(kept: Int, skipped: Int)
+}
+
 /// Whether resuming clients went back to the backend that holds their session.
 public struct StickinessVerdict: Sendable {
     public enum Verdict: String, Sendable {
@@ -30,8 +68,9 @@ public struct StickinessVerdict: Sendable {
     public var offersElsewhere: Double?
     /// True when some offers' backends are unknown, so the share is a lower bound.
     public var offersElsewhereIsLowerBound = false
-    /// Plain sentences a reader can check against the capture.
-    public var evidence: [String]
+    /// The facts behind the verdict, each one a reader can check against the capture;
+    /// Reports says them in words.
+    public var evidence: [StickinessEvidence]
     /// The services judged together (several addresses serving one name are one service).
     public var services: [ServiceKey]
     /// Whether the capture tells backends apart (back-side connections, several addresses,
@@ -312,9 +351,7 @@ public struct StickinessAnalysis {
             var verdict = judge(all, services: members)
             let skipped = members.reduce(0) { $0 + (omitted[$1] ?? 0) }
             if skipped > 0 {
-                verdict.evidence.append(
-                    "judged on the latest \(all.count) connections; \(skipped) earlier ones not kept"
-                )
+                verdict.evidence.append(.judgedOnLatest(kept: all.count, skipped: skipped))
             }
             for service in members { verdicts[service] = verdict }
         }

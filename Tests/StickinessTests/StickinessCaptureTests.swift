@@ -102,25 +102,45 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
             let verdict = try #require(stickiness[service.key])
             #expect(
                 verdict.verdict.rawValue == expected,
-                "\(capture): \(verdict.verdict.rawValue)\n\(verdict.evidence.joined(separator: "\n"))"
+                "\(capture): \(verdict.verdict.rawValue)\n\(verdict.evidence)"
             )
         }
     }
 
     @Test func evidenceNamesWhatItRestsOn() throws {
         let both = try #require(try judge("lb-shared-tickets.pcap").stickiness[front])
-        #expect(both.evidence.contains { $0.hasPrefix("both legs captured: 12 of 12 connections") })
-        #expect(both.evidence.contains { $0.contains("shared ticket keys") })
+        #expect(
+            both.evidence.contains(.legsPaired(paired: 12, of: 12, backends: ["127.0.0.1:14501", "127.0.0.1:14502"]))
+        )
+        #expect(
+            both.evidence.contains {
+                if case let .sharedTicketKey(keyName, backends) = $0 {
+                    keyName.count == 12 && backends.count == 2
+                } else {
+                    false
+                }
+            }
+        )
         #expect(both.backends.map(\.id) == ["127.0.0.1:14501", "127.0.0.1:14502"])
         let certificates = try #require(try judge("lb-roundrobin-client-side.pcap").stickiness[front])
         #expect(
             certificates.backends.count == 2 && certificates.backends.allSatisfy { $0.identifiedBy == "certificate" }
         )
         #expect(
-            certificates.evidence.contains { $0.contains("landed on another backend") && $0.contains("0 accepted") }
+            certificates.evidence.contains {
+                if case let .offersElsewhere(_, accepted, refused) = $0 { accepted == 0 && refused > 0 } else { false }
+            }
         )
         let pattern = try #require(try judge("lb-tls13-client-side.pcap").stickiness[front])
-        #expect(pattern.evidence.contains { $0.contains("reached a backend that does not hold the session") })
+        #expect(
+            pattern.evidence.contains {
+                if case let .youngRefusals(count, upTo, acceptedUpTo) = $0 {
+                    count > 0 && upTo < acceptedUpTo
+                } else {
+                    false
+                }
+            }
+        )
         #expect(pattern.offersElsewhereIsLowerBound)
     }
 
@@ -156,7 +176,7 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         )
         #expect(servers == ["s1", "s2", "s1", "s2", "s1", "s2", "s1", "s2"])
         let verdict = try #require(try judge("lb-alternating.pcap").stickiness[front])
-        #expect(verdict.evidence.contains { $0.contains("took turns") })
+        #expect(verdict.evidence.contains(.rotation))
     }
 
     /// The same verdicts through the command line, in JSON.
