@@ -96,7 +96,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ResumptionTests",
-            dependencies: ["Resumption", "Pipeline", "Reports", "TestSupport"],
+            dependencies: ["Resumption", "Packets", "Pipeline", "Reports", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

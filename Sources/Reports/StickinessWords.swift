@@ -1,6 +1,19 @@
 import Resumption
 import Stickiness
 
+/// An anomaly in words, the same for text, HTML and JSON.
+extension Anomaly {
+    public var detail: String {
+        switch facts {
+        case let .ticketReuse(identity): "TLS 1.3 PSK identity \(identity) offered \(offers) times"
+        case let .movedSession(mechanism, issuedTo, resumedFrom):
+            "\(mechanism.rawValue) issued to \(issuedTo) resumed from \(resumedFrom)"
+        case let .sniChanged(issuedUnder, resumedUnder):
+            "issued under \(issuedUnder ?? "no SNI"), resumed under \(resumedUnder ?? "no SNI")"
+        }
+    }
+}
+
 /// The stickiness evidence in words, the same for text, HTML and JSON.
 extension StickinessEvidence {
     public var sentence: String {

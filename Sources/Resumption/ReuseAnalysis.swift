@@ -135,11 +135,19 @@ public enum AnomalyKind: String, Sendable, CaseIterable, Comparable {
     public static func < (a: AnomalyKind, b: AnomalyKind) -> Bool { a.rawValue < b.rawValue }
 }
 
+/// What an anomaly shows, as values (Reports says it in words).
+public enum AnomalyFacts: Sendable, Equatable {
+    /// A TLS 1.3 PSK identity (its digest) offered again and again.
+    case ticketReuse(identity: String)
+    case movedSession(mechanism: Mechanism, issuedTo: IPAddress, resumedFrom: IPAddress)
+    case sniChanged(issuedUnder: String?, resumedUnder: String?)
+}
+
 public struct Anomaly: Sendable {
     public var kind: AnomalyKind
     /// The connections involved (for ticket-reuse, the first ones).
     public var uids: [String]
-    public var detail: String
+    public var facts: AnomalyFacts
     /// For ticket-reuse: how many times the identity was offered.
     public var offers = 0
 }
@@ -533,12 +541,11 @@ public struct ReuseAnalysis {
                     anomalies[index].uids.append(record.uid)
                 }
                 anomalies[index].offers += 1
-                anomalies[index].detail = "TLS 1.3 PSK identity \(link.key) offered \(anomalies[index].offers) times"
             } else {
                 let anomaly = Anomaly(
                     kind: .ticketReuse,
                     uids: [link.issuerUID, record.uid],
-                    detail: "TLS 1.3 PSK identity \(link.key) offered 2 times",
+                    facts: .ticketReuse(identity: link.key),
                     offers: 2
                 )
                 if note(anomaly) { ticketReuseAnomaly[link.key] = anomalies.count - 1 }
@@ -550,7 +557,11 @@ public struct ReuseAnalysis {
                 Anomaly(
                     kind: .movedSession,
                     uids: [link.issuerUID, record.uid],
-                    detail: "\(link.mechanism.rawValue) issued to \(link.issuerClient) resumed from \(record.client)"
+                    facts: .movedSession(
+                        mechanism: link.mechanism,
+                        issuedTo: link.issuerClient,
+                        resumedFrom: record.client
+                    )
                 )
             )
         }
@@ -559,8 +570,7 @@ public struct ReuseAnalysis {
                 Anomaly(
                     kind: .sniChanged,
                     uids: [link.issuerUID, record.uid],
-                    detail:
-                        "issued under \(link.issuerSNI ?? "no SNI"), resumed under \(record.keptServerName ?? "no SNI")"
+                    facts: .sniChanged(issuedUnder: link.issuerSNI, resumedUnder: record.keptServerName)
                 )
             )
         }

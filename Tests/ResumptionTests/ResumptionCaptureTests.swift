@@ -1,5 +1,6 @@
 import Foundation
 import Handshakes
+import Packets
 import Pipeline
 import Reports
 import Resumption
@@ -231,7 +232,14 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         }
         #expect(moved.map(\.uids) == expected)
         #expect(moved.count >= 2)
-        #expect(moved.first?.detail.contains("127.0.0.2") == true && moved.first?.detail.contains("127.0.0.3") == true)
+        #expect(
+            moved.first?.facts
+                == .movedSession(
+                    mechanism: .ticket,
+                    issuedTo: IPAddress("127.0.0.2")!,
+                    resumedFrom: IPAddress("127.0.0.3")!
+                )
+        )
         // The last run changes the SNI: reported when the server accepted it, as the client printed.
         let sniChanged = report.anomalies.filter { $0.kind == .sniChanged }
         #expect(sniChanged.count == (verdicts.last!.reused ? 1 : 0))
