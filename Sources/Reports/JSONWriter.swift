@@ -7,7 +7,7 @@ public struct JSONWriter {
     /// A key was just written, so the value that follows takes no comma.
     private var afterKey = false
 
-    public init() { bytes.reserveCapacity(1024) }
+    public init(reservingCapacity capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
 
     /// Hands over the bytes written so far and clears them, keeping the open containers,
     /// so a large document can be written out in pieces.

@@ -45,12 +45,13 @@ extension HandshakeRecord {
     /// Writes the record as one JSON object, straight from the schema.
     public func writeJSON(into json: inout JSONWriter) {
         var record = self
-        withUnsafeMutablePointer(to: &json) { json in
-            var writer = JSONRecordWriter(json: json)
-            json.pointee.beginObject()
-            record.visitFields(&writer)
-            json.pointee.endObject()
-        }
+        // The visitor owns the writer while it walks (swapped in and out, no copy).
+        var writer = JSONRecordWriter()
+        swap(&writer.json, &json)
+        writer.json.beginObject()
+        record.visitFields(&writer)
+        writer.json.endObject()
+        swap(&writer.json, &json)
     }
 }
 
@@ -144,20 +145,18 @@ struct FieldCollector: RecordFieldVisitor {
 }
 
 /// Writes the schema's fields into an open JSON object as it walks them, with no values
-/// between. Lives only for one `writeJSON` call, which owns the writer it points to.
+/// between. Lives only for one `writeJSON` call, which lends it the writer.
 struct JSONRecordWriter: RecordFieldVisitor {
-    private let json: UnsafeMutablePointer<JSONWriter>
-
-    init(json: UnsafeMutablePointer<JSONWriter>) { self.json = json }
+    var json = JSONWriter(reservingCapacity: 0)
 
     private mutating func put(_ scalar: ScalarValue, _ kind: FieldKind) {
         switch (scalar, kind) {
-        case let (.integer(nanos), .time): json.pointee.raw(epochSeconds(nanos))
-        case let (.integer(seconds), .wholeSeconds): json.pointee.raw(epochSeconds(whole: seconds))
-        case let (.integer(value), _): json.pointee.int(value)
-        case let (.number(seconds), _): json.pointee.double(seconds, decimals: 3)
-        case let (.text(text), _): json.pointee.string(text)
-        case let (.flag(flag), _): json.pointee.bool(flag)
+        case let (.integer(nanos), .time): json.raw(epochSeconds(nanos))
+        case let (.integer(seconds), .wholeSeconds): json.raw(epochSeconds(whole: seconds))
+        case let (.integer(value), _): json.int(value)
+        case let (.number(seconds), _): json.double(seconds, decimals: 3)
+        case let (.text(text), _): json.string(text)
+        case let (.flag(flag), _): json.bool(flag)
         }
     }
 
@@ -167,7 +166,7 @@ struct JSONRecordWriter: RecordFieldVisitor {
         _ kind: FieldKind,
         _ origin: FieldOrigin
     ) {
-        json.pointee.key(key)
+        json.key(key)
         put(value.scalar(kind), kind)
     }
 
@@ -177,8 +176,8 @@ struct JSONRecordWriter: RecordFieldVisitor {
         _ kind: FieldKind,
         _ origin: FieldOrigin
     ) {
-        json.pointee.key(key)
-        if let value { put(value.scalar(kind), kind) } else { json.pointee.null() }
+        json.key(key)
+        if let value { put(value.scalar(kind), kind) } else { json.null() }
     }
 
     mutating func list<T: RecordScalar>(
@@ -187,32 +186,32 @@ struct JSONRecordWriter: RecordFieldVisitor {
         _ kind: FieldKind,
         _ origin: FieldOrigin
     ) {
-        json.pointee.key(key)
-        json.pointee.beginArray()
+        json.key(key)
+        json.beginArray()
         for value in values { put(value.scalar(kind), kind) }
-        json.pointee.endArray()
+        json.endArray()
     }
 
     mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
-        json.pointee.key(key)
+        json.key(key)
         guard var present = value else {
-            json.pointee.null()
+            json.null()
             return
         }
-        json.pointee.beginObject()
+        json.beginObject()
         present.visitFields(&self)
-        json.pointee.endObject()
+        json.endObject()
     }
 
     mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
-        json.pointee.key(key)
-        json.pointee.beginArray()
+        json.key(key)
+        json.beginArray()
         for var value in values {
-            json.pointee.beginObject()
+            json.beginObject()
             value.visitFields(&self)
-            json.pointee.endObject()
+            json.endObject()
         }
-        json.pointee.endArray()
+        json.endArray()
     }
 }
 
