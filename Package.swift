@@ -57,12 +57,26 @@ let package = Package(
             ],
             swiftSettings: optimised
         ),
+        // The driver, the worker threads, their merge and the spill file: packets in, records
+        // out in order of first ClientHello.
         .target(
-            name: "Resumption",
-            dependencies: ["Handshakes", .product(name: "HeapModule", package: "swift-collections")],
+            name: "Extraction",
+            dependencies: ["Capture", "Packets", "Reassembly", "Handshakes"],
+            swiftSettings: optimised
+        ),
+        // Records in order, linked: balancer legs paired, then resumptions linked to the
+        // sessions they resume. The analyses read linked records only.
+        .target(
+            name: "Linking",
+            dependencies: ["Capture", "Packets", "TLSWire", "Handshakes"],
             swiftSettings: strict
         ),
-        .target(name: "Stickiness", dependencies: ["Handshakes", "Resumption"], swiftSettings: strict),
+        .target(
+            name: "Resumption",
+            dependencies: ["Handshakes", "Linking", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
+        .target(name: "Stickiness", dependencies: ["Handshakes", "Linking", "Resumption"], swiftSettings: strict),
         .target(
             name: "Reports",
             dependencies: [
@@ -74,13 +88,13 @@ let package = Package(
         // inputs to analysed records, for the command line and the tests.
         .target(
             name: "Pipeline",
-            dependencies: ["Capture", "Reassembly", "Handshakes", "Resumption", "Stickiness"],
+            dependencies: ["Capture", "Reassembly", "Handshakes", "Extraction", "Linking", "Resumption", "Stickiness"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "tlsreuse",
             dependencies: [
-                "Capture", "Handshakes", "Resumption", "Stickiness", "Pipeline", "Reports",
+                "Capture", "Handshakes", "Extraction", "Linking", "Resumption", "Stickiness", "Pipeline", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -95,8 +109,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "ExtractionTests",
+            dependencies: ["Extraction", "Handshakes", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "LinkingTests",
+            dependencies: ["Linking", "Handshakes", "Packets", "TestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "ResumptionTests",
-            dependencies: ["Resumption", "Packets", "Pipeline", "Reports", "TestSupport"],
+            dependencies: ["Resumption", "Linking", "Packets", "Pipeline", "Reports", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -112,7 +136,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Capture", "Handshakes", "Stickiness", "Pipeline"],
+            dependencies: ["Capture", "Handshakes", "Extraction", "Packets", "TLSWire", "Stickiness", "Pipeline"],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The span of times tlsreuse accepts, from captures, saved records and options, as
 /// nanoseconds since the Unix epoch.
 ///
@@ -69,4 +73,11 @@ public enum CaptureTime {
         let days = era * 146_097 + dayOfEra - 719_468
         return Int64(((days * 24 + hour) * 60 + minute) * 60 + second)
     }
+}
+
+/// Nanoseconds since the epoch, from the system clock.
+public func wallClockNanos() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }

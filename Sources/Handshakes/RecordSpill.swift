@@ -10,8 +10,10 @@ import TLSWire
 /// writer appends each value it is handed, the reader replaces it with what it reads.
 /// Values are varints (zigzag for signed), a byte for a flag, a count before text and
 /// lists, a presence byte before optional values; names (versions) go as their numbers.
-struct RecordSpillWriter: RecordFieldVisitor {
-    private(set) var bytes: [UInt8] = []
+package struct RecordSpillWriter: RecordFieldVisitor {
+    package private(set) var bytes: [UInt8] = []
+
+    package init() {}
 
     private mutating func append(_ value: UInt64) {
         var value = value
@@ -37,7 +39,7 @@ struct RecordSpillWriter: RecordFieldVisitor {
         }
     }
 
-    mutating func scalar<T: RecordScalar>(
+    package mutating func scalar<T: RecordScalar>(
         _ key: StaticString,
         _ value: inout T,
         _ kind: FieldKind,
@@ -47,7 +49,7 @@ struct RecordSpillWriter: RecordFieldVisitor {
         put(value.scalar(kind.spilled))
     }
 
-    mutating func optional<T: RecordScalar>(
+    package mutating func optional<T: RecordScalar>(
         _ key: StaticString,
         _ value: inout T?,
         _ kind: FieldKind,
@@ -58,7 +60,7 @@ struct RecordSpillWriter: RecordFieldVisitor {
         if let value { put(value.scalar(kind.spilled)) }
     }
 
-    mutating func list<T: RecordScalar>(
+    package mutating func list<T: RecordScalar>(
         _ key: StaticString,
         _ values: inout [T],
         _ kind: FieldKind,
@@ -69,19 +71,19 @@ struct RecordSpillWriter: RecordFieldVisitor {
         for value in values { put(value.scalar(kind.spilled)) }
     }
 
-    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+    package mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
         guard origin != .shown else { return }
         bytes.append(value == nil ? 0 : 1)
         if var present = value { present.visitFields(&self) }
     }
 
-    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+    package mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
         guard origin != .shown else { return }
         append(UInt64(values.count))
         for var value in values { value.visitFields(&self) }
     }
 
-    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+    package mutating func reset() { bytes.removeAll(keepingCapacity: true) }
 }
 
 extension FieldKind {
@@ -92,20 +94,20 @@ extension FieldKind {
 /// Reads what `RecordSpillWriter` wrote. A read that finds the bytes short or out of range
 /// leaves its value and marks the reader `damaged`, so a damaged file ends the reading
 /// instead of the process.
-struct RecordSpillReader: RecordFieldVisitor {
-    static var fillsRecord: Bool { true }
+package struct RecordSpillReader: RecordFieldVisitor {
+    package static var fillsRecord: Bool { true }
     private let bytes: [UInt8]
     private var index = 0
-    private(set) var damaged = false
+    package private(set) var damaged = false
     /// Summaries read so far, carried from frame to frame by the caller.
-    private(set) var certificates: SpilledCertificates
+    package private(set) var certificates: SpilledCertificates
 
-    init(_ bytes: [UInt8], certificates: SpilledCertificates = SpilledCertificates()) {
+    package init(_ bytes: [UInt8], certificates: SpilledCertificates = SpilledCertificates()) {
         self.bytes = bytes
         self.certificates = certificates
     }
 
-    var isAtEnd: Bool { index == bytes.count }
+    package var isAtEnd: Bool { index == bytes.count }
 
     /// Nil, and damaged, when the varint is cut off or longer than 64 bits.
     private mutating func varint() -> UInt64? {
@@ -162,7 +164,7 @@ struct RecordSpillReader: RecordFieldVisitor {
         return value
     }
 
-    mutating func scalar<T: RecordScalar>(
+    package mutating func scalar<T: RecordScalar>(
         _ key: StaticString,
         _ value: inout T,
         _ kind: FieldKind,
@@ -172,7 +174,7 @@ struct RecordSpillReader: RecordFieldVisitor {
         value = read
     }
 
-    mutating func optional<T: RecordScalar>(
+    package mutating func optional<T: RecordScalar>(
         _ key: StaticString,
         _ value: inout T?,
         _ kind: FieldKind,
@@ -182,7 +184,7 @@ struct RecordSpillReader: RecordFieldVisitor {
         value = flag() == true ? take(T.self, kind) : nil
     }
 
-    mutating func list<T: RecordScalar>(
+    package mutating func list<T: RecordScalar>(
         _ key: StaticString,
         _ values: inout [T],
         _ kind: FieldKind,
@@ -198,7 +200,7 @@ struct RecordSpillReader: RecordFieldVisitor {
         values = read
     }
 
-    mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+    package mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
         guard origin != .shown, !damaged else { return }
         guard flag() == true, !damaged else {
             value = nil
@@ -209,7 +211,7 @@ struct RecordSpillReader: RecordFieldVisitor {
         value = read
     }
 
-    mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
+    package mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
         guard origin != .shown, !damaged, let count = count() else { return }
         var read: [T] = []
         read.reserveCapacity(count)
@@ -221,20 +223,20 @@ struct RecordSpillReader: RecordFieldVisitor {
         values = read
     }
 
-    mutating func certificate(_ fields: CertificateFields?, leaf: String?) -> CertificateSummary? {
+    package mutating func certificate(_ fields: CertificateFields?, leaf: String?) -> CertificateSummary? {
         fields.map { certificates.shared($0.summary, leaf: leaf) }
     }
 }
 
 extension HandshakeRecord {
     /// Appends the whole record; `init(spilled:)` reads it back equal.
-    func spill(into writer: inout RecordSpillWriter) {
+    package func spill(into writer: inout RecordSpillWriter) {
         var record = self
         record.visitFields(&writer)
     }
 
     /// Reads one record that `spill(into:)` wrote; nil when the bytes are damaged.
-    init?(spilled reader: inout RecordSpillReader) {
+    package init?(spilled reader: inout RecordSpillReader) {
         self = .placeholder
         visitFields(&reader)
         if reader.damaged { return nil }
@@ -243,89 +245,18 @@ extension HandshakeRecord {
 
 /// Certificate summaries read back from a spill, one instance per leaf certificate again, as
 /// the extractor shares them. Bounded: a capture of many certificates only costs sharing.
-struct SpilledCertificates {
+package struct SpilledCertificates {
     /// Distinct leaf certificates remembered before the table starts afresh.
     static let maximumRemembered = 1024
     private var byLeaf: [String: CertificateSummary] = [:]
 
-    mutating func shared(_ summary: CertificateSummary, leaf: String?) -> CertificateSummary {
+    package init() {}
+
+    package mutating func shared(_ summary: CertificateSummary, leaf: String?) -> CertificateSummary {
         guard let leaf else { return summary }
         if let known = byLeaf[leaf], known == summary { return known }
         if byLeaf.count >= SpilledCertificates.maximumRemembered { byLeaf.removeAll(keepingCapacity: true) }
         byLeaf[leaf] = summary
         return summary
-    }
-}
-
-/// An unlinked temporary file that frames of spilled records are appended to and read back
-/// from in order. Nil when no temporary file can be made; the caller then waits instead.
-final class RecordSpillFile {
-    private let descriptor: Int32
-    private var writeOffset: Int64 = 0
-    private var readOffset: Int64 = 0
-
-    /// - Parameter directory: where to make the file; TMPDIR, or /tmp, when nil.
-    init?(directory: String? = nil) {
-        let directory =
-            directory ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array("\(directory)/tlsreuse-spill-XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else { return nil }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-        self.descriptor = descriptor
-    }
-
-    deinit { close(descriptor) }
-
-    /// Appends one frame: its length, then its bytes. False when the write failed (a full
-    /// disk); nothing of the frame counts then.
-    func append(_ frame: [UInt8]) -> Bool {
-        var length = UInt32(frame.count).littleEndian
-        let header = withUnsafeBytes(of: &length) { writeAll($0, at: writeOffset) }
-        guard header, frame.withUnsafeBytes({ writeAll($0, at: writeOffset + 4) }) else { return false }
-        writeOffset += 4 + Int64(frame.count)
-        return true
-    }
-
-    /// The next frame appended and not yet read; nil when the read failed.
-    func next() -> [UInt8]? {
-        var length: UInt32 = 0
-        guard withUnsafeMutableBytes(of: &length, { readAll($0, at: readOffset) }) else { return nil }
-        let count = Int(UInt32(littleEndian: length))
-        var frame = [UInt8](repeating: 0, count: count)
-        guard frame.withUnsafeMutableBytes({ readAll($0, at: readOffset + 4) }) else { return nil }
-        readOffset += 4 + Int64(count)
-        if readOffset == writeOffset {
-            // Everything read: start over, so the file holds at most what is waiting.
-            readOffset = 0
-            writeOffset = 0
-            _ = ftruncate(descriptor, 0)
-        }
-        return frame
-    }
-
-    private func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Bool {
-        untilDone(bytes.count) {
-            pwrite(descriptor, bytes.baseAddress! + $0, bytes.count - $0, off_t(offset) + off_t($0))
-        }
-    }
-
-    private func readAll(_ bytes: UnsafeMutableRawBufferPointer, at offset: Int64) -> Bool {
-        untilDone(bytes.count) {
-            pread(descriptor, bytes.baseAddress! + $0, bytes.count - $0, off_t(offset) + off_t($0))
-        }
-    }
-
-    /// Repeats a partial pread or pwrite (`step`, given the bytes done so far) until `count`
-    /// bytes are through; false on an error or end of file. Interrupted calls are retried.
-    private func untilDone(_ count: Int, _ step: (Int) -> Int) -> Bool {
-        var done = 0
-        while done < count {
-            let moved = step(done)
-            if moved < 0, errno == EINTR { continue }
-            guard moved > 0 else { return false }
-            done += moved
-        }
-        return true
     }
 }

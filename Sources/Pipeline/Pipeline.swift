@@ -1,5 +1,7 @@
 import Capture
+import Extraction
 import Handshakes
+import Linking
 import Reassembly
 import Resumption
 import Stickiness
@@ -93,7 +95,7 @@ public final class Pipeline {
     ) throws(CaptureError) -> ExtractionStatistics {
         let statistics: ExtractionStatistics
         if workers > 1, files.count > 1, Self.filesFollowEachOther(files) {
-            statistics = try Extraction.runSegmented(paths: files, filter: bpf, workers: workers, limits: limits) {
+            statistics = try Extraction.runFileGroups(paths: files, filter: bpf, workers: workers, limits: limits) {
                 take($0)
             }
         } else if workers > 1 {

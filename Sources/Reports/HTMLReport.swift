@@ -122,12 +122,12 @@ public enum HTMLReport {
         )
         html += "</div>\n<table class=\"support\"><tbody>\n"
         for m in Mechanism.allCases {
-            let support = s.support[m] ?? Support(value: .unknown, reason: "")
+            let value = s.support[m]?.value ?? .unknown
             let count = s.offers[m] ?? OfferCount()
             html +=
-                "<tr><th>\(escape(m.title))</th><td>\(badge(support.value.rawValue))</td><td "
+                "<tr><th>\(escape(m.title))</th><td>\(badge(value.rawValue))</td><td "
                 + "class=\"n\">\(count.accepted) of \(count.made) offers "
-                + "accepted</td><td>\(escape(support.reason))</td></tr>\n"
+                + "accepted</td><td>\(escape(s.supportReason(m)))</td></tr>\n"
         }
         html += "</tbody></table>\n<p class=\"lifetime\"><b>Lifetime</b> "
         if let b = s.lifetime {
@@ -157,7 +157,7 @@ public enum HTMLReport {
         html += figure("Acceptance by session age", ageChart(s.byAge))
         html += figure("Offers and acceptances over time", timeChart(s.overTime))
         var backends = (stickiness?.backends ?? []).map {
-            (id: $0.id, connections: $0.connections, identifiedBy: $0.identifiedBy)
+            (id: $0.id, connections: $0.connections, identifiedBy: $0.identifiedBy.words)
         }
         if backends.isEmpty, stickiness?.verdict == .singleBackend {
             backends = [(id: "one backend", connections: s.connections, identifiedBy: "one backend visible")]

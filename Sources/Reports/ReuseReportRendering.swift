@@ -106,7 +106,7 @@ public enum ReuseReportFields {
             ),
             Field(
                 "support_reasons",
-                .object(Mechanism.allCases.map { Field($0.rawValue, .optional(s.support[$0]?.reason)) })
+                .object(Mechanism.allCases.map { Field($0.rawValue, .optional(s.support[$0]?.reason($0))) })
             ),
             Field("by_age", .objects(s.byAge.map(bucket))),
             Field(
@@ -135,7 +135,7 @@ public enum ReuseReportFields {
                             m.rawValue,
                             .object([
                                 Field("bracket", entry?.bracket.map { .object(bracket($0)) } ?? .null),
-                                Field("reason", .optional(entry?.reason)),
+                                Field("reason", .optional(entry.flatMap { $0.basis.reason(bracket: $0.bracket) })),
                             ])
                         )
                     }
@@ -171,7 +171,7 @@ public enum ReuseReportFields {
                 .objects(
                     v.backends.map {
                         [
-                            Field("id", .string($0.id)), Field("identified_by", .string($0.identifiedBy)),
+                            Field("id", .string($0.id)), Field("identified_by", .string($0.identifiedBy.words)),
                             Field("connections", .int(Int64($0.connections))),
                         ]
                     }
@@ -376,9 +376,9 @@ public struct ReuseReportText {
                 + s.versions.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
         )
         for m in Mechanism.allCases {
-            let support = s.support[m] ?? Support(value: .unknown, reason: "")
+            let value = s.support[m]?.value ?? .unknown
             let name = (m.title + ":").padding(12)
-            out.append("  \(name)  \(style.support(support.value.rawValue.padding(7))) \(support.reason)")
+            out.append("  \(name)  \(style.support(value.rawValue.padding(7))) \(s.supportReason(m))")
         }
         let withAge = s.byAge.reduce(0) { $0 + $1.offers }
         if withAge > 0 {

@@ -14,6 +14,20 @@ extension Anomaly {
     }
 }
 
+extension BackendSignal {
+    /// What told a backend apart, as the report names it.
+    public var words: String {
+        switch self {
+        case .legs: "back-side connection"
+        case .addresses: "server address"
+        case .certificates: "certificate"
+        case .tcpShapes: "TCP traits"
+        case .helloShapes: "ServerHello shape"
+        case .single: "none"
+        }
+    }
+}
+
 /// The stickiness evidence in words, the same for text, HTML and JSON.
 extension StickinessEvidence {
     public var sentence: String {

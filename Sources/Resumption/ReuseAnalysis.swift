@@ -1,22 +1,62 @@
 import Capture
 import Handshakes
 import HeapModule
+import Linking
 import Packets
 import TLSWire
 
-/// "yes", "no" or "unknown", with the reason a reader can check.
+/// "yes", "no" or "unknown", with the counts it rests on (Reports puts them in words).
 public struct Support: Sendable, Equatable {
     public enum Value: String, Sendable { case yes, no, unknown }
     /// What the value rests on: answered offers, or what full handshakes issued (a server
     /// that never issues a session ID or ticket supports none, wherever offers went).
     public enum Basis: Sendable { case offers, issuance, nothing }
     public var value: Value
-    public var reason: String
+    public var evidence: SupportEvidence
     public var basis: Basis
-    public init(value: Value, reason: String, basis: Basis = .offers) {
+    /// Offers that landed on another backend than the one that issued their session, when
+    /// some were refused there (lost to the balancer); set when support is judged on places.
+    public var landedElsewhere: OfferCount?
+
+    public init(value: Value, evidence: SupportEvidence, basis: Basis = .offers, landedElsewhere: OfferCount? = nil) {
         self.value = value
-        self.reason = reason
+        self.evidence = evidence
         self.basis = basis
+        self.landedElsewhere = landedElsewhere
+    }
+}
+
+/// The counts behind a support value, for one mechanism at one service.
+public enum SupportEvidence: Sendable, Equatable {
+    /// Some offers were accepted.
+    case offersAccepted(OfferCount)
+    /// Offers were made and none was accepted.
+    case noneAccepted(made: Int)
+    /// No session ID in full handshakes that gave no ticket either (`refusedOffers` offers
+    /// refused besides).
+    case noSessionIDIssued(fullHandshakes: Int, refusedOffers: Int)
+    /// No ticket in full handshakes whose client accepts tickets.
+    case noTicketIssued(fullHandshakes: Int, refusedOffers: Int)
+    /// No offer seen (TLS 1.3 tickets travel encrypted: their offers are the only sign).
+    case noOffers
+    /// Judged on places: none of `made` offers accepted, and nothing tells backends apart.
+    case noneAcceptedBackendsUnknown(made: Int, youngestRefusedAge: Double?)
+    /// Judged on places: the offers that returned to the backend that issued their session,
+    /// and each backend's answer to the offers of its own sessions (sorted by backend).
+    case atIssuingBackend(OfferCount, byBackend: [BackendOffers])
+    /// Judged on places: every offer whose backend is known (`known` of `made`) landed on
+    /// another backend than the issuing one and was refused.
+    case lostToBalancer(known: Int, made: Int)
+}
+
+/// One backend's answer to the offers of the sessions it issued.
+public struct BackendOffers: Sendable, Equatable {
+    public var backend: String
+    public var offers: OfferCount
+
+    public init(backend: String, offers: OfferCount) {
+        self.backend = backend
+        self.offers = offers
     }
 }
 
@@ -63,6 +103,34 @@ public struct LifetimeBracket: Sendable, Equatable {
     public var fromFirstOffer = false
 }
 
+/// What a lifetime bracket rests on, or why there is none (Reports puts it in words).
+public struct LifetimeBasis: Sendable, Equatable {
+    /// Why the offers give no bracket.
+    public enum Gap: Sendable, Equatable {
+        /// No offer of a session whose issue was seen.
+        case noOfferOfKnownIssue
+        /// No offer was accepted.
+        case noneAccepted(refused: Int, youngestRefusedAge: Double)
+        /// Offers younger than the oldest accepted one were refused: acceptance does not
+        /// follow age (several backends, or cache eviction).
+        case acceptanceDoesNotFollowAge(refusedYounger: Int, oldestAccepted: Double)
+    }
+
+    public var mechanism: Mechanism?
+    /// Nil when there is a bracket.
+    public var gap: Gap?
+    /// Refusals left out: the server answered them with a ticket under a new key name.
+    public var refusalsUnderNewKeyName = 0
+    /// TLS 1.3: offers whose age counts from the identity's first offer (no full handshake
+    /// of the client before it), so it is low.
+    public var agesFromFirstOffer = 0
+
+    public init(mechanism: Mechanism?, gap: Gap?) {
+        self.mechanism = mechanism
+        self.gap = gap
+    }
+}
+
 /// Everything the report says about one service.
 public struct ServiceReuse: Sendable {
     public var key: ServiceKey
@@ -76,8 +144,8 @@ public struct ServiceReuse: Sendable {
     public var byAge: [AgeBucket] = []
     public var byAgePerMechanism: [Mechanism: [AgeBucket]] = [:]
     public var lifetime: LifetimeBracket?
-    public var lifetimeReason: String?
-    public var lifetimes: [Mechanism: (bracket: LifetimeBracket?, reason: String?)] = [:]
+    public var lifetimeBasis = LifetimeBasis(mechanism: nil, gap: .noOfferOfKnownIssue)
+    public var lifetimes: [Mechanism: (bracket: LifetimeBracket?, basis: LifetimeBasis)] = [:]
     /// Ticket lifetime hints sent (RFC 5077 3.3), with how often.
     public var ticketLifetimeHints: [UInt32: Int] = [:]
     /// Connections per negotiated version (raw ProtocolVersion values).
@@ -240,24 +308,21 @@ struct AgeStatistics {
 
     var hasSamples: Bool { accepted + refused > 0 }
 
-    /// The lifetime bracket, or nil with the reason the offers do not support one.
-    func bracket(_ mechanism: Mechanism) -> (LifetimeBracket?, String?) {
-        let keyNote =
-            keyChanges > 0 ? "; \(keyChanges) refusals left out: the server issued a ticket under a new key name" : ""
-        guard hasSamples else { return (nil, "no offer of a session whose issue was seen" + keyNote) }
+    /// The lifetime bracket, or nil, with what it rests on or why there is none.
+    func bracket(_ mechanism: Mechanism) -> (LifetimeBracket?, LifetimeBasis) {
+        var basis = LifetimeBasis(mechanism: mechanism, gap: nil)
+        basis.refusalsUnderNewKeyName = keyChanges
+        guard hasSamples else {
+            basis.gap = .noOfferOfKnownIssue
+            return (nil, basis)
+        }
         guard let oldest = oldestAccepted else {
-            return (
-                nil,
-                "no offer was accepted (\(refused) refused, youngest \(formatAge(refusedAbove.minimum ?? 0)))" + keyNote
-            )
+            basis.gap = .noneAccepted(refused: refused, youngestRefusedAge: refusedAbove.minimum ?? 0)
+            return (nil, basis)
         }
         if refusedBelow > 0 {
-            return (
-                nil,
-                "\(refusedBelow) offers refused younger than the oldest accepted (\(formatAge(oldest))): acceptance "
-                    + "does not follow age (several backends, or cache eviction)"
-                    + keyNote
-            )
+            basis.gap = .acceptanceDoesNotFollowAge(refusedYounger: refusedBelow, oldestAccepted: oldest)
+            return (nil, basis)
         }
         let atMost = refusedAbove.minimum.flatMap { $0 > oldest ? $0 : nil }
         var bracket = LifetimeBracket(
@@ -267,21 +332,10 @@ struct AgeStatistics {
             acceptedOffers: accepted,
             refusedOffers: refused
         )
+        // Tickets travel encrypted (RFC 8446 4.6.1): their issue is not seen.
+        if mechanism == .psk { basis.agesFromFirstOffer = fromFirstOffer }
         bracket.fromFirstOffer = mechanism == .psk && fromFirstOffer > 0
-        var reason: String? = atMost == nil ? "no refused offer older than the oldest accepted: lower bound only" : nil
-        if mechanism == .psk {
-            // Tickets travel encrypted (RFC 8446 4.6.1): their issue is not seen.
-            let basis =
-                fromFirstOffer > 0
-                ? "TLS 1.3 ages of \(fromFirstOffer) offers count from the identity's first offer (no full handshake "
-                    + "of the client before it), so they are low"
-                : "TLS 1.3 ages count from the client's last full handshake before the identity's first offer, where "
-                    + "its ticket was issued"
-            reason = [reason, basis, atMost != nil ? "a refusal may also mean new ticket keys" : nil].compactMap { $0 }
-                .joined(separator: "; ")
-        }
-        if keyChanges > 0 { reason = (reason ?? "") + keyNote }
-        return (bracket, reason)
+        return (bracket, basis)
     }
 }
 
@@ -612,9 +666,7 @@ public struct ReuseAnalysis {
                 let entry = service.lifetimes[main]
             {
                 service.lifetime = entry.bracket
-                service.lifetimeReason = entry.reason
-            } else {
-                service.lifetimeReason = "no offer of a session whose issue was seen"
+                service.lifetimeBasis = entry.basis
             }
             finished.append(service)
         }
@@ -631,47 +683,26 @@ public struct ReuseAnalysis {
     }
 
     private func support(_ mechanism: Mechanism, _ offers: OfferCount, _ counts: IssuanceCounts) -> Support {
-        let name = ["session_id": "session ID", "ticket": "ticket", "psk": "TLS 1.3 PSK"][mechanism.rawValue]!
-        if offers.accepted > 0 {
-            return Support(value: .yes, reason: "\(offers.accepted) of \(offers.made) \(name) offers accepted")
-        }
-        let refusals = offers.made > 0 ? "; none of \(offers.made) \(name) offers accepted" : ""
+        if offers.accepted > 0 { return Support(value: .yes, evidence: .offersAccepted(offers)) }
         switch mechanism {
         case .sessionID where counts.fullWithoutTicket > 0 && counts.fullWithoutTicketIssuingSessionID == 0:
             return Support(
                 value: .no,
-                reason: "no session ID issued in \(counts.fullWithoutTicket) full handshakes that gave no ticket either"
-                    + refusals,
+                evidence: .noSessionIDIssued(fullHandshakes: counts.fullWithoutTicket, refusedOffers: offers.made),
                 basis: .issuance
             )
         case .ticket where counts.fullWithTicketClient > 0 && counts.ticketsIssued == 0:
             return Support(
                 value: .no,
-                reason:
-                    "no ticket issued in \(counts.fullWithTicketClient) full handshakes whose client accepts tickets"
-                    + refusals,
+                evidence: .noTicketIssued(fullHandshakes: counts.fullWithTicketClient, refusedOffers: offers.made),
                 basis: .issuance
             )
         case _ where offers.made > 0:
-            return Support(value: .no, reason: "none of \(offers.made) \(name) offers accepted")
-        case .psk:
-            return Support(value: .unknown, reason: "no PSK offers (TLS 1.3 tickets travel encrypted)", basis: .nothing)
+            return Support(value: .no, evidence: .noneAccepted(made: offers.made))
         default:
-            return Support(value: .unknown, reason: "no \(name) offers seen", basis: .nothing)
+            return Support(value: .unknown, evidence: .noOffers, basis: .nothing)
         }
     }
-}
-
-/// "3.2 s", "4 min", "2.0 h": an age for people.
-public func formatAge(_ seconds: Double) -> String {
-    guard seconds.isFinite, seconds.magnitude < 1e15 else { return "-" }
-    if seconds < 0.1 { return "\(Int((seconds * 1000).rounded())) ms" }
-    // Rounded, not cut: 14.942 s is "15 s", 2.96 s is "3 s", 2.94 s is "2.9 s".
-    let tenths = (seconds * 10).rounded() / 10
-    if tenths < 10 { return tenths == tenths.rounded(.down) ? "\(Int(tenths)) s" : "\(tenths) s" }
-    if seconds < 119.5 { return "\(Int(seconds.rounded())) s" }
-    if seconds < 7170 { return "\(Int((seconds / 60).rounded())) min" }
-    return "\((seconds / 360).rounded() / 10) h"
 }
 
 /// The finished analysis.

@@ -6,24 +6,15 @@ import Resumption
 // backend, what ticket key names show, where each offer went, and the verdict.
 
 /// What tells the backends of a service apart, strongest first.
-enum Scheme {
+public enum BackendSignal: Sendable, Equatable {
+    /// Both legs captured: each connection's back-side connection.
     case legs
     case addresses
     case certificates
     case tcpShapes
     case helloShapes
+    /// Nothing: one backend visible.
     case single
-
-    var label: String {
-        switch self {
-        case .legs: "back-side connection"
-        case .addresses: "server address"
-        case .certificates: "certificate"
-        case .tcpShapes: "TCP traits"
-        case .helloShapes: "ServerHello shape"
-        case .single: "none"
-        }
-    }
 }
 
 /// The distinct backend signals among a service's connections.
@@ -43,12 +34,13 @@ private struct Signals {
 
 /// How a backend is named in the report: an address, "host N" for shapes, else its text.
 private struct BackendNaming {
-    let scheme: Scheme
+    let scheme: BackendSignal
     let services: [ServiceKey]
     let shapeIDs: [Int32: String]
     let interned: StickinessAnalysis.Interned
 
-    init(_ scheme: Scheme, _ services: [ServiceKey], _ signals: Signals, _ interned: StickinessAnalysis.Interned) {
+    init(_ scheme: BackendSignal, _ services: [ServiceKey], _ signals: Signals, _ interned: StickinessAnalysis.Interned)
+    {
         self.scheme = scheme
         self.services = services
         self.interned = interned
@@ -93,14 +85,14 @@ extension StickinessAnalysis {
     /// scheme the index of the connection's service in `services`.
     func judge(_ all: [Connection], services: [ServiceKey]) -> StickinessVerdict {
         let signals = Signals(all)
-        let (scheme, schemeEvidence) = chooseScheme(all, services: services, signals)
+        let (scheme, schemeEvidence) = chooseBackendSignal(all, services: services, signals)
         var evidence = [schemeEvidence]
         let backendOf = backends(of: all, services: services, scheme: scheme)
         let naming = BackendNaming(scheme, services, signals, interned)
         var counts: [Int32: Int] = [:]
         for b in backendOf where b >= 0 { counts[b, default: 0] += 1 }
         let backends = counts.map {
-            BackendSummary(id: naming.name($0.key), identifiedBy: scheme.label, connections: $0.value)
+            BackendSummary(id: naming.name($0.key), identifiedBy: scheme, connections: $0.value)
         }.sorted { $0.id < $1.id }
         evidence += keyNameEvidence(all, backendOf: backendOf, naming: naming)
         var tally = Self.tally(all, backendOf: backendOf)
@@ -142,11 +134,11 @@ extension StickinessAnalysis {
     }
 
     /// The strongest signal that tells backends apart, and the evidence that says so.
-    private func chooseScheme(
+    private func chooseBackendSignal(
         _ all: [Connection],
         services: [ServiceKey],
         _ signals: Signals
-    ) -> (Scheme, StickinessEvidence) {
+    ) -> (BackendSignal, StickinessEvidence) {
         if !signals.paired.isEmpty {
             let backends = Set(signals.paired.map(\.legBackend)).map(interned.text).sorted()
             return (.legs, .legsPaired(paired: signals.paired.count, of: all.count, backends: backends))
@@ -166,7 +158,7 @@ extension StickinessAnalysis {
     }
 
     /// Each connection's backend (by position in `all`), where the scheme tells it; -1 where not.
-    private func backends(of all: [Connection], services: [ServiceKey], scheme: Scheme) -> [Int32] {
+    private func backends(of all: [Connection], services: [ServiceKey], scheme: BackendSignal) -> [Int32] {
         let serviceIndex = Dictionary(uniqueKeysWithValues: services.enumerated().map { ($1, Int32($0)) })
         var backendOf = [Int32](repeating: -1, count: all.count)
         for (i, c) in all.enumerated() {

@@ -17,8 +17,7 @@ public enum PlacedSupport {
                     base,
                     offers: offers,
                     places: verdict.offerPlaces[mechanism] ?? OfferPlaces(),
-                    backendsKnown: verdict.backendsKnown,
-                    name: name(mechanism)
+                    backendsKnown: verdict.backendsKnown
                 )
             }
         }
@@ -28,70 +27,36 @@ public enum PlacedSupport {
         _ base: Support,
         offers: OfferCount,
         places: OfferPlaces,
-        backendsKnown: Bool,
-        name: String
+        backendsKnown: Bool
     ) -> Support {
         let at = places.atIssuer
         let away = places.elsewhere
-        let lost = away.made - away.accepted
-        let lostNote =
-            lost > 0 ? "; \(lost) of \(away.made) that landed on another backend refused (lost to the balancer)" : ""
+        let lostElsewhere = away.made > away.accepted ? away : nil
         // A server that issues nothing supports nothing, wherever the offers went.
         guard base.basis == .offers else { return base }
         guard backendsKnown else {
             guard base.value == .no else { return base }
-            let youngest =
-                places.youngestRefusedAge.map { ", the youngest \(formatAge($0)) after its session was issued" } ?? ""
             return Support(
                 value: .unknown,
-                reason:
-                    "none of \(offers.made) \(name) offers accepted\(youngest), and nothing tells backends apart: no "
-                    + "session cache, a cache too small or restarted, or several backends without stickiness"
+                evidence: .noneAcceptedBackendsUnknown(made: offers.made, youngestRefusedAge: places.youngestRefusedAge)
             )
         }
         // Each backend's own answer to the offers of its sessions.
-        let byBackend = places.atIssuerByBackend.sorted { $0.key < $1.key }
-        let perBackend =
-            byBackend.count > 1
-            ? " (" + byBackend.map { "\($0.key): \($0.value.accepted) of \($0.value.made)" }.joined(separator: ", ")
-                + ")" : ""
-        if at.accepted > 0 {
-            let refusing = byBackend.filter { $0.value.accepted == 0 }.count
-            let onSome = refusing > 0 ? "yes on \(byBackend.count - refusing) of \(byBackend.count) backends: " : ""
+        let byBackend = places.atIssuerByBackend.sorted { $0.key < $1.key }.map {
+            BackendOffers(backend: $0.key, offers: $0.value)
+        }
+        if at.accepted > 0 || (at.made > 0 && base.value == .no) {
             return Support(
-                value: .yes,
-                reason: onSome
-                    + "\(at.accepted) of \(at.made) \(name) offers that returned to the issuing backend accepted"
-                    + perBackend + lostNote
+                value: at.accepted > 0 ? .yes : .no,
+                evidence: .atIssuingBackend(at, byBackend: byBackend),
+                landedElsewhere: lostElsewhere
             )
         }
-        if at.made > 0 {
-            guard base.value == .no else { return Support(value: base.value, reason: base.reason + lostNote) }
-            return Support(
-                value: .no,
-                reason:
-                    "none of \(at.made) \(name) offers that returned to the issuing backend accepted\(perBackend) "
-                    + "(no cache there, or the sessions expired, were evicted or the server restarted)"
-                    + lostNote
-            )
+        if at.made == 0, base.value == .no, away.made > 0 {
+            return Support(value: .unknown, evidence: .lostToBalancer(known: away.made, made: offers.made))
         }
-        if base.value == .no, away.made > 0 {
-            return Support(
-                value: .unknown,
-                reason:
-                    "every \(name) offer whose backend is known (\(away.made) of \(offers.made)) landed on another "
-                    + "backend than the one that issued its session, and was refused: lost to the balancer; the "
-                    + "backends' own support cannot be judged"
-            )
-        }
-        return Support(value: base.value, reason: base.reason + lostNote, basis: base.basis)
-    }
-
-    private static func name(_ mechanism: Mechanism) -> String {
-        switch mechanism {
-        case .sessionID: "session ID"
-        case .ticket: "ticket"
-        case .psk: "TLS 1.3 PSK"
-        }
+        var placed = base
+        placed.landedElsewhere = lostElsewhere
+        return placed
     }
 }

@@ -1,5 +1,6 @@
 import Capture
 import Handshakes
+import Linking
 import Packets
 import Resumption
 import TLSWire
@@ -8,8 +9,7 @@ import TLSWire
 public struct BackendSummary: Sendable, Equatable {
     /// "127.0.0.1:14501", "certificate 3f2a9c01be77", "shape 2", ...
     public var id: String
-    /// "back-side connection", "server address", "certificate" or "ServerHello shape".
-    public var identifiedBy: String
+    public var identifiedBy: BackendSignal
     public var connections: Int
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Capture
 import Handshakes
 import Reports
 

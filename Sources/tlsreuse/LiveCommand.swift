@@ -1,5 +1,6 @@
 import ArgumentParser
 import Capture
+import Extraction
 import Handshakes
 import Pipeline
 import Reassembly

@@ -11,6 +11,7 @@ import Stickiness
 
 #if canImport(Glibc)
 import Glibc
+import Linking
 #endif
 
 /// Exit codes, documented in the README.

@@ -266,9 +266,12 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         let service = try #require(report.services.first)
         #expect(
             service.support[.sessionID]?.value.rawValue == sessionID,
-            "\(service.support[.sessionID]?.reason ?? "")"
+            "\(String(describing: service.support[.sessionID]?.evidence))"
         )
-        #expect(service.support[.ticket]?.value.rawValue == ticket, "\(service.support[.ticket]?.reason ?? "")")
+        #expect(
+            service.support[.ticket]?.value.rawValue == ticket,
+            "\(String(describing: service.support[.ticket]?.evidence))"
+        )
         #expect(service.support[.psk]?.value.rawValue == psk)
     }
 
@@ -279,7 +282,15 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         let service = try #require(report.services.first { $0.key.port == 14416 })
         #expect(service.resumed == 0)
         #expect(service.support[.sessionID]?.value == .no)
-        #expect(service.support[.sessionID]?.reason.contains("no session ID issued") == true)
+        let fullHandshakes = records.filter { $0.serverPort == 14416 && $0.resumed == false }.count
+        #expect(fullHandshakes > 0)
+        #expect(
+            service.support[.sessionID]?.evidence
+                == .noSessionIDIssued(
+                    fullHandshakes: fullHandshakes,
+                    refusedOffers: service.offers[.sessionID]?.made ?? 0
+                )
+        )
         #expect(service.support[.ticket]?.value == .no)
         #expect(records.filter { $0.serverPort == 14416 }.allSatisfy { $0.serverSessionID == "" && !$0.ticketIssued })
     }
@@ -287,11 +298,12 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
     @Test func tls13RefusalIsNotCalledALifetimeWithoutSaying() throws {
         let (_, report) = try analyse("tls13-psk.pcap")
         let service = try #require(report.services.first)
-        // The ticket is encrypted: the reason says where TLS 1.3 ages count from.
-        #expect(
-            service.lifetimeReason?.contains("TLS 1.3 ages count from the client's last full handshake") == true,
-            "\(service.lifetimeReason ?? "")"
-        )
+        // The ticket is encrypted: the basis says where TLS 1.3 ages count from (here every
+        // age from the client's last full handshake, none from an identity's first offer).
+        #expect(service.lifetime?.mechanism == .psk)
+        #expect(service.lifetimeBasis.mechanism == .psk && service.lifetimeBasis.gap == nil)
+        #expect(service.lifetimeBasis.agesFromFirstOffer == 0 && service.lifetime?.fromFirstOffer == false)
+        #expect(service.lifetimeReason?.contains("TLS 1.3 ages count from the client's last full handshake") == true)
     }
 
     @Test func filtersSelectConnections() throws {

@@ -124,7 +124,7 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         #expect(both.backends.map(\.id) == ["127.0.0.1:14501", "127.0.0.1:14502"])
         let certificates = try #require(try judge("lb-roundrobin-client-side.pcap").stickiness[front])
         #expect(
-            certificates.backends.count == 2 && certificates.backends.allSatisfy { $0.identifiedBy == "certificate" }
+            certificates.backends.count == 2 && certificates.backends.allSatisfy { $0.identifiedBy == .certificates }
         )
         #expect(
             certificates.evidence.contains {
@@ -149,17 +149,29 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
     /// are not a "no". The client logs are the truth: s_client printed New for every
     /// lb-reconnect connection.
     @Test(arguments: [
-        ("lb-reconnect.pcap", "unknown", "landed on another backend"),
-        ("lb-reconnect-client-side.pcap", "unknown", "several backends without stickiness"),
-        ("lb-roundrobin.pcap", "yes", "lost to the balancer"),
-        ("lb-alternating.pcap", "yes", "returned to the issuing backend"),
+        ("lb-reconnect.pcap", "unknown", "lost to the balancer"),
+        ("lb-reconnect-client-side.pcap", "unknown", "backends not told apart"),
+        ("lb-roundrobin.pcap", "yes", "at the issuer, some lost elsewhere"),
+        ("lb-alternating.pcap", "yes", "at the issuer"),
     ])
-    func supportJudgedWhereOffersWent(capture: String, expected: String, reason: String) throws {
+    func supportJudgedWhereOffersWent(capture: String, expected: String, evidence: String) throws {
         let (records, reuse, _) = try judge(capture)
         let service = try #require(reuse.services.first)
         let support = try #require(service.support[.sessionID])
-        #expect(support.value.rawValue == expected, "\(capture): \(support.reason)")
-        #expect(support.reason.contains(reason), "\(capture): \(support.reason)")
+        let offers = try #require(service.offers[.sessionID])
+        #expect(support.value.rawValue == expected, "\(capture): \(support.evidence)")
+        switch support.evidence {
+        case let .lostToBalancer(known, made):
+            #expect(evidence == "lost to the balancer" && known > 0 && known <= made && made == offers.made)
+        case let .noneAcceptedBackendsUnknown(made, _):
+            #expect(evidence == "backends not told apart" && made == offers.made && offers.accepted == 0)
+        case let .atIssuingBackend(atIssuer, byBackend):
+            let lostElsewhere = support.landedElsewhere.map { $0.made > $0.accepted } ?? false
+            #expect(evidence == (lostElsewhere ? "at the issuer, some lost elsewhere" : "at the issuer"), "\(capture)")
+            #expect(atIssuer.accepted > 0 && atIssuer.made <= offers.made)
+            #expect(byBackend.reduce(0) { $0 + $1.offers.made } == atIssuer.made)
+        default: Issue.record("\(capture): \(support.evidence)")
+        }
         let truth = try clientVerdicts(
             log: Paths.captures.appendingPathComponent(capture.replacingOccurrences(of: ".pcap", with: ".client.log"))
         )
@@ -207,81 +219,6 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
     }
 }
 
-/// SYNTHETIC RECORDS for the pairing rules (not from a capture).
-@Suite struct LegPairerTests {
-    func record(_ uid: String, at seconds: Double, random: String, server: String, port: UInt16) -> HandshakeRecord {
-        var r = HandshakeRecord(
-            uid: uid,
-            timestampNanos: Int64(seconds * 1e9),
-            client: IPAddress("10.0.0.1")!,
-            clientPort: 1,
-            server: IPAddress(server)!,
-            serverPort: port
-        )
-        r.clientRandom = random
-        return r
-    }
-
-    @Test func pairsWithinTheWindowAndKeepsOrder() {
-        var pairer = LegPairer(windowNanos: 2_000_000_000)
-        let random = String(repeating: "a1b2", count: 16)
-        var out: [HandshakeRecord] = []
-        pairer.add(record("F", at: 0, random: random, server: "192.0.2.1", port: 443)) { out.append($0) }
-        pairer.add(record("X", at: 0.5, random: String(repeating: "c3d4", count: 16), server: "192.0.2.1", port: 443)) {
-            out.append($0)
-        }
-        pairer.add(record("B", at: 0.6, random: random, server: "10.1.1.7", port: 8443)) { out.append($0) }
-        #expect(out.isEmpty)
-        pairer.add(record("late", at: 10, random: random, server: "10.1.1.8", port: 8443)) { out.append($0) }
-        pairer.finish { out.append($0) }
-        #expect(out.map(\.uid) == ["F", "X", "B", "late"])
-        #expect(out[0].backend == "10.1.1.7:8443" && out[0].backendLeg == "B")
-        #expect(out[2].backsideOf == "F")
-        // Outside the window: not a back leg.
-        #expect(out[3].backsideOf == nil)
-        #expect(pairer.pairedLegs == 1)
-    }
-
-    /// Many records through the ring (it grows, wraps, and its index is rebuilt): order kept,
-    /// and a back leg is still found after the rebuilds.
-    @Test func keepsOrderAndPairsAcrossRingGrowthAndIndexRebuilds() {
-        var pairer = LegPairer(windowNanos: 1_000_000_000)
-        var out: [HandshakeRecord] = []
-        func random(_ n: Int) -> String { String(repeating: String(format: "%08x", n), count: 8) }
-        var uids: [String] = []
-        for n in 0..<10_000 {
-            // 100 records a second: about 100 held at a time, 10,000 released.
-            let seconds = Double(n) / 100
-            pairer.add(record("F\(n)", at: seconds, random: random(n), server: "192.0.2.1", port: 443)) {
-                out.append($0)
-            }
-            uids.append("F\(n)")
-            if n % 1000 == 999 {
-                // A back leg for the record just added, to another server.
-                pairer.add(record("B\(n)", at: seconds + 0.001, random: random(n), server: "10.1.1.7", port: 8443)) {
-                    out.append($0)
-                }
-                uids.append("B\(n)")
-            }
-        }
-        pairer.finish { out.append($0) }
-        #expect(out.map(\.uid) == uids)
-        #expect(pairer.pairedLegs == 10)
-        #expect(out.filter { $0.backend == "10.1.1.7:8443" }.count == 10)
-        #expect(out.filter { $0.backsideOf != nil }.map(\.backsideOf) == (0..<10).map { "F\($0 * 1000 + 999)" })
-    }
-
-    @Test func constantRandomsAreNotPaired() {
-        var pairer = LegPairer()
-        let zeros = String(repeating: "0", count: 64)
-        var out: [HandshakeRecord] = []
-        pairer.add(record("A", at: 0, random: zeros, server: "192.0.2.1", port: 443)) { out.append($0) }
-        pairer.add(record("B", at: 0.1, random: zeros, server: "192.0.2.2", port: 443)) { out.append($0) }
-        pairer.finish { out.append($0) }
-        #expect(out.allSatisfy { $0.backsideOf == nil && $0.backend == nil })
-    }
-}
-
 /// SYNTHETIC COUNTS for the support rules (not from a capture): each backend's own answer.
 @Suite struct PlacedSupportTests {
     func count(_ made: Int, _ accepted: Int) -> OfferCount {
@@ -296,36 +233,40 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         places.atIssuer = count(6, 3)
         places.atIssuerByBackend = ["10.0.0.1:443": count(3, 3), "10.0.0.2:443": count(3, 0)]
         let support = PlacedSupport.support(
-            Support(value: .yes, reason: "3 of 6 session ID offers accepted"),
+            Support(value: .yes, evidence: .offersAccepted(count(6, 3))),
             offers: count(6, 3),
             places: places,
-            backendsKnown: true,
-            name: "session ID"
+            backendsKnown: true
         )
         #expect(support.value == .yes)
-        #expect(support.reason.hasPrefix("yes on 1 of 2 backends"), "\(support.reason)")
-        #expect(support.reason.contains("10.0.0.2:443: 0 of 3"))
+        #expect(
+            support.evidence
+                == .atIssuingBackend(
+                    count(6, 3),
+                    byBackend: [
+                        BackendOffers(backend: "10.0.0.1:443", offers: count(3, 3)),
+                        BackendOffers(backend: "10.0.0.2:443", offers: count(3, 0)),
+                    ]
+                )
+        )
+        // Reports names the backend that refuses its own sessions.
+        let reason = support.reason(.sessionID)
+        #expect(reason.hasPrefix("yes on 1 of 2 backends") && reason.contains("10.0.0.2:443: 0 of 3"), "\(reason)")
     }
 
     @Test func refusalsWithoutBackendsAreUnknownButIssuanceIsNo() {
-        let refused = Support(value: .no, reason: "none of 5 session ID offers accepted")
-        let unknown = PlacedSupport.support(
-            refused,
-            offers: count(5, 0),
-            places: OfferPlaces(),
-            backendsKnown: false,
-            name: "session ID"
+        let refused = Support(value: .no, evidence: .noneAccepted(made: 5))
+        let unknown = PlacedSupport.support(refused, offers: count(5, 0), places: OfferPlaces(), backendsKnown: false)
+        #expect(unknown.value == .unknown)
+        #expect(unknown.evidence == .noneAcceptedBackendsUnknown(made: 5, youngestRefusedAge: nil))
+        let neverIssued = Support(
+            value: .no,
+            evidence: .noSessionIDIssued(fullHandshakes: 6, refusedOffers: 5),
+            basis: .issuance
         )
-        #expect(unknown.value == .unknown && unknown.reason.contains("several backends without stickiness"))
-        let neverIssued = Support(value: .no, reason: "no session ID issued in 6 full handshakes", basis: .issuance)
         #expect(
-            PlacedSupport.support(
-                neverIssued,
-                offers: count(5, 0),
-                places: OfferPlaces(),
-                backendsKnown: false,
-                name: "session ID"
-            ) == neverIssued
+            PlacedSupport.support(neverIssued, offers: count(5, 0), places: OfferPlaces(), backendsKnown: false)
+                == neverIssued
         )
     }
 }

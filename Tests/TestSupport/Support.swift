@@ -1,4 +1,5 @@
 import Capture
+import Extraction
 import Foundation
 import Handshakes
 import Pipeline
@@ -79,6 +80,12 @@ public func analysed(
 /// The records of a capture as the analysis sees them (`analysed`).
 public func frontRecords(_ url: URL) throws -> [HandshakeRecord] {
     try analysed(url).records
+}
+
+/// Every record of every recorded capture as the analysis sees them, with the balancer legs
+/// paired and sessions linked, so the fields later stages fill are set too.
+public func frontRecordsOfRecordedCaptures() throws -> [HandshakeRecord] {
+    try Paths.recordedCaptures.flatMap { try frontRecords($0) }
 }
 
 /// haproxy's tcplog: which server ("s1", "s2") took each client port, in order.

@@ -1,0 +1,132 @@
+import Capture
+import Handshakes
+import Packets
+import Reassembly
+
+/// Reads capture files (in timestamp order across files) or a live interface, applies an
+/// optional BPF filter, and extracts handshake records: on the calling thread (`run`,
+/// `runLive`) or spread over worker threads (`runParallel`, `runFileGroups`).
+public enum Extraction {
+    /// Throws only for a bad filter; unreadable inputs are recorded in the statistics.
+    /// `order` is `.decision` for a live pipe on standard input.
+    public static func run(
+        paths: [String],
+        filter expression: String? = nil,
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        order: RecordSink.Order = .firstClientHello,
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
+        let captures = CaptureSet(paths: paths)
+        var reading = try FilteredExtraction(HandshakeExtractor(limits: limits, order: order), filter: expression)
+        reading.read(captures, emit: emit)
+        reading.extractor.finish(emit: emit)
+        return reading.statistics(inputs: captures)
+    }
+}
+
+/// The capture loop, written once: each packet that passes the filter goes to the
+/// extractor, the others are counted.
+struct FilteredExtraction {
+    var extractor: HandshakeExtractor
+    let filter: PacketFilter?
+    /// Packets the filter rejected.
+    private(set) var filteredOut = 0
+
+    init(_ extractor: HandshakeExtractor, filter expression: String?) throws(CaptureError) {
+        self.extractor = extractor
+        filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
+    }
+
+    /// Reads `captures` to their end. As a handoff (`handoffEndNanos` set: the files after a
+    /// worker's own, which the next worker counts) it reads only while handshakes are
+    /// undecided and until that time, and counts nothing filtered out.
+    mutating func read(
+        _ captures: CaptureSet,
+        handoffEndNanos: Int64? = nil,
+        emit: (consuming HandshakeRecord) -> Void
+    ) {
+        while handoffEndNanos == nil || extractor.undecidedConnections > 0, let packet = captures.next() {
+            if let handoffEndNanos, packet.timestampNanos > handoffEndNanos { break }
+            if let filter, !filter.matches(packet) {
+                if handoffEndNanos == nil { filteredOut += 1 }
+                continue
+            }
+            extractor.process(packet, emit: emit)
+        }
+    }
+
+    /// The extractor's counts with the inputs' and the filter's.
+    func statistics(inputs captures: CaptureSet) -> ExtractionStatistics {
+        var statistics = extractor.statistics
+        statistics.inputs = captures.inputStats
+        statistics.filteredOut = filteredOut
+        statistics.filterInapplicable = filter?.inapplicable ?? [:]
+        return statistics
+    }
+}
+
+extension Extraction {
+    /// How a live run stops.
+    public enum LiveStop: Sendable {
+        /// At once (--count reached: more connections are not wanted).
+        case now
+        /// After reading what the kernel buffered before the stop (Ctrl-C, SIGTERM,
+        /// --duration): packets that had arrived are not lost to the moment of the signal.
+        case afterBuffered
+    }
+
+    /// Reads a live capture until `shouldStop` answers a stop or the capture ends. Records are
+    /// emitted as soon as each handshake is decided. `tick` runs about once a second of wall
+    /// time with the current time, for summaries and expiry of idle flows. The kernel applies
+    /// the filter (`LiveCapture` sets it), so every packet read is followed.
+    public static func runLive(
+        _ capture: LiveCapture,
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        shouldStop: () -> LiveStop?,
+        tick: (Int64) -> Void,
+        emit: (consuming HandshakeRecord) -> Void
+    ) -> (ExtractionStatistics, endReason: String?) {
+        var extractor = HandshakeExtractor(limits: limits, order: .decision)
+        var lastTick = wallClockNanos()
+        var endReason: String?
+        var stop: LiveStop?
+        reading: while true {
+            stop = shouldStop()
+            if stop != nil { break }
+            switch capture.next() {
+            case let .packet(packet): extractor.process(packet, emit: emit)
+            case .timeout: break
+            case let .ended(reason):
+                endReason = reason
+                break reading
+            }
+            let now = wallClockNanos()
+            if now - lastTick >= 1_000_000_000 {
+                lastTick = now
+                extractor.expire(at: now, emit: emit)
+                capture.flushOutput()
+                tick(now)
+            }
+        }
+        if case .afterBuffered = stop {
+            let stoppedAt = wallClockNanos()
+            buffered: for _ in 0..<LiveCapture.maximumPacketsReadAtStop {
+                switch capture.next(waiting: false) {
+                case let .packet(packet):
+                    // Only what arrived before the stop.
+                    guard packet.timestampNanos <= stoppedAt else { break buffered }
+                    extractor.process(packet, emit: emit)
+                case .timeout, .ended: break buffered
+                }
+            }
+        }
+        extractor.finish(emit: emit)
+        capture.flushOutput()
+        var statistics = extractor.statistics
+        var input = InputStats(name: capture.interface)
+        input.format = "live \(capture.linkType)"
+        input.packets = statistics.decode.packets
+        statistics.inputs = [input]
+        return (statistics, endReason)
+    }
+}

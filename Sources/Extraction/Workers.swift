@@ -1,0 +1,207 @@
+import Capture
+import Foundation
+import Handshakes
+import Packets
+import Reassembly
+
+extension Extraction {
+    /// `run` spread over `workers` threads. Every worker reads and decodes all inputs but
+    /// follows only its share of TCP flows (by a hash of the flow's 4-tuple); the calling
+    /// thread merges the workers' records in order of first ClientHello and passes them to
+    /// `emit`. The records are the same as from `run`: each flow is followed whole by one
+    /// worker, and everything that links connections happens after the merge.
+    public static func runParallel(
+        paths: [String],
+        filter expression: String? = nil,
+        workers: Int,
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
+        if let expression { _ = try PacketFilter(expression: expression) }
+        let channels = (0..<workers).map { _ in RecordChannel() }
+        var threads: [Thread] = []
+        for index in 0..<workers {
+            let channel = channels[index]
+            let thread = Thread {
+                channel.run { emit throws(CaptureError) in
+                    var statistics = try Extraction.runShard(
+                        paths: paths,
+                        filter: expression,
+                        shard: index,
+                        of: workers,
+                        limits: limits,
+                        emit: emit
+                    )
+                    // Packet-level counts are the same in every worker: keep them from the first.
+                    if index != 0 {
+                        statistics.decode = DecodeCounters()
+                        statistics.inputs = []
+                        statistics.filteredOut = 0
+                    }
+                    return statistics
+                }
+            }
+            thread.stackSize = 8 << 20
+            threads.append(thread)
+            thread.start()
+        }
+        // Merge by first-ClientHello time; ties go to the lower worker.
+        while true {
+            guard let best = earliestChannel(channels) else { break }
+            emit(channels[best].pop())
+        }
+        // What every worker found has been passed on; a worker's failure then reaches the caller.
+        if let failure = channels.lazy.compactMap(\.failure).first { throw failure }
+        var total = channels[0].statistics ?? ExtractionStatistics()
+        for channel in channels.dropFirst() {
+            guard let s = channel.statistics else { continue }
+            total.reassembly.add(s.reassembly)
+            total.connections.add(s.connections)
+        }
+        return total
+    }
+
+    /// One worker's share: the flows whose 4-tuple hashes to `shard`.
+    static func runShard(
+        paths: [String],
+        filter expression: String?,
+        shard: Int,
+        of workers: Int,
+        limits: ReassemblyLimits,
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
+        // Every worker reads the files; the first one's reads are the progress.
+        let captures = CaptureSet(paths: paths, countsProgress: shard == 0)
+        let extractor = HandshakeExtractor(limits: limits, shard: (shard, workers))
+        var reading = try FilteredExtraction(extractor, filter: expression)
+        reading.read(captures, emit: emit)
+        reading.extractor.finish(emit: emit)
+        return reading.statistics(inputs: captures)
+    }
+}
+
+extension Extraction {
+    /// How far into the next worker's files a worker follows the handshakes still open at
+    /// the end of its own, in capture time.
+    public static let handoffNanos: Int64 = 10_000_000_000
+
+    /// Records a worker ahead of the merge keeps in memory before it spills to a temporary file.
+    public static let recordsInMemoryAhead = 1024
+
+    /// Several files (tcpdump's rotated files, given in order) spread over `workers` threads
+    /// by file: each worker reads its own contiguous group, then follows the handshakes still
+    /// open at the end of it into the following files for up to `handoffNanos` without
+    /// starting new flows. A handshake that crosses a file boundary is therefore followed
+    /// whole by the earlier worker; when the later one also saw its ClientHello, the merge
+    /// keeps one record (same uid). Memory and reading are not duplicated.
+    public static func runFileGroups(
+        paths: [String],
+        filter expression: String? = nil,
+        workers: Int,
+        limits: ReassemblyLimits = ReassemblyLimits(),
+        recordsInMemory: Int = Extraction.recordsInMemoryAhead,
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
+        if let expression { _ = try PacketFilter(expression: expression) }
+        let groups = fileGroups(paths, into: workers)
+        // The merge reads the first group as it comes; later groups run ahead and spill.
+        let channels = groups.indices.map { index in
+            index == 0 ? RecordChannel() : RecordChannel(spillsWhenFull: true, capacity: recordsInMemory)
+        }
+        for (index, group) in groups.enumerated() {
+            let channel = channels[index]
+            let following = Array(paths.dropFirst(group.upperBound))
+            let thread = Thread {
+                channel.run { emit throws(CaptureError) in
+                    try Extraction.runFileGroup(
+                        Array(paths[group]),
+                        following: following,
+                        filter: expression,
+                        limits: limits,
+                        emit: emit
+                    )
+                }
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        // Merge by first-ClientHello time; a uid seen within the last minute is a handshake
+        // both neighbours saw at their boundary.
+        var recent: [String: Int64] = [:]
+        var pruned: Int64?
+        while true {
+            guard let best = earliestChannel(channels) else { break }
+            let record = channels[best].pop()
+            if recent[record.uid] != nil { continue }
+            recent[record.uid] = record.timestampNanos
+            if record.timestampNanos - (pruned ?? record.timestampNanos) > 60_000_000_000 || pruned == nil {
+                pruned = record.timestampNanos
+                recent = recent.filter { record.timestampNanos - $0.value < 60_000_000_000 }
+            }
+            emit(record)
+        }
+        if let failure = channels.lazy.compactMap(\.failure).first { throw failure }
+        var total = ExtractionStatistics()
+        for (index, channel) in channels.enumerated() {
+            total.recordsLostInSpill += channel.recordsLost
+            guard let s = channel.statistics else { continue }
+            total.decode.add(s.decode)
+            total.reassembly.add(s.reassembly)
+            total.connections.add(s.connections)
+            total.inputs += s.inputs
+            total.filteredOut += s.filteredOut
+            total.filterInapplicable.merge(s.filterInapplicable) { a, _ in a }
+            if index == 0 { total.firstPacketNanos = s.firstPacketNanos }
+            total.lastPacketNanos = max(total.lastPacketNanos ?? .min, s.lastPacketNanos ?? .min)
+        }
+        // A file that could not be opened is named once, by the worker that owned it.
+        return total
+    }
+
+    /// Contiguous groups of files of about equal total size.
+    static func fileGroups(_ paths: [String], into workers: Int) -> [Range<Int>] {
+        let sizes = paths.map { path -> Int64 in
+            var info = stat()
+            return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+        }
+        let total = max(sizes.reduce(0, +), 1)
+        var groups: [Range<Int>] = []
+        var start = 0
+        var accumulated: Int64 = 0
+        for (index, size) in sizes.enumerated() {
+            accumulated += size
+            let share = Int64(groups.count + 1) * total / Int64(workers)
+            if accumulated >= share, groups.count < workers - 1, index + 1 < paths.count {
+                groups.append(start..<(index + 1))
+                start = index + 1
+            }
+        }
+        groups.append(start..<paths.count)
+        return groups
+    }
+
+    /// One worker's files, then the handoff into the following files.
+    static func runFileGroup(
+        _ own: [String],
+        following: [String],
+        filter expression: String?,
+        limits: ReassemblyLimits,
+        emit: (consuming HandshakeRecord) -> Void
+    ) throws(CaptureError) -> ExtractionStatistics {
+        var reading = try FilteredExtraction(HandshakeExtractor(limits: limits), filter: expression)
+        let captures = CaptureSet(paths: own)
+        reading.read(captures, emit: emit)
+        // Counted at the end of the worker's own files: the next worker counts the rest.
+        var statistics = reading.statistics(inputs: captures)
+        if !following.isEmpty, reading.extractor.undecidedConnections > 0 {
+            reading.extractor.followOpenFlowsOnly()
+            let end = reading.extractor.lastTimestampNanos + handoffNanos
+            reading.read(CaptureSet(paths: following, countsProgress: false), handoffEndNanos: end, emit: emit)
+        }
+        reading.extractor.finish(emit: emit)
+        let final = reading.extractor.statistics
+        statistics.reassembly = final.reassembly
+        statistics.connections = final.connections
+        return statistics
+    }
+}
