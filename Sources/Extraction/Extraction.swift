@@ -6,10 +6,10 @@ import Reassembly
 /// Reads capture files (in timestamp order across files) or a live interface, applies an
 /// optional BPF filter, and extracts handshake records: on the calling thread (`run`,
 /// `runLive`) or spread over worker threads (`runParallel`, `runFileGroups`).
-public enum Extraction {
+package enum Extraction {
     /// Throws only for a bad filter; unreadable inputs are recorded in the statistics.
     /// `order` is `.decision` for a live pipe on standard input.
-    public static func run(
+    package static func run(
         paths: [String],
         filter expression: String? = nil,
         limits: ReassemblyLimits = ReassemblyLimits(),
@@ -26,13 +26,13 @@ public enum Extraction {
 
 /// The capture loop, written once: each packet that passes the filter goes to the
 /// extractor, the others are counted.
-struct FilteredExtraction {
+struct FilteredExtraction: ~Copyable {
     var extractor: HandshakeExtractor
     let filter: PacketFilter?
     /// Packets the filter rejected.
     private(set) var filteredOut = 0
 
-    init(_ extractor: HandshakeExtractor, filter expression: String?) throws(CaptureError) {
+    init(_ extractor: consuming HandshakeExtractor, filter expression: String?) throws(CaptureError) {
         self.extractor = extractor
         filter = try expression.map { (e: String) throws(CaptureError) in try PacketFilter(expression: e) }
     }
@@ -67,7 +67,7 @@ struct FilteredExtraction {
 
 extension Extraction {
     /// How a live run stops.
-    public enum LiveStop: Sendable {
+    package enum LiveStop: Sendable {
         /// At once (--count reached: more connections are not wanted).
         case now
         /// After reading what the kernel buffered before the stop (Ctrl-C, SIGTERM,
@@ -79,7 +79,7 @@ extension Extraction {
     /// emitted as soon as each handshake is decided. `tick` runs about once a second of wall
     /// time with the current time, for summaries and expiry of idle flows. The kernel applies
     /// the filter (`LiveCapture` sets it), so every packet read is followed.
-    public static func runLive(
+    package static func runLive(
         _ capture: LiveCapture,
         limits: ReassemblyLimits = ReassemblyLimits(),
         shouldStop: () -> LiveStop?,

@@ -10,7 +10,7 @@ extension Extraction {
     /// thread merges the workers' records in order of first ClientHello and passes them to
     /// `emit`. The records are the same as from `run`: each flow is followed whole by one
     /// worker, and everything that links connections happens after the merge.
-    public static func runParallel(
+    package static func runParallel(
         paths: [String],
         filter expression: String? = nil,
         workers: Int,
@@ -83,10 +83,10 @@ extension Extraction {
 extension Extraction {
     /// How far into the next worker's files a worker follows the handshakes still open at
     /// the end of its own, in capture time.
-    public static let handoffNanos: Int64 = 10_000_000_000
+    package static let handoffNanos: Int64 = 10_000_000_000
 
     /// Records a worker ahead of the merge keeps in memory before it spills to a temporary file.
-    public static let recordsInMemoryAhead = 1024
+    package static let recordsInMemoryAhead = 1024
 
     /// Several files (tcpdump's rotated files, given in order) spread over `workers` threads
     /// by file: each worker reads its own contiguous group, then follows the handshakes still
@@ -94,7 +94,7 @@ extension Extraction {
     /// starting new flows. A handshake that crosses a file boundary is therefore followed
     /// whole by the earlier worker; when the later one also saw its ClientHello, the merge
     /// keeps one record (same uid). Memory and reading are not duplicated.
-    public static func runFileGroups(
+    package static func runFileGroups(
         paths: [String],
         filter expression: String? = nil,
         workers: Int,

@@ -32,7 +32,7 @@ public struct ExtractionStatistics: Sendable {
 
 /// Packets in, handshake records out: decodes each packet, reassembles TCP and runs each
 /// connection's handshake machine. One extractor owns its flow table; run one per worker.
-public struct HandshakeExtractor {
+public struct HandshakeExtractor: ~Copyable {
     private var decoder = PacketDecoder()
     private var flows: FlowTable<ConnectionTracker>
     private var datagrams: DatagramFlows

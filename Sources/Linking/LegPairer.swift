@@ -10,17 +10,17 @@ import Handshakes
 /// record is held for `windowNanos` (a balancer forwards the ClientHello within its connect
 /// timeout) and released in order. A back leg is marked `backsideOf`, its front gains
 /// `backend` and `backendLeg`; the analysis leaves back legs out of services and links.
-public struct LegPairer {
+package struct LegPairer {
     /// How long after a front's ClientHello its back leg may appear.
-    public static let defaultWindowNanos: Int64 = 5_000_000_000
+    package static let defaultWindowNanos: Int64 = 5_000_000_000
 
     /// Records held at most. Their bytes (`HandshakeRecord.approximateBytes`, and the
     /// ring's empty slots) are bounded by `maximumHeldBytes`, the budget's part. Past
     /// either, the oldest is released before its window ends. A balancer's back leg follows
     /// its front within milliseconds, so only a burst of more handshakes than fit in the
     /// window loses pairings, and those are counted (`releasedEarly`).
-    public static let maximumHeld = 16_384
-    public let maximumHeldBytes: Int
+    package static let maximumHeld = 16_384
+    package let maximumHeldBytes: Int
     /// What one ring slot costs: a record is held inline, with its time and cost beside it.
     private static let slotBytes =
         MemoryLayout<HandshakeRecord?>.stride + MemoryLayout<Int64>.stride + MemoryLayout<Int>.stride
@@ -29,10 +29,10 @@ public struct LegPairer {
     /// and the table's slack (about 192 bytes).
     private static let randomIndexBytesPerRecord = 3 * 192
 
-    public let windowNanos: Int64
+    package let windowNanos: Int64
     private var heldBytes = 0
     /// Records released before their window ended, to keep within the bounds.
-    public private(set) var releasedEarly = 0
+    package private(set) var releasedEarly = 0
     /// Records waiting out their window, oldest first, in a ring whose size is a power of
     /// two: holding and releasing a record moves nothing else. Released slots are nil.
     private var ring: [HandshakeRecord?] = []
@@ -46,15 +46,15 @@ public struct LegPairer {
     /// The sequence number of the newest record with each client random. Entries of released
     /// records stay until the index is rebuilt (removing one rehashes its neighbours).
     private var byRandom: [String: Int] = [:]
-    public private(set) var pairedLegs = 0
+    package private(set) var pairedLegs = 0
 
-    public init(windowNanos: Int64 = LegPairer.defaultWindowNanos, maximumHeldBytes: Int = MemoryBudget().legPairing) {
+    package init(windowNanos: Int64 = LegPairer.defaultWindowNanos, maximumHeldBytes: Int = MemoryBudget().legPairing) {
         self.windowNanos = windowNanos
         self.maximumHeldBytes = maximumHeldBytes
     }
 
     /// Takes the next record; `release` receives those whose window has passed, in order.
-    public mutating func add(_ record: consuming HandshakeRecord, release: (consuming HandshakeRecord) -> Void) {
+    package mutating func add(_ record: consuming HandshakeRecord, release: (consuming HandshakeRecord) -> Void) {
         let sequence = oldestSequence + heldCount
         if LegPairer.isDistinctive(record.clientRandom),
             let earlier = byRandom.updateValue(sequence, forKey: record.clientRandom), earlier >= oldestSequence
@@ -102,13 +102,13 @@ public struct LegPairer {
     }
 
     /// Releases everything still held (end of input).
-    public mutating func finish(release: (consuming HandshakeRecord) -> Void) {
+    package mutating func finish(release: (consuming HandshakeRecord) -> Void) {
         self.release(olderThan: .max, to: release)
     }
 
     /// Releases records whose window has passed by `timestampNanos` (live capture, where
     /// time passes without records).
-    public mutating func release(at timestampNanos: Int64, to release: (consuming HandshakeRecord) -> Void) {
+    package mutating func release(at timestampNanos: Int64, to release: (consuming HandshakeRecord) -> Void) {
         self.release(olderThan: timestampNanos - windowNanos, to: release)
     }
 

@@ -4,14 +4,14 @@ import Packets
 import TLSWire
 
 /// Bounds on what the linker remembers.
-public struct LinkerLimits: Sendable {
+package struct LinkerLimits: Sendable {
     /// Sessions issued longer ago than this are forgotten (`--session-horizon`).
-    public var sessionHorizonSeconds: Double = 86_400
+    package var sessionHorizonSeconds: Double = 86_400
     /// Sessions, tickets and PSK identities remembered at once, all kinds together; past it
     /// the oldest are forgotten before their horizon, and counted (`forgottenEarly`).
-    public var maximumSessions: Int
+    package var maximumSessions: Int
     /// Bytes of server names kept for the sessions (`SessionNames`).
-    public var maximumNameBytes: Int
+    package var maximumNameBytes: Int
 
     /// What one remembered session costs: its entry in a hash table with the table's slack
     /// (a 16-byte key, the session, load factor down to 3/8 after growth) and in the order.
@@ -19,7 +19,7 @@ public struct LinkerLimits: Sendable {
 
     /// Limits for the budget's part (`MemoryBudget.sessionLinking`): seven eighths for
     /// sessions, one for their names.
-    public init(budget: MemoryBudget = MemoryBudget()) {
+    package init(budget: MemoryBudget = MemoryBudget()) {
         maximumSessions = budget.sessionLinking / 8 * 7 / Self.sessionBytes
         maximumNameBytes = budget.sessionLinking / 8
     }
@@ -205,15 +205,15 @@ struct RecentFullHandshakes {
 }
 
 /// A link the linker found, for anomaly detection.
-public struct SessionLink: Sendable {
-    public var mechanism: Mechanism
+package struct SessionLink: Sendable {
+    package var mechanism: Mechanism
     /// The connection that issued the session (TLS 1.2) or first offered the identity (TLS 1.3).
-    public var issuerUID: String
-    public var issuerClient: IPAddress
+    package var issuerUID: String
+    package var issuerClient: IPAddress
     /// The issuing connection's server name; the offering one's own when the linker no
     /// longer keeps names (`SessionNames.maximumNames`), so no change is claimed.
-    public var issuerSNI: String?
-    public var key: String
+    package var issuerSNI: String?
+    package var key: String
 }
 
 /// Links each ClientHello's offer to the session it offers. Feed records in ClientHello
@@ -227,8 +227,8 @@ public struct SessionLink: Sendable {
 /// - TLS 1.3: tickets travel encrypted, so offers of one PSK identity are linked to each
 ///   other; `session_age` counts from the identity's first appearance.
 /// - An external PSK is not a session offer.
-public struct SessionLinker {
-    public let limits: LinkerLimits
+package struct SessionLinker {
+    package let limits: LinkerLimits
     private var sessionIDs = ExpiringTable()
     private var tickets = ExpiringTable()
     private var identities = ExpiringTable()
@@ -236,16 +236,16 @@ public struct SessionLinker {
     private var fullHandshakes = RecentFullHandshakes()
     /// Sessions forgotten before their horizon, to keep within `limits.maximumSessions`: a
     /// later offer of one of them is not linked.
-    public private(set) var forgottenEarly = 0
+    package private(set) var forgottenEarly = 0
 
-    public init(limits: LinkerLimits = LinkerLimits()) {
+    package init(limits: LinkerLimits = LinkerLimits()) {
         self.limits = limits
         names = SessionNames(maximumBytes: limits.maximumNameBytes)
     }
 
-    public var rememberedSessions: Int { sessionIDs.count + tickets.count + identities.count }
+    package var rememberedSessions: Int { sessionIDs.count + tickets.count + identities.count }
     /// Server names of sessions not kept (past `limits.maximumNameBytes`).
-    public var namesNotKept: Int { names.notKeptCount }
+    package var namesNotKept: Int { names.notKeptCount }
 
     private enum Kind { case sessionID, ticket, identity }
 
@@ -279,86 +279,32 @@ public struct SessionLinker {
     /// Fills `offer`, `resumes`, `pskFirstOfferedBy` and `sessionAge`, remembers what the
     /// connection issued, and returns the link when the offer matched a known session.
     @discardableResult
-    public mutating func link(_ record: inout HandshakeRecord) -> SessionLink? {
+    package mutating func link(_ record: inout HandshakeRecord) -> SessionLink? {
         let link = linkOffer(&record)
         rememberIssued(record, continuing: link)
         return link
     }
 
+    /// The offer's link, by the strongest mechanism offered: a TLS 1.3 identity, then a
+    /// ticket, then a session ID (a ticket wins over the session ID sent with it, RFC 5077 3.4).
     private mutating func linkOffer(_ record: inout HandshakeRecord) -> SessionLink? {
         record.offer = nil
         record.resumes = nil
         record.pskFirstOfferedBy = nil
         record.sessionAge = nil
         record.sessionAgeFrom = nil
-        let now = record.timestampNanos
-        func age(_ session: KnownSession) -> Double { Double(now - session.originNanos) / 1e9 }
-
         if record.offeredPSK, record.pskKind != .external, !record.pskIdentities.isEmpty {
-            record.offer = .psk
-            let identity = record.pskIdentities[min(record.pskSelected ?? 0, record.pskIdentities.count - 1)]
-            if let first = identities[identity.digest] {
-                record.pskFirstOfferedBy = first.uid
-                record.sessionAge = age(first)
-                record.sessionAgeFrom = first.originNanos < first.seenNanos ? .fullHandshake : .firstOffer
-                return SessionLink(
-                    mechanism: .psk,
-                    issuerUID: first.uid,
-                    issuerClient: first.client,
-                    issuerSNI: issuerName(first, record),
-                    key: identity.digest
-                )
-            }
-            // Tickets travel encrypted (RFC 8446 4.6.1): the identity is dated from the
-            // client's last full handshake with this service, where tickets are issued.
-            var origin = now
-            if let full = fullHandshakes.latest(record, within: limits.sessionHorizonNanos) {
-                origin = full
-                record.sessionAge = Double(now - full) / 1e9
-                record.sessionAgeFrom = .fullHandshake
-            }
-            remember(
-                .identity,
-                identity.digest,
-                KnownSession(
-                    uid: record.uid,
-                    seenNanos: now,
-                    originNanos: origin,
-                    client: record.client,
-                    name: names.index(record.keptServerName)
-                )
-            )
-            return nil
+            return linkIdentity(&record)
         }
         if let digest = record.offeredTicketDigest {
             record.offer = .ticket
-            if let issued = tickets[digest] {
-                record.resumes = issued.uid
-                record.sessionAge = age(issued)
-                record.sessionAgeFrom = .issue
-                return SessionLink(
-                    mechanism: .ticket,
-                    issuerUID: issued.uid,
-                    issuerClient: issued.client,
-                    issuerSNI: issuerName(issued, record),
-                    key: digest
-                )
-            }
-            return nil
+            guard let issued = tickets[digest] else { return nil }
+            return link(&record, to: issued, by: .ticket, key: digest)
         }
         guard !record.clientSessionID.isEmpty else { return nil }
         if let issued = sessionIDs[record.clientSessionID] {
             record.offer = .sessionID
-            record.resumes = issued.uid
-            record.sessionAge = age(issued)
-            record.sessionAgeFrom = .issue
-            return SessionLink(
-                mechanism: .sessionID,
-                issuerUID: issued.uid,
-                issuerClient: issued.client,
-                issuerSNI: issuerName(issued, record),
-                key: record.clientSessionID
-            )
+            return link(&record, to: issued, by: .sessionID, key: record.clientSessionID)
         }
         // An unknown session ID from a client that offers TLS 1.3 is middlebox compatibility
         // mode (RFC 8446 D.4) unless the server echoed it in a TLS 1.2 resumption.
@@ -366,6 +312,64 @@ public struct SessionLinker {
         if !offersTLS13 || record.resumption == .sessionID {
             record.offer = .sessionID
         }
+        return nil
+    }
+
+    /// A session ID or ticket whose issue was seen: the record resumes it.
+    private func link(
+        _ record: inout HandshakeRecord,
+        to issued: KnownSession,
+        by mechanism: Mechanism,
+        key: String
+    ) -> SessionLink {
+        record.resumes = issued.uid
+        record.sessionAge = Double(record.timestampNanos - issued.originNanos) / 1e9
+        record.sessionAgeFrom = .issue
+        return SessionLink(
+            mechanism: mechanism,
+            issuerUID: issued.uid,
+            issuerClient: issued.client,
+            issuerSNI: issuerName(issued, record),
+            key: key
+        )
+    }
+
+    /// A TLS 1.3 identity: linked to its first offer, or remembered as one.
+    private mutating func linkIdentity(_ record: inout HandshakeRecord) -> SessionLink? {
+        record.offer = .psk
+        let now = record.timestampNanos
+        let identity = record.pskIdentities[min(record.pskSelected ?? 0, record.pskIdentities.count - 1)]
+        if let first = identities[identity.digest] {
+            record.pskFirstOfferedBy = first.uid
+            record.sessionAge = Double(now - first.originNanos) / 1e9
+            record.sessionAgeFrom = first.originNanos < first.seenNanos ? .fullHandshake : .firstOffer
+            return SessionLink(
+                mechanism: .psk,
+                issuerUID: first.uid,
+                issuerClient: first.client,
+                issuerSNI: issuerName(first, record),
+                key: identity.digest
+            )
+        }
+        // Tickets travel encrypted (RFC 8446 4.6.1): the identity is dated from the
+        // client's last full handshake with this service, where tickets are issued.
+        var origin = now
+        if let full = fullHandshakes.latest(record, within: limits.sessionHorizonNanos) {
+            origin = full
+            record.sessionAge = Double(now - full) / 1e9
+            record.sessionAgeFrom = .fullHandshake
+        }
+        remember(
+            .identity,
+            identity.digest,
+            KnownSession(
+                uid: record.uid,
+                seenNanos: now,
+                originNanos: origin,
+                client: record.client,
+                name: names.index(record.keptServerName)
+            )
+        )
         return nil
     }
 

@@ -22,7 +22,7 @@ final class Defragmenter {
         var source: IPAddress
         var destination: IPAddress
         var identification: UInt32
-        var proto: UInt8
+        var proto: IPProtocol
     }
 
     enum Outcome {

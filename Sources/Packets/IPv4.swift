@@ -11,29 +11,25 @@ extension PacketDecoder {
         depth: Int
     ) -> DecodedPacket {
         guard bytes.count >= offset + 20 else {
-            counters.truncatedHeaders += 1
-            return .skipped
+            return skipped(.truncatedHeader)
         }
         let versionIHL = bytes[offset]
         let headerLength = Int(versionIHL & 0x0f) * 4
         guard versionIHL >> 4 == 4, headerLength >= 20 else {
-            counters.malformedHeaders += 1
-            return .skipped
+            return skipped(.malformedHeader)
         }
         guard bytes.count >= offset + headerLength else {
-            counters.truncatedHeaders += 1
-            return .skipped
+            return skipped(.truncatedHeader)
         }
         var totalLength = Int(bytes.bigEndianUInt16(at: offset + 2))
         // A zero total length is what TCP segmentation offload leaves in captures taken on the sender.
         if totalLength == 0 { totalLength = bytes.count - offset }
         guard totalLength >= headerLength else {
-            counters.malformedHeaders += 1
-            return .skipped
+            return skipped(.malformedHeader)
         }
         let fragmentField = bytes.bigEndianUInt16(at: offset + 6)
         let ttl = bytes[offset + 8]
-        let proto = bytes[offset + 9]
+        let proto = IPProtocol(rawValue: bytes[offset + 9])
         let source = IPAddress(ipv4At: offset + 12, in: bytes)
         let destination = IPAddress(ipv4At: offset + 16, in: bytes)
         let payloadStart = offset + headerLength

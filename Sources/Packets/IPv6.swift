@@ -10,15 +10,13 @@ extension PacketDecoder {
         depth: Int
     ) -> DecodedPacket {
         guard bytes.count >= offset + 40 else {
-            counters.truncatedHeaders += 1
-            return .skipped
+            return skipped(.truncatedHeader)
         }
         guard bytes[offset] >> 4 == 6 else {
-            counters.malformedHeaders += 1
-            return .skipped
+            return skipped(.malformedHeader)
         }
         var payloadLength = Int(bytes.bigEndianUInt16(at: offset + 4))
-        var next = bytes[offset + 6]
+        var next = IPProtocol(rawValue: bytes[offset + 6])
         let hopLimit = bytes[offset + 7]
         let source = IPAddress(ipv6At: offset + 8, in: bytes)
         let destination = IPAddress(ipv6At: offset + 24, in: bytes)
@@ -31,48 +29,44 @@ extension PacketDecoder {
         var headers = 0
         extensionLoop: while true {
             switch next {
-            case 0, 43, 60, 135, 139, 140:  // hop-by-hop, routing, destination options, mobility, HIP, shim6
+            case _ where next.isGenericExtensionHeader:
                 guard capturedEnd >= position + 8 else {
-                    counters.truncatedHeaders += 1
-                    return .skipped
+                    return skipped(.truncatedHeader)
                 }
                 let length = (Int(bytes[position + 1]) + 1) * 8
-                next = bytes[position]
+                next = IPProtocol(rawValue: bytes[position])
                 position += length
-            case 44:  // fragment header: next, reserved, offset/flags, identification
+            case .fragment:
+                // Next header, reserved, offset and flags, identification (RFC 8200 4.5).
                 guard capturedEnd >= position + 8 else {
-                    counters.truncatedHeaders += 1
-                    return .skipped
+                    return skipped(.truncatedHeader)
                 }
                 let field = bytes.bigEndianUInt16(at: position + 2)
                 fragment = (Int(field & 0xfff8), field & 1 != 0, bytes.bigEndianUInt32(at: position + 4))
-                next = bytes[position]
+                next = IPProtocol(rawValue: bytes[position])
                 position += 8
-            case 51:  // authentication header: length in 4-byte units minus 2 (RFC 4302 2.2)
+            case .authentication:
+                // Length in 4-byte units minus 2 (RFC 4302 2.2).
                 guard capturedEnd >= position + 8 else {
-                    counters.truncatedHeaders += 1
-                    return .skipped
+                    return skipped(.truncatedHeader)
                 }
                 let length = (Int(bytes[position + 1]) + 2) * 4
-                next = bytes[position]
+                next = IPProtocol(rawValue: bytes[position])
                 position += length
             default:
                 break extensionLoop
             }
             headers += 1
             guard headers <= PacketDecoder.maximumIPv6ExtensionHeaders else {
-                counters.tooDeep += 1
-                return .skipped
+                return skipped(.tooDeep)
             }
             guard position <= end else {
-                counters.malformedHeaders += 1
-                return .skipped
+                return skipped(.malformedHeader)
             }
             if fragment != nil, fragment!.offset != 0 { break }  // later fragments carry no further headers
         }
         guard position <= capturedEnd else {
-            counters.truncatedHeaders += 1
-            return .skipped
+            return skipped(.truncatedHeader)
         }
         if let fragment, fragment.more || fragment.offset != 0 {
             counters.ipFragments += 1

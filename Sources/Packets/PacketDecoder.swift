@@ -10,7 +10,7 @@ public enum DecodedPacket {
 
 /// Decodes link → IP → TCP/UDP headers, one function per layer, with a table from link type to
 /// decoder as in tcpdump. Holds the IP fragment table, so one decoder serves one packet stream.
-public struct PacketDecoder {
+public struct PacketDecoder: ~Copyable {
     /// VLAN tags followed in one frame (802.1Q, 802.1ad, QinQ); real stacks hold two.
     static let maximumVLANDepth = 8
     /// IPv6 extension headers followed before giving up (RFC 8200 4.1 lists six kinds).
@@ -35,51 +35,62 @@ public struct PacketDecoder {
         counters.packets += 1
         let bytes = packet.bytes
         let linkType = packet.linkType
-        let network: Int
-        let offset: Int
+        let link: LinkOutcome
         switch linkType {
-        case .ethernet: (network, offset) = ethernet(bytes, at: 0)
-        case .linuxSLL: (network, offset) = bytes.count >= 16 ? (Int(bytes.bigEndianUInt16(at: 14)), 16) : (-1, 0)
-        case .linuxSLL2: (network, offset) = bytes.count >= 20 ? (Int(bytes.bigEndianUInt16(at: 0)), 20) : (-1, 0)
-        case .raw, .rawBSD, .rawOpenBSD: (network, offset) = rawIP(bytes)
-        case .ipv4: (network, offset) = (EtherType.ipv4, 0)
-        case .ipv6: (network, offset) = (EtherType.ipv6, 0)
-        case .null: (network, offset) = loopback(bytes, networkOrder: false)
-        case .loop: (network, offset) = loopback(bytes, networkOrder: true)
-        case .ppp, .pppHDLC: (network, offset) = ppp(bytes)
+        case .ethernet: link = ethernet(bytes, at: 0)
+        case .linuxSLL: link = linuxCooked(bytes, version2: false)
+        case .linuxSLL2: link = linuxCooked(bytes, version2: true)
+        case .raw, .rawBSD, .rawOpenBSD: link = rawIP(bytes)
+        case .ipv4: link = .network(.ipv4, at: 0)
+        case .ipv6: link = .network(.ipv6, at: 0)
+        case .null: link = loopback(bytes, networkOrder: false)
+        case .loop: link = loopback(bytes, networkOrder: true)
+        case .ppp, .pppHDLC: link = ppp(bytes)
         default:
             counters.unsupportedLinkTypes[linkType.rawValue, default: 0] += 1
             return .skipped
         }
-        return self.network(network, bytes, at: offset, timestamp: packet.timestampNanos, depth: 0)
+        return follow(link, bytes, timestamp: packet.timestampNanos, depth: 0)
+    }
+
+    /// The network layer a link layer or shim found, or the count of why there is none.
+    @inline(__always)
+    mutating func follow(
+        _ link: LinkOutcome,
+        _ bytes: UnsafeRawBufferPointer,
+        timestamp: Int64,
+        depth: Int
+    ) -> DecodedPacket {
+        switch link {
+        case let .network(etherType, offset): network(etherType, bytes, at: offset, timestamp: timestamp, depth: depth)
+        case .truncated: skipped(.truncatedHeader)
+        case .tooDeep: skipped(.tooDeep)
+        case .notIP: skipped(.notIP)
+        }
     }
 
     /// The network layer named by an EtherType, after unwrapping MPLS and PPPoE shims.
     @inline(__always)
     mutating func network(
-        _ etherType: Int,
+        _ etherType: EtherType,
         _ bytes: UnsafeRawBufferPointer,
-        at start: Int,
+        at offset: Int,
         timestamp: Int64,
         depth: Int
     ) -> DecodedPacket {
-        var network = etherType
-        var offset = start
-        if network == EtherType.mplsUnicast || network == EtherType.mplsMulticast || network == EtherType.pppoeSession {
-            (network, offset) = shims(network, bytes, at: start)
-        }
-        switch network {
-        case EtherType.ipv4: return ipv4(bytes, at: offset, timestamp: timestamp, depth: depth)
-        case EtherType.ipv6: return ipv6(bytes, at: offset, timestamp: timestamp, depth: depth)
-        case -1:
-            counters.truncatedHeaders += 1
-            return .skipped
-        case -2:
-            counters.tooDeep += 1
-            return .skipped
-        default:
-            counters.nonIPFrames += 1
-            return .skipped
+        switch etherType {
+        case .ipv4: return ipv4(bytes, at: offset, timestamp: timestamp, depth: depth)
+        case .ipv6: return ipv6(bytes, at: offset, timestamp: timestamp, depth: depth)
+        case .mplsUnicast, .mplsMulticast, .pppoeSession:
+            switch shims(etherType, bytes, at: offset) {
+            case let .network(.ipv4, inner): return ipv4(bytes, at: inner, timestamp: timestamp, depth: depth)
+            case let .network(.ipv6, inner): return ipv6(bytes, at: inner, timestamp: timestamp, depth: depth)
+            case .network: return skipped(.notIP)
+            case .truncated: return skipped(.truncatedHeader)
+            case .tooDeep: return skipped(.tooDeep)
+            case .notIP: return skipped(.notIP)
+            }
+        default: return skipped(.notIP)
         }
     }
 

@@ -4,7 +4,7 @@ import Capture
 extension PacketDecoder {
     @inline(__always)
     mutating func transport(
-        _ proto: UInt8,
+        _ proto: IPProtocol,
         _ bytes: UnsafeRawBufferPointer,
         wireLength: Int,
         source: IPAddress,
@@ -14,20 +14,17 @@ extension PacketDecoder {
         depth: Int
     ) -> DecodedPacket {
         switch proto {
-        case IPProtocol.tcp:
+        case .tcp:
             // TCP header (RFC 9293 3.1)
             guard bytes.count >= 20 else {
-                counters.truncatedHeaders += 1
-                return .skipped
+                return skipped(.truncatedHeader)
             }
             let headerLength = Int(bytes[12] >> 4) * 4
             guard headerLength >= 20, headerLength <= wireLength else {
-                counters.malformedHeaders += 1
-                return .skipped
+                return skipped(.malformedHeader)
             }
             guard bytes.count >= headerLength else {
-                counters.truncatedHeaders += 1
-                return .skipped
+                return skipped(.truncatedHeader)
             }
             counters.tcpSegments += 1
             return .tcp(
@@ -47,11 +44,10 @@ extension PacketDecoder {
                     optionBytes: UnsafeRawBufferPointer(rebasing: bytes[20..<headerLength])
                 )
             )
-        case IPProtocol.udp:
+        case .udp:
             // UDP header (RFC 768)
             guard bytes.count >= 8 else {
-                counters.truncatedHeaders += 1
-                return .skipped
+                return skipped(.truncatedHeader)
             }
             let length = Int(bytes.bigEndianUInt16(at: 4))
             let end = length >= 8 ? min(length, bytes.count) : bytes.count
@@ -79,11 +75,10 @@ extension PacketDecoder {
                     payload: UnsafeRawBufferPointer(rebasing: bytes[8..<end])
                 )
             )
-        case IPProtocol.ipInIP, IPProtocol.ipv6InIP, IPProtocol.gre:
+        case .ipInIP, .ipv6InIP, .gre:
             return ipTunnel(proto, bytes, timestamp: timestamp, depth: depth)
         default:
-            counters.otherTransport += 1
-            return .skipped
+            return skipped(.otherTransport)
         }
     }
 }

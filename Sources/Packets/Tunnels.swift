@@ -5,20 +5,19 @@ import Capture
 extension PacketDecoder {
     @inline(never)
     mutating func ipTunnel(
-        _ proto: UInt8,
+        _ proto: IPProtocol,
         _ bytes: UnsafeRawBufferPointer,
         timestamp: Int64,
         depth: Int
     ) -> DecodedPacket {
-        if proto == IPProtocol.gre { return gre(bytes, timestamp: timestamp, depth: depth) }
+        if proto == .gre { return gre(bytes, timestamp: timestamp, depth: depth) }
         // IPv4 or IPv6 inside IP (RFC 2003, RFC 2473, RFC 4213)
         guard depth < PacketDecoder.maximumTunnelDepth else {
-            counters.tooDeep += 1
-            return .skipped
+            return skipped(.tooDeep)
         }
         counters.tunnels.ipInIP += 1
         return network(
-            proto == IPProtocol.ipInIP ? EtherType.ipv4 : EtherType.ipv6,
+            proto == .ipInIP ? .ipv4 : .ipv6,
             bytes,
             at: 0,
             timestamp: timestamp,
@@ -29,18 +28,15 @@ extension PacketDecoder {
     /// GRE (RFC 2784, key and sequence from RFC 2890), carrying IP, MPLS, Ethernet (0x6558) or ERSPAN.
     mutating func gre(_ bytes: UnsafeRawBufferPointer, timestamp: Int64, depth: Int) -> DecodedPacket {
         guard depth < PacketDecoder.maximumTunnelDepth else {
-            counters.tooDeep += 1
-            return .skipped
+            return skipped(.tooDeep)
         }
         guard bytes.count >= 4 else {
-            counters.truncatedHeaders += 1
-            return .skipped
+            return skipped(.truncatedHeader)
         }
         let flags = bytes[0]
         // Version 1 is PPTP's enhanced GRE (RFC 2637 4.1); source routing (RFC 1701) is obsolete.
         guard bytes[1] & 0x07 == 0, flags & 0x40 == 0 else {
-            counters.otherTransport += 1
-            return .skipped
+            return skipped(.otherTransport)
         }
         counters.tunnels.gre += 1
         let hasSequence = flags & 0x10 != 0
@@ -49,34 +45,28 @@ extension PacketDecoder {
         if flags & 0x20 != 0 { offset += 4 }  // key
         if hasSequence { offset += 4 }
         guard bytes.count >= offset else {
-            counters.truncatedHeaders += 1
-            return .skipped
+            return skipped(.truncatedHeader)
         }
-        switch Int(bytes.bigEndianUInt16(at: 2)) {
-        case EtherType.ipv4: return network(EtherType.ipv4, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
-        case EtherType.ipv6: return network(EtherType.ipv6, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
-        case EtherType.mplsUnicast:
-            return network(EtherType.mplsUnicast, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
-        case EtherType.mplsMulticast:
-            return network(EtherType.mplsMulticast, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
-        case EtherType.transparentEthernet:
+        let carried = EtherType(rawValue: bytes.bigEndianUInt16(at: 2))
+        switch carried {
+        case .ipv4, .ipv6, .mplsUnicast, .mplsMulticast:
+            return network(carried, bytes, at: offset, timestamp: timestamp, depth: depth + 1)
+        case .transparentEthernet:
             return innerEthernet(bytes, at: offset, timestamp: timestamp, depth: depth)
-        case EtherType.erspanII:
+        case .erspanII:
             // ERSPAN type I has no header and no GRE sequence number; type II has an 8-byte header.
             counters.tunnels.erspan += 1
             return innerEthernet(bytes, at: hasSequence ? offset + 8 : offset, timestamp: timestamp, depth: depth)
-        case EtherType.erspanIII:
+        case .erspanIII:
             // ERSPAN type III: a 12-byte header, 8 more when the O flag announces the platform subheader.
             counters.tunnels.erspan += 1
             guard bytes.count >= offset + 12 else {
-                counters.truncatedHeaders += 1
-                return .skipped
+                return skipped(.truncatedHeader)
             }
             let subheader = bytes[offset + 11] & 1 == 1 ? 8 : 0
             return innerEthernet(bytes, at: offset + 12 + subheader, timestamp: timestamp, depth: depth)
         default:
-            counters.otherTransport += 1
-            return .skipped
+            return skipped(.otherTransport)
         }
     }
 
@@ -95,16 +85,14 @@ extension PacketDecoder {
             guard bytes[0] >> 6 == 0 else { return nil }
             let headerLength = 8 + Int(bytes[0] & 0x3f) * 4
             guard depth < PacketDecoder.maximumTunnelDepth else {
-                counters.tooDeep += 1
-                return .skipped
+                return skipped(.tooDeep)
             }
             counters.tunnels.geneve += 1
             guard bytes.count >= headerLength else {
-                counters.truncatedHeaders += 1
-                return .skipped
+                return skipped(.truncatedHeader)
             }
-            let proto = Int(bytes.bigEndianUInt16(at: 2))
-            if proto == EtherType.transparentEthernet {
+            let proto = EtherType(rawValue: bytes.bigEndianUInt16(at: 2))
+            if proto == .transparentEthernet {
                 return innerEthernet(bytes, at: headerLength, timestamp: timestamp, depth: depth)
             }
             return network(proto, bytes, at: headerLength, timestamp: timestamp, depth: depth + 1)
@@ -112,8 +100,7 @@ extension PacketDecoder {
         // VXLAN: the I flag marks a valid network identifier; an Ethernet frame follows.
         guard bytes[0] & 0x08 != 0 else { return nil }
         guard depth < PacketDecoder.maximumTunnelDepth else {
-            counters.tooDeep += 1
-            return .skipped
+            return skipped(.tooDeep)
         }
         counters.tunnels.vxlan += 1
         return innerEthernet(bytes, at: 8, timestamp: timestamp, depth: depth)
@@ -125,7 +112,6 @@ extension PacketDecoder {
         timestamp: Int64,
         depth: Int
     ) -> DecodedPacket {
-        let (network, inner) = ethernet(bytes, at: offset)
-        return self.network(network, bytes, at: inner, timestamp: timestamp, depth: depth + 1)
+        follow(ethernet(bytes, at: offset), bytes, timestamp: timestamp, depth: depth + 1)
     }
 }

@@ -7,25 +7,25 @@ import Resumption
 import Stickiness
 
 /// What the analysis is asked to do.
-public struct PipelineOptions: Sendable {
+package struct PipelineOptions: Sendable {
     /// Which records count (`--since`, `--until`, `--client`, `--server`, `--sni`).
-    public var filter = RecordFilter()
+    package var filter = RecordFilter()
     /// Sessions issued longer ago than this are forgotten (`--session-horizon`).
-    public var sessionHorizonSeconds: Double = 86_400
-    public var reuse = ReuseOptions()
+    package var sessionHorizonSeconds: Double = 86_400
+    package var reuse = ReuseOptions()
     /// How long a record waits for its balancer leg (live capture: short).
-    public var legWindowNanos = LegPairer.defaultWindowNanos
+    package var legWindowNanos = LegPairer.defaultWindowNanos
     /// Memory for the analysis stages' parts (`--memory-limit`).
-    public var budget = MemoryBudget()
+    package var budget = MemoryBudget()
 
-    public init() {}
+    package init() {}
 }
 
 /// The one way from captures (or saved records) to analysed records: extraction, pairing of
 /// balancer legs, session linking, filtering, then the reuse and stickiness analyses. Every
 /// record that passes the filter goes to `each` (back-side connections included, marked
 /// `backside_of`). Used by the command line and by the tests alike.
-public final class Pipeline {
+package final class Pipeline {
     private let filter: RecordFilter
     private var linker: SessionLinker
     private var analysis: ReuseAnalysis
@@ -33,9 +33,9 @@ public final class Pipeline {
     private var legs: LegPairer
     private let each: (HandshakeRecord) -> Void
     /// Records that passed the filter (back legs not counted).
-    public private(set) var connections = 0
+    package private(set) var connections = 0
 
-    public init(_ options: PipelineOptions = PipelineOptions(), each: @escaping (HandshakeRecord) -> Void = { _ in }) {
+    package init(_ options: PipelineOptions = PipelineOptions(), each: @escaping (HandshakeRecord) -> Void = { _ in }) {
         filter = options.filter
         var limits = LinkerLimits(budget: options.budget)
         limits.sessionHorizonSeconds = options.sessionHorizonSeconds
@@ -49,11 +49,11 @@ public final class Pipeline {
     }
 
     /// One record, in order of first ClientHello (as extraction and record files give them).
-    public func take(_ record: consuming HandshakeRecord) { legs.add(record, release: analyse) }
+    package func take(_ record: consuming HandshakeRecord) { legs.add(record, release: analyse) }
     /// Releases records held for pairing whose window has passed (live capture).
-    public func tick(at nanos: Int64) { legs.release(at: nanos, to: analyse) }
+    package func tick(at nanos: Int64) { legs.release(at: nanos, to: analyse) }
     /// Releases what is still held; call once, after the last record.
-    public func finish() { legs.finish(release: analyse) }
+    package func finish() { legs.finish(release: analyse) }
 
     private func analyse(_ released: consuming HandshakeRecord) {
         var record = released
@@ -70,7 +70,7 @@ public final class Pipeline {
 
     /// The reuse report with support judged on where offers went, and the stickiness
     /// verdicts it was judged with.
-    public func results() -> (reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
+    package func results() -> (reuse: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
         var report = analysis.report()
         let counts = [
             ("sessions_forgotten_early", linker.forgottenEarly), ("session_names", linker.namesNotKept),
@@ -86,7 +86,7 @@ public final class Pipeline {
     /// Extracts the handshakes of capture files into the pipeline and finishes it. With
     /// several workers: a worker per group of rotated files (each starts after the previous
     /// one ends), else workers sharing the flows of files read together.
-    public func extract(
+    package func extract(
         files: [String],
         bpf: String? = nil,
         workers: Int = 1,
@@ -112,7 +112,7 @@ public final class Pipeline {
     /// True when each file starts no earlier than the previous one ends (tcpdump's rotated
     /// files), so workers can take files of their own. Files captured at the same time are
     /// merged packet by packet instead.
-    public static func filesFollowEachOther(_ files: [String]) -> Bool {
+    package static func filesFollowEachOther(_ files: [String]) -> Bool {
         var previousEnd: Int64 = .min
         for file in files {
             guard let span = CaptureFileReader.timeSpan(of: file), span.first >= previousEnd else { return false }

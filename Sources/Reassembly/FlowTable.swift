@@ -242,7 +242,7 @@ public struct ReassemblyLimits: Sendable {
 ///   bound is hit, when the snaplen cut a segment, or at the end of the flow.
 /// - Once the consumer wants nothing more from a direction, that direction is not buffered;
 ///   once it wants nothing at all, the entry stays as a cheap tombstone until close.
-public struct FlowTable<Consumer: StreamConsumer> {
+public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     public let limits: ReassemblyLimits
     public private(set) var counters = ReassemblyCounters()
     /// When false, packets of flows not already in the table are ignored: a worker that has

@@ -4,17 +4,17 @@ import Stickiness
 
 /// `report --html`: one self-contained page (inline CSS and SVG, a Content-Security-Policy
 /// that forbids loading anything) with a card per service and three charts each.
-public enum HTMLReport {
+package enum HTMLReport {
     /// Chart colours; the screenshot test looks for them.
-    public enum Palette {
-        public static let accepted = "#2e9e5b"
-        public static let offers = "#3b6fd8"
-        public static let connections = "#b8c2cc"
-        public static let backends = "#7b4fc9"
-        public static let refused = "#d9534f"
+    package enum Palette {
+        package static let accepted = "#2e9e5b"
+        package static let offers = "#3b6fd8"
+        package static let connections = "#b8c2cc"
+        package static let backends = "#7b4fc9"
+        package static let refused = "#d9534f"
     }
 
-    public static func render(
+    package static func render(
         _ report: ReuseReport,
         stickiness: [ServiceKey: StickinessVerdict],
         source: ReportSource,
@@ -379,7 +379,7 @@ public enum HTMLReport {
 
     /// Text for HTML content and attribute values (HTML 13.1.3: & < > " '), with characters
     /// that are not printable (controls, bidi overrides: `DisplayText`) shown as escapes.
-    public static func escape(_ text: String) -> String {
+    package static func escape(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for character in DisplayText.escaped(text).unicodeScalars {

@@ -13,10 +13,10 @@ extension Mechanism {
 }
 
 /// The reuse report as fields, for JSON.
-public enum ReuseReportFields {
+package enum ReuseReportFields {
     /// Writes the report as one JSON object, service by service and pair by pair, so the
     /// whole document never sits in memory at once.
-    public static func write(
+    package static func write(
         _ report: ReuseReport,
         stickiness: [ServiceKey: StickinessVerdict],
         source: ReportSource,
@@ -235,16 +235,16 @@ public enum ReuseReportFields {
 
 /// The reuse report as text: a one-line-per-service overview a newcomer reads at a glance,
 /// then a block per service, pairs (with `--pairs`), anomalies and what was skipped.
-public struct ReuseReportText {
-    public var showPairs = false
+package struct ReuseReportText {
+    package var showPairs = false
     /// ANSI colours for a terminal: verdicts green, red or yellow, headings bold.
-    public var style = TextStyle(colors: false)
-    public init(showPairs: Bool = false, colors: Bool = false) {
+    package var style = TextStyle(colors: false)
+    package init(showPairs: Bool = false, colors: Bool = false) {
         self.showPairs = showPairs
         style = TextStyle(colors: colors)
     }
 
-    public func lines(
+    package func lines(
         _ report: ReuseReport,
         stickiness: [ServiceKey: StickinessVerdict] = [:],
         source: ReportSource
@@ -463,9 +463,9 @@ func aligned(_ rows: [[String]], style: (_ row: Int, _ column: Int, _ cell: Stri
 }
 
 /// ANSI SGR colours (ECMA-48 8.3.117), or plain text when off.
-public struct TextStyle: Sendable {
-    public var colors: Bool
-    public init(colors: Bool) { self.colors = colors }
+package struct TextStyle: Sendable {
+    package var colors: Bool
+    package init(colors: Bool) { self.colors = colors }
 
     /// The SGR parameters used (ECMA-48 8.3.117): reset, bold, red, green, yellow. `DisplayText.line`
     /// lets exactly these through.
@@ -474,10 +474,10 @@ public struct TextStyle: Sendable {
     func wrap(_ text: String, _ code: String) -> String {
         colors && !text.isEmpty ? "\u{1b}[\(code)m\(text)\u{1b}[0m" : text
     }
-    public func bold(_ text: String) -> String { wrap(text, "1") }
-    public func green(_ text: String) -> String { wrap(text, "32") }
-    public func red(_ text: String) -> String { wrap(text, "31") }
-    public func yellow(_ text: String) -> String { wrap(text, "33") }
+    package func bold(_ text: String) -> String { wrap(text, "1") }
+    package func green(_ text: String) -> String { wrap(text, "32") }
+    package func red(_ text: String) -> String { wrap(text, "31") }
+    package func yellow(_ text: String) -> String { wrap(text, "33") }
 
     /// A support value: yes green, no red, unknown yellow (padding kept outside the colour).
     func support(_ cell: String) -> String {
@@ -517,8 +517,8 @@ extension String {
 }
 
 /// Age bucket labels as ranges: "0-5 s", "5-10 s", "30 s-5 min", "over 1 h".
-public enum AgeBucketLabel {
-    public static func text(_ buckets: [AgeBucket], _ index: Int) -> String {
+package enum AgeBucketLabel {
+    package static func text(_ buckets: [AgeBucket], _ index: Int) -> String {
         let lower = index > 0 ? buckets[index - 1].maxAge : 0
         switch (lower, buckets[index].maxAge) {
         case let (low?, high?):

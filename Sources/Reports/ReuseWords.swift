@@ -4,7 +4,7 @@ import Resumption
 // The reuse analysis in words, the same for text, HTML and JSON.
 
 /// "3.2 s", "4 min", "2.0 h": an age for people.
-public func formatAge(_ seconds: Double) -> String {
+package func formatAge(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds.magnitude < 1e15 else { return "-" }
     if seconds < 0.1 { return "\(Int((seconds * 1000).rounded())) ms" }
     // Rounded, not cut: 14.942 s is "15 s", 2.96 s is "3 s", 2.94 s is "2.9 s".
@@ -17,7 +17,7 @@ public func formatAge(_ seconds: Double) -> String {
 
 extension Support {
     /// Why the value is what it is, in a sentence a reader can check against the counts.
-    public func reason(_ mechanism: Mechanism) -> String {
+    package func reason(_ mechanism: Mechanism) -> String {
         let name = mechanism.title
         let refusals = { (made: Int) in made > 0 ? "; none of \(made) \(name) offers accepted" : "" }
         let sentence: String
@@ -68,15 +68,15 @@ extension Support {
 
 extension ServiceReuse {
     /// The reason for the support of `mechanism` ("" when there is none).
-    public func supportReason(_ mechanism: Mechanism) -> String { support[mechanism]?.reason(mechanism) ?? "" }
+    package func supportReason(_ mechanism: Mechanism) -> String { support[mechanism]?.reason(mechanism) ?? "" }
 
     /// What the service's lifetime rests on, or why it has none.
-    public var lifetimeReason: String? { lifetimeBasis.reason(bracket: lifetime) }
+    package var lifetimeReason: String? { lifetimeBasis.reason(bracket: lifetime) }
 }
 
 extension LifetimeBasis {
     /// What a bracket rests on (nil when it needs no word), or why there is none.
-    public func reason(bracket: LifetimeBracket?) -> String? {
+    package func reason(bracket: LifetimeBracket?) -> String? {
         var parts: [String] = []
         switch gap {
         case .noOfferOfKnownIssue: parts.append("no offer of a session whose issue was seen")

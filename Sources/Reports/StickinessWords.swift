@@ -3,7 +3,7 @@ import Stickiness
 
 /// An anomaly in words, the same for text, HTML and JSON.
 extension Anomaly {
-    public var detail: String {
+    package var detail: String {
         switch facts {
         case let .ticketReuse(identity): "TLS 1.3 PSK identity \(identity) offered \(offers) times"
         case let .movedSession(mechanism, issuedTo, resumedFrom):
@@ -16,7 +16,7 @@ extension Anomaly {
 
 extension BackendSignal {
     /// What told a backend apart, as the report names it.
-    public var words: String {
+    package var words: String {
         switch self {
         case .legs: "back-side connection"
         case .addresses: "server address"
@@ -30,7 +30,7 @@ extension BackendSignal {
 
 /// The stickiness evidence in words, the same for text, HTML and JSON.
 extension StickinessEvidence {
-    public var sentence: String {
+    package var sentence: String {
         switch self {
         case let .legsPaired(paired, total, backends):
             "both legs captured: \(paired) of \(total) connections paired with their back-side connection by "

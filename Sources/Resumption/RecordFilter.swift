@@ -4,21 +4,21 @@ import Packets
 /// Forensic filters: a time window, a server (address, optionally with port), a client
 /// address, an SNI. Applied after linking, so sessions issued outside the window still
 /// give ages and links to the connections inside it.
-public struct RecordFilter: Sendable {
-    public var sinceNanos: Int64?
-    public var untilNanos: Int64?
-    public var server: IPAddress?
-    public var serverPort: UInt16?
-    public var client: IPAddress?
-    public var sni: String?
+package struct RecordFilter: Sendable {
+    package var sinceNanos: Int64?
+    package var untilNanos: Int64?
+    package var server: IPAddress?
+    package var serverPort: UInt16?
+    package var client: IPAddress?
+    package var sni: String?
 
-    public init() {}
+    package init() {}
 
-    public var isEmpty: Bool {
+    package var isEmpty: Bool {
         sinceNanos == nil && untilNanos == nil && server == nil && serverPort == nil && client == nil && sni == nil
     }
 
-    public func matches(_ record: HandshakeRecord) -> Bool {
+    package func matches(_ record: HandshakeRecord) -> Bool {
         if let sinceNanos, record.timestampNanos < sinceNanos { return false }
         if let untilNanos, record.timestampNanos >= untilNanos { return false }
         if let server, record.server != server { return false }

@@ -6,19 +6,19 @@ import Packets
 import TLSWire
 
 /// "yes", "no" or "unknown", with the counts it rests on (Reports puts them in words).
-public struct Support: Sendable, Equatable {
-    public enum Value: String, Sendable { case yes, no, unknown }
+package struct Support: Sendable, Equatable {
+    package enum Value: String, Sendable { case yes, no, unknown }
     /// What the value rests on: answered offers, or what full handshakes issued (a server
     /// that never issues a session ID or ticket supports none, wherever offers went).
-    public enum Basis: Sendable { case offers, issuance, nothing }
-    public var value: Value
-    public var evidence: SupportEvidence
-    public var basis: Basis
+    package enum Basis: Sendable { case offers, issuance, nothing }
+    package var value: Value
+    package var evidence: SupportEvidence
+    package var basis: Basis
     /// Offers that landed on another backend than the one that issued their session, when
     /// some were refused there (lost to the balancer); set when support is judged on places.
-    public var landedElsewhere: OfferCount?
+    package var landedElsewhere: OfferCount?
 
-    public init(value: Value, evidence: SupportEvidence, basis: Basis = .offers, landedElsewhere: OfferCount? = nil) {
+    package init(value: Value, evidence: SupportEvidence, basis: Basis = .offers, landedElsewhere: OfferCount? = nil) {
         self.value = value
         self.evidence = evidence
         self.basis = basis
@@ -27,7 +27,7 @@ public struct Support: Sendable, Equatable {
 }
 
 /// The counts behind a support value, for one mechanism at one service.
-public enum SupportEvidence: Sendable, Equatable {
+package enum SupportEvidence: Sendable, Equatable {
     /// Some offers were accepted.
     case offersAccepted(OfferCount)
     /// Offers were made and none was accepted.
@@ -50,63 +50,63 @@ public enum SupportEvidence: Sendable, Equatable {
 }
 
 /// One backend's answer to the offers of the sessions it issued.
-public struct BackendOffers: Sendable, Equatable {
-    public var backend: String
-    public var offers: OfferCount
+package struct BackendOffers: Sendable, Equatable {
+    package var backend: String
+    package var offers: OfferCount
 
-    public init(backend: String, offers: OfferCount) {
+    package init(backend: String, offers: OfferCount) {
         self.backend = backend
         self.offers = offers
     }
 }
 
-public struct OfferCount: Sendable, Equatable {
-    public var made = 0
-    public var accepted = 0
-    public init() {}
+package struct OfferCount: Sendable, Equatable {
+    package var made = 0
+    package var accepted = 0
+    package init() {}
 }
 
 /// Offers whose session age is known, grouped by age. `maxAge` nil is the last, open bucket.
-public struct AgeBucket: Sendable, Equatable {
-    public var maxAge: Double?
-    public var offers = 0
-    public var accepted = 0
+package struct AgeBucket: Sendable, Equatable {
+    package var maxAge: Double?
+    package var offers = 0
+    package var accepted = 0
 
     /// A probe made at a nominal interval arrives a little later (the client's connect and
     /// handshake): an age counts in the bucket of an edge up to 10% or 1 s past it, whichever
     /// is less, so probes at 5, 10 and 30 s land in the buckets that end at 5, 10 and 30 s.
-    public static func tolerance(_ edge: Double) -> Double { min(edge * 0.1, 1) }
+    package static func tolerance(_ edge: Double) -> Double { min(edge * 0.1, 1) }
 
     /// The bucket of `age` among `edges` (the last, open bucket is `edges.count`).
-    public static func index(of age: Double, edges: [Double]) -> Int {
+    package static func index(of age: Double, edges: [Double]) -> Int {
         edges.firstIndex { age <= $0 + tolerance($0) } ?? edges.count
     }
 }
 
 /// One answered offer of a session whose issue was seen: its age and outcome.
-public struct OfferAge: Sendable, Equatable {
-    public var age: Double
-    public var accepted: Bool
-    public var mechanism: Mechanism
+package struct OfferAge: Sendable, Equatable {
+    package var age: Double
+    package var accepted: Bool
+    package var mechanism: Mechanism
 }
 
 /// How long sessions live, as far as the offers show: the oldest accepted offer and the
 /// youngest refused one older than every accepted offer.
-public struct LifetimeBracket: Sendable, Equatable {
-    public var atLeast: Double
-    public var atMost: Double?
-    public var mechanism: Mechanism
-    public var acceptedOffers: Int
-    public var refusedOffers: Int
+package struct LifetimeBracket: Sendable, Equatable {
+    package var atLeast: Double
+    package var atMost: Double?
+    package var mechanism: Mechanism
+    package var acceptedOffers: Int
+    package var refusedOffers: Int
     /// TLS 1.3: some ages count from the identity's first offer (no full handshake of the
     /// client before it), so they are lower bounds.
-    public var fromFirstOffer = false
+    package var fromFirstOffer = false
 }
 
 /// What a lifetime bracket rests on, or why there is none (Reports puts it in words).
-public struct LifetimeBasis: Sendable, Equatable {
+package struct LifetimeBasis: Sendable, Equatable {
     /// Why the offers give no bracket.
-    public enum Gap: Sendable, Equatable {
+    package enum Gap: Sendable, Equatable {
         /// No offer of a session whose issue was seen.
         case noOfferOfKnownIssue
         /// No offer was accepted.
@@ -116,65 +116,65 @@ public struct LifetimeBasis: Sendable, Equatable {
         case acceptanceDoesNotFollowAge(refusedYounger: Int, oldestAccepted: Double)
     }
 
-    public var mechanism: Mechanism?
+    package var mechanism: Mechanism?
     /// Nil when there is a bracket.
-    public var gap: Gap?
+    package var gap: Gap?
     /// Refusals left out: the server answered them with a ticket under a new key name.
-    public var refusalsUnderNewKeyName = 0
+    package var refusalsUnderNewKeyName = 0
     /// TLS 1.3: offers whose age counts from the identity's first offer (no full handshake
     /// of the client before it), so it is low.
-    public var agesFromFirstOffer = 0
+    package var agesFromFirstOffer = 0
 
-    public init(mechanism: Mechanism?, gap: Gap?) {
+    package init(mechanism: Mechanism?, gap: Gap?) {
         self.mechanism = mechanism
         self.gap = gap
     }
 }
 
 /// Everything the report says about one service.
-public struct ServiceReuse: Sendable {
-    public var key: ServiceKey
-    public var names: [String] = []
-    public var connections = 0
-    public var full = 0
-    public var resumed = 0
-    public var undecided = 0
-    public var offers: [Mechanism: OfferCount] = [:]
-    public var support: [Mechanism: Support] = [:]
-    public var byAge: [AgeBucket] = []
-    public var byAgePerMechanism: [Mechanism: [AgeBucket]] = [:]
-    public var lifetime: LifetimeBracket?
-    public var lifetimeBasis = LifetimeBasis(mechanism: nil, gap: .noOfferOfKnownIssue)
-    public var lifetimes: [Mechanism: (bracket: LifetimeBracket?, basis: LifetimeBasis)] = [:]
+package struct ServiceReuse: Sendable {
+    package var key: ServiceKey
+    package var names: [String] = []
+    package var connections = 0
+    package var full = 0
+    package var resumed = 0
+    package var undecided = 0
+    package var offers: [Mechanism: OfferCount] = [:]
+    package var support: [Mechanism: Support] = [:]
+    package var byAge: [AgeBucket] = []
+    package var byAgePerMechanism: [Mechanism: [AgeBucket]] = [:]
+    package var lifetime: LifetimeBracket?
+    package var lifetimeBasis = LifetimeBasis(mechanism: nil, gap: .noOfferOfKnownIssue)
+    package var lifetimes: [Mechanism: (bracket: LifetimeBracket?, basis: LifetimeBasis)] = [:]
     /// Ticket lifetime hints sent (RFC 5077 3.3), with how often.
-    public var ticketLifetimeHints: [UInt32: Int] = [:]
+    package var ticketLifetimeHints: [UInt32: Int] = [:]
     /// Connections per negotiated version (raw ProtocolVersion values).
-    public var versionCounts: [UInt16: Int] = [:]
+    package var versionCounts: [UInt16: Int] = [:]
     /// Connections per version name ("TLSv1.2").
-    public var versions: [String: Int] {
+    package var versions: [String: Int] {
         Dictionary(versionCounts.map { (ProtocolVersion(rawValue: $0.key).description, $0.value) }, uniquingKeysWith: +)
     }
-    public var firstSeenNanos: Int64 = .max
-    public var lastSeenNanos: Int64 = .min
+    package var firstSeenNanos: Int64 = .max
+    package var lastSeenNanos: Int64 = .min
     /// Connections, offers and accepted offers over time.
-    public var overTime = TimeSeries()
+    package var overTime = TimeSeries()
     /// The first answered offers with a known age (at most `maximumOfferAges`): with few
     /// offers, the report lists each one.
-    public var offerAges: [OfferAge] = []
-    public static let maximumOfferAges = 12
+    package var offerAges: [OfferAge] = []
+    package static let maximumOfferAges = 12
 }
 
 /// One connection in a client's sequence with a service.
-public struct PairConnection: Sendable {
-    public var uid: String
-    public var timestampNanos: Int64
-    public var verdict: PairVerdict
-    public var offer: Mechanism?
-    public var sessionAge: Double?
+package struct PairConnection: Sendable {
+    package var uid: String
+    package var timestampNanos: Int64
+    package var verdict: PairVerdict
+    package var offer: Mechanism?
+    package var sessionAge: Double?
 }
 
 /// How one connection of a client's sequence went.
-public enum PairVerdict: String, Sendable, CaseIterable {
+package enum PairVerdict: String, Sendable, CaseIterable {
     case full
     case resumed
     /// An offer was not accepted.
@@ -183,16 +183,16 @@ public enum PairVerdict: String, Sendable, CaseIterable {
     case undecided
 }
 
-public struct PairSequence: Sendable {
-    public var client: IPAddress
-    public var service: ServiceKey
-    public var connections: [PairConnection] = []
+package struct PairSequence: Sendable {
+    package var client: IPAddress
+    package var service: ServiceKey
+    package var connections: [PairConnection] = []
     /// Connections beyond `maximumPairConnections`, counted but not listed.
-    public var omitted = 0
+    package var omitted = 0
 }
 
 /// A pattern in how sessions were resumed that deserves a look.
-public enum AnomalyKind: String, Sendable, CaseIterable, Comparable {
+package enum AnomalyKind: String, Sendable, CaseIterable, Comparable {
     /// A session resumed from another client address than the one it was issued to.
     case movedSession = "moved-session"
     /// One ticket or PSK identity offered many times (RFC 8446 8 replay concerns).
@@ -200,46 +200,46 @@ public enum AnomalyKind: String, Sendable, CaseIterable, Comparable {
     /// A session resumed under another server name than it was issued for.
     case sniChanged = "sni-changed"
 
-    public static func < (a: AnomalyKind, b: AnomalyKind) -> Bool { a.rawValue < b.rawValue }
+    package static func < (a: AnomalyKind, b: AnomalyKind) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// What an anomaly shows, as values (Reports says it in words).
-public enum AnomalyFacts: Sendable, Equatable {
+package enum AnomalyFacts: Sendable, Equatable {
     /// A TLS 1.3 PSK identity (its digest) offered again and again.
     case ticketReuse(identity: String)
     case movedSession(mechanism: Mechanism, issuedTo: IPAddress, resumedFrom: IPAddress)
     case sniChanged(issuedUnder: String?, resumedUnder: String?)
 }
 
-public struct Anomaly: Sendable {
-    public var kind: AnomalyKind
+package struct Anomaly: Sendable {
+    package var kind: AnomalyKind
     /// The connections involved (for ticket-reuse, the first ones).
-    public var uids: [String]
-    public var facts: AnomalyFacts
+    package var uids: [String]
+    package var facts: AnomalyFacts
     /// For ticket-reuse: how many times the identity was offered.
-    public var offers = 0
+    package var offers = 0
 }
 
 /// Analysis options.
-public struct ReuseOptions: Sendable {
+package struct ReuseOptions: Sendable {
     /// Upper edges of the session-age buckets, in seconds (`--age-buckets`).
-    public var ageBucketEdges: [Double] = [5, 10, 30, 300, 3600]
+    package var ageBucketEdges: [Double] = [5, 10, 30, 300, 3600]
     /// Connections listed per client and service pair.
-    public var maximumPairConnections = 1000
+    package var maximumPairConnections = 1000
     /// Anomalies listed per kind (all are counted).
-    public var maximumAnomaliesPerKind = 1000
+    package var maximumAnomaliesPerKind = 1000
     /// Client and service pairs followed; further pairs are counted only.
-    public var maximumPairs = 20_000
+    package var maximumPairs = 20_000
     /// Connections listed across all pairs; further ones are counted only.
-    public var maximumListedPairConnections = 200_000
+    package var maximumListedPairConnections = 200_000
     /// Services reported; connections to further services are counted only.
-    public var maximumServices = 10_000
+    package var maximumServices = 10_000
     /// Bytes for services, their statistics and the pairs (the budget's part,
     /// `MemoryBudget.reuseAnalysis`). Past it no new service, pair, name, lifetime hint or
     /// refused age is kept; connections and offers are still counted (`notKept`).
-    public var maximumBytes = MemoryBudget().reuseAnalysis
+    package var maximumBytes = MemoryBudget().reuseAnalysis
 
-    public init() {}
+    package init() {}
 }
 
 /// Acceptance by age for one mechanism at one service, in bounded memory: bucket counts,
@@ -361,21 +361,21 @@ struct YoungestAges {
 /// Per-service reuse analysis over linked handshake records (records in ClientHello order,
 /// already passed through `SessionLinker`). Memory is bounded: per service and mechanism a
 /// few counters, pairs and services up to a cap, anomalies up to a cap per kind.
-public struct ReuseAnalysis {
-    public let options: ReuseOptions
-    public private(set) var services: [ServiceKey: ServiceReuse] = [:]
-    public private(set) var pairs: [PairKey: PairSequence] = [:]
-    public private(set) var anomalies: [Anomaly] = []
-    public private(set) var anomalyCounts: [AnomalyKind: Int] = [:]
+package struct ReuseAnalysis {
+    package let options: ReuseOptions
+    package private(set) var services: [ServiceKey: ServiceReuse] = [:]
+    package private(set) var pairs: [PairKey: PairSequence] = [:]
+    package private(set) var anomalies: [Anomaly] = []
+    package private(set) var anomalyCounts: [AnomalyKind: Int] = [:]
     /// Connections to services beyond `maximumServices`, and pairs beyond `maximumPairs`.
-    public private(set) var connectionsToOtherServices = 0
-    public private(set) var omittedPairs = 0
+    package private(set) var connectionsToOtherServices = 0
+    package private(set) var omittedPairs = 0
     private var listedPairConnections = 0
     /// What the analysis holds, as it counts against `options.maximumBytes`.
     private var heldBytes = 0
     /// Items not kept because the memory bound was reached: services, pairs, names, hints,
     /// listed connections, refused ages.
-    public private(set) var notKept = 0
+    package private(set) var notKept = 0
 
     /// What a service costs before its names and time bins: its counters and tables, three
     /// mechanisms' statistics with their bounded first refused ages.
@@ -391,9 +391,9 @@ public struct ReuseAnalysis {
     /// Index in `anomalies` of each TLS 1.3 identity's ticket-reuse anomaly.
     private var ticketReuseAnomaly: [String: Int] = [:]
 
-    public struct PairKey: Hashable, Sendable {
-        public var client: IPAddress
-        public var service: ServiceKey
+    package struct PairKey: Hashable, Sendable {
+        package var client: IPAddress
+        package var service: ServiceKey
     }
 
     /// What a service's full handshakes issued (TLS 1.2 and earlier).
@@ -409,7 +409,7 @@ public struct ReuseAnalysis {
     /// uids listed in one ticket-reuse anomaly (all offers are counted).
     static let maximumUIDsPerAnomaly = 50
 
-    public init(options: ReuseOptions = ReuseOptions()) { self.options = options }
+    package init(options: ReuseOptions = ReuseOptions()) { self.options = options }
 
     /// The index of `key` in `table`: an entry already there, or a new one from `make` while
     /// the table is under `limit` entries and the analysis under its memory part (its
@@ -432,7 +432,7 @@ public struct ReuseAnalysis {
     }
 
     /// Adds one linked record. `link` is what `SessionLinker.link` returned for it.
-    public mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
+    package mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
         let key = ServiceKey(server: record.server, port: record.serverPort)
         // Looked up once; then changed in place through its index (no copy, no rehash).
         guard
@@ -640,7 +640,7 @@ public struct ReuseAnalysis {
     }
 
     /// The report as of now. Does not change the analysis: a live run asks for one per interval.
-    public func report() -> ReuseReport {
+    package func report() -> ReuseReport {
         var finished: [ServiceReuse] = []
         for (key, base) in services {
             var service = base
@@ -706,16 +706,16 @@ public struct ReuseAnalysis {
 }
 
 /// The finished analysis.
-public struct ReuseReport: Sendable {
-    public var services: [ServiceReuse]
-    public var pairs: [PairSequence]
-    public var anomalies: [Anomaly]
-    public var anomalyCounts: [AnomalyKind: Int]
-    public var ageBucketEdges: [Double]
+package struct ReuseReport: Sendable {
+    package var services: [ServiceReuse]
+    package var pairs: [PairSequence]
+    package var anomalies: [Anomaly]
+    package var anomalyCounts: [AnomalyKind: Int]
+    package var ageBucketEdges: [Double]
     /// Connections to services beyond the cap, and client/service pairs beyond the cap.
-    public var connectionsToOtherServices = 0
-    public var omittedPairs = 0
+    package var connectionsToOtherServices = 0
+    package var omittedPairs = 0
     /// What the analysis stages could not keep within their parts of the memory budget,
     /// by name (zero counts left out); filled by whoever runs the stages.
-    public var notKeptForMemory: [(key: String, count: Int)] = []
+    package var notKeptForMemory: [(key: String, count: Int)] = []
 }

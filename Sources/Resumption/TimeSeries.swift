@@ -1,16 +1,16 @@
 /// Connections, resumption offers and accepted offers over time, in a bounded number of
 /// equal bins: when a record falls past the last bin, bins merge in pairs (the width
 /// doubles), so a day-long capture costs no more memory than a minute-long one.
-public struct TimeSeries: Sendable {
+package struct TimeSeries: Sendable {
     /// Bins kept at most: enough for a readable chart.
-    public static let maximumBins = 240
-    public static let initialBinNanos: Int64 = 1_000_000_000
+    package static let maximumBins = 240
+    package static let initialBinNanos: Int64 = 1_000_000_000
 
-    public struct Bin: Sendable, Equatable {
-        public var connections = 0
-        public var offers = 0
-        public var accepted = 0
-        public init(connections: Int = 0, offers: Int = 0, accepted: Int = 0) {
+    package struct Bin: Sendable, Equatable {
+        package var connections = 0
+        package var offers = 0
+        package var accepted = 0
+        package init(connections: Int = 0, offers: Int = 0, accepted: Int = 0) {
             self.connections = connections
             self.offers = offers
             self.accepted = accepted
@@ -18,14 +18,14 @@ public struct TimeSeries: Sendable {
     }
 
     /// Start of the first bin, a multiple of `binNanos`; nil before the first record.
-    public private(set) var startNanos: Int64?
-    public private(set) var binNanos = TimeSeries.initialBinNanos
-    public private(set) var bins: [Bin] = []
+    package private(set) var startNanos: Int64?
+    package private(set) var binNanos = TimeSeries.initialBinNanos
+    package private(set) var bins: [Bin] = []
 
-    public init() {}
+    package init() {}
 
     /// `offer`: a resumption offer the server answered; `accepted`: it resumed.
-    public mutating func add(at nanos: Int64, offer: Bool, accepted: Bool) {
+    package mutating func add(at nanos: Int64, offer: Bool, accepted: Bool) {
         if startNanos == nil { startNanos = floor(nanos, binNanos) }
         // Record times lie in `CaptureTime`'s span, so their difference fits; a quotient, not
         // `start + width * bins`, so no product can overflow however wide the bins grow.

@@ -6,7 +6,7 @@ import Resumption
 // backend, what ticket key names show, where each offer went, and the verdict.
 
 /// What tells the backends of a service apart, strongest first.
-public enum BackendSignal: Sendable, Equatable {
+package enum BackendSignal: Sendable, Equatable {
     /// Both legs captured: each connection's back-side connection.
     case legs
     case addresses

@@ -4,9 +4,9 @@ import Resumption
 /// Support per mechanism, judged on where the offers went. A refusal at another backend
 /// than the one that issued the session says nothing about that backend's cache, and with
 /// nothing to tell backends apart a refusal does not show that there is no cache.
-public enum PlacedSupport {
+package enum PlacedSupport {
     /// Rewrites the support of each service with offers, from its stickiness verdict.
-    public static func refine(_ report: inout ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
+    package static func refine(_ report: inout ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) {
         for index in report.services.indices {
             let service = report.services[index]
             guard let verdict = stickiness[service.key] else { continue }
@@ -23,7 +23,7 @@ public enum PlacedSupport {
         }
     }
 
-    public static func support(
+    package static func support(
         _ base: Support,
         offers: OfferCount,
         places: OfferPlaces,

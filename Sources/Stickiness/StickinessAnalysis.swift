@@ -6,15 +6,15 @@ import Resumption
 import TLSWire
 
 /// A backend as the capture shows it.
-public struct BackendSummary: Sendable, Equatable {
+package struct BackendSummary: Sendable, Equatable {
     /// "127.0.0.1:14501", "certificate 3f2a9c01be77", "shape 2", ...
-    public var id: String
-    public var identifiedBy: BackendSignal
-    public var connections: Int
+    package var id: String
+    package var identifiedBy: BackendSignal
+    package var connections: Int
 }
 
 /// One fact behind a stickiness verdict, as values.
-public enum StickinessEvidence: Sendable, Equatable {
+package enum StickinessEvidence: Sendable, Equatable {
     /// Front connections paired with their back-side connection; the backends they reached.
     case legsPaired(paired: Int, of: Int, backends: [String])
     /// Several server addresses serve one name.
@@ -52,8 +52,8 @@ public enum StickinessEvidence: Sendable, Equatable {
 }
 
 /// Whether resuming clients went back to the backend that holds their session.
-public struct StickinessVerdict: Sendable {
-    public enum Verdict: String, Sendable {
+package struct StickinessVerdict: Sendable {
+    package enum Verdict: String, Sendable {
         case sticky
         case notSticky = "not-sticky"
         case shared
@@ -62,37 +62,37 @@ public struct StickinessVerdict: Sendable {
         case unknown
     }
 
-    public var verdict: Verdict
-    public var backends: [BackendSummary]
+    package var verdict: Verdict
+    package var backends: [BackendSummary]
     /// Share of offers that landed on another backend than the one holding the session.
-    public var offersElsewhere: Double?
+    package var offersElsewhere: Double?
     /// True when some offers' backends are unknown, so the share is a lower bound.
-    public var offersElsewhereIsLowerBound = false
+    package var offersElsewhereIsLowerBound = false
     /// The facts behind the verdict, each one a reader can check against the capture;
     /// Reports says them in words.
-    public var evidence: [StickinessEvidence]
+    package var evidence: [StickinessEvidence]
     /// The services judged together (several addresses serving one name are one service).
-    public var services: [ServiceKey]
+    package var services: [ServiceKey]
     /// Whether the capture tells backends apart (back-side connections, several addresses,
     /// certificates, TCP traits or ServerHello shapes), so offers have a known place.
-    public var backendsKnown = false
+    package var backendsKnown = false
     /// Answered offers per mechanism, by where they went.
-    public var offerPlaces: [Mechanism: OfferPlaces] = [:]
+    package var offerPlaces: [Mechanism: OfferPlaces] = [:]
 }
 
 /// Where a mechanism's answered offers went, as far as the capture shows.
-public struct OfferPlaces: Sendable, Equatable {
+package struct OfferPlaces: Sendable, Equatable {
     /// Offers that reached the backend that issued their session.
-    public var atIssuer = OfferCount()
+    package var atIssuer = OfferCount()
     /// Offers that reached another backend.
-    public var elsewhere = OfferCount()
+    package var elsewhere = OfferCount()
     /// Offers whose backend or issuer the capture does not show.
-    public var unplaced = OfferCount()
+    package var unplaced = OfferCount()
     /// The youngest refused offer's session age, in seconds.
-    public var youngestRefusedAge: Double?
+    package var youngestRefusedAge: Double?
     /// `atIssuer` per backend (its display name): each backend's own support.
-    public var atIssuerByBackend: [String: OfferCount] = [:]
-    public init() {}
+    package var atIssuerByBackend: [String: OfferCount] = [:]
+    package init() {}
 
     mutating func add(_ place: WritableKeyPath<OfferPlaces, OfferCount>, accepted: Bool, age: Double?) {
         self[keyPath: place].made += 1
@@ -114,14 +114,14 @@ public struct OfferPlaces: Sendable, Equatable {
 /// ServerHello shape with the server's TCP traits, and ticket key names. Where none tells
 /// backends apart, offers refused younger than accepted ones show that some reached a
 /// backend without the session.
-public struct StickinessAnalysis {
+package struct StickinessAnalysis {
     /// Connections kept per service for the verdict: the most recent ones (the oldest
     /// quarter is dropped when full), so a long live run judges on recent traffic.
-    public static let maximumConnectionsPerService = 20_000
+    package static let maximumConnectionsPerService = 20_000
     /// Bytes for kept connections, interned texts and the name index (the budget's part,
     /// `MemoryBudget.stickiness`). Past it a service drops its oldest quarter to keep a new
     /// connection, and connections to new services are counted only (`connectionsNotJudged`).
-    public let maximumBytes: Int
+    package let maximumBytes: Int
     /// What a kept connection costs: the value, with its array's growth slack.
     static let connectionBytes = MemoryLayout<Connection>.stride * 3 / 2
     /// What an entry of the service and name tables costs, with the table's slack.
@@ -218,7 +218,7 @@ public struct StickinessAnalysis {
     private var kept = 0
     private var omitted: [ServiceKey: Int] = [:]
     /// Connections to services first seen after the connection cap was reached: not judged.
-    public private(set) var connectionsNotJudged = 0
+    package private(set) var connectionsNotJudged = 0
     private var parent: [ServiceKey: ServiceKey] = [:]
     private var serviceOfName: [NameOnPort: ServiceKey] = [:]
 
@@ -229,7 +229,7 @@ public struct StickinessAnalysis {
         var port: UInt16
     }
 
-    public init(maximumBytes: Int = MemoryBudget().stickiness) {
+    package init(maximumBytes: Int = MemoryBudget().stickiness) {
         self.maximumBytes = maximumBytes
         interned.maximumBytes = maximumBytes / 4
     }
@@ -240,67 +240,18 @@ public struct StickinessAnalysis {
             * Self.entryBytes
     }
 
-    public mutating func add(_ record: HandshakeRecord) {
+    package mutating func add(_ record: HandshakeRecord) {
         guard record.backsideOf == nil else { return }
         let service = ServiceKey(server: record.server, port: record.serverPort)
         let full = heldBytes >= maximumBytes
-        // Looked up once; then changed in place through its index.
-        let index: Dictionary<ServiceKey, [Connection]>.Index
-        if let known = connections.index(forKey: service) {
-            index = known
-        } else {
-            // Services first seen past the bound are counted only, so memory stays bounded.
-            guard !full else {
-                connectionsNotJudged += 1
-                return
-            }
-            connections[service] = []
-            parent[service] = service
-            index = connections.index(forKey: service)!
-        }
-        // One name on one port served from several addresses is one service.
-        if let sni = record.keptServerName {
-            let name = NameOnPort(
-                name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni)
-                    .hashValue,
-                port: record.serverPort
-            )
-            if let other = serviceOfName[name] { union(service, other) } else if !full { serviceOfName[name] = service }
-        }
-        let held = connections.values[index].count
-        if held >= StickinessAnalysis.maximumConnectionsPerService || (full && held >= 16) {
-            // Full: the service's oldest quarter gives way.
-            let dropped = held / 4
-            connections.values[index].removeFirst(dropped)
-            omitted[service, default: 0] += dropped
-            kept -= dropped
-        } else if full {
-            connectionsNotJudged += 1
-            return
-        }
+        guard let index = index(of: service, full: full) else { return }
+        joinByName(record, service, full: full)
+        guard makeRoom(at: index, service, full: full) else { return }
         kept += 1
-        let traits = record.serverTraits
-        var tcpKey = Hasher()
-        tcpKey.combine(traits?.ttl)
-        tcpKey.combine(traits?.synAckWindow)
-        tcpKey.combine(traits?.synAckOptions)
-        let tcpShape = interned.id(shape: UInt64(bitPattern: Int64(tcpKey.finalize())) & ~1) {
-            [
-                traits.map { "ttl \($0.ttl)" } ?? "-", traits?.synAckWindow.map { "window \($0)" } ?? "-",
-                traits?.synAckOptions.map { "options \($0)" } ?? "-",
-            ].joined(separator: ", ")
-        }
-        var helloKey = Hasher()
-        // The closures below capture these values, not the record (which they would copy).
-        let cipher = record.cipher
-        let serverExtensions = record.serverExtensions
+        let tcpShape = tcpShape(record.serverTraits)
+        let helloShape = helloShape(cipher: record.cipher, extensions: record.serverExtensions)
+        // The closure below captures this value, not the record (which it would copy).
         let commonName = record.certificate?.commonName
-        helloKey.combine(cipher?.rawValue)
-        helloKey.combine(serverExtensions)
-        let helloShape = interned.id(shape: UInt64(bitPattern: Int64(helloKey.finalize())) | 1) {
-            "cipher \(cipher.map { String($0.rawValue) } ?? "-"), extensions "
-                + serverExtensions.map(String.init).joined(separator: ".")
-        }
         connections.values[index].append(
             Connection(
                 uid: record.uid,
@@ -326,6 +277,77 @@ public struct StickinessAnalysis {
         )
     }
 
+    /// The service's place in `connections`, looked up once and then changed in place; nil
+    /// for a service first seen past the bound, which is counted only.
+    private mutating func index(of service: ServiceKey, full: Bool) -> Dictionary<ServiceKey, [Connection]>.Index? {
+        if let known = connections.index(forKey: service) { return known }
+        guard !full else {
+            connectionsNotJudged += 1
+            return nil
+        }
+        connections[service] = []
+        parent[service] = service
+        return connections.index(forKey: service)!
+    }
+
+    /// One name on one port served from several addresses is one service.
+    private mutating func joinByName(_ record: HandshakeRecord, _ service: ServiceKey, full: Bool) {
+        guard let sni = record.keptServerName else { return }
+        let name = NameOnPort(
+            name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni).hashValue,
+            port: record.serverPort
+        )
+        if let other = serviceOfName[name] { union(service, other) } else if !full { serviceOfName[name] = service }
+    }
+
+    /// Room for one more connection of the service: at its cap, or when memory is full, its
+    /// oldest quarter gives way. False when memory is full and the service holds too few
+    /// to give way (the connection is counted only).
+    private mutating func makeRoom(
+        at index: Dictionary<ServiceKey, [Connection]>.Index,
+        _ service: ServiceKey,
+        full: Bool
+    )
+        -> Bool
+    {
+        let held = connections.values[index].count
+        if held >= StickinessAnalysis.maximumConnectionsPerService || (full && held >= 16) {
+            let dropped = held / 4
+            connections.values[index].removeFirst(dropped)
+            omitted[service, default: 0] += dropped
+            kept -= dropped
+        } else if full {
+            connectionsNotJudged += 1
+            return false
+        }
+        return true
+    }
+
+    /// The server's TCP traits as an interned shape (even ids).
+    private mutating func tcpShape(_ traits: ServerTraits?) -> Int32 {
+        var key = Hasher()
+        key.combine(traits?.ttl)
+        key.combine(traits?.synAckWindow)
+        key.combine(traits?.synAckOptions)
+        return interned.id(shape: UInt64(bitPattern: Int64(key.finalize())) & ~1) {
+            [
+                traits.map { "ttl \($0.ttl)" } ?? "-", traits?.synAckWindow.map { "window \($0)" } ?? "-",
+                traits?.synAckOptions.map { "options \($0)" } ?? "-",
+            ].joined(separator: ", ")
+        }
+    }
+
+    /// The ServerHello's cipher and extension order as an interned shape (odd ids).
+    private mutating func helloShape(cipher: CipherSuite?, extensions: [UInt16]) -> Int32 {
+        var key = Hasher()
+        key.combine(cipher?.rawValue)
+        key.combine(extensions)
+        return interned.id(shape: UInt64(bitPattern: Int64(key.finalize())) | 1) {
+            "cipher \(cipher.map { String($0.rawValue) } ?? "-"), extensions "
+                + extensions.map(String.init).joined(separator: ".")
+        }
+    }
+
     private mutating func root(_ key: ServiceKey) -> ServiceKey {
         var current = key
         while let next = parent[current], next != current { current = next }
@@ -340,7 +362,7 @@ public struct StickinessAnalysis {
     }
 
     /// A verdict per service as of now (services judged together share one verdict).
-    public mutating func verdicts() -> [ServiceKey: StickinessVerdict] {
+    package mutating func verdicts() -> [ServiceKey: StickinessVerdict] {
         var groups: [ServiceKey: [ServiceKey]] = [:]
         for service in parent.keys { groups[root(service), default: []].append(service) }
         var verdicts: [ServiceKey: StickinessVerdict] = [:]

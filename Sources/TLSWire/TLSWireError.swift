@@ -4,9 +4,20 @@ public struct TLSWireError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: RawRepresentable, Hashable, Sendable {
         public var rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
-        /// A length or field contradicts the structure that holds it.
-        public static let malformed = Code(rawValue: "malformed")
-        /// A size limit of this parser was reached.
+        // Named after the TLS alert a peer would send for the same bytes (RFC 8446 6.2).
+        /// A length or field is out of range or contradicts the structure that holds it
+        /// (decode_error).
+        public static let decodeError = Code(rawValue: "decode-error")
+        /// A field breaks a rule of the protocol, such as an extension sent twice (RFC 8446
+        /// 4.2; illegal_parameter).
+        public static let illegalParameter = Code(rawValue: "illegal-parameter")
+        /// A message or frame where none of its kind may come (unexpected_message).
+        public static let unexpectedMessage = Code(rawValue: "unexpected-message")
+        /// A record longer than 2^14+2048 bytes (RFC 5246 6.2.3; record_overflow).
+        public static let recordOverflow = Code(rawValue: "record-overflow")
+        /// Not TLS at all: a record header of no TLS content type or version.
+        public static let notTLS = Code(rawValue: "not-tls")
+        /// A size limit of this parser (not of the protocol) was reached.
         public static let tooLarge = Code(rawValue: "too-large")
     }
 
@@ -23,8 +34,28 @@ public struct TLSWireError: Error, Sendable, Hashable, CustomStringConvertible {
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
     @inline(never)
-    public static func malformed(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
-        TLSWireError(code: .malformed, reason: reason, sourceFile: file, sourceLine: line)
+    public static func decodeError(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
+        TLSWireError(code: .decodeError, reason: reason, sourceFile: file, sourceLine: line)
+    }
+
+    @inline(never)
+    public static func illegalParameter(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
+        TLSWireError(code: .illegalParameter, reason: reason, sourceFile: file, sourceLine: line)
+    }
+
+    @inline(never)
+    public static func unexpectedMessage(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
+        TLSWireError(code: .unexpectedMessage, reason: reason, sourceFile: file, sourceLine: line)
+    }
+
+    @inline(never)
+    public static func recordOverflow(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
+        TLSWireError(code: .recordOverflow, reason: reason, sourceFile: file, sourceLine: line)
+    }
+
+    @inline(never)
+    public static func notTLS(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
+        TLSWireError(code: .notTLS, reason: reason, sourceFile: file, sourceLine: line)
     }
 
     @inline(never)

@@ -49,7 +49,7 @@ struct Collector: StreamConsumer {
 }
 
 /// SYNTHETIC SEGMENTS, built here to exercise one reassembly rule each (not captured traffic).
-struct Wire {
+struct Wire: ~Copyable {
     var table: FlowTable<Collector>
     var sink = Collected()
     let client = IPAddress("10.0.0.1")!

@@ -102,10 +102,38 @@ enum HandMade {
             do throws(TLSWireError) { _ = try ClientHello(parsing: &cursor) } catch { thrown = error }
         }
         let error = try #require(thrown)
-        #expect(error.code == .malformed)
-        #expect(error == .malformed("another reason"))
+        #expect(error.code == .decodeError)
+        #expect(error == .decodeError("another reason"))
         #expect(error != .tooLarge(error.reason))
-        #expect(Set([error, .malformed("x"), .tooLarge("y")]).count == 2)
+        #expect(Set([error, .decodeError("x"), .tooLarge("y")]).count == 2)
+    }
+
+    /// Each breakage gets the code of the rule it breaks, named after the alert a TLS peer
+    /// would send (RFC 8446 6.2).
+    @Test func codesNameTheRuleBroken() {
+        var overflow = HandMade.alertRecord
+        overflow[3] = 0x48
+        overflow[4] = 0x01  // 18433 > 2^14 + 2048
+        var foreign = HandMade.alertRecord
+        foreign[0] = 99
+        let hello = HandMade.clientHelloRecord(extensions: [])
+        let cases: [([UInt8], TLSWireError.Code)] = [
+            (hello + overflow, .recordOverflow),
+            (hello + foreign, .notTLS),
+            (
+                HandMade.clientHelloRecord(extensions: [HandMade.serverName("a.test"), HandMade.serverName("b.test")]),
+                .illegalParameter
+            ),
+            (HandMade.clientHelloRecord(sessionID: [UInt8](repeating: 7, count: 33), extensions: []), .decodeError),
+            (
+                HandMade.clientHelloRecord(extensions: [HandMade.serverName("a.test")], extensionsLengthAdjust: 5),
+                .decodeError
+            ),
+        ]
+        for (bytes, code) in cases {
+            let errors = decode(bytes).errors
+            #expect(errors.map(\.code) == [code], "\(errors.map(\.reason))")
+        }
     }
 
     @Test func sessionIDLongerThan32IsMalformed() {

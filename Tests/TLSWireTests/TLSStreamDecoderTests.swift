@@ -8,6 +8,8 @@ struct EventRecorder: TLSEventHandler {
     var events: [String] = []
     var clientHellos: [ClientHello] = []
     var serverHellos: [ServerHello] = []
+    /// The malformed events' errors, for their codes.
+    var errors: [TLSWireError] = []
     var ciphertextAfterChangeCipherSpec = true
 
     mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective {
@@ -36,7 +38,9 @@ struct EventRecorder: TLSEventHandler {
         case let .heartbeat(length): events.append("Heartbeat \(length)")
         case let .sslv2ServerHello(hello): events.append("SSLv2ServerHello hit=\(hello.sessionIDHit)")
         case .notTLS: events.append("notTLS")
-        case let .malformed(error): events.append("malformed: \(error.reason)")
+        case let .malformed(error):
+            errors.append(error)
+            events.append("malformed: \(error.reason)")
         case let .gap(kept): events.append("gap framingKept=\(kept)")
         }
         return .proceed

@@ -1,6 +1,6 @@
 /// HAND-MADE TLS 1.2 handshakes over hand-made TCP, for the tests about hostile input only
 /// (crafted names, certificates, floods). Real traffic comes from captures/.
-public enum HandMadeTLS {
+package enum HandMadeTLS {
     static func be16(_ v: Int) -> [UInt8] { [UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)] }
     static func be24(_ v: Int) -> [UInt8] {
         [UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
@@ -8,7 +8,7 @@ public enum HandMadeTLS {
 
     /// A TLSPlaintext record of handshake messages (RFC 5246 6.2.1), split into records of
     /// at most 2^14 bytes.
-    public static func records(_ messages: [UInt8]) -> [UInt8] {
+    package static func records(_ messages: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         var start = 0
         repeat {
@@ -23,7 +23,7 @@ public enum HandMadeTLS {
 
     /// ClientHello (RFC 5246 7.4.1.2) with a server_name extension (RFC 6066 3) holding `sni`
     /// as given, byte for byte, and an empty SessionTicket extension.
-    public static func clientHello(sni: [UInt8]?, random: UInt8 = 1) -> [UInt8] {
+    package static func clientHello(sni: [UInt8]?, random: UInt8 = 1) -> [UInt8] {
         var extensions: [UInt8] = []
         if let sni {
             let entry = [0] + be16(sni.count) + sni
@@ -38,7 +38,7 @@ public enum HandMadeTLS {
     }
 
     /// ServerHello, Certificate with `certificates` (DER, leaf first), ServerHelloDone.
-    public static func serverFlight(certificates: [[UInt8]], random: UInt8 = 2) -> [UInt8] {
+    package static func serverFlight(certificates: [[UInt8]], random: UInt8 = 2) -> [UInt8] {
         let hello: [UInt8] = [3, 3] + [UInt8](repeating: random, count: 32) + [0] + [0xc0, 0x2f] + [0] + be16(0)
         var list: [UInt8] = []
         for der in certificates { list += be24(der.count) + der }
@@ -47,7 +47,7 @@ public enum HandMadeTLS {
 
     /// A TCP conversation: handshake, the client's bytes, the server's bytes, each in
     /// segments of at most 1400 bytes, then the client's FIN. Frames for `PcapWriter`.
-    public static func conversation(
+    package static func conversation(
         client: (address: UInt32, port: UInt16),
         server: (address: UInt32, port: UInt16),
         clientBytes: [UInt8],
@@ -103,7 +103,7 @@ public enum HandMadeTLS {
     }
 
     /// A whole hand-made full handshake to 10.0.0.2:443 from client number `n`, as frames.
-    public static func fullHandshake(client n: UInt32, sni: [UInt8]?, certificates: [[UInt8]] = []) -> [[UInt8]] {
+    package static func fullHandshake(client n: UInt32, sni: [UInt8]?, certificates: [[UInt8]] = []) -> [[UInt8]] {
         conversation(
             client: (Frames.address(n + 10), UInt16(truncatingIfNeeded: 20_000 + n)),
             server: (Frames.address(2), 443),

@@ -3,11 +3,11 @@ import Foundation
 /// Certificates made by `openssl ca` for the tests of hostile certificate fields (validity
 /// years a normal CA would not write, small keys). The DER is openssl's; only the fields
 /// are chosen by the test.
-public enum MadeCertificates {
+package enum MadeCertificates {
     /// A leaf certificate with CN `commonName`, an RSA key of `bits`, and validity from
     /// `notBefore` to `notAfter` (GeneralizedTime "YYYYMMDDHHMMSSZ"), signed by a throwaway CA.
     /// Returns the DER and what `openssl x509 -dates` prints for it.
-    public static func make(
+    package static func make(
         commonName: String = "far.example",
         bits: Int,
         notBefore: String,
@@ -53,7 +53,7 @@ public enum MadeCertificates {
     }
 }
 
-public struct MadeCertificateError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
+package struct MadeCertificateError: Error, CustomStringConvertible {
+    package var message: String
+    package var description: String { message }
 }

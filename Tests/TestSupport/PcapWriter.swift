@@ -2,10 +2,10 @@ import Foundation
 
 /// Writes classic pcap files (microsecond, little-endian) for the tests that build
 /// SYNTHETIC or DELIBERATELY MALFORMED captures. Real traffic comes from captures/.
-public struct PcapWriter {
-    public private(set) var bytes: [UInt8] = []
+package struct PcapWriter {
+    package private(set) var bytes: [UInt8] = []
 
-    public init(linkType: UInt32 = 1, snapLength: UInt32 = 262_144) {
+    package init(linkType: UInt32 = 1, snapLength: UInt32 = 262_144) {
         bytes.reserveCapacity(1 << 20)
         append32(0xa1b2_c3d4)
         append16(2)
@@ -16,7 +16,7 @@ public struct PcapWriter {
         append32(linkType)
     }
 
-    public mutating func add(_ frame: [UInt8], at seconds: Double, originalLength: Int? = nil) {
+    package mutating func add(_ frame: [UInt8], at seconds: Double, originalLength: Int? = nil) {
         append32(UInt32(seconds))
         append32(UInt32((seconds - Double(UInt32(seconds))) * 1_000_000))
         append32(UInt32(frame.count))
@@ -24,17 +24,17 @@ public struct PcapWriter {
         bytes += frame
     }
 
-    public func write(to url: URL) throws { try Data(bytes).write(to: url) }
+    package func write(to url: URL) throws { try Data(bytes).write(to: url) }
 
     private mutating func append32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
     private mutating func append16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
 }
 
 /// Ethernet + IPv4 + TCP frames, checksums left zero (tlsreuse does not check them).
-public enum Frames {
-    public static let syn: UInt8 = 0x02, ack: UInt8 = 0x10, psh: UInt8 = 0x08, fin: UInt8 = 0x01, synAck: UInt8 = 0x12
+package enum Frames {
+    package static let syn: UInt8 = 0x02, ack: UInt8 = 0x10, psh: UInt8 = 0x08, fin: UInt8 = 0x01, synAck: UInt8 = 0x12
 
-    public static func tcp(
+    package static func tcp(
         from source: (address: UInt32, port: UInt16),
         to destination: (address: UInt32, port: UInt16),
         seq: UInt32,
@@ -70,11 +70,11 @@ public enum Frames {
     }
 
     /// 10.0.0.0/8 address number n.
-    public static func address(_ n: UInt32) -> UInt32 { 0x0a00_0000 | (n & 0x00ff_ffff) }
+    package static func address(_ n: UInt32) -> UInt32 { 0x0a00_0000 | (n & 0x00ff_ffff) }
 }
 
 /// A run of the tlsreuse binary with its peak resident memory (from /usr/bin/time).
-public func runMeasured(_ arguments: [String]) throws -> (result: ProcessResult, peakKiB: Int) {
+package func runMeasured(_ arguments: [String]) throws -> (result: ProcessResult, peakKiB: Int) {
     let report = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-time-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: report) }
     let result = try runProcess("/usr/bin/time", ["-f", "%M", "-o", report.path, Paths.binary.path] + arguments)
@@ -85,7 +85,7 @@ public func runMeasured(_ arguments: [String]) throws -> (result: ProcessResult,
 }
 
 /// The "skipped" counts of a JSON report.
-public func skippedCounts(_ json: String) -> [String: Int] {
+package func skippedCounts(_ json: String) -> [String: Int] {
     guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
         let capture = object["capture"] as? [String: Any], let skipped = capture["skipped"] as? [String: Int]
     else { return [:] }
@@ -94,17 +94,17 @@ public func skippedCounts(_ json: String) -> [String: Int] {
 
 /// Writes pcapng files (little-endian, one section) for SYNTHETIC and DELIBERATELY MALFORMED
 /// captures: the tests about timestamps a classic pcap cannot hold.
-public struct PcapngWriter {
-    public private(set) var bytes: [UInt8] = []
+package struct PcapngWriter {
+    package private(set) var bytes: [UInt8] = []
 
-    public init() {
+    package init() {
         // Section Header Block: byte-order magic, version 1.0, section length unknown.
         block(0x0a0d_0d0a, le32(0x1a2b_3c4d) + le16(1) + le16(0) + le64(UInt64.max))
     }
 
     /// An Interface Description Block for Ethernet with nanosecond resolution (if_tsresol 9)
     /// and, when given, an if_tsoffset in seconds.
-    public mutating func addInterface(offsetSeconds: Int64? = nil) {
+    package mutating func addInterface(offsetSeconds: Int64? = nil) {
         var options = le16(9) + le16(1) + [9, 0, 0, 0]
         if let offsetSeconds { options += le16(14) + le16(8) + le64(UInt64(bitPattern: offsetSeconds)) }
         options += le16(0) + le16(0)
@@ -112,7 +112,7 @@ public struct PcapngWriter {
     }
 
     /// An Enhanced Packet Block at `units` nanoseconds (plus the interface's offset).
-    public mutating func add(_ frame: [UInt8], units: UInt64, interface: UInt32 = 0) {
+    package mutating func add(_ frame: [UInt8], units: UInt64, interface: UInt32 = 0) {
         var body =
             le32(interface) + le32(UInt32(truncatingIfNeeded: units >> 32)) + le32(UInt32(truncatingIfNeeded: units))
             + le32(UInt32(frame.count)) + le32(UInt32(frame.count)) + frame

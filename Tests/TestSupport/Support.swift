@@ -6,29 +6,29 @@ import Pipeline
 import Stickiness
 
 /// Where the tests find their inputs.
-public enum Paths {
+package enum Paths {
     /// The repository root (this file is Tests/TestSupport/Support.swift).
-    public static let repository: URL = URL(fileURLWithPath: #filePath)
+    package static let repository: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    public static let captures = repository.appendingPathComponent("captures")
+    package static let captures = repository.appendingPathComponent("captures")
 
     /// `../shared/peer-corpus` beside the repository (third-party captures, never committed).
-    public static let peerCorpus = repository.deletingLastPathComponent().appendingPathComponent("shared/peer-corpus")
+    package static let peerCorpus = repository.deletingLastPathComponent().appendingPathComponent("shared/peer-corpus")
 
-    public static var peerCorpusPresent: Bool {
+    package static var peerCorpusPresent: Bool {
         FileManager.default.fileExists(atPath: peerCorpus.appendingPathComponent("README.md").path)
     }
 
     /// The recorded captures: every .pcap and .pcapng in captures/.
-    public static var recordedCaptures: [URL] {
+    package static var recordedCaptures: [URL] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: captures.path)) ?? []
         return names.filter { $0.hasSuffix(".pcap") || $0.hasSuffix(".pcapng") }.sorted()
             .map { captures.appendingPathComponent($0) }
     }
 
     /// Every capture in the peer corpus (empty when absent).
-    public static var peerCaptures: [URL] {
+    package static var peerCaptures: [URL] {
         guard peerCorpusPresent else { return [] }
         var all: [URL] = []
         for folder in ["zeek/traces", "ja4/pcap"] {
@@ -40,7 +40,7 @@ public enum Paths {
     }
 
     /// The built `tlsreuse` binary, beside the test bundle.
-    public static var binary: URL {
+    package static var binary: URL {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var dir = testBinary.deletingLastPathComponent()
         for _ in 0..<4 {
@@ -53,21 +53,23 @@ public enum Paths {
 }
 
 /// Extracts every handshake record from capture files.
-public func extractRecords(_ paths: [String], filter: String? = nil) throws -> ([HandshakeRecord], ExtractionStatistics)
-{
+package func extractRecords(
+    _ paths: [String],
+    filter: String? = nil
+) throws -> ([HandshakeRecord], ExtractionStatistics) {
     var records: [HandshakeRecord] = []
     let statistics = try Extraction.run(paths: paths, filter: filter) { records.append($0) }
     return (records, statistics)
 }
 
-public func extractRecords(_ url: URL) throws -> [HandshakeRecord] {
+package func extractRecords(_ url: URL) throws -> [HandshakeRecord] {
     try extractRecords([url.path]).0
 }
 
 /// A capture through the pipeline the command line runs: the records that passed the filter,
 /// balancer back legs left out (their fronts carry `backend`), linked; and the pipeline, for
 /// its results.
-public func analysed(
+package func analysed(
     _ url: URL,
     _ options: PipelineOptions = PipelineOptions()
 ) throws -> (records: [HandshakeRecord], pipeline: Pipeline) {
@@ -78,18 +80,18 @@ public func analysed(
 }
 
 /// The records of a capture as the analysis sees them (`analysed`).
-public func frontRecords(_ url: URL) throws -> [HandshakeRecord] {
+package func frontRecords(_ url: URL) throws -> [HandshakeRecord] {
     try analysed(url).records
 }
 
 /// Every record of every recorded capture as the analysis sees them, with the balancer legs
 /// paired and sessions linked, so the fields later stages fill are set too.
-public func frontRecordsOfRecordedCaptures() throws -> [HandshakeRecord] {
+package func frontRecordsOfRecordedCaptures() throws -> [HandshakeRecord] {
     try Paths.recordedCaptures.flatMap { try frontRecords($0) }
 }
 
 /// haproxy's tcplog: which server ("s1", "s2") took each client port, in order.
-public func haproxyServers(log url: URL) throws -> [(clientPort: Int, server: String)] {
+package func haproxyServers(log url: URL) throws -> [(clientPort: Int, server: String)] {
     try String(contentsOf: url, encoding: .utf8).split(separator: "\n").compactMap { line in
         // 127.0.0.2:43713 [29/Nov/2026:06:09:09.125] fe be/s1 1/0/14 6355 -- ...
         let words = line.split(separator: " ")
@@ -102,14 +104,14 @@ public func haproxyServers(log url: URL) throws -> [(clientPort: Int, server: St
 }
 
 /// Runs a program and returns its exit status and output.
-public struct ProcessResult {
+package struct ProcessResult {
     /// The exit status, or the signal's number when `signalled`.
-    public var status: Int32
-    public var stdout: String
-    public var stderr: String
+    package var status: Int32
+    package var stdout: String
+    package var stderr: String
     /// True when a signal ended the program (a Swift trap is SIGILL or SIGTRAP).
-    public var signalled: Bool
-    public init(status: Int32, stdout: String, stderr: String, signalled: Bool = false) {
+    package var signalled: Bool
+    package init(status: Int32, stdout: String, stderr: String, signalled: Bool = false) {
         self.status = status
         self.stdout = stdout
         self.stderr = stderr
@@ -117,14 +119,14 @@ public struct ProcessResult {
     }
 
     /// True when the program trapped or crashed: ended by a signal, or by a shell's 128 + signal.
-    public var crashed: Bool {
+    package var crashed: Bool {
         signalled || [132, 133, 134, 136, 139].contains(status) || stderr.contains("Fatal error")
             || stderr.contains("crashed")
     }
 }
 
 @discardableResult
-public func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
+package func runProcess(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
     process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
@@ -155,32 +157,32 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Data?
     )
 }
 
-public func toolAvailable(_ name: String) -> Bool {
+package func toolAvailable(_ name: String) -> Bool {
     (try? runProcess("which", [name]).status) == 0
 }
 
 // MARK: independent truth
 
 /// What a client printed about one connection while a capture was recorded.
-public struct ClientVerdict: Equatable, CustomStringConvertible {
-    public var reused: Bool
-    public var version: String
+package struct ClientVerdict: Equatable, CustomStringConvertible {
+    package var reused: Bool
+    package var version: String
     /// When the client run started (epoch seconds), from record.sh's marker; nil for the
     /// reconnects of an `s_client -reconnect` run.
-    public var startedAt: Double?
+    package var startedAt: Double?
     /// The client's command line, from the marker.
-    public var command: String?
+    package var command: String?
     /// The first reconnect run's connection this one belongs to, for -reconnect runs.
-    public var reconnectOf: Int?
+    package var reconnectOf: Int?
     /// s_client printed a session block ("SSL-Session:"): it holds a session to offer. A TLS 1.3
     /// connection has none until a ticket arrives.
-    public var heldSession = false
+    package var heldSession = false
     /// The lifetime of the first TLS session ticket s_client printed (RFC 5077 3.3,
     /// RFC 8446 4.6.1), in seconds.
-    public var ticketLifetimeHint: Double?
-    public var description: String { "\(reused ? "Reused" : "New") \(version)" }
+    package var ticketLifetimeHint: Double?
+    package var description: String { "\(reused ? "Reused" : "New") \(version)" }
 
-    public init(
+    package init(
         reused: Bool,
         version: String,
         startedAt: Double? = nil,
@@ -195,7 +197,7 @@ public struct ClientVerdict: Equatable, CustomStringConvertible {
     }
 
     /// The value following `option` in the command, e.g. the file of "-sess_in".
-    public func argument(_ option: String) -> String? {
+    package func argument(_ option: String) -> String? {
         guard let words = command?.split(separator: " ").map(String.init), let index = words.firstIndex(of: option),
             index + 1 < words.count
         else { return nil }
@@ -208,7 +210,7 @@ public struct ClientVerdict: Equatable, CustomStringConvertible {
 /// connections are separated by "### connection" lines written by record.sh and by
 /// s_client's own "drop connection and then reconnect"). curl -v logs are split at
 /// "Connected to"; "re-using session" marks a resumed one.
-public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
+package func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
     let text = try String(contentsOf: url, encoding: .utf8)
     let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     var verdicts: [ClientVerdict] = []
@@ -276,17 +278,17 @@ public func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
 }
 
 /// One TLS connection as tshark dissects it.
-public struct TsharkHandshake: Equatable, CustomStringConvertible {
-    public var client: String
-    public var clientPort: Int
-    public var server: String
-    public var serverPort: Int
-    public var sni: String?
-    public var clientSessionID: String
-    public var serverSessionID: String?
-    public var version: Int?
-    public var cipher: Int?
-    public var description: String { "\(client):\(clientPort) -> \(server):\(serverPort)" }
+package struct TsharkHandshake: Equatable, CustomStringConvertible {
+    package var client: String
+    package var clientPort: Int
+    package var server: String
+    package var serverPort: Int
+    package var sni: String?
+    package var clientSessionID: String
+    package var serverSessionID: String?
+    package var version: Int?
+    package var cipher: Int?
+    package var description: String { "\(client):\(clientPort) -> \(server):\(serverPort)" }
 }
 
 private let helloRetryRandom = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c"
@@ -294,7 +296,8 @@ private let helloRetryRandom = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e
 /// Dissects a capture with tshark: the first ClientHello and the last ServerHello (not a
 /// HelloRetryRequest) of every TCP stream (TLS) and UDP stream (DTLS). `tlsPorts` are
 /// decoded as TLS whatever the port.
-public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<Int> = []) throws -> [TsharkHandshake] {
+package func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<Int> = []) throws -> [TsharkHandshake]
+{
     let common = [
         "tcp.stream", "udp.stream", "ip.src", "ipv6.src", "tcp.srcport", "udp.srcport", "ip.dst", "ipv6.dst",
         "tcp.dstport", "udp.dstport",
@@ -367,7 +370,7 @@ public func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<
 
 /// The raw bytes of each direction of the first TCP stream with this port, as tshark's
 /// "follow" reassembles them: an independent source of real TLS byte streams.
-public func tsharkStreamBytes(_ path: String, stream: Int) throws -> (client: [UInt8], server: [UInt8]) {
+package func tsharkStreamBytes(_ path: String, stream: Int) throws -> (client: [UInt8], server: [UInt8]) {
     let result = try runProcess("tshark", ["-r", path, "-q", "-z", "follow,tcp,raw,\(stream)"])
     var client: [UInt8] = []
     var server: [UInt8] = []
@@ -397,7 +400,7 @@ public func tsharkStreamBytes(_ path: String, stream: Int) throws -> (client: [U
 
 /// Runs `body` with `capture` cut into files of `packetsPerFile` packets by editcap, in name
 /// order, as tcpdump rotates them; the files are removed afterwards.
-public func withRotatedCapture<T>(_ capture: URL, packetsPerFile: Int, _ body: ([String]) throws -> T) throws -> T {
+package func withRotatedCapture<T>(_ capture: URL, packetsPerFile: Int, _ body: ([String]) throws -> T) throws -> T {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
         "tlsreuse-rotated-\(getpid())-\(UUID().uuidString)"
     )

@@ -3,7 +3,7 @@ import Packets
 import TLSWire
 
 /// SYNTHETIC RECORDS, built here to exercise one linking rule each (not from a capture).
-public func syntheticRecord(
+package func syntheticRecord(
     _ uid: String,
     at seconds: Double,
     client: String = "10.0.0.1",
