@@ -3,17 +3,17 @@ import HeapModule
 /// Several capture files read as one capture, in timestamp order (tcpdump's rotated files,
 /// or captures from several sensors). Inputs that cannot be opened are recorded, not thrown:
 /// the run reports what could be read and names what could not.
-public final class CaptureSet {
-    public let readers: [CaptureFileReader]
+package final class CaptureSet {
+    package let readers: [CaptureFileReader]
     /// Inputs that could not be opened at all, with their error.
-    public let failedInputs: [InputStats]
+    package let failedInputs: [InputStats]
     private var heads: [CapturedPacket?]
     private var lastReturned = -1
     private let windows: [ReorderWindow]
 
     /// `countsProgress`: reads count towards `ReadProgress.shared` (false for a second
     /// reader of the same files).
-    public init(paths: [String], countsProgress: Bool = true) {
+    package init(paths: [String], countsProgress: Bool = true) {
         var readers: [CaptureFileReader] = []
         var failed: [InputStats] = []
         for (index, path) in paths.enumerated() {
@@ -42,7 +42,7 @@ public final class CaptureSet {
     /// The next packet across all inputs, earliest timestamp first (ties keep input order).
     /// Its bytes are valid until the next call.
     @inline(__always)
-    public func next() -> CapturedPacket? {
+    package func next() -> CapturedPacket? {
         if readers.count == 1 { return pull(0) }
         if lastReturned >= 0 { heads[lastReturned] = pull(lastReturned) }
         var best = -1
@@ -58,7 +58,7 @@ public final class CaptureSet {
     }
 
     /// Per-input statistics, in the order the inputs were named.
-    public var inputStats: [InputStats] {
+    package var inputStats: [InputStats] {
         var all = readers.map(\.stats) + failedInputs
         let order = Dictionary(
             uniqueKeysWithValues: (readers.map(\.name) + failedInputs.map(\.name)).enumerated().map { ($1, $0) }
@@ -67,8 +67,8 @@ public final class CaptureSet {
         return all
     }
 
-    public var bytesRead: Int64 { readers.reduce(0) { $0 + $1.bytesRead } }
-    public var totalBytes: Int64? {
+    package var bytesRead: Int64 { readers.reduce(0) { $0 + $1.bytesRead } }
+    package var totalBytes: Int64? {
         var total: Int64 = 0
         for reader in readers {
             guard let size = reader.totalBytes else { return nil }

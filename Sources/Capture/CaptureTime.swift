@@ -10,21 +10,21 @@ import Glibc
 /// span the difference of any two times, plus any duration up to `maximumDurationSeconds`,
 /// fits in an Int64, so the arithmetic downstream cannot overflow. Classic pcap's unsigned
 /// 32-bit seconds (1970 to 2106) fit whole.
-public enum CaptureTime {
+package enum CaptureTime {
     /// 1900-01-01 00:00:00 UTC.
-    public static let earliestNanos: Int64 = -2_208_988_800 * 1_000_000_000
+    package static let earliestNanos: Int64 = -2_208_988_800 * 1_000_000_000
     /// 2150-01-01 00:00:00 UTC, exclusive.
-    public static let endNanos: Int64 = 5_680_281_600 * 1_000_000_000
+    package static let endNanos: Int64 = 5_680_281_600 * 1_000_000_000
     /// The longest duration an option may give (--session-horizon, --duration, --interval):
     /// ten years.
-    public static let maximumDurationSeconds: Double = 10 * 365.25 * 86_400
+    package static let maximumDurationSeconds: Double = 10 * 365.25 * 86_400
 
     /// True for a time inside the accepted span.
     @inline(__always)
-    public static func contains(_ nanos: Int64) -> Bool { nanos >= earliestNanos && nanos < endNanos }
+    package static func contains(_ nanos: Int64) -> Bool { nanos >= earliestNanos && nanos < endNanos }
 
     /// `seconds` since the epoch as nanoseconds, or nil when it is not finite or outside the span.
-    public static func nanos(epochSeconds seconds: Double) -> Int64? {
+    package static func nanos(epochSeconds seconds: Double) -> Int64? {
         guard seconds.isFinite, seconds >= Double(earliestNanos) / 1e9, seconds < Double(endNanos) / 1e9 else {
             return nil
         }
@@ -33,7 +33,7 @@ public enum CaptureTime {
     }
 
     /// Whole seconds and a fraction in nanoseconds as one time, or nil outside the span.
-    public static func nanos(seconds: Int64, fractionNanos: Int64) -> Int64? {
+    package static func nanos(seconds: Int64, fractionNanos: Int64) -> Int64? {
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return nil }
         let (nanos, carry) = scaled.addingReportingOverflow(fractionNanos)
@@ -43,7 +43,7 @@ public enum CaptureTime {
 
     /// A duration option's value in nanoseconds, or nil when it is not finite, negative, or
     /// longer than `maximumDurationSeconds`.
-    public static func durationNanos(seconds: Double) -> Int64? {
+    package static func durationNanos(seconds: Double) -> Int64? {
         guard seconds.isFinite, seconds >= 0, seconds <= maximumDurationSeconds else { return nil }
         return Int64((seconds * 1e9).rounded())
     }
@@ -51,7 +51,7 @@ public enum CaptureTime {
     /// Seconds since the epoch of a UTC civil time, by the proleptic Gregorian calendar (H.
     /// Hinnant's days_from_civil). Nil when a field is out of range: years 0000 to 9999,
     /// days up to the month's length, seconds up to 60 (a leap second).
-    public static func epochSeconds(
+    package static func epochSeconds(
         year: Int,
         month: Int,
         day: Int,
@@ -76,7 +76,7 @@ public enum CaptureTime {
 }
 
 /// Nanoseconds since the epoch, from the system clock.
-public func wallClockNanos() -> Int64 {
+package func wallClockNanos() -> Int64 {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)

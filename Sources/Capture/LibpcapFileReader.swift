@@ -8,12 +8,12 @@ struct PcapHandle: ~Copyable {
 
 /// Reads a capture file through libpcap itself. The tests use it as an independent
 /// reference for `CaptureFileReader`; `--reader libpcap` selects it.
-public final class LibpcapFileReader {
+package final class LibpcapFileReader {
     private let handle: PcapHandle
-    public let linkType: LinkType
-    public let inputIndex: Int
+    package let linkType: LinkType
+    package let inputIndex: Int
 
-    public init(path: String, inputIndex: Int = 0) throws(CaptureError) {
+    package init(path: String, inputIndex: Int = 0) throws(CaptureError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         guard let raw = pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), &errorBuffer)
         else {
@@ -28,10 +28,10 @@ public final class LibpcapFileReader {
     }
 
     /// libpcap's message when reading stopped on an error rather than at the end.
-    public private(set) var error: String?
+    package private(set) var error: String?
 
     /// The next packet, or nil at the end or on a read error. Bytes are valid until the next call.
-    public func next() -> CapturedPacket? {
+    package func next() -> CapturedPacket? {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
         let status = pcap_next_ex(handle.raw, &header, &data)

@@ -4,23 +4,23 @@ import Glibc
 
 /// Reads a text file line by line (plain, gzip-compressed, or standard input for "-"),
 /// for saved handshake records.
-public final class LineReader {
+package final class LineReader {
     /// Longest line kept; longer ones are skipped and counted (the capture reader's window).
-    public static let maximumLine = ByteSource.maximumWindow
+    package static let maximumLine = ByteSource.maximumWindow
 
     private let source: ByteSource
     /// Lines longer than `maximumLine`, skipped.
-    public private(set) var overlongLines = 0
+    package private(set) var overlongLines = 0
     /// Set when reading failed before the end of the input.
-    public var readError: String? { source.readError }
+    package var readError: String? { source.readError }
 
-    public init(path: String) throws(CaptureError) {
+    package init(path: String) throws(CaptureError) {
         source = try ByteSource(path: path, countsProgress: true)
     }
 
     /// The next line without its line end (LF or CRLF), or nil at the end of the input. A
     /// last line without a line end is returned too: it may be the cut-off end of a killed run.
-    public func next() -> [UInt8]? {
+    package func next() -> [UInt8]? {
         var scanned = 0
         while true {
             let available = source.buffered

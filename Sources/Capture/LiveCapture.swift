@@ -6,27 +6,27 @@ import Glibc
 
 /// Capture from a network interface through libpcap, with a kernel BPF filter and,
 /// optionally, the packets written to a pcap file as they arrive.
-public final class LiveCapture {
+package final class LiveCapture {
     /// How long a read waits for packets before returning, so the caller can do periodic
     /// work (summaries, expiry, stop requests).
-    public static let readTimeoutMilliseconds: Int32 = 200
+    package static let readTimeoutMilliseconds: Int32 = 200
     /// Kernel buffer: room for bursts while the analysis catches up.
-    public static let bufferBytes: Int32 = 32 * 1024 * 1024
+    package static let bufferBytes: Int32 = 32 * 1024 * 1024
     /// At a stop, at most this many packets already in the kernel buffer are still read: a
     /// full buffer of the smallest frames (14-byte Ethernet + 20 IPv4 + 20 TCP, ~64 with
     /// the ring's headers), so a flood cannot keep a stopping run reading.
-    public static let maximumPacketsReadAtStop = Int(bufferBytes) / 64
+    package static let maximumPacketsReadAtStop = Int(bufferBytes) / 64
 
     private let handle: PcapHandle
     private var dumper: OpaquePointer?
     private var selectable: Int32 = -1
-    public let interface: String
-    public let linkType: LinkType
+    package let interface: String
+    package let linkType: LinkType
 
     /// Opens and activates `interface` ("any" for all). Throws `.capturePermission` when
     /// capturing is not permitted, `.noSuchInterface` (naming the ones that exist), or
     /// `.badFilter`. Once it returns, the privileges it needed can go (`Privileges.drop`).
-    public init(interface: String, filter: String) throws(CaptureError) {
+    package init(interface: String, filter: String) throws(CaptureError) {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         guard let raw = pcap_create(interface, &errorBuffer) else {
             throw CaptureError.make(.io, LiveCapture.text(errorBuffer), input: interface)
@@ -89,7 +89,7 @@ public final class LiveCapture {
     /// after dropping privileges, so the file is made with the unprivileged user's rights,
     /// as tcpdump does. A symbolic link at `path` is refused (O_NOFOLLOW), so a link planted
     /// in a world-writable directory cannot point the write elsewhere.
-    public func startWriting(to path: String) throws(CaptureError) {
+    package func startWriting(to path: String) throws(CaptureError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let reason = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
@@ -127,7 +127,7 @@ public final class LiveCapture {
     }
 
     /// Names of the interfaces libpcap can capture on.
-    public static func interfaceNames() -> [String] {
+    package static func interfaceNames() -> [String] {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE) + 1)
         var list: UnsafeMutablePointer<pcap_if_t>?
         guard pcap_findalldevs(&list, &errorBuffer) == 0 else { return [] }
@@ -142,7 +142,7 @@ public final class LiveCapture {
     }
 
     /// The outcome of one read.
-    public enum Read {
+    package enum Read {
         case packet(CapturedPacket)
         /// No packet within the read timeout.
         case timeout
@@ -152,7 +152,7 @@ public final class LiveCapture {
 
     /// Waits up to the read timeout for the next packet (or, with `waiting` false, takes
     /// only one already in the kernel buffer). Its bytes are valid until the next call.
-    public func next(waiting: Bool = true) -> Read {
+    package func next(waiting: Bool = true) -> Read {
         var header: UnsafeMutablePointer<pcap_pkthdr>?
         var data: UnsafePointer<UInt8>?
         var status = pcap_next_ex(handle.raw, &header, &data)
@@ -190,19 +190,19 @@ public final class LiveCapture {
     }
 
     /// Flushes packets written with `-w` so far.
-    public func flushOutput() {
+    package func flushOutput() {
         if let dumper { _ = pcap_dump_flush(dumper) }
     }
 
     /// Kernel counts: packets received and dropped (pcap_stats).
-    public struct Statistics: Sendable, Equatable {
-        public var received: UInt32 = 0
-        public var dropped: UInt32 = 0
-        public var droppedByInterface: UInt32 = 0
-        public init() {}
+    package struct Statistics: Sendable, Equatable {
+        package var received: UInt32 = 0
+        package var dropped: UInt32 = 0
+        package var droppedByInterface: UInt32 = 0
+        package init() {}
     }
 
-    public var statistics: Statistics {
+    package var statistics: Statistics {
         var stats = pcap_stat()
         guard pcap_stats(handle.raw, &stats) == 0 else { return Statistics() }
         var out = Statistics()

@@ -4,17 +4,17 @@ private import CPcap
 /// Programs are compiled per link type, since a pcapng file may mix them. An expression
 /// that does not apply to a link type (for example `ether host` on raw IP) rejects those
 /// packets, and the link type is reported in `inapplicable`.
-public final class PacketFilter {
-    public let expression: String
+package final class PacketFilter {
+    package let expression: String
     private var programs: [UInt32: UnsafeMutablePointer<bpf_program>] = [:]
     /// Link types the expression could not be compiled for, with libpcap's reason.
-    public private(set) var inapplicable: [UInt32: String] = [:]
+    package private(set) var inapplicable: [UInt32: String] = [:]
     private var cachedLinkType: UInt32 = .max
     private var cachedProgram: UnsafeMutablePointer<bpf_program>?
 
     /// Throws `.badFilter` with libpcap's message when the expression compiles for neither
     /// Ethernet nor raw IP.
-    public init(expression: String) throws(CaptureError) {
+    package init(expression: String) throws(CaptureError) {
         self.expression = expression
         let ethernet = compile(for: LinkType.ethernet.rawValue)
         let raw = compile(for: LinkType.raw.rawValue)
@@ -53,7 +53,7 @@ public final class PacketFilter {
 
     /// True when the packet passes the filter.
     @inline(__always)
-    public func matches(_ packet: CapturedPacket) -> Bool {
+    package func matches(_ packet: CapturedPacket) -> Bool {
         if packet.linkType.rawValue != cachedLinkType {
             cachedLinkType = packet.linkType.rawValue
             cachedProgram = compile(for: cachedLinkType)

@@ -6,15 +6,15 @@ import Glibc
 
 /// Gives up privileges once the capture device is open, before the first packet is parsed,
 /// as tcpdump does with -Z: traffic anyone can shape is never parsed with root's rights.
-public enum Privileges {
+package enum Privileges {
     /// The user `live` switches to when started as root and none is named: a dedicated
     /// account if the system has one, else nobody.
-    public static let preferredUsers = ["tlsreuse", "nobody"]
+    package static let preferredUsers = ["tlsreuse", "nobody"]
 
-    public struct Dropped: Sendable {
-        public var user: String
-        public var uid: UInt32
-        public var gid: UInt32
+    package struct Dropped: Sendable {
+        package var user: String
+        package var uid: UInt32
+        package var gid: UInt32
     }
 
     /// Started as root: switches to `user` (or the first of `preferredUsers` that exists),
@@ -22,7 +22,7 @@ public enum Privileges {
     /// the switch from uid 0. Started as another user (capabilities on the binary): keeps the
     /// user and clears the capabilities. Either way no_new_privs is set, so nothing exec'd
     /// later can regain them. Throws a sentence when a step fails; the caller must then stop.
-    public static func drop(to user: String?) throws(CaptureError) -> Dropped {
+    package static func drop(to user: String?) throws(CaptureError) -> Dropped {
         defer { _ = tlsreuse_set_no_new_privs() }
         guard geteuid() == 0 || getuid() == 0 else {
             guard tlsreuse_clear_ambient_capabilities() == 0 || errno == EINVAL, tlsreuse_clear_capabilities() == 0
@@ -62,7 +62,7 @@ public enum Privileges {
     }
 
     /// The effective capabilities' bit set (0 when none are left).
-    public static var effectiveCapabilities: Int64 { Int64(tlsreuse_effective_capabilities()) }
+    package static var effectiveCapabilities: Int64 { Int64(tlsreuse_effective_capabilities()) }
 
     private static func lookUp(_ user: String) -> (String, UInt32, UInt32)? {
         if let entry = getpwnam(user) { return (user, entry.pointee.pw_uid, entry.pointee.pw_gid) }

@@ -10,7 +10,7 @@ extension CaptureFileReader {
     /// reading it whole. Nil for compressed or unreadable files, or when the tail cannot be
     /// parsed with confidence. Used to tell rotated files (each starts after the previous
     /// ends) from captures taken at the same time.
-    public static func timeSpan(of path: String) -> (first: Int64, last: Int64)? {
+    package static func timeSpan(of path: String) -> (first: Int64, last: Int64)? {
         guard let reader = try? CaptureFileReader(path: path), !reader.stats.format.contains("gzip"),
             let first = reader.next()?.timestampNanos
         else { return nil }

@@ -3,8 +3,8 @@ import Handshakes
 import Packets
 
 /// What was read and what was skipped, as fields (for JSON) and as sentences (for text).
-public enum CaptureSummary {
-    public static func fields(_ s: ExtractionStatistics) -> [Field] {
+package enum CaptureSummary {
+    package static func fields(_ s: ExtractionStatistics) -> [Field] {
         [
             Field(
                 "inputs",
@@ -34,7 +34,7 @@ public enum CaptureSummary {
     }
 
     /// Named counts of what could not be used; zero counts left out.
-    public static func skipped(_ s: ExtractionStatistics) -> [(key: String, count: Int)] {
+    package static func skipped(_ s: ExtractionStatistics) -> [(key: String, count: Int)] {
         let d = s.decode
         let r = s.reassembly
         let c = s.connections
@@ -72,7 +72,7 @@ public enum CaptureSummary {
     /// Lines for stderr about input that could not be used: one per unreadable or damaged
     /// input, per unsupported link type, per link type the --bpf expression does not fit.
     /// Printed even with --quiet.
-    public static func problems(_ s: ExtractionStatistics) -> [String] {
+    package static func problems(_ s: ExtractionStatistics) -> [String] {
         var lines: [String] = []
         for input in s.inputs {
             if let error = input.error {
@@ -97,7 +97,7 @@ public enum CaptureSummary {
     }
 
     /// One line with what was read and the counts of what was skipped.
-    public static func summary(_ s: ExtractionStatistics) -> String {
+    package static func summary(_ s: ExtractionStatistics) -> String {
         let files = s.inputs.count == 1 ? "1 input" : "\(s.inputs.count) inputs"
         var summary = "\(s.connections.tlsConnections) TLS connections in \(s.decode.packets) packets from \(files)"
         let skipped = skipped(s).filter {

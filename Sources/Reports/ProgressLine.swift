@@ -1,9 +1,9 @@
 /// The progress bar's one line: share done, a bar, bytes done of total, rate and time left.
-public enum ProgressLine {
+package enum ProgressLine {
     /// Inputs smaller than this finish before a bar would help.
-    public static let minimumInputBytes: Int64 = 64 << 20
+    package static let minimumInputBytes: Int64 = 64 << 20
 
-    public static func render(done: Int64, total: Int64, elapsedNanos: Int64, barWidth: Int = 24) -> String {
+    package static func render(done: Int64, total: Int64, elapsedNanos: Int64, barWidth: Int = 24) -> String {
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 0
         let filled = Int(fraction * Double(barWidth))
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: barWidth - filled)
@@ -17,7 +17,7 @@ public enum ProgressLine {
     }
 
     /// "512 KiB", "12.3 MiB", "1.61 GiB".
-    public static func bytes(_ count: Int64) -> String {
+    package static func bytes(_ count: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(count)
         var unit = 0
@@ -30,7 +30,7 @@ public enum ProgressLine {
     }
 
     /// "0:07", "12:34", "1:02:03".
-    public static func clock(_ seconds: Double) -> String {
+    package static func clock(_ seconds: Double) -> String {
         let total = Int(seconds.rounded(.up))
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         if total >= 3600 { return "\(total / 3600):\(two(total / 60 % 60)):\(two(total % 60))" }

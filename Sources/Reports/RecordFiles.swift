@@ -3,32 +3,32 @@ import Handshakes
 import HeapModule
 
 /// What was read from one file of saved records.
-public struct RecordInputStats: Sendable {
-    public var name: String
-    public var records = 0
+package struct RecordInputStats: Sendable {
+    package var name: String
+    package var records = 0
     /// Lines that were not a record (cut off, edited, another program's output).
-    public var unreadableLines = 0
+    package var unreadableLines = 0
     /// The first unreadable line's number and reason, for the message on stderr.
-    public var firstProblem: String?
+    package var firstProblem: String?
     /// The file could not be opened or read to its end.
-    public var error: String?
+    package var error: String?
     /// Records earlier than the one before them: the file was not in ClientHello order.
-    public var outOfOrder = 0
+    package var outOfOrder = 0
 
-    public init(name: String) { self.name = name }
+    package init(name: String) { self.name = name }
 }
 
 /// What a run over saved records read, for the report's "records" section.
-public struct RecordInputSummary: Sendable {
-    public var inputs: [RecordInputStats] = []
-    public var firstNanos: Int64?
-    public var lastNanos: Int64?
-    public var records: Int { inputs.reduce(0) { $0 + $1.records } }
-    public var damagedInputs: [RecordInputStats] { inputs.filter { $0.error != nil || $0.unreadableLines > 0 } }
+package struct RecordInputSummary: Sendable {
+    package var inputs: [RecordInputStats] = []
+    package var firstNanos: Int64?
+    package var lastNanos: Int64?
+    package var records: Int { inputs.reduce(0) { $0 + $1.records } }
+    package var damagedInputs: [RecordInputStats] { inputs.filter { $0.error != nil || $0.unreadableLines > 0 } }
 
-    public init() {}
+    package init() {}
 
-    public var fields: [Field] {
+    package var fields: [Field] {
         [
             Field(
                 "inputs",
@@ -51,7 +51,7 @@ public struct RecordInputSummary: Sendable {
     }
 
     /// One line per file that could not be read, or only in part.
-    public var problems: [String] {
+    package var problems: [String] {
         damagedInputs.map { input in
             if let error = input.error { return "\(input.name): \(error)" }
             return
@@ -60,18 +60,18 @@ public struct RecordInputSummary: Sendable {
         }
     }
 
-    public var summary: String {
+    package var summary: String {
         "\(records) handshake records from \(inputs.count) file\(inputs.count == 1 ? "" : "s")"
     }
 }
 
 /// Where a report's records came from: captures, or files of saved records.
-public enum ReportSource {
+package enum ReportSource {
     case capture(ExtractionStatistics)
     case records(RecordInputSummary)
 
     /// The report's first section: "capture" or "records".
-    public var field: Field {
+    package var field: Field {
         switch self {
         case let .capture(statistics): Field("capture", .object(CaptureSummary.fields(statistics)))
         case let .records(summary): Field("records", .object(summary.fields))
@@ -79,7 +79,7 @@ public enum ReportSource {
     }
 
     /// First and last time seen: packets of a capture, connections of saved records.
-    public var span: (first: Int64, last: Int64)? {
+    package var span: (first: Int64, last: Int64)? {
         switch self {
         case let .capture(s):
             guard let first = s.firstPacketNanos, let last = s.lastPacketNanos else { return nil }
@@ -94,7 +94,7 @@ public enum ReportSource {
 /// Reads files of saved records (`handshakes --format jsonl` or `--format json`, optionally
 /// gzip-compressed, "-" for standard input) and merges them in ClientHello time order, so
 /// records extracted per file or per machine are analysed as one capture.
-public final class RecordFileSet {
+package final class RecordFileSet {
     /// A file's next record, ordered by ClientHello time, then by file.
     private struct Pending: Comparable {
         var record: HandshakeRecord
@@ -111,9 +111,9 @@ public final class RecordFileSet {
     private var stats: [RecordInputStats] = []
     private var lineNumbers: [Int] = []
     private var previousNanos: [Int64] = []
-    public private(set) var summary = RecordInputSummary()
+    package private(set) var summary = RecordInputSummary()
 
-    public init(paths: [String]) {
+    package init(paths: [String]) {
         for path in paths {
             var input = RecordInputStats(name: path)
             do {
@@ -165,7 +165,7 @@ public final class RecordFileSet {
     }
 
     /// Passes every record on, earliest ClientHello first (ties: earlier file first).
-    public func run(_ emit: (HandshakeRecord) -> Void) {
+    package func run(_ emit: (HandshakeRecord) -> Void) {
         var heap = Heap<Pending>()
         for index in readers.indices {
             if let record = nextRecord(index) { heap.insert(Pending(record: record, index: index)) }
