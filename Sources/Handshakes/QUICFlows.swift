@@ -134,7 +134,7 @@ struct QUICFlows {
                 case let .initial(_, _, _, payload):
                     guard let (frames, _) = QUICDatagram.cryptoFrames(payload) else {
                         _ = flow.machine.handle(
-                            .malformed(.unexpectedMessage("QUIC Initial with a frame not allowed there")),
+                            .malformed(TLSWireError(.unexpectedMessage, "QUIC Initial with a frame not allowed there")),
                             stream: stream
                         )
                         continue

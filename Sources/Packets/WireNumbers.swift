@@ -2,7 +2,6 @@
 /// survives; the ones the decoder follows are named.
 struct EtherType: RawRepresentable, Hashable, Sendable {
     var rawValue: UInt16
-    init(rawValue: UInt16) { self.rawValue = rawValue }
 
     static let ipv4 = EtherType(rawValue: 0x0800)
     static let ipv6 = EtherType(rawValue: 0x86dd)
@@ -36,7 +35,6 @@ struct EtherType: RawRepresentable, Hashable, Sendable {
 /// open, so any value read survives.
 struct IPProtocol: RawRepresentable, Hashable, Sendable {
     var rawValue: UInt8
-    init(rawValue: UInt8) { self.rawValue = rawValue }
 
     static let ipInIP = IPProtocol(rawValue: 4)
     static let tcp = IPProtocol(rawValue: 6)
@@ -67,7 +65,6 @@ struct IPProtocol: RawRepresentable, Hashable, Sendable {
 /// A PPP protocol field (RFC 1661 2, IANA "ppp-numbers"): open, so any value read survives.
 struct PPPProtocol: RawRepresentable, Hashable, Sendable {
     var rawValue: UInt16
-    init(rawValue: UInt16) { self.rawValue = rawValue }
 
     static let ipv4 = PPPProtocol(rawValue: 0x0021)
     static let ipv6 = PPPProtocol(rawValue: 0x0057)

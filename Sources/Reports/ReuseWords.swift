@@ -40,10 +40,10 @@ extension Support {
             let perBackend =
                 byBackend.count > 1
                 ? " ("
-                    + byBackend.map { "\($0.backend): \($0.offers.accepted) of \($0.offers.made)" }
+                    + byBackend.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.accepted) of \($0.value.made)" }
                     .joined(separator: ", ") + ")" : ""
             if offers.accepted > 0 {
-                let refusing = byBackend.filter { $0.offers.accepted == 0 }.count
+                let refusing = byBackend.values.filter { $0.accepted == 0 }.count
                 sentence =
                     (refusing > 0 ? "yes on \(byBackend.count - refusing) of \(byBackend.count) backends: " : "")
                     + "\(offers.accepted) of \(offers.made) \(name) offers that returned to the issuing backend "

@@ -42,22 +42,11 @@ package enum SupportEvidence: Sendable, Equatable {
     /// Judged on places: none of `made` offers accepted, and nothing tells backends apart.
     case noneAcceptedBackendsUnknown(made: Int, youngestRefusedAge: Double?)
     /// Judged on places: the offers that returned to the backend that issued their session,
-    /// and each backend's answer to the offers of its own sessions (sorted by backend).
-    case atIssuingBackend(OfferCount, byBackend: [BackendOffers])
+    /// and each backend's answer to the offers of its own sessions.
+    case atIssuingBackend(OfferCount, byBackend: [String: OfferCount])
     /// Judged on places: every offer whose backend is known (`known` of `made`) landed on
     /// another backend than the issuing one and was refused.
     case lostToBalancer(known: Int, made: Int)
-}
-
-/// One backend's answer to the offers of the sessions it issued.
-package struct BackendOffers: Sendable, Equatable {
-    package var backend: String
-    package var offers: OfferCount
-
-    package init(backend: String, offers: OfferCount) {
-        self.backend = backend
-        self.offers = offers
-    }
 }
 
 package struct OfferCount: Sendable, Equatable {

@@ -41,14 +41,10 @@ package enum PlacedSupport {
                 evidence: .noneAcceptedBackendsUnknown(made: offers.made, youngestRefusedAge: places.youngestRefusedAge)
             )
         }
-        // Each backend's own answer to the offers of its sessions.
-        let byBackend = places.atIssuerByBackend.sorted { $0.key < $1.key }.map {
-            BackendOffers(backend: $0.key, offers: $0.value)
-        }
         if at.accepted > 0 || (at.made > 0 && base.value == .no) {
             return Support(
                 value: at.accepted > 0 ? .yes : .no,
-                evidence: .atIssuingBackend(at, byBackend: byBackend),
+                evidence: .atIssuingBackend(at, byBackend: places.atIssuerByBackend),
                 landedElsewhere: lostElsewhere
             )
         }

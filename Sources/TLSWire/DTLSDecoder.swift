@@ -89,13 +89,16 @@ public struct DTLSDecoder {
                 return
             }
             guard datagram.count - offset >= DTLSDecoder.recordHeaderLength else {
-                emit(.malformed(.decodeError("DTLS record header cut short")), &handler)
+                emit(.malformed(TLSWireError(.decodeError, "DTLS record header cut short")), &handler)
                 return
             }
             guard (20...25).contains(first), datagram[offset + 1] == 0xfe else {
                 emit(
                     .malformed(
-                        .notTLS("DTLS record with content type \(first) and major version \(datagram[offset + 1])")
+                        TLSWireError(
+                            .notTLS,
+                            "DTLS record with content type \(first) and major version \(datagram[offset + 1])"
+                        )
                     ),
                     &handler
                 )
@@ -105,7 +108,10 @@ public struct DTLSDecoder {
             let length = Int(datagram[offset + 11]) << 8 | Int(datagram[offset + 12])
             let start = offset + DTLSDecoder.recordHeaderLength
             guard start + length <= datagram.count else {
-                emit(.malformed(.decodeError("DTLS record length \(length) past the end of the datagram")), &handler)
+                emit(
+                    .malformed(TLSWireError(.decodeError, "DTLS record length \(length) past the end of the datagram")),
+                    &handler
+                )
                 return
             }
             offset = start + length
@@ -151,11 +157,14 @@ public struct DTLSDecoder {
                 let fragmentOffset = cursor.readUInt24(), let fragmentLength = cursor.readUInt24(),
                 let body = cursor.readSlice(length: fragmentLength)
             else {
-                emit(.malformed(.decodeError("DTLS handshake fragment cut short")), &handler)
+                emit(.malformed(TLSWireError(.decodeError, "DTLS handshake fragment cut short")), &handler)
                 return
             }
             guard fragmentOffset + fragmentLength <= length else {
-                emit(.malformed(.decodeError("DTLS handshake fragment past its message length")), &handler)
+                emit(
+                    .malformed(TLSWireError(.decodeError, "DTLS handshake fragment past its message length")),
+                    &handler
+                )
                 return
             }
             let type = HandshakeType(rawValue: rawType)
@@ -193,7 +202,10 @@ public struct DTLSDecoder {
         }
         let i = index!
         guard inProgress[i].length == length else {
-            emit(.malformed(.decodeError("DTLS fragments of message \(seq) disagree on its length")), &handler)
+            emit(
+                .malformed(TLSWireError(.decodeError, "DTLS fragments of message \(seq) disagree on its length")),
+                &handler
+            )
             dropMessage(at: i)
             return
         }
@@ -204,7 +216,10 @@ public struct DTLSDecoder {
             markDelivered(seq)
             emit(
                 .malformed(
-                    .tooLarge("DTLS message \(seq) in more than \(DTLSDecoder.maximumFragmentsPerMessage) fragments")
+                    TLSWireError(
+                        .tooLarge,
+                        "DTLS message \(seq) in more than \(DTLSDecoder.maximumFragmentsPerMessage) fragments"
+                    )
                 ),
                 &handler
             )

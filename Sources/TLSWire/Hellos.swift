@@ -84,38 +84,38 @@ public struct ClientHello: Sendable {
     /// after the session ID (RFC 6347 4.2.1). Throws when a length contradicts its container.
     public init(parsing body: inout ByteCursor, datagram: Bool = false) throws(TLSWireError) {
         guard let version = body.readUInt16(), let random = body.readBytes(length: 32) else {
-            throw .decodeError("ClientHello: shorter than version and random")
+            throw TLSWireError(.decodeError, "ClientHello: shorter than version and random")
         }
         legacyVersion = ProtocolVersion(rawValue: version)
         self.random = random
         guard var sessionID = body.readLengthPrefixed(prefixBytes: 1),
             sessionID.remaining <= TLSLimits.maximumSessionIDLength
         else {
-            throw .decodeError("ClientHello: bad session_id length")
+            throw TLSWireError(.decodeError, "ClientHello: bad session_id length")
         }
         self.sessionID = sessionID.readBytes(length: sessionID.remaining)!
         if datagram {
             // opaque cookie<0..2^8-1> (RFC 6347 4.2.1)
             guard var cookie = body.readLengthPrefixed(prefixBytes: 1) else {
-                throw .decodeError("ClientHello: bad cookie length")
+                throw TLSWireError(.decodeError, "ClientHello: bad cookie length")
             }
             self.cookie = cookie.readBytes(length: cookie.remaining)!
         }
         guard var suites = body.readLengthPrefixed(prefixBytes: 2), suites.remaining % 2 == 0 else {
-            throw .decodeError("ClientHello: bad cipher_suites length")
+            throw TLSWireError(.decodeError, "ClientHello: bad cipher_suites length")
         }
         cipherSuites.reserveCapacity(suites.remaining / 2)
         while let suite = suites.readUInt16() { cipherSuites.append(CipherSuite(rawValue: suite)) }
         guard var compression = body.readLengthPrefixed(prefixBytes: 1) else {
-            throw .decodeError("ClientHello: bad compression_methods length")
+            throw TLSWireError(.decodeError, "ClientHello: bad compression_methods length")
         }
         compressionMethods = compression.readBytes(length: compression.remaining)!
         // SSLv3 and early TLS clients may end the message here (RFC 5246 7.4.1.2).
         if body.isEmpty { return }
         guard var extensions = body.readLengthPrefixed(prefixBytes: 2) else {
-            throw .decodeError("ClientHello: extensions length exceeds message")
+            throw TLSWireError(.decodeError, "ClientHello: extensions length exceeds message")
         }
-        guard body.isEmpty else { throw .decodeError("ClientHello: bytes after extensions") }
+        guard body.isEmpty else { throw TLSWireError(.decodeError, "ClientHello: bytes after extensions") }
         try parseExtensions(&extensions)
     }
 
@@ -127,14 +127,14 @@ public struct ClientHello: Sendable {
             guard extensionTypes.count < TLSLimits.maximumExtensions,
                 let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2)
             else {
-                throw .decodeError("ClientHello: extension length exceeds extensions block")
+                throw TLSWireError(.decodeError, "ClientHello: extension length exceeds extensions block")
             }
             let type = ExtensionType(rawValue: rawType)
             let repeated = duplicates.isDuplicate(rawType, among: extensionTypes)
             extensionTypes.append(type)
             // RFC 8446 4.2: no more than one extension of the same type.
             guard !repeated || type.isGREASE else {
-                throw .illegalParameter("ClientHello: duplicate extension \(rawType)")
+                throw TLSWireError(.illegalParameter, "ClientHello: duplicate extension \(rawType)")
             }
             try parseExtension(type, &data)
         }
@@ -146,22 +146,22 @@ public struct ClientHello: Sendable {
             // struct { NameType name_type; opaque HostName<1..2^16-1>; } ServerName;
             // struct { ServerName server_name_list<1..2^16-1> } ServerNameList;  (RFC 6066 3)
             guard var list = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
-                throw .decodeError("server_name: bad list length")
+                throw TLSWireError(.decodeError, "server_name: bad list length")
             }
             while !list.isEmpty {
                 guard let nameType = list.readUInt8(), let name = list.readLengthPrefixed(prefixBytes: 2) else {
-                    throw .decodeError("server_name: bad name length")
+                    throw TLSWireError(.decodeError, "server_name: bad name length")
                 }
                 if nameType == 0, serverName == nil { serverName = WireText.decode(name.unreadBytes) }
             }
         case .applicationLayerProtocolNegotiation:
             // opaque ProtocolName<1..2^8-1>; ProtocolName protocol_name_list<2..2^16-1>  (RFC 7301 3.1)
             guard var list = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
-                throw .decodeError("ALPN: bad list length")
+                throw TLSWireError(.decodeError, "ALPN: bad list length")
             }
             while !list.isEmpty {
                 guard let name = list.readLengthPrefixed(prefixBytes: 1) else {
-                    throw .decodeError("ALPN: bad protocol length")
+                    throw TLSWireError(.decodeError, "ALPN: bad protocol length")
                 }
                 if firstALPN == nil { firstALPN = Array(name.unreadBytes) }
                 alpn.append(WireText.decode(name.unreadBytes))
@@ -169,7 +169,7 @@ public struct ClientHello: Sendable {
         case .supportedVersions:
             // ProtocolVersion versions<2..254>  (RFC 8446 4.2.1)
             guard var list = data.readLengthPrefixed(prefixBytes: 1), list.remaining % 2 == 0, data.isEmpty else {
-                throw .decodeError("supported_versions: bad list length")
+                throw TLSWireError(.decodeError, "supported_versions: bad list length")
             }
             supportedVersions.reserveCapacity(list.remaining / 2)
             while let version = list.readUInt16() { supportedVersions.append(ProtocolVersion(rawValue: version)) }
@@ -179,12 +179,12 @@ public struct ClientHello: Sendable {
             // struct { opaque identity<1..2^16-1>; uint32 obfuscated_ticket_age; } PskIdentity;
             // struct { PskIdentity identities<7..2^16-1>; PskBinderEntry binders<33..2^16-1>; } OfferedPsks;
             guard var identities = data.readLengthPrefixed(prefixBytes: 2) else {
-                throw .decodeError("pre_shared_key: bad identities length")
+                throw TLSWireError(.decodeError, "pre_shared_key: bad identities length")
             }
             while !identities.isEmpty {
                 guard var identity = identities.readLengthPrefixed(prefixBytes: 2), let age = identities.readUInt32()
                 else {
-                    throw .decodeError("pre_shared_key: bad identity length")
+                    throw TLSWireError(.decodeError, "pre_shared_key: bad identity length")
                 }
                 pskIdentities.append(
                     OfferedPSKIdentity(
@@ -194,18 +194,18 @@ public struct ClientHello: Sendable {
                 )
             }
             guard var binders = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
-                throw .decodeError("pre_shared_key: bad binders length")
+                throw TLSWireError(.decodeError, "pre_shared_key: bad binders length")
             }
             while !binders.isEmpty {
                 guard binders.readLengthPrefixed(prefixBytes: 1) != nil else {
-                    throw .decodeError("pre_shared_key: bad binder length")
+                    throw TLSWireError(.decodeError, "pre_shared_key: bad binder length")
                 }
                 pskBinderCount += 1
             }
         case .pskKeyExchangeModes:
             // PskKeyExchangeMode ke_modes<1..255>  (RFC 8446 4.2.9)
             guard var modes = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
-                throw .decodeError("psk_key_exchange_modes: bad length")
+                throw TLSWireError(.decodeError, "psk_key_exchange_modes: bad length")
             }
             pskKeyExchangeModes = modes.readBytes(length: modes.remaining)!
         case .earlyData:
@@ -214,31 +214,31 @@ public struct ClientHello: Sendable {
             // struct { NamedGroup group; opaque key_exchange<1..2^16-1>; } KeyShareEntry;
             // KeyShareEntry client_shares<0..2^16-1>  (RFC 8446 4.2.8)
             guard var shares = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
-                throw .decodeError("key_share: bad client_shares length")
+                throw TLSWireError(.decodeError, "key_share: bad client_shares length")
             }
             while !shares.isEmpty {
                 guard let group = shares.readUInt16(), shares.readLengthPrefixed(prefixBytes: 2) != nil else {
-                    throw .decodeError("key_share: bad key_exchange length")
+                    throw TLSWireError(.decodeError, "key_share: bad key_exchange length")
                 }
                 keyShareGroups.append(NamedGroup(rawValue: group))
             }
         case .supportedGroups:
             // NamedGroup named_group_list<2..2^16-1>  (RFC 8446 4.2.7)
             guard var groups = data.readLengthPrefixed(prefixBytes: 2), groups.remaining % 2 == 0, data.isEmpty else {
-                throw .decodeError("supported_groups: bad length")
+                throw TLSWireError(.decodeError, "supported_groups: bad length")
             }
             supportedGroups.reserveCapacity(groups.remaining / 2)
             while let group = groups.readUInt16() { supportedGroups.append(NamedGroup(rawValue: group)) }
         case .ecPointFormats:
             // ECPointFormat ec_point_format_list<1..2^8-1>  (RFC 8422 5.1.2)
             guard var formats = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
-                throw .decodeError("ec_point_formats: bad length")
+                throw TLSWireError(.decodeError, "ec_point_formats: bad length")
             }
             ecPointFormats = formats.readBytes(length: formats.remaining)!
         case .signatureAlgorithms:
             // SignatureScheme supported_signature_algorithms<2..2^16-2>  (RFC 8446 4.2.3)
             guard var schemes = data.readLengthPrefixed(prefixBytes: 2), schemes.remaining % 2 == 0, data.isEmpty else {
-                throw .decodeError("signature_algorithms: bad length")
+                throw TLSWireError(.decodeError, "signature_algorithms: bad length")
             }
             signatureAlgorithms.reserveCapacity(schemes.remaining / 2)
             while let scheme = schemes.readUInt16() { signatureAlgorithms.append(scheme) }
@@ -267,7 +267,7 @@ public struct ClientHello: Sendable {
             let challenge = body.readBytes(length: Int(challengeLength)), body.isEmpty,
             challengeLength >= 16, challengeLength <= 32
         else {
-            throw .decodeError("SSLv2 CLIENT-HELLO: lengths do not add up")
+            throw TLSWireError(.decodeError, "SSLv2 CLIENT-HELLO: lengths do not add up")
         }
         legacyVersion = ProtocolVersion(rawValue: version)
         sessionID = session
@@ -326,7 +326,7 @@ public struct ServerHello: Sendable {
     /// Parses a ServerHello body (after the 4-byte handshake header).
     public init(parsing body: inout ByteCursor) throws(TLSWireError) {
         guard let version = body.readUInt16(), let random = body.readBytes(length: 32) else {
-            throw .decodeError("ServerHello: shorter than version and random")
+            throw TLSWireError(.decodeError, "ServerHello: shorter than version and random")
         }
         legacyVersion = ProtocolVersion(rawValue: version)
         self.random = random
@@ -336,19 +336,21 @@ public struct ServerHello: Sendable {
             guard var session = body.readLengthPrefixed(prefixBytes: 1),
                 session.remaining <= TLSLimits.maximumSessionIDLength
             else {
-                throw .decodeError("ServerHello: bad session_id length")
+                throw TLSWireError(.decodeError, "ServerHello: bad session_id length")
             }
             sessionID = session.readBytes(length: session.remaining)!
         }
-        guard let suite = body.readUInt16() else { throw .decodeError("ServerHello: no cipher_suite") }
+        guard let suite = body.readUInt16() else { throw TLSWireError(.decodeError, "ServerHello: no cipher_suite") }
         cipherSuite = CipherSuite(rawValue: suite)
         if !draftLayout {
-            guard let compression = body.readUInt8() else { throw .decodeError("ServerHello: no compression_method") }
+            guard let compression = body.readUInt8() else {
+                throw TLSWireError(.decodeError, "ServerHello: no compression_method")
+            }
             compressionMethod = compression
         }
         if body.isEmpty { return }
         guard var extensions = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
-            throw .decodeError("ServerHello: extensions length does not match message")
+            throw TLSWireError(.decodeError, "ServerHello: extensions length does not match message")
         }
         try parseExtensions(&extensions)
     }
@@ -356,7 +358,7 @@ public struct ServerHello: Sendable {
     /// Parses a draft hello_retry_request (type 6, drafts up to 21):
     ///     struct { ProtocolVersion server_version; [CipherSuite cipher_suite;] Extension extensions<2..2^16-1>; }
     public init(parsingDraftRetryRequest body: inout ByteCursor) throws(TLSWireError) {
-        guard let version = body.readUInt16() else { throw .decodeError("HelloRetryRequest: empty") }
+        guard let version = body.readUInt16() else { throw TLSWireError(.decodeError, "HelloRetryRequest: empty") }
         legacyVersion = ProtocolVersion(rawValue: version)
         isHelloRetryRequest = true
         // Drafts 19-21 added the cipher suite; the remaining length tells which layout this is.
@@ -366,7 +368,7 @@ public struct ServerHello: Sendable {
             cipherSuite = CipherSuite(rawValue: body.readUInt16()!)
         }
         guard var extensions = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
-            throw .decodeError("HelloRetryRequest: extensions length does not match message")
+            throw TLSWireError(.decodeError, "HelloRetryRequest: extensions length does not match message")
         }
         try parseExtensions(&extensions)
     }
@@ -379,34 +381,34 @@ public struct ServerHello: Sendable {
             guard extensionTypes.count < TLSLimits.maximumExtensions,
                 let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2)
             else {
-                throw .decodeError("ServerHello: extension length exceeds extensions block")
+                throw TLSWireError(.decodeError, "ServerHello: extension length exceeds extensions block")
             }
             let type = ExtensionType(rawValue: rawType)
             guard !duplicates.isDuplicate(rawType, among: extensionTypes) else {
-                throw .illegalParameter("ServerHello: duplicate extension \(rawType)")
+                throw TLSWireError(.illegalParameter, "ServerHello: duplicate extension \(rawType)")
             }
             extensionTypes.append(type)
             switch type {
             case .supportedVersions:
                 guard let version = data.readUInt16(), data.isEmpty else {
-                    throw .decodeError("supported_versions: not one version")
+                    throw TLSWireError(.decodeError, "supported_versions: not one version")
                 }
                 selectedVersion = ProtocolVersion(rawValue: version)
             case .preSharedKey:
                 guard let selected = data.readUInt16(), data.isEmpty else {
-                    throw .decodeError("pre_shared_key: not one selected_identity")
+                    throw TLSWireError(.decodeError, "pre_shared_key: not one selected_identity")
                 }
                 selectedPSKIdentity = selected
             case .applicationLayerProtocolNegotiation:
                 guard var list = data.readLengthPrefixed(prefixBytes: 2),
                     let name = list.readLengthPrefixed(prefixBytes: 1)
                 else {
-                    throw .decodeError("ALPN: bad selected protocol")
+                    throw TLSWireError(.decodeError, "ALPN: bad selected protocol")
                 }
                 alpn = WireText.decode(name.unreadBytes)
             case .keyShare, .draftKeyShare:
                 // ServerHello: KeyShareEntry server_share; HelloRetryRequest: NamedGroup selected_group.
-                guard let group = data.readUInt16() else { throw .decodeError("key_share: empty") }
+                guard let group = data.readUInt16() else { throw TLSWireError(.decodeError, "key_share: empty") }
                 keyShareGroup = NamedGroup(rawValue: group)
             case .sessionTicket:
                 promisesTicket = true
@@ -429,7 +431,7 @@ public struct NewSessionTicket: Sendable {
 
     public init(parsing body: inout ByteCursor) throws(TLSWireError) {
         guard let hint = body.readUInt32(), var ticket = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
-            throw .decodeError("NewSessionTicket: ticket length does not match message")
+            throw TLSWireError(.decodeError, "NewSessionTicket: ticket length does not match message")
         }
         lifetimeHint = hint
         self.ticket = ticket.readBytes(length: ticket.remaining)!
@@ -447,12 +449,12 @@ public struct CertificateChain: Sendable {
 
     public init(parsing body: inout ByteCursor) throws(TLSWireError) {
         guard var list = body.readLengthPrefixed(prefixBytes: 3), body.isEmpty else {
-            throw .decodeError("Certificate: list length does not match message")
+            throw TLSWireError(.decodeError, "Certificate: list length does not match message")
         }
         certificates = []
         while !list.isEmpty {
             guard var certificate = list.readLengthPrefixed(prefixBytes: 3), certificate.remaining > 0 else {
-                throw .decodeError("Certificate: certificate length exceeds list")
+                throw TLSWireError(.decodeError, "Certificate: certificate length exceeds list")
             }
             if certificates.count < CertificateChain.maximumCertificates {
                 certificates.append(certificate.readBytes(length: certificate.remaining)!)

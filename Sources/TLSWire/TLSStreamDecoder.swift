@@ -277,18 +277,18 @@ public struct TLSStreamDecoder {
     ) -> Int? {
         if phase == .sslv2 {
             guard b0 & 0x80 != 0 else {
-                fail(.notTLS("SSLv2 record without the 2-byte header form"), &handler)
+                fail(TLSWireError(.notTLS, "SSLv2 record without the 2-byte header form"), &handler)
                 return nil
             }
             return 2 + (Int(b0 & 0x7f) << 8 | Int(b1))
         }
         let length = Int(b3) << 8 | Int(b4)
         guard (20...24).contains(b0), b1 == 3 else {
-            fail(.notTLS("record with content type \(b0) and major version \(b1)"), &handler)
+            fail(TLSWireError(.notTLS, "record with content type \(b0) and major version \(b1)"), &handler)
             return nil
         }
         guard length <= TLSLimits.maximumRecordLength else {
-            fail(.recordOverflow("record length \(length) exceeds 2^14+2048"), &handler)
+            fail(TLSWireError(.recordOverflow, "record length \(length) exceeds 2^14+2048"), &handler)
             return nil
         }
         return 5 + length
@@ -353,12 +353,12 @@ public struct TLSStreamDecoder {
                     &handler
                 )
             } else {
-                emit(.malformed(.decodeError("SSLv2 SERVER-HELLO too short")), &handler)
+                emit(.malformed(TLSWireError(.decodeError, "SSLv2 SERVER-HELLO too short")), &handler)
             }
             // The rest of an SSL 2.0 conversation is not parsed.
             apply(.stop)
         default:
-            fail(.unexpectedMessage("SSLv2 record of unexpected message type"), &handler)
+            fail(TLSWireError(.unexpectedMessage, "SSLv2 record of unexpected message type"), &handler)
         }
     }
 

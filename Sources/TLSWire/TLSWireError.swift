@@ -33,33 +33,12 @@ public struct TLSWireError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func == (a: TLSWireError, b: TLSWireError) -> Bool { a.code == b.code }
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 
+    /// Made out of line: building the reason stays off the parsing path.
     @inline(never)
-    public static func decodeError(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
-        TLSWireError(code: .decodeError, reason: reason, sourceFile: file, sourceLine: line)
-    }
-
-    @inline(never)
-    public static func illegalParameter(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
-        TLSWireError(code: .illegalParameter, reason: reason, sourceFile: file, sourceLine: line)
-    }
-
-    @inline(never)
-    public static func unexpectedMessage(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
-        TLSWireError(code: .unexpectedMessage, reason: reason, sourceFile: file, sourceLine: line)
-    }
-
-    @inline(never)
-    public static func recordOverflow(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
-        TLSWireError(code: .recordOverflow, reason: reason, sourceFile: file, sourceLine: line)
-    }
-
-    @inline(never)
-    public static func notTLS(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
-        TLSWireError(code: .notTLS, reason: reason, sourceFile: file, sourceLine: line)
-    }
-
-    @inline(never)
-    public static func tooLarge(_ reason: String, file: String = #fileID, line: Int = #line) -> TLSWireError {
-        TLSWireError(code: .tooLarge, reason: reason, sourceFile: file, sourceLine: line)
+    public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        sourceFile = file
+        sourceLine = line
     }
 }

@@ -169,7 +169,7 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
             let lostElsewhere = support.landedElsewhere.map { $0.made > $0.accepted } ?? false
             #expect(evidence == (lostElsewhere ? "at the issuer, some lost elsewhere" : "at the issuer"), "\(capture)")
             #expect(atIssuer.accepted > 0 && atIssuer.made <= offers.made)
-            #expect(byBackend.reduce(0) { $0 + $1.offers.made } == atIssuer.made)
+            #expect(byBackend.values.reduce(0) { $0 + $1.made } == atIssuer.made)
         default: Issue.record("\(capture): \(support.evidence)")
         }
         let truth = try clientVerdicts(
@@ -243,10 +243,7 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
             support.evidence
                 == .atIssuingBackend(
                     count(6, 3),
-                    byBackend: [
-                        BackendOffers(backend: "10.0.0.1:443", offers: count(3, 3)),
-                        BackendOffers(backend: "10.0.0.2:443", offers: count(3, 0)),
-                    ]
+                    byBackend: ["10.0.0.1:443": count(3, 3), "10.0.0.2:443": count(3, 0)]
                 )
         )
         // Reports names the backend that refuses its own sessions.

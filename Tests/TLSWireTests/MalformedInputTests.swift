@@ -103,9 +103,9 @@ enum HandMade {
         }
         let error = try #require(thrown)
         #expect(error.code == .decodeError)
-        #expect(error == .decodeError("another reason"))
-        #expect(error != .tooLarge(error.reason))
-        #expect(Set([error, .decodeError("x"), .tooLarge("y")]).count == 2)
+        #expect(error == TLSWireError(.decodeError, "another reason"))
+        #expect(error != TLSWireError(.tooLarge, error.reason))
+        #expect(Set([error, TLSWireError(.decodeError, "x"), TLSWireError(.tooLarge, "y")]).count == 2)
     }
 
     /// Each breakage gets the code of the rule it breaks, named after the alert a TLS peer
