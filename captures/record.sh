@@ -818,7 +818,22 @@ record_quic() {
     echo "recorded quic: $(grep -c '^### connection' "$here/quic.aioquic.log") client runs"
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic"
+# JA4's ALPN part for first ALPN names that are not alphanumeric at both ends: s_client
+# sends each as its first ALPN name (then h2); the server ignores ALPN.
+record_alpn_bytes() {
+    start_capture alpn-bytes.pcap "tcp port 14470"
+    : >alpn-bytes.client.log
+    start_server 127.0.0.1:14470 -tls1_3 -www
+    local name
+    for name in $'\xba\xad' $'0\xab' $'x\xba' 'h2-' 'a' $'\x01h2'; do
+        client alpn-bytes.client.log -connect 127.0.0.1:14470 -alpn "$name,h2"
+    done
+    stop_server
+    stop_capture
+    finish alpn-bytes
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

@@ -180,8 +180,12 @@ enum Fingerprints {
         }
     }
 
-    /// First and last characters of the first ALPN name; when either is not alphanumeric,
-    /// the first and last hex digits of the name's bytes; "00" without ALPN.
+    /// The JA4 ALPN part: the first and last characters of the first ALPN name, "00" without
+    /// ALPN (a one-byte name gives its character twice). Where an end is not alphanumeric, the
+    /// first and last characters of the name's hex (JA4 technical details, "ALPN Extension
+    /// Value": 0x30 0xab gives `3b`), except that a name whose first byte is above 0x7f gives
+    /// `99`, as the JA4 project's implementations and its test vector do
+    /// (`tls-non-ascii-alpn.pcapng`: 0xba 0xad gives `99` where the prose would give `bd`).
     private static func ja4ALPN(_ name: [UInt8]?) -> String {
         guard let name, let first = name.first, let last = name.last else { return "00" }
         func isAlphanumeric(_ byte: UInt8) -> Bool {
@@ -190,6 +194,7 @@ enum Fingerprints {
         if isAlphanumeric(first) && isAlphanumeric(last) {
             return String(UnicodeScalar(first)) + String(UnicodeScalar(last))
         }
+        if first > 0x7f { return "99" }
         return String(hexDigits[Int(first >> 4)]) + String(hexDigits[Int(last & 0x0f)])
     }
 

@@ -110,4 +110,38 @@ import Testing
         }
         #expect(compared >= 50, "only \(compared) JA4 values compared")
     }
+
+    /// JA4's ALPN part where the first ALPN name is not alphanumeric at both ends (alpn-bytes.pcap:
+    /// s_client sends each name below, then h2). A first byte above 0x7f gives `99`, as the JA4
+    /// project's vector for 0xba 0xad does; the other names follow the spec's hex rule. tshark (which has no JA4 before 4.2) confirms
+    /// the first name's length, and the rest of each JA4 is the same ClientHello's.
+    @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"))
+    func ja4ALPNForNamesThatAreNotAlphanumeric() throws {
+        let capture = Paths.captures.appendingPathComponent("alpn-bytes.pcap")
+        let sent: [(name: [UInt8], part: String)] = [
+            ([0xba, 0xad], "99"),  // the JA4 project's vector (tls-non-ascii-alpn.pcapng)
+            ([0x30, 0xab], "3b"),  // the spec's own example
+            ([0x78, 0xba], "7a"),  // hex 78ba
+            (Array("h2-".utf8), "6d"),  // hex 68322d: first and last characters
+            (Array("a".utf8), "aa"),  // one byte is both ends
+            ([0x01, 0x68, 0x32], "02"),  // hex 016832
+        ]
+        let records = try extractRecords(capture).sorted { $0.timestampNanos < $1.timestampNanos }
+        #expect(records.count == sent.count)
+        let lengths = try runProcess(
+            "tshark",
+            [
+                "-r", capture.path, "-Y", "tls.handshake.type == 1", "-T", "fields", "-e",
+                "tls.handshake.extensions_alpn_str_len",
+            ]
+        ).stdout.split(separator: "\n").map { $0.split(separator: ",").first.map(String.init) ?? "" }
+        #expect(lengths == sent.map { String($0.name.count) })
+        for (record, expected) in zip(records, sent) {
+            let ja4 = try #require(record.ja4)
+            #expect(String(ja4.dropFirst(8).prefix(2)) == expected.part, "\(expected.name): \(ja4)")
+            if expected.name.allSatisfy({ $0 < 0x80 }) {
+                #expect(record.alpnOffered.first.map { Array($0.utf8) } == expected.name)
+            }
+        }
+    }
 }
