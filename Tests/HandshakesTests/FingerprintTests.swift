@@ -113,8 +113,8 @@ import Testing
 
     /// JA4's ALPN part where the first ALPN name is not alphanumeric at both ends (alpn-bytes.pcap:
     /// s_client sends each name below, then h2). A first byte above 0x7f gives `99`, as the JA4
-    /// project's vector for 0xba 0xad does; the other names follow the spec's hex rule. tshark (which has no JA4 before 4.2) confirms
-    /// the first name's length, and the rest of each JA4 is the same ClientHello's.
+    /// project's vector for 0xba 0xad does; the other names follow the spec's hex rule. tshark
+    /// (which has no JA4 before 4.2) confirms each first name's length.
     @Test(.enabled(if: toolAvailable("tshark"), "tshark is not installed"))
     func ja4ALPNForNamesThatAreNotAlphanumeric() throws {
         let capture = Paths.captures.appendingPathComponent("alpn-bytes.pcap")
