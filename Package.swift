@@ -101,7 +101,11 @@ let package = Package(
         ),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ReassemblyTests", dependencies: ["Reassembly", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ReassemblyTests",
+            dependencies: ["Reassembly", "Handshakes", "Reports", "TestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "HandshakesTests",

@@ -254,6 +254,7 @@ public struct RecordSink {
     mutating func flowWithoutTLS() { counters.flowsWithoutTLS += 1 }
     mutating func udpFlowEvicted() { counters.udpFlowsEvicted += 1 }
     mutating func udpFlowWithoutClientHello() { counters.udpFlowsWithoutClientHello += 1 }
+    mutating func quicRetryIgnored() { counters.quicRetriesIgnored += 1 }
     mutating func clientHelloLostToGap() { counters.clientHellosLostToGaps += 1 }
 
     /// Records held back behind an undecided earlier connection.
@@ -282,6 +283,9 @@ public struct ConnectionCounters: Sendable, Equatable {
     /// DTLS and QUIC flows whose ClientHello never completed (its fragments or CRYPTO data
     /// were missing): no record.
     public var udpFlowsWithoutClientHello = 0
+    /// QUIC Retry packets after a connection's first, which a client discards (RFC 9000
+    /// 17.2.5.2): they leave the Initial keys as they were.
+    public var quicRetriesIgnored = 0
 
     public init() {}
 
@@ -303,5 +307,6 @@ public struct ConnectionCounters: Sendable, Equatable {
         releasedOutOfOrder += o.releasedOutOfOrder
         udpFlowsEvicted += o.udpFlowsEvicted
         udpFlowsWithoutClientHello += o.udpFlowsWithoutClientHello
+        quicRetriesIgnored += o.quicRetriesIgnored
     }
 }

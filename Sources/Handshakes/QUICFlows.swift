@@ -68,6 +68,9 @@ struct QUICFlows {
         var keysConnectionID: [UInt8] {
             didSet { keys = [nil, nil] }
         }
+        /// A client accepts one Retry per connection (RFC 9000 17.2.5.2): only the first
+        /// changes the keys.
+        var retried = false
         /// The Initial keys of each direction (0 the client's), derived once per connection ID.
         var keys: [(version: QUICVersion, keys: QUICInitialKeys)?] = [nil, nil]
 
@@ -157,8 +160,14 @@ struct QUICFlows {
                         }
                     }
                 case let .retry(_, sourceConnectionID) where !fromClient:
-                    // The client's next Initial goes to this ID, under keys derived from it (RFC 9001 5.2).
-                    flow.state.keysConnectionID = sourceConnectionID
+                    // The client's next Initial goes to this ID, under keys derived from it (RFC 9001 5.2);
+                    // a later Retry is discarded by the client (RFC 9000 17.2.5.2), and passed over here.
+                    if flow.state.retried {
+                        sink.quicRetryIgnored()
+                    } else {
+                        flow.state.retried = true
+                        flow.state.keysConnectionID = sourceConnectionID
+                    }
                 case let .protected(version, type) where type == (version == .v2 ? 3 : 2):
                     // A Handshake packet: the handshake goes on under keys an observer lacks.
                     _ = flow.machine.handle(.encryptedRecord(.applicationData, length: 0), stream: stream)

@@ -53,26 +53,37 @@ struct PendingSegment {
     /// Stream bytes this segment covers on the wire; `bytes` may be shorter (snaplen).
     var wireLength: Int
     var bytes: [UInt8]
+    /// The acknowledgment the segment carried: its bytes follow the peer's bytes up to it.
+    var acknowledgment: UInt32?
 }
 
 /// One direction of a connection.
 struct StreamState {
-    var nextSequence: UInt32 = 0
-    var synchronised = false
-    var sawSYN = false
-    var initialSequence: UInt32 = 0
-    var sawFIN = false
-    var wanted = true
-    /// Highest acknowledgment the other side sent for this direction's bytes.
-    var acknowledgedByPeer: UInt32 = 0
-    var peerHasAcknowledged = false
+    // Laid out widest first, so the optionals' tags share padding with the flags: the
+    // entry's size bounds how many flows the memory budget holds.
     var pending: [PendingSegment] = []
-    var pendingBytes = 0
     /// The last bytes delivered (a ring of `recentCapacity`), kept while the direction is
     /// wanted, to tell a retransmission whose bytes differ from what was delivered.
     var recent: [UInt8] = []
+    var pendingBytes = 0
     var recentWrite = 0
     var recentCount = 0
+    /// Capture time since which the first held bytes wait for a reason that runs out
+    /// (`ReassemblyLimits.maximumReorderWaitNanos`): a hole the peer acknowledged, or bytes that
+    /// acknowledge peer bytes the capture has not shown yet. Nil while nothing waits so.
+    var stalledSince: Int64?
+    var synchronised = false
+    var sawSYN = false
+    var sawFIN = false
+    var wanted = true
+    var peerHasAcknowledged = false
+    /// The first data byte's sequence number, when the peer's handshake acknowledgment named
+    /// it before this direction's own SYN was seen (RFC 9293 3.5).
+    var inferredStart: UInt32?
+    var nextSequence: UInt32 = 0
+    var initialSequence: UInt32 = 0
+    /// Highest acknowledgment the other side sent for this direction's bytes.
+    var acknowledgedByPeer: UInt32 = 0
     /// Sequence number just past the last byte in `recent`.
     var recentEnd: UInt32 = 0
 
@@ -124,18 +135,21 @@ struct StreamState {
 struct FlowEntry<Consumer: StreamConsumer> {
     var key: FlowKey
     var hash: UInt64
-    var originatorIsLow: Bool
     var originatorStream = StreamState()
     var responderStream = StreamState()
     var consumer: Consumer
     var lastSeen: Int64
+    /// What the consumer and the rings held when last counted (`FlowTable.account`).
+    var heldBytes = 0
+    /// Capture time of a RST or the second FIN that arrived while bytes still wait for
+    /// reordered ones: the close waits with them (at most `maximumReorderWaitNanos`).
+    var closingSince: Int64?
     /// Least-recently-active list: `older` points toward the tail that expires first.
     var newer: Int32 = -1
     var older: Int32 = -1
+    var originatorIsLow: Bool
     /// The consumer has finished; the entry only absorbs the rest of the connection.
     var decided = false
-    /// What the consumer and the rings held when last counted (`FlowTable.account`).
-    var heldBytes = 0
 
     /// Reads borrow (`_read`) and writes modify in place: no copy of the stream state.
     @inline(__always)
@@ -204,6 +218,12 @@ public struct ReassemblyLimits: Sendable {
     public var maximumPendingSegmentsPerDirection = 512
     /// Out-of-order bytes held across all flows.
     public var maximumPendingBytesTotal: Int
+    /// Capture time held bytes wait for what a reordering capture point showed late: the
+    /// bytes of a hole the peer acknowledged, or the peer bytes a segment acknowledges. Two
+    /// taps merged by timestamp, or two NIC queues, move packets by far less; past it the hole
+    /// is a gap and held bytes go on (`reorderWaitsExpired`). RFC 6298's one-second minimum
+    /// retransmission timeout is the same order: a receiver would have asked again by then.
+    public var maximumReorderWaitNanos: Int64 = 1_000_000_000
     /// Segments further than this from the expected sequence number are ignored
     /// (half the 32-bit sequence space is the RFC 9293 3.4 comparison limit).
     public var maximumSequenceLead = 1 << 28
@@ -238,8 +258,13 @@ public struct ReassemblyLimits: Sendable {
 ///   (as in Zeek and Suricata). A later copy whose bytes differ from the first is counted
 ///   as a conflicting overlap: against held segments, and against the last 4 KiB delivered
 ///   while the handshake still needs bytes. Sequence numbers compare modulo 2^32.
-/// - Gaps are declared when the peer acknowledged bytes that never appeared, when a buffer
-///   bound is hit, when the snaplen cut a segment, or at the end of the flow.
+/// - Reordering capture points (two taps merged by timestamp, NIC queues): the peer's
+///   acknowledgment above a hole does not declare it lost at once; the held bytes wait
+///   `maximumReorderWaitNanos` of capture time for it. Bytes that acknowledge peer bytes not
+///   shown yet wait the same for them, so the consumer reads both directions in the order
+///   the endpoints did.
+/// - Gaps are declared when the peer acknowledged bytes that did not appear within that
+///   wait, when a buffer bound is hit, when the snaplen cut a segment, or at the end of the flow.
 /// - Once the consumer wants nothing more from a direction, that direction is not buffered;
 ///   once it wants nothing at all, the entry stays as a cheap tombstone until close.
 public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
@@ -313,19 +338,51 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         if entries[index].decided {
             if flags.contains(.fin) { entries[index][direction].sawFIN = true }
             if flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN)
+                || entries[index].closingSince != nil
             {
                 remove(index)
             }
             return
         }
 
-        entries[index].consumer.observe(segment, from: direction)
-        if flags.contains(.ack) { acknowledge(index, direction.reversed, upTo: segment.acknowledgment, sink: &sink) }
-        if !entries[index].decided { receive(index, direction, segment, sink: &sink) }
-        if flags.contains(.fin) { entries[index][direction].sawFIN = true }
-        if flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN) {
-            finishAndRemove(index, .closed, sink: &sink)
+        if entries[index].originatorStream.stalledSince != nil || entries[index].responderStream.stalledSince != nil {
+            expireStalls(index, sink: &sink)
         }
+        entries[index].consumer.observe(segment, from: direction)
+        if flags.contains(.ack), !entries[index].decided {
+            acknowledge(index, direction.reversed, upTo: segment.acknowledgment, handshake: isSYN, sink: &sink)
+        }
+        if !entries[index].decided { receive(index, direction, segment, sink: &sink) }
+        if !entries[index].decided,
+            !entries[index].originatorStream.pending.isEmpty || !entries[index].responderStream.pending.isEmpty
+        {
+            settle(index, sink: &sink)
+        }
+        if flags.contains(.fin) { entries[index][direction].sawFIN = true }
+        if entries[index].closingSince == nil,
+            flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN)
+        {
+            entries[index].closingSince = now
+        }
+        if entries[index].closingSince != nil, !closeWaits(index) { finishAndRemove(index, .closed, sink: &sink) }
+    }
+
+    /// True while a requested close should wait, until the wait runs out: bytes are held, or
+    /// a direction's bytes were acknowledged and not shown yet (one past: the FIN).
+    private func closeWaits(_ index: Int) -> Bool {
+        guard let since = entries[index].closingSince, !entries[index].decided,
+            now &- since <= limits.maximumReorderWaitNanos
+        else { return false }
+        for direction in [FlowDirection.fromOriginator, .fromResponder] {
+            let stream = entries[index][direction]
+            if !stream.pending.isEmpty { return true }
+            if stream.wanted, stream.synchronised, stream.peerHasAcknowledged,
+                Int32(bitPattern: stream.acknowledgedByPeer &- stream.nextSequence) > 1
+            {
+                return true
+            }
+        }
+        return false
     }
 
     /// Finishes every flow (end of input).
@@ -352,6 +409,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// finds its direction not yet synchronised and is taken as part of this connection.
     private func startsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
         if entries[index][direction].sawSYN { return entries[index][direction].initialSequence != segment.sequence }
+        // The SYN that the peer's SYN-ACK already acknowledged, shown late.
+        if entries[index][direction].inferredStart == segment.sequence &+ 1 { return false }
         return entries[index][direction].synchronised || entries[index].decided
     }
 
@@ -393,6 +452,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             }
             return
         }
+        let acknowledgment = segment.flags.contains(.ack) ? segment.acknowledgment : nil
         if offset <= 0 {
             if offset < 0,
                 entries[index][direction].differs(
@@ -402,22 +462,87 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             {
                 counters.conflictingOverlaps += 1
             }
+            if let acknowledgment, waitsForPeer(index, direction, acknowledgment) {
+                // These bytes answer peer bytes the capture has not shown yet: hold them, in place.
+                let trim = -offset
+                let rest =
+                    trim < segment.payload.count
+                    ? UnsafeRawBufferPointer(rebasing: segment.payload[(segment.payload.startIndex + trim)...])
+                    : UnsafeRawBufferPointer(start: nil, count: 0)
+                if trim > 0 { counters.retransmittedBytes += Int64(trim) }
+                hold(
+                    index,
+                    direction,
+                    rest,
+                    sequence: entries[index][direction].nextSequence,
+                    wireLength: length - trim,
+                    acknowledgment: acknowledgment,
+                    sink: &sink
+                )
+                stall(index, direction)
+                return
+            }
             deliver(index, direction, segment.payload, wireLength: length, trim: -offset, sink: &sink)
             drainPending(index, direction, sink: &sink)
             return
         }
+        hold(
+            index,
+            direction,
+            segment.payload,
+            sequence: dataSequence,
+            wireLength: length,
+            acknowledgment: acknowledgment,
+            sink: &sink
+        )
         if entries[index][direction].peerHasAcknowledged,
             Int32(bitPattern: entries[index][direction].acknowledgedByPeer &- dataSequence) >= 0
         {
-            // The peer already acknowledged past this segment's start: the hole was lost.
-            skip(index, direction, offset, sink: &sink)
-            if entries[index][direction].wanted {
-                deliver(index, direction, segment.payload, wireLength: length, trim: 0, sink: &sink)
-                drainPending(index, direction, sink: &sink)
-            }
-            return
+            // The peer acknowledged past the hole: its bytes were sent, and wait to be shown.
+            stall(index, direction)
         }
-        hold(index, direction, segment.payload, sequence: dataSequence, wireLength: length, sink: &sink)
+    }
+
+    /// True when bytes carrying `acknowledgment` answer bytes of the peer not delivered yet
+    /// (one past is allowed: a FIN takes a sequence number). A peer not followed, or whose
+    /// position is unknown, makes nothing wait.
+    @inline(__always)
+    private func waitsForPeer(_ index: Int, _ direction: FlowDirection, _ acknowledgment: UInt32) -> Bool {
+        let peer = direction.reversed
+        guard entries[index][peer].wanted, entries[index][peer].synchronised else { return false }
+        return Int32(bitPattern: acknowledgment &- entries[index][peer].nextSequence) > 1
+    }
+
+    /// Starts the wait of `direction`'s held bytes, unless one runs already.
+    @inline(__always)
+    private mutating func stall(_ index: Int, _ direction: FlowDirection) {
+        if entries[index][direction].stalledSince == nil, !entries[index][direction].pending.isEmpty {
+            entries[index][direction].stalledSince = now
+        }
+    }
+
+    /// Ends waits that ran past `maximumReorderWaitNanos`: the hole becomes a gap, or the held
+    /// bytes go on without the peer bytes they answer.
+    private mutating func expireStalls(_ index: Int, sink: inout Consumer.Sink) {
+        for direction in [FlowDirection.fromOriginator, .fromResponder] {
+            guard let since = entries[index][direction].stalledSince,
+                now &- since > limits.maximumReorderWaitNanos, !entries[index].decided
+            else { continue }
+            counters.reorderWaitsExpired += 1
+            entries[index][direction].stalledSince = nil
+            jumpToPending(index, direction, sink: &sink)
+        }
+        if !entries[index].decided { settle(index, sink: &sink) }
+    }
+
+    /// Delivers what each direction holds that can go now, until neither can: bytes of one
+    /// direction may be what the other's held bytes wait for.
+    private mutating func settle(_ index: Int, sink: inout Consumer.Sink) {
+        while !entries[index].decided {
+            let originator = drainPending(index, .fromOriginator, sink: &sink)
+            let responder = drainPending(index, .fromResponder, sink: &sink)
+            if !originator && !responder { return }
+        }
     }
 
     /// Passes `bytes[trim...]` on and moves the stream position past `wireLength - trim` bytes.
@@ -442,6 +567,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             )
         }
         entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
+        entries[index][direction].stalledSince = nil
         if captured > 0 {
             let interest = entries[index].consumer.receive(delivered, from: direction, at: now, sink: &sink)
             apply(interest, index, sink: &sink)
@@ -485,6 +611,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         counters.gaps += 1
         counters.gapBytes += Int64(count)
         entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: count)
+        entries[index][direction].stalledSince = nil
         let interest = entries[index].consumer.skip(count, from: direction, sink: &sink)
         apply(interest, index, sink: &sink)
     }
@@ -516,11 +643,28 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         entries[index][direction].recentCount = 0
     }
 
-    /// Delivers held segments that the stream position has reached.
-    private mutating func drainPending(_ index: Int, _ direction: FlowDirection, sink: inout Consumer.Sink) {
+    /// Delivers held segments that the stream position has reached, unless they wait for
+    /// peer bytes (`forceFirst` delivers the first regardless). True when something went on.
+    @discardableResult
+    private mutating func drainPending(
+        _ index: Int,
+        _ direction: FlowDirection,
+        forceFirst: Bool = false,
+        sink: inout Consumer.Sink
+    ) -> Bool {
+        var progressed = false
+        var force = forceFirst
         while entries[index][direction].wanted, let first = entries[index][direction].pending.first {
             let offset = Int(Int32(bitPattern: first.sequence &- entries[index][direction].nextSequence))
-            if offset > 0 { return }
+            if offset > 0 { return progressed }
+            if !force, offset + first.wireLength > 0, let acknowledgment = first.acknowledgment,
+                waitsForPeer(index, direction, acknowledgment)
+            {
+                stall(index, direction)
+                return progressed
+            }
+            force = false
+            progressed = true
             entries[index][direction].pending.removeFirst()
             entries[index][direction].pendingBytes -= first.bytes.count
             bufferedBytes -= first.bytes.count
@@ -532,24 +676,36 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
                 deliver(index, direction, bytes, wireLength: first.wireLength, trim: -offset, sink: &sink)
             }
         }
+        return progressed
     }
 
-    /// Skips to the first held segment and delivers what follows.
+    /// Skips to the first held segment and delivers it, whatever it waits for, and what can
+    /// follow it.
     private mutating func jumpToPending(_ index: Int, _ direction: FlowDirection, sink: inout Consumer.Sink) {
         guard let first = entries[index][direction].pending.first else { return }
         let hole = Int(Int32(bitPattern: first.sequence &- entries[index][direction].nextSequence))
         skip(index, direction, hole, sink: &sink)
-        drainPending(index, direction, sink: &sink)
+        drainPending(index, direction, forceFirst: true, sink: &sink)
     }
 
     /// Records the peer's acknowledgment of `direction`'s bytes. Held segments at or below
-    /// it mean the hole before them was lost.
+    /// it mean the hole before them was sent: it waits to be shown (`stall`). The
+    /// acknowledgment in a SYN-ACK, or the first one after the peer's own SYN, names
+    /// `direction`'s first data byte (RFC 9293 3.5), which places it before its SYN is seen.
     private mutating func acknowledge(
         _ index: Int,
         _ direction: FlowDirection,
         upTo ack: UInt32,
+        handshake: Bool,
         sink: inout Consumer.Sink
     ) {
+        if !entries[index][direction].synchronised, !entries[index][direction].peerHasAcknowledged,
+            handshake || entries[index][direction.reversed].sawSYN
+        {
+            entries[index][direction].nextSequence = ack
+            entries[index][direction].synchronised = true
+            entries[index][direction].inferredStart = ack
+        }
         if !entries[index][direction].peerHasAcknowledged
             || Int32(bitPattern: ack &- entries[index][direction].acknowledgedByPeer) > 0
         {
@@ -561,7 +717,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         else { return }
         let first = entries[index][direction].pending[0].sequence
         if Int32(bitPattern: ack &- entries[index][direction].nextSequence) > 0, Int32(bitPattern: first &- ack) <= 0 {
-            jumpToPending(index, direction, sink: &sink)
+            stall(index, direction)
         }
     }
 
@@ -573,6 +729,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         _ bytes: UnsafeRawBufferPointer,
         sequence: UInt32,
         wireLength: Int,
+        acknowledgment: UInt32?,
         sink: inout Consumer.Sink
     ) {
         counters.outOfOrderSegments += 1
@@ -626,7 +783,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             guard entries[index][direction].wanted else { return }
             let pieceSequence = base &+ UInt32(truncatingIfNeeded: piece.start)
             let offsetNow = Int(Int32(bitPattern: pieceSequence &- entries[index][direction].nextSequence))
-            if offsetNow <= 0 {
+            if offsetNow < 0 {
                 // Buffer pressure moved the stream past this piece's start.
                 copied.withUnsafeBytes {
                     deliver(
@@ -641,7 +798,12 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
                 drainPending(index, direction, sink: &sink)
                 continue
             }
-            let held = PendingSegment(sequence: pieceSequence, wireLength: piece.end - piece.start, bytes: copied)
+            let held = PendingSegment(
+                sequence: pieceSequence,
+                wireLength: piece.end - piece.start,
+                bytes: copied,
+                acknowledgment: acknowledgment
+            )
             let at =
                 entries[index][direction].pending.firstIndex { position($0.sequence) > piece.start }
                 ?? entries[index][direction].pending.count
@@ -710,9 +872,9 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             FlowEntry(
                 key: key,
                 hash: hash,
-                originatorIsLow: originatorIsLow,
                 consumer: Consumer(start: start),
-                lastSeen: segment.timestampNanos
+                lastSeen: segment.timestampNanos,
+                originatorIsLow: originatorIsLow
             )
         )
         var slot = Int(truncatingIfNeeded: hash) & mask

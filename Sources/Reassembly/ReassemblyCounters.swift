@@ -16,6 +16,8 @@ public struct ReassemblyCounters: Sendable, Equatable {
     public var bufferLimitGaps = 0
     /// Segments far outside the expected sequence window, ignored.
     public var outOfWindowSegments = 0
+    /// Waits for reordered bytes that ran out (`ReassemblyLimits.maximumReorderWaitNanos`).
+    public var reorderWaitsExpired = 0
     public var flowsExpired = 0
     public var flowsEvicted = 0
     /// Flows finished early because the table's memory budget was reached.
@@ -38,6 +40,7 @@ public struct ReassemblyCounters: Sendable, Equatable {
         outOfOrderSegments += o.outOfOrderSegments
         bufferLimitGaps += o.bufferLimitGaps
         outOfWindowSegments += o.outOfWindowSegments
+        reorderWaitsExpired += o.reorderWaitsExpired
         flowsExpired += o.flowsExpired
         flowsEvicted += o.flowsEvicted
         flowsEvictedForMemory += o.flowsEvictedForMemory

@@ -74,4 +74,29 @@ import Testing
         )
         #expect(try records("quic__quic-decrypt-fail-google-de-51833.pcap").map(\.sni) == ["www.google.de"])
     }
+
+    /// A server that sends two Retry packets (suricata-verify's quic-retry capture): a client
+    /// accepts only the first (RFC 9000 17.2.5.2), so the first one's connection ID keys the
+    /// Initial packets that follow. tshark decrypts the ServerHello with the same keys.
+    @Test(
+        .enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present"),
+        .enabled(if: toolAvailable("tshark"), "tshark is not installed")
+    )
+    func onlyTheFirstRetryChangesTheKeys() throws {
+        let capture = Paths.peerCorpus.appendingPathComponent("suricata-verify/pcaps/quic-retry__input.pcap")
+        let (records, statistics) = try extractRecords([capture.path])
+        #expect(records.count == 1)
+        #expect(statistics.connections.quicRetriesIgnored == 1)
+        let record = try #require(records.first)
+        let truth = try runProcess(
+            "tshark",
+            [
+                "-r", capture.path, "-Y", "tls.handshake.type == 2", "-T", "fields", "-e",
+                "tls.handshake.ciphersuite", "-e", "tls.handshake.extensions.supported_version",
+            ]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\t").map(String.init)
+        #expect(truth == ["0x1301", "0x0304"])
+        #expect(record.cipher?.rawValue == 0x1301 && record.version == .tls1_3)
+        #expect(record.established && record.resumed == false)
+    }
 }

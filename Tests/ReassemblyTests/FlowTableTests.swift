@@ -171,6 +171,87 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(w.table.counters.gaps == 1 && w.table.counters.gapBytes == 4)
     }
 
+    /// A capture point that shows a segment after the peer's acknowledgment of it (two taps
+    /// merged, NIC queues): the hole waits for it and fills, no gap.
+    @Test func acknowledgedHoleFilledLateIsNoGap() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(fromClient: false, seq: 900, ack: 101, flags: [.syn, .ack])
+        w.send(seq: 105, ack: 901, text("bbbb"))
+        w.send(fromClient: false, seq: 901, ack: 109, flags: [.ack])
+        w.send(seq: 101, ack: 901, text("aaaa"), advance: 5_000_000)
+        #expect(w.sink.flows.isEmpty)
+        w.end()
+        #expect(w.sink.flows[0].events == ["0:+4", "0:+4"])
+        #expect(w.sink.flows[0].bytes[0] == text("aaaabbbb"))
+        #expect(w.table.counters.gaps == 0 && w.table.counters.reorderWaitsExpired == 0)
+    }
+
+    /// An acknowledged hole still missing after `maximumReorderWaitNanos` of capture time is a
+    /// gap, declared by the next packet of the flow and counted.
+    @Test func acknowledgedHoleMissingPastTheWaitIsAGap() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(fromClient: false, seq: 900, ack: 101, flags: [.syn, .ack])
+        w.send(seq: 105, ack: 901, text("bbbb"))
+        w.send(fromClient: false, seq: 901, ack: 109, flags: [.ack])
+        #expect(w.table.counters.gaps == 0)
+        w.send(
+            fromClient: false,
+            seq: 901,
+            ack: 109,
+            flags: [.ack],
+            advance: ReassemblyLimits().maximumReorderWaitNanos + 1
+        )
+        #expect(w.table.counters.gaps == 1 && w.table.counters.reorderWaitsExpired == 1)
+        w.end()
+        #expect(w.sink.flows[0].events == ["0:gap4", "0:+4"])
+    }
+
+    /// Bytes that acknowledge peer bytes the capture shows later (the responder's packets
+    /// stamped late) reach the consumer after those peer bytes, as the endpoints saw them.
+    @Test func bytesWaitForThePeerBytesTheyAcknowledge() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, ack: 901, text("hello"))
+        w.send(seq: 106, ack: 904, text("next"))
+        w.send(fromClient: false, seq: 900, ack: 101, flags: [.syn, .ack])
+        w.send(fromClient: false, seq: 901, ack: 106, text("hi!"))
+        w.end()
+        #expect(w.sink.flows[0].events == ["0:+5", "1:+3", "0:+4"])
+        #expect(w.table.counters.gaps == 0)
+    }
+
+    /// The originator's packets stamped late: the SYN-ACK opens the flow and names the
+    /// client's first byte; the late SYN is the same connection and the server's reply waits
+    /// for the client bytes it acknowledges.
+    @Test func synAckFirstNamesTheOriginatorsStart() {
+        var w = Wire()
+        w.send(fromClient: false, seq: 900, ack: 101, flags: [.syn, .ack])
+        w.send(fromClient: false, seq: 901, ack: 106, text("hi!"))
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, ack: 901, text("hello"))
+        w.end()
+        #expect(w.sink.flows.count == 1)
+        #expect(w.sink.flows[0].events == ["0:+5", "1:+3"])
+        #expect(w.table.counters.portReuses == 0 && w.table.counters.gaps == 0)
+    }
+
+    /// A close (RST) that arrives before the reordered bytes it follows waits for them.
+    @Test func closeWaitsForReorderedBytes() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(seq: 101, ack: 901, text("hello"))
+        w.send(seq: 106, ack: 904, text("bye"))
+        w.send(seq: 109, flags: [.rst])
+        #expect(w.sink.flows.isEmpty)
+        w.send(fromClient: false, seq: 900, ack: 101, flags: [.syn, .ack])
+        w.send(fromClient: false, seq: 901, ack: 106, text("hi!"))
+        #expect(w.sink.flows.count == 1)
+        #expect(w.sink.flows[0].events == ["0:+5", "1:+3", "0:+3"])
+        #expect(w.sink.flows[0].reason == .closed)
+    }
+
     @Test func snaplenCutSegmentIsAGap() {
         var w = Wire()
         w.send(seq: 100, flags: [.syn])

@@ -102,20 +102,20 @@ package struct PcapngWriter {
         block(0x0a0d_0d0a, le32(0x1a2b_3c4d) + le16(1) + le16(0) + le64(UInt64.max))
     }
 
-    /// An Interface Description Block for Ethernet with nanosecond resolution (if_tsresol 9)
-    /// and, when given, an if_tsoffset in seconds.
-    package mutating func addInterface(offsetSeconds: Int64? = nil) {
+    /// An Interface Description Block (Ethernet unless told) with nanosecond resolution
+    /// (if_tsresol 9) and, when given, an if_tsoffset in seconds.
+    package mutating func addInterface(linkType: UInt16 = 1, offsetSeconds: Int64? = nil) {
         var options = le16(9) + le16(1) + [9, 0, 0, 0]
         if let offsetSeconds { options += le16(14) + le16(8) + le64(UInt64(bitPattern: offsetSeconds)) }
         options += le16(0) + le16(0)
-        block(1, le16(1) + le16(0) + le32(262_144) + options)
+        block(1, le16(linkType) + le16(0) + le32(262_144) + options)
     }
 
     /// An Enhanced Packet Block at `units` nanoseconds (plus the interface's offset).
-    package mutating func add(_ frame: [UInt8], units: UInt64, interface: UInt32 = 0) {
+    package mutating func add(_ frame: [UInt8], units: UInt64, interface: UInt32 = 0, originalLength: Int? = nil) {
         var body =
             le32(interface) + le32(UInt32(truncatingIfNeeded: units >> 32)) + le32(UInt32(truncatingIfNeeded: units))
-            + le32(UInt32(frame.count)) + le32(UInt32(frame.count)) + frame
+            + le32(UInt32(frame.count)) + le32(UInt32(originalLength ?? frame.count)) + frame
         while body.count % 4 != 0 { body.append(0) }
         block(6, body)
     }

@@ -211,7 +211,8 @@ package struct ClientVerdict: Equatable, CustomStringConvertible {
 /// s_client's own "drop connection and then reconnect"). curl -v logs are split at
 /// "Connected to"; "re-using session" marks a resumed one.
 package func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
-    let text = try String(contentsOf: url, encoding: .utf8)
+    // Not always UTF-8: alpn-bytes.client.log holds the raw ALPN names s_client was given.
+    let text = String(decoding: try Data(contentsOf: url), as: UTF8.self)
     let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     var verdicts: [ClientVerdict] = []
     if lines.contains(where: { $0.hasPrefix("* Connected to") }) {

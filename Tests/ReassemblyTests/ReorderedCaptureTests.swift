@@ -1,0 +1,91 @@
+import Foundation
+import Handshakes
+import Reports
+import TestSupport
+import Testing
+
+/// Every recorded capture, moved the way capture points move packets (DERIVED captures, see
+/// `CaptureDerivation`), gives the same records as the original: consecutive data segments
+/// of a direction swapped, and one direction's packets stamped later (two clocks joined by
+/// timestamp). Only the fields that hold times or point at other records by uid may differ.
+@Suite struct ReorderedCaptureTests {
+    static let derivations: [CaptureDerivation] = [
+        .swappedSegments,
+        .delayed(responder: true, nanos: 30_000_000),
+        .delayed(responder: false, nanos: 30_000_000),
+    ]
+
+    /// Keys that hold capture times, ages or other records' uids.
+    static let timeKeys: Set<String> = [
+        "uid", "ts", "offer", "resumes", "session_age", "session_age_from", "psk_first_offered_by", "server_traits",
+        "backside_of",
+    ]
+
+    /// Each record's fields without the time keys, by connection (endpoints and client random).
+    static func comparable(_ records: [HandshakeRecord]) throws -> [String: [String: String]] {
+        var writer = JSONWriter()
+        var byConnection: [String: [String: String]] = [:]
+        for record in records {
+            writer.reset()
+            writer.object(record.fields)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: Any])
+            var fields: [String: String] = [:]
+            for (key, value) in object where !timeKeys.contains(key) {
+                let data = try JSONSerialization.data(
+                    withJSONObject: [value],
+                    options: [.sortedKeys, .fragmentsAllowed]
+                )
+                fields[key] = String(decoding: data, as: UTF8.self)
+            }
+            byConnection[
+                "\(record.client):\(record.clientPort)>\(record.server):\(record.serverPort) \(record.transport)"
+                    + " \(fields["client_random"] ?? "")"
+            ] = fields
+        }
+        return byConnection
+    }
+
+    @Test(arguments: Paths.recordedCaptures.map(\.lastPathComponent))
+    func derivedVariantsGiveTheSameRecords(capture: String) throws {
+        let original = Paths.captures.appendingPathComponent(capture)
+        let expected = try Self.comparable(try extractRecords(original))
+        for derivation in Self.derivations {
+            let derived = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "tlsreuse-derived-\(getpid())-\(capture).pcapng"
+            )
+            defer {
+                // KEEP_DERIVED=FOLDER keeps each derived capture there, to look at with tshark.
+                if let folder = ProcessInfo.processInfo.environment["KEEP_DERIVED"] {
+                    let kept = URL(fileURLWithPath: folder).appendingPathComponent(
+                        "\(capture)-\(derivation.description.replacingOccurrences(of: " ", with: "-")).pcapng"
+                    )
+                    try? FileManager.default.removeItem(at: kept)
+                    try? FileManager.default.copyItem(at: derived, to: kept)
+                }
+                try? FileManager.default.removeItem(at: derived)
+            }
+            try deriveCapture(original, derivation, to: derived)
+            let (records, statistics) = try extractRecords([derived.path])
+            let actual = try Self.comparable(records)
+            #expect(
+                Set(actual.keys) == Set(expected.keys),
+                "\(capture), \(derivation): connections only in the original \(Set(expected.keys).subtracting(actual.keys).sorted()), only derived \(Set(actual.keys).subtracting(expected.keys).sorted())"
+            )
+            var differing: [String] = []
+            for (connection, want) in expected.sorted(by: { $0.key < $1.key }) {
+                guard let got = actual[connection] else { continue }
+                for (key, value) in want.sorted(by: { $0.key < $1.key }) where got[key] != value {
+                    differing.append("\(connection) \(key): \(value) -> \(got[key] ?? "none")")
+                }
+            }
+            #expect(
+                differing.isEmpty,
+                "\(capture), \(derivation): \(differing.count) fields differ: \(differing.prefix(4))"
+            )
+            #expect(
+                statistics.reassembly.gaps == 0,
+                "\(capture), \(derivation): \(statistics.reassembly.gaps) gaps"
+            )
+        }
+    }
+}

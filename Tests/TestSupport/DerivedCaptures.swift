@@ -1,0 +1,127 @@
+import Capture
+import Foundation
+import Packets
+
+/// Captures DERIVED from recorded ones for the reordering tests: the packets of a real
+/// capture, moved the way a capture point can move them. Nothing is made up; only the order
+/// and the times change. Written as pcapng (nanoseconds, one interface per link type).
+package enum CaptureDerivation: Sendable, CustomStringConvertible {
+    /// In each direction of each TCP connection, each pair of consecutive data segments
+    /// trades places (the positions keep their times, so the file stays in time order): what
+    /// two NIC queues or two merged taps do.
+    case swappedSegments
+    /// Every TCP packet sent by the connection's responder (or originator) is stamped
+    /// `nanos` later, and the file is put back in time order: two directions captured by
+    /// two points whose clocks disagree, joined by timestamp.
+    case delayed(responder: Bool, nanos: Int64)
+
+    package var description: String {
+        switch self {
+        case .swappedSegments: return "swapped segments"
+        case let .delayed(responder, nanos):
+            return "\(responder ? "responder" : "originator") delayed \(nanos / 1_000_000) ms"
+        }
+    }
+}
+
+/// One packet of a capture, copied out of the reader.
+private struct CopiedPacket {
+    var timestampNanos: Int64
+    var linkType: UInt32
+    var bytes: [UInt8]
+    var originalLength: Int
+    /// For a TCP packet: its connection (endpoints in a fixed order) and whether it was
+    /// sent by the low endpoint; whether it carries data; whether it is a SYN without ACK.
+    var connection: String?
+    var fromLow = false
+    var carriesData = false
+    var opensConnection = false
+}
+
+/// Writes `derivation` of the capture at `source` to `destination`.
+package func deriveCapture(_ source: URL, _ derivation: CaptureDerivation, to destination: URL) throws {
+    let reader = try CaptureFileReader(path: source.path)
+    var decoder = PacketDecoder()
+    var packets: [CopiedPacket] = []
+    while let packet = reader.next() {
+        var copied = CopiedPacket(
+            timestampNanos: packet.timestampNanos,
+            linkType: packet.linkType.rawValue,
+            bytes: Array(packet.bytes),
+            originalLength: packet.originalLength
+        )
+        if case let .tcp(segment) = decoder.decode(packet) {
+            let a = "\(segment.source)|\(segment.sourcePort)"
+            let b = "\(segment.destination)|\(segment.destinationPort)"
+            copied.fromLow = a < b
+            copied.connection = copied.fromLow ? a + "-" + b : b + "-" + a
+            copied.carriesData = segment.payloadLength > 0
+            copied.opensConnection = segment.flags.contains(.syn) && !segment.flags.contains(.ack)
+        }
+        packets.append(copied)
+    }
+    // In capture-time order, as a reader presents them (dumpcap writes each interface's
+    // packets in chunks).
+    packets = packets.enumerated().sorted {
+        ($0.element.timestampNanos, $0.offset) < ($1.element.timestampNanos, $1.offset)
+    }
+    .map(\.element)
+    // Which side opened each connection: the sender of its first SYN, else of its first packet.
+    var originatorIsLow: [String: Bool] = [:]
+    for packet in packets where packet.opensConnection {
+        if let connection = packet.connection, originatorIsLow[connection] == nil {
+            originatorIsLow[connection] = packet.fromLow
+        }
+    }
+    for packet in packets {
+        if let connection = packet.connection, originatorIsLow[connection] == nil {
+            originatorIsLow[connection] = packet.fromLow
+        }
+    }
+    switch derivation {
+    case .swappedSegments:
+        var waiting: [String: Int] = [:]
+        for index in packets.indices where packets[index].carriesData {
+            guard let connection = packets[index].connection else { continue }
+            let direction = connection + (packets[index].fromLow ? ">" : "<")
+            if let earlier = waiting.removeValue(forKey: direction) {
+                let moved = packets[earlier]
+                // Each position keeps its time; the packets trade places.
+                packets[earlier].timestampNanos = packets[index].timestampNanos
+                packets[index].timestampNanos = moved.timestampNanos
+                packets.swapAt(earlier, index)
+            } else {
+                waiting[direction] = index
+            }
+        }
+    case let .delayed(responder, nanos):
+        for index in packets.indices {
+            guard let connection = packets[index].connection, let low = originatorIsLow[connection] else { continue }
+            let fromOriginator = packets[index].fromLow == low
+            if fromOriginator != responder { packets[index].timestampNanos += nanos }
+        }
+        packets = packets.enumerated().sorted {
+            ($0.element.timestampNanos, $0.offset) < ($1.element.timestampNanos, $1.offset)
+        }
+        .map(\.element)
+    }
+    var writer = PcapngWriter()
+    var interfaces: [UInt32: UInt32] = [:]
+    for packet in packets {
+        let interface: UInt32
+        if let known = interfaces[packet.linkType] {
+            interface = known
+        } else {
+            interface = UInt32(interfaces.count)
+            interfaces[packet.linkType] = interface
+            writer.addInterface(linkType: UInt16(truncatingIfNeeded: packet.linkType))
+        }
+        writer.add(
+            packet.bytes,
+            units: UInt64(packet.timestampNanos),
+            interface: interface,
+            originalLength: packet.originalLength
+        )
+    }
+    try Data(writer.bytes).write(to: destination)
+}
