@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Records the captures in this folder from real software on loopback (127.0.0.0/8 and ::1).
-# Needs root (tcpdump, dumpcap) and: openssl, tcpdump, tshark (dumpcap), nginx, haproxy, curl.
+# Needs root (tcpdump, dumpcap) and: openssl, tcpdump, tshark (dumpcap), nginx, haproxy, curl; for
+# proxy-tunnels also squid, dante-server and microsocks.
 #
 #   captures/record.sh            # record every scenario
 #   captures/record.sh tls12-ticket hrr   # only these
@@ -833,7 +834,75 @@ record_alpn_bytes() {
     finish alpn-bytes
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes"
+# TLS through proxies, client side only (what a sensor in front of the proxy sees): squid
+# (HTTP CONNECT, and a port that asks for credentials with 407 first), dante (SOCKS 4, 4a, 5)
+# and microsocks (SOCKS 5 with username and password), all before one s_server with a
+# session cache. s_client -proxy -reconnect gives New/Reused through CONNECT.
+record_proxy_tunnels() {
+    local squid_conf="$work/squid.conf" dante_conf="$work/danted.conf"
+    echo "probe:$(openssl passwd -apr1 secret)" >"$work/proxy.passwd"
+    chmod 644 "$work/proxy.passwd"
+    cat >"$squid_conf" <<CONF
+http_port 127.0.0.1:14481 name=open
+http_port 127.0.0.1:14482 name=auth
+pid_filename none
+cache_log /dev/null
+access_log none
+cache deny all
+shutdown_lifetime 0 seconds
+auth_param basic program /usr/lib/squid/basic_ncsa_auth $work/proxy.passwd
+auth_param basic realm tlsreuse
+acl open myportname open
+acl authed proxy_auth REQUIRED
+acl CONNECT method CONNECT
+http_access allow CONNECT open
+http_access allow CONNECT authed
+http_access deny all
+CONF
+    cat >"$dante_conf" <<CONF
+logoutput: $work/danted.log
+internal: 127.0.0.1 port = 14483
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 command: connect }
+CONF
+    start_server 127.0.0.1:14480 -tls1_2 -no_ticket -www
+    chmod 755 "$work"  # squid's helper runs as the proxy user and reads the password file
+    squid -N -f "$squid_conf" >"$work/squid.out" 2>&1 &
+    local squid_pid=$!
+    danted -f "$dante_conf" >"$work/danted.out" 2>&1 &
+    local dante_pid=$!
+    microsocks -i 127.0.0.1 -p 14484 -u probe -P secret >"$work/microsocks.out" 2>&1 &
+    local microsocks_pid=$!
+    sleep 3
+    start_capture proxy-tunnels.pcap "tcp portrange 14481-14484"
+    local log=proxy-tunnels.client.log
+    echo "### connection $(date +%s.%N) openssl s_client -proxy 127.0.0.1:14481 -connect localhost:14480 -reconnect" >$log
+    echo | timeout 15 openssl s_client -proxy 127.0.0.1:14481 -connect localhost:14480 -tls1_2 -reconnect >>$log 2>&1 || true
+    local curl_tls=(--cacert cert.pem -s -o /dev/null -v)
+    echo "### connection $(date +%s.%N) curl --proxy-anyauth -x 127.0.0.1:14482 https://localhost:14480/" >>$log
+    timeout 10 curl "${curl_tls[@]}" --proxy-anyauth --proxy-user probe:secret -x http://127.0.0.1:14482 https://localhost:14480/ >>$log 2>&1 || true
+    echo "### connection $(date +%s.%N) curl --socks4 127.0.0.1:14483 https://127.0.0.1:14480/" >>$log
+    timeout 10 curl "${curl_tls[@]}" --socks4 127.0.0.1:14483 https://127.0.0.1:14480/ -k >>$log 2>&1 || true
+    echo "### connection $(date +%s.%N) curl --socks4a 127.0.0.1:14483 https://localhost:14480/" >>$log
+    timeout 10 curl "${curl_tls[@]}" --socks4a 127.0.0.1:14483 https://localhost:14480/ >>$log 2>&1 || true
+    echo "### connection $(date +%s.%N) curl --socks5 127.0.0.1:14483 https://127.0.0.1:14480/" >>$log
+    timeout 10 curl "${curl_tls[@]}" --socks5 127.0.0.1:14483 https://127.0.0.1:14480/ -k >>$log 2>&1 || true
+    echo "### connection $(date +%s.%N) curl --socks5-hostname 127.0.0.1:14484 --proxy-user probe:secret https://localhost:14480/" >>$log
+    timeout 10 curl "${curl_tls[@]}" --socks5-hostname 127.0.0.1:14484 --proxy-user probe:secret https://localhost:14480/ >>$log 2>&1 || true
+    stop_capture
+    kill "$microsocks_pid" "$dante_pid" 2>/dev/null || true
+    kill "$squid_pid" 2>/dev/null || true
+    sleep 1
+    stop_server
+    finish proxy-tunnels
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

@@ -16,15 +16,50 @@ final class HandshakeSession {
     /// Plaintext that never upgraded: nothing more to follow.
     private var abandoned = false
     private(set) var upgrade: StartTLSProtocol?
+    /// The start of a connection to a proxy (HTTP CONNECT, SOCKS); nil once the tunnel
+    /// opened or the conversation was not one.
+    private var proxy: ProxyTunnelDetector?
+    /// The tunnel the connection's TLS went through, and the target the client named.
+    private(set) var tunnel: (kind: ProxyTunnelKind, target: ProxyTarget)?
 
     func feed(_ bytes: UnsafeRawBufferPointer, from direction: FlowDirection) {
         if !firstBytesSeen, let first = bytes.first {
             firstBytesSeen = true
             // A TLS record (content type 22) or an SSL 2.0 header goes straight to the decoders.
-            if first != 0x16, first & 0x80 == 0,
-                StartTLSDetector.looksLikePlaintextStart(bytes, fromClient: direction == .fromOriginator)
-            {
-                plaintext = StartTLSDetector()
+            if first != 0x16, first & 0x80 == 0 {
+                if tunnel == nil, direction == .fromOriginator, ProxyTunnelDetector.looksLikeProxyStart(bytes) {
+                    proxy = ProxyTunnelDetector()
+                } else if StartTLSDetector.looksLikePlaintextStart(bytes, fromClient: direction == .fromOriginator) {
+                    plaintext = StartTLSDetector()
+                }
+            }
+        }
+        if proxy != nil {
+            switch proxy!.add(bytes, fromClient: direction == .fromOriginator) {
+            case .undecided:
+                return
+            case .notATunnel:
+                proxy = nil
+                abandoned = true
+                return
+            case let .tunnel(kind, target, clientOffset, serverOffset):
+                tunnel = (kind, target)
+                let detector = proxy!
+                proxy = nil
+                // The tunnelled bytes start over, as a connection of their own: TLS, or a
+                // plaintext start that upgrades. The client's first (its ClientHello).
+                firstBytesSeen = false
+                detector.client.withUnsafeBytes {
+                    if clientOffset < $0.count {
+                        feed(UnsafeRawBufferPointer(rebasing: $0[clientOffset...]), from: .fromOriginator)
+                    }
+                }
+                detector.server.withUnsafeBytes {
+                    if serverOffset < $0.count {
+                        feed(UnsafeRawBufferPointer(rebasing: $0[serverOffset...]), from: .fromResponder)
+                    }
+                }
+                return
             }
         }
         if plaintext != nil {
@@ -65,8 +100,9 @@ final class HandshakeSession {
 
     func skip(_ count: Int, from direction: FlowDirection) {
         // A gap in the plaintext part: the upgrade cannot be followed.
-        if plaintext != nil || abandoned {
+        if plaintext != nil || proxy != nil || abandoned {
             plaintext = nil
+            proxy = nil
             abandoned = true
             return
         }
@@ -85,12 +121,12 @@ final class HandshakeSession {
     /// Memory held: the fixed part, the decoders' buffers and any plaintext kept.
     var heldBytes: Int {
         Self.fixedBytes + originatorDecoder.bufferedBytes + responderDecoder.bufferedBytes
-            + (plaintext?.bufferedBytes ?? 0)
+            + (plaintext?.bufferedBytes ?? 0) + (proxy?.bufferedBytes ?? 0)
     }
 
     var interest: StreamInterest {
         if machine.decided || abandoned { return [] }
-        if plaintext != nil { return .both }
+        if plaintext != nil || proxy != nil { return .both }
         var interest: StreamInterest = []
         if !originatorDecoder.isStopped { interest.insert(.fromOriginator) }
         if !responderDecoder.isStopped { interest.insert(.fromResponder) }
@@ -171,6 +207,11 @@ public struct ConnectionTracker: StreamConsumer {
             return
         }
         record.starttls = session.upgrade
+        if let tunnel = session.tunnel {
+            record.tunnel = tunnel.kind
+            record.tunnelTargetHost = tunnel.target.host
+            record.tunnelTargetPort = tunnel.target.port
+        }
         sink.complete(record, sequence: sequence)
     }
 }

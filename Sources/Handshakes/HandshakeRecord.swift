@@ -5,13 +5,38 @@ import TLSWire
 public struct ServiceKey: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var server: IPAddress
     public var port: UInt16
-    public init(server: IPAddress, port: UInt16) {
+    /// The host name a client asked its proxy for, when the service is reached through a
+    /// tunnel by name (`server` is then the unspecified address).
+    public var host: String?
+
+    public init(server: IPAddress, port: UInt16, host: String? = nil) {
         self.server = server
         self.port = port
+        self.host = host
     }
-    public static func < (a: ServiceKey, b: ServiceKey) -> Bool { (a.server, a.port) < (b.server, b.port) }
-    /// "192.0.2.1:443" or "[2001:db8::1]:443".
-    public var description: String { server.endpoint(port: port) }
+
+    /// Where a record's resumption is judged: the target a client named to its proxy (HTTP
+    /// CONNECT, SOCKS), else the server it connected to. Many clients reach many targets
+    /// through one proxy address; a session belongs to the target.
+    public init(of record: HandshakeRecord) {
+        if let host = record.tunnelTargetHost, let port = record.tunnelTargetPort {
+            if let address = IPAddress(host) {
+                self.init(server: address, port: port)
+            } else {
+                self.init(server: IPAddress(high: 0, low: 0, isIPv6: false), port: port, host: host)
+            }
+        } else {
+            self.init(server: record.server, port: record.serverPort)
+        }
+    }
+
+    public static func < (a: ServiceKey, b: ServiceKey) -> Bool {
+        (a.host ?? "", a.server, a.port) < (b.host ?? "", b.server, b.port)
+    }
+    /// "192.0.2.1:443", "[2001:db8::1]:443", or "example.com:443" for a named tunnel target.
+    public var description: String { host.map { "\($0):\(port)" } ?? server.endpoint(port: port) }
+    /// The server's address, or the target's name.
+    public var serverText: String { host ?? server.description }
 }
 
 /// The resumption mechanisms, as they appear in records and reports.
@@ -104,6 +129,11 @@ public struct HandshakeRecord: Sendable, Equatable {
     /// The plaintext protocol that upgraded to TLS (smtp, imap, pop3, ftp, xmpp, ldap,
     /// postgres, mysql); nil when the connection began with TLS.
     public var starttls: StartTLSProtocol?
+    /// The proxy tunnel the TLS went through (HTTP CONNECT, SOCKS 4 or 5), and the host and
+    /// port the client asked the proxy for; `server` and `server_port` stay the proxy's.
+    public var tunnel: ProxyTunnelKind?
+    public var tunnelTargetHost: String?
+    public var tunnelTargetPort: UInt16?
 
     // From the ClientHello
     public var sni: String?

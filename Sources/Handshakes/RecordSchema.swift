@@ -120,6 +120,9 @@ extension HandshakeRecord {
         v.scalar("server_port", &serverPort, .port)
         v.scalar("transport", &transport, .name)
         v.optional("starttls", &starttls, .name)
+        v.optional("tunnel", &tunnel, .name)
+        v.optional("tunnel_target_host", &tunnelTargetHost, .text)
+        v.optional("tunnel_target_port", &tunnelTargetPort, .port)
         v.optional("sni", &sni, .text)
         v.list("alpn_offered", &alpnOffered, .text)
         v.list("versions_offered", &versionsOffered, .name)
@@ -311,6 +314,7 @@ extension WireSpelling {
 }
 
 extension StartTLSProtocol: WireSpelling {}
+extension ProxyTunnelKind: WireSpelling {}
 
 extension IPAddress: RecordScalar {
     public static var placeholder: IPAddress { IPAddress(high: 0, low: 0, isIPv6: false) }

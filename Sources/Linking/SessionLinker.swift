@@ -165,8 +165,7 @@ struct RecentFullHandshakes {
 
     private struct Key: Hashable {
         var client: IPAddress
-        var server: IPAddress
-        var port: UInt16
+        var service: ServiceKey
     }
 
     private var latest: [Key: Int64] = [:]
@@ -174,7 +173,7 @@ struct RecentFullHandshakes {
     private var head = 0
 
     mutating func note(_ record: HandshakeRecord, horizon: Int64) {
-        let key = Key(client: record.client, server: record.server, port: record.serverPort)
+        let key = Key(client: record.client, service: ServiceKey(of: record))
         latest[key] = record.timestampNanos
         order.append((key, record.timestampNanos))
         let oldest = record.timestampNanos - horizon
@@ -197,7 +196,7 @@ struct RecentFullHandshakes {
     /// The time of `record`'s client's last full handshake with its service before it,
     /// within `horizon`.
     func latest(_ record: HandshakeRecord, within horizon: Int64) -> Int64? {
-        guard let time = latest[Key(client: record.client, server: record.server, port: record.serverPort)],
+        guard let time = latest[Key(client: record.client, service: ServiceKey(of: record))],
             time < record.timestampNanos, record.timestampNanos - time <= horizon
         else { return nil }
         return time

@@ -73,7 +73,7 @@ package enum ReuseReportFields {
 
     static func service(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> [Field] {
         [
-            Field("server", .string(s.key.server.description)),
+            Field("server", .string(s.key.serverText)),
             Field("port", .int(Int64(s.key.port))),
             Field("names", .strings(s.names.sorted())),
             Field("connections", .int(Int64(s.connections))),
@@ -213,7 +213,7 @@ package enum ReuseReportFields {
     static func pair(_ p: PairSequence) -> [Field] {
         [
             Field("client", .string(p.client.description)),
-            Field("server", .string(p.service.server.description)),
+            Field("server", .string(p.service.serverText)),
             Field("port", .int(Int64(p.service.port))),
             Field(
                 "connections",

@@ -422,7 +422,7 @@ package struct ReuseAnalysis {
 
     /// Adds one linked record. `link` is what `SessionLinker.link` returned for it.
     package mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
-        let key = ServiceKey(server: record.server, port: record.serverPort)
+        let key = ServiceKey(of: record)
         // Looked up once; then changed in place through its index (no copy, no rehash).
         guard
             let index = admit(

@@ -242,13 +242,14 @@ package struct StickinessAnalysis {
 
     package mutating func add(_ record: HandshakeRecord) {
         guard record.backsideOf == nil else { return }
-        let service = ServiceKey(server: record.server, port: record.serverPort)
+        let service = ServiceKey(of: record)
         let full = heldBytes >= maximumBytes
         guard let index = index(of: service, full: full) else { return }
         joinByName(record, service, full: full)
         guard makeRoom(at: index, service, full: full) else { return }
         kept += 1
-        let tcpShape = tcpShape(record.serverTraits)
+        // Through a tunnel the TCP traits are the proxy's, not the TLS server's.
+        let tcpShape = tcpShape(record.tunnel == nil ? record.serverTraits : nil)
         let helloShape = helloShape(cipher: record.cipher, extensions: record.serverExtensions)
         // The closure below captures this value, not the record (which it would copy).
         let commonName = record.certificate?.commonName
@@ -295,7 +296,7 @@ package struct StickinessAnalysis {
         guard let sni = record.keptServerName else { return }
         let name = NameOnPort(
             name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni).hashValue,
-            port: record.serverPort
+            port: service.port
         )
         if let other = serviceOfName[name] { union(service, other) } else if !full { serviceOfName[name] = service }
     }

@@ -8,16 +8,25 @@ import Testing
 @Suite struct DifferentialTests {
     /// Peer-corpus captures where tshark finds a TLS connection tlsreuse deliberately does not
     /// report yet, with the reason.
-    static let listedTsharkDifferences: [String: String] = [
-        "socks-with-ssl.pcap": "TLS after a SOCKS handshake: a tunnel, issue 9"
-    ]
+    static let listedTsharkDifferences: [String: String] = [:]
 
     static func compare(_ capture: URL) throws -> [String] {
         let records = try extractRecords(capture)
+        var proxyPorts: [Int: String] = [:]
+        for record in records {
+            if let tunnel = record.tunnel {
+                proxyPorts[Int(record.serverPort)] = tunnel == .httpConnect ? "http" : "socks"
+            }
+        }
         let dissected = try tsharkHandshakes(
             capture.path,
-            tlsPorts: Set(records.filter { $0.starttls == nil && $0.transport == .tcp }.map { Int($0.serverPort) }),
-            quicPorts: Set(records.filter { $0.transport == .quic }.map { Int($0.serverPort) })
+            tlsPorts: Set(
+                records.filter { $0.starttls == nil && $0.tunnel == nil && $0.transport == .tcp }.map {
+                    Int($0.serverPort)
+                }
+            ),
+            quicPorts: Set(records.filter { $0.transport == .quic }.map { Int($0.serverPort) }),
+            proxyPorts: proxyPorts
         )
         var unmatched = dissected
         var problems: [String] = []
@@ -60,6 +69,8 @@ import Testing
         arguments: Paths.recordedCaptures.map(\.lastPathComponent)
     )
     func recordedCapturesAgreeWithTshark(capture: String) throws {
+        // proxy-tunnels.pcap holds one difference of tshark's own, listed in ProxyTunnelTests.
+        guard capture != "proxy-tunnels.pcap" else { return }
         let problems = try Self.compare(Paths.captures.appendingPathComponent(capture))
         #expect(problems.isEmpty, "\(capture):\n\(problems.joined(separator: "\n"))")
     }

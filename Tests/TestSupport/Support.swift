@@ -209,30 +209,61 @@ package struct ClientVerdict: Equatable, CustomStringConvertible {
 /// "Reused, ..." per connection (the first such line of each connection counts:
 /// connections are separated by "### connection" lines written by record.sh and by
 /// s_client's own "drop connection and then reconnect"). curl -v logs are split at
-/// "Connected to"; "re-using session" marks a resumed one.
+/// "Connected to" (a new "#N" connection number; a proxy's tunnel repeats the line), and
+/// only connections that printed "SSL connection using" made a handshake; "re-using
+/// session" marks a resumed one. A log may hold runs of both, each after its "###" line.
 package func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
     // Not always UTF-8: alpn-bytes.client.log holds the raw ALPN names s_client was given.
     let text = String(decoding: try Data(contentsOf: url), as: UTF8.self)
     let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    var verdicts: [ClientVerdict] = []
-    if lines.contains(where: { $0.hasPrefix("* Connected to") }) {
-        var current: ClientVerdict?
-        for line in lines {
-            if line.hasPrefix("* Connected to") {
-                if let current { verdicts.append(current) }
-                current = ClientVerdict(reused: false, version: "?")
-                current?.heldSession = true  // curl keeps every session it is given
-            } else if line.contains("re-using session") {
-                // curl offers the session of its previous connection.
-                current?.reused = true
-                current?.reconnectOf = verdicts.count - 1
-            } else if let range = line.range(of: "SSL connection using ") {
-                current?.version = String(line[range.upperBound...].prefix { $0 != " " })
-            }
-        }
-        if let current { verdicts.append(current) }
-        return verdicts
+    var blocks: [[String]] = [[]]
+    for line in lines {
+        if line.hasPrefix("### connection"), !blocks[blocks.count - 1].isEmpty { blocks.append([]) }
+        blocks[blocks.count - 1].append(line)
     }
+    var verdicts: [ClientVerdict] = []
+    for block in blocks {
+        if block.contains(where: { $0.hasPrefix("* Connected to") }) {
+            verdicts += curlVerdicts(block, first: verdicts.count)
+        } else {
+            verdicts += opensslVerdicts(block, first: verdicts.count)
+        }
+    }
+    return verdicts
+}
+
+private func curlVerdicts(_ lines: [String], first: Int) -> [ClientVerdict] {
+    var verdicts: [ClientVerdict] = []
+    var current: ClientVerdict?
+    var currentNumber: Substring?
+    var handshake = false
+    func close() {
+        if let current, handshake { verdicts.append(current) }
+    }
+    for line in lines {
+        if line.hasPrefix("* Connected to") {
+            let number = line.split(separator: " ").last
+            if current != nil, number == currentNumber { continue }
+            close()
+            currentNumber = number
+            handshake = false
+            current = ClientVerdict(reused: false, version: "?")
+            current?.heldSession = true  // curl keeps every session it is given
+        } else if line.contains("re-using session") {
+            // curl offers the session of its previous connection.
+            current?.reused = true
+            current?.reconnectOf = first + verdicts.count - 1
+        } else if let range = line.range(of: "SSL connection using ") {
+            handshake = true
+            current?.version = String(line[range.upperBound...].prefix { $0 != " " })
+        }
+    }
+    close()
+    return verdicts
+}
+
+private func opensslVerdicts(_ lines: [String], first: Int) -> [ClientVerdict] {
+    var verdicts: [ClientVerdict] = []
     // The version on the New/Reused line is the cipher's (SSL_CIPHER_get_version); the
     // session block's "Protocol  :" line that follows is the negotiated protocol.
     var current: ClientVerdict?
@@ -263,7 +294,7 @@ package func clientVerdicts(log url: URL) throws -> [ClientVerdict] {
             // TLS 1.3 cipher suites exist only in TLS 1.3, so there the cipher's version is the
             // protocol; s_client -reconnect prints no session block for TLS 1.3 reconnects.
             if line.contains(", TLSv1.3, ") { current?.version = "TLSv1.3" }
-            if pendingCommand?.hasSuffix("-reconnect") == true, runStart == nil { runStart = verdicts.count }
+            if pendingCommand?.hasSuffix("-reconnect") == true, runStart == nil { runStart = first + verdicts.count }
             pendingStart = nil
         } else if line.hasPrefix("SSL-Session:") {
             current?.heldSession = true
@@ -297,8 +328,12 @@ private let helloRetryRandom = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e
 /// Dissects a capture with tshark: the first ClientHello and the last ServerHello (not a
 /// HelloRetryRequest) of every TCP stream (TLS) and UDP stream (DTLS). `tlsPorts` are
 /// decoded as TLS whatever the port.
-package func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set<Int> = []) throws -> [TsharkHandshake]
-{
+package func tsharkHandshakes(
+    _ path: String,
+    tlsPorts: Set<Int>,
+    quicPorts: Set<Int> = [],
+    proxyPorts: [Int: String] = [:]
+) throws -> [TsharkHandshake] {
     let common = [
         "tcp.stream", "udp.stream", "ip.src", "ipv6.src", "tcp.srcport", "udp.srcport", "ip.dst", "ipv6.dst",
         "tcp.dstport", "udp.dstport",
@@ -315,6 +350,10 @@ package func tsharkHandshakes(_ path: String, tlsPorts: Set<Int>, quicPorts: Set
     ]
     for port in tlsPorts.sorted() { arguments += ["-d", "tcp.port==\(port),tls"] }
     for port in quicPorts.sorted() where port != 443 { arguments += ["-d", "udp.port==\(port),quic"] }
+    // Proxies: tshark follows HTTP CONNECT and SOCKS into the tunnelled TLS.
+    for (port, dissector) in proxyPorts.sorted(by: { $0.key < $1.key }) {
+        arguments += ["-d", "tcp.port==\(port),\(dissector)"]
+    }
     arguments += [
         "-Y",
         "tls.handshake.type == 1 || tls.handshake.type == 2 || dtls.handshake.type == 1 || dtls.handshake.type == 2",

@@ -53,6 +53,16 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         fromClient.toggle()
         position = end
     }
+    // Proxies: the bytes as a CONNECT or SOCKS conversation, alternating sides each chunk.
+    var proxy = ProxyTunnelDetector()
+    position = 0
+    fromClient = true
+    while position < stream.count, proxy.outcome == .undecided {
+        let end = min(stream.count, position + chunk * 4)
+        _ = proxy.add(UnsafeRawBufferPointer(rebasing: stream[position..<end]), fromClient: fromClient)
+        fromClient.toggle()
+        position = end
+    }
     // QUIC: the bytes as a datagram (keys from its own DCID), and as a decrypted payload.
     _ = QUICDatagram.packets(stream) {
         QUICInitialKeys(version: $0, destinationConnectionID: $1, server: options & 0x02 != 0)
