@@ -10,6 +10,7 @@ public struct LinkType: RawRepresentable, Hashable, Sendable, CustomStringConver
     public static let rawOpenBSD = LinkType(rawValue: 12)  // DLT_RAW on some systems
     public static let rawBSD = LinkType(rawValue: 14)
     public static let pppHDLC = LinkType(rawValue: 50)
+    public static let ciscoHDLC = LinkType(rawValue: 104)  // Cisco HDLC framing
     public static let raw = LinkType(rawValue: 101)
     public static let loop = LinkType(rawValue: 108)  // OpenBSD loopback, network-order family
     public static let linuxSLL = LinkType(rawValue: 113)
@@ -23,6 +24,7 @@ public struct LinkType: RawRepresentable, Hashable, Sendable, CustomStringConver
         case .ethernet: "EN10MB"
         case .ppp: "PPP"
         case .pppHDLC: "PPP_HDLC"
+        case .ciscoHDLC: "C_HDLC"
         case .raw, .rawBSD, .rawOpenBSD: "RAW"
         case .loop: "LOOP"
         case .linuxSLL: "LINUX_SLL"

@@ -1,7 +1,7 @@
 import Capture
 
 /// Link layers: Ethernet II and 802.3 with VLAN tags, Linux cooked capture, raw IP, BSD
-/// loopback, PPP. Each says where the network header starts and what it is.
+/// loopback, PPP, Cisco HDLC. Each says where the network header starts and what it is.
 extension PacketDecoder {
     /// Ethernet II with any stack of 802.1Q/802.1ad tags, and 802.3 with LLC/SNAP.
     @inline(__always)
@@ -62,6 +62,13 @@ extension PacketDecoder {
         case 10, 24, 28, 30: return .network(.ipv6, at: 4)
         default: return .notIP
         }
+    }
+
+    /// Cisco HDLC: an address byte (0x0F unicast, 0x8F broadcast), a control byte (0) and
+    /// an EtherType; SLARP and CDP frames carry no IP.
+    func ciscoHDLC(_ bytes: UnsafeRawBufferPointer) -> LinkOutcome {
+        guard bytes.count >= 4 else { return .truncated }
+        return .network(EtherType(rawValue: bytes.bigEndianUInt16(at: 2)), at: 4)
     }
 
     /// PPP (RFC 1661), optionally with HDLC address and control bytes (FF 03) and a

@@ -46,6 +46,7 @@ public struct PacketDecoder: ~Copyable {
         case .null: link = loopback(bytes, networkOrder: false)
         case .loop: link = loopback(bytes, networkOrder: true)
         case .ppp, .pppHDLC: link = ppp(bytes)
+        case .ciscoHDLC: link = ciscoHDLC(bytes)
         default:
             counters.unsupportedLinkTypes[linkType.rawValue, default: 0] += 1
             return .skipped

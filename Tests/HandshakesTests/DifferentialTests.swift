@@ -100,6 +100,66 @@ import Testing
         #expect(compared > 50)
     }
 
+    /// suricata-verify captures where tshark finds a handshake tlsreuse does not, by design.
+    static let listedSuricataTsharkDifferences: [String: String] = [
+        "firewall__app-layer-protocol-negated-unknown-shortcircuit__input.pcap":
+            "32 bytes that are not TLS open the client's stream before a ClientHello: tlsreuse takes a "
+            + "connection for TLS only when its first bytes are, tshark tries each segment on port 443 anew"
+    ]
+
+    /// suricata-verify's captures, where tshark finds TLS or QUIC, agree with tshark.
+    @Test(
+        .enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present: skipped"),
+        .enabled(if: toolAvailable("tshark"), "tshark is not installed")
+    )
+    func suricataVerifyAgreesWithTshark() throws {
+        var disagreeing: [String] = []
+        for capture in Paths.suricataCaptures {
+            let problems = try Self.compare(capture)
+            if let reason = Self.listedSuricataTsharkDifferences[capture.lastPathComponent] {
+                #expect(!problems.isEmpty, "\(capture.lastPathComponent) is listed (\(reason)) but now agrees")
+                continue
+            }
+            if !problems.isEmpty { disagreeing.append("\(capture.lastPathComponent): \(problems.prefix(3))") }
+        }
+        #expect(disagreeing.isEmpty, "\(disagreeing.count) captures:\n\(disagreeing.joined(separator: "\n"))")
+    }
+
+    /// Checks in suricata-verify's test.yaml that no record matches, by test, with the reason:
+    /// differences of definition, not gaps.
+    static let listedSuricataDifferences: [String: String] = [
+        "bug-5713-02-ja4.test.yaml":
+            "JA4 of a hello without signature algorithms: the JA4 spec ends the hashed extension list "
+            + "without an underscore (its example: 6d807ffa2a79), Suricata adds one"
+    ]
+
+    /// The TLS and QUIC fields suricata-verify's checks expect (SNI, version, JA3, JA3S, JA4,
+    /// session_resumed, certificate subject, issuer, validity, names) are each found on a
+    /// record of the same capture (suricata_checks.py says what is compared and how).
+    @Test(
+        .enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present: skipped"),
+        .enabled(if: toolAvailable("python3"), "python3 is not installed")
+    )
+    func suricataVerifyChecksFindTheirRecords() throws {
+        let script = Paths.repository.appendingPathComponent("Tests/HandshakesTests/suricata_checks.py").path
+        let result = try runProcess(
+            "python3",
+            [script, Paths.peerCorpus.appendingPathComponent("suricata-verify").path, Paths.binary.path]
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let mismatches = try #require(json["mismatches"] as? [[String: Any]])
+        #expect((json["compared"] as? Int ?? 0) >= 30)
+        for mismatch in mismatches {
+            let test = mismatch["test"] as? String ?? ""
+            #expect(Self.listedSuricataDifferences[test] != nil, "\(test): no record has \(mismatch["fields"] ?? "")")
+        }
+        let failing = Set(mismatches.compactMap { $0["test"] as? String })
+        for (test, reason) in Self.listedSuricataDifferences {
+            #expect(failing.contains(test), "\(test) is listed (\(reason)) but now agrees: remove it from the list")
+        }
+    }
+
     /// Zeek's ssl.log columns: ts uid id.orig_h id.orig_p id.resp_h id.resp_p version cipher
     /// curve server_name resumed last_alert next_protocol established ...
     struct ZeekRow {
@@ -171,6 +231,28 @@ import Testing
             }
         }
         #expect(rowsCompared >= 10)
+    }
+
+    /// suricata-verify's captures, broken and hostile ones included, are read without a crash:
+    /// exit 0, or 1 with the one line that names a damaged file (corrupt records, a file cut
+    /// short). Its Cisco HDLC capture (link type 104) is decoded, not skipped.
+    @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present: skipped"))
+    func suricataVerifyRunsCleanly() throws {
+        var damaged = 0
+        for capture in Paths.suricataCaptures {
+            let result = try runProcess(Paths.binary.path, ["handshakes", "--format", "jsonl", "-q", capture.path])
+            if result.status == 1,
+                result.stderr.contains("corrupt packet record") || result.stderr.contains("file ends inside")
+            {
+                damaged += 1
+                continue
+            }
+            #expect(result.status == 0, "\(capture.lastPathComponent): exit \(result.status): \(result.stderr)")
+        }
+        #expect(damaged < 10)
+        let hdlc = Paths.peerCorpus.appendingPathComponent("suricata-verify/pcaps/decode-chdlc-01__hdlc-http_1tx.pcap")
+        let (_, statistics) = try extractRecords([hdlc.path])
+        #expect(statistics.decode.unsupportedLinkTypePackets == 0 && statistics.reassembly.flows == 1)
     }
 
     /// Every capture in the peer corpus is read without a crash and with exit status 0.

@@ -39,6 +39,14 @@ package enum Paths {
         return all
     }
 
+    /// suricata-verify's captures in the peer corpus (empty when absent): most are not TLS.
+    package static var suricataCaptures: [URL] {
+        guard peerCorpusPresent else { return [] }
+        let dir = peerCorpus.appendingPathComponent("suricata-verify/pcaps")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return names.sorted().map { dir.appendingPathComponent($0) }
+    }
+
     /// The built `tlsreuse` binary, beside the test bundle.
     package static var binary: URL {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
