@@ -13,8 +13,10 @@ final class HandshakeSession {
     /// nil once decided, and for connections that begin with TLS.
     private var plaintext: StartTLSDetector?
     private var firstBytesSeen = false
-    /// Plaintext that never upgraded: nothing more to follow.
+    /// Plaintext that never upgraded, or a proxy conversation that opened no tunnel: nothing
+    /// more to follow.
     private var abandoned = false
+    private var proxyFailed = false
     private(set) var upgrade: StartTLSProtocol?
     /// The start of a connection to a proxy (HTTP CONNECT, SOCKS); nil once the tunnel
     /// opened or the conversation was not one.
@@ -41,6 +43,7 @@ final class HandshakeSession {
             case .notATunnel:
                 proxy = nil
                 abandoned = true
+                proxyFailed = true
                 return
             case let .tunnel(kind, target, clientOffset, serverOffset):
                 tunnel = (kind, target)
@@ -111,6 +114,14 @@ final class HandshakeSession {
         } else {
             responderDecoder.skip(count, handler: &machine)
         }
+    }
+
+    /// Why the connection left no record, when it left none.
+    var missedReason: MissedReason {
+        if proxy != nil || proxyFailed { return .proxyNotCompleted }
+        if plaintext != nil || abandoned { return .plaintextNotUpgraded }
+        if machine.sawServerMessageFirst { return .noClientHello }
+        return .notTLS
     }
 
     /// What a session costs beyond its buffers: the object, the handshake machine and the
@@ -192,7 +203,7 @@ public struct ConnectionTracker: StreamConsumer {
 
     public mutating func finish(_ reason: FlowEndReason, at timestampNanos: Int64, sink: inout RecordSink) {
         guard let session else {
-            sink.flowWithoutTLS()
+            sink.flowWithoutTLS(.noPayload, start)
             return
         }
         self.session = nil
@@ -203,7 +214,11 @@ public struct ConnectionTracker: StreamConsumer {
                 fingerprints: sink.fingerprints
             )
         else {
-            if session.machine.lostClientHelloToGap { sink.clientHelloLostToGap() } else { sink.flowWithoutTLS() }
+            if session.machine.lostClientHelloToGap {
+                sink.clientHelloLostToGap(start)
+            } else {
+                sink.flowWithoutTLS(session.missedReason, start)
+            }
             return
         }
         record.starttls = session.upgrade
@@ -292,11 +307,22 @@ public struct RecordSink {
         }
     }
 
-    mutating func flowWithoutTLS() { counters.flowsWithoutTLS += 1 }
+    mutating func flowWithoutTLS(_ reason: MissedReason, _ start: FlowStart) {
+        counters.flowsWithoutTLS += 1
+        counters.coverage.note(reason, start)
+    }
     mutating func udpFlowEvicted() { counters.udpFlowsEvicted += 1 }
-    mutating func udpFlowWithoutClientHello() { counters.udpFlowsWithoutClientHello += 1 }
+    mutating func udpFlowWithoutClientHello(_ start: FlowStart) {
+        counters.udpFlowsWithoutClientHello += 1
+        counters.coverage.note(.udpClientHelloIncomplete, start)
+    }
+    /// A QUIC Initial-like datagram of a version not read, from `example`.
+    mutating func quicVersionNotRead(_ example: () -> String) { counters.coverage.note(.quicVersionNotRead, example) }
     mutating func quicRetryIgnored() { counters.quicRetriesIgnored += 1 }
-    mutating func clientHelloLostToGap() { counters.clientHellosLostToGaps += 1 }
+    mutating func clientHelloLostToGap(_ start: FlowStart) {
+        counters.clientHellosLostToGaps += 1
+        counters.coverage.note(.clientHelloLostToGap, start)
+    }
 
     /// Records held back behind an undecided earlier connection.
     public var heldBack: Int { waiting.count }
@@ -327,6 +353,8 @@ public struct ConnectionCounters: Sendable, Equatable {
     /// QUIC Retry packets after a connection's first, which a client discards (RFC 9000
     /// 17.2.5.2): they leave the Initial keys as they were.
     public var quicRetriesIgnored = 0
+    /// Conversations that left no record, by reason.
+    public var coverage = Coverage()
 
     public init() {}
 
@@ -349,5 +377,6 @@ public struct ConnectionCounters: Sendable, Equatable {
         udpFlowsEvicted += o.udpFlowsEvicted
         udpFlowsWithoutClientHello += o.udpFlowsWithoutClientHello
         quicRetriesIgnored += o.quicRetriesIgnored
+        coverage.add(o.coverage)
     }
 }

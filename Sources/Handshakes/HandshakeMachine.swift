@@ -39,6 +39,8 @@ struct HandshakeMachine: TLSEventHandler {
     private var gapBeforeClientHello = false
     /// Nothing more can change the record.
     private(set) var decided = false
+    /// A TLS server message came with no ClientHello before it.
+    private(set) var sawServerMessageFirst = false
 
     var hasClientHello: Bool { clientHello != nil }
 
@@ -141,6 +143,7 @@ struct HandshakeMachine: TLSEventHandler {
     private mutating func noClientHello(_ stream: Int) -> TLSDirective {
         if clientStream == nil {
             decided = true
+            sawServerMessageFirst = true
         }
         return .stop
     }

@@ -120,7 +120,10 @@ struct QUICFlows {
                     return State(keysConnectionID: firstDestination)
                 }
             )
-        else { return false }
+        else {
+            noteUnreadVersion(datagram, sink: &sink)
+            return false
+        }
         let fromClient = stream == 0
         let hadClientHello = flow.machine.hasClientHello
         if datagram.payload.first.map({ $0 & 0x80 == 0 }) ?? false {
@@ -178,6 +181,35 @@ struct QUICFlows {
         }
         table.settle(flow, hadClientHello: hadClientHello, done: flow.machine.decided, sink: &sink)
         return true
+    }
+
+    /// Conversations that opened with a QUIC long header of a version not read, each counted
+    /// once while `maximumUnreadVersionFlows` are remembered (then each datagram).
+    private var unreadVersionFlows = Set<Int>()
+    static let maximumUnreadVersionFlows = 4096
+
+    /// A client's first datagram is padded to 1200 bytes (RFC 9000 14.1); a long header
+    /// (RFC 8999 5.1) of a version other than v1, v2 and version negotiation (0) is QUIC
+    /// this does not read (drafts, Google's QUIC).
+    private mutating func noteUnreadVersion(_ datagram: UDPDatagram, sink: inout RecordSink) {
+        let payload = datagram.payload
+        guard payload.count >= 1200, payload[0] & 0xc0 == 0xc0 else { return }
+        let version = payload.loadUnaligned(fromByteOffset: 1, as: UInt32.self).bigEndian
+        guard version != 0, version != QUICVersion.v1.rawValue, version != QUICVersion.v2.rawValue else { return }
+        var hasher = Hasher()
+        hasher.combine(datagram.source.high)
+        hasher.combine(datagram.source.low)
+        hasher.combine(datagram.sourcePort)
+        hasher.combine(datagram.destination.high)
+        hasher.combine(datagram.destination.low)
+        hasher.combine(datagram.destinationPort)
+        let flow = hasher.finalize()
+        if unreadVersionFlows.contains(flow) { return }
+        if unreadVersionFlows.count < Self.maximumUnreadVersionFlows { unreadVersionFlows.insert(flow) }
+        sink.quicVersionNotRead {
+            datagram.source.endpoint(port: datagram.sourcePort) + " > "
+                + datagram.destination.endpoint(port: datagram.destinationPort)
+        }
     }
 
     mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) {

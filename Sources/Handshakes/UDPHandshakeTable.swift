@@ -151,7 +151,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
         unlink(flow)
         heldBytes -= flow.heldBytes
         guard let sequence = flow.sequence else {
-            sink.udpFlowWithoutClientHello()
+            sink.udpFlowWithoutClientHello(flow.start)
             return
         }
         guard

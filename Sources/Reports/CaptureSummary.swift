@@ -30,7 +30,32 @@ package enum CaptureSummary {
             Field("tls_connections", .int(Int64(s.connections.tlsConnections))),
             Field("decapsulated", .object(s.decode.tunnels.named.map { Field($0.name, .int(Int64($0.count))) })),
             Field("skipped", .object(skipped(s).map { Field($0.key, .int(Int64($0.count))) })),
+            Field("coverage", .object(coverageFields(s))),
         ]
+    }
+
+    /// Conversations that left no record, by reason, with a few examples of each.
+    package static func coverageFields(_ s: ExtractionStatistics) -> [Field] {
+        let coverage = s.connections.coverage
+        let reasons = MissedReason.allCases.filter { (coverage.counts[$0] ?? 0) > 0 }
+        return [
+            Field("tcp_conversations", .int(Int64(s.reassembly.flows))),
+            Field("without_handshake", .object(reasons.map { Field($0.rawValue, .int(Int64(coverage.counts[$0]!))) })),
+            Field("examples", .object(reasons.map { Field($0.rawValue, .strings(coverage.examples[$0] ?? [])) })),
+        ]
+    }
+
+    /// The coverage in words: "3 conversations without a handshake: 2 not TLS, 1 no payload".
+    package static func coverageLine(_ s: ExtractionStatistics) -> String? {
+        let coverage = s.connections.coverage
+        guard coverage.total > 0 else { return nil }
+        let parts = MissedReason.allCases.compactMap { reason -> String? in
+            guard let count = coverage.counts[reason], count > 0 else { return nil }
+            return "\(count) \(reason.words)"
+        }
+        let total = coverage.total
+        return "\(total) conversation\(total == 1 ? "" : "s") without a readable handshake: "
+            + parts.joined(separator: ", ")
     }
 
     /// Named counts of what could not be used; zero counts left out.
@@ -115,6 +140,22 @@ package enum CaptureSummary {
             summary += "; " + skipped.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(separator: ", ")
         }
         return summary
+    }
+}
+
+extension MissedReason {
+    /// What the reason means, for the text report.
+    var words: String {
+        switch self {
+        case .noPayload: "no payload"
+        case .notTLS: "not TLS"
+        case .plaintextNotUpgraded: "plaintext that did not upgrade to TLS"
+        case .proxyNotCompleted: "proxy handshake not completed"
+        case .clientHelloLostToGap: "ClientHello lost to a capture gap"
+        case .noClientHello: "server TLS without a ClientHello (capture began mid-handshake)"
+        case .udpClientHelloIncomplete: "DTLS or QUIC ClientHello incomplete"
+        case .quicVersionNotRead: "QUIC of a version not read"
+        }
     }
 }
 

@@ -259,9 +259,14 @@ package struct ReuseReportText {
                 ", \(utcTimestamp(span.first, fractionDigits: 0)) to \(utcTimestamp(span.last, fractionDigits: 0)) UTC"
         }
         out.append(heading)
+        var coverage: String?
+        if case let .capture(statistics) = source, let line = CaptureSummary.coverageLine(statistics) {
+            coverage = "coverage: " + line
+        }
         guard !report.services.isEmpty else {
             out.append("no TLS connections found")
-            return out
+            if let coverage { out.append(coverage) }
+            return out.map(DisplayText.line)
         }
         out.append("")
         var table: [[String]] = [
@@ -325,6 +330,10 @@ package struct ReuseReportText {
             where count > report.anomalies.filter({ $0.kind == kind }).count {
                 out.append("  ... \(count) \(kind.rawValue) in all")
             }
+        }
+        if let coverage {
+            out.append("")
+            out.append(coverage)
         }
         if !report.notKeptForMemory.isEmpty {
             out.append("")
