@@ -50,18 +50,9 @@ final class HandshakeSession {
                 let detector = proxy!
                 proxy = nil
                 // The tunnelled bytes start over, as a connection of their own: TLS, or a
-                // plaintext start that upgrades. The client's first (its ClientHello).
+                // plaintext start that upgrades.
                 firstBytesSeen = false
-                detector.client.withUnsafeBytes {
-                    if clientOffset < $0.count {
-                        feed(UnsafeRawBufferPointer(rebasing: $0[clientOffset...]), from: .fromOriginator)
-                    }
-                }
-                detector.server.withUnsafeBytes {
-                    if serverOffset < $0.count {
-                        feed(UnsafeRawBufferPointer(rebasing: $0[serverOffset...]), from: .fromResponder)
-                    }
-                }
+                replay(detector.client, from: clientOffset, detector.server, from: serverOffset)
                 return
             }
         }
@@ -77,19 +68,7 @@ final class HandshakeSession {
                 upgrade = kind
                 let detector = plaintext!
                 plaintext = nil
-                // The client's TLS first (its ClientHello), then the server's.
-                detector.client.withUnsafeBytes {
-                    originatorDecoder.feed(
-                        UnsafeRawBufferPointer(rebasing: $0[min(clientOffset, $0.count)...]),
-                        handler: &machine
-                    )
-                }
-                detector.server.withUnsafeBytes {
-                    responderDecoder.feed(
-                        UnsafeRawBufferPointer(rebasing: $0[min(serverOffset, $0.count)...]),
-                        handler: &machine
-                    )
-                }
+                replay(detector.client, from: clientOffset, detector.server, from: serverOffset)
                 return
             }
         }
@@ -98,6 +77,21 @@ final class HandshakeSession {
             originatorDecoder.feed(bytes, handler: &machine)
         } else {
             responderDecoder.feed(bytes, handler: &machine)
+        }
+    }
+
+    /// Feeds what a detector held past the handshake it followed (a STARTTLS upgrade, a proxy
+    /// tunnel): the client's bytes first (its ClientHello), then the server's.
+    private func replay(_ client: [UInt8], from clientOffset: Int, _ server: [UInt8], from serverOffset: Int) {
+        client.withUnsafeBytes {
+            if clientOffset < $0.count {
+                feed(UnsafeRawBufferPointer(rebasing: $0[clientOffset...]), from: .fromOriginator)
+            }
+        }
+        server.withUnsafeBytes {
+            if serverOffset < $0.count {
+                feed(UnsafeRawBufferPointer(rebasing: $0[serverOffset...]), from: .fromResponder)
+            }
         }
     }
 

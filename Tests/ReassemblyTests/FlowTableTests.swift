@@ -171,14 +171,21 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(w.table.counters.gaps == 1 && w.table.counters.gapBytes == 4)
     }
 
-    /// A capture point that shows a segment after the peer's acknowledgment of it (two taps
-    /// merged, NIC queues): the hole waits for it and fills, no gap.
-    @Test func acknowledgedHoleFilledLateIsNoGap() {
+    /// The client's bytes 105-108 arrive, and the server acknowledges up to 109 before bytes
+    /// 101-104 are shown.
+    static func holeTheServerAcknowledged() -> Wire {
         var w = Wire()
         w.send(seq: 100, flags: [.syn])
         w.send(fromClient: false, seq: 900, ack: 101, flags: [.syn, .ack])
         w.send(seq: 105, ack: 901, text("bbbb"))
         w.send(fromClient: false, seq: 901, ack: 109, flags: [.ack])
+        return w
+    }
+
+    /// A capture point that shows a segment after the peer's acknowledgment of it (two taps
+    /// merged, NIC queues): the hole waits for it and fills, no gap.
+    @Test func acknowledgedHoleFilledLateIsNoGap() {
+        var w = Self.holeTheServerAcknowledged()
         w.send(seq: 101, ack: 901, text("aaaa"), advance: 5_000_000)
         #expect(w.sink.flows.isEmpty)
         w.end()
@@ -190,11 +197,7 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
     /// An acknowledged hole still missing after `maximumReorderWaitNanos` of capture time is a
     /// gap, declared by the next packet of the flow and counted.
     @Test func acknowledgedHoleMissingPastTheWaitIsAGap() {
-        var w = Wire()
-        w.send(seq: 100, flags: [.syn])
-        w.send(fromClient: false, seq: 900, ack: 101, flags: [.syn, .ack])
-        w.send(seq: 105, ack: 901, text("bbbb"))
-        w.send(fromClient: false, seq: 901, ack: 109, flags: [.ack])
+        var w = Self.holeTheServerAcknowledged()
         #expect(w.table.counters.gaps == 0)
         w.send(
             fromClient: false,
