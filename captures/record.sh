@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Records the captures in this folder from real software on loopback (127.0.0.0/8 and ::1).
 # Needs root (tcpdump, dumpcap) and: openssl, tcpdump, tshark (dumpcap), nginx, haproxy, curl; for
-# proxy-tunnels also squid, dante-server and microsocks.
+# proxy-tunnels also squid, dante-server and microsocks; for tcp-fastopen iproute2 (network namespaces).
 #
 #   captures/record.sh            # record every scenario
 #   captures/record.sh tls12-ticket hrr   # only these
@@ -902,7 +902,51 @@ CONF
     finish proxy-tunnels
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels"
+# TCP Fast Open (RFC 7413) with the kernel's own client and server, in a network namespace
+# of its own (net.ipv4.tcp_fastopen is per namespace): nginx listening with `fastopen=16` on
+# 14490 and without it on 14491; curl --tcp-fastopen fetching two URLs per run, so its second
+# connection resumes the session of the first. The first SYN to 14490 asks for a cookie; every
+# later SYN carries the ClientHello. 14491 does not take data on a SYN: the SYN-ACK
+# acknowledges only the SYN and curl's kernel sends the ClientHello again.
+record_tcp_fastopen() {
+    local ns=tlsreuse-tfo
+    ip netns del $ns 2>/dev/null || true
+    ip netns add $ns
+    ip -n $ns link set lo up
+    ip netns exec $ns sysctl -q -w net.ipv4.tcp_fastopen=3
+    nginx_config tfo <<'CONF'
+    ssl_session_cache shared:SSL:1m;
+    ssl_session_tickets off;
+    server {
+        listen 127.0.0.1:14490 ssl fastopen=16;
+        listen 127.0.0.1:14491 ssl;
+        ssl_protocols TLSv1.2;
+        location / { return 200 "hello\n"; }
+    }
+CONF
+    rm -f tcp-fastopen.pcap
+    ip netns exec $ns tcpdump -i lo -s 0 -U -w tcp-fastopen.pcap "tcp portrange 14490-14491" 2>/dev/null &
+    capture_pid=$!
+    sleep 1.5
+    ip netns exec $ns nginx -p "$work/tfo" -c "$work/tfo/nginx.conf" &
+    server_pid=$!
+    sleep 1
+    : >tcp-fastopen.client.log
+    local port
+    for port in 14490 14490 14491; do
+        echo "### connection $(date +%s.%N) curl --tcp-fastopen https://127.0.0.1:$port/ (twice)" >>tcp-fastopen.client.log
+        ip netns exec $ns curl -sk -v --tcp-fastopen -H 'Connection: close' \
+            "https://127.0.0.1:$port/" "https://127.0.0.1:$port/" 2>&1 \
+            | grep -E 'SSL connection using|re-using session|SSL re-using|Connected to' >>tcp-fastopen.client.log || true
+        sleep 0.3
+    done
+    stop_server
+    stop_capture
+    ip netns del $ns
+    finish tcp-fastopen
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

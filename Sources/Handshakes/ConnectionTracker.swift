@@ -147,6 +147,8 @@ public struct ConnectionTracker: StreamConsumer {
     private let start: FlowStart
     private var session: HandshakeSession?
     private var responderTraits: ServerTraits?
+    /// Directions that sent segments the flow table could not place (out of window).
+    private var outOfWindow: StreamInterest = []
 
     public init(start: FlowStart) { self.start = start }
 
@@ -183,7 +185,7 @@ public struct ConnectionTracker: StreamConsumer {
         if segment.flags.contains(.syn) {
             let options = segment.options
             responderTraits!.synAckWindow = segment.window
-            responderTraits!.synAckOptions = options.layout.map(String.init).joined(separator: ",")
+            responderTraits!.synAckOptions = ServerTraits.hostOptionLayout(options.layout)
         }
         if let tsval {
             if responderTraits!.firstTimestampValue == nil {
@@ -195,9 +197,13 @@ public struct ConnectionTracker: StreamConsumer {
         }
     }
 
+    public mutating func ignoredOutOfWindow(from direction: FlowDirection) {
+        outOfWindow.insert(direction == .fromOriginator ? .fromOriginator : .fromResponder)
+    }
+
     public mutating func finish(_ reason: FlowEndReason, at timestampNanos: Int64, sink: inout RecordSink) {
         guard let session else {
-            sink.flowWithoutTLS(.noPayload, start)
+            sink.flowWithoutTLS(outOfWindow.isEmpty ? .noPayload : .outOfWindow, start)
             return
         }
         self.session = nil
@@ -211,7 +217,10 @@ public struct ConnectionTracker: StreamConsumer {
             if session.machine.lostClientHelloToGap {
                 sink.clientHelloLostToGap(start)
             } else {
-                sink.flowWithoutTLS(session.missedReason, start)
+                let missed = session.missedReason
+                // Server TLS without its ClientHello, whose client bytes could not be placed.
+                let clientBytesUnplaced = missed == .noClientHello && outOfWindow.contains(.fromOriginator)
+                sink.flowWithoutTLS(clientBytesUnplaced ? .outOfWindow : missed, start)
             }
             return
         }

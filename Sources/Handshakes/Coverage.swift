@@ -16,6 +16,10 @@ public enum MissedReason: String, CaseIterable, Sendable, Hashable {
     case clientHelloLostToGap = "client_hello_lost_to_gap"
     /// TLS from the server with no ClientHello before it: the capture began mid-handshake.
     case noClientHello = "no_client_hello"
+    /// Bytes the flow table could not place: segments outside the sequence window of the
+    /// connection it follows (a sequence space it was not shown the start of), with nothing
+    /// readable besides.
+    case outOfWindow = "out_of_window"
     /// DTLS or QUIC whose ClientHello never completed (fragments or CRYPTO data missing).
     case udpClientHelloIncomplete = "udp_client_hello_incomplete"
     /// QUIC Initial packets of a version not read here (v1 and v2 are; RFC 9000 15).

@@ -110,6 +110,16 @@ public struct ServerTraits: Sendable, Hashable {
     public var lastTimestampNanos: Int64?
 
     public init(ttl: UInt8) { self.ttl = ttl }
+
+    /// The SYN-ACK's option kinds as the host lays them out for any connection: without a
+    /// TCP Fast Open cookie (kind 34, RFC 7413 4.1.1; kind 254, the experimental form of
+    /// RFC 6994), which a server sends only to a client that asked for one, and without the
+    /// NOPs that padded it at the end.
+    static func hostOptionLayout(_ layout: [UInt8]) -> String {
+        var kinds = layout.filter { $0 != 34 && $0 != 254 }
+        if kinds.count < layout.count { while kinds.last == 1 { kinds.removeLast() } }
+        return kinds.map(String.init).joined(separator: ",")
+    }
 }
 
 /// Everything tlsreuse knows about one TLS connection's handshake. This is the only thing

@@ -66,8 +66,10 @@ struct StreamState {
     /// wanted, to tell a retransmission whose bytes differ from what was delivered.
     var recent: [UInt8] = []
     var pendingBytes = 0
-    var recentWrite = 0
-    var recentCount = 0
+    /// Where the ring writes next, and how many of its bytes are valid (both at most
+    /// `recentCapacity`; 32 bits keep the entry small enough for the budget's flow count).
+    var recentWrite: Int32 = 0
+    var recentCount: Int32 = 0
     /// Capture time since which the first held bytes wait for a reason that runs out
     /// (`ReassemblyLimits.maximumReorderWaitNanos`): a hole the peer acknowledged, or bytes that
     /// acknowledge peer bytes the capture has not shown yet. Nil while nothing waits so.
@@ -77,9 +79,16 @@ struct StreamState {
     var sawFIN = false
     var wanted = true
     var peerHasAcknowledged = false
+    /// Some byte was passed on (or declared missing): the sequence space is settled.
+    var delivered = false
     /// The first data byte's sequence number, when the peer's handshake acknowledgment named
     /// it before this direction's own SYN was seen (RFC 9293 3.5).
     var inferredStart: UInt32?
+    /// The first data byte of another sequence space the handshake named while nothing was
+    /// delivered this way: a second SYN-ACK with another initial sequence number (a SYN proxy,
+    /// an answer to an earlier SYN), or a SYN-ACK acknowledging another SYN than the one seen.
+    /// Taken when the other side confirms it (`adoptAlternateStart`), never on data alone.
+    var alternateStart: UInt32?
     var nextSequence: UInt32 = 0
     var initialSequence: UInt32 = 0
     /// Highest acknowledgment the other side sent for this direction's bytes.
@@ -97,8 +106,8 @@ struct StreamState {
             if recent.count + bytes.count <= capacity {
                 // Still filling: the bytes go at the end, in order, as the ring reads them.
                 recent.append(contentsOf: bytes)
-                recentWrite = recent.count % capacity
-                recentCount = recent.count
+                recentWrite = Int32(recent.count % capacity)
+                recentCount = Int32(recent.count)
                 recentEnd = end
                 return
             }
@@ -106,15 +115,17 @@ struct StreamState {
             recent.append(contentsOf: repeatElement(0, count: capacity - recent.count))
         }
         var remaining = bytes.count > capacity ? UnsafeRawBufferPointer(rebasing: bytes.suffix(capacity)) : bytes
-        recentCount = min(capacity, recentCount + remaining.count)
+        recentCount = Int32(min(capacity, Int(recentCount) + remaining.count))
+        var write = Int(recentWrite)
         recent.withUnsafeMutableBytes { ring in
             while !remaining.isEmpty {
-                let n = min(remaining.count, capacity - recentWrite)
-                (ring.baseAddress! + recentWrite).copyMemory(from: remaining.baseAddress!, byteCount: n)
-                recentWrite = (recentWrite + n) % capacity
+                let n = min(remaining.count, capacity - write)
+                (ring.baseAddress! + write).copyMemory(from: remaining.baseAddress!, byteCount: n)
+                write = (write + n) % capacity
                 remaining = UnsafeRawBufferPointer(rebasing: remaining[(remaining.startIndex + n)...])
             }
         }
+        recentWrite = Int32(write)
         recentEnd = end
     }
 
@@ -124,8 +135,8 @@ struct StreamState {
         guard recentCount > 0 else { return false }
         for (offset, byte) in bytes.enumerated() {
             let behind = Int(Int32(bitPattern: recentEnd &- (sequence &+ UInt32(truncatingIfNeeded: offset))))
-            guard behind >= 1, behind <= recentCount else { continue }
-            let index = (recentWrite - behind + StreamState.recentCapacity) % StreamState.recentCapacity
+            guard behind >= 1, behind <= Int(recentCount) else { continue }
+            let index = (Int(recentWrite) - behind + StreamState.recentCapacity) % StreamState.recentCapacity
             if recent[index] != byte { return true }
         }
         return false
@@ -325,13 +336,17 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             cachedIndex = index
         }
         var direction: FlowDirection = entries[index].originatorIsLow == sourceIsLow ? .fromOriginator : .fromResponder
-        if isSYN, !flags.contains(.ack), createsFlows, startsNewConnection(index, direction, segment) {
+        if isSYN, createsFlows,
+            flags.contains(.ack)
+                ? synAckStartsNewConnection(index, direction, segment)
+                : startsNewConnection(index, direction, segment)
+        {
             counters.portReuses += 1
             let hash = entries[index].hash
             finishAndRemove(index, .replaced, sink: &sink)
             index = create(key, hash: hash, sourceIsLow: sourceIsLow, segment: segment, sink: &sink)
             cachedIndex = index
-            direction = .fromOriginator
+            direction = entries[index].originatorIsLow == sourceIsLow ? .fromOriginator : .fromResponder
         }
         touch(index)
 
@@ -409,9 +424,25 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// finds its direction not yet synchronised and is taken as part of this connection.
     private func startsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
         if entries[index][direction].sawSYN { return entries[index][direction].initialSequence != segment.sequence }
-        // The SYN that the peer's SYN-ACK already acknowledged, shown late.
-        if entries[index][direction].inferredStart == segment.sequence &+ 1 { return false }
+        // The SYN that the peer's SYN-ACK already acknowledged, shown late (with its data,
+        // which the acknowledgment covers when TCP Fast Open took it, RFC 7413 3).
+        if let inferred = entries[index][direction].inferredStart {
+            let covered = Int(Int32(bitPattern: inferred &- (segment.sequence &+ 1)))
+            if covered >= 0, covered <= segment.payloadLength { return false }
+        }
         return entries[index][direction].synchronised || entries[index].decided
+    }
+
+    /// A SYN-ACK on a flow whose handshake is decided starts a new connection on the same
+    /// 4-tuple (its SYN not captured) unless it belongs to the space already followed: its
+    /// initial sequence number, or a place at or behind the stream position (a SYN-ACK shown
+    /// late). A retransmitted SYN-ACK or an old duplicate changes nothing.
+    private func synAckStartsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
+        guard entries[index].decided else { return false }
+        let stream = entries[index][direction]
+        if stream.sawSYN { return stream.initialSequence != segment.sequence }
+        let behind = Int(Int32(bitPattern: stream.nextSequence &- (segment.sequence &+ 1)))
+        return !stream.synchronised || behind < 0 || behind > limits.maximumSequenceLead
     }
 
     // MARK: byte stream
@@ -427,11 +458,27 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             if !entries[index][direction].sawSYN {
                 entries[index][direction].sawSYN = true
                 entries[index][direction].initialSequence = segment.sequence
+            } else if segment.sequence != entries[index][direction].initialSequence,
+                !entries[index][direction].delivered
+            {
+                // Another SYN-ACK, another space: taken if the peer acknowledges it.
+                entries[index][direction].alternateStart = segment.sequence &+ 1
             }
-            if !entries[index][direction].synchronised {
+            if !entries[index][direction].synchronised
+                || (direction == .fromOriginator && entries[index][direction].inferredStart != nil
+                    && !entries[index][direction].delivered)
+            {
+                // The stream starts here; a start inferred from the SYN-ACK may lie past data
+                // this SYN carries (TCP Fast Open).
                 entries[index][direction].nextSequence = segment.sequence &+ 1
                 entries[index][direction].synchronised = true
             }
+        }
+        if !isSYN, direction == .fromOriginator, let alternate = entries[index][direction].alternateStart,
+            segment.sequence == alternate
+        {
+            // The SYN-ACK acknowledged a SYN not seen; this segment sits where it said.
+            adoptAlternateStart(index, direction)
         }
         let length = segment.payloadLength
         guard length > 0, entries[index][direction].wanted else { return }
@@ -443,6 +490,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         let offset = Int(Int32(bitPattern: dataSequence &- entries[index][direction].nextSequence))
         if offset > limits.maximumSequenceLead || offset < -limits.maximumSequenceLead {
             counters.outOfWindowSegments += 1
+            entries[index].consumer.ignoredOutOfWindow(from: direction)
             return
         }
         if offset + length <= 0 {
@@ -510,6 +558,13 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     private func waitsForPeer(_ index: Int, _ direction: FlowDirection, _ acknowledgment: UInt32) -> Bool {
         let peer = direction.reversed
         guard entries[index][peer].wanted, entries[index][peer].synchronised else { return false }
+        // A SYN-ACK showed that the peer's SYN was sent, and it was not shown yet: it may carry
+        // the first bytes (TCP Fast Open), which the SYN-ACK's acknowledgment already covers.
+        if peer == .fromOriginator, entries[index][peer].inferredStart != nil, !entries[index][peer].sawSYN,
+            !entries[index][peer].delivered
+        {
+            return true
+        }
         return Int32(bitPattern: acknowledgment &- entries[index][peer].nextSequence) > 1
     }
 
@@ -568,6 +623,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         }
         entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
         entries[index][direction].stalledSince = nil
+        entries[index][direction].delivered = true
+        entries[index][direction].alternateStart = nil
         if captured > 0 {
             let interest = entries[index].consumer.receive(delivered, from: direction, at: now, sink: &sink)
             apply(interest, index, sink: &sink)
@@ -612,6 +669,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         counters.gapBytes += Int64(count)
         entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: count)
         entries[index][direction].stalledSince = nil
+        entries[index][direction].delivered = true
+        entries[index][direction].alternateStart = nil
         let interest = entries[index].consumer.skip(count, from: direction, sink: &sink)
         apply(interest, index, sink: &sink)
     }
@@ -699,6 +758,18 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         handshake: Bool,
         sink: inout Consumer.Sink
     ) {
+        if direction == .fromResponder, let alternate = entries[index][direction].alternateStart, ack == alternate,
+            !handshake
+        {
+            // The peer acknowledged the other SYN-ACK's space (Suricata's SYN/ACK queue).
+            adoptAlternateStart(index, direction)
+        } else if handshake, direction == .fromOriginator, entries[index][direction].synchronised,
+            !entries[index][direction].delivered,
+            ack != entries[index][direction].nextSequence
+        {
+            // A SYN-ACK for another SYN than the one seen (a retransmission with a new ISN).
+            entries[index][direction].alternateStart = ack
+        }
         if !entries[index][direction].synchronised, !entries[index][direction].peerHasAcknowledged,
             handshake || entries[index][direction.reversed].sawSYN
         {
@@ -719,6 +790,27 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         if Int32(bitPattern: ack &- entries[index][direction].nextSequence) > 0, Int32(bitPattern: first &- ack) <= 0 {
             stall(index, direction)
         }
+    }
+
+    /// Moves `direction` to the sequence space its `alternateStart` names (RFC 9293 3.5: the
+    /// handshake that the other side completed is the one that counts). Held bytes outside
+    /// the new space's window are dropped.
+    private mutating func adoptAlternateStart(_ index: Int, _ direction: FlowDirection) {
+        guard let start = entries[index][direction].alternateStart else { return }
+        counters.sequenceSpacesAdopted += 1
+        entries[index][direction].alternateStart = nil
+        entries[index][direction].nextSequence = start
+        entries[index][direction].initialSequence = start &- 1
+        entries[index][direction].synchronised = true
+        entries[index][direction].stalledSince = nil
+        guard !entries[index][direction].pending.isEmpty else { return }
+        func offset(_ held: PendingSegment) -> Int { Int(Int32(bitPattern: held.sequence &- start)) }
+        var kept = entries[index][direction].pending.filter { (0...limits.maximumSequenceLead).contains(offset($0)) }
+        kept.sort { offset($0) < offset($1) }
+        let keptBytes = kept.reduce(0) { $0 + $1.bytes.count }
+        bufferedBytes -= entries[index][direction].pendingBytes - keptBytes
+        entries[index][direction].pending = kept
+        entries[index][direction].pendingBytes = keptBytes
     }
 
     /// Holds an out-of-order segment. Bytes already held win over new copies (first copy

@@ -16,6 +16,9 @@ public struct ReassemblyCounters: Sendable, Equatable {
     public var bufferLimitGaps = 0
     /// Segments far outside the expected sequence window, ignored.
     public var outOfWindowSegments = 0
+    /// Directions moved to the sequence space a second SYN-ACK, or a SYN-ACK acknowledging a
+    /// SYN not seen, named once the other side confirmed it.
+    public var sequenceSpacesAdopted = 0
     /// Waits for reordered bytes that ran out (`ReassemblyLimits.maximumReorderWaitNanos`).
     public var reorderWaitsExpired = 0
     public var flowsExpired = 0
@@ -40,6 +43,7 @@ public struct ReassemblyCounters: Sendable, Equatable {
         outOfOrderSegments += o.outOfOrderSegments
         bufferLimitGaps += o.bufferLimitGaps
         outOfWindowSegments += o.outOfWindowSegments
+        sequenceSpacesAdopted += o.sequenceSpacesAdopted
         reorderWaitsExpired += o.reorderWaitsExpired
         flowsExpired += o.flowsExpired
         flowsEvicted += o.flowsEvicted

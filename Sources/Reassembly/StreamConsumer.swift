@@ -86,6 +86,10 @@ public protocol StreamConsumer {
     /// TCP/IP traits (TTL, window, options) are read here.
     mutating func observe(_ segment: TCPSegment, from direction: FlowDirection)
 
+    /// A segment from `direction` lay outside the sequence window and was ignored
+    /// (`ReassemblyLimits.maximumSequenceLead`).
+    mutating func ignoredOutOfWindow(from direction: FlowDirection)
+
     /// Called exactly once per flow.
     mutating func finish(_ reason: FlowEndReason, at timestampNanos: Int64, sink: inout Sink)
 
@@ -96,4 +100,5 @@ public protocol StreamConsumer {
 
 extension StreamConsumer {
     public var heldBytes: Int { 0 }
+    public mutating func ignoredOutOfWindow(from direction: FlowDirection) {}
 }

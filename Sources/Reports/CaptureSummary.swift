@@ -153,6 +153,7 @@ extension MissedReason {
         case .proxyNotCompleted: "proxy handshake not completed"
         case .clientHelloLostToGap: "ClientHello lost to a capture gap"
         case .noClientHello: "server TLS without a ClientHello (capture began mid-handshake)"
+        case .outOfWindow: "bytes outside the TCP sequence window"
         case .udpClientHelloIncomplete: "DTLS or QUIC ClientHello incomplete"
         case .quicVersionNotRead: "QUIC of a version not read"
         }

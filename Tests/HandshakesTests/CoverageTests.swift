@@ -8,6 +8,7 @@ import Testing
 @Suite struct CoverageTests {
     static let tcpReasons: [MissedReason] = [
         .noPayload, .notTLS, .plaintextNotUpgraded, .proxyNotCompleted, .clientHelloLostToGap, .noClientHello,
+        .outOfWindow,
     ]
 
     static func tcpCoverage(_ statistics: ExtractionStatistics) -> Int {

@@ -240,6 +240,21 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(w.table.counters.portReuses == 0 && w.table.counters.gaps == 0)
     }
 
+    /// The same with TCP Fast Open: the late SYN carries the client's first bytes, which the
+    /// SYN-ACK's acknowledgment already covers. The server's reply waits for the SYN, and the
+    /// SYN's bytes are the stream's first.
+    @Test func lateFastOpenSYNCarriesTheFirstBytes() {
+        var w = Wire()
+        w.send(fromClient: false, seq: 900, ack: 106, flags: [.syn, .ack])
+        w.send(fromClient: false, seq: 901, ack: 106, text("hi!"))
+        w.send(seq: 106, ack: 904, text("more"))
+        w.send(seq: 100, flags: [.syn], text("hello"))
+        w.end()
+        #expect(w.sink.flows.count == 1)
+        #expect(w.sink.flows[0].events == ["0:+5", "1:+3", "0:+4"])
+        #expect(w.table.counters.portReuses == 0 && w.table.counters.gaps == 0)
+    }
+
     /// A close (RST) that arrives before the reordered bytes it follows waits for them.
     @Test func closeWaitsForReorderedBytes() {
         var w = Wire()
@@ -322,6 +337,89 @@ func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(w.sink.flows.count == 1)
         #expect(w.sink.flows[0].start.originator.address == w.client)
         #expect(w.sink.flows[0].bytes[0] == text("data"))
+    }
+
+    /// Two SYN-ACKs with different initial sequence numbers (a SYN proxy's and the server's,
+    /// or answers to two SYNs): the space the client acknowledges is followed.
+    @Test func secondSynAckSpaceIsTakenWhenTheClientAcknowledgesIt() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(fromClient: false, seq: 500, ack: 101, flags: [.syn, .ack])
+        w.send(fromClient: false, seq: 7000, ack: 101, flags: [.syn, .ack])
+        w.send(seq: 101, ack: 7001)
+        w.send(seq: 101, ack: 7001, text("hello"))
+        w.send(fromClient: false, seq: 7001, ack: 106, text("ok"))
+        w.end()
+        #expect(w.sink.flows.count == 1)
+        #expect(w.sink.flows[0].events == ["0:+5", "1:+2"])
+        #expect(w.table.counters.sequenceSpacesAdopted == 1)
+        #expect(w.table.counters.gaps == 0 && w.table.counters.outOfOrderSegments == 0)
+    }
+
+    /// The same, with the client acknowledging the first SYN-ACK: the second changes nothing,
+    /// and data sent in its space is not followed (no hole opens for it).
+    @Test func synAckTheClientDidNotAcknowledgeChangesNothing() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(fromClient: false, seq: 500, ack: 101, flags: [.syn, .ack])
+        w.send(fromClient: false, seq: 1 << 30, ack: 101, flags: [.syn, .ack])
+        w.send(fromClient: false, seq: 1 << 30 + 1, ack: 101, text("injected"))
+        w.send(seq: 101, ack: 501, text("hello"))
+        w.send(fromClient: false, seq: 501, ack: 106, text("ok"))
+        w.end()
+        #expect(w.sink.flows[0].events == ["0:+5", "1:+2"])
+        #expect(w.table.counters.sequenceSpacesAdopted == 0 && w.table.counters.gaps == 0)
+        #expect(w.table.counters.outOfWindowSegments == 1)
+    }
+
+    /// A SYN-ACK that acknowledges another SYN than the one captured (the client retried
+    /// with a new initial sequence number that the capture missed): the client's next segment
+    /// sits where the SYN-ACK said, and that space is followed.
+    @Test func synAckAcknowledgingAnotherSYN() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(fromClient: false, seq: 500, ack: 1 << 30 + 1, flags: [.syn, .ack])
+        w.send(seq: 1 << 30 + 1, ack: 501)
+        w.send(seq: 1 << 30 + 1, ack: 501, text("hello"))
+        w.send(fromClient: false, seq: 501, ack: 1 << 30 + 6, text("ok"))
+        w.end()
+        #expect(w.sink.flows.count == 1)
+        #expect(w.sink.flows[0].events == ["0:+5", "1:+2"])
+        #expect(w.table.counters.sequenceSpacesAdopted == 1 && w.table.counters.outOfWindowSegments == 0)
+    }
+
+    /// Data alone never moves a stream to another space: without a SYN-ACK naming it, bytes
+    /// far from the window are ignored and counted, and the real bytes still arrive.
+    @Test func outOfWindowDataAloneOpensNoHole() {
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(fromClient: false, seq: 500, ack: 101, flags: [.syn, .ack])
+        w.send(seq: 1 << 30, ack: 501, text("injected"))
+        w.send(seq: 101, ack: 501, text("hello"))
+        w.end()
+        #expect(w.sink.flows[0].events == ["0:+5"])
+        #expect(w.table.counters.outOfWindowSegments == 1 && w.table.counters.gaps == 0)
+    }
+
+    /// A SYN-ACK with a new initial sequence number on a 4-tuple whose handshake was decided
+    /// (the new connection's SYN not captured) starts a new connection; a retransmitted
+    /// SYN-ACK of the decided one does not.
+    @Test func synAckOnADecidedTupleStartsANewConnection() {
+        Collector.decideAfterBytes = 4
+        defer { Collector.decideAfterBytes = nil }
+        var w = Wire()
+        w.send(seq: 100, flags: [.syn])
+        w.send(fromClient: false, seq: 500, ack: 101, flags: [.syn, .ack])
+        w.send(seq: 101, ack: 501, text("abcd"))
+        w.send(fromClient: false, seq: 500, ack: 101, flags: [.syn, .ack])
+        #expect(w.sink.flows.count == 1 && w.table.counters.portReuses == 0)
+        w.send(fromClient: false, seq: 90_000, ack: 1 << 30 + 1, flags: [.syn, .ack])
+        w.send(seq: 1 << 30 + 1, ack: 90_001, text("next"))
+        w.end()
+        #expect(w.sink.flows.count == 2)
+        #expect(w.sink.flows[1].bytes[0] == text("next"))
+        #expect(w.sink.flows[1].start.originator.address == w.client)
+        #expect(w.table.counters.portReuses == 1)
     }
 
     /// Once the consumer needs nothing more, later bytes are not delivered or buffered.

@@ -228,6 +228,18 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         return count
     }
 
+    /// TCP Fast Open: the SYN-ACK that grants a cookie carries option 34, the others do not.
+    /// One nginx answers every connection, so the traits must not split it into two hosts.
+    @Test func fastOpenCookieDoesNotMakeAnotherBackend() throws {
+        let (records, _, stickiness) = try judge("tcp-fastopen.pcap")
+        let port14490 = records.filter { $0.serverPort == 14490 }
+        #expect(port14490.count == 4)
+        let layouts = Set(port14490.compactMap { $0.serverTraits?.synAckOptions })
+        #expect(layouts == ["2,4,8,1,3"], "\(layouts)")
+        let verdict = try #require(stickiness[ServiceKey(server: IPAddress("127.0.0.1")!, port: 14490)])
+        #expect(verdict.verdict == .stickyOrShared && verdict.backends.count <= 1, "\(verdict.verdict)")
+    }
+
     @Test func oneBackendWithoutACacheIsNamed() {
         var places = OfferPlaces()
         places.atIssuer = count(6, 3)

@@ -2,22 +2,34 @@ import Capture
 import Foundation
 import Packets
 
-/// Captures DERIVED from recorded ones for the reordering tests: the packets of a real
-/// capture, moved the way a capture point can move them. Nothing is made up; only the order
-/// and the times change. Written as pcapng (nanoseconds, one interface per link type).
+/// Captures DERIVED from recorded ones for the reordering and sequence-space tests: the
+/// packets of a real capture, moved the way a capture point can move them, or with a
+/// handshake packet shown as another attempt would have sent it. Nothing else is made up.
+/// Written as pcapng (nanoseconds, one interface per link type).
 package enum CaptureDerivation: Sendable, CustomStringConvertible {
     /// In each direction of each TCP connection, each pair of consecutive data segments
     /// trades places (the positions keep their times, so the file stays in time order): what
-    /// two NIC queues or two merged taps do.
+    /// two NIC queues or two merged taps do. A SYN that carries data (TCP Fast Open) keeps its
+    /// place: moved behind later bytes, it would make the connection begin mid-stream, where
+    /// tlsreuse, like Zeek and Suricata, begins it.
     case swappedSegments
     /// Every TCP packet sent by the connection's responder (or originator) is stamped
     /// `nanos` later, and the file is put back in time order: two directions captured by
     /// two points whose clocks disagree, joined by timestamp.
     case delayed(responder: Bool, nanos: Int64)
+    /// Before each connection's first SYN-ACK, a copy of it whose initial sequence number is
+    /// 2^31 away: a second sequence space the client never acknowledges, as a SYN proxy or an
+    /// answer to an earlier SYN shows. Data was not sent in it.
+    case secondSynAck
+    /// Each SYN without data carries an initial sequence number 2^31 away from the one the
+    /// server acknowledged: the capture shows an earlier attempt and missed the retried SYN.
+    case synOfAnotherAttempt
 
     package var description: String {
         switch self {
         case .swappedSegments: return "swapped segments"
+        case .secondSynAck: return "second SYN-ACK"
+        case .synOfAnotherAttempt: return "SYN of another attempt"
         case let .delayed(responder, nanos):
             return "\(responder ? "responder" : "originator") delayed \(nanos / 1_000_000) ms"
         }
@@ -36,6 +48,30 @@ private struct CopiedPacket {
     var fromLow = false
     var carriesData = false
     var opensConnection = false
+    var isSynAck = false
+    /// Where the TCP header starts in `bytes`, when it lies there (not reassembled from fragments).
+    var tcpHeaderOffset: Int?
+}
+
+extension CopiedPacket {
+    /// Adds `delta` to the TCP sequence number and updates the checksum (RFC 1624 eqn. 3).
+    mutating func shiftSequence(by delta: UInt32) {
+        guard let offset = tcpHeaderOffset, offset + 20 <= bytes.count else { return }
+        func word(_ at: Int) -> UInt16 { UInt16(bytes[at]) << 8 | UInt16(bytes[at + 1]) }
+        let old = UInt32(word(offset + 4)) << 16 | UInt32(word(offset + 6))
+        let new = old &+ delta
+        var sum = UInt32(~word(offset + 16))
+        sum += UInt32(~word(offset + 4)) + UInt32(~word(offset + 6))
+        sum += new >> 16 + new & 0xffff
+        while sum > 0xffff { sum = (sum & 0xffff) + sum >> 16 }
+        let checksum = ~UInt16(sum)
+        for (at, value) in [
+            (offset + 4, UInt16(new >> 16)), (offset + 6, UInt16(new & 0xffff)), (offset + 16, checksum),
+        ] {
+            bytes[at] = UInt8(value >> 8)
+            bytes[at + 1] = UInt8(value & 0xff)
+        }
+    }
 }
 
 /// Writes `derivation` of the capture at `source` to `destination`.
@@ -57,6 +93,11 @@ package func deriveCapture(_ source: URL, _ derivation: CaptureDerivation, to de
             copied.connection = copied.fromLow ? a + "-" + b : b + "-" + a
             copied.carriesData = segment.payloadLength > 0
             copied.opensConnection = segment.flags.contains(.syn) && !segment.flags.contains(.ack)
+            copied.isSynAck = segment.flags.contains([.syn, .ack])
+            if let options = segment.optionBytes.baseAddress, let base = packet.bytes.baseAddress {
+                let offset = options - base - 20
+                if offset >= 0, offset + 20 <= packet.bytes.count { copied.tcpHeaderOffset = offset }
+            }
         }
         packets.append(copied)
     }
@@ -81,7 +122,7 @@ package func deriveCapture(_ source: URL, _ derivation: CaptureDerivation, to de
     switch derivation {
     case .swappedSegments:
         var waiting: [String: Int] = [:]
-        for index in packets.indices where packets[index].carriesData {
+        for index in packets.indices where packets[index].carriesData && !packets[index].opensConnection {
             guard let connection = packets[index].connection else { continue }
             let direction = connection + (packets[index].fromLow ? ">" : "<")
             if let earlier = waiting.removeValue(forKey: direction) {
@@ -104,6 +145,22 @@ package func deriveCapture(_ source: URL, _ derivation: CaptureDerivation, to de
             ($0.element.timestampNanos, $0.offset) < ($1.element.timestampNanos, $1.offset)
         }
         .map(\.element)
+    case .secondSynAck:
+        var shown: Set<String> = []
+        var derived: [CopiedPacket] = []
+        for packet in packets {
+            if packet.isSynAck, let connection = packet.connection, shown.insert(connection).inserted {
+                var other = packet
+                other.shiftSequence(by: 1 << 31)
+                derived.append(other)
+            }
+            derived.append(packet)
+        }
+        packets = derived
+    case .synOfAnotherAttempt:
+        for index in packets.indices where packets[index].opensConnection && !packets[index].carriesData {
+            packets[index].shiftSequence(by: 1 << 31)
+        }
     }
     var writer = PcapngWriter()
     var interfaces: [UInt32: UInt32] = [:]
