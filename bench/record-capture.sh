@@ -11,30 +11,8 @@ min_bytes=${MIN_BYTES:-1600000000}
 min_connections=${MIN_CONNECTIONS:-21000}
 work=$PWD/work
 mkdir -p "$work/www" "$work/nginx/logs"
-server=tlsr-bench-srv client=tlsr-bench-cli
-cleanup() {
-    kill "${capture_pid:-}" "${nginx_pid:-}" 2>/dev/null || true
-    wait 2>/dev/null || true
-    ip netns del "$server" 2>/dev/null || true
-    ip netns del "$client" 2>/dev/null || true
-}
-trap cleanup EXIT
-cleanup
-
-# Without ethtool the offloads stay on and the capture holds 64 KiB segments, not MTU-sized
-# packets: a different benchmark.
-command -v ethtool >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ethtool >/dev/null
-ip netns add "$server"
-ip netns add "$client"
-ip link add veth-srv netns "$server" type veth peer name veth-cli netns "$client"
-ip -n "$server" addr add 10.99.0.1/24 dev veth-srv
-ip -n "$client" addr add 10.99.0.2/24 dev veth-cli
-for ns in "$server" "$client"; do
-    ip -n "$ns" link set lo up
-    dev=$([ "$ns" = "$server" ] && echo veth-srv || echo veth-cli)
-    ip -n "$ns" link set "$dev" up mtu 1500
-    ip netns exec "$ns" ethtool -K "$dev" tso off gso off gro off tx off rx off >/dev/null
-done
+. ./lib.sh
+namespaces tlsr-bench-srv tlsr-bench-cli 10.99.0
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 30 \
     -subj "/CN=bench.test" 2>/dev/null

@@ -18,15 +18,7 @@ cc -O2 -o "$work/pcap-floor" bench/pcap-floor.c -lpcap
 swift build -c release --static-swift-stdlib --product tlsreuse >&2
 tlsreuse=.build/release/tlsreuse
 
-# measure NAME COMMAND... : appends "wall user+sys maxrss_kib" to $work/NAME.times
-measure() {
-    local name=$1
-    shift
-    /usr/bin/time -f "%e %U %S %M" -o "$work/time.out" "$@" >/dev/null 2>"$work/$name.stderr" || true
-    awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' "$work/time.out" >>"$work/$name.times"
-}
-
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+. bench/lib.sh
 
 # table NAMES... : the median of each column per command, with ratios to the floor.
 table() {
