@@ -7,15 +7,17 @@
 #
 #   bench/record-dense.sh           # both captures, if missing
 #
-# Writes bench/work/dense.pcap (one server; at least MIN_CONNECTIONS, default 30,000) and
-# bench/work/dense-many.pcap (SERVERS servers, default 64, each on its own port with its own
-# name and certificate chain, so no cache of tlsreuse's can hide the cost: at least
-# MIN_CONNECTIONS as well). Needs root, nginx, openssl, tcpdump, ethtool, iproute2. Nothing is
+# Writes bench/work/dense.pcap (one server, s_time; at least MIN_CONNECTIONS, default 30,000)
+# and bench/work/dense-many.pcap (SERVERS servers, default 160, each on its own port with its
+# own name and certificate chain; curl --parallel visits them in turn, so consecutive
+# connections meet different servers and certificates and no cache of tlsreuse's can hide the
+# cost: MIN_CONNECTIONS, TLS 1.2 and 1.3, nearly all full handshakes, since curl keeps 8
+# sessions and the servers are more). Needs root, nginx, openssl, tcpdump, ethtool, iproute2. Nothing is
 # sent outside the namespaces.
 set -euo pipefail
 cd "$(dirname "$0")"
 min_connections=${MIN_CONNECTIONS:-30000}
-servers=${SERVERS:-64}
+servers=${SERVERS:-160}
 work=$PWD/work/dense
 mkdir -p "$work/nginx/logs" "$work/pki"
 . ./lib.sh
@@ -53,6 +55,7 @@ master_process off;
 error_log $work/nginx/logs/error.log;
 pid $work/nginx/nginx.pid;
 events { worker_connections 4096; }
+worker_rlimit_nofile 8192;
 http {
     access_log off;
     keepalive_timeout 0;
@@ -118,7 +121,32 @@ record() {
 }
 
 record "$PWD/work/dense.pcap" "tcp port 443" 10.98.0.1:443
-many=()
-for n in $(seq 1 $((servers - 1))); do many+=("10.98.0.1:$((10000 + n))"); done
-# With many targets each s_time run is one second: fewer rounds, every server reached.
-record "$PWD/work/dense-many.pcap" "tcp portrange 10001-$((10000 + servers))" "${many[@]}"
+
+# The many-server capture: curl --parallel over a list that visits the servers in turn, with
+# and without its session cache, on TLS 1.2 and on 1.3. nginx closes each connection after its
+# reply.
+many=$PWD/work/dense-many.pcap
+if [ ! -f "$many" ]; then
+    per_run=$((min_connections / 4))
+    : >"$work/urls"
+    for i in $(seq 0 $((per_run - 1))); do
+        printf 'url = "https://10.98.0.1:%d/"\noutput = "/dev/null"\n' $((10001 + i % (servers - 1))) >>"$work/urls"
+    done
+    rm -f "$many.part"
+    ip netns exec "$client" tcpdump -i veth-cli -s 0 -B 131072 -w "$many.part" "tcp portrange 10001-$((10000 + servers))" \
+        2>"$work/tcpdump.log" &
+    capture_pid=$!
+    sleep 2
+    for version in "--tlsv1.2 --tls-max 1.2" "--tlsv1.3"; do
+        for sessions in "" "--no-sessionid"; do
+            # shellcheck disable=SC2086
+            ip netns exec "$client" curl -sk --parallel --parallel-max 32 $version $sessions -K "$work/urls" || true
+        done
+    done
+    sleep 1
+    kill -INT "$capture_pid"
+    wait "$capture_pid" 2>/dev/null || true
+    capture_pid=
+    mv "$many.part" "$many"
+    echo "$(basename "$many"): $((per_run * 4)) requests, $(grep -o '^[0-9]* packets captured' "$work/tcpdump.log")" >&2
+fi
