@@ -314,6 +314,7 @@ public struct RecordSink {
         counters.flowsWithoutTLS += 1
         counters.coverage.note(reason, start)
     }
+    mutating func udpFlowOpened() { counters.udpFlows += 1 }
     mutating func udpFlowEvicted() { counters.udpFlowsEvicted += 1 }
     mutating func udpFlowWithoutClientHello(_ start: FlowStart) {
         counters.udpFlowsWithoutClientHello += 1
@@ -348,6 +349,9 @@ public struct ConnectionCounters: Sendable, Equatable {
     public var dtlsDatagrams = 0
     /// Records released after later ones, because their connection held too many back.
     public var releasedOutOfOrder = 0
+    /// DTLS and QUIC conversations followed: each ends as a record or as
+    /// `udpFlowsWithoutClientHello`.
+    public var udpFlows = 0
     /// DTLS and QUIC flows finished early: past the flow count or the memory budget.
     public var udpFlowsEvicted = 0
     /// DTLS and QUIC flows whose ClientHello never completed (its fragments or CRYPTO data
@@ -377,6 +381,7 @@ public struct ConnectionCounters: Sendable, Equatable {
         clientHellosLostToGaps += o.clientHellosLostToGaps
         dtlsDatagrams += o.dtlsDatagrams
         releasedOutOfOrder += o.releasedOutOfOrder
+        udpFlows += o.udpFlows
         udpFlowsEvicted += o.udpFlowsEvicted
         udpFlowsWithoutClientHello += o.udpFlowsWithoutClientHello
         quicRetriesIgnored += o.quicRetriesIgnored

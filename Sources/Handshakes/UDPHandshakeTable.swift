@@ -104,6 +104,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
                 state: state
             )
             flows[flow.key] = flow
+            sink.udpFlowOpened()
             stream = 0
         } else {
             return nil

@@ -3,8 +3,9 @@ import Handshakes
 import TestSupport
 import Testing
 
-/// Every TCP conversation ends as a record or as a reason in the coverage, on every recorded
-/// and peer-corpus capture; and the reasons name what real captures hold.
+/// Every TCP conversation, and every UDP conversation that began like DTLS or QUIC, ends as a
+/// record or as a reason in the coverage, on every recorded and peer-corpus capture; and the
+/// reasons name what real captures hold.
 @Suite struct CoverageTests {
     static let tcpReasons: [MissedReason] = [
         .noPayload, .notTLS, .plaintextNotUpgraded, .proxyNotCompleted, .clientHelloLostToGap, .noClientHello,
@@ -15,8 +16,9 @@ import Testing
         tcpReasons.reduce(0) { $0 + (statistics.connections.coverage.counts[$1] ?? 0) }
     }
 
-    @Test func everyTCPConversationIsAccountedFor() throws {
+    @Test func everyConversationIsAccountedFor() throws {
         var checked = 0
+        var udpFlows = 0
         for capture in Paths.recordedCaptures + Paths.peerCaptures + Paths.suricataCaptures {
             guard let (records, statistics) = try? extractRecords([capture.path]) else { continue }
             let tcpRecords = records.filter { $0.transport == .tcp }.count
@@ -25,9 +27,17 @@ import Testing
                 statistics.reassembly.flows == tcpRecords + Self.tcpCoverage(statistics),
                 "\(capture.lastPathComponent): \(statistics.reassembly.flows) flows, \(tcpRecords) records, \(counts)"
             )
+            // Every conversation that began like DTLS or QUIC is a record or an incomplete hello.
+            let udpRecords = records.count - tcpRecords
+            #expect(
+                statistics.connections.udpFlows == udpRecords + (counts[.udpClientHelloIncomplete] ?? 0),
+                "\(capture.lastPathComponent): \(statistics.connections.udpFlows) UDP flows, \(udpRecords) records"
+            )
+            udpFlows += statistics.connections.udpFlows
             checked += 1
         }
         #expect(checked >= Paths.recordedCaptures.count)
+        #expect(udpFlows > 0, "no DTLS or QUIC conversation in the captures")
     }
 
     /// The SOCKS 4a request dante refused (proxy-tunnels.pcap) is a proxy handshake not
