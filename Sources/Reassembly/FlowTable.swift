@@ -162,16 +162,6 @@ struct FlowEntry<Consumer: StreamConsumer> {
     /// The consumer has finished; the entry only absorbs the rest of the connection.
     var decided = false
 
-    /// Reads borrow (`_read`) and writes modify in place: no copy of the stream state.
-    @inline(__always)
-    subscript(direction: FlowDirection) -> StreamState {
-        _read {
-            if direction == .fromOriginator { yield originatorStream } else { yield responderStream }
-        }
-        _modify {
-            if direction == .fromOriginator { yield &originatorStream } else { yield &responderStream }
-        }
-    }
 }
 
 /// The flow entries in one manually managed buffer. Fields are read and written through the
@@ -288,6 +278,18 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     private let storage = EntryStorage<Consumer>()
     /// The entries, addressed in place.
     private var entries: UnsafeMutablePointer<FlowEntry<Consumer>> { storage.base }
+
+    /// One direction's state of entry `index`, addressed in place: valid until the next entry
+    /// is created (the storage may move). FlowEntry's subscript, a coroutine with a yield per
+    /// direction, is not inlined; this is an address.
+    @inline(__always)
+    private func stream(_ index: Int, _ direction: FlowDirection) -> UnsafeMutablePointer<StreamState> {
+        let offset =
+            direction == .fromOriginator
+            ? MemoryLayout<FlowEntry<Consumer>>.offset(of: \FlowEntry<Consumer>.originatorStream)!
+            : MemoryLayout<FlowEntry<Consumer>>.offset(of: \FlowEntry<Consumer>.responderStream)!
+        return (UnsafeMutableRawPointer(entries + index) + offset).assumingMemoryBound(to: StreamState.self)
+    }
     private var slots: [Int32]
     private var mask: Int
     private var newest: Int32 = -1
@@ -351,7 +353,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         touch(index)
 
         if entries[index].decided {
-            if flags.contains(.fin) { entries[index][direction].sawFIN = true }
+            if flags.contains(.fin) { stream(index, direction).pointee.sawFIN = true }
             if flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN)
                 || entries[index].closingSince != nil
             {
@@ -373,7 +375,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         {
             settle(index, sink: &sink)
         }
-        if flags.contains(.fin) { entries[index][direction].sawFIN = true }
+        if flags.contains(.fin) { stream(index, direction).pointee.sawFIN = true }
         if entries[index].closingSince == nil,
             flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN)
         {
@@ -389,10 +391,10 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             now &- since <= limits.maximumReorderWaitNanos
         else { return false }
         for direction in [FlowDirection.fromOriginator, .fromResponder] {
-            let stream = entries[index][direction]
-            if !stream.pending.isEmpty { return true }
-            if stream.wanted, stream.synchronised, stream.peerHasAcknowledged,
-                Int32(bitPattern: stream.acknowledgedByPeer &- stream.nextSequence) > 1
+            let state = stream(index, direction)
+            if !state.pointee.pending.isEmpty { return true }
+            if state.pointee.wanted, state.pointee.synchronised, state.pointee.peerHasAcknowledged,
+                Int32(bitPattern: state.pointee.acknowledgedByPeer &- state.pointee.nextSequence) > 1
             {
                 return true
             }
@@ -423,14 +425,16 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// this entry began with. A SYN that arrives after its own SYN-ACK (capture reordering)
     /// finds its direction not yet synchronised and is taken as part of this connection.
     private func startsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
-        if entries[index][direction].sawSYN { return entries[index][direction].initialSequence != segment.sequence }
+        if stream(index, direction).pointee.sawSYN {
+            return stream(index, direction).pointee.initialSequence != segment.sequence
+        }
         // The SYN that the peer's SYN-ACK already acknowledged, shown late (with its data,
         // which the acknowledgment covers when TCP Fast Open took it, RFC 7413 3).
-        if let inferred = entries[index][direction].inferredStart {
+        if let inferred = stream(index, direction).pointee.inferredStart {
             let covered = Int(Int32(bitPattern: inferred &- (segment.sequence &+ 1)))
             if covered >= 0, covered <= segment.payloadLength { return false }
         }
-        return entries[index][direction].synchronised || entries[index].decided
+        return stream(index, direction).pointee.synchronised || entries[index].decided
     }
 
     /// A SYN-ACK on a flow whose handshake is decided starts a new connection on the same
@@ -439,10 +443,10 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// late). A retransmitted SYN-ACK or an old duplicate changes nothing.
     private func synAckStartsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
         guard entries[index].decided else { return false }
-        let stream = entries[index][direction]
-        if stream.sawSYN { return stream.initialSequence != segment.sequence }
-        let behind = Int(Int32(bitPattern: stream.nextSequence &- (segment.sequence &+ 1)))
-        return !stream.synchronised || behind < 0 || behind > limits.maximumSequenceLead
+        let state = stream(index, direction)
+        if state.pointee.sawSYN { return state.pointee.initialSequence != segment.sequence }
+        let behind = Int(Int32(bitPattern: state.pointee.nextSequence &- (segment.sequence &+ 1)))
+        return !state.pointee.synchronised || behind < 0 || behind > limits.maximumSequenceLead
     }
 
     // MARK: byte stream
@@ -455,39 +459,39 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     ) {
         let isSYN = segment.flags.contains(.syn)
         if isSYN {
-            if !entries[index][direction].sawSYN {
-                entries[index][direction].sawSYN = true
-                entries[index][direction].initialSequence = segment.sequence
-            } else if segment.sequence != entries[index][direction].initialSequence,
-                !entries[index][direction].delivered
+            if !stream(index, direction).pointee.sawSYN {
+                stream(index, direction).pointee.sawSYN = true
+                stream(index, direction).pointee.initialSequence = segment.sequence
+            } else if segment.sequence != stream(index, direction).pointee.initialSequence,
+                !stream(index, direction).pointee.delivered
             {
                 // Another SYN-ACK, another space: taken if the peer acknowledges it.
-                entries[index][direction].alternateStart = segment.sequence &+ 1
+                stream(index, direction).pointee.alternateStart = segment.sequence &+ 1
             }
-            if !entries[index][direction].synchronised
-                || (direction == .fromOriginator && entries[index][direction].inferredStart != nil
-                    && !entries[index][direction].delivered)
+            if !stream(index, direction).pointee.synchronised
+                || (direction == .fromOriginator && stream(index, direction).pointee.inferredStart != nil
+                    && !stream(index, direction).pointee.delivered)
             {
                 // The stream starts here; a start inferred from the SYN-ACK may lie past data
                 // this SYN carries (TCP Fast Open).
-                entries[index][direction].nextSequence = segment.sequence &+ 1
-                entries[index][direction].synchronised = true
+                stream(index, direction).pointee.nextSequence = segment.sequence &+ 1
+                stream(index, direction).pointee.synchronised = true
             }
         }
-        if !isSYN, direction == .fromOriginator, let alternate = entries[index][direction].alternateStart,
+        if !isSYN, direction == .fromOriginator, let alternate = stream(index, direction).pointee.alternateStart,
             segment.sequence == alternate
         {
             // The SYN-ACK acknowledged a SYN not seen; this segment sits where it said.
             adoptAlternateStart(index, direction)
         }
         let length = segment.payloadLength
-        guard length > 0, entries[index][direction].wanted else { return }
+        guard length > 0, stream(index, direction).pointee.wanted else { return }
         let dataSequence = isSYN ? segment.sequence &+ 1 : segment.sequence
-        if !entries[index][direction].synchronised {
-            entries[index][direction].nextSequence = dataSequence
-            entries[index][direction].synchronised = true
+        if !stream(index, direction).pointee.synchronised {
+            stream(index, direction).pointee.nextSequence = dataSequence
+            stream(index, direction).pointee.synchronised = true
         }
-        let offset = Int(Int32(bitPattern: dataSequence &- entries[index][direction].nextSequence))
+        let offset = Int(Int32(bitPattern: dataSequence &- stream(index, direction).pointee.nextSequence))
         if offset > limits.maximumSequenceLead || offset < -limits.maximumSequenceLead {
             counters.outOfWindowSegments += 1
             entries[index].consumer.ignoredOutOfWindow(from: direction)
@@ -495,7 +499,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         }
         if offset + length <= 0 {
             counters.retransmittedBytes += Int64(length)
-            if entries[index][direction].differs(segment.payload, at: dataSequence) {
+            if stream(index, direction).pointee.differs(segment.payload, at: dataSequence) {
                 counters.conflictingOverlaps += 1
             }
             return
@@ -503,7 +507,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         let acknowledgment = segment.flags.contains(.ack) ? segment.acknowledgment : nil
         if offset <= 0 {
             if offset < 0,
-                entries[index][direction].differs(
+                stream(index, direction).pointee.differs(
                     UnsafeRawBufferPointer(rebasing: segment.payload.prefix(-offset)),
                     at: dataSequence
                 )
@@ -522,7 +526,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
                     index,
                     direction,
                     rest,
-                    sequence: entries[index][direction].nextSequence,
+                    sequence: stream(index, direction).pointee.nextSequence,
                     wireLength: length - trim,
                     acknowledgment: acknowledgment,
                     sink: &sink
@@ -543,8 +547,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             acknowledgment: acknowledgment,
             sink: &sink
         )
-        if entries[index][direction].peerHasAcknowledged,
-            Int32(bitPattern: entries[index][direction].acknowledgedByPeer &- dataSequence) >= 0
+        if stream(index, direction).pointee.peerHasAcknowledged,
+            Int32(bitPattern: stream(index, direction).pointee.acknowledgedByPeer &- dataSequence) >= 0
         {
             // The peer acknowledged past the hole: its bytes were sent, and wait to be shown.
             stall(index, direction)
@@ -557,22 +561,23 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     @inline(__always)
     private func waitsForPeer(_ index: Int, _ direction: FlowDirection, _ acknowledgment: UInt32) -> Bool {
         let peer = direction.reversed
-        guard entries[index][peer].wanted, entries[index][peer].synchronised else { return false }
+        guard stream(index, peer).pointee.wanted, stream(index, peer).pointee.synchronised else { return false }
         // A SYN-ACK showed that the peer's SYN was sent, and it was not shown yet: it may carry
         // the first bytes (TCP Fast Open), which the SYN-ACK's acknowledgment already covers.
-        if peer == .fromOriginator, entries[index][peer].inferredStart != nil, !entries[index][peer].sawSYN,
-            !entries[index][peer].delivered
+        if peer == .fromOriginator, stream(index, peer).pointee.inferredStart != nil,
+            !stream(index, peer).pointee.sawSYN,
+            !stream(index, peer).pointee.delivered
         {
             return true
         }
-        return Int32(bitPattern: acknowledgment &- entries[index][peer].nextSequence) > 1
+        return Int32(bitPattern: acknowledgment &- stream(index, peer).pointee.nextSequence) > 1
     }
 
     /// Starts the wait of `direction`'s held bytes, unless one runs already.
     @inline(__always)
     private mutating func stall(_ index: Int, _ direction: FlowDirection) {
-        if entries[index][direction].stalledSince == nil, !entries[index][direction].pending.isEmpty {
-            entries[index][direction].stalledSince = now
+        if stream(index, direction).pointee.stalledSince == nil, !stream(index, direction).pointee.pending.isEmpty {
+            stream(index, direction).pointee.stalledSince = now
         }
     }
 
@@ -580,11 +585,11 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// bytes go on without the peer bytes they answer.
     private mutating func expireStalls(_ index: Int, sink: inout Consumer.Sink) {
         for direction in [FlowDirection.fromOriginator, .fromResponder] {
-            guard let since = entries[index][direction].stalledSince,
+            guard let since = stream(index, direction).pointee.stalledSince,
                 now &- since > limits.maximumReorderWaitNanos, !entries[index].decided
             else { continue }
             counters.reorderWaitsExpired += 1
-            entries[index][direction].stalledSince = nil
+            stream(index, direction).pointee.stalledSince = nil
             jumpToPending(index, direction, sink: &sink)
         }
         if !entries[index].decided { settle(index, sink: &sink) }
@@ -616,20 +621,20 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         let captured = bytes.count - capturedTrim
         let delivered = UnsafeRawBufferPointer(rebasing: bytes[(bytes.startIndex + capturedTrim)...])
         if captured > 0 {
-            entries[index][direction].remember(
+            stream(index, direction).pointee.remember(
                 delivered,
-                endingAt: entries[index][direction].nextSequence &+ UInt32(truncatingIfNeeded: captured)
+                endingAt: stream(index, direction).pointee.nextSequence &+ UInt32(truncatingIfNeeded: captured)
             )
         }
-        entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
-        entries[index][direction].stalledSince = nil
-        entries[index][direction].delivered = true
-        entries[index][direction].alternateStart = nil
+        stream(index, direction).pointee.nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
+        stream(index, direction).pointee.stalledSince = nil
+        stream(index, direction).pointee.delivered = true
+        stream(index, direction).pointee.alternateStart = nil
         if captured > 0 {
             let interest = entries[index].consumer.receive(delivered, from: direction, at: now, sink: &sink)
             apply(interest, index, sink: &sink)
         }
-        if captured < wireRemaining, entries[index][direction].wanted {
+        if captured < wireRemaining, stream(index, direction).pointee.wanted {
             counters.gaps += 1
             counters.gapBytes += Int64(wireRemaining - captured)
             let interest = entries[index].consumer.skip(wireRemaining - captured, from: direction, sink: &sink)
@@ -667,10 +672,10 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         guard count > 0 else { return }
         counters.gaps += 1
         counters.gapBytes += Int64(count)
-        entries[index][direction].nextSequence &+= UInt32(truncatingIfNeeded: count)
-        entries[index][direction].stalledSince = nil
-        entries[index][direction].delivered = true
-        entries[index][direction].alternateStart = nil
+        stream(index, direction).pointee.nextSequence &+= UInt32(truncatingIfNeeded: count)
+        stream(index, direction).pointee.stalledSince = nil
+        stream(index, direction).pointee.delivered = true
+        stream(index, direction).pointee.alternateStart = nil
         let interest = entries[index].consumer.skip(count, from: direction, sink: &sink)
         apply(interest, index, sink: &sink)
     }
@@ -688,18 +693,18 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             return
         }
         for direction in [FlowDirection.fromOriginator, .fromResponder]
-        where !interest.contains(direction) && entries[index][direction].wanted {
-            entries[index][direction].wanted = false
+        where !interest.contains(direction) && stream(index, direction).pointee.wanted {
+            stream(index, direction).pointee.wanted = false
             releasePending(index, direction)
         }
     }
 
     private mutating func releasePending(_ index: Int, _ direction: FlowDirection) {
-        bufferedBytes -= entries[index][direction].pendingBytes
-        entries[index][direction].pending = []
-        entries[index][direction].pendingBytes = 0
-        entries[index][direction].recent = []
-        entries[index][direction].recentCount = 0
+        bufferedBytes -= stream(index, direction).pointee.pendingBytes
+        stream(index, direction).pointee.pending = []
+        stream(index, direction).pointee.pendingBytes = 0
+        stream(index, direction).pointee.recent = []
+        stream(index, direction).pointee.recentCount = 0
     }
 
     /// Delivers held segments that the stream position has reached, unless they wait for
@@ -713,8 +718,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     ) -> Bool {
         var progressed = false
         var force = forceFirst
-        while entries[index][direction].wanted, let first = entries[index][direction].pending.first {
-            let offset = Int(Int32(bitPattern: first.sequence &- entries[index][direction].nextSequence))
+        while stream(index, direction).pointee.wanted, let first = stream(index, direction).pointee.pending.first {
+            let offset = Int(Int32(bitPattern: first.sequence &- stream(index, direction).pointee.nextSequence))
             if offset > 0 { return progressed }
             if !force, offset + first.wireLength > 0, let acknowledgment = first.acknowledgment,
                 waitsForPeer(index, direction, acknowledgment)
@@ -724,8 +729,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             }
             force = false
             progressed = true
-            entries[index][direction].pending.removeFirst()
-            entries[index][direction].pendingBytes -= first.bytes.count
+            stream(index, direction).pointee.pending.removeFirst()
+            stream(index, direction).pointee.pendingBytes -= first.bytes.count
             bufferedBytes -= first.bytes.count
             if offset + first.wireLength <= 0 {
                 counters.retransmittedBytes += Int64(first.wireLength)
@@ -741,8 +746,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// Skips to the first held segment and delivers it, whatever it waits for, and what can
     /// follow it.
     private mutating func jumpToPending(_ index: Int, _ direction: FlowDirection, sink: inout Consumer.Sink) {
-        guard let first = entries[index][direction].pending.first else { return }
-        let hole = Int(Int32(bitPattern: first.sequence &- entries[index][direction].nextSequence))
+        guard let first = stream(index, direction).pointee.pending.first else { return }
+        let hole = Int(Int32(bitPattern: first.sequence &- stream(index, direction).pointee.nextSequence))
         skip(index, direction, hole, sink: &sink)
         drainPending(index, direction, forceFirst: true, sink: &sink)
     }
@@ -758,36 +763,39 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         handshake: Bool,
         sink: inout Consumer.Sink
     ) {
-        if direction == .fromResponder, let alternate = entries[index][direction].alternateStart, ack == alternate,
+        if direction == .fromResponder, let alternate = stream(index, direction).pointee.alternateStart,
+            ack == alternate,
             !handshake
         {
             // The peer acknowledged the other SYN-ACK's space (Suricata's SYN/ACK queue).
             adoptAlternateStart(index, direction)
-        } else if handshake, direction == .fromOriginator, entries[index][direction].synchronised,
-            !entries[index][direction].delivered,
-            ack != entries[index][direction].nextSequence
+        } else if handshake, direction == .fromOriginator, stream(index, direction).pointee.synchronised,
+            !stream(index, direction).pointee.delivered,
+            ack != stream(index, direction).pointee.nextSequence
         {
             // A SYN-ACK for another SYN than the one seen (a retransmission with a new ISN).
-            entries[index][direction].alternateStart = ack
+            stream(index, direction).pointee.alternateStart = ack
         }
-        if !entries[index][direction].synchronised, !entries[index][direction].peerHasAcknowledged,
-            handshake || entries[index][direction.reversed].sawSYN
+        if !stream(index, direction).pointee.synchronised, !stream(index, direction).pointee.peerHasAcknowledged,
+            handshake || stream(index, direction.reversed).pointee.sawSYN
         {
-            entries[index][direction].nextSequence = ack
-            entries[index][direction].synchronised = true
-            entries[index][direction].inferredStart = ack
+            stream(index, direction).pointee.nextSequence = ack
+            stream(index, direction).pointee.synchronised = true
+            stream(index, direction).pointee.inferredStart = ack
         }
-        if !entries[index][direction].peerHasAcknowledged
-            || Int32(bitPattern: ack &- entries[index][direction].acknowledgedByPeer) > 0
+        if !stream(index, direction).pointee.peerHasAcknowledged
+            || Int32(bitPattern: ack &- stream(index, direction).pointee.acknowledgedByPeer) > 0
         {
-            entries[index][direction].acknowledgedByPeer = ack
-            entries[index][direction].peerHasAcknowledged = true
+            stream(index, direction).pointee.acknowledgedByPeer = ack
+            stream(index, direction).pointee.peerHasAcknowledged = true
         }
-        guard entries[index][direction].wanted, entries[index][direction].synchronised,
-            !entries[index][direction].pending.isEmpty
+        guard stream(index, direction).pointee.wanted, stream(index, direction).pointee.synchronised,
+            !stream(index, direction).pointee.pending.isEmpty
         else { return }
-        let first = entries[index][direction].pending[0].sequence
-        if Int32(bitPattern: ack &- entries[index][direction].nextSequence) > 0, Int32(bitPattern: first &- ack) <= 0 {
+        let first = stream(index, direction).pointee.pending[0].sequence
+        if Int32(bitPattern: ack &- stream(index, direction).pointee.nextSequence) > 0,
+            Int32(bitPattern: first &- ack) <= 0
+        {
             stall(index, direction)
         }
     }
@@ -796,21 +804,23 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// handshake that the other side completed is the one that counts). Held bytes outside
     /// the new space's window are dropped.
     private mutating func adoptAlternateStart(_ index: Int, _ direction: FlowDirection) {
-        guard let start = entries[index][direction].alternateStart else { return }
+        guard let start = stream(index, direction).pointee.alternateStart else { return }
         counters.sequenceSpacesAdopted += 1
-        entries[index][direction].alternateStart = nil
-        entries[index][direction].nextSequence = start
-        entries[index][direction].initialSequence = start &- 1
-        entries[index][direction].synchronised = true
-        entries[index][direction].stalledSince = nil
-        guard !entries[index][direction].pending.isEmpty else { return }
+        stream(index, direction).pointee.alternateStart = nil
+        stream(index, direction).pointee.nextSequence = start
+        stream(index, direction).pointee.initialSequence = start &- 1
+        stream(index, direction).pointee.synchronised = true
+        stream(index, direction).pointee.stalledSince = nil
+        guard !stream(index, direction).pointee.pending.isEmpty else { return }
         func offset(_ held: PendingSegment) -> Int { Int(Int32(bitPattern: held.sequence &- start)) }
-        var kept = entries[index][direction].pending.filter { (0...limits.maximumSequenceLead).contains(offset($0)) }
+        var kept = stream(index, direction).pointee.pending.filter {
+            (0...limits.maximumSequenceLead).contains(offset($0))
+        }
         kept.sort { offset($0) < offset($1) }
         let keptBytes = kept.reduce(0) { $0 + $1.bytes.count }
-        bufferedBytes -= entries[index][direction].pendingBytes - keptBytes
-        entries[index][direction].pending = kept
-        entries[index][direction].pendingBytes = keptBytes
+        bufferedBytes -= stream(index, direction).pointee.pendingBytes - keptBytes
+        stream(index, direction).pointee.pending = kept
+        stream(index, direction).pointee.pendingBytes = keptBytes
     }
 
     /// Holds an out-of-order segment. Bytes already held win over new copies (first copy
@@ -825,11 +835,11 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         sink: inout Consumer.Sink
     ) {
         counters.outOfOrderSegments += 1
-        let base = entries[index][direction].nextSequence
+        let base = stream(index, direction).pointee.nextSequence
         func position(_ s: UInt32) -> Int { Int(Int32(bitPattern: s &- base)) }
         // Cut the new segment into the pieces no held segment covers.
         var pieces: [(start: Int, end: Int)] = [(position(sequence), position(sequence) + wireLength)]
-        for held in entries[index][direction].pending {
+        for held in stream(index, direction).pointee.pending {
             let heldStart = position(held.sequence)
             let heldEnd = heldStart + held.wireLength
             var next: [(start: Int, end: Int)] = []
@@ -864,17 +874,18 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             let copyStart = piece.start - newStart
             let copied =
                 capturedEnd > copyStart ? Array(UnsafeRawBufferPointer(rebasing: bytes[copyStart..<capturedEnd])) : []
-            while entries[index][direction].wanted, !entries[index][direction].pending.isEmpty,
-                entries[index][direction].pending.count >= limits.maximumPendingSegmentsPerDirection
-                    || entries[index][direction].pendingBytes + copied.count > limits.maximumPendingBytesPerDirection
+            while stream(index, direction).pointee.wanted, !stream(index, direction).pointee.pending.isEmpty,
+                stream(index, direction).pointee.pending.count >= limits.maximumPendingSegmentsPerDirection
+                    || stream(index, direction).pointee.pendingBytes + copied.count
+                        > limits.maximumPendingBytesPerDirection
                     || bufferedBytes + copied.count > limits.maximumPendingBytesTotal
             {
                 counters.bufferLimitGaps += 1
                 jumpToPending(index, direction, sink: &sink)
             }
-            guard entries[index][direction].wanted else { return }
+            guard stream(index, direction).pointee.wanted else { return }
             let pieceSequence = base &+ UInt32(truncatingIfNeeded: piece.start)
-            let offsetNow = Int(Int32(bitPattern: pieceSequence &- entries[index][direction].nextSequence))
+            let offsetNow = Int(Int32(bitPattern: pieceSequence &- stream(index, direction).pointee.nextSequence))
             if offsetNow < 0 {
                 // Buffer pressure moved the stream past this piece's start.
                 copied.withUnsafeBytes {
@@ -897,10 +908,10 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
                 acknowledgment: acknowledgment
             )
             let at =
-                entries[index][direction].pending.firstIndex { position($0.sequence) > piece.start }
-                ?? entries[index][direction].pending.count
-            entries[index][direction].pending.insert(held, at: at)
-            entries[index][direction].pendingBytes += copied.count
+                stream(index, direction).pointee.pending.firstIndex { position($0.sequence) > piece.start }
+                ?? stream(index, direction).pointee.pending.count
+            stream(index, direction).pointee.pending.insert(held, at: at)
+            stream(index, direction).pointee.pendingBytes += copied.count
             bufferedBytes += copied.count
             counters.peakBufferedBytes = max(counters.peakBufferedBytes, bufferedBytes)
         }
@@ -983,8 +994,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         if !entries[index].decided {
             // Bytes still held after a hole: declare the hole and hand them over.
             for direction in [FlowDirection.fromOriginator, .fromResponder] {
-                while !entries[index].decided, entries[index][direction].wanted,
-                    !entries[index][direction].pending.isEmpty
+                while !entries[index].decided, stream(index, direction).pointee.wanted,
+                    !stream(index, direction).pointee.pending.isEmpty
                 {
                     jumpToPending(index, direction, sink: &sink)
                 }
