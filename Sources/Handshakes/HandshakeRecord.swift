@@ -116,9 +116,33 @@ public struct ServerTraits: Sendable, Hashable {
     /// RFC 6994), which a server sends only to a client that asked for one, and without the
     /// NOPs that padded it at the end.
     static func hostOptionLayout(_ layout: [UInt8]) -> String {
-        var kinds = layout.filter { $0 != 34 && $0 != 254 }
-        if kinds.count < layout.count { while kinds.last == 1 { kinds.removeLast() } }
-        return kinds.map(String.init).joined(separator: ",")
+        func isCookie(_ kind: UInt8) -> Bool { kind == 34 || kind == 254 }
+        // Kinds written: all but cookies, and with a cookie dropped, no NOPs after the last other.
+        var end = layout.count
+        if layout.contains(where: isCookie) {
+            while end > 0, layout[end - 1] == 1 || isCookie(layout[end - 1]) { end -= 1 }
+        }
+        // Once per SYN-ACK: digits straight into the string's storage (at most "255," a kind).
+        return String(unsafeUninitializedCapacity: end * 4) { buffer in
+            var written = 0
+            for kind in layout[..<end] where !isCookie(kind) {
+                if written > 0 {
+                    buffer[written] = UInt8(ascii: ",")
+                    written += 1
+                }
+                if kind >= 100 {
+                    buffer[written] = UInt8(ascii: "0") + kind / 100
+                    written += 1
+                }
+                if kind >= 10 {
+                    buffer[written] = UInt8(ascii: "0") + kind / 10 % 10
+                    written += 1
+                }
+                buffer[written] = UInt8(ascii: "0") + kind % 10
+                written += 1
+            }
+            return written
+        }
     }
 }
 

@@ -267,3 +267,22 @@ private struct KeyTable: RecordFieldVisitor {
         #expect(String(text[start.upperBound..<stop.lowerBound]) == generated)
     }
 }
+
+/// The SYN-ACK option layout kept as a server trait: a TCP Fast Open cookie (34, or 254 in
+/// RFC 6994's experimental form) and the NOPs that padded it at the end are left out, since a
+/// server sends one only to a client that asked (tcp-fastopen.pcap shows both on one nginx).
+@Suite struct ServerTraitTests {
+    @Test(arguments: [
+        ([2, 4, 8, 1, 3] as [UInt8], "2,4,8,1,3"),
+        ([2, 4, 8, 1, 3, 34, 1, 1], "2,4,8,1,3"),
+        ([2, 4, 8, 1, 3, 254, 1, 1], "2,4,8,1,3"),
+        ([34, 1, 1, 2], "1,1,2"),
+        ([2, 1, 34, 1], "2"),
+        ([2, 1, 1], "2,1,1"),
+        ([], ""),
+        ([255, 30, 0], "255,30,0"),
+    ])
+    func fastOpenCookiesAreNotAHostTrait(layout: [UInt8], expected: String) {
+        #expect(ServerTraits.hostOptionLayout(layout) == expected)
+    }
+}
