@@ -4,6 +4,8 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+// Every stage of the product is built alike (issue 20): exclusivity checks off and
+// cross-module optimisation in release builds (debug builds, and so the tests, keep the checks).
 let optimised: [SwiftSetting] =
     strict + [
         .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))
@@ -69,27 +71,27 @@ let package = Package(
         .target(
             name: "Linking",
             dependencies: ["Capture", "Packets", "TLSWire", "Handshakes"],
-            swiftSettings: strict
+            swiftSettings: optimised
         ),
         .target(
             name: "Resumption",
             dependencies: ["Handshakes", "Linking", .product(name: "HeapModule", package: "swift-collections")],
-            swiftSettings: strict
+            swiftSettings: optimised
         ),
-        .target(name: "Stickiness", dependencies: ["Handshakes", "Linking", "Resumption"], swiftSettings: strict),
+        .target(name: "Stickiness", dependencies: ["Handshakes", "Linking", "Resumption"], swiftSettings: optimised),
         .target(
             name: "Reports",
             dependencies: [
                 "Handshakes", "Resumption", "Stickiness", .product(name: "HeapModule", package: "swift-collections"),
             ],
-            swiftSettings: strict
+            swiftSettings: optimised
         ),
         // Extraction, pairing, linking and the analyses wired together: the one way from
         // inputs to analysed records, for the command line and the tests.
         .target(
             name: "Pipeline",
             dependencies: ["Capture", "Reassembly", "Handshakes", "Extraction", "Linking", "Resumption", "Stickiness"],
-            swiftSettings: strict
+            swiftSettings: optimised
         ),
         .executableTarget(
             name: "tlsreuse",
@@ -97,7 +99,7 @@ let package = Package(
                 "Capture", "Handshakes", "Extraction", "Linking", "Resumption", "Stickiness", "Pipeline", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strict
+            swiftSettings: optimised
         ),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "CPcap", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "TestSupport"], swiftSettings: strict),
