@@ -63,8 +63,9 @@ public struct JSONWriter {
     public mutating func key(_ key: StaticString) {
         prepareEntry()
         bytes.append(UInt8(ascii: "\""))
-        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        bytes.append(contentsOf: UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
         afterKey = true
     }
 
@@ -76,13 +77,61 @@ public struct JSONWriter {
         prepareEntry()
         bytes.append(contentsOf: text.utf8)
     }
-    public mutating func int<I: BinaryInteger>(_ value: I) { raw(String(value)) }
+    public mutating func int<I: BinaryInteger>(_ value: I) {
+        guard let value = Int64(exactly: value) else { return raw(String(value)) }
+        prepareEntry()
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDecimal(value.magnitude)
+    }
     public mutating func bool(_ value: Bool) { raw(value ? "true" : "false") }
     public mutating func null() { raw("null") }
+
+    /// Epoch seconds with six decimals, `epochSeconds(_:)`'s form, written in place.
+    public mutating func epochSeconds(_ nanos: Int64) {
+        prepareEntry()
+        let micros = nanos.magnitude / 1000
+        if nanos < 0 && micros > 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDecimal(micros / 1_000_000)
+        bytes.append(UInt8(ascii: "."))
+        appendDecimal(micros % 1_000_000, width: 6)
+    }
+
+    /// The decimal digits of `value`, at least `width` of them (zeros in front), with no
+    /// string between.
+    private mutating func appendDecimal(_ value: UInt64, width: Int = 1) {
+        var digits = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        let count = max(digits, width)
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            var rest = value
+            var index = start + count - 1
+            for _ in 0..<digits {
+                buffer[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                index -= 1
+            }
+        }
+    }
     public mutating func double(_ value: Double, decimals: Int = 6) { raw(formatFixed(value, decimals: decimals)) }
 
     private mutating func appendQuoted(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most values (hex, names, versions) need no escape: one scan, one copy.
+        let plain = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+            for byte in utf8 where byte < 0x20 || byte >= 0x7f || byte == 0x22 || byte == 0x5c { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if plain == true {
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         if !text.utf8.allSatisfy({ $0 < 0x80 }) {
             appendQuotedScalars(text)
             bytes.append(UInt8(ascii: "\""))

@@ -151,7 +151,7 @@ struct JSONRecordWriter: RecordFieldVisitor {
 
     private mutating func put(_ scalar: ScalarValue, _ kind: FieldKind) {
         switch (scalar, kind) {
-        case let (.integer(nanos), .time): json.raw(epochSeconds(nanos))
+        case let (.integer(nanos), .time): json.epochSeconds(nanos)
         case let (.integer(seconds), .wholeSeconds): json.raw(epochSeconds(whole: seconds))
         case let (.integer(value), _): json.int(value)
         case let (.number(seconds), _): json.double(seconds, decimals: 3)
@@ -221,8 +221,8 @@ extension JSONWriter {
         case .null: null()
         case let .bool(b): bool(b)
         case let .int(i): int(i)
-        case let .timestamp(nanos): raw(epochSeconds(nanos))
-        case let .wholeSeconds(seconds): raw(epochSeconds(whole: seconds))
+        case let .timestamp(nanos): epochSeconds(nanos)
+        case let .wholeSeconds(seconds): raw(Reports.epochSeconds(whole: seconds))
         case let .seconds(s): double(s, decimals: 3)
         case let .string(s): string(s)
         case let .strings(list):
