@@ -63,7 +63,7 @@ public struct JSONWriter {
     public mutating func key(_ key: StaticString) {
         prepareEntry()
         bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
         bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
         afterKey = true
@@ -83,8 +83,13 @@ public struct JSONWriter {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         appendDecimal(value.magnitude)
     }
-    public mutating func bool(_ value: Bool) { raw(value ? "true" : "false") }
-    public mutating func null() { raw("null") }
+    public mutating func bool(_ value: Bool) { literal(value ? "true" : "false") }
+    public mutating func null() { literal("null") }
+
+    private mutating func literal(_ text: StaticString) {
+        prepareEntry()
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
 
     /// Epoch seconds with six decimals, `epochSeconds(_:)`'s form, written in place.
     public mutating func epochSeconds(_ nanos: Int64) {
