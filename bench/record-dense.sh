@@ -90,16 +90,31 @@ s_time() {
 }
 connections() { awk '{n += $1} END {print n + 0}' "$work/counts" 2>/dev/null || echo 0; }
 
+# start_capture FILE FILTER / stop_capture FILE : tcpdump on the client's side of the veth
+# into FILE.part, renamed FILE when stopped.
+start_capture() {
+    rm -f "$1.part"
+    ip netns exec "$client" tcpdump -i veth-cli -s 0 -B 131072 -w "$1.part" "$2" 2>"$work/tcpdump.log" &
+    capture_pid=$!
+    sleep 2
+}
+stop_capture() {
+    sleep 1
+    kill -INT "$capture_pid"
+    wait "$capture_pid" 2>/dev/null || true
+    capture_pid=
+    mv "$1.part" "$1"
+    echo "$(basename "$1"): $(grep -o '^[0-9]* packets captured' "$work/tcpdump.log")" >&2
+}
+
 # record FILE FILTER TARGETS... : captures s_time rounds (new and resumed, TLS 1.2 and 1.3)
 # against each target until MIN_CONNECTIONS.
 record() {
     local file=$1 filter=$2
     shift 2
     [ -f "$file" ] && return
-    rm -f "$work/counts" "$file.part"
-    ip netns exec "$client" tcpdump -i veth-cli -s 0 -B 131072 -w "$file.part" "$filter" 2>"$work/tcpdump.log" &
-    capture_pid=$!
-    sleep 2
+    rm -f "$work/counts"
+    start_capture "$file" "$filter"
     local round=0
     while [ "$(connections)" -lt "$min_connections" ]; do
         round=$((round + 1))
@@ -110,14 +125,9 @@ record() {
             s_time "$target" -reuse -time 1 -tls1_3
             [ "$(connections)" -ge "$min_connections" ] && break
         done
-        echo "$(basename "$file") round $round: $(connections) connections" >&2
+        echo "$(basename "$file") round $round: $(connections) connections (s_time's count)" >&2
     done
-    sleep 1
-    kill -INT "$capture_pid"
-    wait "$capture_pid" 2>/dev/null || true
-    capture_pid=
-    mv "$file.part" "$file"
-    echo "$(basename "$file"): $(connections) TLS connections (s_time's count), $(grep -o '^[0-9]* packets captured' "$work/tcpdump.log")" >&2
+    stop_capture "$file"
 }
 
 record "$PWD/work/dense.pcap" "tcp port 443" 10.98.0.1:443
@@ -132,21 +142,12 @@ if [ ! -f "$many" ]; then
     for i in $(seq 0 $((per_run - 1))); do
         printf 'url = "https://10.98.0.1:%d/"\noutput = "/dev/null"\n' $((10001 + i % (servers - 1))) >>"$work/urls"
     done
-    rm -f "$many.part"
-    ip netns exec "$client" tcpdump -i veth-cli -s 0 -B 131072 -w "$many.part" "tcp portrange 10001-$((10000 + servers))" \
-        2>"$work/tcpdump.log" &
-    capture_pid=$!
-    sleep 2
+    start_capture "$many" "tcp portrange 10001-$((10000 + servers))"
     for version in "--tlsv1.2 --tls-max 1.2" "--tlsv1.3"; do
         for sessions in "" "--no-sessionid"; do
             # shellcheck disable=SC2086
-            ip netns exec "$client" curl -sk --parallel --parallel-max 32 $version $sessions -K "$work/urls" || true
+            ip netns exec "$client" curl -sk --no-progress-meter --parallel --parallel-max 32 $version $sessions -K "$work/urls" || true
         done
     done
-    sleep 1
-    kill -INT "$capture_pid"
-    wait "$capture_pid" 2>/dev/null || true
-    capture_pid=
-    mv "$many.part" "$many"
-    echo "$(basename "$many"): $((per_run * 4)) requests, $(grep -o '^[0-9]* packets captured' "$work/tcpdump.log")" >&2
+    stop_capture "$many"
 fi
