@@ -45,8 +45,30 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     public var description: String {
         if !isIPv6 {
+            // Dotted quad written digit by digit: at most 15 bytes, a small string (no allocation).
             let v = ipv4Value
-            return "\(v >> 24).\(v >> 16 & 0xff).\(v >> 8 & 0xff).\(v & 0xff)"
+            return String(unsafeUninitializedCapacity: 15) { buffer in
+                var written = 0
+                func put(_ octet: UInt8) {
+                    if octet >= 100 {
+                        buffer[written] = UInt8(ascii: "0") + octet / 100
+                        written += 1
+                    }
+                    if octet >= 10 {
+                        buffer[written] = UInt8(ascii: "0") + octet / 10 % 10
+                        written += 1
+                    }
+                    buffer[written] = UInt8(ascii: "0") + octet % 10
+                    written += 1
+                }
+                put(UInt8(truncatingIfNeeded: v >> 24))
+                for shift: UInt32 in stride(from: 16, through: 0, by: -8) {
+                    buffer[written] = UInt8(ascii: ".")
+                    written += 1
+                    put(UInt8(truncatingIfNeeded: v >> shift))
+                }
+                return written
+            }
         }
         var groups = [UInt16](repeating: 0, count: 8)
         for i in 0..<4 {

@@ -1,4 +1,5 @@
 import Capture
+import Glibc
 import Packets
 import TestSupport
 import Testing
@@ -229,5 +230,25 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
         #expect(IPAddress("192.0.2.33")?.description == "192.0.2.33")
         #expect(IPAddress("192.0.2.33")?.isIPv6 == false)
         for bad in ["256.1.1.1", "1.2.3", "1::2::3", "12345::", "", "a.b.c.d"] { #expect(IPAddress(bad) == nil) }
+    }
+}
+
+/// IPv4 text against the C library's inet_ntop, on the edges of each octet's digit count
+/// and on random addresses.
+@Suite struct IPv4TextTests {
+    @Test func dottedQuadAgreesWithInetNtop() {
+        var generator = SystemRandomNumberGenerator()
+        let edges: [UInt32] = [0, 9, 10, 99, 100, 199, 255]
+        var values: [UInt32] = []
+        for a in edges { for b in edges { values.append(a << 24 | b << 16 | b << 8 | a) } }
+        values += (0..<5000).map { _ in UInt32.random(in: 0...UInt32.max, using: &generator) }
+        for value in values {
+            let networkOrder = value.bigEndian
+            var address = in_addr(s_addr: networkOrder)
+            var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            inet_ntop(AF_INET, &address, &buffer, socklen_t(buffer.count))
+            let expected = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            #expect(IPAddress(ipv4: networkOrder).description == expected)
+        }
     }
 }
