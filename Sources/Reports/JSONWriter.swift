@@ -1,195 +1,289 @@
+/// The bytes a `JSONWriter` has written: a buffer of its own, so appending a byte or a run
+/// of bytes is a store or a copy (Array's append took its generic path for byte runs).
+final class JSONBytes {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    /// Shared by writers made without capacity; never written to, since it is never the only
+    /// reference (`JSONWriter.buffer` copies it first).
+    nonisolated(unsafe) static let empty = JSONBytes(capacity: 0)
+
+    func copy() -> JSONBytes {
+        let copy = JSONBytes(capacity: capacity)
+        copy.append(UnsafeBufferPointer(start: base, count: count))
+        return copy
+    }
+
+    @inline(__always)
+    func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(to: count + extra) }
+    }
+
+    private func grow(to needed: Int) {
+        let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: max(capacity * 2, needed))
+        grown.update(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity = max(capacity * 2, needed)
+    }
+
+    @inline(__always)
+    func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        reserve(bytes.count)
+        (base + count).update(from: source, count: bytes.count)
+        count += bytes.count
+    }
+
+    /// `count` bytes of `fill`, returned for writing in place (digits written from the end).
+    @inline(__always)
+    func extend(by extra: Int, fill: UInt8) -> UnsafeMutableBufferPointer<UInt8> {
+        reserve(extra)
+        let added = UnsafeMutableBufferPointer(start: base + count, count: extra)
+        added.initialize(repeating: fill)
+        count += extra
+        return added
+    }
+
+    func removeAll() { count = 0 }
+}
+
 /// Writes JSON into a byte buffer without Foundation: keys in the order given, numbers
-/// as written, strings escaped per RFC 8259 7.
+/// as written, strings escaped per RFC 8259 7. A value type: a copy writes on its own bytes.
 public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
+    private var storage: JSONBytes
     /// One entry per open container: whether it already holds an entry (so the next needs a comma).
     private var hasEntry: [Bool] = []
     /// A key was just written, so the value that follows takes no comma.
     private var afterKey = false
 
-    public init(reservingCapacity capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+    /// With no capacity the writer shares an empty buffer until it first writes (a writer
+    /// that is only swapped with another allocates nothing).
+    public init(reservingCapacity capacity: Int = 1024) {
+        storage = capacity == 0 ? JSONBytes.empty : JSONBytes(capacity: capacity)
+    }
+
+    /// The bytes written so far (a copy).
+    public var bytes: [UInt8] { withBytes { Array($0) } }
+
+    /// The bytes written so far, lent for the call.
+    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.base, count: storage.count))
+    }
+
+    /// The buffer, this writer's alone before it is written to.
+    private var buffer: JSONBytes {
+        mutating get {
+            if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+            return storage
+        }
+    }
 
     /// Hands over the bytes written so far and clears them, keeping the open containers,
     /// so a large document can be written out in pieces.
     public mutating func takeBytes() -> [UInt8] {
-        defer { bytes.removeAll(keepingCapacity: true) }
+        defer { buffer.removeAll() }
         return bytes
     }
 
     public mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
+        buffer.removeAll()
         hasEntry.removeAll(keepingCapacity: true)
         afterKey = false
     }
 
-    private mutating func prepareEntry() {
+    /// The comma before an entry, unless it follows its key or opens its container.
+    private mutating func prepareEntry(_ out: JSONBytes) {
         if afterKey {
             afterKey = false
             return
         }
         guard let last = hasEntry.last else { return }
-        if last { bytes.append(UInt8(ascii: ",")) }
+        if last { out.append(UInt8(ascii: ",")) }
         hasEntry[hasEntry.count - 1] = true
     }
 
-    public mutating func beginObject() {
-        prepareEntry()
-        bytes.append(UInt8(ascii: "{"))
+    public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    private mutating func open(_ bracket: UInt8) {
+        let out = buffer
+        prepareEntry(out)
+        out.append(bracket)
         hasEntry.append(false)
     }
-    public mutating func endObject() {
+
+    private mutating func close(_ bracket: UInt8) {
         hasEntry.removeLast()
-        bytes.append(UInt8(ascii: "}"))
-    }
-    public mutating func beginArray() {
-        prepareEntry()
-        bytes.append(UInt8(ascii: "["))
-        hasEntry.append(false)
-    }
-    public mutating func endArray() {
-        hasEntry.removeLast()
-        bytes.append(UInt8(ascii: "]"))
+        buffer.append(bracket)
     }
 
     /// A key inside an object; the next call writes its value.
     public mutating func key(_ key: String) {
-        prepareEntry()
-        appendQuoted(key)
-        bytes.append(UInt8(ascii: ":"))
+        let out = buffer
+        prepareEntry(out)
+        appendQuoted(key, to: out)
+        out.append(UInt8(ascii: ":"))
         afterKey = true
     }
 
     /// A key of the record schema: plain ASCII identifiers, written as they are.
     public mutating func key(_ key: StaticString) {
-        prepareEntry()
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        let out = buffer
+        prepareEntry(out)
+        out.append(UInt8(ascii: "\""))
+        out.append(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: ":"))
         afterKey = true
     }
 
     public mutating func string(_ value: String) {
-        prepareEntry()
-        appendQuoted(value)
+        let out = buffer
+        prepareEntry(out)
+        appendQuoted(value, to: out)
     }
+
     public mutating func raw(_ text: String) {
-        prepareEntry()
-        bytes.append(contentsOf: text.utf8)
+        let out = buffer
+        prepareEntry(out)
+        var text = text
+        text.withUTF8 { out.append($0) }
     }
+
     public mutating func int<I: BinaryInteger>(_ value: I) {
         guard let value = Int64(exactly: value) else { return raw(String(value)) }
-        prepareEntry()
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        appendDecimal(value.magnitude)
+        let out = buffer
+        prepareEntry(out)
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        Self.appendDecimal(value.magnitude, to: out)
     }
+
     public mutating func bool(_ value: Bool) { literal(value ? "true" : "false") }
     public mutating func null() { literal("null") }
 
     private mutating func literal(_ text: StaticString) {
-        prepareEntry()
-        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        let out = buffer
+        prepareEntry(out)
+        out.append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// Epoch seconds with six decimals, `epochSeconds(_:)`'s form, written in place.
     public mutating func epochSeconds(_ nanos: Int64) {
-        prepareEntry()
+        let out = buffer
+        prepareEntry(out)
         let micros = nanos.magnitude / 1000
-        if nanos < 0 && micros > 0 { bytes.append(UInt8(ascii: "-")) }
-        appendDecimal(micros / 1_000_000)
-        bytes.append(UInt8(ascii: "."))
-        appendDecimal(micros % 1_000_000, width: 6)
+        if nanos < 0 && micros > 0 { out.append(UInt8(ascii: "-")) }
+        Self.appendDecimal(micros / 1_000_000, to: out)
+        out.append(UInt8(ascii: "."))
+        Self.appendDecimal(micros % 1_000_000, width: 6, to: out)
     }
 
-    /// The decimal digits of `value`, at least `width` of them (zeros in front), with no
-    /// string between.
-    private mutating func appendDecimal(_ value: UInt64, width: Int = 1) {
+    public mutating func double(_ value: Double, decimals: Int = 6) { raw(formatFixed(value, decimals: decimals)) }
+
+    /// The decimal digits of `value`, at least `width` of them (zeros in front), written in place.
+    private static func appendDecimal(_ value: UInt64, width: Int = 1, to out: JSONBytes) {
         var digits = 1
         var rest = value
         while rest >= 10 {
             rest /= 10
             digits += 1
         }
-        let count = max(digits, width)
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            var rest = value
-            var index = start + count - 1
-            for _ in 0..<digits {
-                buffer[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                index -= 1
-            }
+        let field = out.extend(by: max(digits, width), fill: UInt8(ascii: "0"))
+        rest = value
+        var index = field.count - 1
+        for _ in 0..<digits {
+            field[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+            index -= 1
         }
     }
-    public mutating func double(_ value: Double, decimals: Int = 6) { raw(formatFixed(value, decimals: decimals)) }
 
-    private mutating func appendQuoted(_ text: String) {
-        bytes.append(UInt8(ascii: "\""))
+    private static let hexDigits: StaticString = "0123456789abcdef"
+
+    /// `\uXXXX` for one UTF-16 unit.
+    private static func appendUnit(_ value: UInt32, to out: JSONBytes) {
+        out.append(0x5c)
+        out.append(UInt8(ascii: "u"))
+        for shift: UInt32 in [12, 8, 4, 0] {
+            out.append(hexDigits.utf8Start[Int(value >> shift & 0xf)])
+        }
+    }
+
+    /// The two-byte escape of a quote, a backslash, newline, return and tab, or nil.
+    private static func shortEscape(_ value: UInt32) -> UInt8? {
+        switch value {
+        case 0x22: UInt8(ascii: "\"")
+        case 0x5c: UInt8(ascii: "\\")
+        case 0x0a: UInt8(ascii: "n")
+        case 0x0d: UInt8(ascii: "r")
+        case 0x09: UInt8(ascii: "t")
+        default: nil
+        }
+    }
+
+    private mutating func appendQuoted(_ text: String, to out: JSONBytes) {
+        out.append(UInt8(ascii: "\""))
         // Most values (hex, names, versions) need no escape: one scan, one copy.
         let plain = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
             for byte in utf8 where byte < 0x20 || byte >= 0x7f || byte == 0x22 || byte == 0x5c { return false }
-            bytes.append(contentsOf: utf8)
+            out.append(utf8)
             return true
         }
-        if plain == true {
-            bytes.append(UInt8(ascii: "\""))
-            return
-        }
-        if !text.utf8.allSatisfy({ $0 < 0x80 }) {
-            appendQuotedScalars(text)
-            bytes.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5c, 0x22])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5c, 0x5c])
-            case 0x0a: bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
-            case 0x0d: bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
-            case 0..<0x20, 0x7f:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [
-                    0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)],
-                ])
-            default: bytes.append(byte)
+        if plain != true {
+            if text.utf8.allSatisfy({ $0 < 0x80 }) {
+                for byte in text.utf8 {
+                    if let escape = Self.shortEscape(UInt32(byte)) {
+                        out.append(0x5c)
+                        out.append(escape)
+                    } else if byte < 0x20 || byte == 0x7f {
+                        Self.appendUnit(UInt32(byte), to: out)
+                    } else {
+                        out.append(byte)
+                    }
+                }
+            } else {
+                Self.appendQuotedScalars(text, to: out)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: "\""))
     }
 
     /// Text with non-ASCII characters: a character that `DisplayText` would not show raw
     /// (C1 controls, bidi overrides, ...) is written as \uXXXX (a surrogate pair past the
     /// BMP, RFC 8259 7), so the value is the same and `cat` of the output cannot act on a
     /// terminal.
-    private mutating func appendQuotedScalars(_ text: String) {
-        let hex = Array("0123456789abcdef".utf8)
-        func unit(_ value: UInt32) {
-            bytes.append(contentsOf: [
-                0x5c, UInt8(ascii: "u"), hex[Int(value >> 12 & 0xf)], hex[Int(value >> 8 & 0xf)],
-                hex[Int(value >> 4 & 0xf)], hex[Int(value & 0xf)],
-            ])
-        }
+    private static func appendQuotedScalars(_ text: String, to out: JSONBytes) {
         for scalar in text.unicodeScalars {
             let value = scalar.value
-            switch value {
-            case 0x22: bytes.append(contentsOf: [0x5c, 0x22])
-            case 0x5c: bytes.append(contentsOf: [0x5c, 0x5c])
-            case 0x0a: bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
-            case 0x0d: bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
-            default:
-                if !DisplayText.needsEscape(scalar) {
-                    bytes.append(contentsOf: UTF8.encode(scalar)!)
-                } else if value < 0x10000 {
-                    unit(value)
-                } else {
-                    let offset = value - 0x10000
-                    unit(0xd800 + offset >> 10)
-                    unit(0xdc00 + offset & 0x3ff)
-                }
+            if let escape = shortEscape(value) {
+                out.append(0x5c)
+                out.append(escape)
+            } else if !DisplayText.needsEscape(scalar) {
+                for byte in UTF8.encode(scalar)! { out.append(byte) }
+            } else if value < 0x10000 {
+                appendUnit(value, to: out)
+            } else {
+                let offset = value - 0x10000
+                appendUnit(0xd800 + offset >> 10, to: out)
+                appendUnit(0xdc00 + offset & 0x3ff, to: out)
             }
         }
     }

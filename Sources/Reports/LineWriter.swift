@@ -47,6 +47,12 @@ public final class LineWriter {
         lineEnded()
     }
 
+    public func line(bytes: UnsafeBufferPointer<UInt8>) {
+        buffer.append(contentsOf: bytes)
+        buffer.append(0x0a)
+        lineEnded()
+    }
+
     /// Part of a long line (a JSON report), written out at once; `line(bytes: [])` ends it.
     public func part(_ bytes: [UInt8]) {
         flush()

@@ -60,7 +60,7 @@ public final class RecordOutput {
         case .jsonl:
             json.reset()
             record.writeJSON(into: &json)
-            writer.line(bytes: json.bytes)
+            json.withBytes { writer.line(bytes: $0) }
         case .json:
             json.reset()
             record.writeJSON(into: &json)
