@@ -60,6 +60,17 @@ final class JSONBytes {
         return added
     }
 
+    /// `"key":` in one reservation.
+    @inline(__always)
+    func appendQuotedKey(_ key: UnsafeBufferPointer<UInt8>) {
+        reserve(key.count + 3)
+        base[count] = UInt8(ascii: "\"")
+        if let source = key.baseAddress { (base + count + 1).update(from: source, count: key.count) }
+        base[count + 1 + key.count] = UInt8(ascii: "\"")
+        base[count + 2 + key.count] = UInt8(ascii: ":")
+        count += key.count + 3
+    }
+
     func removeAll() { count = 0 }
 }
 
@@ -67,8 +78,11 @@ final class JSONBytes {
 /// as written, strings escaped per RFC 8259 7. A value type: a copy writes on its own bytes.
 public struct JSONWriter {
     private var storage: JSONBytes
-    /// One entry per open container: whether it already holds an entry (so the next needs a comma).
-    private var hasEntry: [Bool] = []
+    /// Per open container, whether it already holds an entry (so the next needs a comma): a
+    /// bit per level for the first 64 levels, an array beyond.
+    private var entryBits: UInt64 = 0
+    private var deeperEntries: [Bool] = []
+    private var depth = 0
     /// A key was just written, so the value that follows takes no comma.
     private var afterKey = false
 
@@ -86,36 +100,46 @@ public struct JSONWriter {
         try body(UnsafeBufferPointer(start: storage.base, count: storage.count))
     }
 
-    /// The buffer, this writer's alone before it is written to.
-    private var buffer: JSONBytes {
-        mutating get {
-            if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
-            return storage
-        }
+    /// Makes the buffer this writer's alone before it is written to (copy on write).
+    @inline(__always)
+    private mutating func unique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
     }
 
     /// Hands over the bytes written so far and clears them, keeping the open containers,
     /// so a large document can be written out in pieces.
     public mutating func takeBytes() -> [UInt8] {
-        defer { buffer.removeAll() }
+        defer {
+            unique()
+            storage.removeAll()
+        }
         return bytes
     }
 
     public mutating func reset() {
-        buffer.removeAll()
-        hasEntry.removeAll(keepingCapacity: true)
+        unique()
+        storage.removeAll()
+        entryBits = 0
+        deeperEntries.removeAll(keepingCapacity: true)
+        depth = 0
         afterKey = false
     }
 
     /// The comma before an entry, unless it follows its key or opens its container.
-    private mutating func prepareEntry(_ out: JSONBytes) {
+    private mutating func prepareEntry() {
         if afterKey {
             afterKey = false
             return
         }
-        guard let last = hasEntry.last else { return }
-        if last { out.append(UInt8(ascii: ",")) }
-        hasEntry[hasEntry.count - 1] = true
+        guard depth > 0 else { return }
+        if depth <= 64 {
+            let bit: UInt64 = 1 << (depth - 1)
+            if entryBits & bit != 0 { storage.append(UInt8(ascii: ",")) }
+            entryBits |= bit
+        } else {
+            if deeperEntries[depth - 65] { storage.append(UInt8(ascii: ",")) }
+            deeperEntries[depth - 65] = true
+        }
     }
 
     public mutating func beginObject() { open(UInt8(ascii: "{")) }
@@ -124,76 +148,76 @@ public struct JSONWriter {
     public mutating func endArray() { close(UInt8(ascii: "]")) }
 
     private mutating func open(_ bracket: UInt8) {
-        let out = buffer
-        prepareEntry(out)
-        out.append(bracket)
-        hasEntry.append(false)
+        unique()
+        prepareEntry()
+        storage.append(bracket)
+        depth += 1
+        if depth <= 64 { entryBits &= ~(1 << (depth - 1)) } else { deeperEntries.append(false) }
     }
 
     private mutating func close(_ bracket: UInt8) {
-        hasEntry.removeLast()
-        buffer.append(bracket)
+        if depth > 64 { deeperEntries.removeLast() }
+        depth -= 1
+        unique()
+        storage.append(bracket)
     }
 
     /// A key inside an object; the next call writes its value.
     public mutating func key(_ key: String) {
-        let out = buffer
-        prepareEntry(out)
-        appendQuoted(key, to: out)
-        out.append(UInt8(ascii: ":"))
+        unique()
+        prepareEntry()
+        Self.appendQuoted(key, to: storage)
+        storage.append(UInt8(ascii: ":"))
         afterKey = true
     }
 
     /// A key of the record schema: plain ASCII identifiers, written as they are.
     public mutating func key(_ key: StaticString) {
-        let out = buffer
-        prepareEntry(out)
-        out.append(UInt8(ascii: "\""))
-        out.append(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-        out.append(UInt8(ascii: "\""))
-        out.append(UInt8(ascii: ":"))
+        unique()
+        prepareEntry()
+        storage.appendQuotedKey(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
         afterKey = true
     }
 
     public mutating func string(_ value: String) {
-        let out = buffer
-        prepareEntry(out)
-        appendQuoted(value, to: out)
+        unique()
+        prepareEntry()
+        Self.appendQuoted(value, to: storage)
     }
 
     public mutating func raw(_ text: String) {
-        let out = buffer
-        prepareEntry(out)
+        unique()
+        prepareEntry()
         var text = text
-        text.withUTF8 { out.append($0) }
+        text.withUTF8 { storage.append($0) }
     }
 
     public mutating func int<I: BinaryInteger>(_ value: I) {
         guard let value = Int64(exactly: value) else { return raw(String(value)) }
-        let out = buffer
-        prepareEntry(out)
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        Self.appendDecimal(value.magnitude, to: out)
+        unique()
+        prepareEntry()
+        if value < 0 { storage.append(UInt8(ascii: "-")) }
+        Self.appendDecimal(value.magnitude, to: storage)
     }
 
     public mutating func bool(_ value: Bool) { literal(value ? "true" : "false") }
     public mutating func null() { literal("null") }
 
     private mutating func literal(_ text: StaticString) {
-        let out = buffer
-        prepareEntry(out)
-        out.append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        unique()
+        prepareEntry()
+        storage.append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// Epoch seconds with six decimals, `epochSeconds(_:)`'s form, written in place.
     public mutating func epochSeconds(_ nanos: Int64) {
-        let out = buffer
-        prepareEntry(out)
+        unique()
+        prepareEntry()
         let micros = nanos.magnitude / 1000
-        if nanos < 0 && micros > 0 { out.append(UInt8(ascii: "-")) }
-        Self.appendDecimal(micros / 1_000_000, to: out)
-        out.append(UInt8(ascii: "."))
-        Self.appendDecimal(micros % 1_000_000, width: 6, to: out)
+        if nanos < 0 && micros > 0 { storage.append(UInt8(ascii: "-")) }
+        Self.appendDecimal(micros / 1_000_000, to: storage)
+        storage.append(UInt8(ascii: "."))
+        Self.appendDecimal(micros % 1_000_000, width: 6, to: storage)
     }
 
     public mutating func double(_ value: Double, decimals: Int = 6) { raw(formatFixed(value, decimals: decimals)) }
@@ -239,7 +263,7 @@ public struct JSONWriter {
         }
     }
 
-    private mutating func appendQuoted(_ text: String, to out: JSONBytes) {
+    private static func appendQuoted(_ text: String, to out: JSONBytes) {
         out.append(UInt8(ascii: "\""))
         // Most values (hex, names, versions) need no escape: one scan, one copy.
         let plain = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in

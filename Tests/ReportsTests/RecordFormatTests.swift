@@ -257,3 +257,44 @@ struct RecordsAnalysisTests {
         #expect(bpf.status == 64)
     }
 }
+
+/// The writer's commas at every depth (a bit per level for 64 levels, an array beyond), and
+/// a copy of a writer writing on its own bytes.
+@Suite struct JSONWriterTests {
+    @Test func commasAtEveryDepth() throws {
+        var json = JSONWriter()
+        for _ in 0..<100 {
+            json.beginArray()
+            json.int(1)
+            json.string("a\"b")
+        }
+        for _ in 0..<100 {
+            json.endArray()
+            json.null()
+        }
+        // Outermost: [1,"a\"b",[...],null]; the document's last null is outside every array.
+        var text = String(decoding: json.bytes, as: UTF8.self)
+        #expect(text.hasSuffix("],null]null"))
+        text.removeLast(4)
+        var value = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any])
+        for level in 0..<99 {
+            #expect(value.count == 4, "level \(level)")
+            #expect(value[0] as? Int == 1 && value[1] as? String == "a\"b" && value[3] is NSNull)
+            value = try #require(value[2] as? [Any])
+        }
+        #expect(value.count == 2)
+    }
+
+    @Test func copiesWriteOnTheirOwnBytes() {
+        var first = JSONWriter()
+        first.beginArray()
+        first.int(1)
+        var second = first
+        second.int(2)
+        first.int(3)
+        first.endArray()
+        second.endArray()
+        #expect(String(decoding: first.bytes, as: UTF8.self) == "[1,3]")
+        #expect(String(decoding: second.bytes, as: UTF8.self) == "[1,2]")
+    }
+}
