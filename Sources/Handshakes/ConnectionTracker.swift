@@ -321,7 +321,9 @@ public struct RecordSink {
         counters.coverage.note(.udpClientHelloIncomplete, start)
     }
     /// A QUIC Initial-like datagram of a version not read, from `example`.
-    mutating func quicVersionNotRead(_ example: () -> String) { counters.coverage.note(.quicVersionNotRead, example) }
+    mutating func quicVersionNotRead(at time: Int64, _ example: () -> String) {
+        counters.coverage.note(.quicVersionNotRead, at: time, example)
+    }
     mutating func quicRetryIgnored() { counters.quicRetriesIgnored += 1 }
     mutating func clientHelloLostToGap(_ start: FlowStart) {
         counters.clientHellosLostToGaps += 1

@@ -32,33 +32,49 @@ public struct Coverage: Sendable, Equatable {
     public static let maximumExamples = 3
 
     public private(set) var counts: [MissedReason: Int] = [:]
-    /// "client:port > server:port" of the first conversations of each reason.
-    public private(set) var examples: [MissedReason: [String]] = [:]
+    /// "client:port > server:port" of the earliest conversations of each reason (by start
+    /// time, then text): the same whichever worker saw them first.
+    public var examples: [MissedReason: [String]] { earliest.mapValues { $0.map(\.text) } }
+    private var earliest: [MissedReason: [Example]] = [:]
+
+    private struct Example: Sendable, Equatable {
+        var time: Int64
+        var text: String
+        static func < (a: Example, b: Example) -> Bool { (a.time, a.text) < (b.time, b.text) }
+    }
 
     public init() {}
 
     public var total: Int { counts.values.reduce(0, +) }
 
-    /// Counts one conversation; the example text is built only while room is left.
-    mutating func note(_ reason: MissedReason, _ example: () -> String) {
+    /// Counts one conversation that started at `time`; the example text is built only when it
+    /// may be among the earliest.
+    mutating func note(_ reason: MissedReason, at time: Int64, _ example: () -> String) {
         counts[reason, default: 0] += 1
-        if examples[reason, default: []].count < Self.maximumExamples {
-            examples[reason, default: []].append(example())
-        }
+        if let kept = earliest[reason], kept.count == Self.maximumExamples, time > kept[kept.count - 1].time { return }
+        keep(Example(time: time, text: example()), for: reason)
     }
 
     mutating func note(_ reason: MissedReason, _ start: FlowStart) {
-        note(reason) {
+        note(reason, at: start.timestampNanos) {
             start.originator.address.endpoint(port: start.originator.port) + " > "
                 + start.responder.address.endpoint(port: start.responder.port)
         }
     }
 
+    /// Adds `example` in order and keeps the earliest `maximumExamples`.
+    private mutating func keep(_ example: Example, for reason: MissedReason) {
+        var kept = earliest[reason, default: []]
+        guard !kept.contains(example) else { return }
+        kept.insert(example, at: kept.firstIndex { example < $0 } ?? kept.count)
+        if kept.count > Self.maximumExamples { kept.removeLast() }
+        earliest[reason] = kept
+    }
+
     public mutating func add(_ other: Coverage) {
         for (reason, count) in other.counts { counts[reason, default: 0] += count }
-        for (reason, more) in other.examples {
-            let room = Self.maximumExamples - examples[reason, default: []].count
-            if room > 0 { examples[reason, default: []] += more.prefix(room) }
+        for (reason, more) in other.earliest {
+            for example in more { keep(example, for: reason) }
         }
     }
 }

@@ -206,7 +206,7 @@ struct QUICFlows {
         let flow = hasher.finalize()
         if unreadVersionFlows.contains(flow) { return }
         if unreadVersionFlows.count < Self.maximumUnreadVersionFlows { unreadVersionFlows.insert(flow) }
-        sink.quicVersionNotRead {
+        sink.quicVersionNotRead(at: datagram.timestampNanos) {
             datagram.source.endpoint(port: datagram.sourcePort) + " > "
                 + datagram.destination.endpoint(port: datagram.destinationPort)
         }

@@ -193,6 +193,26 @@ import Testing
         #expect(try records(["--jobs", "3", path]) == one)
     }
 
+    /// The whole JSON report, coverage examples included: which worker follows a flow
+    /// changes from run to run (the shard hash is keyed per process), and the examples kept
+    /// are the earliest whoever saw them. The JA4 suite's capture of single packets leaves
+    /// dozens of conversations without a handshake.
+    @Test(.enabled(if: Paths.peerCorpusPresent, "../shared/peer-corpus is not present: skipped"))
+    func reportIsTheSameOnEveryWorkerCount() throws {
+        let path = Paths.peerCorpus.appendingPathComponent("ja4/pcap/single-packets.pcap").path
+        func report(_ jobs: Int) throws -> String {
+            let result = try runProcess(
+                Paths.binary.path,
+                ["report", "--format", "json", "--pairs", "-q", "--jobs", String(jobs), path]
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            return result.stdout
+        }
+        let one = try report(1)
+        #expect(one.contains("\"examples\""))
+        for jobs in [2, 2, 2, 3, 4] { #expect(try report(jobs) == one, "--jobs \(jobs)") }
+    }
+
     @Test(.enabled(if: toolAvailable("editcap"), "editcap (tshark's package) is needed to rotate a capture"))
     func rotatedFilesPerWorkerGiveTheSameRecords() throws {
         let whole = Paths.captures.appendingPathComponent("lb-roundrobin.pcap")
