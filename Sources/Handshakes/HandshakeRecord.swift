@@ -130,16 +130,7 @@ public struct ServerTraits: Sendable, Hashable {
                     buffer[written] = UInt8(ascii: ",")
                     written += 1
                 }
-                if kind >= 100 {
-                    buffer[written] = UInt8(ascii: "0") + kind / 100
-                    written += 1
-                }
-                if kind >= 10 {
-                    buffer[written] = UInt8(ascii: "0") + kind / 10 % 10
-                    written += 1
-                }
-                buffer[written] = UInt8(ascii: "0") + kind % 10
-                written += 1
+                buffer.writeDecimal(kind, at: &written)
             }
             return written
         }

@@ -49,23 +49,11 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             let v = ipv4Value
             return String(unsafeUninitializedCapacity: 15) { buffer in
                 var written = 0
-                func put(_ octet: UInt8) {
-                    if octet >= 100 {
-                        buffer[written] = UInt8(ascii: "0") + octet / 100
-                        written += 1
-                    }
-                    if octet >= 10 {
-                        buffer[written] = UInt8(ascii: "0") + octet / 10 % 10
-                        written += 1
-                    }
-                    buffer[written] = UInt8(ascii: "0") + octet % 10
-                    written += 1
-                }
-                put(UInt8(truncatingIfNeeded: v >> 24))
+                buffer.writeDecimal(UInt8(truncatingIfNeeded: v >> 24), at: &written)
                 for shift: UInt32 in stride(from: 16, through: 0, by: -8) {
                     buffer[written] = UInt8(ascii: ".")
                     written += 1
-                    put(UInt8(truncatingIfNeeded: v >> shift))
+                    buffer.writeDecimal(UInt8(truncatingIfNeeded: v >> shift), at: &written)
                 }
                 return written
             }
@@ -162,5 +150,23 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         for i in 0..<4 { high = high << 16 | UInt64(all[i]) }
         for i in 4..<8 { low = low << 16 | UInt64(all[i]) }
         self.init(high: high, low: low, isIPv6: true)
+    }
+}
+
+extension UnsafeMutableBufferPointer<UInt8> {
+    /// Writes `value` in decimal (one to three digits) at `position` and moves it past them:
+    /// text built in a string's own storage (`String(unsafeUninitializedCapacity:)`).
+    @inline(__always)
+    public func writeDecimal(_ value: UInt8, at position: inout Int) {
+        if value >= 100 {
+            self[position] = UInt8(ascii: "0") + value / 100
+            position += 1
+        }
+        if value >= 10 {
+            self[position] = UInt8(ascii: "0") + value / 10 % 10
+            position += 1
+        }
+        self[position] = UInt8(ascii: "0") + value % 10
+        position += 1
     }
 }
