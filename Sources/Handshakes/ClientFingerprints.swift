@@ -42,7 +42,8 @@ final class HelloFingerprintMemo {
             sslv2: hello.isSSLv2Compatible,
             transport: transport
         )
-        if let hit = clients.first(where: { $0.key == key }) { return (hit.ja3, hit.ja4) }
+        // By index: `first(where:)` would copy the entry, key arrays and all.
+        if let hit = clients.firstIndex(where: { $0.key == key }) { return (clients[hit].ja3, clients[hit].ja4) }
         let entry = (key: key, ja3: Fingerprints.ja3(hello), ja4: Fingerprints.ja4(hello, transport: transport))
         if clients.count < HelloFingerprintMemo.capacity {
             clients.append(entry)
@@ -59,7 +60,7 @@ final class HelloFingerprintMemo {
             cipher: hello.cipherSuite.rawValue,
             extensions: hello.extensionTypes
         )
-        if let hit = servers.first(where: { $0.key == key }) { return hit.ja3s }
+        if let hit = servers.firstIndex(where: { $0.key == key }) { return servers[hit].ja3s }
         let entry = (key: key, ja3s: Fingerprints.ja3s(hello))
         if servers.count < HelloFingerprintMemo.capacity {
             servers.append(entry)

@@ -150,15 +150,15 @@ struct HandshakeMachine: TLSEventHandler {
 
     /// Builds the record; nil when no ClientHello was seen. `serverTraits` are the
     /// responder's, used only when the responder is the server.
-    /// Mutating, though it changes nothing: callers hold the machine in a class, and a
-    /// mutating call works on it in place where a non-mutating one copies it out first.
+    /// The last call on a machine: it moves the ClientHello out rather than copy it, so
+    /// `clientHello` is nil afterwards.
     mutating func makeRecord(
         start: FlowStart,
         responderTraits: ServerTraits?,
         fingerprints: FingerprintCache,
         transport: Transport = .tcp
     ) -> HandshakeRecord? {
-        guard let hello = clientHello, let clientStream else { return nil }
+        guard clientHello != nil, let clientStream, let hello = clientHello.take() else { return nil }
         let (client, server) =
             clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
         let uid = connectionUID(

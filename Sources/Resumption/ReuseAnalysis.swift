@@ -439,13 +439,12 @@ package struct ReuseAnalysis {
         heldBytes += Self.update(&services.values[index], with: record, full: full, notKept: &notKept)
         addOffer(record, service: key, index: index)
         let answeredOffer = record.offer != nil && record.resumed != nil
-        let bins = services.values[index].overTime.bins.count
-        services.values[index].overTime.add(
-            at: record.timestampNanos,
-            offer: answeredOffer,
-            accepted: record.resumed == true
-        )
-        heldBytes += (services.values[index].overTime.bins.count - bins) * Self.binBytes
+        let addedBins = services.values.withValue(at: index) { service in
+            let bins = service.overTime.bins.count
+            service.overTime.add(at: record.timestampNanos, offer: answeredOffer, accepted: record.resumed == true)
+            return service.overTime.bins.count - bins
+        }
+        heldBytes += addedBins * Self.binBytes
         addToPair(record, service: key)
         noteAnomalies(record, link: link)
     }
@@ -501,8 +500,10 @@ package struct ReuseAnalysis {
             services.values[index].offers[mechanism, default: OfferCount()].made += 1
             if resumed { services.values[index].offers[mechanism, default: OfferCount()].accepted += 1 }
             if let age = record.sessionAge {
-                if services.values[index].offerAges.count < ServiceReuse.maximumOfferAges {
-                    services.values[index].offerAges.append(OfferAge(age: age, accepted: resumed, mechanism: mechanism))
+                services.values.withValue(at: index) { service in
+                    if service.offerAges.count < ServiceReuse.maximumOfferAges {
+                        service.offerAges.append(OfferAge(age: age, accepted: resumed, mechanism: mechanism))
+                    }
                 }
                 let keyChanged =
                     !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
@@ -549,7 +550,7 @@ package struct ReuseAnalysis {
             return
         }
         // Changed in place: a copy of the sequence would copy its array on every append.
-        if pairs.values[index].connections.count < options.maximumPairConnections,
+        if pairs.values.withValue(at: index, { $0.connections.count }) < options.maximumPairConnections,
             listedPairConnections < options.maximumListedPairConnections, !full
         {
             let verdict: PairVerdict
@@ -707,4 +708,12 @@ package struct ReuseReport: Sendable {
     /// What the analysis stages could not keep within their parts of the memory budget,
     /// by name (zero counts left out); filled by whoever runs the stages.
     package var notKeptForMemory: [(key: String, count: Int)] = []
+}
+
+extension Dictionary.Values {
+    /// Runs `body` on the value at `index` in place. Reading a field through the subscript
+    /// would copy the whole value first, retaining and releasing every array and string in it.
+    mutating func withValue<Result>(at index: Dictionary.Index, _ body: (inout Value) -> Result) -> Result {
+        body(&self[index])
+    }
 }
