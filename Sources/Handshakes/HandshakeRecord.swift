@@ -179,7 +179,7 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var pskKind: PSKKind?
     public var earlyDataOffered = false
     public var echOffered = false
-    public var clientRandom = ""
+    public var clientRandom = ShortBytes()
     public var sslv2Hello = false
 
     // From the server
@@ -292,7 +292,7 @@ extension HandshakeRecord {
         }
         earlyDataOffered = hello.earlyData
         echOffered = hello.encryptedClientHello
-        clientRandom = hexString(hello.random)
+        clientRandom = ShortBytes(hello.random)
         sslv2Hello = hello.isSSLv2Compatible
     }
 }

@@ -127,7 +127,7 @@ extension HandshakeRecord {
     /// budget in.
     public var approximateBytes: Int {
         var bytes = MemoryLayout<HandshakeRecord>.stride
-        bytes += Self.heapBytes(sni) + Self.heapBytes(clientSessionID) + Self.heapBytes(clientRandom)
+        bytes += Self.heapBytes(sni) + Self.heapBytes(clientSessionID)
         bytes += Self.heapBytes(serverSessionID) + Self.heapBytes(alpnSelected) + Self.heapBytes(offeredTicketDigest)
         bytes +=
             Self.heapBytes(offeredTicketKeyName) + Self.heapBytes(issuedTicketDigest)
@@ -159,5 +159,71 @@ extension HandshakeRecord {
         guard let text else { return 0 }
         let count = text.utf8.count
         return count > 15 ? arrayHeader + count : 0
+    }
+}
+
+/// Up to 32 bytes held inline, written as lowercase hex: a TLS random (RFC 8446 4.1.2,
+/// always 32 bytes). A record keeps it without an allocation, and the hex is made only when
+/// the record is written.
+public struct ShortBytes: Hashable, Sendable {
+    public static let capacity = 32
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// How many of the 32 bytes are used.
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// The first `capacity` bytes of `bytes`.
+    public init(_ bytes: some Collection<UInt8>) {
+        withUnsafeMutableBytes(of: &words) { storage in
+            for (index, byte) in bytes.prefix(ShortBytes.capacity).enumerated() { storage[index] = byte }
+            count = min(bytes.count, ShortBytes.capacity)
+        }
+    }
+
+    /// Nil unless `hex` is an even number of hex digits (either case), at most 64.
+    public init?(hex: String) {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0, digits.count <= 2 * ShortBytes.capacity else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        for pair in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = ShortBytes.nibble(digits[pair]), let low = ShortBytes.nibble(digits[pair + 1]) else {
+                return nil
+            }
+            bytes.append(high << 4 | low)
+        }
+        self.init(bytes)
+    }
+
+    private static func nibble(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// The bytes, for reading in place.
+    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        withUnsafeBytes(of: words) { body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+    }
+
+    public var hex: String { withBytes { hexString($0) } }
+
+    public static func == (a: ShortBytes, b: ShortBytes) -> Bool {
+        a.count == b.count && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
+            && a.words.3 == b.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
     }
 }

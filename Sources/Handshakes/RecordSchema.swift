@@ -263,6 +263,15 @@ extension String: RecordScalar {
     }
 }
 
+extension ShortBytes: RecordScalar {
+    public static var placeholder: ShortBytes { ShortBytes() }
+    public func scalar(_ kind: FieldKind) -> ScalarValue { .text(hex) }
+    public init?(scalar: ScalarValue, _ kind: FieldKind) {
+        guard case let .text(text) = scalar else { return nil }
+        self.init(hex: text)
+    }
+}
+
 extension Bool: RecordScalar {
     public static var placeholder: Bool { false }
     public func scalar(_ kind: FieldKind) -> ScalarValue { .flag(self) }

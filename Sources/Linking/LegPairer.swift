@@ -25,9 +25,9 @@ package struct LegPairer {
     private static let slotBytes =
         MemoryLayout<HandshakeRecord?>.stride + MemoryLayout<Int64>.stride + MemoryLayout<Int>.stride
     /// What `byRandom` costs per held record: it keeps at most 2 entries per held record
-    /// and 1024 more (then it is rebuilt), each a 64-character key on the heap, its value
-    /// and the table's slack (about 192 bytes).
-    private static let randomIndexBytesPerRecord = 3 * 192
+    /// and 1024 more (then it is rebuilt), each a 40-byte inline key, its value and the
+    /// table's slack (about 96 bytes).
+    private static let randomIndexBytesPerRecord = 3 * 96
 
     package let windowNanos: Int64
     private var heldBytes = 0
@@ -45,7 +45,7 @@ package struct LegPairer {
     private var oldestSequence = 0
     /// The sequence number of the newest record with each client random. Entries of released
     /// records stay until the index is rebuilt (removing one rehashes its neighbours).
-    private var byRandom: [String: Int] = [:]
+    private var byRandom: [ShortBytes: Int] = [:]
     package private(set) var pairedLegs = 0
 
     package init(windowNanos: Int64 = LegPairer.defaultWindowNanos, maximumHeldBytes: Int = MemoryBudget().legPairing) {
@@ -152,9 +152,10 @@ package struct LegPairer {
     }
 
     /// A random worth pairing on: present and not constant (some broken clients send zeros).
-    static func isDistinctive(_ random: String) -> Bool {
-        let utf8 = random.utf8
-        guard utf8.count >= 32, let first = utf8.first else { return false }
-        return utf8.contains { $0 != first }
+    static func isDistinctive(_ random: ShortBytes) -> Bool {
+        random.withBytes { bytes in
+            guard bytes.count >= 16, let first = bytes.first else { return false }
+            return bytes.contains { $0 != first }
+        }
     }
 }

@@ -508,18 +508,21 @@ package struct ReuseAnalysis {
                 let keyChanged =
                     !resumed && mechanism == .ticket && record.issuedTicketKeyName != nil
                     && record.offeredTicketKeyName != nil && record.issuedTicketKeyName != record.offeredTicketKeyName
-                let full = self.full
-                let kept = ages[key]?[mechanism]?.refusedAbove.count ?? 0
-                ages[key, default: [:]][mechanism, default: AgeStatistics(edges: options.ageBucketEdges)]
-                    .add(
+                let (full, edges) = (self.full, options.ageBucketEdges)
+                // One lookup, changed in place (reading the statistics back out copied them).
+                let grown = ages[key, default: [:]][mechanism, default: AgeStatistics(edges: edges)].withValue { ages in
+                    let kept = ages.refusedAbove.count
+                    ages.add(
                         age: age,
                         accepted: resumed,
                         keyChanged: keyChanged,
-                        edges: options.ageBucketEdges,
+                        edges: edges,
                         mayGrow: !full,
                         fromFirstOffer: record.sessionAgeFrom == .firstOffer
                     )
-                heldBytes += max((ages[key]![mechanism]!.refusedAbove.count - kept) * Self.ageBytes, 0)
+                    return ages.refusedAbove.count - kept
+                }
+                heldBytes += max(grown * Self.ageBytes, 0)
             }
         }
         if record.resumed == false, let version = record.version, !version.isTLS13Family {
@@ -708,6 +711,11 @@ package struct ReuseReport: Sendable {
     /// What the analysis stages could not keep within their parts of the memory budget,
     /// by name (zero counts left out); filled by whoever runs the stages.
     package var notKeptForMemory: [(key: String, count: Int)] = []
+}
+
+extension AgeStatistics {
+    /// Runs `body` on the statistics in place and returns what it returns.
+    mutating func withValue<Result>(_ body: (inout AgeStatistics) -> Result) -> Result { body(&self) }
 }
 
 extension Dictionary.Values {

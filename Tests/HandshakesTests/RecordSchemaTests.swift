@@ -15,7 +15,8 @@ private struct EveryFieldSet: RecordFieldVisitor {
         serial += 1
         var candidates: [ScalarValue]
         switch kind {
-        case .text: candidates = [.text("v\(serial) \u{2028}\"\\")]
+        // Text, or hex for fields held as bytes (a TLS random).
+        case .text: candidates = [.text("v\(serial) \u{2028}\"\\"), .text(String(format: "%064x", serial))]
         case .address: candidates = [.text(serial % 2 == 0 ? "192.0.2.\(serial)" : "2001:db8::\(serial)")]
         case .name: candidates = [.text("TLSv1.2"), .integer(0x1301)]
         case .flag: candidates = [.flag(true)]
@@ -241,6 +242,12 @@ private struct KeyTable: RecordFieldVisitor {
             } catch let error as RecordParseError {
                 #expect(error.description.contains("\"\(key)\""), "\(error)")
             }
+        }
+        // A random held as bytes takes hex of at most 32 bytes, nothing else.
+        for bad in ["zz", "abc", String(repeating: "ab", count: 33)] {
+            let damaged = text.replacing(/"client_random":"[0-9a-f]*"/, with: "\"client_random\":\"\(bad)\"")
+            #expect(damaged != text)
+            #expect(throws: RecordParseError.self) { try HandshakeRecord(json: JSONParser.parse(Array(damaged.utf8))) }
         }
     }
 

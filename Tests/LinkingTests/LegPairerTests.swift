@@ -14,7 +14,7 @@ import Testing
             server: IPAddress(server)!,
             serverPort: port
         )
-        r.clientRandom = random
+        r.clientRandom = ShortBytes(hex: random)!
         return r
     }
 
