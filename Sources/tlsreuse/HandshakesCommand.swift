@@ -10,17 +10,18 @@ struct HandshakesCommand: ParsableCommand {
         commandName: "handshakes",
         abstract: "One record per TLS connection, in the order of each connection's first ClientHello.",
         discussion: """
-            Formats: text (aligned columns), jsonl (one JSON object per line), json (one array),
-            csv (RFC 4180 with a header row), zeek (Zeek's tab-separated log; zeek-cut reads it).
-            All carry the same fields; in csv and zeek, nested fields become "parent.child" columns.
+            Formats: text (aligned columns), jsonl (one JSON object per line), json (one \
+            array), csv (RFC 4180 with a header row), zeek (Zeek's tab-separated log; zeek-cut \
+            reads it). All carry the same fields; in csv and zeek, nested fields become \
+            "parent.child" columns.
 
             Examples:
               tlsreuse handshakes captures/tls12-session-id.pcap
-              tlsreuse handshakes --format jsonl day1.pcap.gz day2.pcap.gz | jq 'select(.resumed)'
+              tlsreuse handshakes --format jsonl day1.pcap.gz | jq 'select(.resumed)'
               tlsreuse handshakes --format csv -o handshakes.csv archive/*.pcap
-              tlsreuse handshakes --format zeek captures/tls13-psk.pcap | zeek-cut ts client sni resumed
+              tlsreuse handshakes --format zeek tls13.pcap | zeek-cut ts sni resumed
               tlsreuse handshakes --format csv --from saved.jsonl
-              tcpdump -i eth0 -w - 'tcp port 443' | tlsreuse handshakes --format jsonl -
+              tcpdump -U -w - 'tcp port 443' | tlsreuse handshakes --format jsonl -
             """
     )
 
@@ -28,10 +29,19 @@ struct HandshakesCommand: ParsableCommand {
     @OptionGroup var source: RecordSourceOptions
     @OptionGroup var analysis: AnalysisOptions
 
-    @Option(help: "Output format: \(RecordFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(
+        help: ArgumentHelp(
+            "Output format: \(RecordFormat.allCases.map(\.rawValue).joined(separator: ", ")).",
+            valueName: "FORMAT"
+        )
+    )
     var format: RecordFormat = .text
 
-    @Option(name: [.customShort("o"), .long], help: "Write records to this file instead of standard output.")
+    @Option(
+        name: [.customShort("o"), .long],
+        help: ArgumentHelp("Write records to this file instead of standard output.", valueName: "FILE"),
+        completion: .file()
+    )
     var output: String?
 
     func validate() throws { try source.validate(input) }

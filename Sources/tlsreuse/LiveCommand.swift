@@ -40,37 +40,46 @@ struct LiveCommand: ParsableCommand {
         abstract:
             "Analyse an interface while traffic flows: running summaries, streamed records, the final report on stop.",
         discussion: """
-            Stops on Ctrl-C (SIGINT), SIGTERM, --duration or --count, and prints the same report
-            as for a file. On Ctrl-C, SIGTERM and --duration, packets that had already arrived in
-            the kernel buffer are still analysed; --count stops at once. Capturing needs root, or CAP_NET_RAW and \
-            CAP_NET_ADMIN on the binary.
+            Stops on Ctrl-C (SIGINT), SIGTERM, --duration or --count, and prints the same \
+            report as for a file. On Ctrl-C, SIGTERM and --duration, packets that had already \
+            arrived in the kernel buffer are still analysed; --count stops at once. Capturing \
+            needs root, or CAP_NET_RAW and CAP_NET_ADMIN on the binary.
 
             Examples:
               tlsreuse live -i eth0 --bpf 'tcp port 443'
-              tlsreuse live -i any --format jsonl | jq -c 'select(.resumed == false and .offer != null)'
-              tlsreuse live -i eth0 --format zeek --duration 3600 > tlsreuse_handshakes.log
-              tlsreuse live -i eth0 --duration 600 -w /tmp/tls.pcap --format json > report.json
+              tlsreuse live -i any --format jsonl | jq -c 'select(.resumed == false)'
+              tlsreuse live -i eth0 --format zeek --duration 3600 > handshakes.log
+              tlsreuse live -i eth0 --duration 600 -w tls.pcap --format json > r.json
             """
     )
 
-    @Option(name: .customShort("i"), help: "Interface to capture on; \"any\" for all.")
+    @Option(
+        name: .customShort("i"),
+        help: ArgumentHelp("Interface to capture on; \"any\" for all.", valueName: "IFACE"),
+        // The interfaces this host has, and "any".
+        completion: .shellCommand("ls /sys/class/net 2>/dev/null; echo any")
+    )
     var interface: String
 
-    @Option(name: .customLong("bpf"), help: "libpcap filter expression, applied in the kernel.")
+    @Option(
+        name: .customLong("bpf"),
+        help: ArgumentHelp("libpcap filter expression, applied in the kernel.", valueName: "EXPR")
+    )
     var bpf: String = "tcp"
 
     @Option(
         help: ArgumentHelp(
             "Seconds between running summaries (text: on standard output; other formats: on standard error). 0 turns "
-                + "them off. Default: 10 in text, 0 otherwise."
+                + "them off. Default: 10 in text, 0 otherwise.",
+            valueName: "SECONDS"
         )
     )
     var interval: Double?
 
-    @Option(help: "Stop after this many seconds.")
+    @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
     var duration: Double?
 
-    @Option(help: "Stop after this many TLS connections.")
+    @Option(help: ArgumentHelp("Stop after this many TLS connections.", valueName: "N"))
     var count: Int?
 
     @Option(
@@ -78,7 +87,8 @@ struct LiveCommand: ParsableCommand {
         help: ArgumentHelp(
             "Also write the captured packets to this pcap file (made as the --user, never through a symbolic link).",
             valueName: "FILE"
-        )
+        ),
+        completion: .file()
     )
     var write: String?
 
@@ -94,7 +104,8 @@ struct LiveCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Output: text (summaries and report), json (final report), or each record as it is decided: jsonl, csv, "
-                + "zeek."
+                + "zeek.",
+            valueName: "FORMAT"
         )
     )
     var format: LiveFormat = .text
@@ -102,7 +113,12 @@ struct LiveCommand: ParsableCommand {
     @Flag(help: "List each client's sequence of connections per service in the final text report.")
     var pairs = false
 
-    @Option(help: "Colour in the final text report: auto (on a terminal, unless NO_COLOR is set), always, never.")
+    @Option(
+        help: ArgumentHelp(
+            "Colour in the final text report: auto (on a terminal, unless NO_COLOR is set), always, never.",
+            valueName: "WHEN"
+        )
+    )
     var color: ColorChoice = .auto
 
     @Option(

@@ -18,10 +18,22 @@ struct ReportCommand: ParsableCommand {
             "Per service: does it resume sessions, by which mechanism, how acceptance falls with age, how long "
             + "sessions live.",
         discussion: """
+            Support per mechanism (session ID, ticket, TLS 1.3 PSK): yes (an offer was accepted), \
+            no (the server issues no such sessions, or refused every offer where nothing else \
+            could explain it), unknown (no offers, or refusals with several explanations).
+
+            Stickiness verdicts: sticky (returning clients went back to the backend holding their \
+            session), not-sticky (they landed elsewhere and lost it), shared (elsewhere, and \
+            resumed anyway), sticky-or-shared (resumptions succeed but the capture cannot show \
+            the backend; a single server looks the same), single-backend (backends are told \
+            apart and all connections went to one), unknown (too little evidence, or evidence \
+            that fits several answers: the evidence lines say which).
+
             Examples:
               tlsreuse captures/tls12-ticket.pcap
-              tlsreuse report --format json day1.pcap.gz day2.pcap.gz | jq '.services[] | {server, port, support}'
-              tlsreuse report --pairs --client 10.1.2.3 --since '2026-11-29 05:00:00' archive/*.pcap
+              tlsreuse report --format json day1.pcap.gz | jq '.services[].support'
+              tlsreuse report --pairs --client 10.1.2.3 archive/*.pcap
+              tlsreuse report --since '2026-11-29 05:00:00' archive/*.pcap
               tlsreuse report --html report.html captures/lb-roundrobin.pcap
               tlsreuse report --from site-a.jsonl site-b.jsonl.gz
             """
@@ -31,24 +43,41 @@ struct ReportCommand: ParsableCommand {
     @OptionGroup var source: RecordSourceOptions
     @OptionGroup var analysis: AnalysisOptions
 
-    @Option(help: "Output format: \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(
+        help: ArgumentHelp(
+            "Output format: \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", ")).",
+            valueName: "FORMAT"
+        )
+    )
     var format: ReportFormat = .text
 
-    @Option(help: "Upper edges of the session-age buckets in seconds, comma-separated.")
+    @Option(
+        help: ArgumentHelp("Upper edges of the session-age buckets in seconds, comma-separated.", valueName: "LIST")
+    )
     var ageBuckets: String = "5,10,30,300,3600"
 
     @Flag(help: "List each client's sequence of connections per service (always in JSON).")
     var pairs = false
 
-    @Option(name: [.customShort("o"), .long], help: "Write the report to this file instead of standard output.")
+    @Option(
+        name: [.customShort("o"), .long],
+        help: ArgumentHelp("Write the report to this file instead of standard output.", valueName: "FILE"),
+        completion: .file()
+    )
     var output: String?
 
     @Option(
-        help: ArgumentHelp("Also write the report as one self-contained HTML page with charts.", valueName: "file.html")
+        help: ArgumentHelp("Also write the report as one self-contained HTML page with charts.", valueName: "FILE"),
+        completion: .file(extensions: ["html"])
     )
     var html: String?
 
-    @Option(help: "Colour in the text report: auto (on a terminal, unless NO_COLOR is set), always, never.")
+    @Option(
+        help: ArgumentHelp(
+            "Colour in the text report: auto (on a terminal, unless NO_COLOR is set), always, never.",
+            valueName: "WHEN"
+        )
+    )
     var color: ColorChoice = .auto
 
     func validate() throws {

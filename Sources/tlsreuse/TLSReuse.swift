@@ -42,6 +42,53 @@ struct TLSReuse: ParsableCommand {
         subcommands: [ReportCommand.self, HandshakesCommand.self, LiveCommand.self],
         defaultSubcommand: ReportCommand.self
     )
+
+    static func main() {
+        let names = configuration.subcommands.map { $0._commandName } + ["help"]
+        main(negativeValuesJoined(subcommandFirst(Array(CommandLine.arguments.dropFirst()), names: names)))
+    }
+
+    /// `--jobs -1` is `--jobs=-1`: the parser takes a lone "-1" for an option and says a
+    /// value is missing, where the option's own check says what range it takes.
+    static func negativeValuesJoined(_ arguments: [String]) -> [String] {
+        var joined: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                joined += arguments[index...]
+                break
+            }
+            if argument.hasPrefix("--"), !argument.contains("="), index + 1 < arguments.count,
+                Double(arguments[index + 1]).map({ $0 < 0 }) == true
+            {
+                joined.append(argument + "=" + arguments[index + 1])
+                index += 2
+                continue
+            }
+            joined.append(argument)
+            index += 1
+        }
+        return joined
+    }
+
+    /// `tlsreuse -q handshakes f.pcap` is `tlsreuse handshakes -q f.pcap`: options given
+    /// before a subcommand's name go after it (the parser would otherwise run `report` on a
+    /// file named "handshakes"). Only when the arguments start with an option and no file of
+    /// that name is here.
+    static func subcommandFirst(
+        _ arguments: [String],
+        names: [String],
+        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
+    ) -> [String] {
+        guard let first = arguments.first, first.hasPrefix("-"), first != "-",
+            let index = arguments.firstIndex(where: { names.contains($0) }), index > 0,
+            !arguments[..<index].contains("--"), !fileExists(arguments[index])
+        else { return arguments }
+        var reordered = arguments
+        let name = reordered.remove(at: index)
+        return [name] + reordered
+    }
 }
 
 func memoryLimitError(_ text: String) -> ValidationError {
@@ -54,17 +101,26 @@ struct InputOptions: ParsableArguments {
         help: ArgumentHelp(
             "Capture files (pcap, pcapng, .gz); \"-\" reads standard input. Several files are read as one capture in "
                 + "timestamp order."
-        )
+        ),
+        completion: .file()
     )
     var files: [String] = []
 
     @Option(
         name: .customLong("bpf"),
-        help: "Only packets matching this libpcap filter expression, e.g. 'tcp port 443'."
+        help: ArgumentHelp(
+            "Only packets matching this libpcap filter expression, e.g. 'tcp port 443'.",
+            valueName: "EXPR"
+        )
     )
     var bpf: String?
 
-    @Option(help: "Worker threads following TCP flows (default: one per core). Standard input uses one.")
+    @Option(
+        help: ArgumentHelp(
+            "Worker threads following TCP flows, 1 to 64 (default: one per core). Standard input uses one.",
+            valueName: "N"
+        )
+    )
     var jobs: Int?
 
     @Option(
@@ -109,22 +165,32 @@ struct InputOptions: ParsableArguments {
 
 /// Options for the analysis of handshake records: forensic filters and bounds.
 struct AnalysisOptions: ParsableArguments {
-    @Option(help: "Only connections from this time on: epoch seconds or UTC 'YYYY-MM-DD HH:MM:SS'.")
+    @Option(
+        help: ArgumentHelp(
+            "Only connections from this time on: epoch seconds or UTC 'YYYY-MM-DD HH:MM:SS'.",
+            valueName: "TIME"
+        )
+    )
     var since: String?
 
-    @Option(help: "Only connections before this time: epoch seconds or UTC 'YYYY-MM-DD HH:MM:SS'.")
+    @Option(
+        help: ArgumentHelp(
+            "Only connections before this time: epoch seconds or UTC 'YYYY-MM-DD HH:MM:SS'.",
+            valueName: "TIME"
+        )
+    )
     var until: String?
 
-    @Option(help: "Only this server: ADDRESS, or ADDRESS:PORT ([IPv6]:PORT).")
+    @Option(help: ArgumentHelp("Only this server: ADDRESS, or ADDRESS:PORT ([IPv6]:PORT).", valueName: "ADDR[:PORT]"))
     var server: String?
 
-    @Option(help: "Only this client address.")
+    @Option(help: ArgumentHelp("Only this client address.", valueName: "ADDR"))
     var client: String?
 
-    @Option(help: "Only connections with this server name (SNI).")
+    @Option(help: ArgumentHelp("Only connections with this server name (SNI).", valueName: "NAME"))
     var sni: String?
 
-    @Option(help: "Forget issued sessions older than this many seconds.")
+    @Option(help: ArgumentHelp("Forget issued sessions older than this many seconds.", valueName: "SECONDS"))
     var sessionHorizon: Double = 86_400
 
     @Flag(name: [.customShort("q"), .long], help: "No summary on standard error.")
@@ -272,8 +338,9 @@ struct RecordSourceOptions: ParsableArguments {
         help: ArgumentHelp(
             "Read saved handshake records (handshakes --format jsonl or json; .gz; \"-\" for standard input) instead "
                 + "of captures. Further file arguments are record files too.",
-            valueName: "records.jsonl"
-        )
+            valueName: "FILE"
+        ),
+        completion: .file()
     )
     var recordFile: String?
 

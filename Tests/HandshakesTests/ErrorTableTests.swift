@@ -27,6 +27,21 @@ import Testing
     let good = Paths.captures.appendingPathComponent("tls12-session-id.pcap").path
     let alsoGood = Paths.captures.appendingPathComponent("tls12-ticket.pcap").path
 
+    /// Options given before the subcommand's name go to the subcommand: the parser would
+    /// otherwise run `report` on a file named "handshakes" (exit 1 or 66).
+    @Test func optionsBeforeTheSubcommand() throws {
+        let expected = try run(["handshakes", "--format", "jsonl", "-q", alsoGood])
+        #expect(expected.status == 0 && !expected.stdout.isEmpty)
+        let before = try run(["-q", "handshakes", "--format", "jsonl", alsoGood])
+        #expect(before.status == 0 && before.stdout == expected.stdout && before.stderr.isEmpty)
+        let report = try run(["--jobs", "1", "-q", "report", "--format", "json", alsoGood])
+        #expect(report.status == 0)
+        #expect(report.stdout == (try run(["report", "--jobs", "1", "-q", "--format", "json", alsoGood])).stdout)
+        // An option the subcommand does not take is named as usual.
+        let wrong = try run(["--pairs", "handshakes", alsoGood])
+        #expect(wrong.status == 64 && wrong.stderr.contains("--pairs"))
+    }
+
     @Test func missingFile() throws {
         let result = try run(["-q", "/nonexistent/capture.pcap"])
         #expect(result.status == 66)

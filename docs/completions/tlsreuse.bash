@@ -203,6 +203,7 @@ _tlsreuse_report() {
         return
         ;;
     '--from')
+        __tlsreuse_add_completions -f
         return
         ;;
     '--since')
@@ -231,13 +232,23 @@ _tlsreuse_report() {
         return
         ;;
     '-o'|'--output')
+        __tlsreuse_add_completions -f
         return
         ;;
     '--html')
+        __tlsreuse_add_completions -o plusdirs -fX '!*.@(html)'
         return
         ;;
     '--color')
         __tlsreuse_add_completions -W 'auto'$'\n''always'$'\n''never'
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    *)
+        __tlsreuse_add_completions -f
         return
         ;;
     esac
@@ -262,6 +273,7 @@ _tlsreuse_handshakes() {
         return
         ;;
     '--from')
+        __tlsreuse_add_completions -f
         return
         ;;
     '--since')
@@ -287,6 +299,15 @@ _tlsreuse_handshakes() {
         return
         ;;
     '-o'|'--output')
+        __tlsreuse_add_completions -f
+        return
+        ;;
+    esac
+
+    # Offer positional completions
+    case "${positional_number}" in
+    *)
+        __tlsreuse_add_completions -f
         return
         ;;
     esac
@@ -302,6 +323,7 @@ _tlsreuse_live() {
     # Offer option value completions
     case "${prev}" in
     '-i')
+        __tlsreuse_add_completions -W "$(eval 'ls /sys/class/net 2>/dev/null; echo any')"
         return
         ;;
     '--bpf')
@@ -317,6 +339,7 @@ _tlsreuse_live() {
         return
         ;;
     '-w')
+        __tlsreuse_add_completions -f
         return
         ;;
     '--user')
