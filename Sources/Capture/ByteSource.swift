@@ -131,7 +131,8 @@ final class ByteSource {
         let text = String(cString: strerror(code))
         switch code {
         case ENOENT: return .make(.notFound, "no such file", input: path)
-        case EACCES, EPERM: return .make(.permissionDenied, "permission denied (\(text))", input: path)
+        case EACCES: return .make(.permissionDenied, "permission denied", input: path)
+        case EPERM: return .make(.permissionDenied, "operation not permitted", input: path)
         default: return .make(.io, "cannot open: \(text)", input: path)
         }
     }

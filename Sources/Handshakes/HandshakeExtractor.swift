@@ -21,6 +21,9 @@ public struct ExtractionStatistics: Sendable {
     public var lastPacketNanos: Int64?
     /// Records a worker set aside in a temporary file that could not be read back.
     public var recordsLostInSpill = 0
+    /// Of the TLS connections, those that are a balancer's connection to a backend paired
+    /// with its client's (filled in by the analysis, which pairs them).
+    public var backLegs = 0
 
     public init() {}
 

@@ -34,6 +34,8 @@ package final class Pipeline {
     private let each: (HandshakeRecord) -> Void
     /// Records that passed the filter (back legs not counted).
     package private(set) var connections = 0
+    /// Back-side connections (balancer to backend) paired with a client's, that passed the filter.
+    package private(set) var backLegs = 0
 
     package init(_ options: PipelineOptions = PipelineOptions(), each: @escaping (HandshakeRecord) -> Void = { _ in }) {
         filter = options.filter
@@ -64,6 +66,8 @@ package final class Pipeline {
             analysis.add(record, link: link)
             stickiness.add(record)
             connections += 1
+        } else {
+            backLegs += 1
         }
         each(record)
     }
@@ -106,7 +110,9 @@ package final class Pipeline {
             statistics = try Extraction.run(paths: files, filter: bpf, limits: limits, order: order) { take($0) }
         }
         finish()
-        return statistics
+        var counted = statistics
+        counted.backLegs = backLegs
+        return counted
     }
 
     /// True when each file starts no earlier than the previous one ends (tcpdump's rotated

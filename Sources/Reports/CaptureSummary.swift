@@ -125,8 +125,11 @@ package enum CaptureSummary {
 
     /// One line with what was read and the counts of what was skipped.
     package static func summary(_ s: ExtractionStatistics) -> String {
-        let files = s.inputs.count == 1 ? "1 input" : "\(s.inputs.count) inputs"
-        var summary = "\(s.connections.tlsConnections) TLS connections in \(s.decode.packets) packets from \(files)"
+        // Counted as the report counts: a back leg repeats its client's connection.
+        let clients = s.connections.tlsConnections - s.backLegs
+        var summary = counted(clients, "TLS connection")
+        if s.backLegs > 0 { summary += ", plus " + counted(s.backLegs, "back leg") + " (balancer to backend)," }
+        summary += " in " + counted(s.decode.packets, "packet") + " from " + counted(s.inputs.count, "input")
         let skipped = skipped(s).filter {
             $0.key != "non_dtls_udp_datagrams" && $0.key != "tcp_flows_without_tls" && $0.key != "non_tcp_ip_packets"
         }

@@ -76,3 +76,6 @@ public enum DisplayText {
         out.append(contentsOf: text.unicodeScalars)
     }
 }
+
+/// A count with its noun, "1 packet" or "2 packets" (the plural adds an "s").
+package func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }

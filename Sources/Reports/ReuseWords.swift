@@ -19,20 +19,24 @@ extension Support {
     /// Why the value is what it is, in a sentence a reader can check against the counts.
     package func reason(_ mechanism: Mechanism) -> String {
         let name = mechanism.title
-        let refusals = { (made: Int) in made > 0 ? "; none of \(made) \(name) offers accepted" : "" }
+        let refusals = { (made: Int) in made > 0 ? "; none of " + counted(made, "\(name) offer") + " accepted" : "" }
         let sentence: String
         switch evidence {
         case let .offersAccepted(offers): sentence = "\(offers.accepted) of \(offers.made) \(name) offers accepted"
-        case let .noneAccepted(made): sentence = "none of \(made) \(name) offers accepted"
+        case let .noneAccepted(made): sentence = "none of " + counted(made, "\(name) offer") + " accepted"
         case let .noSessionIDIssued(full, refused):
-            sentence = "no session ID issued in \(full) full handshakes that gave no ticket either" + refusals(refused)
+            sentence =
+                "no session ID issued in " + counted(full, "full handshake") + " that gave no ticket either"
+                + refusals(refused)
         case let .noTicketIssued(full, refused):
-            sentence = "no ticket issued in \(full) full handshakes whose client accepts tickets" + refusals(refused)
+            sentence =
+                "no ticket issued in " + counted(full, "full handshake") + " whose client accepts tickets"
+                + refusals(refused)
         case .noOffers:
             sentence = mechanism == .psk ? "no PSK offers (TLS 1.3 tickets travel encrypted)" : "no \(name) offers seen"
         case let .noneAcceptedBackendsUnknown(made, youngest):
             sentence =
-                "none of \(made) \(name) offers accepted"
+                "none of " + counted(made, "\(name) offer") + " accepted"
                 + (youngest.map { ", the youngest \(formatAge($0)) after its session was issued" } ?? "")
                 + ", and nothing tells backends apart: no session cache, a cache too small or restarted, or several "
                 + "backends without stickiness"
@@ -84,7 +88,7 @@ extension LifetimeBasis {
             parts.append("no offer was accepted (\(refused) refused, youngest \(formatAge(youngest)))")
         case let .acceptanceDoesNotFollowAge(younger, oldest):
             parts.append(
-                "\(younger) offers refused younger than the oldest accepted (\(formatAge(oldest))): acceptance "
+                counted(younger, "offer") + " refused younger than the oldest accepted (\(formatAge(oldest))): acceptance "
                     + "does not follow age (several backends, or cache eviction)"
             )
         case nil:
@@ -95,7 +99,7 @@ extension LifetimeBasis {
             if mechanism == .psk {
                 parts.append(
                     agesFromFirstOffer > 0
-                        ? "TLS 1.3 ages of \(agesFromFirstOffer) offers count from the identity's first offer (no full "
+                        ? "TLS 1.3 ages of " + counted(agesFromFirstOffer, "offer") + " count from the identity's first offer (no full "
                             + "handshake of the client before it), so they are low"
                         : "TLS 1.3 ages count from the client's last full handshake before the identity's first offer, "
                             + "where its ticket was issued"

@@ -54,18 +54,18 @@ extension StickinessEvidence {
         case let .keyNamesOnePerBackend(count):
             "\(count) ticket key names, each used by one backend"
         case let .keyNamesInUse(count):
-            "\(count) ticket key names in use"
+            counted(count, "ticket key name") + " in use"
         case let .offersElsewhere(known, accepted, refused):
             "\(accepted + refused) of \(known) offers landed on another backend than the one that issued the "
                 + "session: \(accepted) accepted, \(refused) refused"
         case let .offersAtIssuer(accepted, refused):
-            "\(accepted + refused) offers returned to the issuing backend: \(accepted) accepted"
+            counted(accepted + refused, "offer") + " returned to the issuing backend: \(accepted) accepted"
                 + (refused > 0 ? ", \(refused) refused (expired or evicted)" : "")
         case let .youngRefusals(count, upTo, acceptedUpTo):
-            "\(count) offers refused at ages up to \(formatAge(upTo)) while offers up to \(formatAge(acceptedUpTo)) "
+            counted(count, "offer") + " refused at ages up to \(formatAge(upTo)) while offers up to \(formatAge(acceptedUpTo)) "
                 + "old were accepted: they reached a backend that does not hold the session"
         case let .acceptedUnplaced(count):
-            "\(count) offers accepted in abbreviated handshakes, which do not show the backend"
+            counted(count, "offer") + " accepted in abbreviated handshakes, which do not show the backend"
         case .noAnsweredOffers:
             "no resumption offers with an answer"
         case .mixedSharing:
@@ -86,7 +86,7 @@ extension StickinessEvidence {
             "to decide: capture the back side of the balancer too, or look for a certificate, ticket key "
                 + "name or server TCP trait that differs per backend"
         case let .judgedOnLatest(kept, skipped):
-            "judged on the latest \(kept) connections; \(skipped) earlier ones not kept"
+            "judged on the latest " + counted(kept, "connection") + "; \(skipped) earlier ones not kept"
         }
     }
 }

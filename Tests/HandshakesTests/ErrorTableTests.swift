@@ -42,6 +42,26 @@ import Testing
         #expect(wrong.status == 64 && wrong.stderr.contains("--pairs"))
     }
 
+    /// The summary on stderr counts connections as the report does: a balancer's back leg
+    /// repeats its client's connection and is counted apart.
+    @Test(arguments: ["lb-sticky.pcap", "lb-roundrobin.pcap", "tls12-ticket.pcap"])
+    func summaryCountsWhatTheReportCounts(capture: String) throws {
+        let path = Paths.captures.appendingPathComponent(capture).path
+        let result = try run(["report", "--format", "json", path])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let services = try #require(report["services"] as? [[String: Any]])
+        let connections = services.compactMap { $0["connections"] as? Int }.reduce(0, +)
+        let summary = try #require(lines(result.stderr).last)
+        #expect(
+            summary.hasPrefix("tlsreuse: \(connections) TLS connection\(connections == 1 ? "" : "s")"),
+            "\(summary)"
+        )
+        let records = try run(["handshakes", "--format", "jsonl", "-q", path]).stdout.split(separator: "\n")
+        let backLegs = records.filter { $0.contains("\"backside_of\":\"") }.count
+        #expect(backLegs == records.count - connections)
+        #expect(summary.contains(", plus \(backLegs) back legs (balancer to backend),") == (backLegs > 0), "\(summary)")
+    }
+
     @Test func missingFile() throws {
         let result = try run(["-q", "/nonexistent/capture.pcap"])
         #expect(result.status == 66)
@@ -58,8 +78,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: file) }
         let result = try run(["-q", file.path], asNobody: true)
         #expect(result.status == 66)
-        #expect(lines(result.stderr).count == 1)
-        #expect(result.stderr.contains("permission denied"))
+        #expect(lines(result.stderr) == ["tlsreuse: could not read \(file.path): permission denied"])
     }
 
     /// DELIBERATELY MALFORMED: text, not a capture.
