@@ -88,7 +88,8 @@ extension LifetimeBasis {
             parts.append("no offer was accepted (\(refused) refused, youngest \(formatAge(youngest)))")
         case let .acceptanceDoesNotFollowAge(younger, oldest):
             parts.append(
-                counted(younger, "offer") + " refused younger than the oldest accepted (\(formatAge(oldest))): acceptance "
+                counted(younger, "offer")
+                    + " refused younger than the oldest accepted (\(formatAge(oldest))): acceptance "
                     + "does not follow age (several backends, or cache eviction)"
             )
         case nil:
@@ -99,8 +100,9 @@ extension LifetimeBasis {
             if mechanism == .psk {
                 parts.append(
                     agesFromFirstOffer > 0
-                        ? "TLS 1.3 ages of " + counted(agesFromFirstOffer, "offer") + " count from the identity's first offer (no full "
-                            + "handshake of the client before it), so they are low"
+                        ? "TLS 1.3 ages of " + counted(agesFromFirstOffer, "offer")
+                            + " count from the identity's first offer (no full handshake of the client before it), so "
+                            + "they are low"
                         : "TLS 1.3 ages count from the client's last full handshake before the identity's first offer, "
                             + "where its ticket was issued"
                 )
