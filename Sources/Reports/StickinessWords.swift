@@ -62,8 +62,8 @@ extension StickinessEvidence {
             counted(accepted + refused, "offer") + " returned to the issuing backend: \(accepted) accepted"
                 + (refused > 0 ? ", \(refused) refused (expired or evicted)" : "")
         case let .youngRefusals(count, upTo, acceptedUpTo):
-            counted(count, "offer") + " refused at ages up to \(formatAge(upTo)) while offers up to \(formatAge(acceptedUpTo)) "
-                + "old were accepted: they reached a backend that does not hold the session"
+            counted(count, "offer") + " refused at ages up to \(formatAge(upTo)) while offers up to "
+                + "\(formatAge(acceptedUpTo)) old were accepted: they reached a backend that does not hold the session"
         case let .acceptedUnplaced(count):
             counted(count, "offer") + " accepted in abbreviated handshakes, which do not show the backend"
         case .noAnsweredOffers:
