@@ -13,8 +13,7 @@ scales=${SCALES:-4 16}
 work=bench/work/attack
 mkdir -p "$work"
 dpkg -s time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
-swift build -c release --static-swift-stdlib --product tlsreuse >&2
-tlsreuse=.build/release/tlsreuse
+tlsreuse=$(scripts/build-release)
 
 # kind, base count, what it is compared with, the bound the issue sets per packet
 attacks=(

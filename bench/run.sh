@@ -15,8 +15,7 @@ scripts/install-test-peers
 dpkg -s time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 [ -f "$capture" ] || bench/record-capture.sh
 cc -O2 -o "$work/pcap-floor" bench/pcap-floor.c -lpcap
-swift build -c release --static-swift-stdlib --product tlsreuse >&2
-tlsreuse=.build/release/tlsreuse
+tlsreuse=$(scripts/build-release)
 
 . bench/lib.sh
 

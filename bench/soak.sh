@@ -11,10 +11,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 scripts/install-deps
 cc -O2 -o "$work/replay" bench/replay.c
-swift build -c release --static-swift-stdlib --product tlsreuse >&2
+tlsreuse=$(scripts/build-release)
 # 40 TLS connections per round (the balanced capture's 12 back legs included).
 inputs=(captures/tls12-session-id.pcap captures/tls12-ticket.pcap captures/tls13-psk.pcap captures/lb-shared-tickets.pcap)
-"$work/replay" "$rounds" "${inputs[@]}" | .build/release/tlsreuse report --format json -q - >"$work/report.json" &
+"$work/replay" "$rounds" "${inputs[@]}" | "$tlsreuse" report --format json -q - >"$work/report.json" &
 pid=$!
 start=$(date +%s.%N)
 peak=0
