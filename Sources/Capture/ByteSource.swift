@@ -10,8 +10,11 @@ import Glibc
 ///   buffer. Measured on the benchmark capture this beat walking a memory map in place:
 ///   the copy lands in the L2 cache where parsing finds it, and there are no page faults
 ///   or page releases (which are costly in a VM). Resident memory stays at the buffer size.
-/// - A gzip file, standard input or a pipe is read through zlib (which passes plain bytes
-///   through unchanged).
+/// - A gzip file is read through zlib.
+/// - Standard input, a pipe or a FIFO is read as its bytes arrive (a read returns what is
+///   there, so a live `tcpdump -U -w -` streams), inflated when it starts like gzip. With
+///   `returnsWhenWaiting`, a window asked for between records gives nil after 250 ms without
+///   bytes, with `isWaiting` set, so a live run can release what it holds and ask again.
 ///
 /// `window(_:)` returns a pointer to at least `count` unread bytes, or nil at end of input.
 /// The pointer stays valid until the next call to `window`, `advance` or `skip`.
@@ -27,6 +30,7 @@ final class ByteSource {
     private enum Backing {
         case plain(Int32)
         case gzip(gzFile)
+        case stream(StreamReader)
         case memory
         case empty
     }
@@ -44,7 +48,17 @@ final class ByteSource {
     private(set) var readError: String?
     /// Total size when known in advance (regular files), for progress.
     let knownSize: Int64?
-    let isCompressed: Bool
+    /// Whether the input is gzip (for a stream, known once its first bytes arrived).
+    var isCompressed: Bool {
+        if case let .stream(reader) = backing { return reader.isCompressed }
+        return compressedFile
+    }
+    private let compressedFile: Bool
+    /// For a stream: a window asked for with nothing buffered gives nil (and `isWaiting`)
+    /// after `StreamReader.waitMilliseconds` without bytes, instead of waiting on.
+    var returnsWhenWaiting = false
+    /// Set when the last window gave nil because a stream had no bytes yet (not its end).
+    private(set) var isWaiting = false
     /// Whether reads count towards `ReadProgress.shared` (one reader per file does).
     private let countsProgress: Bool
     /// Compressed bytes already counted, for gzip input.
@@ -78,17 +92,22 @@ final class ByteSource {
         let sniffed = isRegular ? withUnsafeMutableBytes(of: &magic) { pread(fd, $0.baseAddress, 2, 0) } : 0
         let looksGzip = sniffed == 2 && magic.0 == 0x1f && magic.1 == 0x8b
 
-        if isRegular && !looksGzip {
+        if !isRegular {
+            knownSize = nil
+            compressedFile = false
+            backing = .stream(StreamReader(fd: fd))
+            capacity = ByteSource.streamChunk * 4
+            base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        } else if !looksGzip {
             knownSize = Int64(info.st_size)
-            isCompressed = false
+            compressedFile = false
             _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
             backing = .plain(fd)
             capacity = ByteSource.fileChunk * 4
             base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         } else {
-            knownSize = isRegular ? Int64(info.st_size) : nil
-            isCompressed = looksGzip
-            // zlib reads plain bytes unchanged, so stdin and pipes may be compressed or not.
+            knownSize = Int64(info.st_size)
+            compressedFile = true
             guard let stream = gzdopen(fd, "rb") else {
                 close(fd)
                 throw CaptureError.make(.io, "cannot open stream", input: path)
@@ -104,7 +123,7 @@ final class ByteSource {
     init(bytes: [UInt8]) {
         countsProgress = false
         knownSize = Int64(bytes.count)
-        isCompressed = false
+        compressedFile = false
         backing = .memory
         capacity = max(bytes.count, 1)
         base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
@@ -120,6 +139,9 @@ final class ByteSource {
             base?.deallocate()
         case let .plain(fd):
             close(fd)
+            base?.deallocate()
+        case let .stream(reader):
+            reader.close()
             base?.deallocate()
         case .memory:
             base?.deallocate()
@@ -142,6 +164,7 @@ final class ByteSource {
     @inline(__always)
     func window(_ count: Int) -> UnsafeRawPointer? {
         if end - start >= count, let base { return UnsafeRawPointer(base + start) }
+        isWaiting = false
         return refill(count)
     }
 
@@ -185,6 +208,30 @@ final class ByteSource {
                 } else {
                     end += got
                     if countsProgress { ReadProgress.shared.add(Int64(got)) }
+                }
+            }
+            return UnsafeRawPointer(base! + start)
+        }
+        if case let .stream(reader) = backing {
+            while end - start < count {
+                if atEnd { return nil }
+                if capacity - start < count || capacity - end < ByteSource.streamChunk / 4 {
+                    compact(toHold: count, chunk: ByteSource.streamChunk)
+                }
+                switch reader.read(into: base! + end, capacity: capacity - end, waitLimited: returnsWhenWaiting) {
+                case .waiting:
+                    // Between records only: a record begun is waited for whole.
+                    if end == start {
+                        isWaiting = true
+                        return nil
+                    }
+                case let .bytes(got, consumed):
+                    end += got
+                    if countsProgress { ReadProgress.shared.add(Int64(consumed)) }
+                case .end: atEnd = true
+                case let .failed(message):
+                    readError = message
+                    atEnd = true
                 }
             }
             return UnsafeRawPointer(base! + start)
@@ -238,5 +285,165 @@ final class ByteSource {
         baseOffset += Int64(start)
         start = 0
         end = unread
+    }
+}
+
+/// Standard input, a pipe or a FIFO, read as bytes arrive: plain, or gzip inflated as it
+/// comes (RFC 1952 members one after another, as `cat a.gz b.gz` gives).
+final class StreamReader {
+    /// How long a read limited in its wait waits before it gives up.
+    static let waitMilliseconds: Int32 = 250
+    /// Compressed bytes read ahead of inflating.
+    static let inputChunk = 65_536
+
+    enum Outcome {
+        /// `got` bytes written; `consumed` bytes read from the input for them.
+        case bytes(got: Int, consumed: Int)
+        case end
+        case failed(String)
+        /// No byte came within `waitMilliseconds` (a read limited in its wait).
+        case waiting
+    }
+
+    private let fd: Int32
+    /// Whether the current read may give up after `waitMilliseconds`.
+    private var waitLimited = false
+    /// Input read but not yet inflated (gzip) or decided on (the first bytes).
+    private let input = UnsafeMutablePointer<UInt8>.allocate(capacity: StreamReader.inputChunk)
+    private var inputStart = 0
+    private var inputEnd = 0
+    private var inputEnded = false
+    private var zstream: UnsafeMutablePointer<z_stream>?
+    /// Nil until the first two bytes arrived (or the input ended before them).
+    private var gzip: Bool?
+    /// Whether the current gzip member has ended (another may follow).
+    private var memberEnded = false
+    var isCompressed: Bool { gzip == true }
+
+    init(fd: Int32) { self.fd = fd }
+
+    func close() {
+        if let zstream {
+            inflateEnd(zstream)
+            zstream.deallocate()
+        }
+        input.deallocate()
+        Glibc.close(fd)
+    }
+
+    /// Reads what is there into `output`, waiting for at least one byte or the end.
+    func read(into output: UnsafeMutableRawPointer, capacity: Int, waitLimited: Bool = false) -> Outcome {
+        self.waitLimited = waitLimited
+        if gzip == nil {
+            // The first two bytes decide: gzip's magic, or the capture itself.
+            while inputEnd < 2, !inputEnded {
+                switch fill() {
+                case .none: break
+                case .some(nil): return .waiting
+                case let .some(.some(failure)): return .failed(failure)
+                }
+            }
+            gzip = inputEnd >= 2 && input[0] == 0x1f && input[1] == 0x8b
+            if gzip == true, let failure = startInflating() { return .failed(failure) }
+        }
+        if gzip == false {
+            if inputStart < inputEnd {
+                let count = min(capacity, inputEnd - inputStart)
+                output.copyMemory(from: input + inputStart, byteCount: count)
+                inputStart += count
+                return .bytes(got: count, consumed: count)
+            }
+            switch waitForInput() {
+            case .ready: break
+            case .timedOut: return .waiting
+            case .failed: return .failed(String(cString: strerror(errno)))
+            }
+            let got = Glibc.read(fd, output, capacity)
+            if got < 0 { return errno == EINTR ? .bytes(got: 0, consumed: 0) : .failed(String(cString: strerror(errno))) }
+            return got == 0 ? .end : .bytes(got: got, consumed: got)
+        }
+        return inflateSome(into: output, capacity: capacity)
+    }
+
+    private enum Wait { case ready, timedOut, failed }
+
+    /// Waits until the input is readable: without limit, or `waitMilliseconds` at most.
+    private func waitForInput() -> Wait {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let ready = poll(&poller, 1, waitLimited ? StreamReader.waitMilliseconds : -1)
+            if ready > 0 { return .ready }
+            if ready == 0 { return .timedOut }
+            if errno != EINTR { return .failed }
+        }
+    }
+
+    /// Reads more input after what is buffered: nil when it did (or the input ended),
+    /// `.some(nil)` when the wait ran out, else why it failed.
+    private func fill() -> String?? {
+        if inputStart > 0 {
+            if inputStart < inputEnd { memmove(input, input + inputStart, inputEnd - inputStart) }
+            inputEnd -= inputStart
+            inputStart = 0
+        }
+        switch waitForInput() {
+        case .ready: break
+        case .timedOut: return .some(nil)
+        case .failed: return .some(String(cString: strerror(errno)))
+        }
+        let got = Glibc.read(fd, input + inputEnd, StreamReader.inputChunk - inputEnd)
+        if got < 0 { return errno == EINTR ? nil : .some(String(cString: strerror(errno))) }
+        if got == 0 { inputEnded = true } else { inputEnd += got }
+        return nil
+    }
+
+    private func startInflating() -> String? {
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        // 15 window bits, +16: a gzip wrapper (RFC 1952).
+        guard inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            stream.deallocate()
+            return "cannot start zlib"
+        }
+        zstream = stream
+        return nil
+    }
+
+    private func inflateSome(into output: UnsafeMutableRawPointer, capacity: Int) -> Outcome {
+        guard let zstream else { return .failed("cannot start zlib") }
+        while true {
+            if inputStart == inputEnd {
+                if inputEnded {
+                    // The end of a whole member is the end; anywhere else it was cut off.
+                    return memberEnded ? .end : .failed("unexpected end of file")
+                }
+                switch fill() {
+                case .none: continue
+                case .some(nil): return .waiting
+                case let .some(.some(failure)): return .failed(failure)
+                }
+            }
+            if memberEnded {
+                // Another gzip member follows the last one.
+                guard inflateReset(zstream) == Z_OK else { return .failed("cannot restart zlib") }
+                memberEnded = false
+            }
+            let available = inputEnd - inputStart
+            zstream.pointee.next_in = input + inputStart
+            zstream.pointee.avail_in = UInt32(available)
+            zstream.pointee.next_out = output.assumingMemoryBound(to: UInt8.self)
+            zstream.pointee.avail_out = UInt32(min(capacity, Int(UInt32.max)))
+            let result = inflate(zstream, Z_NO_FLUSH)
+            let consumed = available - Int(zstream.pointee.avail_in)
+            inputStart += consumed
+            let produced = min(capacity, Int(UInt32.max)) - Int(zstream.pointee.avail_out)
+            switch result {
+            case Z_STREAM_END: memberEnded = true
+            case Z_OK, Z_BUF_ERROR: break
+            default:
+                return .failed(zstream.pointee.msg.map { String(cString: $0) } ?? "inflate error \(result)")
+            }
+            if produced > 0 { return .bytes(got: produced, consumed: consumed) }
+        }
     }
 }

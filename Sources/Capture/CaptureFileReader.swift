@@ -91,6 +91,15 @@ public final class CaptureFileReader {
     /// Decompressed bytes read so far, and the file size when known (for progress).
     public var bytesRead: Int64 { source.offset }
     public var totalBytes: Int64? { source.knownSize }
+    /// For a pipe or FIFO: `next()` gives nil after 250 ms without bytes between packets,
+    /// with `isWaiting` set, instead of waiting on (a live pipe's reader can then release
+    /// what it holds, and ask again).
+    public var returnsWhenWaiting: Bool {
+        get { source.returnsWhenWaiting }
+        set { source.returnsWhenWaiting = newValue }
+    }
+    /// Whether the last `next()` gave nil because no bytes had come yet (not the end).
+    public var isWaiting: Bool { source.isWaiting && !finished }
 
     /// Opens a capture file, "-" for standard input. Throws when the input cannot be opened
     /// or does not start like a capture; later damage is recorded in `stats`, never thrown.
@@ -240,6 +249,7 @@ public final class CaptureFileReader {
     private func nextClassic(fractionNanos: Int64, headerLength: Int) -> CapturedPacket? {
         while true {
             guard let header = source.window(headerLength) else {
+                if source.isWaiting { return nil }
                 if source.buffered > 0 {
                     return end(
                         truncatedAt: source.offset,
@@ -330,6 +340,7 @@ public final class CaptureFileReader {
     private func nextPcapng() -> CapturedPacket? {
         while true {
             guard let head = source.window(12) else {
+                if source.isWaiting { return nil }
                 if source.buffered > 0 {
                     return end(truncatedAt: source.offset, "file ends inside a pcapng block header")
                 }

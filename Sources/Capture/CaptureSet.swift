@@ -39,6 +39,15 @@ package final class CaptureSet {
         return reader.next()
     }
 
+    /// For one pipe or FIFO input: `next()` gives nil after 250 ms without a packet, with
+    /// `isWaiting` set, so a live pipe's reader can release what it holds and ask again.
+    package func returnWhenWaiting() {
+        if readers.count == 1 { readers[0].returnsWhenWaiting = true }
+    }
+
+    /// Whether the last `next()` gave nil because the input had no bytes yet, not its end.
+    package var isWaiting: Bool { readers.count == 1 && readers[0].isWaiting }
+
     /// The next packet across all inputs, earliest timestamp first (ties keep input order).
     /// Its bytes are valid until the next call.
     @inline(__always)

@@ -14,11 +14,13 @@ package enum Extraction {
         filter expression: String? = nil,
         limits: ReassemblyLimits = ReassemblyLimits(),
         order: RecordSink.Order = .firstClientHello,
+        whileWaiting: (() -> Void)? = nil,
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
         let captures = CaptureSet(paths: paths)
+        if whileWaiting != nil { captures.returnWhenWaiting() }
         var reading = try FilteredExtraction(HandshakeExtractor(limits: limits, order: order), filter: expression)
-        reading.read(captures, emit: emit)
+        reading.read(captures, whileWaiting: whileWaiting, emit: emit)
         reading.extractor.finish(emit: emit)
         return reading.statistics(inputs: captures)
     }
@@ -40,12 +42,26 @@ struct FilteredExtraction: ~Copyable {
     /// Reads `captures` to their end. As a handoff (`handoffEndNanos` set: the files after a
     /// worker's own, which the next worker counts) it reads only while handshakes are
     /// undecided and until that time, and counts nothing filtered out.
+    ///
+    /// With `whileWaiting` (a live pipe), a pause of the input ends the flows that waited
+    /// out their time, as if the capture's clock ran on with the wall clock since the last
+    /// packet, then runs `whileWaiting`, and reading goes on.
     mutating func read(
         _ captures: CaptureSet,
         handoffEndNanos: Int64? = nil,
+        whileWaiting: (() -> Void)? = nil,
         emit: (consuming HandshakeRecord) -> Void
     ) {
-        while handoffEndNanos == nil || extractor.undecidedConnections > 0, let packet = captures.next() {
+        var lastPacketWallNanos = wallClockNanos()
+        while handoffEndNanos == nil || extractor.undecidedConnections > 0 {
+            guard let packet = captures.next() else {
+                guard let whileWaiting, captures.isWaiting else { break }
+                let elapsed = max(0, wallClockNanos() - lastPacketWallNanos)
+                extractor.expire(at: extractor.lastTimestampNanos &+ elapsed, emit: emit)
+                whileWaiting()
+                continue
+            }
+            if whileWaiting != nil { lastPacketWallNanos = wallClockNanos() }
             if let handoffEndNanos, packet.timestampNanos > handoffEndNanos { break }
             if let filter, !filter.matches(packet) {
                 if handoffEndNanos == nil { filteredOut += 1 }
@@ -75,6 +91,10 @@ extension Extraction {
         case afterBuffered
     }
 
+    /// How often a live run expires idle flows and runs `tick`: a tenth of a second, so a
+    /// record is out within that of its pairing hold ending.
+    package static let liveTickNanos: Int64 = 100_000_000
+
     /// Reads a live capture until `shouldStop` answers a stop or the capture ends. Records are
     /// emitted as soon as each handshake is decided. `tick` runs about once a second of wall
     /// time with the current time, for summaries and expiry of idle flows. The kernel applies
@@ -101,7 +121,7 @@ extension Extraction {
                 break reading
             }
             let now = wallClockNanos()
-            if now - lastTick >= 1_000_000_000 {
+            if now - lastTick >= Extraction.liveTickNanos {
                 lastTick = now
                 extractor.expire(at: now, emit: emit)
                 capture.flushOutput()

@@ -36,6 +36,8 @@ package final class Pipeline {
     package private(set) var connections = 0
     /// Back-side connections (balancer to backend) paired with a client's, that passed the filter.
     package private(set) var backLegs = 0
+    /// Connections analysed at most (`live --count`): records after that are dropped.
+    package var connectionLimit: Int?
 
     package init(_ options: PipelineOptions = PipelineOptions(), each: @escaping (HandshakeRecord) -> Void = { _ in }) {
         filter = options.filter
@@ -51,13 +53,27 @@ package final class Pipeline {
     }
 
     /// One record, in order of first ClientHello (as extraction and record files give them).
-    package func take(_ record: consuming HandshakeRecord) { legs.add(record, release: analyse) }
+    package func take(_ record: consuming HandshakeRecord) {
+        if tracksWallTime { latestRecord = (record.timestampNanos, wallClockNanos()) }
+        legs.add(record, release: analyse)
+    }
+    /// Set for a live pipe, whose held records are released by wall time too.
+    private var tracksWallTime = false
+    /// The latest record's capture time, and the wall time it came.
+    private var latestRecord: (captureNanos: Int64, wallNanos: Int64)?
+    /// Releases held records as if the capture's clock had run on with the wall clock since
+    /// the latest record (a live pipe that has gone quiet).
+    package func tickSinceLastRecord() {
+        guard let latestRecord else { return }
+        tick(at: latestRecord.captureNanos &+ max(0, wallClockNanos() - latestRecord.wallNanos))
+    }
     /// Releases records held for pairing whose window has passed (live capture).
     package func tick(at nanos: Int64) { legs.release(at: nanos, to: analyse) }
     /// Releases what is still held; call once, after the last record.
     package func finish() { legs.finish(release: analyse) }
 
     private func analyse(_ released: consuming HandshakeRecord) {
+        if let connectionLimit, connections >= connectionLimit { return }
         var record = released
         // A back-side connection repeats its front's ClientHello: not linked or counted again.
         let link = record.backsideOf == nil ? linker.link(&record) : nil
@@ -107,7 +123,17 @@ package final class Pipeline {
                 take($0)
             }
         } else {
-            statistics = try Extraction.run(paths: files, filter: bpf, limits: limits, order: order) { take($0) }
+            // A live pipe: records held for leg pairing go out once the hold has passed in
+            // wall time, although no packet comes (the capture's clock stands still then).
+            tracksWallTime = order == .decision
+            let whileWaiting: (() -> Void)? = tracksWallTime ? { [self] in tickSinceLastRecord() } : nil
+            statistics = try Extraction.run(
+                paths: files,
+                filter: bpf,
+                limits: limits,
+                order: order,
+                whileWaiting: whileWaiting
+            ) { take($0) }
         }
         finish()
         var counted = statistics

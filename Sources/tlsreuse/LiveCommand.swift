@@ -35,6 +35,9 @@ enum LiveFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 struct LiveCommand: ParsableCommand {
+    /// How long a live record waits for its balancer leg (README: "held at most 0.5 s").
+    static let legWindowNanos: Int64 = 500_000_000
+
     static let configuration = CommandConfiguration(
         commandName: "live",
         abstract:
@@ -175,14 +178,20 @@ struct LiveCommand: ParsableCommand {
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+        // A reader that went away (`| head`, jq stopped) is a write error, which ends the run
+        // with the summary on stderr, not a silent death.
+        signal(SIGPIPE, SIG_IGN)
 
         let out = LineWriter(flushEachLine: true)
         let records = format.recordFormat.map { RecordOutput(format: $0, writer: out, openedAtNanos: wallClockNanos()) }
         // A short pairing window: back legs follow their front within milliseconds.
         let budget = OptionValues.memoryBudget(memoryLimit) ?? MemoryBudget()  // checked by validate()
-        let pipeline = Pipeline(try analysis.pipelineOptions(budget: budget, legWindowNanos: 500_000_000)) { record in
+        let pipeline = Pipeline(try analysis.pipelineOptions(budget: budget, legWindowNanos: Self.legWindowNanos)) {
+            record in
             records?.write(record)
         }
+        // Exactly --count connections: those decided with the last one are not reported.
+        pipeline.connectionLimit = count
         // Both checked by validate().
         let summaryEveryNanos = CaptureTime.durationNanos(seconds: interval ?? (format == .text ? 10 : 0)) ?? 0
         let durationNanos = duration.flatMap { CaptureTime.durationNanos(seconds: $0) }
@@ -194,6 +203,7 @@ struct LiveCommand: ParsableCommand {
             limits: limits,
             shouldStop: {
                 if let count, pipeline.connections >= count { return .now }
+                if out.failed { return .now }
                 if stopRequested.load(ordering: .relaxed) { return .afterBuffered }
                 if let durationNanos, wallClockNanos() - start >= durationNanos { return .afterBuffered }
                 return nil

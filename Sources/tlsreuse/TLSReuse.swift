@@ -149,17 +149,24 @@ struct InputOptions: ParsableArguments {
         ReassemblyLimits(budget: (try? memoryBudget()) ?? MemoryBudget(), workers: workers)
     }
 
-    /// Workers to use: one for standard input (it cannot be read twice).
+    /// Workers to use: one for standard input, a pipe or a FIFO (they cannot be read twice).
     var workers: Int {
         if files.contains("-") { return 1 }
+        let streams = files.contains { path in
+            var info = stat()
+            return stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG
+        }
+        if streams { return 1 }
         return jobs ?? min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 8)
     }
 
-    /// A pipe or terminal on standard input is live traffic: records go out as they are decided.
+    /// A pipe or terminal on standard input, or a FIFO, is live traffic: records go out as
+    /// they are decided.
     var isLivePipe: Bool {
-        guard files == ["-"] else { return false }
+        guard files.count == 1 else { return false }
         var info = stat()
-        return fstat(STDIN_FILENO, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG
+        let found = files == ["-"] ? fstat(STDIN_FILENO, &info) == 0 : stat(files[0], &info) == 0
+        return found && (info.st_mode & S_IFMT) != S_IFREG && (info.st_mode & S_IFMT) != S_IFDIR
     }
 }
 
@@ -263,7 +270,12 @@ func analyseFiles(
     each: @escaping (HandshakeRecord) -> Void
 ) throws -> (ExtractionStatistics, Pipeline) {
     let budget = (try? input.memoryBudget()) ?? MemoryBudget()  // checked by validate()
-    let pipeline = Pipeline(try options.pipelineOptions(budget: budget, reuse: reuse), each: each)
+    // A live pipe holds records for leg pairing as `live` does: half a second.
+    let window = input.isLivePipe ? LiveCommand.legWindowNanos : LegPairer.defaultWindowNanos
+    let pipeline = Pipeline(
+        try options.pipelineOptions(budget: budget, reuse: reuse, legWindowNanos: window),
+        each: each
+    )
     let progress = ProgressDisplay.start(files: input.files, quiet: options.quiet)
     defer { progress?.stop() }
     do {

@@ -29,7 +29,8 @@ struct LiveCaptureTests {
         port: Int,
         liveArguments: [String],
         stop: (Process) -> Void = { _ in },
-        beforeClient: (Process) -> Void = { _ in }
+        beforeClient: (Process) -> Void = { _ in },
+        stdoutLines: ArrivalLog? = nil
     ) throws -> (live: ProcessResult, client: [Bool]) {
         let live = Process()
         live.executableURL = Paths.binary
@@ -38,6 +39,7 @@ struct LiveCaptureTests {
         let err = Pipe()
         live.standardOutput = out
         live.standardError = err
+        stdoutLines?.follow(out.fileHandleForReading)
         try live.run()
         Thread.sleep(forTimeInterval: 1.0)
         let server = Process()
@@ -62,7 +64,7 @@ struct LiveCaptureTests {
         // SIGKILL: children of the test process inherit its blocked SIGTERM.
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stdout = stdoutLines?.waitForEnd() ?? out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         live.waitUntilExit()
         return (
@@ -88,6 +90,32 @@ struct LiveCaptureTests {
         #expect(records.map { $0["resumed"] as? Bool } == client.map { $0 })
         #expect(records.dropFirst().allSatisfy { $0["resumes"] as? String == records.first?["uid"] as? String })
         #expect(live.stderr.contains("kernel:"))
+    }
+
+    /// `--count 3` with six connections made: exactly three records and three connections in
+    /// the report; each record is out within the pairing hold (0.5 s) and a tick of its
+    /// ClientHello, measured on arrival (checked at 1.2 s, against 1.6 to 1.8 s before).
+    @Test func countIsExactAndRecordsComeWithinTheHold() throws {
+        let arrivals = ArrivalLog()
+        let (live, client) = try run(
+            port: 14705,
+            liveArguments: ["--format", "jsonl", "--count", "3", "--duration", "30"],
+            stdoutLines: arrivals
+        )
+        #expect(live.status == 0, "\(live.stderr)")
+        #expect(client.count == 6)
+        let records = live.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(records.count == 3)
+        #expect(live.stderr.contains("tlsreuse: 3 TLS connections"), "\(live.stderr)")
+        let lines = arrivals.lines
+        #expect(lines.count == 3)
+        for (arrival, line) in lines {
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let clientHello = try #require(record["ts"] as? Double)
+            #expect(arrival - clientHello < 1.2, "record out \(arrival - clientHello) s after its ClientHello")
+        }
     }
 
     /// The final JSON report has the verdicts and counts, and the -w file is a capture tshark reads.
@@ -213,7 +241,8 @@ struct LiveCaptureTests {
         #expect(live.stdout.contains("\(client.count) TLS connections"))
     }
 
-    /// `tcpdump -w - | tlsreuse -`: a live pipe on standard input.
+    /// `tcpdump -U -w - | tlsreuse -`: a live pipe on standard input streams: every record
+    /// is out while tcpdump still runs.
     @Test(.enabled(if: toolAvailable("tcpdump"), "tcpdump is not installed"))
     func livePipeOnStandardInput() throws {
         let port = 14704
@@ -226,6 +255,8 @@ struct LiveCaptureTests {
         ]
         let out = Pipe()
         pipeline.standardOutput = out
+        let arrivals = ArrivalLog()
+        arrivals.follow(out.fileHandleForReading)
         try pipeline.run()
         Thread.sleep(forTimeInterval: 1.5)
         let server = Process()
@@ -242,13 +273,15 @@ struct LiveCaptureTests {
             "/bin/sh",
             ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect >/dev/null 2>&1"]
         )
-        Thread.sleep(forTimeInterval: 1.0)
+        Thread.sleep(forTimeInterval: 1.5)
+        let whileRunning = arrivals.lines.count
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
         _ = try runProcess("pkill", ["-KILL", "-f", "tcpdump -i lo -U -s 0 -w - tcp port \(port)"])
-        let lines = out.fileHandleForReading.readDataToEndOfFile()
+        let lines = arrivals.waitForEnd()
         pipeline.waitUntilExit()
         let records = String(decoding: lines, as: UTF8.self).split(separator: "\n")
         #expect(records.count == 6)
+        #expect(whileRunning == 6, "\(whileRunning) of 6 records while tcpdump ran")
     }
 }
