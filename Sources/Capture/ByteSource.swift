@@ -359,7 +359,9 @@ final class StreamReader {
             case .failed: return .failed(String(cString: strerror(errno)))
             }
             let got = Glibc.read(fd, output, capacity)
-            if got < 0 { return errno == EINTR ? .bytes(got: 0, consumed: 0) : .failed(String(cString: strerror(errno))) }
+            if got < 0 {
+                return errno == EINTR ? .bytes(got: 0, consumed: 0) : .failed(String(cString: strerror(errno)))
+            }
             return got == 0 ? .end : .bytes(got: got, consumed: got)
         }
         return inflateSome(into: output, capacity: capacity)
