@@ -89,7 +89,7 @@ package enum HTMLReport {
 
     private static func overview(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) -> String {
         var html =
-            "<table class=\"overview\"><thead><tr><th>Service</th><th>Names</th><th>Connections</th>"
+            "<div class=\"scroll\"><table class=\"overview\"><thead><tr><th>Service</th><th>Names</th><th>Connections</th>"
             + "<th>Resumed</th><th>Session ID</th><th>Ticket</th><th>TLS 1.3 PSK</th><th>Lifetime</th>"
             + "<th>Stickiness</th></tr></thead><tbody>\n"
         for s in report.services {
@@ -98,12 +98,12 @@ package enum HTMLReport {
                 "<tr><td><a href=\"#\(anchor(s.key))\">\(escape(endpoint(s.key)))</a></td>"
                 + "<td>\(escape(s.names.sorted().joined(separator: ", ")))</td>"
             html += "<td class=\"n\">\(s.connections)</td><td class=\"n\">\(s.resumed)\(percent)</td>"
-            for m in Mechanism.allCases { html += "<td>\(badge(s.support[m]?.value.rawValue ?? "unknown"))</td>" }
+            for m in Mechanism.allCases { html += "<td>\(supportBadge(s.support[m]))</td>" }
             html +=
                 "<td>\(escape(lifetimeText(s)))</td>"
                 + "<td>\(stickiness[s.key].map { badge($0.verdict.rawValue) } ?? "–")</td></tr>\n"
         }
-        return html + "</tbody></table>\n"
+        return html + "</tbody></table></div>\n"
     }
 
     private static func card(_ s: ServiceReuse, stickiness: StickinessVerdict?) -> String {
@@ -121,13 +121,11 @@ package enum HTMLReport {
             s.versions.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
         )
         html += "</div>\n<table class=\"support\"><tbody>\n"
+        // The reason carries the counts: one count per row.
         for m in Mechanism.allCases {
-            let value = s.support[m]?.value ?? .unknown
-            let count = s.offers[m] ?? OfferCount()
             html +=
-                "<tr><th>\(escape(m.title))</th><td>\(badge(value.rawValue))</td><td "
-                + "class=\"n\">\(count.accepted) of \(count.made) offers "
-                + "accepted</td><td>\(escape(s.supportReason(m)))</td></tr>\n"
+                "<tr><th>\(escape(m.title))</th><td>\(supportBadge(s.support[m]))</td>"
+                + "<td>\(escape(s.supportReason(m)))</td></tr>\n"
         }
         html += "</tbody></table>\n<p class=\"lifetime\"><b>Lifetime</b> "
         if let b = s.lifetime {
@@ -162,7 +160,14 @@ package enum HTMLReport {
         if backends.isEmpty, stickiness?.verdict == .singleBackend {
             backends = [(id: "one backend", connections: s.connections, identifiedBy: "one backend visible")]
         }
-        html += figure("Connections per backend", backendChart(backends))
+        if backends.isEmpty {
+            // A line, not an empty chart: with one backend visible there is nothing to draw.
+            html +=
+                "<figure class=\"note\"><figcaption>Connections per backend</figcaption><p>Backends not told "
+                + "apart: one backend visible, or several that look alike.</p></figure>\n"
+        } else {
+            html += figure("Connections per backend", backendChart(backends))
+        }
         html += "</div>\n</article>\n"
         return html
     }
@@ -193,9 +198,9 @@ package enum HTMLReport {
         "<figure><figcaption>\(escape(title))</figcaption>\(svg)</figure>\n"
     }
 
-    private static func svgOpen(_ label: String) -> String {
-        "<svg viewBox=\"0 0 \(Int(chartWidth)) \(Int(chartHeight))\" width=\"\(Int(chartWidth))\" "
-            + "height=\"\(Int(chartHeight))\" role=\"img\" aria-label=\"\(escape(label))\">"
+    private static func svgOpen(_ label: String, height: Double = chartHeight) -> String {
+        "<svg viewBox=\"0 0 \(Int(chartWidth)) \(Int(height))\" width=\"\(Int(chartWidth))\" "
+            + "height=\"\(Int(height))\" role=\"img\" aria-label=\"\(escape(label))\">"
     }
 
     private static func emptyChart(_ message: String) -> String {
@@ -319,12 +324,15 @@ package enum HTMLReport {
         guard !backends.isEmpty else { return emptyChart("backends not told apart") }
         let shown = Array(backends.prefix(8))
         let maximum = max(1, shown.map(\.connections).max() ?? 1)
-        var svg = svgOpen("Connections per backend")
         let rowHeight = min(34, (plotBottom - plotTop + 20) / Double(shown.count))
+        // As tall as its rows (and the "more" line): one backend is one bar, not a tall box.
+        let height = min(chartHeight, plotTop + rowHeight * Double(shown.count) + (backends.count > 8 ? 24 : 4))
+        var svg = svgOpen("Connections per backend", height: height)
         let labelWidth = 150.0
         for (index, backend) in shown.enumerated() {
             let top = plotTop - 10 + rowHeight * Double(index)
-            let width = Double(backend.connections) / Double(maximum) * (plotRight - plotLeft - labelWidth)
+            // Room after the longest bar for its count.
+            let width = Double(backend.connections) / Double(maximum) * (plotRight - plotLeft - labelWidth - 36)
             svg +=
                 "<text x=\"\(fmt(plotLeft + labelWidth - 6))\" y=\"\(fmt(top + rowHeight * 0.6))\" "
                 + "text-anchor=\"end\" class=\"tick\">\(escape(String(backend.id.prefix(26))))</text>"
@@ -338,7 +346,7 @@ package enum HTMLReport {
         }
         if backends.count > shown.count {
             svg +=
-                "<text x=\"\(fmt(plotLeft))\" y=\"\(fmt(chartHeight - 6))\" class=\"share\">and "
+                "<text x=\"\(fmt(plotLeft))\" y=\"\(fmt(height - 6))\" class=\"share\">and "
                 + "\(backends.count - shown.count) more</text>"
         }
         return svg + "</svg>"
@@ -350,14 +358,22 @@ package enum HTMLReport {
         "<div><span class=\"value\">\(escape(value))</span><span class=\"label\">\(escape(label))</span></div>"
     }
 
-    private static func badge(_ value: String) -> String {
+    /// A support value's badge: neutral where the server is off by configuration (it issues
+    /// no such sessions) or nothing was offered, which are choices, not failures.
+    private static func supportBadge(_ support: Support?) -> String {
+        guard let support else { return badge("unknown", neutral: true) }
+        let neutral = support.basis == .issuance || support.evidence == .noOffers
+        return badge(support.value.rawValue, neutral: neutral)
+    }
+
+    private static func badge(_ value: String, neutral: Bool = false) -> String {
         let kind: String
         switch value {
         case "yes", "sticky", "shared", "sticky-or-shared", "single-backend": kind = "good"
         case "no", "not-sticky": kind = "bad"
         default: kind = "unknown"
         }
-        return "<span class=\"badge \(kind)\">\(escape(value))</span>"
+        return "<span class=\"badge \(neutral ? "off" : kind)\">\(escape(value))</span>"
     }
 
     private static func lifetimeText(_ s: ServiceReuse) -> String {
@@ -417,11 +433,14 @@ package enum HTMLReport {
         .support td{padding:4px 12px 4px 0;vertical-align:top}
         .badge{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600}
         .badge.good{background:#dcf3e4;color:#1e7a43}.badge.bad{background:#fbe0df;color:#b3322c}\
-        .badge.unknown{background:#fdf1d6;color:#8a6100}
+        .badge.unknown{background:#fdf1d6;color:#8a6100}.badge.off{background:#eceef1;color:#555b63}
         .lifetime,.stickiness{margin:10px 0}
         .stickiness ul{margin:4px 0 0 18px;padding:0;color:#3c4854}
         .charts{display:flex;gap:16px;flex-wrap:wrap;margin-top:12px}
-        figure{margin:0;border:1px solid #e3e8ee;border-radius:6px;padding:8px}
+        figure{margin:0;border:1px solid #e3e8ee;border-radius:6px;padding:8px;max-width:100%;box-sizing:border-box}
+        figure svg{max-width:100%;height:auto}.note{align-self:flex-start;max-width:360px}
+        .note p{margin:4px 0 0;color:#5b6875;font-size:13px}
+        .scroll{overflow-x:auto;margin-bottom:20px}.scroll .overview{margin-bottom:0}
         figcaption{font-weight:600;font-size:13px;margin-bottom:2px}
         svg .grid{stroke:#e3e8ee;stroke-width:1}svg .tick{font-size:11px;fill:#5b6875}svg \
         .share{font-size:11px;fill:#1d2733;font-weight:600}
