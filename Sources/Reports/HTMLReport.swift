@@ -90,8 +90,8 @@ package enum HTMLReport {
     private static func overview(_ report: ReuseReport, stickiness: [ServiceKey: StickinessVerdict]) -> String {
         var html =
             "<div class=\"scroll\"><table class=\"overview\"><thead><tr><th>Service</th><th>Names</th>"
-            + "<th>Connections</th><th>Resumed</th><th>Session ID</th><th>Ticket</th><th>TLS 1.3 PSK</th><th>Lifetime</th>"
-            + "<th>Stickiness</th></tr></thead><tbody>\n"
+            + "<th>Connections</th><th>Resumed</th><th>Session ID</th><th>Ticket</th><th>TLS 1.3 PSK</th>"
+            + "<th>Lifetime</th><th>Stickiness</th></tr></thead><tbody>\n"
         for s in report.services {
             let percent = s.connections > 0 ? " (\(s.resumed * 100 / s.connections)%)" : ""
             html +=
