@@ -118,6 +118,59 @@ struct LiveCaptureTests {
         }
     }
 
+    /// `live --format jsonl | head -n 1`: once the reader is gone, the next record's write
+    /// fails and the run ends as a stop does, with its summary on stderr, long before
+    /// --duration (it used to die of SIGPIPE, silently).
+    @Test func closedPipeEndsTheRunWithItsSummary() throws {
+        let port = 14706
+        let stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-epipe-\(getpid())")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: stderrFile) }
+        let pipeline = Process()
+        pipeline.executableURL = URL(fileURLWithPath: "/bin/sh")
+        pipeline.arguments = [
+            "-c",
+            "'\(Paths.binary.path)' live -i lo --bpf 'tcp port \(port)' --format jsonl --duration 30 "
+                + "2>'\(stderrFile)' | head -n 1",
+        ]
+        let out = Pipe()
+        pipeline.standardOutput = out
+        let started = Date()
+        try pipeline.run()
+        Thread.sleep(forTimeInterval: 1.0)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        server.arguments = [
+            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
+            "-tls1_2", "-no_ticket", "-www", "-quiet",
+        ]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        Thread.sleep(forTimeInterval: 0.7)
+        // Two bursts: head takes a line of the first and goes; the second finds it gone.
+        for _ in 0..<2 {
+            _ = try runProcess(
+                "/bin/sh",
+                [
+                    "-c",
+                    "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect >/dev/null 2>&1",
+                ]
+            )
+            Thread.sleep(forTimeInterval: 2.0)
+        }
+        let first = out.fileHandleForReading.readDataToEndOfFile()
+        pipeline.waitUntilExit()
+        #expect(Date().timeIntervalSince(started) < 20, "the run went on after its reader left")
+        #expect(String(decoding: first, as: UTF8.self).split(separator: "\n").count == 1)
+        let stderr = try String(contentsOfFile: stderrFile, encoding: .utf8)
+        #expect(stderr.contains("kernel:") && stderr.contains("TLS connection"), "\(stderr)")
+    }
+
     /// The final JSON report has the verdicts and counts, and the -w file is a capture tshark reads.
     @Test func finalReportAndWrittenCapture() throws {
         let written = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-live-\(getpid()).pcap")
