@@ -161,7 +161,13 @@ public struct HandshakeRecord: Sendable, Equatable {
     public var tunnelTargetPort: UInt16?
 
     // From the ClientHello
-    public var sni: String?
+    public var sni: String? {
+        // Worked out once per name: the analysis stages read it several times per record,
+        // and for a long name it takes a digest of the whole name.
+        didSet { keptServerName = HandshakeRecord.keptName(of: sni) }
+    }
+    /// The SNI as tables that outlive the record keep it (see `keptName(of:)`).
+    public private(set) var keptServerName: String?
     public var alpnOffered: [String] = []
     /// supported_versions, or the ClientHello version when absent; GREASE left out.
     public var versionsOffered: [ProtocolVersion] = []

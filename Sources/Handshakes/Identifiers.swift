@@ -111,7 +111,7 @@ extension HandshakeRecord {
     /// groups): as it is when it is a name's length, else its first 200 bytes, "…" and a
     /// digest of the whole, so names still compare as distinct and a crafted 16 KB name
     /// costs a table no more than a real one. The record's own `sni` is untouched.
-    public var keptServerName: String? {
+    static func keptName(of sni: String?) -> String? {
         guard let sni, sni.utf8.count > Self.maximumKeptNameLength else { return sni }
         var prefix = Array(sni.utf8.prefix(200))
         while let last = prefix.last, last & 0xc0 == 0x80 { prefix.removeLast() }  // whole characters only
@@ -128,6 +128,7 @@ extension HandshakeRecord {
     public var approximateBytes: Int {
         var bytes = MemoryLayout<HandshakeRecord>.stride
         bytes += Self.heapBytes(sni) + Self.heapBytes(clientSessionID)
+        if keptServerName?.utf8.count != sni?.utf8.count { bytes += Self.heapBytes(keptServerName) }
         bytes += Self.heapBytes(serverSessionID) + Self.heapBytes(alpnSelected) + Self.heapBytes(offeredTicketDigest)
         bytes +=
             Self.heapBytes(offeredTicketKeyName) + Self.heapBytes(issuedTicketDigest)

@@ -60,6 +60,48 @@ import Testing
         #expect(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"))
     }
 
+    /// The layout holds at common widths, measured by Chromium on a copy of the page with a
+    /// script added (the page itself runs none): at 1280 px each card's charts sit in one
+    /// row; at 800 px nothing is wider than the window but the overview table, which scrolls.
+    @Test(
+        .enabled(if: toolAvailable("chromium"), "chromium renders the page"),
+        arguments: [1280, 800]
+    )
+    func layoutHoldsAtCommonWidths(width: Int) throws {
+        let (html, _, dir) = try page(Self.captures)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let measure = """
+            <script>
+            const rows = [...document.querySelectorAll('.charts')].map(c =>
+              new Set([...c.children].map(f => Math.round(f.getBoundingClientRect().top))).size);
+            const overflow = [...document.querySelectorAll('figure, .card, .stats, .support')]
+              .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).length;
+            document.body.setAttribute('data-rows', rows.join(','));
+            document.body.setAttribute('data-overflow', String(overflow));
+            </script></body>
+            """
+        let measured = html.replacingOccurrences(
+            of: "<meta http-equiv=\"Content-Security-Policy\"",
+            with: "<meta name=\"x\""
+        )
+        .replacingOccurrences(of: "</body>", with: measure)
+        let file = dir.appendingPathComponent("measured.html")
+        try measured.write(to: file, atomically: true, encoding: .utf8)
+        let dom = try runProcess(
+            "chromium",
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                "--user-data-dir=\(dir.appendingPathComponent("profile").path)", "--window-size=\(width),1500",
+                "--dump-dom", file.absoluteString,
+            ]
+        ).stdout
+        let rows = try #require(dom.firstMatch(of: /data-rows="([0-9,]*)"/)).1.split(separator: ",")
+        let overflow = try #require(dom.firstMatch(of: /data-overflow="([0-9]+)"/)).1
+        #expect(rows.count == 2)
+        if width >= 1280 { #expect(rows.allSatisfy { $0 == "1" }, "chart rows per card: \(rows)") }
+        #expect(overflow == "0", "\(overflow) boxes wider than \(width) px")
+    }
+
     /// Headless Chromium renders the page; the screenshot holds each chart's colour: the
     /// age chart's offer and acceptance bars, the connections over time, the backend bars.
     @Test(
