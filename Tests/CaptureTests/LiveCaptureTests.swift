@@ -23,6 +23,30 @@ struct LiveCaptureTests {
         return (cert, key)
     }()
 
+    /// An openssl s_server on 127.0.0.1:`port` (TLS 1.2, session IDs, no tickets).
+    static func startServer(port: Int) throws -> Process {
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        server.arguments = [
+            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", certificate.cert, "-key", certificate.key,
+            "-tls1_2", "-no_ticket", "-www", "-quiet",
+        ]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        return server
+    }
+
+    /// `command` run by /bin/sh in the background, its standard output into `output`.
+    static func startShell(_ command: String, output: Pipe) throws -> Process {
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", command]
+        shell.standardOutput = output
+        try shell.run()
+        return shell
+    }
+
     /// Starts `tlsreuse live` in the background, then an s_server and an s_client
     /// -reconnect run against it; returns tlsreuse's output and what s_client printed.
     func run(
@@ -42,15 +66,7 @@ struct LiveCaptureTests {
         stdoutLines?.follow(out.fileHandleForReading)
         try live.run()
         Thread.sleep(forTimeInterval: 1.0)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        server.arguments = [
-            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
-            "-tls1_2", "-no_ticket", "-www", "-quiet",
-        ]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try Self.startServer(port: port)
         Thread.sleep(forTimeInterval: 0.7)
         beforeClient(live)
         let client = try runProcess(
@@ -126,27 +142,15 @@ struct LiveCaptureTests {
         let stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-epipe-\(getpid())")
             .path
         defer { try? FileManager.default.removeItem(atPath: stderrFile) }
-        let pipeline = Process()
-        pipeline.executableURL = URL(fileURLWithPath: "/bin/sh")
-        pipeline.arguments = [
-            "-c",
+        let out = Pipe()
+        let started = Date()
+        let pipeline = try Self.startShell(
             "'\(Paths.binary.path)' live -i lo --bpf 'tcp port \(port)' --format jsonl --duration 30 "
                 + "2>'\(stderrFile)' | head -n 1",
-        ]
-        let out = Pipe()
-        pipeline.standardOutput = out
-        let started = Date()
-        try pipeline.run()
+            output: out
+        )
         Thread.sleep(forTimeInterval: 1.0)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        server.arguments = [
-            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
-            "-tls1_2", "-no_ticket", "-www", "-quiet",
-        ]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try Self.startServer(port: port)
         defer {
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
@@ -299,28 +303,16 @@ struct LiveCaptureTests {
     @Test(.enabled(if: toolAvailable("tcpdump"), "tcpdump is not installed"))
     func livePipeOnStandardInput() throws {
         let port = 14704
-        let pipeline = Process()
-        pipeline.executableURL = URL(fileURLWithPath: "/bin/sh")
-        pipeline.arguments = [
-            "-c",
-            "tcpdump -i lo -U -s 0 -w - 'tcp port \(port)' 2>/dev/null | '\(Paths.binary.path)' handshakes --format "
-                + "jsonl -q -",
-        ]
         let out = Pipe()
-        pipeline.standardOutput = out
         let arrivals = ArrivalLog()
         arrivals.follow(out.fileHandleForReading)
-        try pipeline.run()
+        let pipeline = try Self.startShell(
+            "tcpdump -i lo -U -s 0 -w - 'tcp port \(port)' 2>/dev/null | '\(Paths.binary.path)' handshakes --format "
+                + "jsonl -q -",
+            output: out
+        )
         Thread.sleep(forTimeInterval: 1.5)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        server.arguments = [
-            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
-            "-tls1_2", "-no_ticket", "-www", "-quiet",
-        ]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try Self.startServer(port: port)
         Thread.sleep(forTimeInterval: 0.7)
         _ = try runProcess(
             "/bin/sh",
