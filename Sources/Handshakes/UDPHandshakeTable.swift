@@ -26,14 +26,22 @@ final class UDPHandshakeFlow<State: UDPFlowState> {
         self.start = start
         self.state = state
         lastSeen = start.timestampNanos
-        key = UDPFlowKey(originator: start.originator, responder: start.responder)
+        key = UDPFlowKey(start.originator, start.responder)
     }
 }
 
-/// A UDP flow's address and port pair, hashed with Swift's seeded SipHash in the table.
+/// A UDP flow's address and port pair in a fixed order, the same for both directions (one
+/// lookup finds a flow whichever side sent), hashed with Swift's seeded SipHash in the table.
 struct UDPFlowKey: Hashable {
-    var originator: Endpoint
-    var responder: Endpoint
+    var low: Endpoint
+    var high: Endpoint
+
+    init(_ a: Endpoint, _ b: Endpoint) {
+        let aFirst =
+            (a.address.isIPv6 ? 1 : 0, a.address.high, a.address.low, a.port)
+            <= (b.address.isIPv6 ? 1 : 0, b.address.high, b.address.low, b.port)
+        (low, high) = aFirst ? (a, b) : (b, a)
+    }
 }
 
 /// The flows of one UDP handshake protocol (DTLS, QUIC), keyed by address and port pair.
@@ -85,10 +93,9 @@ struct UDPHandshakeTable<State: UDPFlowState> {
         }
         let flow: UDPHandshakeFlow<State>
         let stream: Int
-        if let forward = flows[Key(originator: source, responder: destination)] {
-            (flow, stream) = (forward, 0)
-        } else if let backward = flows[Key(originator: destination, responder: source)] {
-            (flow, stream) = (backward, 1)
+        let key = Key(source, destination)
+        if let known = flows[key] {
+            (flow, stream) = (known, known.start.originator == source ? 0 : 1)
         } else if let state = opening() {
             if flows.count >= Self.maximumFlows, let oldest {
                 sink.udpFlowEvicted()
