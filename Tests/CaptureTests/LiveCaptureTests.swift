@@ -23,6 +23,24 @@ struct LiveCaptureTests {
         return (cert, key)
     }()
 
+    /// Once the capture started before has had `captureStart` seconds to open: an openssl
+    /// s_server on 127.0.0.1:`port`, given time to listen.
+    static func startServer(port: Int, afterCaptureStarts captureStart: Double) throws -> Process {
+        Thread.sleep(forTimeInterval: captureStart)
+        let server = try startServer(port: port)
+        Thread.sleep(forTimeInterval: 0.7)
+        return server
+    }
+
+    /// `openssl s_client -reconnect` against 127.0.0.1:`port`: six TLS 1.2 connections, the
+    /// first full and the rest resuming its session. Returns what s_client printed.
+    static func reconnect(port: Int) throws -> String {
+        try runProcess(
+            "/bin/sh",
+            ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect 2>&1"]
+        ).stdout
+    }
+
     /// An openssl s_server on 127.0.0.1:`port` (TLS 1.2, session IDs, no tickets).
     static func startServer(port: Int) throws -> Process {
         let server = Process()
@@ -65,15 +83,10 @@ struct LiveCaptureTests {
         live.standardError = err
         stdoutLines?.follow(out.fileHandleForReading)
         try live.run()
-        Thread.sleep(forTimeInterval: 1.0)
-        let server = try Self.startServer(port: port)
-        Thread.sleep(forTimeInterval: 0.7)
+        let server = try Self.startServer(port: port, afterCaptureStarts: 1.0)
         beforeClient(live)
-        let client = try runProcess(
-            "/bin/sh",
-            ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect 2>&1"]
-        )
-        let verdicts = client.stdout.split(separator: "\n").filter { $0.hasPrefix("New,") || $0.hasPrefix("Reused,") }
+        let client = try Self.reconnect(port: port)
+        let verdicts = client.split(separator: "\n").filter { $0.hasPrefix("New,") || $0.hasPrefix("Reused,") }
             .map { $0.hasPrefix("Reused") }
         stop(live)
         // The server inherited tlsreuse's output pipe: stop it before reading to the end.
@@ -149,22 +162,14 @@ struct LiveCaptureTests {
                 + "2>'\(stderrFile)' | head -n 1",
             output: out
         )
-        Thread.sleep(forTimeInterval: 1.0)
-        let server = try Self.startServer(port: port)
+        let server = try Self.startServer(port: port, afterCaptureStarts: 1.0)
         defer {
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
         }
-        Thread.sleep(forTimeInterval: 0.7)
         // Two bursts: head takes a line of the first and goes; the second finds it gone.
         for _ in 0..<2 {
-            _ = try runProcess(
-                "/bin/sh",
-                [
-                    "-c",
-                    "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect >/dev/null 2>&1",
-                ]
-            )
+            _ = try Self.reconnect(port: port)
             Thread.sleep(forTimeInterval: 2.0)
         }
         let first = out.fileHandleForReading.readDataToEndOfFile()
@@ -311,13 +316,8 @@ struct LiveCaptureTests {
                 + "jsonl -q -",
             output: out
         )
-        Thread.sleep(forTimeInterval: 1.5)
-        let server = try Self.startServer(port: port)
-        Thread.sleep(forTimeInterval: 0.7)
-        _ = try runProcess(
-            "/bin/sh",
-            ["-c", "echo | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -tls1_2 -reconnect >/dev/null 2>&1"]
-        )
+        let server = try Self.startServer(port: port, afterCaptureStarts: 1.5)
+        _ = try Self.reconnect(port: port)
         Thread.sleep(forTimeInterval: 1.5)
         let whileRunning = arrivals.lines.count
         kill(server.processIdentifier, SIGKILL)
