@@ -39,7 +39,8 @@ import Testing
 
     /// `source`'s packets re-framed as `linkType`; nil when the link type cannot carry them
     /// (IPV4 carries no IPv6 and IPV6 no IPv4).
-    static func derive(_ source: String, as linkType: LinkType) throws -> URL? {
+    /// `user` names the test: the parameterised tests run in parallel, each with its own file.
+    static func derive(_ source: String, as linkType: LinkType, for user: String) throws -> URL? {
         let frame = try #require(linkTypes.first { $0.0 == linkType }).1
         let reader = try CaptureFileReader(path: Paths.captures.appendingPathComponent(source).path)
         var writer = PcapWriter(linkType: linkType.rawValue)
@@ -56,7 +57,7 @@ import Testing
         }
         #expect(written > 10)
         let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("tlsreuse-\(getpid())-\(linkType.rawValue)-\(source)")
+            .appendingPathComponent("tlsreuse-\(getpid())-\(user)-\(linkType.rawValue)-\(source)")
         try writer.write(to: url)
         return url
     }
@@ -69,7 +70,7 @@ import Testing
     /// type to libpcap's itself), and on these all-TCP captures, every packet.
     @Test(.enabled(if: toolAvailable("tcpdump"), "tcpdump is not installed"), arguments: cases)
     func filterKeepsWhatTcpdumpKeeps(source: String, linkType: UInt32) throws {
-        guard let file = try Self.derive(source, as: LinkType(rawValue: linkType)) else { return }
+        guard let file = try Self.derive(source, as: LinkType(rawValue: linkType), for: "tcpdump") else { return }
         defer { try? FileManager.default.removeItem(at: file) }
         let filter = try PacketFilter(expression: "tcp")
         let reader = try CaptureFileReader(path: file.path)
@@ -90,7 +91,7 @@ import Testing
     /// End to end: `--bpf tcp` gives the records the capture gives without a filter.
     @Test(arguments: cases)
     func bpfTcpKeepsEveryConnection(source: String, linkType: UInt32) throws {
-        guard let file = try Self.derive(source, as: LinkType(rawValue: linkType)) else { return }
+        guard let file = try Self.derive(source, as: LinkType(rawValue: linkType), for: "bpf") else { return }
         defer { try? FileManager.default.removeItem(at: file) }
         func uids(_ filter: [String]) throws -> [String] {
             let result = try runProcess(

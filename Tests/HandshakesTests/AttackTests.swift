@@ -29,7 +29,7 @@ struct AttackTests {
         _ arguments: [String] = ["report", "--format", "json", "-q"]
     ) throws -> Outcome {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "tlsreuse-attack-\(getpid())-\(kind)-\(count).pcap"
+            "tlsreuse-attack-\(getpid())-\(kind)-\(count)-\(UUID().uuidString).pcap"
         )
         defer { try? FileManager.default.removeItem(at: file) }
         let made = try runProcess("python3", [Self.generator, kind, String(count), file.path])
