@@ -140,115 +140,153 @@ public struct ServerTraits: Sendable, Hashable {
 /// Everything tlsreuse knows about one TLS connection's handshake. This is the only thing
 /// the analysis stages (Resumption, Stickiness, Reports) read: any trait they need travels here.
 public struct HandshakeRecord: Sendable, Equatable {
-    /// Unique within a run; derived from the first ClientHello's time and the 4-tuple,
-    /// so the same capture always gives the same uids.
-    public var uid: String
-    /// Capture time of the first ClientHello, nanoseconds since the epoch.
-    public var timestampNanos: Int64
-    /// The side that sent the ClientHello.
-    public var client: IPAddress
-    public var clientPort: UInt16
-    public var server: IPAddress
-    public var serverPort: UInt16
-    public var transport = Transport.tcp
-    /// The plaintext protocol that upgraded to TLS (smtp, imap, pop3, ftp, xmpp, ldap,
-    /// postgres, mysql); nil when the connection began with TLS.
-    public var starttls: StartTLSProtocol?
-    /// The proxy tunnel the TLS went through (HTTP CONNECT, SOCKS 4 or 5), and the host and
-    /// port the client asked the proxy for; `server` and `server_port` stay the proxy's.
-    public var tunnel: ProxyTunnelKind?
-    public var tunnelTargetHost: String?
-    public var tunnelTargetPort: UInt16?
-
-    // From the ClientHello
-    public var sni: String? {
-        // Worked out once per name: the analysis stages read it several times per record,
-        // and for a long name it takes a digest of the whole name.
-        didSet { keptServerName = HandshakeRecord.keptName(of: sni) }
+    /// The record's fields (`Fields`) behind one reference, copied on write: a record moves
+    /// through a dozen stages and queues between its ClientHello and the report, and a move
+    /// is then one word, not the whole record with each of its strings retained (issue 20).
+    @usableFromInline final class Storage: @unchecked Sendable {
+        @usableFromInline var fields: Fields
+        @usableFromInline init(_ fields: Fields) { self.fields = fields }
     }
-    /// The SNI as tables that outlive the record keep it (see `keptName(of:)`).
-    public private(set) var keptServerName: String?
-    public var alpnOffered: [String] = []
-    /// supported_versions, or the ClientHello version when absent; GREASE left out.
-    public var versionsOffered: [ProtocolVersion] = []
-    public var clientSessionID = ""
-    /// A non-empty session_ticket extension was offered.
-    public var offeredTicket = false
-    /// The client sent the session_ticket extension at all (empty or not): it accepts tickets.
-    public var ticketSupported = false
-    /// SHA-256 prefix and key name of the offered ticket, when one was offered.
-    public var offeredTicketDigest: String?
-    public var offeredTicketKeyName: String?
-    public var offeredPSK = false
-    public var pskIdentities: [PSKOffer] = []
-    /// nil when no PSK was offered.
-    public var pskKind: PSKKind?
-    public var earlyDataOffered = false
-    public var echOffered = false
-    public var clientRandom = ShortBytes()
-    public var sslv2Hello = false
+    @usableFromInline var storage: Storage
 
-    // From the server
-    public var version: ProtocolVersion?
-    public var cipher: CipherSuite?
-    /// nil without a ServerHello.
-    public var serverSessionID: String?
-    public var alpnSelected: String?
-    /// Which PSK identity the server accepted (index into `pskIdentities`).
-    public var pskSelected: Int?
-    /// Extension types of the ServerHello in wire order.
-    public var serverExtensions: [UInt16] = []
-    public var hrr = false
-    public var ticketIssued = false
-    public var issuedTicketDigest: String?
-    public var issuedTicketKeyName: String?
-    public var ticketLifetimeHint: UInt32?
-    /// SHA-256 of each certificate's DER, leaf first (TLS 1.2 and earlier).
-    public var certificateFingerprints: [String] = []
-    public var serverTraits: ServerTraits?
-    /// The leaf certificate (TLS 1.2 and earlier), and whether it covers the SNI.
-    public var certificate: CertificateSummary?
-    public var sniMatchesCertificate: Bool?
-    /// Client fingerprints: JA3 (MD5 hex) and JA4; JA3S of the ServerHello.
-    public var ja3: String?
-    public var ja4: String?
-    public var ja3s: String?
+    /// The fields for writing: the storage is copied first when another record shares it.
+    @inlinable var fields: Fields {
+        get { storage.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+            yield &storage.fields
+        }
+    }
 
-    // Outcome
-    /// nil when the handshake was not seen far enough to decide.
-    public var resumed: Bool?
-    /// How, when resumed.
-    public var resumption: Mechanism?
-    public var established = false
-    /// The last cleartext alert's description.
-    public var alert: String?
-    /// The first parse failure, when a message or record was malformed.
-    public var malformed: String?
-    /// Capture gaps inside the handshake bytes.
-    public var gaps = 0
+    public static func == (a: HandshakeRecord, b: HandshakeRecord) -> Bool {
+        a.storage === b.storage || a.storage.fields == b.storage.fields
+    }
 
-    // Filled by the Resumption stage (SessionLinker), which sees records in ClientHello order.
-    /// What the client offered to resume, accepted or not.
-    public var offer: Mechanism?
-    /// uid of the connection that issued the offered session ID or ticket (TLS 1.2 and earlier).
-    public var resumes: String?
-    /// For TLS 1.3: uid of the first connection seen offering the same PSK identity.
-    public var pskFirstOfferedBy: String?
-    /// Seconds since the offered session was issued (TLS 1.2), or for TLS 1.3 since the
-    /// client's last full handshake with the service before the identity's first offer
-    /// (where tickets are issued), else since that first offer.
-    public var sessionAge: Double?
-    /// What `sessionAge` counts from.
-    public var sessionAgeFrom: SessionAgeOrigin?
+    /// Everything tlsreuse records about a handshake; read and written through the
+    /// record's properties of the same names.
+    public struct Fields: Sendable, Equatable {
+        /// Unique within a run; derived from the first ClientHello's time and the 4-tuple,
+        /// so the same capture always gives the same uids.
+        public var uid: String
+        /// Capture time of the first ClientHello, nanoseconds since the epoch.
+        public var timestampNanos: Int64
+        /// The side that sent the ClientHello.
+        public var client: IPAddress
+        public var clientPort: UInt16
+        public var server: IPAddress
+        public var serverPort: UInt16
+        public var transport: Transport = Transport.tcp
+        /// The plaintext protocol that upgraded to TLS (smtp, imap, pop3, ftp, xmpp, ldap,
+        /// postgres, mysql); nil when the connection began with TLS.
+        public var starttls: StartTLSProtocol?
+        /// The proxy tunnel the TLS went through (HTTP CONNECT, SOCKS 4 or 5), and the host and
+        /// port the client asked the proxy for; `server` and `server_port` stay the proxy's.
+        public var tunnel: ProxyTunnelKind?
+        public var tunnelTargetHost: String?
+        public var tunnelTargetPort: UInt16?
 
-    // Filled by the Stickiness stage's LegPairer, before linking.
-    /// The backend ("address:port") that a balancer forwarded this connection to, when the
-    /// back-side connection (same ClientHello random) is in the capture too.
-    public var backend: String?
-    /// uid of that back-side connection.
-    public var backendLeg: String?
-    /// Set on a back-side connection: uid of the client-side connection it carries.
-    public var backsideOf: String?
+        // From the ClientHello
+        public var sni: String?
+        /// The SNI as tables that outlive the record keep it (see `keptName(of:)`).
+        public var keptServerName: String?
+        public var alpnOffered: [String] = []
+        /// supported_versions, or the ClientHello version when absent; GREASE left out.
+        public var versionsOffered: [ProtocolVersion] = []
+        public var clientSessionID: String = ""
+        /// A non-empty session_ticket extension was offered.
+        public var offeredTicket: Bool = false
+        /// The client sent the session_ticket extension at all (empty or not): it accepts tickets.
+        public var ticketSupported: Bool = false
+        /// SHA-256 prefix and key name of the offered ticket, when one was offered.
+        public var offeredTicketDigest: String?
+        public var offeredTicketKeyName: String?
+        public var offeredPSK: Bool = false
+        public var pskIdentities: [PSKOffer] = []
+        /// nil when no PSK was offered.
+        public var pskKind: PSKKind?
+        public var earlyDataOffered: Bool = false
+        public var echOffered: Bool = false
+        public var clientRandom: ShortBytes = ShortBytes()
+        public var sslv2Hello: Bool = false
+
+        // From the server
+        public var version: ProtocolVersion?
+        public var cipher: CipherSuite?
+        /// nil without a ServerHello.
+        public var serverSessionID: String?
+        public var alpnSelected: String?
+        /// Which PSK identity the server accepted (index into `pskIdentities`).
+        public var pskSelected: Int?
+        /// Extension types of the ServerHello in wire order.
+        public var serverExtensions: [UInt16] = []
+        public var hrr: Bool = false
+        public var ticketIssued: Bool = false
+        public var issuedTicketDigest: String?
+        public var issuedTicketKeyName: String?
+        public var ticketLifetimeHint: UInt32?
+        /// SHA-256 of each certificate's DER, leaf first (TLS 1.2 and earlier).
+        public var certificateFingerprints: [String] = []
+        public var serverTraits: ServerTraits?
+        /// The leaf certificate (TLS 1.2 and earlier), and whether it covers the SNI.
+        public var certificate: CertificateSummary?
+        public var sniMatchesCertificate: Bool?
+        /// Client fingerprints: JA3 (MD5 hex) and JA4; JA3S of the ServerHello.
+        public var ja3: String?
+        public var ja4: String?
+        public var ja3s: String?
+
+        // Outcome
+        /// nil when the handshake was not seen far enough to decide.
+        public var resumed: Bool?
+        /// How, when resumed.
+        public var resumption: Mechanism?
+        public var established: Bool = false
+        /// The last cleartext alert's description.
+        public var alert: String?
+        /// The first parse failure, when a message or record was malformed.
+        public var malformed: String?
+        /// Capture gaps inside the handshake bytes.
+        public var gaps: Int = 0
+
+        // Filled by the Resumption stage (SessionLinker), which sees records in ClientHello order.
+        /// What the client offered to resume, accepted or not.
+        public var offer: Mechanism?
+        /// uid of the connection that issued the offered session ID or ticket (TLS 1.2 and earlier).
+        public var resumes: String?
+        /// For TLS 1.3: uid of the first connection seen offering the same PSK identity.
+        public var pskFirstOfferedBy: String?
+        /// Seconds since the offered session was issued (TLS 1.2), or for TLS 1.3 since the
+        /// client's last full handshake with the service before the identity's first offer
+        /// (where tickets are issued), else since that first offer.
+        public var sessionAge: Double?
+        /// What `sessionAge` counts from.
+        public var sessionAgeFrom: SessionAgeOrigin?
+
+        // Filled by the Stickiness stage's LegPairer, before linking.
+        /// The backend ("address:port") that a balancer forwarded this connection to, when the
+        /// back-side connection (same ClientHello random) is in the capture too.
+        public var backend: String?
+        /// uid of that back-side connection.
+        public var backendLeg: String?
+        /// Set on a back-side connection: uid of the client-side connection it carries.
+        public var backsideOf: String?
+
+        init(
+            uid: String,
+            timestampNanos: Int64,
+            client: IPAddress,
+            clientPort: UInt16,
+            server: IPAddress,
+            serverPort: UInt16
+        ) {
+            self.uid = uid
+            self.timestampNanos = timestampNanos
+            self.client = client
+            self.clientPort = clientPort
+            self.server = server
+            self.serverPort = serverPort
+        }
+    }
 
     public init(
         uid: String,
@@ -258,12 +296,258 @@ public struct HandshakeRecord: Sendable, Equatable {
         server: IPAddress,
         serverPort: UInt16
     ) {
-        self.uid = uid
-        self.timestampNanos = timestampNanos
-        self.client = client
-        self.clientPort = clientPort
-        self.server = server
-        self.serverPort = serverPort
+        let fields = Fields(
+            uid: uid,
+            timestampNanos: timestampNanos,
+            client: client,
+            clientPort: clientPort,
+            server: server,
+            serverPort: serverPort
+        )
+        storage = Storage(fields)
+    }
+}
+
+/// Each field of `HandshakeRecord.Fields`, read from the shared storage and written in place.
+extension HandshakeRecord {
+    @inlinable public var uid: String {
+        get { storage.fields.uid }
+        _modify { yield &fields.uid }
+    }
+    @inlinable public var timestampNanos: Int64 {
+        get { storage.fields.timestampNanos }
+        _modify { yield &fields.timestampNanos }
+    }
+    @inlinable public var client: IPAddress {
+        get { storage.fields.client }
+        _modify { yield &fields.client }
+    }
+    @inlinable public var clientPort: UInt16 {
+        get { storage.fields.clientPort }
+        _modify { yield &fields.clientPort }
+    }
+    @inlinable public var server: IPAddress {
+        get { storage.fields.server }
+        _modify { yield &fields.server }
+    }
+    @inlinable public var serverPort: UInt16 {
+        get { storage.fields.serverPort }
+        _modify { yield &fields.serverPort }
+    }
+    @inlinable public var transport: Transport {
+        get { storage.fields.transport }
+        _modify { yield &fields.transport }
+    }
+    @inlinable public var starttls: StartTLSProtocol? {
+        get { storage.fields.starttls }
+        _modify { yield &fields.starttls }
+    }
+    @inlinable public var tunnel: ProxyTunnelKind? {
+        get { storage.fields.tunnel }
+        _modify { yield &fields.tunnel }
+    }
+    @inlinable public var tunnelTargetHost: String? {
+        get { storage.fields.tunnelTargetHost }
+        _modify { yield &fields.tunnelTargetHost }
+    }
+    @inlinable public var tunnelTargetPort: UInt16? {
+        get { storage.fields.tunnelTargetPort }
+        _modify { yield &fields.tunnelTargetPort }
+    }
+    public var sni: String? {
+        get { storage.fields.sni }
+        // Worked out once per name: the analysis stages read it several times per record,
+        // and for a long name it takes a digest of the whole name.
+        set {
+            fields.sni = newValue
+            fields.keptServerName = HandshakeRecord.keptName(of: newValue)
+        }
+    }
+    /// The SNI as tables that outlive the record keep it (see `keptName(of:)`).
+    @inlinable public var keptServerName: String? { storage.fields.keptServerName }
+    @inlinable public var alpnOffered: [String] {
+        get { storage.fields.alpnOffered }
+        _modify { yield &fields.alpnOffered }
+    }
+    @inlinable public var versionsOffered: [ProtocolVersion] {
+        get { storage.fields.versionsOffered }
+        _modify { yield &fields.versionsOffered }
+    }
+    @inlinable public var clientSessionID: String {
+        get { storage.fields.clientSessionID }
+        _modify { yield &fields.clientSessionID }
+    }
+    @inlinable public var offeredTicket: Bool {
+        get { storage.fields.offeredTicket }
+        _modify { yield &fields.offeredTicket }
+    }
+    @inlinable public var ticketSupported: Bool {
+        get { storage.fields.ticketSupported }
+        _modify { yield &fields.ticketSupported }
+    }
+    @inlinable public var offeredTicketDigest: String? {
+        get { storage.fields.offeredTicketDigest }
+        _modify { yield &fields.offeredTicketDigest }
+    }
+    @inlinable public var offeredTicketKeyName: String? {
+        get { storage.fields.offeredTicketKeyName }
+        _modify { yield &fields.offeredTicketKeyName }
+    }
+    @inlinable public var offeredPSK: Bool {
+        get { storage.fields.offeredPSK }
+        _modify { yield &fields.offeredPSK }
+    }
+    @inlinable public var pskIdentities: [PSKOffer] {
+        get { storage.fields.pskIdentities }
+        _modify { yield &fields.pskIdentities }
+    }
+    @inlinable public var pskKind: PSKKind? {
+        get { storage.fields.pskKind }
+        _modify { yield &fields.pskKind }
+    }
+    @inlinable public var earlyDataOffered: Bool {
+        get { storage.fields.earlyDataOffered }
+        _modify { yield &fields.earlyDataOffered }
+    }
+    @inlinable public var echOffered: Bool {
+        get { storage.fields.echOffered }
+        _modify { yield &fields.echOffered }
+    }
+    @inlinable public var clientRandom: ShortBytes {
+        get { storage.fields.clientRandom }
+        _modify { yield &fields.clientRandom }
+    }
+    @inlinable public var sslv2Hello: Bool {
+        get { storage.fields.sslv2Hello }
+        _modify { yield &fields.sslv2Hello }
+    }
+    @inlinable public var version: ProtocolVersion? {
+        get { storage.fields.version }
+        _modify { yield &fields.version }
+    }
+    @inlinable public var cipher: CipherSuite? {
+        get { storage.fields.cipher }
+        _modify { yield &fields.cipher }
+    }
+    @inlinable public var serverSessionID: String? {
+        get { storage.fields.serverSessionID }
+        _modify { yield &fields.serverSessionID }
+    }
+    @inlinable public var alpnSelected: String? {
+        get { storage.fields.alpnSelected }
+        _modify { yield &fields.alpnSelected }
+    }
+    @inlinable public var pskSelected: Int? {
+        get { storage.fields.pskSelected }
+        _modify { yield &fields.pskSelected }
+    }
+    @inlinable public var serverExtensions: [UInt16] {
+        get { storage.fields.serverExtensions }
+        _modify { yield &fields.serverExtensions }
+    }
+    @inlinable public var hrr: Bool {
+        get { storage.fields.hrr }
+        _modify { yield &fields.hrr }
+    }
+    @inlinable public var ticketIssued: Bool {
+        get { storage.fields.ticketIssued }
+        _modify { yield &fields.ticketIssued }
+    }
+    @inlinable public var issuedTicketDigest: String? {
+        get { storage.fields.issuedTicketDigest }
+        _modify { yield &fields.issuedTicketDigest }
+    }
+    @inlinable public var issuedTicketKeyName: String? {
+        get { storage.fields.issuedTicketKeyName }
+        _modify { yield &fields.issuedTicketKeyName }
+    }
+    @inlinable public var ticketLifetimeHint: UInt32? {
+        get { storage.fields.ticketLifetimeHint }
+        _modify { yield &fields.ticketLifetimeHint }
+    }
+    @inlinable public var certificateFingerprints: [String] {
+        get { storage.fields.certificateFingerprints }
+        _modify { yield &fields.certificateFingerprints }
+    }
+    @inlinable public var serverTraits: ServerTraits? {
+        get { storage.fields.serverTraits }
+        _modify { yield &fields.serverTraits }
+    }
+    @inlinable public var certificate: CertificateSummary? {
+        get { storage.fields.certificate }
+        _modify { yield &fields.certificate }
+    }
+    @inlinable public var sniMatchesCertificate: Bool? {
+        get { storage.fields.sniMatchesCertificate }
+        _modify { yield &fields.sniMatchesCertificate }
+    }
+    @inlinable public var ja3: String? {
+        get { storage.fields.ja3 }
+        _modify { yield &fields.ja3 }
+    }
+    @inlinable public var ja4: String? {
+        get { storage.fields.ja4 }
+        _modify { yield &fields.ja4 }
+    }
+    @inlinable public var ja3s: String? {
+        get { storage.fields.ja3s }
+        _modify { yield &fields.ja3s }
+    }
+    @inlinable public var resumed: Bool? {
+        get { storage.fields.resumed }
+        _modify { yield &fields.resumed }
+    }
+    @inlinable public var resumption: Mechanism? {
+        get { storage.fields.resumption }
+        _modify { yield &fields.resumption }
+    }
+    @inlinable public var established: Bool {
+        get { storage.fields.established }
+        _modify { yield &fields.established }
+    }
+    @inlinable public var alert: String? {
+        get { storage.fields.alert }
+        _modify { yield &fields.alert }
+    }
+    @inlinable public var malformed: String? {
+        get { storage.fields.malformed }
+        _modify { yield &fields.malformed }
+    }
+    @inlinable public var gaps: Int {
+        get { storage.fields.gaps }
+        _modify { yield &fields.gaps }
+    }
+    @inlinable public var offer: Mechanism? {
+        get { storage.fields.offer }
+        _modify { yield &fields.offer }
+    }
+    @inlinable public var resumes: String? {
+        get { storage.fields.resumes }
+        _modify { yield &fields.resumes }
+    }
+    @inlinable public var pskFirstOfferedBy: String? {
+        get { storage.fields.pskFirstOfferedBy }
+        _modify { yield &fields.pskFirstOfferedBy }
+    }
+    @inlinable public var sessionAge: Double? {
+        get { storage.fields.sessionAge }
+        _modify { yield &fields.sessionAge }
+    }
+    @inlinable public var sessionAgeFrom: SessionAgeOrigin? {
+        get { storage.fields.sessionAgeFrom }
+        _modify { yield &fields.sessionAgeFrom }
+    }
+    @inlinable public var backend: String? {
+        get { storage.fields.backend }
+        _modify { yield &fields.backend }
+    }
+    @inlinable public var backendLeg: String? {
+        get { storage.fields.backendLeg }
+        _modify { yield &fields.backendLeg }
+    }
+    @inlinable public var backsideOf: String? {
+        get { storage.fields.backsideOf }
+        _modify { yield &fields.backsideOf }
     }
 }
 

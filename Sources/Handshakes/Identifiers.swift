@@ -126,7 +126,7 @@ extension HandshakeRecord {
     /// fields long). What holders of many records (output order, balancer legs) count their
     /// budget in.
     public var approximateBytes: Int {
-        var bytes = MemoryLayout<HandshakeRecord>.stride
+        var bytes = MemoryLayout<HandshakeRecord.Fields>.stride + 16  // and the storage object's header
         bytes += Self.heapBytes(sni) + Self.heapBytes(clientSessionID)
         if keptServerName?.utf8.count != sni?.utf8.count { bytes += Self.heapBytes(keptServerName) }
         bytes += Self.heapBytes(serverSessionID) + Self.heapBytes(alpnSelected) + Self.heapBytes(offeredTicketDigest)
