@@ -14,12 +14,16 @@ package enum Extraction {
         filter expression: String? = nil,
         limits: ReassemblyLimits = ReassemblyLimits(),
         order: RecordSink.Order = .firstClientHello,
+        content: RecordContent = .full,
         whileWaiting: (() -> Void)? = nil,
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
         let captures = CaptureSet(paths: paths)
         if whileWaiting != nil { captures.returnWhenWaiting() }
-        var reading = try FilteredExtraction(HandshakeExtractor(limits: limits, order: order), filter: expression)
+        var reading = try FilteredExtraction(
+            HandshakeExtractor(limits: limits, order: order, content: content),
+            filter: expression
+        )
         reading.read(captures, whileWaiting: whileWaiting, emit: emit)
         reading.extractor.finish(emit: emit)
         return reading.statistics(inputs: captures)

@@ -263,11 +263,16 @@ public struct RecordSink {
     /// Records ready for output, in order; the extractor drains this after each packet.
     public internal(set) var ready: [HandshakeRecord] = []
     public private(set) var counters = ConnectionCounters()
-    let fingerprints = FingerprintCache()
+    let fingerprints: FingerprintCache
 
-    public init(order: Order, maximumBytesWaiting: Int = ReassemblyLimits().maximumRecordBytesWaiting) {
+    public init(
+        order: Order,
+        maximumBytesWaiting: Int = ReassemblyLimits().maximumRecordBytesWaiting,
+        content: RecordContent = .full
+    ) {
         self.order = order
         self.maximumBytesWaiting = maximumBytesWaiting
+        fingerprints = FingerprintCache(content: content)
     }
 
     mutating func assignSequence() -> Int {

@@ -49,12 +49,13 @@ public struct HandshakeExtractor: ~Copyable {
     public init(
         limits: ReassemblyLimits = ReassemblyLimits(),
         order: RecordSink.Order = .firstClientHello,
-        shard: (index: Int, count: Int)? = nil
+        shard: (index: Int, count: Int)? = nil,
+        content: RecordContent = .full
     ) {
         flows = FlowTable(limits: limits)
         datagrams = DatagramFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
         quic = QUICFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
-        sink = RecordSink(order: order, maximumBytesWaiting: limits.maximumRecordBytesWaiting)
+        sink = RecordSink(order: order, maximumBytesWaiting: limits.maximumRecordBytesWaiting, content: content)
         self.shard = shard
     }
 

@@ -50,9 +50,9 @@ struct HandshakeMachine: TLSEventHandler {
     private var negotiatedVersion: ProtocolVersion? { serverHello?.negotiatedVersion }
     private var isTLS13: Bool { negotiatedVersion?.isTLS13Family ?? false }
 
-    mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective {
+    mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
         let fromClient = clientStream == stream
-        switch event {
+        switch consume event {
         case let .clientHello(hello):
             if clientStream == nil {
                 clientStream = stream
@@ -178,7 +178,9 @@ struct HandshakeMachine: TLSEventHandler {
         )
         record.transport = transport
         record.fill(from: hello)
-        (record.ja3, record.ja4) = fingerprints.client(hello, transport: transport)
+        if fingerprints.computesHelloFingerprints {
+            (record.ja3, record.ja4) = fingerprints.client(hello, transport: transport)
+        }
         if clientStream == 0 { record.serverTraits = responderTraits }
         if let serverHello {
             record.version = serverHello.negotiatedVersion
@@ -187,7 +189,7 @@ struct HandshakeMachine: TLSEventHandler {
             record.alpnSelected = serverHello.alpn
             record.pskSelected = serverHello.selectedPSKIdentity.map(Int.init)
             record.serverExtensions = serverHello.extensionTypes.map(\.rawValue)
-            record.ja3s = fingerprints.server(serverHello)
+            if fingerprints.computesHelloFingerprints { record.ja3s = fingerprints.server(serverHello) }
         } else if let sslv2Server {
             record.version = sslv2Server.version
         }

@@ -46,6 +46,16 @@ public enum Mechanism: String, CaseIterable, Sendable, Hashable, WireSpelling {
     case psk
 }
 
+/// How much of each record extraction fills in. The analyses read neither JA3, JA4 nor
+/// JA3S, so a run that writes no records (`report`) leaves them out: for hellos that differ,
+/// they are the dearest part of a record (issue 20: built only where output needs them).
+public enum RecordContent: Sendable {
+    /// Everything, fingerprints included.
+    case full
+    /// What the analyses read.
+    case forAnalysis
+}
+
 /// What carried the handshake: TCP, DTLS over UDP, or QUIC (`transport`).
 public enum Transport: String, CaseIterable, Sendable, Hashable, WireSpelling {
     case tcp

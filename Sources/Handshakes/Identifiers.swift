@@ -77,6 +77,10 @@ final class FingerprintCache {
     private var next = 0
 
     private let hellos = HelloFingerprintMemo()
+    /// Whether records get JA3, JA4 and JA3S.
+    let computesHelloFingerprints: Bool
+
+    init(content: RecordContent = .full) { computesHelloFingerprints = content == .full }
 
     func fingerprint(_ der: [UInt8]) -> String { entry(der).fingerprint }
 

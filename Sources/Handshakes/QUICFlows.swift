@@ -17,10 +17,10 @@ struct CryptoStream {
     /// Bytes held (for memory accounting).
     var bufferedBytes: Int { bytes.capacity + pending.reduce(0) { $0 + $1.data.count } }
 
-    mutating func add<H: TLSEventHandler>(offset: Int, data: [UInt8], stream: Int, handler: inout H) {
+    mutating func add<H: TLSEventHandler>(offset: Int, data: UnsafeRawBufferPointer, stream: Int, handler: inout H) {
         guard offset + data.count <= CryptoStream.maximumBytes else { return }
         if offset > bytes.count {
-            if pending.count < CryptoStream.maximumPendingFrames { pending.append((offset, data)) }
+            if pending.count < CryptoStream.maximumPendingFrames { pending.append((offset, Array(data))) }
             return
         }
         if offset + data.count > bytes.count { bytes.append(contentsOf: data[(bytes.count - offset)...]) }
@@ -145,21 +145,24 @@ struct QUICFlows {
                         )
                         continue
                     }
-                    for frame in frames {
-                        if fromClient {
-                            flow.state.client.add(
-                                offset: frame.offset,
-                                data: frame.data,
-                                stream: stream,
-                                handler: &flow.machine
-                            )
-                        } else {
-                            flow.state.server.add(
-                                offset: frame.offset,
-                                data: frame.data,
-                                stream: stream,
-                                handler: &flow.machine
-                            )
+                    payload.withUnsafeBytes { all in
+                        for frame in frames {
+                            let data = UnsafeRawBufferPointer(rebasing: all[frame.data])
+                            if fromClient {
+                                flow.state.client.add(
+                                    offset: frame.offset,
+                                    data: data,
+                                    stream: stream,
+                                    handler: &flow.machine
+                                )
+                            } else {
+                                flow.state.server.add(
+                                    offset: frame.offset,
+                                    data: data,
+                                    stream: stream,
+                                    handler: &flow.machine
+                                )
+                            }
                         }
                     }
                 case let .retry(_, sourceConnectionID) where !fromClient:

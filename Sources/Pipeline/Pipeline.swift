@@ -111,15 +111,28 @@ package final class Pipeline {
         bpf: String? = nil,
         workers: Int = 1,
         limits: ReassemblyLimits = ReassemblyLimits(),
-        order: RecordSink.Order = .firstClientHello
+        order: RecordSink.Order = .firstClientHello,
+        content: RecordContent = .full
     ) throws(CaptureError) -> ExtractionStatistics {
         let statistics: ExtractionStatistics
         if workers > 1, files.count > 1, Self.filesFollowEachOther(files) {
-            statistics = try Extraction.runFileGroups(paths: files, filter: bpf, workers: workers, limits: limits) {
+            statistics = try Extraction.runFileGroups(
+                paths: files,
+                filter: bpf,
+                workers: workers,
+                limits: limits,
+                content: content
+            ) {
                 take($0)
             }
         } else if workers > 1 {
-            statistics = try Extraction.runParallel(paths: files, filter: bpf, workers: workers, limits: limits) {
+            statistics = try Extraction.runParallel(
+                paths: files,
+                filter: bpf,
+                workers: workers,
+                limits: limits,
+                content: content
+            ) {
                 take($0)
             }
         } else {
@@ -132,6 +145,7 @@ package final class Pipeline {
                 filter: bpf,
                 limits: limits,
                 order: order,
+                content: content,
                 whileWaiting: whileWaiting
             ) { take($0) }
         }

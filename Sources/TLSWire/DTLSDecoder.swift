@@ -254,8 +254,8 @@ public struct DTLSDecoder {
         if seq < DTLSDecoder.trackedSequenceNumbers { delivered |= 1 << UInt64(seq) }
     }
 
-    private mutating func emit<H: TLSEventHandler>(_ event: TLSEvent, _ handler: inout H) {
-        switch handler.handle(event, stream: streamTag) {
+    private mutating func emit<H: TLSEventHandler>(_ event: consuming TLSEvent, _ handler: inout H) {
+        switch handler.handle(consume event, stream: streamTag) {
         case .proceed: break
         case .ciphertextFromHere: ciphertext = true
         case .stop:

@@ -182,26 +182,24 @@ public enum QUICDatagram {
         guard packet.count >= packetNumberOffset + 4 + 16 else { return nil }
         var mask = Array(packet[(packetNumberOffset + 4)..<(packetNumberOffset + 20)])
         guard (try? AES.permute(&mask, key: keys.headerProtection)) != nil else { return nil }
-        var header = Array(packet[0..<packetNumberOffset])
-        header.append(packet[packetNumberOffset])  // at least one packet number byte
-        header[0] ^= mask[0] & 0x0f
-        let packetNumberLength = Int(header[0] & 0x03) + 1
-        header.removeLast()
-        var packetNumber: UInt64 = 0
-        for i in 0..<packetNumberLength {
-            let byte = packet[packetNumberOffset + i] ^ mask[1 + i]
-            header.append(byte)
-            packetNumber = packetNumber << 8 | UInt64(byte)
-        }
-        var nonce = keys.iv
-        for i in 0..<8 { nonce[11 - i] ^= UInt8(truncatingIfNeeded: packetNumber >> (8 * UInt64(i))) }
+        let first = packet[0] ^ (mask[0] & 0x0f)
+        let packetNumberLength = Int(first & 0x03) + 1
         let ciphertextStart = packetNumberOffset + packetNumberLength
         guard packet.count >= ciphertextStart + 16 else { return nil }
-        // Nonce, ciphertext and tag in one buffer, copied once (a box built from slices
-        // copies them byte by byte).
+        // The header unprotected is the associated data (RFC 9001 5.3).
+        var header = Array(packet[0..<ciphertextStart])
+        header[0] = first
+        var packetNumber: UInt64 = 0
+        for i in 0..<packetNumberLength {
+            header[packetNumberOffset + i] ^= mask[1 + i]
+            packetNumber = packetNumber << 8 | UInt64(header[packetNumberOffset + i])
+        }
+        // Nonce (the IV with the packet number XORed into its end), ciphertext and tag in one
+        // buffer, copied once (a box built from slices copies them byte by byte).
         var combined = Data(count: 12 + packet.count - ciphertextStart)
         combined.withUnsafeMutableBytes { buffer in
-            nonce.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 12) }
+            for i in 0..<12 { buffer[i] = keys.iv[i] }
+            for i in 0..<8 { buffer[11 - i] ^= UInt8(truncatingIfNeeded: packetNumber >> (8 * UInt64(i))) }
             UnsafeMutableRawBufferPointer(rebasing: buffer[12...]).copyMemory(
                 from: UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...])
             )
@@ -212,10 +210,11 @@ public enum QUICDatagram {
         return Array(plaintext)
     }
 
-    /// The CRYPTO frames of a decrypted Initial payload (RFC 9000 19.6), as (offset, data);
-    /// nil when a frame not allowed in Initial packets or a bad length appears (12.4).
-    public static func cryptoFrames(_ payload: [UInt8]) -> (frames: [(offset: Int, data: [UInt8])], closed: Bool)? {
-        var frames: [(offset: Int, data: [UInt8])] = []
+    /// The CRYPTO frames of a decrypted Initial payload (RFC 9000 19.6), as their stream
+    /// offset and where their data lies in `payload`; nil when a frame not allowed in
+    /// Initial packets or a bad length appears (12.4).
+    public static func cryptoFrames(_ payload: [UInt8]) -> (frames: [(offset: Int, data: Range<Int>)], closed: Bool)? {
+        var frames: [(offset: Int, data: Range<Int>)] = []
         var closed = false
         let parsed: Bool = payload.withUnsafeBytes { bytes in
             var cursor = ByteCursor(bytes)
@@ -232,7 +231,7 @@ public enum QUICDatagram {
                     guard let offset = cursor.readVarint(), let length = cursor.readVarint(),
                         let data = cursor.readSlice(length: Int(clamping: length))
                     else { return false }
-                    frames.append((Int(clamping: offset), Array(data.unreadBytes)))
+                    frames.append((Int(clamping: offset), data.position..<data.end))
                 case 0x1c, 0x1d:  // CONNECTION_CLOSE
                     closed = true
                     return true
@@ -251,9 +250,10 @@ extension ByteCursor {
     mutating func readVarint() -> UInt64? {
         guard let first = peekUInt8() else { return nil }
         let length = 1 << Int(first >> 6)
-        guard remaining >= length, let bytes = readBytes(length: length) else { return nil }
-        var value = UInt64(bytes[0] & 0x3f)
-        for byte in bytes.dropFirst() { value = value << 8 | UInt64(byte) }
+        guard remaining >= length else { return nil }
+        var value = UInt64(first & 0x3f)
+        for index in 1..<length { value = value << 8 | UInt64(peekUInt8(at: index)!) }
+        _ = readSlice(length: length)
         return value
     }
 }

@@ -44,7 +44,7 @@ public enum TLSDirective {
 
 public protocol TLSEventHandler {
     /// `stream` is the decoder's `streamTag`.
-    mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective
+    mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective
 }
 
 /// Turns one direction's in-order bytes into TLS events: record framing (RFC 8446 5.1),
@@ -159,8 +159,8 @@ public struct TLSStreamDecoder {
     }
 
     @inline(__always)
-    private mutating func emit<H: TLSEventHandler>(_ event: TLSEvent, _ handler: inout H) {
-        apply(handler.handle(event, stream: streamTag))
+    private mutating func emit<H: TLSEventHandler>(_ event: consuming TLSEvent, _ handler: inout H) {
+        apply(handler.handle(consume event, stream: streamTag))
     }
 
     // MARK: identification

@@ -110,7 +110,12 @@ struct ReportCommand: ParsableCommand {
             ) { _ in }
             (reportSource, pipeline) = (.records(summary), analysed)
         } else {
-            let (statistics, analysed) = try analyseFiles(input, analysis, reuse: options) { _ in }
+            let (statistics, analysed) = try analyseFiles(
+                input,
+                analysis,
+                reuse: options,
+                content: .forAnalysis  // the report prints no record
+            ) { _ in }
             (reportSource, pipeline) = (.capture(statistics), analysed)
         }
         writeReport(

@@ -267,6 +267,7 @@ func analyseFiles(
     _ input: InputOptions,
     _ options: AnalysisOptions,
     reuse: ReuseOptions = ReuseOptions(),
+    content: RecordContent = .full,
     each: @escaping (HandshakeRecord) -> Void
 ) throws -> (ExtractionStatistics, Pipeline) {
     let budget = (try? input.memoryBudget()) ?? MemoryBudget()  // checked by validate()
@@ -284,7 +285,8 @@ func analyseFiles(
             bpf: input.bpf,
             workers: input.workers,
             limits: input.limits(),
-            order: input.isLivePipe ? .decision : .firstClientHello
+            order: input.isLivePipe ? .decision : .firstClientHello,
+            content: content
         )
         return (statistics, pipeline)
     } catch {

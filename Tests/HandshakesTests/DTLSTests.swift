@@ -10,7 +10,7 @@ struct DTLSEvents: TLSEventHandler {
     var clientHellos: [ClientHello] = []
     var other: [String] = []
 
-    mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective {
+    mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
         switch event {
         case let .clientHello(hello): clientHellos.append(hello)
         case let .handshake(type, _): other.append("handshake \(type.rawValue)")

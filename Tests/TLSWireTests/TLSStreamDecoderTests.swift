@@ -12,7 +12,7 @@ struct EventRecorder: TLSEventHandler {
     var errors: [TLSWireError] = []
     var ciphertextAfterChangeCipherSpec = true
 
-    mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective {
+    mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
         switch event {
         case let .clientHello(hello):
             clientHellos.append(hello)

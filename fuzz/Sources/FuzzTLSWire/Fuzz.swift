@@ -6,7 +6,7 @@ import TLSWire
 struct Sink: TLSEventHandler {
     var ciphertextAfterChangeCipherSpec: Bool
     var events = 0
-    mutating func handle(_ event: TLSEvent, stream: Int) -> TLSDirective {
+    mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
         events += 1
         if case .changeCipherSpec = event, ciphertextAfterChangeCipherSpec { return .ciphertextFromHere }
         return .proceed
