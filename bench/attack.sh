@@ -6,10 +6,12 @@
 #
 #   bench/attack.sh                 # sizes 4x and 16x of each attack's base count
 #   SCALES="1 4" bench/attack.sh
+#   ONLY="dtls-hellos quic-initials" bench/attack.sh   # some attacks only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
 scales=${SCALES:-4 16}
+only=${ONLY:-}
 work=bench/work/attack
 mkdir -p "$work"
 dpkg -s time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
@@ -61,6 +63,7 @@ startup=$(cut -d' ' -f1 "$empty.times" | median)
 printf '%-16s %5s %9s %12s %12s %9s %7s %10s %10s\n' attack size packets "attack µs/p" "normal µs/p" ratio bound "RSS (MiB)" "normal RSS"
 for spec in "${attacks[@]}"; do
     read -r kind base baseline bound <<<"$spec"
+    if [ -n "$only" ] && [[ " $only " != *" $kind "* ]]; then continue; fi
     for scale in $scales; do
         count=$((base * scale))
         attack=$work/$kind-$count.pcap

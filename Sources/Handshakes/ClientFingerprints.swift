@@ -35,10 +35,10 @@ final class HelloFingerprintMemo {
             ciphers: hello.cipherSuites,
             extensions: hello.extensionTypes,
             groups: hello.supportedGroups,
-            pointFormats: hello.ecPointFormats,
+            pointFormats: Array(hello.ecPointFormats),
             signatureAlgorithms: hello.signatureAlgorithms,
             versions: hello.supportedVersions,
-            firstALPN: hello.firstALPN,
+            firstALPN: hello.firstALPN.map(Array.init),
             sslv2: hello.isSSLv2Compatible,
             transport: transport
         )
@@ -187,7 +187,7 @@ enum Fingerprints {
     /// Value": 0x30 0xab gives `3b`), except that a name whose first byte is above 0x7f gives
     /// `99`, as the JA4 project's implementations and its test vector do
     /// (`tls-non-ascii-alpn.pcapng`: 0xba 0xad gives `99` where the prose would give `bd`).
-    private static func ja4ALPN(_ name: [UInt8]?) -> String {
+    private static func ja4ALPN(_ name: ArraySlice<UInt8>?) -> String {
         guard let name, let first = name.first, let last = name.last else { return "00" }
         func isAlphanumeric(_ byte: UInt8) -> Bool {
             (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)

@@ -123,10 +123,11 @@ final class HandshakeSession {
     /// entry and rings included).
     static let fixedBytes = 1024
 
-    /// Memory held: the fixed part, the decoders' buffers and any plaintext kept.
+    /// Memory held: the fixed part, the decoders' buffers, the ClientHello kept until the
+    /// record is made (a hostile one is as long as a message may be) and any plaintext kept.
     var heldBytes: Int {
         Self.fixedBytes + originatorDecoder.bufferedBytes + responderDecoder.bufferedBytes
-            + (plaintext?.bufferedBytes ?? 0) + (proxy?.bufferedBytes ?? 0)
+            + (machine.clientHello?.retainedBytes ?? 0) + (plaintext?.bufferedBytes ?? 0) + (proxy?.bufferedBytes ?? 0)
     }
 
     var interest: StreamInterest {

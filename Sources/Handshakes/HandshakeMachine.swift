@@ -244,7 +244,8 @@ struct HandshakeMachine: TLSEventHandler {
             resumed = true
         } else {
             // The capture ends after the ServerHello: the session ID echo decides.
-            resumed = !hello.sessionID.isEmpty && serverHello.sessionID == hello.sessionID
+            resumed =
+                !hello.sessionID.isEmpty && (serverHello.sessionID.map { $0.elementsEqual(hello.sessionID) } ?? false)
         }
         guard resumed else { return (false, nil) }
         let ticketOffered = !(hello.sessionTicket ?? []).isEmpty
@@ -262,6 +263,6 @@ struct HandshakeMachine: TLSEventHandler {
 
 /// RFC 5077 4's recommended ticket layout begins with a 16-byte key_name; OpenSSL, nginx,
 /// haproxy and most others follow it. Tickets shorter than that carry no key name.
-func ticketKeyName(_ ticket: [UInt8]) -> String? {
+func ticketKeyName(_ ticket: some Collection<UInt8>) -> String? {
     ticket.count >= 32 ? hexString(ticket.prefix(16)) : nil
 }

@@ -1,4 +1,5 @@
 import Crypto
+import FoundationEssentials
 import Packets
 import TLSWire
 
@@ -20,7 +21,7 @@ public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UI
 
 /// First 16 bytes of SHA-256, in hex: a stable identity for tickets and PSK identities
 /// that does not carry the secret-bearing bytes into the records.
-func shortDigest(_ bytes: [UInt8]) -> String {
+func shortDigest(_ bytes: some DataProtocol) -> String {
     hexString(Array(SHA256.hash(data: bytes)).prefix(16))
 }
 

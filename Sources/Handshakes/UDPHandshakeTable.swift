@@ -131,7 +131,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
             finish(flow.key, sink: &sink)
             return
         }
-        let held = Self.flowBytes + flow.state.heldBytes
+        let held = Self.flowBytes + flow.state.heldBytes + (flow.machine.clientHello?.retainedBytes ?? 0)
         heldBytes += held - flow.heldBytes
         flow.heldBytes = held
         while heldBytes > maximumHeldBytes, let oldest, oldest !== flow {

@@ -27,6 +27,9 @@ public struct ByteCursor {
     public var isEmpty: Bool { position >= end }
 
     /// The unread bytes, without consuming them.
+    /// Where the unread bytes lie in `region`.
+    public var range: Range<Int> { position..<end }
+
     public var unreadBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: region[position..<end]) }
 
     @inline(__always)

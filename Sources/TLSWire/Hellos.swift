@@ -46,35 +46,77 @@ public struct OfferedPSKIdentity: Sendable, Hashable {
 ///         Extension extensions<8..2^16-1>;
 ///     } ClientHello;                                  (RFC 8446 4.1.2)
 public struct ClientHello: Sendable {
+    /// The message body as sent, kept once: the byte lists are slices of it and the number
+    /// lists are read from it when asked for, so a parse allocates this buffer rather than one
+    /// per list, and what fingerprints alone read costs nothing until they do (issue 20).
+    private var body: [UInt8] = []
+    private var randomBytes = 0..<0
+    private var sessionIDBytes = 0..<0
+    private var cipherSuiteBytes = 0..<0
+    private var compressionBytes = 0..<0
+    private var firstALPNBytes: Range<Int>?
+    private var supportedVersionBytes = 0..<0
+    private var sessionTicketBytes: Range<Int>?
+    private var pskModeBytes = 0..<0
+    /// The client_shares list: KeyShareEntry structs, read for their groups.
+    private var keyShareBytes = 0..<0
+    private var supportedGroupBytes = 0..<0
+    private var pointFormatBytes = 0..<0
+    private var signatureAlgorithmBytes = 0..<0
+    private var cookieBytes: Range<Int>?
+
     public var legacyVersion = ProtocolVersion.tls1_2
-    public var random: [UInt8] = []
-    public var sessionID: [UInt8] = []
-    public var cipherSuites: [CipherSuite] = []
-    public var compressionMethods: [UInt8] = []
     public var extensionTypes: [ExtensionType] = []
     public var serverName: String?
     public var alpn: [String] = []
-    /// The first ALPN protocol name as sent, for fingerprints that need its bytes.
-    public var firstALPN: [UInt8]?
-    /// From supported_versions (RFC 8446 4.2.1), in the client's order; empty when absent.
-    public var supportedVersions: [ProtocolVersion] = []
-    /// The session_ticket extension's data (RFC 5077 3.2); nil when the extension is absent.
-    public var sessionTicket: [UInt8]?
     public var pskIdentities: [OfferedPSKIdentity] = []
     public var pskBinderCount = 0
-    public var pskKeyExchangeModes: [UInt8] = []
     public var earlyData = false
-    public var keyShareGroups: [NamedGroup] = []
-    public var supportedGroups: [NamedGroup] = []
-    public var ecPointFormats: [UInt8] = []
-    public var signatureAlgorithms: [UInt16] = []
     public var encryptedClientHello = false
     public var extendedMasterSecret = false
     public var renegotiationInfo = false
     /// Sent as an SSL 2.0-compatible CLIENT-HELLO (RFC 5246 E.2).
     public var isSSLv2Compatible = false
+
+    public var random: ArraySlice<UInt8> { body[randomBytes] }
+    public var sessionID: ArraySlice<UInt8> { body[sessionIDBytes] }
+    public var cipherSuites: [CipherSuite] { uint16s(cipherSuiteBytes).map(CipherSuite.init) }
+    public var compressionMethods: ArraySlice<UInt8> { body[compressionBytes] }
+    /// The first ALPN protocol name as sent, for fingerprints that need its bytes.
+    public var firstALPN: ArraySlice<UInt8>? { firstALPNBytes.map { body[$0] } }
+    /// From supported_versions (RFC 8446 4.2.1), in the client's order; empty when absent.
+    public var supportedVersions: [ProtocolVersion] { uint16s(supportedVersionBytes).map(ProtocolVersion.init) }
+    /// The session_ticket extension's data (RFC 5077 3.2); nil when the extension is absent.
+    public var sessionTicket: ArraySlice<UInt8>? { sessionTicketBytes.map { body[$0] } }
+    public var pskKeyExchangeModes: ArraySlice<UInt8> { body[pskModeBytes] }
+    public var keyShareGroups: [NamedGroup] {
+        // Entries were checked when parsed: uint16 group, uint16 length, key_exchange.
+        var groups: [NamedGroup] = []
+        var offset = keyShareBytes.lowerBound
+        while offset + 4 <= keyShareBytes.upperBound {
+            groups.append(NamedGroup(rawValue: UInt16(body[offset]) << 8 | UInt16(body[offset + 1])))
+            offset += 4 + (Int(body[offset + 2]) << 8 | Int(body[offset + 3]))
+        }
+        return groups
+    }
+    public var supportedGroups: [NamedGroup] { uint16s(supportedGroupBytes).map(NamedGroup.init) }
+    public var ecPointFormats: ArraySlice<UInt8> { body[pointFormatBytes] }
+    public var signatureAlgorithms: [UInt16] { uint16s(signatureAlgorithmBytes) }
     /// DTLS only: the cookie from a HelloVerifyRequest, echoed (RFC 6347 4.2.1).
-    public var cookie: [UInt8]?
+    public var cookie: ArraySlice<UInt8>? { cookieBytes.map { body[$0] } }
+
+    /// What the hello holds in memory (its body), for memory accounting.
+    public var retainedBytes: Int { body.capacity + extensionTypes.capacity * 2 }
+
+    /// Big-endian 16-bit values of a range of the body (its length is even: checked when parsed).
+    private func uint16s(_ range: Range<Int>) -> [UInt16] {
+        var values: [UInt16] = []
+        values.reserveCapacity(range.count / 2)
+        for offset in stride(from: range.lowerBound, to: range.upperBound - 1, by: 2) {
+            values.append(UInt16(body[offset]) << 8 | UInt16(body[offset + 1]))
+        }
+        return values
+    }
 
     public init() {}
 
@@ -82,34 +124,46 @@ public struct ClientHello: Sendable {
 
     /// Parses a ClientHello body (after the handshake header). DTLS hellos carry a cookie
     /// after the session ID (RFC 6347 4.2.1). Throws when a length contradicts its container.
-    public init(parsing body: inout ByteCursor, datagram: Bool = false) throws(TLSWireError) {
-        guard let version = body.readUInt16(), let random = body.readBytes(length: 32) else {
+    public init(parsing message: inout ByteCursor, datagram: Bool = false) throws(TLSWireError) {
+        // Read from a copy of the body, so every range below is an index into it.
+        let copy = Array(message.unreadBytes)
+        _ = message.readSlice(length: message.remaining)
+        var failure: TLSWireError?
+        copy.withUnsafeBytes { bytes in
+            var cursor = ByteCursor(bytes)
+            do throws(TLSWireError) { try parseBody(&cursor, datagram: datagram) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        body = copy
+    }
+
+    private mutating func parseBody(_ body: inout ByteCursor, datagram: Bool) throws(TLSWireError) {
+        guard let version = body.readUInt16(), let random = body.readSlice(length: 32) else {
             throw TLSWireError(.decodeError, "ClientHello: shorter than version and random")
         }
         legacyVersion = ProtocolVersion(rawValue: version)
-        self.random = random
-        guard var sessionID = body.readLengthPrefixed(prefixBytes: 1),
+        randomBytes = random.range
+        guard let sessionID = body.readLengthPrefixed(prefixBytes: 1),
             sessionID.remaining <= TLSLimits.maximumSessionIDLength
         else {
             throw TLSWireError(.decodeError, "ClientHello: bad session_id length")
         }
-        self.sessionID = sessionID.readBytes(length: sessionID.remaining)!
+        sessionIDBytes = sessionID.range
         if datagram {
             // opaque cookie<0..2^8-1> (RFC 6347 4.2.1)
-            guard var cookie = body.readLengthPrefixed(prefixBytes: 1) else {
+            guard let cookie = body.readLengthPrefixed(prefixBytes: 1) else {
                 throw TLSWireError(.decodeError, "ClientHello: bad cookie length")
             }
-            self.cookie = cookie.readBytes(length: cookie.remaining)!
+            cookieBytes = cookie.range
         }
-        guard var suites = body.readLengthPrefixed(prefixBytes: 2), suites.remaining % 2 == 0 else {
+        guard let suites = body.readLengthPrefixed(prefixBytes: 2), suites.remaining % 2 == 0 else {
             throw TLSWireError(.decodeError, "ClientHello: bad cipher_suites length")
         }
-        cipherSuites.reserveCapacity(suites.remaining / 2)
-        while let suite = suites.readUInt16() { cipherSuites.append(CipherSuite(rawValue: suite)) }
-        guard var compression = body.readLengthPrefixed(prefixBytes: 1) else {
+        cipherSuiteBytes = suites.range
+        guard let compression = body.readLengthPrefixed(prefixBytes: 1) else {
             throw TLSWireError(.decodeError, "ClientHello: bad compression_methods length")
         }
-        compressionMethods = compression.readBytes(length: compression.remaining)!
+        compressionBytes = compression.range
         // SSLv3 and early TLS clients may end the message here (RFC 5246 7.4.1.2).
         if body.isEmpty { return }
         guard var extensions = body.readLengthPrefixed(prefixBytes: 2) else {
@@ -163,7 +217,7 @@ public struct ClientHello: Sendable {
                 guard let name = list.readLengthPrefixed(prefixBytes: 1) else {
                     throw TLSWireError(.decodeError, "ALPN: bad protocol length")
                 }
-                if firstALPN == nil { firstALPN = Array(name.unreadBytes) }
+                if firstALPNBytes == nil { firstALPNBytes = name.range }
                 alpn.append(WireText.decode(name.unreadBytes))
             }
         case .supportedVersions:
@@ -171,10 +225,9 @@ public struct ClientHello: Sendable {
             guard var list = data.readLengthPrefixed(prefixBytes: 1), list.remaining % 2 == 0, data.isEmpty else {
                 throw TLSWireError(.decodeError, "supported_versions: bad list length")
             }
-            supportedVersions.reserveCapacity(list.remaining / 2)
-            while let version = list.readUInt16() { supportedVersions.append(ProtocolVersion(rawValue: version)) }
+            supportedVersionBytes = list.range
         case .sessionTicket:
-            sessionTicket = data.readBytes(length: data.remaining)
+            sessionTicketBytes = data.range
         case .preSharedKey:
             // struct { opaque identity<1..2^16-1>; uint32 obfuscated_ticket_age; } PskIdentity;
             // struct { PskIdentity identities<7..2^16-1>; PskBinderEntry binders<33..2^16-1>; } OfferedPsks;
@@ -207,7 +260,7 @@ public struct ClientHello: Sendable {
             guard var modes = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
                 throw TLSWireError(.decodeError, "psk_key_exchange_modes: bad length")
             }
-            pskKeyExchangeModes = modes.readBytes(length: modes.remaining)!
+            pskModeBytes = modes.range
         case .earlyData:
             earlyData = true
         case .keyShare, .draftKeyShare:
@@ -216,32 +269,30 @@ public struct ClientHello: Sendable {
             guard var shares = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
                 throw TLSWireError(.decodeError, "key_share: bad client_shares length")
             }
+            keyShareBytes = shares.range
             while !shares.isEmpty {
-                guard let group = shares.readUInt16(), shares.readLengthPrefixed(prefixBytes: 2) != nil else {
+                guard shares.readUInt16() != nil, shares.readLengthPrefixed(prefixBytes: 2) != nil else {
                     throw TLSWireError(.decodeError, "key_share: bad key_exchange length")
                 }
-                keyShareGroups.append(NamedGroup(rawValue: group))
             }
         case .supportedGroups:
             // NamedGroup named_group_list<2..2^16-1>  (RFC 8446 4.2.7)
             guard var groups = data.readLengthPrefixed(prefixBytes: 2), groups.remaining % 2 == 0, data.isEmpty else {
                 throw TLSWireError(.decodeError, "supported_groups: bad length")
             }
-            supportedGroups.reserveCapacity(groups.remaining / 2)
-            while let group = groups.readUInt16() { supportedGroups.append(NamedGroup(rawValue: group)) }
+            supportedGroupBytes = groups.range
         case .ecPointFormats:
             // ECPointFormat ec_point_format_list<1..2^8-1>  (RFC 8422 5.1.2)
             guard var formats = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
                 throw TLSWireError(.decodeError, "ec_point_formats: bad length")
             }
-            ecPointFormats = formats.readBytes(length: formats.remaining)!
+            pointFormatBytes = formats.range
         case .signatureAlgorithms:
             // SignatureScheme supported_signature_algorithms<2..2^16-2>  (RFC 8446 4.2.3)
             guard var schemes = data.readLengthPrefixed(prefixBytes: 2), schemes.remaining % 2 == 0, data.isEmpty else {
                 throw TLSWireError(.decodeError, "signature_algorithms: bad length")
             }
-            signatureAlgorithms.reserveCapacity(schemes.remaining / 2)
-            while let scheme = schemes.readUInt16() { signatureAlgorithms.append(scheme) }
+            signatureAlgorithmBytes = schemes.range
         case .encryptedClientHello:
             encryptedClientHello = true
         case .extendedMasterSecret:
@@ -270,14 +321,20 @@ public struct ClientHello: Sendable {
             throw TLSWireError(.decodeError, "SSLv2 CLIENT-HELLO: lengths do not add up")
         }
         legacyVersion = ProtocolVersion(rawValue: version)
-        sessionID = session
+        // Kept in the TLS layout: random, session ID, cipher suites, compression methods.
         // The challenge is right-aligned into the 32-byte random (RFC 5246 E.2).
-        random = [UInt8](repeating: 0, count: 32 - challenge.count) + challenge
+        self.body = [UInt8](repeating: 0, count: 32 - challenge.count) + challenge
+        randomBytes = 0..<32
+        self.body += session
+        sessionIDBytes = 32..<self.body.count
+        let suitesStart = self.body.count
         while let high = specs.readUInt8(), let suite = specs.readUInt16() {
             // V2CipherSpecs with a non-zero first byte are SSL 2.0 ciphers with no TLS number.
-            if high == 0 { cipherSuites.append(CipherSuite(rawValue: suite)) }
+            if high == 0 { self.body += [UInt8(suite >> 8), UInt8(suite & 0xff)] }
         }
-        compressionMethods = [0]
+        cipherSuiteBytes = suitesStart..<self.body.count
+        self.body.append(0)
+        compressionBytes = (self.body.count - 1)..<self.body.count
         isSSLv2Compatible = true
     }
 }
