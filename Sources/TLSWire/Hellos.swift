@@ -80,12 +80,12 @@ public struct ClientHello: Sendable {
 
     public var random: ArraySlice<UInt8> { body[randomBytes] }
     public var sessionID: ArraySlice<UInt8> { body[sessionIDBytes] }
-    public var cipherSuites: [CipherSuite] { uint16s(cipherSuiteBytes).map(CipherSuite.init) }
+    public var cipherSuites: [CipherSuite] { uint16s(cipherSuiteBytes, as: CipherSuite.init) }
     public var compressionMethods: ArraySlice<UInt8> { body[compressionBytes] }
     /// The first ALPN protocol name as sent, for fingerprints that need its bytes.
     public var firstALPN: ArraySlice<UInt8>? { firstALPNBytes.map { body[$0] } }
     /// From supported_versions (RFC 8446 4.2.1), in the client's order; empty when absent.
-    public var supportedVersions: [ProtocolVersion] { uint16s(supportedVersionBytes).map(ProtocolVersion.init) }
+    public var supportedVersions: [ProtocolVersion] { uint16s(supportedVersionBytes, as: ProtocolVersion.init) }
     /// The session_ticket extension's data (RFC 5077 3.2); nil when the extension is absent.
     public var sessionTicket: ArraySlice<UInt8>? { sessionTicketBytes.map { body[$0] } }
     public var pskKeyExchangeModes: ArraySlice<UInt8> { body[pskModeBytes] }
@@ -99,9 +99,9 @@ public struct ClientHello: Sendable {
         }
         return groups
     }
-    public var supportedGroups: [NamedGroup] { uint16s(supportedGroupBytes).map(NamedGroup.init) }
+    public var supportedGroups: [NamedGroup] { uint16s(supportedGroupBytes, as: NamedGroup.init) }
     public var ecPointFormats: ArraySlice<UInt8> { body[pointFormatBytes] }
-    public var signatureAlgorithms: [UInt16] { uint16s(signatureAlgorithmBytes) }
+    public var signatureAlgorithms: [UInt16] { uint16s(signatureAlgorithmBytes) { $0 } }
     /// DTLS only: the cookie from a HelloVerifyRequest, echoed (RFC 6347 4.2.1).
     public var cookie: ArraySlice<UInt8>? { cookieBytes.map { body[$0] } }
 
@@ -109,11 +109,12 @@ public struct ClientHello: Sendable {
     public var retainedBytes: Int { body.capacity + extensionTypes.capacity * 2 }
 
     /// Big-endian 16-bit values of a range of the body (its length is even: checked when parsed).
-    private func uint16s(_ range: Range<Int>) -> [UInt16] {
-        var values: [UInt16] = []
+    @inline(__always)
+    private func uint16s<Value>(_ range: Range<Int>, as make: (UInt16) -> Value) -> [Value] {
+        var values: [Value] = []
         values.reserveCapacity(range.count / 2)
         for offset in stride(from: range.lowerBound, to: range.upperBound - 1, by: 2) {
-            values.append(UInt16(body[offset]) << 8 | UInt16(body[offset + 1]))
+            values.append(make(UInt16(body[offset]) << 8 | UInt16(body[offset + 1])))
         }
         return values
     }
