@@ -96,7 +96,8 @@ let package = Package(
         .executableTarget(
             name: "tlsreuse",
             dependencies: [
-                "Capture", "Handshakes", "Extraction", "Linking", "Resumption", "Stickiness", "Pipeline", "Reports",
+                "Capture", "TLSWire", "Handshakes", "Extraction", "Linking", "Resumption", "Stickiness", "Pipeline",
+                "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised

@@ -946,7 +946,38 @@ CONF
     finish tcp-fastopen
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen"
+# TLS 1.3 with the client's key log (issue 18): for each cipher suite swift-crypto opens, a
+# full handshake that is issued two tickets (-num_tickets 2), then a resumption with one of
+# them; last, a connection that sends a KeyUpdate asking for the server's ("K" on
+# s_client's input), so the server's later records come under updated keys. The client's
+# key log is tls13-keylog.keys; tls13-keylog-dsb.pcapng is the same capture with the key log
+# inside, in a Decryption Secrets Block (editcap --inject-secrets).
+record_tls13_keylog() {
+    start_capture tls13-keylog.pcap "tcp port 14420"
+    : >tls13-keylog.client.log
+    rm -f keys.log
+    start_server 127.0.0.1:14420 -tls1_3 -www -num_tickets 2
+    local suite
+    for suite in TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256; do
+        client tls13-keylog.client.log -connect 127.0.0.1:14420 -tls1_3 -ciphersuites "$suite" \
+            -keylogfile keys.log -sess_out "$suite.pem"
+        client tls13-keylog.client.log -connect 127.0.0.1:14420 -tls1_3 -ciphersuites "$suite" \
+            -keylogfile keys.log -sess_in "$suite.pem"
+    done
+    echo "### connection $(date +%s.%N) openssl s_client -connect 127.0.0.1:14420 -tls1_3 (K: KeyUpdate)" \
+        >>tls13-keylog.client.log
+    { printf 'K\n'; sleep 0.5; printf 'GET / HTTP/1.0\r\n\r\n'; sleep 1; } \
+        | timeout 10 openssl s_client -connect 127.0.0.1:14420 -tls1_3 -keylogfile keys.log \
+            >>tls13-keylog.client.log 2>&1 || true
+    stop_server
+    stop_capture
+    cp keys.log tls13-keylog.keys
+    editcap --inject-secrets tls,keys.log tls13-keylog.pcap tls13-keylog-dsb.pcapng
+    cp tls13-keylog.keys tls13-keylog-dsb.pcapng "$here/"
+    finish tls13-keylog
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen tls13_keylog"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

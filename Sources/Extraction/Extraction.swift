@@ -14,14 +14,14 @@ package enum Extraction {
         filter expression: String? = nil,
         limits: ReassemblyLimits = ReassemblyLimits(),
         order: RecordSink.Order = .firstClientHello,
-        content: RecordContent = .full,
+        options: RecordOptions = RecordOptions(),
         whileWaiting: (() -> Void)? = nil,
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
         let captures = CaptureSet(paths: paths)
         if whileWaiting != nil { captures.returnWhenWaiting() }
         var reading = try FilteredExtraction(
-            HandshakeExtractor(limits: limits, order: order, content: content),
+            HandshakeExtractor(limits: limits, order: order, options: options),
             filter: expression
         )
         reading.read(captures, whileWaiting: whileWaiting, emit: emit)

@@ -15,7 +15,7 @@ extension Extraction {
         filter expression: String? = nil,
         workers: Int,
         limits: ReassemblyLimits = ReassemblyLimits(),
-        content: RecordContent = .full,
+        options: RecordOptions = RecordOptions(),
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
         if let expression { _ = try PacketFilter(expression: expression) }
@@ -31,7 +31,7 @@ extension Extraction {
                         shard: index,
                         of: workers,
                         limits: limits,
-                        content: content,
+                        options: options,
                         emit: emit
                     )
                     // Packet-level counts are the same in every worker: keep them from the first.
@@ -70,12 +70,12 @@ extension Extraction {
         shard: Int,
         of workers: Int,
         limits: ReassemblyLimits,
-        content: RecordContent,
+        options: RecordOptions,
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
         // Every worker reads the files; the first one's reads are the progress.
         let captures = CaptureSet(paths: paths, countsProgress: shard == 0)
-        let extractor = HandshakeExtractor(limits: limits, shard: (shard, workers), content: content)
+        let extractor = HandshakeExtractor(limits: limits, shard: (shard, workers), options: options)
         var reading = try FilteredExtraction(extractor, filter: expression)
         reading.read(captures, emit: emit)
         reading.extractor.finish(emit: emit)
@@ -102,7 +102,7 @@ extension Extraction {
         filter expression: String? = nil,
         workers: Int,
         limits: ReassemblyLimits = ReassemblyLimits(),
-        content: RecordContent = .full,
+        options: RecordOptions = RecordOptions(),
         recordsInMemory: Int = Extraction.recordsInMemoryAhead,
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
@@ -122,7 +122,7 @@ extension Extraction {
                         following: following,
                         filter: expression,
                         limits: limits,
-                        content: content,
+                        options: options,
                         emit: emit
                     )
                 }
@@ -191,10 +191,10 @@ extension Extraction {
         following: [String],
         filter expression: String?,
         limits: ReassemblyLimits,
-        content: RecordContent,
+        options: RecordOptions,
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
-        var reading = try FilteredExtraction(HandshakeExtractor(limits: limits, content: content), filter: expression)
+        var reading = try FilteredExtraction(HandshakeExtractor(limits: limits, options: options), filter: expression)
         let captures = CaptureSet(paths: own)
         reading.read(captures, emit: emit)
         // Counted at the end of the worker's own files: the next worker counts the rest.

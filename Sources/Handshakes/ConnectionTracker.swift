@@ -161,7 +161,13 @@ public struct ConnectionTracker: StreamConsumer {
         at timestampNanos: Int64,
         sink: inout RecordSink
     ) -> StreamInterest {
-        let session = self.session ?? HandshakeSession()
+        let session =
+            self.session
+            ?? {
+                let session = HandshakeSession()
+                session.machine.keyLog = sink.keyLog
+                return session
+            }()
         self.session = session
         session.machine.now = timestampNanos
         let hadClientHello = session.machine.hasClientHello
@@ -265,15 +271,18 @@ public struct RecordSink {
     public internal(set) var ready: [HandshakeRecord] = []
     public private(set) var counters = ConnectionCounters()
     let fingerprints: FingerprintCache
+    /// Secrets from key logs, handed to each connection's handshake machine.
+    let keyLog: KeyLog?
 
     public init(
         order: Order,
         maximumBytesWaiting: Int = ReassemblyLimits().maximumRecordBytesWaiting,
-        content: RecordContent = .full
+        options: RecordOptions = RecordOptions()
     ) {
         self.order = order
         self.maximumBytesWaiting = maximumBytesWaiting
-        fingerprints = FingerprintCache(content: content)
+        fingerprints = FingerprintCache(content: options.content)
+        keyLog = options.keyLog
     }
 
     mutating func assignSequence() -> Int {

@@ -50,12 +50,12 @@ public struct HandshakeExtractor: ~Copyable {
         limits: ReassemblyLimits = ReassemblyLimits(),
         order: RecordSink.Order = .firstClientHello,
         shard: (index: Int, count: Int)? = nil,
-        content: RecordContent = .full
+        options: RecordOptions = RecordOptions()
     ) {
         flows = FlowTable(limits: limits)
         datagrams = DatagramFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
         quic = QUICFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
-        sink = RecordSink(order: order, maximumBytesWaiting: limits.maximumRecordBytesWaiting, content: content)
+        sink = RecordSink(order: order, maximumBytesWaiting: limits.maximumRecordBytesWaiting, options: options)
         self.shard = shard
     }
 

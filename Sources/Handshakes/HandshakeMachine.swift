@@ -42,6 +42,29 @@ struct HandshakeMachine: TLSEventHandler {
     /// A TLS server message came with no ClientHello before it.
     private(set) var sawServerMessageFirst = false
 
+    // TLS 1.3 read with a key log
+    /// Secrets from key logs (`--keylog`); nil when none were given.
+    var keyLog: KeyLog?
+    /// The server's protected records are being opened with the key log's secrets.
+    private var decrypting = false
+    /// A protected record of the server's opened.
+    private var decryptedAnything = false
+    private var issuedTickets: [IssuedTicket] = []
+    private var earlyDataAccepted: Bool?
+    /// The server's protected records seen, and the one that brought the last ticket: the
+    /// server is read until a record after its tickets (RFC 8446 4.6.1: tickets may come at
+    /// any time after the handshake; servers send them right after it).
+    private var serverProtectedRecords = 0
+    private var lastTicketRecord = 0
+    /// Tickets kept per connection (OpenSSL sends two by default).
+    static let maximumTicketsKept = 8
+
+    /// Still reading the server's protected records for tickets, within the decoder's bound.
+    private var awaitingTickets: Bool {
+        decrypting && (issuedTickets.isEmpty || serverProtectedRecords <= lastTicketRecord)
+            && serverProtectedRecords < TLS13Decryption.maximumRecords
+    }
+
     var hasClientHello: Bool { clientHello != nil }
 
     /// The stream was TLS, but bytes were lost before a whole ClientHello was seen.
@@ -70,6 +93,10 @@ struct HandshakeMachine: TLSEventHandler {
             if serverHello == nil {
                 serverHello = hello
                 serverHelloTime = now
+                if let keys = protectedRecordKeys(hello) {
+                    decrypting = true
+                    return .decryptFromHere(keys)
+                }
             }
             return .proceed
         case let .sslv2ServerHello(hello):
@@ -80,13 +107,42 @@ struct HandshakeMachine: TLSEventHandler {
         case let .certificate(chain):
             guard clientStream != nil else { return noClientHello(stream) }
             if !fromClient {
+                if decrypting { decryptedAnything = true }
                 fullHandshakeMessage = true
                 if certificateChain.isEmpty { certificateChain = chain.certificates }
             }
             return .proceed
         case let .newSessionTicket(issued):
-            if clientStream != nil, !fromClient, ticket == nil { ticket = issued }
+            guard clientStream != nil, !fromClient else { return .proceed }
+            if let ageAdd = issued.ticketAgeAdd {
+                // TLS 1.3, read from a protected record.
+                decryptedAnything = true
+                // Heard before the record that carried it is counted (`encryptedRecord`).
+                lastTicketRecord = serverProtectedRecords + 1
+                if issuedTickets.count < HandshakeMachine.maximumTicketsKept {
+                    issuedTickets.append(
+                        IssuedTicket(
+                            digest: shortDigest(issued.ticket),
+                            lifetime: issued.lifetimeHint,
+                            ageAdd: ageAdd,
+                            maxEarlyData: issued.maxEarlyData
+                        )
+                    )
+                }
+            } else if ticket == nil {
+                ticket = issued
+            }
             return .proceed
+        case let .encryptedExtensions(extensions):
+            if clientStream != nil, !fromClient {
+                decryptedAnything = true
+                earlyDataAccepted = extensions.earlyDataAccepted
+            }
+            return .proceed
+        case .undecryptable:
+            decrypting = false
+            if clientEncrypted && serverEncrypted { decided = true }
+            return isTLS13 ? .stop : .proceed
         case let .handshake(type, _):
             guard clientStream != nil else { return noClientHello(stream) }
             if !fromClient, [HandshakeType.serverKeyExchange, .certificateRequest, .serverHelloDone].contains(type) {
@@ -119,9 +175,12 @@ struct HandshakeMachine: TLSEventHandler {
                 clientEncrypted = true
             } else {
                 serverEncrypted = true
+                serverProtectedRecords += 1
             }
-            if clientEncrypted && serverEncrypted { decided = true }
-            return isTLS13 ? .stop : .proceed
+            if clientEncrypted && serverEncrypted && !awaitingTickets { decided = true }
+            guard isTLS13 else { return .proceed }
+            // Nothing more is readable, except the server's records when a key log opens them.
+            return !fromClient && awaitingTickets ? .proceed : .stop
         case .heartbeat:
             return .proceed
         case .notTLS:
@@ -137,6 +196,20 @@ struct HandshakeMachine: TLSEventHandler {
             if clientStream == nil { gapBeforeClientHello = true }
             return .proceed
         }
+    }
+
+    /// The server's TLS 1.3 record keys from the key log, when it names this connection
+    /// (RFC 8446 7.1: server_handshake_traffic_secret, then server_application_traffic_secret_0).
+    private func protectedRecordKeys(_ hello: ServerHello) -> TLS13Decryption? {
+        guard let keyLog, hello.negotiatedVersion == .tls1_3, let clientHello,
+            let random = ClientRandom(clientHello.random),
+            let secrets = keyLog.secrets(for: random), let handshake = secrets.serverHandshakeTraffic
+        else { return nil }
+        return TLS13Decryption(
+            suite: hello.cipherSuite,
+            handshakeSecret: handshake.bytes,
+            applicationSecret: secrets.serverApplicationTraffic?.bytes
+        )
     }
 
     /// A server message with no ClientHello before it: the capture began mid-handshake.
@@ -194,6 +267,9 @@ struct HandshakeMachine: TLSEventHandler {
             record.version = sslv2Server.version
         }
         record.hrr = sawHelloRetryRequest
+        record.decrypted = decryptedAnything
+        record.issuedTickets = issuedTickets
+        record.earlyDataAccepted = earlyDataAccepted
         if let ticket {
             record.ticketIssued = true
             record.ticketLifetimeHint = ticket.lifetimeHint

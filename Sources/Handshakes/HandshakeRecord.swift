@@ -56,6 +56,19 @@ public enum RecordContent: Sendable {
     case forAnalysis
 }
 
+/// What extraction puts in each record beyond the handshake in the clear.
+public struct RecordOptions: Sendable {
+    public var content: RecordContent
+    /// Key logs' secrets by client random: the TLS 1.3 connections they name are read through
+    /// the server's protected records (certificate, tickets, early data acceptance).
+    public var keyLog: KeyLog?
+
+    public init(content: RecordContent = .full, keyLog: KeyLog? = nil) {
+        self.content = content
+        self.keyLog = keyLog.flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
 /// What carried the handshake: TCP, DTLS over UDP, or QUIC (`transport`).
 public enum Transport: String, CaseIterable, Sendable, Hashable, WireSpelling {
     case tcp
@@ -100,6 +113,27 @@ public struct PSKOffer: Sendable, Hashable {
         self.obfuscatedTicketAge = obfuscatedTicketAge
         self.length = length
         self.text = text
+    }
+}
+
+/// A TLS 1.3 ticket the server issued (RFC 8446 4.6.1), reduced to what analysis needs; read
+/// only with a key log.
+public struct IssuedTicket: Sendable, Hashable {
+    /// SHA-256 of the ticket, first 16 bytes in hex: the digest of the PSK identity that
+    /// offers it again (`PSKOffer.digest`).
+    public var digest: String
+    /// ticket_lifetime: seconds the server lets the ticket be used.
+    public var lifetime: UInt32
+    /// ticket_age_add: what the client adds to the ticket's age when it offers it.
+    public var ageAdd: UInt32
+    /// max_early_data_size, when the ticket allows early data.
+    public var maxEarlyData: UInt32?
+
+    public init(digest: String, lifetime: UInt32, ageAdd: UInt32, maxEarlyData: UInt32?) {
+        self.digest = digest
+        self.lifetime = lifetime
+        self.ageAdd = ageAdd
+        self.maxEarlyData = maxEarlyData
     }
 }
 
@@ -160,7 +194,7 @@ public struct HandshakeRecord: Sendable, Equatable {
     @usableFromInline var storage: Storage
 
     /// The fields for writing: the storage is copied first when another record shares it.
-    @inlinable var fields: Fields {
+    @inlinable var mutableFields: Fields {
         get { storage.fields }
         _modify {
             if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
@@ -234,6 +268,13 @@ public struct HandshakeRecord: Sendable, Equatable {
         public var issuedTicketDigest: String?
         public var issuedTicketKeyName: String?
         public var ticketLifetimeHint: UInt32?
+        // TLS 1.3 read with a key log (--keylog)
+        /// The server's protected records were opened with a key log's secrets.
+        public var decrypted: Bool = false
+        /// The TLS 1.3 tickets the server issued, in order.
+        public var issuedTickets: [IssuedTicket] = []
+        /// The server accepted the client's early data (early_data in EncryptedExtensions).
+        public var earlyDataAccepted: Bool?
         /// SHA-256 of each certificate's DER, leaf first (TLS 1.2 and earlier).
         public var certificateFingerprints: [String] = []
         public var serverTraits: ServerTraits?
@@ -322,242 +363,254 @@ public struct HandshakeRecord: Sendable, Equatable {
 extension HandshakeRecord {
     @inlinable public var uid: String {
         get { storage.fields.uid }
-        _modify { yield &fields.uid }
+        _modify { yield &mutableFields.uid }
     }
     @inlinable public var timestampNanos: Int64 {
         get { storage.fields.timestampNanos }
-        _modify { yield &fields.timestampNanos }
+        _modify { yield &mutableFields.timestampNanos }
     }
     @inlinable public var client: IPAddress {
         get { storage.fields.client }
-        _modify { yield &fields.client }
+        _modify { yield &mutableFields.client }
     }
     @inlinable public var clientPort: UInt16 {
         get { storage.fields.clientPort }
-        _modify { yield &fields.clientPort }
+        _modify { yield &mutableFields.clientPort }
     }
     @inlinable public var server: IPAddress {
         get { storage.fields.server }
-        _modify { yield &fields.server }
+        _modify { yield &mutableFields.server }
     }
     @inlinable public var serverPort: UInt16 {
         get { storage.fields.serverPort }
-        _modify { yield &fields.serverPort }
+        _modify { yield &mutableFields.serverPort }
     }
     @inlinable public var transport: Transport {
         get { storage.fields.transport }
-        _modify { yield &fields.transport }
+        _modify { yield &mutableFields.transport }
     }
     @inlinable public var starttls: StartTLSProtocol? {
         get { storage.fields.starttls }
-        _modify { yield &fields.starttls }
+        _modify { yield &mutableFields.starttls }
     }
     @inlinable public var tunnel: ProxyTunnelKind? {
         get { storage.fields.tunnel }
-        _modify { yield &fields.tunnel }
+        _modify { yield &mutableFields.tunnel }
     }
     @inlinable public var tunnelTargetHost: String? {
         get { storage.fields.tunnelTargetHost }
-        _modify { yield &fields.tunnelTargetHost }
+        _modify { yield &mutableFields.tunnelTargetHost }
     }
     @inlinable public var tunnelTargetPort: UInt16? {
         get { storage.fields.tunnelTargetPort }
-        _modify { yield &fields.tunnelTargetPort }
+        _modify { yield &mutableFields.tunnelTargetPort }
     }
     public var sni: String? {
         get { storage.fields.sni }
         // Worked out once per name: the analysis stages read it several times per record,
         // and for a long name it takes a digest of the whole name.
         set {
-            fields.sni = newValue
-            fields.keptServerName = HandshakeRecord.keptName(of: newValue)
+            mutableFields.sni = newValue
+            mutableFields.keptServerName = HandshakeRecord.keptName(of: newValue)
         }
     }
     /// The SNI as tables that outlive the record keep it (see `keptName(of:)`).
     @inlinable public var keptServerName: String? { storage.fields.keptServerName }
     @inlinable public var alpnOffered: [String] {
         get { storage.fields.alpnOffered }
-        _modify { yield &fields.alpnOffered }
+        _modify { yield &mutableFields.alpnOffered }
     }
     @inlinable public var versionsOffered: [ProtocolVersion] {
         get { storage.fields.versionsOffered }
-        _modify { yield &fields.versionsOffered }
+        _modify { yield &mutableFields.versionsOffered }
     }
     @inlinable public var clientSessionID: String {
         get { storage.fields.clientSessionID }
-        _modify { yield &fields.clientSessionID }
+        _modify { yield &mutableFields.clientSessionID }
     }
     @inlinable public var offeredTicket: Bool {
         get { storage.fields.offeredTicket }
-        _modify { yield &fields.offeredTicket }
+        _modify { yield &mutableFields.offeredTicket }
     }
     @inlinable public var ticketSupported: Bool {
         get { storage.fields.ticketSupported }
-        _modify { yield &fields.ticketSupported }
+        _modify { yield &mutableFields.ticketSupported }
     }
     @inlinable public var offeredTicketDigest: String? {
         get { storage.fields.offeredTicketDigest }
-        _modify { yield &fields.offeredTicketDigest }
+        _modify { yield &mutableFields.offeredTicketDigest }
     }
     @inlinable public var offeredTicketKeyName: String? {
         get { storage.fields.offeredTicketKeyName }
-        _modify { yield &fields.offeredTicketKeyName }
+        _modify { yield &mutableFields.offeredTicketKeyName }
     }
     @inlinable public var offeredPSK: Bool {
         get { storage.fields.offeredPSK }
-        _modify { yield &fields.offeredPSK }
+        _modify { yield &mutableFields.offeredPSK }
     }
     @inlinable public var pskIdentities: [PSKOffer] {
         get { storage.fields.pskIdentities }
-        _modify { yield &fields.pskIdentities }
+        _modify { yield &mutableFields.pskIdentities }
     }
     @inlinable public var pskKind: PSKKind? {
         get { storage.fields.pskKind }
-        _modify { yield &fields.pskKind }
+        _modify { yield &mutableFields.pskKind }
     }
     @inlinable public var earlyDataOffered: Bool {
         get { storage.fields.earlyDataOffered }
-        _modify { yield &fields.earlyDataOffered }
+        _modify { yield &mutableFields.earlyDataOffered }
     }
     @inlinable public var echOffered: Bool {
         get { storage.fields.echOffered }
-        _modify { yield &fields.echOffered }
+        _modify { yield &mutableFields.echOffered }
     }
     @inlinable public var clientRandom: ShortBytes {
         get { storage.fields.clientRandom }
-        _modify { yield &fields.clientRandom }
+        _modify { yield &mutableFields.clientRandom }
     }
     @inlinable public var sslv2Hello: Bool {
         get { storage.fields.sslv2Hello }
-        _modify { yield &fields.sslv2Hello }
+        _modify { yield &mutableFields.sslv2Hello }
     }
     @inlinable public var version: ProtocolVersion? {
         get { storage.fields.version }
-        _modify { yield &fields.version }
+        _modify { yield &mutableFields.version }
     }
     @inlinable public var cipher: CipherSuite? {
         get { storage.fields.cipher }
-        _modify { yield &fields.cipher }
+        _modify { yield &mutableFields.cipher }
     }
     @inlinable public var serverSessionID: String? {
         get { storage.fields.serverSessionID }
-        _modify { yield &fields.serverSessionID }
+        _modify { yield &mutableFields.serverSessionID }
     }
     @inlinable public var alpnSelected: String? {
         get { storage.fields.alpnSelected }
-        _modify { yield &fields.alpnSelected }
+        _modify { yield &mutableFields.alpnSelected }
     }
     @inlinable public var pskSelected: Int? {
         get { storage.fields.pskSelected }
-        _modify { yield &fields.pskSelected }
+        _modify { yield &mutableFields.pskSelected }
     }
     @inlinable public var serverExtensions: [UInt16] {
         get { storage.fields.serverExtensions }
-        _modify { yield &fields.serverExtensions }
+        _modify { yield &mutableFields.serverExtensions }
     }
     @inlinable public var hrr: Bool {
         get { storage.fields.hrr }
-        _modify { yield &fields.hrr }
+        _modify { yield &mutableFields.hrr }
     }
     @inlinable public var ticketIssued: Bool {
         get { storage.fields.ticketIssued }
-        _modify { yield &fields.ticketIssued }
+        _modify { yield &mutableFields.ticketIssued }
     }
     @inlinable public var issuedTicketDigest: String? {
         get { storage.fields.issuedTicketDigest }
-        _modify { yield &fields.issuedTicketDigest }
+        _modify { yield &mutableFields.issuedTicketDigest }
     }
     @inlinable public var issuedTicketKeyName: String? {
         get { storage.fields.issuedTicketKeyName }
-        _modify { yield &fields.issuedTicketKeyName }
+        _modify { yield &mutableFields.issuedTicketKeyName }
     }
     @inlinable public var ticketLifetimeHint: UInt32? {
         get { storage.fields.ticketLifetimeHint }
-        _modify { yield &fields.ticketLifetimeHint }
+        _modify { yield &mutableFields.ticketLifetimeHint }
+    }
+    @inlinable public var decrypted: Bool {
+        get { storage.fields.decrypted }
+        _modify { yield &mutableFields.decrypted }
+    }
+    @inlinable public var issuedTickets: [IssuedTicket] {
+        get { storage.fields.issuedTickets }
+        _modify { yield &mutableFields.issuedTickets }
+    }
+    @inlinable public var earlyDataAccepted: Bool? {
+        get { storage.fields.earlyDataAccepted }
+        _modify { yield &mutableFields.earlyDataAccepted }
     }
     @inlinable public var certificateFingerprints: [String] {
         get { storage.fields.certificateFingerprints }
-        _modify { yield &fields.certificateFingerprints }
+        _modify { yield &mutableFields.certificateFingerprints }
     }
     @inlinable public var serverTraits: ServerTraits? {
         get { storage.fields.serverTraits }
-        _modify { yield &fields.serverTraits }
+        _modify { yield &mutableFields.serverTraits }
     }
     @inlinable public var certificate: CertificateSummary? {
         get { storage.fields.certificate }
-        _modify { yield &fields.certificate }
+        _modify { yield &mutableFields.certificate }
     }
     @inlinable public var sniMatchesCertificate: Bool? {
         get { storage.fields.sniMatchesCertificate }
-        _modify { yield &fields.sniMatchesCertificate }
+        _modify { yield &mutableFields.sniMatchesCertificate }
     }
     @inlinable public var ja3: String? {
         get { storage.fields.ja3 }
-        _modify { yield &fields.ja3 }
+        _modify { yield &mutableFields.ja3 }
     }
     @inlinable public var ja4: String? {
         get { storage.fields.ja4 }
-        _modify { yield &fields.ja4 }
+        _modify { yield &mutableFields.ja4 }
     }
     @inlinable public var ja3s: String? {
         get { storage.fields.ja3s }
-        _modify { yield &fields.ja3s }
+        _modify { yield &mutableFields.ja3s }
     }
     @inlinable public var resumed: Bool? {
         get { storage.fields.resumed }
-        _modify { yield &fields.resumed }
+        _modify { yield &mutableFields.resumed }
     }
     @inlinable public var resumption: Mechanism? {
         get { storage.fields.resumption }
-        _modify { yield &fields.resumption }
+        _modify { yield &mutableFields.resumption }
     }
     @inlinable public var established: Bool {
         get { storage.fields.established }
-        _modify { yield &fields.established }
+        _modify { yield &mutableFields.established }
     }
     @inlinable public var alert: String? {
         get { storage.fields.alert }
-        _modify { yield &fields.alert }
+        _modify { yield &mutableFields.alert }
     }
     @inlinable public var malformed: String? {
         get { storage.fields.malformed }
-        _modify { yield &fields.malformed }
+        _modify { yield &mutableFields.malformed }
     }
     @inlinable public var gaps: Int {
         get { storage.fields.gaps }
-        _modify { yield &fields.gaps }
+        _modify { yield &mutableFields.gaps }
     }
     @inlinable public var offer: Mechanism? {
         get { storage.fields.offer }
-        _modify { yield &fields.offer }
+        _modify { yield &mutableFields.offer }
     }
     @inlinable public var resumes: String? {
         get { storage.fields.resumes }
-        _modify { yield &fields.resumes }
+        _modify { yield &mutableFields.resumes }
     }
     @inlinable public var pskFirstOfferedBy: String? {
         get { storage.fields.pskFirstOfferedBy }
-        _modify { yield &fields.pskFirstOfferedBy }
+        _modify { yield &mutableFields.pskFirstOfferedBy }
     }
     @inlinable public var sessionAge: Double? {
         get { storage.fields.sessionAge }
-        _modify { yield &fields.sessionAge }
+        _modify { yield &mutableFields.sessionAge }
     }
     @inlinable public var sessionAgeFrom: SessionAgeOrigin? {
         get { storage.fields.sessionAgeFrom }
-        _modify { yield &fields.sessionAgeFrom }
+        _modify { yield &mutableFields.sessionAgeFrom }
     }
     @inlinable public var backend: String? {
         get { storage.fields.backend }
-        _modify { yield &fields.backend }
+        _modify { yield &mutableFields.backend }
     }
     @inlinable public var backendLeg: String? {
         get { storage.fields.backendLeg }
-        _modify { yield &fields.backendLeg }
+        _modify { yield &mutableFields.backendLeg }
     }
     @inlinable public var backsideOf: String? {
         get { storage.fields.backsideOf }
-        _modify { yield &fields.backsideOf }
+        _modify { yield &mutableFields.backsideOf }
     }
 }
 

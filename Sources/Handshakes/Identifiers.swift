@@ -146,6 +146,11 @@ extension HandshakeRecord {
             $0 + MemoryLayout<PSKOffer>.stride + Self.heapBytes($1.digest) + Self.heapBytes($1.text)
         }
         bytes += 2 * Self.arrayHeader + 2 * (versionsOffered.count + serverExtensions.count)
+        if !issuedTickets.isEmpty {
+            bytes += issuedTickets.reduce(Self.arrayHeader) {
+                $0 + MemoryLayout<IssuedTicket>.stride + Self.heapBytes($1.digest)
+            }
+        }
         if let certificate {
             // Shared among the records of one server, counted in each: an upper bound.
             bytes +=

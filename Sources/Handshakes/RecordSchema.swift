@@ -157,6 +157,9 @@ extension HandshakeRecord {
         v.optional("issued_ticket_digest", &issuedTicketDigest, .text)
         v.optional("issued_ticket_key_name", &issuedTicketKeyName, .text)
         v.optional("ticket_lifetime_hint", &ticketLifetimeHint, .count)
+        v.scalar("decrypted", &decrypted, .flag)
+        v.objects("tickets_issued", &issuedTickets, .captured)
+        v.optional("early_data_accepted", &earlyDataAccepted, .flag)
         v.optional("alpn_selected", &alpnSelected, .text)
         v.scalar("early_data_offered", &earlyDataOffered, .flag)
         v.scalar("ech_offered", &echOffered, .flag)
@@ -191,6 +194,17 @@ extension PSKOffer: RecordObject {
         v.scalar("obfuscated_age", &obfuscatedTicketAge, .count)
         v.scalar("length", &length, .count)
         v.optional("text", &text, .text)
+    }
+}
+
+extension IssuedTicket: RecordObject {
+    public static let placeholder = IssuedTicket(digest: "", lifetime: 0, ageAdd: 0, maxEarlyData: nil)
+
+    public mutating func visitFields<V: RecordFieldVisitor>(_ v: inout V) {
+        v.scalar("digest", &digest, .text)
+        v.scalar("lifetime", &lifetime, .count)
+        v.scalar("age_add", &ageAdd, .count)
+        v.optional("max_early_data", &maxEarlyData, .count)
     }
 }
 

@@ -112,7 +112,7 @@ package final class Pipeline {
         workers: Int = 1,
         limits: ReassemblyLimits = ReassemblyLimits(),
         order: RecordSink.Order = .firstClientHello,
-        content: RecordContent = .full
+        options: RecordOptions = RecordOptions()
     ) throws(CaptureError) -> ExtractionStatistics {
         let statistics: ExtractionStatistics
         if workers > 1, files.count > 1, Self.filesFollowEachOther(files) {
@@ -121,7 +121,7 @@ package final class Pipeline {
                 filter: bpf,
                 workers: workers,
                 limits: limits,
-                content: content
+                options: options
             ) {
                 take($0)
             }
@@ -131,7 +131,7 @@ package final class Pipeline {
                 filter: bpf,
                 workers: workers,
                 limits: limits,
-                content: content
+                options: options
             ) {
                 take($0)
             }
@@ -145,7 +145,7 @@ package final class Pipeline {
                 filter: bpf,
                 limits: limits,
                 order: order,
-                content: content,
+                options: options,
                 whileWaiting: whileWaiting
             ) { take($0) }
         }

@@ -223,7 +223,7 @@ public struct ClientHello: Sendable {
             }
         case .supportedVersions:
             // ProtocolVersion versions<2..254>  (RFC 8446 4.2.1)
-            guard var list = data.readLengthPrefixed(prefixBytes: 1), list.remaining % 2 == 0, data.isEmpty else {
+            guard let list = data.readLengthPrefixed(prefixBytes: 1), list.remaining % 2 == 0, data.isEmpty else {
                 throw TLSWireError(.decodeError, "supported_versions: bad list length")
             }
             supportedVersionBytes = list.range
@@ -258,7 +258,7 @@ public struct ClientHello: Sendable {
             }
         case .pskKeyExchangeModes:
             // PskKeyExchangeMode ke_modes<1..255>  (RFC 8446 4.2.9)
-            guard var modes = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
+            guard let modes = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
                 throw TLSWireError(.decodeError, "psk_key_exchange_modes: bad length")
             }
             pskModeBytes = modes.range
@@ -278,19 +278,19 @@ public struct ClientHello: Sendable {
             }
         case .supportedGroups:
             // NamedGroup named_group_list<2..2^16-1>  (RFC 8446 4.2.7)
-            guard var groups = data.readLengthPrefixed(prefixBytes: 2), groups.remaining % 2 == 0, data.isEmpty else {
+            guard let groups = data.readLengthPrefixed(prefixBytes: 2), groups.remaining % 2 == 0, data.isEmpty else {
                 throw TLSWireError(.decodeError, "supported_groups: bad length")
             }
             supportedGroupBytes = groups.range
         case .ecPointFormats:
             // ECPointFormat ec_point_format_list<1..2^8-1>  (RFC 8422 5.1.2)
-            guard var formats = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
+            guard let formats = data.readLengthPrefixed(prefixBytes: 1), data.isEmpty else {
                 throw TLSWireError(.decodeError, "ec_point_formats: bad length")
             }
             pointFormatBytes = formats.range
         case .signatureAlgorithms:
             // SignatureScheme supported_signature_algorithms<2..2^16-2>  (RFC 8446 4.2.3)
-            guard var schemes = data.readLengthPrefixed(prefixBytes: 2), schemes.remaining % 2 == 0, data.isEmpty else {
+            guard let schemes = data.readLengthPrefixed(prefixBytes: 2), schemes.remaining % 2 == 0, data.isEmpty else {
                 throw TLSWireError(.decodeError, "signature_algorithms: bad length")
             }
             signatureAlgorithmBytes = schemes.range
@@ -484,15 +484,77 @@ public struct ServerHello: Sendable {
 /// NewSessionTicket before TLS 1.3 (RFC 5077 3.3), sent in the clear:
 ///     struct { uint32 ticket_lifetime_hint; opaque ticket<0..2^16-1>; } NewSessionTicket;
 public struct NewSessionTicket: Sendable {
+    /// ticket_lifetime_hint (RFC 5077 3.3), or TLS 1.3's ticket_lifetime (RFC 8446 4.6.1): seconds.
     public var lifetimeHint: UInt32
     public var ticket: [UInt8]
+    /// TLS 1.3 only: ticket_age_add, which the client adds to the ticket's age when it
+    /// offers it (RFC 8446 4.2.11.1).
+    public var ticketAgeAdd: UInt32?
+    /// TLS 1.3 only: max_early_data_size of the early_data extension (RFC 8446 4.2.10), when sent.
+    public var maxEarlyData: UInt32?
 
+    /// Before TLS 1.3 (RFC 5077 3.3):
+    ///     struct { uint32 ticket_lifetime_hint; opaque ticket<0..2^16-1>; } NewSessionTicket;
     public init(parsing body: inout ByteCursor) throws(TLSWireError) {
         guard let hint = body.readUInt32(), var ticket = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
             throw TLSWireError(.decodeError, "NewSessionTicket: ticket length does not match message")
         }
         lifetimeHint = hint
         self.ticket = ticket.readBytes(length: ticket.remaining)!
+    }
+
+    /// TLS 1.3 (RFC 8446 4.6.1):
+    ///     struct { uint32 ticket_lifetime; uint32 ticket_age_add; opaque ticket_nonce<0..255>;
+    ///              opaque ticket<1..2^16-1>; Extension extensions<0..2^16-2>; } NewSessionTicket;
+    public init(parsingTLS13 body: inout ByteCursor) throws(TLSWireError) {
+        guard let lifetime = body.readUInt32(), let ageAdd = body.readUInt32(),
+            body.readLengthPrefixed(prefixBytes: 1) != nil, var ticket = body.readLengthPrefixed(prefixBytes: 2),
+            ticket.remaining > 0, var extensions = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty
+        else {
+            throw TLSWireError(.decodeError, "NewSessionTicket: lengths do not match message")
+        }
+        lifetimeHint = lifetime
+        ticketAgeAdd = ageAdd
+        self.ticket = ticket.readBytes(length: ticket.remaining)!
+        var seen = 0
+        while !extensions.isEmpty {
+            seen += 1
+            guard seen <= TLSLimits.maximumExtensions, let type = extensions.readUInt16(),
+                var data = extensions.readLengthPrefixed(prefixBytes: 2)
+            else {
+                throw TLSWireError(.decodeError, "NewSessionTicket: extension length exceeds block")
+            }
+            // struct { uint32 max_early_data_size; } in NewSessionTicket (RFC 8446 4.2.10)
+            if ExtensionType(rawValue: type) == .earlyData {
+                guard let size = data.readUInt32(), data.isEmpty else {
+                    throw TLSWireError(.decodeError, "NewSessionTicket: early_data is not 4 bytes")
+                }
+                maxEarlyData = size
+            }
+        }
+    }
+}
+
+/// EncryptedExtensions (RFC 8446 4.3.1): the server's extensions that need no key exchange.
+///     struct { Extension extensions<0..2^16-1>; } EncryptedExtensions;
+public struct EncryptedExtensions: Sendable {
+    /// Extension types in wire order.
+    public var extensionTypes: [ExtensionType] = []
+    /// The server accepted the client's 0-RTT data: early_data is present (RFC 8446 4.2.10).
+    public var earlyDataAccepted: Bool { extensionTypes.contains(.earlyData) }
+
+    public init(parsing body: inout ByteCursor) throws(TLSWireError) {
+        guard var block = body.readLengthPrefixed(prefixBytes: 2), body.isEmpty else {
+            throw TLSWireError(.decodeError, "EncryptedExtensions: length does not match message")
+        }
+        while !block.isEmpty {
+            guard extensionTypes.count < TLSLimits.maximumExtensions, let type = block.readUInt16(),
+                block.readLengthPrefixed(prefixBytes: 2) != nil
+            else {
+                throw TLSWireError(.decodeError, "EncryptedExtensions: extension length exceeds block")
+            }
+            extensionTypes.append(ExtensionType(rawValue: type))
+        }
     }
 }
 
@@ -513,6 +575,29 @@ public struct CertificateChain: Sendable {
         while !list.isEmpty {
             guard var certificate = list.readLengthPrefixed(prefixBytes: 3), certificate.remaining > 0 else {
                 throw TLSWireError(.decodeError, "Certificate: certificate length exceeds list")
+            }
+            if certificates.count < CertificateChain.maximumCertificates {
+                certificates.append(certificate.readBytes(length: certificate.remaining)!)
+            }
+        }
+    }
+
+    /// TLS 1.3 (RFC 8446 4.4.2), X.509 entries:
+    ///     struct { opaque cert_data<1..2^24-1>; Extension extensions<0..2^16-1>; } CertificateEntry;
+    ///     struct { opaque certificate_request_context<0..2^8-1>;
+    ///              CertificateEntry certificate_list<0..2^24-1>; } Certificate;
+    public init(parsingTLS13 body: inout ByteCursor) throws(TLSWireError) {
+        guard body.readLengthPrefixed(prefixBytes: 1) != nil, var list = body.readLengthPrefixed(prefixBytes: 3),
+            body.isEmpty
+        else {
+            throw TLSWireError(.decodeError, "Certificate: list length does not match message")
+        }
+        certificates = []
+        while !list.isEmpty {
+            guard var certificate = list.readLengthPrefixed(prefixBytes: 3), certificate.remaining > 0,
+                list.readLengthPrefixed(prefixBytes: 2) != nil
+            else {
+                throw TLSWireError(.decodeError, "Certificate: entry length exceeds list")
             }
             if certificates.count < CertificateChain.maximumCertificates {
                 certificates.append(certificate.readBytes(length: certificate.remaining)!)

@@ -15,6 +15,8 @@ public enum TLSEvent {
     case serverHello(ServerHello)
     case certificate(CertificateChain)
     case newSessionTicket(NewSessionTicket)
+    /// TLS 1.3, read with a key log: the server's EncryptedExtensions.
+    case encryptedExtensions(EncryptedExtensions)
     /// Any other handshake message in the clear, by type and body length.
     case handshake(HandshakeType, length: Int)
     case changeCipherSpec
@@ -23,6 +25,8 @@ public enum TLSEvent {
     /// records after ChangeCipherSpec.
     case encryptedRecord(ContentType, length: Int)
     case heartbeat(length: Int)
+    /// A TLS 1.3 record did not open with the key log's secrets: decryption stops there.
+    case undecryptable
     case sslv2ServerHello(SSLv2ServerHello)
     /// The direction does not start like TLS or SSL 2.0.
     case notTLS
@@ -40,6 +44,8 @@ public enum TLSDirective {
     case ciphertextFromHere
     /// Nothing more is needed from this direction.
     case stop
+    /// TLS 1.3 records from here on are opened with these keys (the server's, from a key log).
+    case decryptFromHere(TLS13Decryption)
 }
 
 public protocol TLSEventHandler {
@@ -69,6 +75,8 @@ public struct TLSStreamDecoder {
     public let streamTag: Int
     private var phase = Phase.identifying
     private var ciphertext = false
+    /// Set when a key log gives this direction's TLS 1.3 secrets.
+    private var decryption: TLS13Decryption?
     /// A record (header included) split across `feed` calls.
     private var carried: [UInt8] = []
     /// A handshake message split across records.
@@ -155,8 +163,14 @@ public struct TLSStreamDecoder {
             phase = .stopped
             carried = []
             handshakeCarry = []
+            decryption = nil
+        case let .decryptFromHere(keys): decryption = keys
         }
     }
+
+    /// Records opened with a key log's secrets, and whether decryption is still on.
+    public var protectedRecordsOpened: Int { decryption?.recordsOpened ?? 0 }
+    public var isDecrypting: Bool { decryption != nil }
 
     @inline(__always)
     private mutating func emit<H: TLSEventHandler>(_ event: consuming TLSEvent, _ handler: inout H) {
@@ -327,7 +341,10 @@ public struct TLSStreamDecoder {
                 emit(.encryptedRecord(type, length: fragment.count), &handler)
             }
         case .applicationData:
-            emit(.encryptedRecord(type, length: fragment.count), &handler)
+            // Opened first when a key log allows: the handler hears what the record carried
+            // before it hears of the record.
+            if decryption != nil { openProtected(record, handler: &handler) }
+            if phase != .stopped { emit(.encryptedRecord(type, length: fragment.count), &handler) }
         default:
             emit(.heartbeat(length: fragment.count), &handler)
         }
@@ -360,6 +377,47 @@ public struct TLSStreamDecoder {
         default:
             fail(TLSWireError(.unexpectedMessage, "SSLv2 record of unexpected message type"), &handler)
         }
+    }
+
+    // MARK: TLS 1.3 protected records
+
+    /// Opens a TLS 1.3 record with the key log's secrets and reads what it carries
+    /// (RFC 8446 5.2); a record that does not open ends decryption in this direction.
+    private mutating func openProtected<H: TLSEventHandler>(_ record: UnsafeRawBufferPointer, handler: inout H) {
+        guard var keys = decryption else { return }
+        guard keys.recordsOpened < TLS13Decryption.maximumRecords, let (type, content) = keys.reader.open(record)
+        else {
+            decryption = nil
+            handshakeCarry = []
+            if keys.recordsOpened < TLS13Decryption.maximumRecords { emit(.undecryptable, &handler) }
+            return
+        }
+        keys.recordsOpened += 1
+        decryption = keys
+        switch type {
+        case .handshake:
+            content.withUnsafeBytes { processHandshakeFragment($0, handler: &handler) }
+        case .alert where content.count == 2:
+            emit(.alert(Alert(level: content[0], description: AlertDescription(rawValue: content[1]))), &handler)
+        default:
+            break
+        }
+    }
+
+    /// After a protected handshake message: Finished moves the server to its application
+    /// traffic secret (RFC 8446 7.1), KeyUpdate to the next one (4.6.3, 7.2).
+    private mutating func protectedMessageRead(_ type: HandshakeType) {
+        guard var keys = decryption else { return }
+        if type == .finished, keys.inHandshakeEpoch {
+            guard let secret = keys.applicationSecret, keys.reader.rekey(secret: secret) else {
+                decryption = nil
+                return
+            }
+            keys.inHandshakeEpoch = false
+        } else if type == .keyUpdate, !keys.inHandshakeEpoch {
+            keys.reader.update()
+        }
+        decryption = keys
     }
 
     // MARK: handshake messages
@@ -413,20 +471,35 @@ public struct TLSStreamDecoder {
             guard cursor.remaining >= 4 + length else { return }
             _ = cursor.readSlice(length: 4)
             var body = cursor.readSlice(length: length)!
-            emit(TLSEvent.decodingMessage(type, &body), &handler)
+            if decryption != nil {
+                emit(TLSEvent.decodingMessage(type, &body, protected: true), &handler)
+                protectedMessageRead(type)
+            } else {
+                emit(TLSEvent.decodingMessage(type, &body), &handler)
+            }
         }
     }
 
 }
 
 extension TLSEvent {
-    /// The event for one whole handshake message body. `datagram` selects DTLS's ClientHello layout.
+    /// The event for one whole handshake message body. `datagram` selects DTLS's ClientHello
+    /// layout; `protected`, TLS 1.3's layouts of the messages read from protected records.
     public static func decodingMessage(
         _ type: HandshakeType,
         _ body: inout ByteCursor,
-        datagram: Bool = false
+        datagram: Bool = false,
+        protected: Bool = false
     ) -> TLSEvent {
         do throws(TLSWireError) {
+            if protected {
+                switch type {
+                case .encryptedExtensions: return .encryptedExtensions(try EncryptedExtensions(parsing: &body))
+                case .certificate: return .certificate(try CertificateChain(parsingTLS13: &body))
+                case .newSessionTicket: return .newSessionTicket(try NewSessionTicket(parsingTLS13: &body))
+                default: return .handshake(type, length: body.remaining)
+                }
+            }
             switch type {
             case .clientHello: return .clientHello(try ClientHello(parsing: &body, datagram: datagram))
             case .serverHello: return .serverHello(try ServerHello(parsing: &body))

@@ -114,7 +114,7 @@ struct ReportCommand: ParsableCommand {
                 input,
                 analysis,
                 reuse: options,
-                content: .forAnalysis  // the report prints no record
+                recordOptions: RecordOptions(content: .forAnalysis)  // the report prints no record
             ) { _ in }
             (reportSource, pipeline) = (.capture(statistics), analysed)
         }

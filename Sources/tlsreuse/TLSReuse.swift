@@ -8,6 +8,7 @@ import Reassembly
 import Reports
 import Resumption
 import Stickiness
+import TLSWire
 
 #if canImport(Glibc)
 import Glibc
@@ -132,6 +133,46 @@ struct InputOptions: ParsableArguments {
         )
     )
     var memoryLimit: String?
+
+    @Option(
+        name: .customLong("keylog"),
+        help: ArgumentHelp(
+            "A key log in the NSS format (what SSLKEYLOGFILE and openssl s_client -keylogfile write): the TLS 1.3 "
+                + "connections it names are read through the server's encrypted records, for the certificate, the "
+                + "tickets and early data. Repeatable. As sensitive as a private key; no secret is printed or "
+                + "recorded.",
+            valueName: "FILE"
+        ),
+        completion: .file()
+    )
+    var keylogs: [String] = []
+
+    /// The key logs, read; nil without `--keylog`. Lines that do not parse are named on
+    /// standard error and the run goes on; a key log that cannot be read ends it (66).
+    func keyLog() throws -> KeyLog? {
+        guard !keylogs.isEmpty else { return nil }
+        var keyLog = KeyLog()
+        for path in keylogs {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                printError("could not read the key log \(path)")
+                throw ExitStatus.input
+            }
+            let before = keyLog.malformedLines
+            keyLog.add(text: data, source: path)
+            if keyLog.malformedLines > before {
+                for problem in keyLog.problems.suffix(keyLog.problems.count - min(keyLog.problems.count, before)) {
+                    printError("key log: \(problem)")
+                }
+            }
+        }
+        if keyLog.malformedLines > keyLog.problems.count {
+            printError("key log: \(keyLog.malformedLines) lines in all that are not key log lines")
+        }
+        if keyLog.linesNotKept > 0 {
+            printError("key log: \(keyLog.linesNotKept) secrets past \(KeyLog.maximumConnections) connections not kept")
+        }
+        return keyLog
+    }
 
     func validate() throws {
         if let jobs, jobs < 1 || jobs > 64 { throw ValidationError("--jobs must be between 1 and 64") }
@@ -267,7 +308,7 @@ func analyseFiles(
     _ input: InputOptions,
     _ options: AnalysisOptions,
     reuse: ReuseOptions = ReuseOptions(),
-    content: RecordContent = .full,
+    recordOptions: RecordOptions = RecordOptions(),
     each: @escaping (HandshakeRecord) -> Void
 ) throws -> (ExtractionStatistics, Pipeline) {
     let budget = (try? input.memoryBudget()) ?? MemoryBudget()  // checked by validate()
@@ -277,6 +318,8 @@ func analyseFiles(
         try options.pipelineOptions(budget: budget, reuse: reuse, legWindowNanos: window),
         each: each
     )
+    var recordOptions = recordOptions
+    recordOptions.keyLog = try input.keyLog()
     let progress = ProgressDisplay.start(files: input.files, quiet: options.quiet)
     defer { progress?.stop() }
     do {
@@ -286,7 +329,7 @@ func analyseFiles(
             workers: input.workers,
             limits: input.limits(),
             order: input.isLivePipe ? .decision : .firstClientHello,
-            content: content
+            options: recordOptions
         )
         return (statistics, pipeline)
     } catch {

@@ -36,6 +36,9 @@ struct EventRecorder: TLSEventHandler {
         case let .alert(alert): events.append("Alert \(alert.level) \(alert.description)")
         case let .encryptedRecord(type, length): events.append("Encrypted \(type.rawValue) len=\(length)")
         case let .heartbeat(length): events.append("Heartbeat \(length)")
+        case let .encryptedExtensions(extensions):
+            events.append("EncryptedExtensions \(extensions.extensionTypes.count)")
+        case .undecryptable: events.append("undecryptable")
         case let .sslv2ServerHello(hello): events.append("SSLv2ServerHello hit=\(hello.sessionIDHit)")
         case .notTLS: events.append("notTLS")
         case let .malformed(error):

@@ -187,7 +187,7 @@ _tlsreuse() {
 _tlsreuse_report() {
     repeating_flags=()
     non_repeating_flags=(-q --quiet --pairs --version -h --help)
-    repeating_options=()
+    repeating_options=(--keylog)
     non_repeating_options=(--bpf --jobs --memory-limit --from --since --until --server --client --sni --session-horizon --format --age-buckets -o --output --html --color)
     __tlsreuse_offer_flags_options -1
 
@@ -200,6 +200,10 @@ _tlsreuse_report() {
         return
         ;;
     '--memory-limit')
+        return
+        ;;
+    '--keylog')
+        __tlsreuse_add_completions -f
         return
         ;;
     '--from')
@@ -257,7 +261,7 @@ _tlsreuse_report() {
 _tlsreuse_handshakes() {
     repeating_flags=()
     non_repeating_flags=(-q --quiet --version -h --help)
-    repeating_options=()
+    repeating_options=(--keylog)
     non_repeating_options=(--bpf --jobs --memory-limit --from --since --until --server --client --sni --session-horizon --format -o --output)
     __tlsreuse_offer_flags_options -1
 
@@ -270,6 +274,10 @@ _tlsreuse_handshakes() {
         return
         ;;
     '--memory-limit')
+        return
+        ;;
+    '--keylog')
+        __tlsreuse_add_completions -f
         return
         ;;
     '--from')

@@ -1,0 +1,122 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `--keylog` end to end (issue 18) on tls13-keylog.pcap and the key log its client wrote:
+/// what the records gain, against tshark's decryption of the same capture with the same key
+/// log and against what s_client printed while it was recorded.
+@Suite(.enabled(if: toolAvailable("tshark") && toolAvailable("python3"), "tshark decrypts, python3 hashes"))
+struct KeyLogCommandTests {
+    static let capture = Paths.captures.appendingPathComponent("tls13-keylog.pcap").path
+    static let keys = Paths.captures.appendingPathComponent("tls13-keylog.keys").path
+
+    static func records(_ arguments: [String]) throws -> (records: [[String: Any]], stderr: String) {
+        let result = try tlsreuse(["handshakes", "--format", "jsonl"] + arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        let records = result.stdout.split(separator: "\n").map {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:]
+        }
+        return (records, result.stderr)
+    }
+
+    /// Per TCP stream, from tshark with the key log: the tickets' age_add and lifetime, and
+    /// the SHA-256 of the server's first certificate (empty for resumptions).
+    static func tsharkTruth() throws -> [Int: (ageAdds: [Int], lifetimes: [Int], certificate: String)] {
+        let result = try runProcess(
+            "tshark",
+            [
+                "-r", capture, "-o", "tls.keylog_file:\(keys)", "-Y", "tcp.srcport==14420 && tls", "-T", "fields",
+                "-E", "separator=|", "-e", "tcp.stream", "-e", "tls.handshake.session_ticket_age_add",
+                "-e", "tls.handshake.session_ticket_lifetime_hint", "-e", "tls.handshake.certificate",
+            ]
+        )
+        var truth: [Int: (ageAdds: [Int], lifetimes: [Int], certificate: String)] = [:]
+        for line in result.stdout.split(separator: "\n") {
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            let stream = Int(fields[0])!
+            var entry = truth[stream] ?? ([], [], "")
+            entry.ageAdds += fields[1].split(separator: ",").compactMap { Int($0) }
+            entry.lifetimes += fields[2].split(separator: ",").compactMap { Int($0) }
+            if let first = fields[3].split(separator: ",").first, entry.certificate.isEmpty {
+                let digest = try runProcess(
+                    "python3",
+                    [
+                        "-c", "import hashlib,sys; print(hashlib.sha256(bytes.fromhex(sys.argv[1])).hexdigest())",
+                        String(first),
+                    ]
+                )
+                entry.certificate = digest.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            truth[stream] = entry
+        }
+        return truth
+    }
+
+    @Test func recordsGainTicketsAndCertificatesAsTsharkDecryptsThem() throws {
+        let (decrypted, stderr) = try Self.records(["--keylog", Self.keys, Self.capture])
+        #expect(!stderr.contains("key log:"))  // every line of the recorded key log reads
+        let truth = try Self.tsharkTruth()
+        #expect(decrypted.count == 7 && truth.count == 7)
+        // Records come in order of first ClientHello, which is the order of tshark's streams.
+        for (stream, record) in decrypted.enumerated() {
+            let expected = try #require(truth[stream])
+            let tickets = record["tickets_issued"] as? [[String: Any]] ?? []
+            #expect(record["decrypted"] as? Bool == true)
+            #expect(tickets.map { $0["age_add"] as? Int } == expected.ageAdds, "stream \(stream)")
+            #expect(tickets.map { $0["lifetime"] as? Int } == expected.lifetimes, "stream \(stream)")
+            #expect(tickets.allSatisfy { ($0["digest"] as? String)?.count == 32 })
+            #expect(record["early_data_accepted"] as? Bool == false)  // s_client printed "Early data was not sent"
+            let chain = record["cert_chain_fps"] as? [String] ?? []
+            #expect(chain.first ?? "" == expected.certificate, "stream \(stream)")
+            if record["resumed"] as? Bool == false {
+                let certificate = record["certificate"] as? [String: Any]
+                #expect(certificate?["cn"] as? String == "localhost")
+            }
+        }
+        // s_client printed one "TLS session ticket lifetime hint" per ticket it was issued.
+        let log = try String(
+            contentsOf: Paths.captures.appendingPathComponent("tls13-keylog.client.log"),
+            encoding: .utf8
+        )
+        let printed = log.components(separatedBy: "TLS session ticket lifetime hint: 7200").count - 1
+        let issued = decrypted.reduce(0) { $0 + (($1["tickets_issued"] as? [Any])?.count ?? 0) }
+        #expect(issued == printed && issued == 11)
+    }
+
+    /// Without the key log the same records, with nothing read from protected records.
+    @Test func withoutTheKeyLogNothingChangesButWhatItOpens() throws {
+        let (plain, _) = try Self.records([Self.capture])
+        let (decrypted, _) = try Self.records(["--keylog", Self.keys, Self.capture])
+        #expect(plain.count == decrypted.count)
+        for (a, b) in zip(plain, decrypted) {
+            #expect(a["decrypted"] as? Bool == false && (a["tickets_issued"] as? [Any])?.isEmpty == true)
+            #expect(a["cert_chain_fps"] as? [String] == [])
+            for key in ["uid", "resumed", "resumption", "established", "version", "cipher", "psk_selected"] {
+                #expect("\(a[key] ?? "nil")" == "\(b[key] ?? "nil")", "\(key)")
+            }
+        }
+    }
+
+    @Test func unreadableKeyLogIsAnInputError() throws {
+        let result = try tlsreuse(["handshakes", "--keylog", "/nonexistent/keys.log", Self.capture])
+        #expect(result.status == 66)
+        #expect(result.stderr == "tlsreuse: could not read the key log /nonexistent/keys.log\n")
+    }
+
+    /// HAND-MADE bad lines put before the recorded key log: each is named on stderr, and the
+    /// good lines after them still open every connection.
+    @Test func badLinesAreNamedAndTheRunGoesOn() throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("keys.log")
+        var text = Data("NOT_A_LABEL 00 11\nSERVER_HANDSHAKE_TRAFFIC_SECRET zz\n".utf8)
+        text.append(try Data(contentsOf: URL(fileURLWithPath: Self.keys)))
+        try text.write(to: file)
+        let (records, stderr) = try Self.records(["--keylog", file.path, Self.capture])
+        #expect(stderr.contains("tlsreuse: key log: \(file.path):1: unknown label NOT_A_LABEL"))
+        #expect(
+            stderr.contains("tlsreuse: key log: \(file.path):2: expected LABEL CLIENT_RANDOM SECRET, found 2 fields")
+        )
+        #expect(records.count == 7 && records.allSatisfy { $0["decrypted"] as? Bool == true })
+    }
+}
