@@ -302,7 +302,8 @@ public struct HandshakeRecord: Sendable, Equatable {
         // Filled by the Resumption stage (SessionLinker), which sees records in ClientHello order.
         /// What the client offered to resume, accepted or not.
         public var offer: Mechanism?
-        /// uid of the connection that issued the offered session ID or ticket (TLS 1.2 and earlier).
+        /// uid of the connection that issued the offered session ID or ticket: TLS 1.2 and
+        /// earlier, and TLS 1.3 when a key log opened the issuing connection.
         public var resumes: String?
         /// For TLS 1.3: uid of the first connection seen offering the same PSK identity.
         public var pskFirstOfferedBy: String?
@@ -312,6 +313,10 @@ public struct HandshakeRecord: Sendable, Equatable {
         public var sessionAge: Double?
         /// What `sessionAge` counts from.
         public var sessionAgeFrom: SessionAgeOrigin?
+        /// TLS 1.3 with the issuing connection read through a key log: the ticket's age as the
+        /// client gave it (obfuscated_ticket_age less the ticket's ticket_age_add, RFC 8446
+        /// 4.2.11.1), in seconds, beside the capture's `sessionAge`.
+        public var clientTicketAge: Double?
 
         // Filled by the Stickiness stage's LegPairer, before linking.
         /// The backend ("address:port") that a balancer forwarded this connection to, when the
@@ -599,6 +604,10 @@ extension HandshakeRecord {
     @inlinable public var sessionAgeFrom: SessionAgeOrigin? {
         get { storage.fields.sessionAgeFrom }
         _modify { yield &mutableFields.sessionAgeFrom }
+    }
+    @inlinable public var clientTicketAge: Double? {
+        get { storage.fields.clientTicketAge }
+        _modify { yield &mutableFields.clientTicketAge }
     }
     @inlinable public var backend: String? {
         get { storage.fields.backend }

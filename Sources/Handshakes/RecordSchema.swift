@@ -144,6 +144,7 @@ extension HandshakeRecord {
         v.optional("resumes", &resumes, .text, .derived)
         v.optional("session_age", &sessionAge, .interval, .derived)
         v.optional("session_age_from", &sessionAgeFrom, .name, .derived)
+        v.optional("client_ticket_age", &clientTicketAge, .interval, .derived)
         v.optional("psk_first_offered_by", &pskFirstOfferedBy, .text, .derived)
         v.optional("backend", &backend, .text, .derived)
         v.optional("backend_leg", &backendLeg, .text, .derived)

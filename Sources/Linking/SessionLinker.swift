@@ -42,6 +42,8 @@ struct KnownSession {
     var client: IPAddress
     /// The server name, as an index into the linker's names (`SessionNames`).
     var name: UInt32
+    /// A TLS 1.3 ticket read with a key log: its ticket_age_add (RFC 8446 4.6.1).
+    var ageAdd: UInt32?
 }
 
 /// The server names of remembered sessions, each kept once; sessions hold an index.
@@ -224,7 +226,9 @@ package struct SessionLink: Sendable {
 ///   OpenSSL clients send a session ID the server never issued alongside a ticket
 ///   (RFC 5077 3.4).
 /// - TLS 1.3: tickets travel encrypted, so offers of one PSK identity are linked to each
-///   other; `session_age` counts from the identity's first appearance.
+///   other; `session_age` counts from the identity's first appearance. Where a key log
+///   opened the issuing connection, its tickets are known and an offer of one is linked to
+///   it exactly (the PSK identity is the ticket, RFC 8446 4.6.1), aged from its issue.
 /// - An external PSK is not a session offer.
 package struct SessionLinker {
     package let limits: LinkerLimits
@@ -291,6 +295,7 @@ package struct SessionLinker {
         record.resumes = nil
         record.pskFirstOfferedBy = nil
         record.sessionAge = nil
+        record.clientTicketAge = nil
         record.sessionAgeFrom = nil
         if record.offeredPSK, record.pskKind != .external, !record.pskIdentities.isEmpty {
             return linkIdentity(&record)
@@ -338,15 +343,26 @@ package struct SessionLinker {
         record.offer = .psk
         let now = record.timestampNanos
         let identity = record.pskIdentities[min(record.pskSelected ?? 0, record.pskIdentities.count - 1)]
+        let issued = tickets[identity.digest].flatMap { $0.ageAdd == nil ? nil : $0 }
+        defer {
+            if let issued {
+                record.resumes = issued.uid
+                record.sessionAge = Double(now - issued.originNanos) / 1e9
+                record.sessionAgeFrom = .issue
+                // obfuscated_ticket_age = ticket age in ms + ticket_age_add, mod 2^32 (RFC 8446 4.2.11.1).
+                record.clientTicketAge = Double(identity.obfuscatedTicketAge &- issued.ageAdd!) / 1e3
+            }
+        }
         if let first = identities[identity.digest] {
             record.pskFirstOfferedBy = first.uid
             record.sessionAge = Double(now - first.originNanos) / 1e9
             record.sessionAgeFrom = first.originNanos < first.seenNanos ? .fullHandshake : .firstOffer
+            let origin = issued ?? first
             return SessionLink(
                 mechanism: .psk,
-                issuerUID: first.uid,
-                issuerClient: first.client,
-                issuerSNI: issuerName(first, record),
+                issuerUID: origin.uid,
+                issuerClient: origin.client,
+                issuerSNI: issuerName(origin, record),
                 key: identity.digest
             )
         }
@@ -364,12 +380,19 @@ package struct SessionLinker {
             KnownSession(
                 uid: record.uid,
                 seenNanos: now,
-                originNanos: origin,
+                originNanos: issued?.originNanos ?? origin,
                 client: record.client,
                 name: names.index(record.keptServerName)
             )
         )
-        return nil
+        guard let issued else { return nil }
+        return SessionLink(
+            mechanism: .psk,
+            issuerUID: issued.uid,
+            issuerClient: issued.client,
+            issuerSNI: issuerName(issued, record),
+            key: identity.digest
+        )
     }
 
     private func issuerName(_ session: KnownSession, _ record: HandshakeRecord) -> String? {
@@ -380,6 +403,22 @@ package struct SessionLinker {
         guard let version = record.version else { return }
         if version.isTLS13Family {
             if record.resumed == false { fullHandshakes.note(record, horizon: limits.sessionHorizonNanos) }
+            // Tickets read with a key log: a ticket issued on resumption continues the session.
+            let origin = record.resumed == true ? (link.flatMap { tickets[$0.key]?.originNanos }) : nil
+            for ticket in record.issuedTickets {
+                remember(
+                    .ticket,
+                    ticket.digest,
+                    KnownSession(
+                        uid: record.uid,
+                        seenNanos: record.timestampNanos,
+                        originNanos: origin ?? record.timestampNanos,
+                        client: record.client,
+                        name: names.index(record.keptServerName),
+                        ageAdd: ticket.ageAdd
+                    )
+                )
+            }
             return
         }
         let now = record.timestampNanos

@@ -97,7 +97,15 @@ extension LifetimeBasis {
             if bracket.atMost == nil {
                 parts.append("no refused offer older than the oldest accepted: lower bound only")
             }
-            if mechanism == .psk {
+            if mechanism == .psk, agesFromTicketIssue > 0, agesFromTicketIssue == offers {
+                parts.append("TLS 1.3 ages count from each ticket's issue (its connection read with a key log)")
+            } else if mechanism == .psk {
+                if agesFromTicketIssue > 0 {
+                    parts.append(
+                        "TLS 1.3 ages of " + counted(agesFromTicketIssue, "offer")
+                            + " count from the ticket's issue (read with a key log)"
+                    )
+                }
                 parts.append(
                     agesFromFirstOffer > 0
                         ? "TLS 1.3 ages of " + counted(agesFromFirstOffer, "offer")

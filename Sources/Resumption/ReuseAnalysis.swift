@@ -113,6 +113,10 @@ package struct LifetimeBasis: Sendable, Equatable {
     /// TLS 1.3: offers whose age counts from the identity's first offer (no full handshake
     /// of the client before it), so it is low.
     package var agesFromFirstOffer = 0
+    /// TLS 1.3: offers aged from their ticket's issue, the issuing connection read with a key log.
+    package var agesFromTicketIssue = 0
+    /// TLS 1.3: all offers in the bracket.
+    package var offers = 0
 
     package init(mechanism: Mechanism?, gap: Gap?) {
         self.mechanism = mechanism
@@ -249,6 +253,7 @@ struct AgeStatistics {
     var keyChanges = 0
     /// TLS 1.3 ages counted from the identity's first offer, not from a full handshake.
     var fromFirstOffer = 0
+    var fromTicketIssue = 0
 
     init(edges: [Double]) { buckets = edges.map { AgeBucket(maxAge: $0) } + [AgeBucket(maxAge: nil)] }
 
@@ -262,9 +267,11 @@ struct AgeStatistics {
         keyChanged: Bool,
         edges: [Double],
         mayGrow: Bool = true,
-        fromFirstOffer firstOffer: Bool = false
+        fromFirstOffer firstOffer: Bool = false,
+        fromTicketIssue ticketIssue: Bool = false
     ) {
         if firstOffer { fromFirstOffer += 1 }
+        if ticketIssue { fromTicketIssue += 1 }
         let index = AgeBucket.index(of: age, edges: edges)
         buckets[index].offers += 1
         if isAccepted { buckets[index].accepted += 1 }
@@ -322,7 +329,11 @@ struct AgeStatistics {
             refusedOffers: refused
         )
         // Tickets travel encrypted (RFC 8446 4.6.1): their issue is not seen.
-        if mechanism == .psk { basis.agesFromFirstOffer = fromFirstOffer }
+        if mechanism == .psk {
+            basis.agesFromFirstOffer = fromFirstOffer
+            basis.agesFromTicketIssue = fromTicketIssue
+            basis.offers = accepted + refused
+        }
         bracket.fromFirstOffer = mechanism == .psk && fromFirstOffer > 0
         return (bracket, basis)
     }
@@ -474,7 +485,8 @@ package struct ReuseAnalysis {
         case .some(false): service.full += 1
         case .none: service.undecided += 1
         }
-        if let hint = record.ticketLifetimeHint {
+        // TLS 1.2 lifetime hints, and TLS 1.3 ticket lifetimes read with a key log.
+        for hint in [record.ticketLifetimeHint].compactMap({ $0 }) + record.issuedTickets.map(\.lifetime) {
             if service.ticketLifetimeHints[hint] != nil {
                 service.ticketLifetimeHints[hint]! += 1
             } else if service.ticketLifetimeHints.count < 64 {
@@ -518,7 +530,8 @@ package struct ReuseAnalysis {
                         keyChanged: keyChanged,
                         edges: edges,
                         mayGrow: !full,
-                        fromFirstOffer: record.sessionAgeFrom == .firstOffer
+                        fromFirstOffer: record.sessionAgeFrom == .firstOffer,
+                        fromTicketIssue: mechanism == .psk && record.sessionAgeFrom == .issue
                     )
                     return ages.refusedAbove.count - kept
                 }
@@ -580,7 +593,8 @@ package struct ReuseAnalysis {
 
     private mutating func noteAnomalies(_ record: HandshakeRecord, link: SessionLink?) {
         guard let link else { return }
-        if link.mechanism == .psk {
+        // A link to the ticket's issue (key log) is no second offer; one to a first offer is.
+        if link.mechanism == .psk, let firstOffer = record.pskFirstOfferedBy {
             // RFC 8446 8.1: tickets should be offered once; a second offer of an identity
             // is a replay or a privacy leak across connections.
             if let index = ticketReuseAnomaly[link.key] {
@@ -591,7 +605,7 @@ package struct ReuseAnalysis {
             } else {
                 let anomaly = Anomaly(
                     kind: .ticketReuse,
-                    uids: [link.issuerUID, record.uid],
+                    uids: [firstOffer, record.uid],
                     facts: .ticketReuse(identity: link.key),
                     offers: 2
                 )

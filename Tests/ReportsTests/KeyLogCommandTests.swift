@@ -97,6 +97,47 @@ struct KeyLogCommandTests {
         }
     }
 
+    /// A resumption's PSK identity is a ticket an earlier connection was issued (RFC 8446
+    /// 4.6.1): `resumes` names that connection, and `client_ticket_age` is the offered
+    /// obfuscated_ticket_age less that ticket's ticket_age_add (4.2.11.1). Truth: tshark's
+    /// decrypted tickets matched byte for byte with the identities the clients sent.
+    @Test func offersLinkToTheConnectionThatIssuedTheirTicket() throws {
+        let result = try runProcess(
+            "tshark",
+            [
+                "-r", Self.capture, "-o", "tls.keylog_file:\(Self.keys)", "-Y",
+                "tls.handshake.type == 4 || tls.handshake.extensions.psk.identity.identity", "-T", "fields",
+                "-E", "separator=|", "-e", "tcp.stream", "-e", "tls.handshake.session_ticket",
+                "-e", "tls.handshake.session_ticket_age_add", "-e", "tls.handshake.extensions.psk.identity.identity",
+                "-e", "tls.handshake.extensions.psk.identity.obfuscated_ticket_age",
+            ]
+        )
+        var issuedBy: [String: (stream: Int, ageAdd: UInt32)] = [:]
+        var offered: [(stream: Int, identity: String, obfuscatedAge: UInt32)] = []
+        for line in result.stdout.split(separator: "\n") {
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            let stream = Int(fields[0])!
+            for (ticket, ageAdd) in zip(fields[1].split(separator: ","), fields[2].split(separator: ",")) {
+                issuedBy[String(ticket)] = (stream, UInt32(ageAdd)!)
+            }
+            if !fields[3].isEmpty { offered.append((stream, fields[3], UInt32(fields[4])!)) }
+        }
+        #expect(offered.count == 3)
+        let (records, _) = try Self.records(["--keylog", Self.keys, Self.capture])
+        for offer in offered {
+            let issuer = try #require(issuedBy[offer.identity])
+            let record = records[offer.stream]
+            #expect(record["resumes"] as? String == records[issuer.stream]["uid"] as? String)
+            #expect(record["session_age_from"] as? String == "issue")
+            let clientAge = Double(offer.obfuscatedAge &- issuer.ageAdd) / 1000
+            #expect(abs((record["client_ticket_age"] as? Double ?? -1) - clientAge) < 0.001)
+        }
+        // Without the key log the link is to the identity's first offer only, and no client age.
+        let (plain, _) = try Self.records([Self.capture])
+        #expect(plain.allSatisfy { $0["resumes"] == nil || $0["resumes"] is NSNull })
+        #expect(plain.allSatisfy { $0["client_ticket_age"] == nil || $0["client_ticket_age"] is NSNull })
+    }
+
     @Test func unreadableKeyLogIsAnInputError() throws {
         let result = try tlsreuse(["handshakes", "--keylog", "/nonexistent/keys.log", Self.capture])
         #expect(result.status == 66)
