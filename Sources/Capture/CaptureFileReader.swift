@@ -387,10 +387,42 @@ public final class CaptureFileReader {
                 if let packet = obsoletePacket(body) { return packet }
             case 1:
                 addInterface(body)
+            case 10:
+                decryptionSecrets(body)
             default:
-                break  // name resolution, statistics, decryption secrets, custom: not needed
+                break  // name resolution, statistics, custom: not needed
             }
         }
+    }
+
+    /// Decryption Secrets Block body (4.7): uint32 secrets_type; uint32 secrets_length;
+    /// secrets_data; options. TLS key log text (type 0x544c534b, "TLSK") is kept for
+    /// `takeSecrets()`; other types (WireGuard, ZigBee, ...) are passed over.
+    private func decryptionSecrets(_ body: UnsafeRawBufferPointer) {
+        guard body.count >= 8 else { return note("decryption secrets block too short") }
+        let type = load32(body.baseAddress!, 0)
+        let length = Int(load32(body.baseAddress!, 4))
+        guard type == 0x544c_534b else { return }
+        guard length <= body.count - 8 else { return note("decryption secrets longer than their block") }
+        guard secretsBytes + length <= CaptureFileReader.maximumSecretsBytes else {
+            return note("TLS secrets past \(CaptureFileReader.maximumSecretsBytes) bytes in this file not kept")
+        }
+        secretsBytes += length
+        pendingSecrets.append(Array(UnsafeRawBufferPointer(rebasing: body[8..<(8 + length)])))
+    }
+
+    private func note(_ problem: String) { stats.note(problem) }
+
+    /// TLS key log text from Decryption Secrets Blocks read so far and not yet taken.
+    public private(set) var pendingSecrets: [[UInt8]] = []
+    private var secretsBytes = 0
+    /// Key log bytes kept per file (a key log line is about 200 bytes: some 80,000 secrets).
+    static let maximumSecretsBytes = 16 << 20
+
+    /// The secrets read since the last call, in file order.
+    public func takeSecrets() -> [[UInt8]] {
+        defer { pendingSecrets = [] }
+        return pendingSecrets
     }
 
     /// Enhanced Packet Block body (4.3):

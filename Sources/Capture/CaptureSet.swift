@@ -45,6 +45,16 @@ package final class CaptureSet {
         if readers.count == 1 { readers[0].returnsWhenWaiting = true }
     }
 
+    /// Whether an input read TLS secrets (pcapng Decryption Secrets Blocks) not yet taken.
+    @inline(__always)
+    package var hasPendingSecrets: Bool {
+        for reader in readers where !reader.pendingSecrets.isEmpty { return true }
+        return false
+    }
+
+    /// The TLS key log text the inputs' Decryption Secrets Blocks held, since the last call.
+    package func takeSecrets() -> [[UInt8]] { readers.flatMap { $0.takeSecrets() } }
+
     /// Whether the last `next()` gave nil because the input had no bytes yet, not its end.
     package var isWaiting: Bool { readers.count == 1 && readers[0].isWaiting }
 

@@ -66,6 +66,8 @@ struct FilteredExtraction: ~Copyable {
                 continue
             }
             if whileWaiting != nil { lastPacketWallNanos = wallClockNanos() }
+            // Secrets a pcapng file carries apply to the connections after them.
+            if captures.hasPendingSecrets { extractor.addKeyLog(captures.takeSecrets()) }
             if let handoffEndNanos, packet.timestampNanos > handoffEndNanos { break }
             if let filter, !filter.matches(packet) {
                 if handoffEndNanos == nil { filteredOut += 1 }

@@ -2,6 +2,14 @@ import Packets
 import Reassembly
 import TLSWire
 
+/// The key logs of one worker's extraction: given on the command line, and grown by the
+/// secrets its input carries. Read and written only on the worker's thread, as its flow
+/// table is.
+final class KeyLogStore: @unchecked Sendable {
+    var keyLog: KeyLog
+    init(_ keyLog: KeyLog) { self.keyLog = keyLog }
+}
+
 /// The heavy part of a connection's state, allocated at its first payload byte and
 /// dropped when it is finished, so idle and non-TLS flows stay small in the flow table.
 final class HandshakeSession {
@@ -165,7 +173,7 @@ public struct ConnectionTracker: StreamConsumer {
             self.session
             ?? {
                 let session = HandshakeSession()
-                session.machine.keyLog = sink.keyLog
+                session.machine.keyLogStore = sink.keyLogStore
                 return session
             }()
         self.session = session
@@ -271,8 +279,9 @@ public struct RecordSink {
     public internal(set) var ready: [HandshakeRecord] = []
     public private(set) var counters = ConnectionCounters()
     let fingerprints: FingerprintCache
-    /// Secrets from key logs, handed to each connection's handshake machine.
-    let keyLog: KeyLog?
+    /// Secrets from key logs (`--keylog`, and those the input carries), shared with each
+    /// connection's handshake machine.
+    let keyLogStore: KeyLogStore
 
     public init(
         order: Order,
@@ -282,7 +291,7 @@ public struct RecordSink {
         self.order = order
         self.maximumBytesWaiting = maximumBytesWaiting
         fingerprints = FingerprintCache(content: options.content)
-        keyLog = options.keyLog
+        keyLogStore = KeyLogStore(options.keyLog ?? KeyLog())
     }
 
     mutating func assignSequence() -> Int {

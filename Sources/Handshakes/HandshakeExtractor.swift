@@ -59,6 +59,12 @@ public struct HandshakeExtractor: ~Copyable {
         self.shard = shard
     }
 
+    /// Key log text found in the input (pcapng Decryption Secrets Blocks): its secrets open
+    /// the TLS 1.3 connections that follow.
+    public mutating func addKeyLog(_ texts: [[UInt8]]) {
+        for text in texts { sink.keyLogStore.keyLog.add(text: text, source: "decryption secrets block") }
+    }
+
     /// A hash of the 4-tuple that is the same in both directions.
     @inline(__always)
     static func shardHash(_ segment: TCPSegment) -> UInt64 {

@@ -43,8 +43,8 @@ struct HandshakeMachine: TLSEventHandler {
     private(set) var sawServerMessageFirst = false
 
     // TLS 1.3 read with a key log
-    /// Secrets from key logs (`--keylog`); nil when none were given.
-    var keyLog: KeyLog?
+    /// Secrets from key logs (`--keylog`, pcapng secrets blocks).
+    var keyLogStore: KeyLogStore?
     /// The server's protected records are being opened with the key log's secrets.
     private var decrypting = false
     /// A protected record of the server's opened.
@@ -201,7 +201,7 @@ struct HandshakeMachine: TLSEventHandler {
     /// The server's TLS 1.3 record keys from the key log, when it names this connection
     /// (RFC 8446 7.1: server_handshake_traffic_secret, then server_application_traffic_secret_0).
     private func protectedRecordKeys(_ hello: ServerHello) -> TLS13Decryption? {
-        guard let keyLog, hello.negotiatedVersion == .tls1_3, let clientHello,
+        guard let keyLog = keyLogStore?.keyLog, !keyLog.isEmpty, hello.negotiatedVersion == .tls1_3, let clientHello,
             let random = ClientRandom(clientHello.random),
             let secrets = keyLog.secrets(for: random), let handshake = secrets.serverHandshakeTraffic
         else { return nil }

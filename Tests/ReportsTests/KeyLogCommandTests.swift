@@ -10,6 +10,12 @@ struct KeyLogCommandTests {
     static let capture = Paths.captures.appendingPathComponent("tls13-keylog.pcap").path
     static let keys = Paths.captures.appendingPathComponent("tls13-keylog.keys").path
 
+    /// A JSON value as text with sorted keys, for comparing values read back.
+    static func canonical(_ value: Any?) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: [value ?? NSNull()], options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
     static func records(_ arguments: [String]) throws -> (records: [[String: Any]], stderr: String) {
         let result = try tlsreuse(["handshakes", "--format", "jsonl"] + arguments)
         #expect(result.status == 0, "\(result.stderr)")
@@ -136,6 +142,23 @@ struct KeyLogCommandTests {
         let (plain, _) = try Self.records([Self.capture])
         #expect(plain.allSatisfy { $0["resumes"] == nil || $0["resumes"] is NSNull })
         #expect(plain.allSatisfy { $0["client_ticket_age"] == nil || $0["client_ticket_age"] is NSNull })
+    }
+
+    /// The same capture with the key log inside it (a pcapng Decryption Secrets Block, as
+    /// `editcap --inject-secrets` writes it): the same records as with `--keylog`, with one
+    /// worker and with two.
+    @Test(arguments: ["1", "2"])
+    func secretsInsideThePcapngOpenTheSameConnections(jobs: String) throws {
+        let dsb = Paths.captures.appendingPathComponent("tls13-keylog-dsb.pcapng").path
+        let (inside, _) = try Self.records(["--jobs", jobs, dsb])
+        let (given, _) = try Self.records(["--keylog", Self.keys, Self.capture])
+        #expect(inside.count == 7 && inside.count == given.count)
+        for (a, b) in zip(inside, given) {
+            for key in ["uid", "decrypted", "tickets_issued", "resumes", "client_ticket_age", "cert_chain_fps"] {
+                #expect(try Self.canonical(a[key]) == Self.canonical(b[key]), "\(key)")
+            }
+            #expect(a["decrypted"] as? Bool == true)
+        }
     }
 
     @Test func unreadableKeyLogIsAnInputError() throws {
