@@ -42,8 +42,9 @@ struct KnownSession {
     var client: IPAddress
     /// The server name, as an index into the linker's names (`SessionNames`).
     var name: UInt32
-    /// A TLS 1.3 ticket read with a key log: its ticket_age_add (RFC 8446 4.6.1).
+    /// A TLS 1.3 ticket read with a key log: its ticket_age_add and ticket_lifetime (RFC 8446 4.6.1).
     var ageAdd: UInt32?
+    var lifetime: UInt32?
 }
 
 /// The server names of remembered sessions, each kept once; sessions hold an index.
@@ -215,6 +216,8 @@ package struct SessionLink: Sendable {
     /// longer keeps names (`SessionNames.maximumNames`), so no change is claimed.
     package var issuerSNI: String?
     package var key: String
+    /// A TLS 1.3 ticket read with a key log: the lifetime its server announced, in seconds.
+    package var ticketLifetime: UInt32?
 }
 
 /// Links each ClientHello's offer to the session it offers. Feed records in ClientHello
@@ -363,7 +366,8 @@ package struct SessionLinker {
                 issuerUID: origin.uid,
                 issuerClient: origin.client,
                 issuerSNI: issuerName(origin, record),
-                key: identity.digest
+                key: identity.digest,
+                ticketLifetime: issued?.lifetime
             )
         }
         // Tickets travel encrypted (RFC 8446 4.6.1): the identity is dated from the
@@ -391,7 +395,8 @@ package struct SessionLinker {
             issuerUID: issued.uid,
             issuerClient: issued.client,
             issuerSNI: issuerName(issued, record),
-            key: identity.digest
+            key: identity.digest,
+            ticketLifetime: issued.lifetime
         )
     }
 
@@ -415,7 +420,8 @@ package struct SessionLinker {
                         originNanos: origin ?? record.timestampNanos,
                         client: record.client,
                         name: names.index(record.keptServerName),
-                        ageAdd: ticket.ageAdd
+                        ageAdd: ticket.ageAdd,
+                        lifetime: ticket.lifetime
                     )
                 )
             }

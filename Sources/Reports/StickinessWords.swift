@@ -10,6 +10,11 @@ extension Anomaly {
             "\(mechanism.rawValue) issued to \(issuedTo) resumed from \(resumedFrom)"
         case let .sniChanged(issuedUnder, resumedUnder):
             "issued under \(issuedUnder ?? "no SNI"), resumed under \(resumedUnder ?? "no SNI")"
+        case let .ticketPastLifetime(lifetime, age, accepted):
+            "TLS 1.3 ticket offered \(formatAge(age)) after its issue, past its \(lifetime) s lifetime; "
+                + (accepted ? "accepted" : "refused")
+        case let .ageMismatch(clientAge, captureAge):
+            "the client gave the ticket's age as \(formatAge(clientAge)), the capture shows \(formatAge(captureAge))"
         }
     }
 }

@@ -192,6 +192,13 @@ package enum AnomalyKind: String, Sendable, CaseIterable, Comparable {
     case ticketReuse = "ticket-reuse"
     /// A session resumed under another server name than it was issued for.
     case sniChanged = "sni-changed"
+    /// A TLS 1.3 ticket offered after the lifetime its server announced (RFC 8446 4.6.1:
+    /// clients must not cache it longer); read with a key log.
+    case ticketPastLifetime = "ticket-past-lifetime"
+    /// The ticket age a TLS 1.3 client gave differs from the capture's by more than
+    /// `ReuseAnalysis.ticketAgeTolerance` (the client's clock, or a replay, RFC 8446 8.3);
+    /// read with a key log.
+    case ageMismatch = "age-mismatch"
 
     package static func < (a: AnomalyKind, b: AnomalyKind) -> Bool { a.rawValue < b.rawValue }
 }
@@ -202,6 +209,8 @@ package enum AnomalyFacts: Sendable, Equatable {
     case ticketReuse(identity: String)
     case movedSession(mechanism: Mechanism, issuedTo: IPAddress, resumedFrom: IPAddress)
     case sniChanged(issuedUnder: String?, resumedUnder: String?)
+    case ticketPastLifetime(lifetime: UInt32, age: Double, accepted: Bool)
+    case ageMismatch(clientAge: Double, captureAge: Double)
 }
 
 package struct Anomaly: Sendable {
@@ -591,6 +600,11 @@ package struct ReuseAnalysis {
         }
     }
 
+    /// How far a client's ticket age may be from the capture's before it is an anomaly: 10 s
+    /// (clients count whole seconds, and the ticket arrives a round trip after the handshake)
+    /// and 1% of the age (clock drift).
+    package static func ticketAgeTolerance(_ age: Double) -> Double { 10 + age / 100 }
+
     private mutating func noteAnomalies(_ record: HandshakeRecord, link: SessionLink?) {
         guard let link else { return }
         // A link to the ticket's issue (key log) is no second offer; one to a first offer is.
@@ -611,6 +625,26 @@ package struct ReuseAnalysis {
                 )
                 if note(anomaly) { ticketReuseAnomaly[link.key] = anomalies.count - 1 }
             }
+        }
+        if let lifetime = link.ticketLifetime, let age = record.sessionAge, age > Double(lifetime) {
+            note(
+                Anomaly(
+                    kind: .ticketPastLifetime,
+                    uids: [link.issuerUID, record.uid],
+                    facts: .ticketPastLifetime(lifetime: lifetime, age: age, accepted: record.resumed == true)
+                )
+            )
+        }
+        if let clientAge = record.clientTicketAge, let age = record.sessionAge,
+            abs(clientAge - age) > ReuseAnalysis.ticketAgeTolerance(age)
+        {
+            note(
+                Anomaly(
+                    kind: .ageMismatch,
+                    uids: [link.issuerUID, record.uid],
+                    facts: .ageMismatch(clientAge: clientAge, captureAge: age)
+                )
+            )
         }
         guard record.resumed == true else { return }
         if link.issuerClient != record.client {

@@ -103,4 +103,53 @@ import Testing
         #expect(offers == expectedOffers)
         #expect(series.startNanos! % series.binNanos == 0 && series.startNanos! <= 5 * Self.second)
     }
+    /// TLS 1.3 tickets read with a key log: an offer past the ticket's announced lifetime,
+    /// and one whose client-given age (obfuscated age less age_add, RFC 8446 4.2.11.1) is far
+    /// from the capture's, are anomalies; an offer within both is none.
+    @Test func keyLogTicketAnomalies() {
+        var linker = SessionLinker()
+        var analysis = ReuseAnalysis()
+        func offer(_ uid: String, at seconds: Double, claiming age: Double, accepted: Bool) -> HandshakeRecord {
+            syntheticRecord(uid, at: seconds, version: .tls1_3) {
+                $0.offeredPSK = true
+                $0.pskKind = .ticket
+                $0.pskIdentities = [
+                    PSKOffer(
+                        digest: "t1",
+                        keyName: nil,
+                        obfuscatedTicketAge: UInt32(age * 1000) &+ 4_000_000_000,
+                        length: 100,
+                        text: nil
+                    )
+                ]
+                $0.pskSelected = accepted ? 0 : nil
+                $0.resumed = accepted
+            }
+        }
+        let records = [
+            syntheticRecord("A", at: 0, version: .tls1_3) {
+                $0.issuedTickets = [IssuedTicket(digest: "t1", lifetime: 60, ageAdd: 4_000_000_000, maxEarlyData: nil)]
+            },
+            offer("B", at: 30, claiming: 30, accepted: true),  // within both
+            offer("C", at: 40, claiming: 5, accepted: true),  // the client's clock says 5 s
+            offer("D", at: 100, claiming: 100, accepted: true),  // past the 60 s lifetime
+        ]
+        var linked: [HandshakeRecord] = []
+        for var record in records {
+            let link = linker.link(&record)
+            analysis.add(record, link: link)
+            linked.append(record)
+        }
+        #expect(linked[1].resumes == "A" && linked[1].sessionAgeFrom == .issue)
+        #expect(linked[1].clientTicketAge == 30 && linked[2].clientTicketAge == 5)
+        let anomalies = analysis.report().anomalies
+        let past = anomalies.filter { $0.kind == .ticketPastLifetime }
+        let mismatch = anomalies.filter { $0.kind == .ageMismatch }
+        #expect(past.map(\.uids) == [["A", "D"]])
+        #expect(past.first?.facts == .ticketPastLifetime(lifetime: 60, age: 100, accepted: true))
+        #expect(mismatch.map(\.uids) == [["A", "C"]])
+        #expect(mismatch.first?.facts == .ageMismatch(clientAge: 5, captureAge: 40))
+        // A second offer of one ticket is also a ticket-reuse, counted from its first offer.
+        #expect(anomalies.filter { $0.kind == .ticketReuse }.first?.uids.first == "B")
+    }
 }
