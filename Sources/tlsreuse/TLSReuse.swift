@@ -413,5 +413,8 @@ struct RecordSourceOptions: ParsableArguments {
         if recordFile != nil, input.bpf != nil {
             throw ValidationError("--bpf filters packets; it does not apply to saved records (--from)")
         }
+        if recordFile != nil, !input.keylogs.isEmpty {
+            throw ValidationError("--keylog opens captured connections; it does not apply to saved records (--from)")
+        }
     }
 }

@@ -255,6 +255,8 @@ struct RecordsAnalysisTests {
 
         let bpf = try tlsreuse(["report", "--bpf", "tcp", "--from", records])
         #expect(bpf.status == 64)
+        let keylog = try tlsreuse(["report", "--keylog", records, "--from", records])
+        #expect(keylog.status == 64 && keylog.stderr.contains("--keylog opens captured connections"))
     }
 }
 
