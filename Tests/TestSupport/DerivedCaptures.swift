@@ -8,10 +8,10 @@ import Packets
 /// Written as pcapng (nanoseconds, one interface per link type).
 package enum CaptureDerivation: Sendable, CustomStringConvertible {
     /// In each direction of each TCP connection, each pair of consecutive data segments
-    /// trades places (the positions keep their times, so the file stays in time order): what
-    /// two NIC queues or two merged taps do. A SYN that carries data (TCP Fast Open) keeps its
-    /// place: moved behind later bytes, it would make the connection begin mid-stream, where
-    /// tlsreuse, like Zeek and Suricata, begins it.
+    /// less than half a second apart trades places (the positions keep their times, so the
+    /// file stays in time order): what two NIC queues or two merged taps do. A SYN that
+    /// carries data (TCP Fast Open) keeps its place: moved behind later bytes, it would make
+    /// the connection begin mid-stream, where tlsreuse, like Zeek and Suricata, begins it.
     case swappedSegments
     /// Every TCP packet sent by the connection's responder (or originator) is stamped
     /// `nanos` later, and the file is put back in time order: two directions captured by
@@ -125,7 +125,13 @@ package func deriveCapture(_ source: URL, _ derivation: CaptureDerivation, to de
         for index in packets.indices where packets[index].carriesData && !packets[index].opensConnection {
             guard let connection = packets[index].connection else { continue }
             let direction = connection + (packets[index].fromLow ? ">" : "<")
-            if let earlier = waiting.removeValue(forKey: direction) {
+            // Networks reorder within milliseconds; segments further apart than half of
+            // reassembly's reorder wait (1 s) are not swapped: past it a hole is a loss, by design.
+            if let earlier = waiting[direction],
+                packets[index].timestampNanos - packets[earlier].timestampNanos > 500_000_000
+            {
+                waiting[direction] = index
+            } else if let earlier = waiting.removeValue(forKey: direction) {
                 let moved = packets[earlier]
                 // Each position keeps its time; the packets trade places.
                 packets[earlier].timestampNanos = packets[index].timestampNanos
@@ -163,6 +169,8 @@ package func deriveCapture(_ source: URL, _ derivation: CaptureDerivation, to de
         }
     }
     var writer = PcapngWriter()
+    // The key log a pcapng carried (Decryption Secrets Blocks) goes first, as editcap puts it.
+    for secrets in reader.takeSecrets() { writer.addTLSSecrets(secrets) }
     var interfaces: [UInt32: UInt32] = [:]
     for packet in packets {
         let interface: UInt32

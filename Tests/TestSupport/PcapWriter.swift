@@ -120,6 +120,13 @@ package struct PcapngWriter {
         block(6, body)
     }
 
+    /// A Decryption Secrets Block holding TLS key log text (secrets type "TLSK").
+    package mutating func addTLSSecrets(_ text: [UInt8]) {
+        var body = le32(0x544c_534b) + le32(UInt32(text.count)) + text
+        while body.count % 4 != 0 { body.append(0) }
+        block(10, body)
+    }
+
     private mutating func block(_ type: UInt32, _ body: [UInt8]) {
         let length = UInt32(12 + body.count)
         bytes += le32(type) + le32(length) + body + le32(length)
