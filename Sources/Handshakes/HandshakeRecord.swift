@@ -183,6 +183,7 @@ public struct ServerTraits: Sendable, Hashable {
 
 /// Everything tlsreuse knows about one TLS connection's handshake. This is the only thing
 /// the analysis stages (Resumption, Stickiness, Reports) read: any trait they need travels here.
+@dynamicMemberLookup
 public struct HandshakeRecord: Sendable, Equatable {
     /// The record's fields (`Fields`) behind one reference, copied on write: a record moves
     /// through a dozen stages and queues between its ClientHello and the report, and a move
@@ -231,8 +232,8 @@ public struct HandshakeRecord: Sendable, Equatable {
 
         // From the ClientHello
         public var sni: String?
-        /// The SNI as tables that outlive the record keep it (see `keptName(of:)`).
-        public var keptServerName: String?
+        /// The SNI as tables that outlive the record keep it (see `keptName(of:)`); set with `sni`.
+        public internal(set) var keptServerName: String?
         public var alpnOffered: [String] = []
         /// supported_versions, or the ClientHello version when absent; GREASE left out.
         public var versionsOffered: [ProtocolVersion] = []
@@ -326,22 +327,6 @@ public struct HandshakeRecord: Sendable, Equatable {
         public var backendLeg: String?
         /// Set on a back-side connection: uid of the client-side connection it carries.
         public var backsideOf: String?
-
-        init(
-            uid: String,
-            timestampNanos: Int64,
-            client: IPAddress,
-            clientPort: UInt16,
-            server: IPAddress,
-            serverPort: UInt16
-        ) {
-            self.uid = uid
-            self.timestampNanos = timestampNanos
-            self.client = client
-            self.clientPort = clientPort
-            self.server = server
-            self.serverPort = serverPort
-        }
     }
 
     public init(
@@ -364,52 +349,15 @@ public struct HandshakeRecord: Sendable, Equatable {
     }
 }
 
-/// Each field of `HandshakeRecord.Fields`, read from the shared storage and written in place.
+/// Each field of `HandshakeRecord.Fields` by its name (`record.uid`), read from the shared
+/// storage and written in place; the server name is set through `sni`, which keeps
+/// `keptServerName` with it.
 extension HandshakeRecord {
-    @inlinable public var uid: String {
-        get { storage.fields.uid }
-        _modify { yield &mutableFields.uid }
+    @inlinable public subscript<Value>(dynamicMember field: WritableKeyPath<Fields, Value>) -> Value {
+        get { storage.fields[keyPath: field] }
+        _modify { yield &mutableFields[keyPath: field] }
     }
-    @inlinable public var timestampNanos: Int64 {
-        get { storage.fields.timestampNanos }
-        _modify { yield &mutableFields.timestampNanos }
-    }
-    @inlinable public var client: IPAddress {
-        get { storage.fields.client }
-        _modify { yield &mutableFields.client }
-    }
-    @inlinable public var clientPort: UInt16 {
-        get { storage.fields.clientPort }
-        _modify { yield &mutableFields.clientPort }
-    }
-    @inlinable public var server: IPAddress {
-        get { storage.fields.server }
-        _modify { yield &mutableFields.server }
-    }
-    @inlinable public var serverPort: UInt16 {
-        get { storage.fields.serverPort }
-        _modify { yield &mutableFields.serverPort }
-    }
-    @inlinable public var transport: Transport {
-        get { storage.fields.transport }
-        _modify { yield &mutableFields.transport }
-    }
-    @inlinable public var starttls: StartTLSProtocol? {
-        get { storage.fields.starttls }
-        _modify { yield &mutableFields.starttls }
-    }
-    @inlinable public var tunnel: ProxyTunnelKind? {
-        get { storage.fields.tunnel }
-        _modify { yield &mutableFields.tunnel }
-    }
-    @inlinable public var tunnelTargetHost: String? {
-        get { storage.fields.tunnelTargetHost }
-        _modify { yield &mutableFields.tunnelTargetHost }
-    }
-    @inlinable public var tunnelTargetPort: UInt16? {
-        get { storage.fields.tunnelTargetPort }
-        _modify { yield &mutableFields.tunnelTargetPort }
-    }
+
     public var sni: String? {
         get { storage.fields.sni }
         // Worked out once per name: the analysis stages read it several times per record,
@@ -421,224 +369,24 @@ extension HandshakeRecord {
     }
     /// The SNI as tables that outlive the record keep it (see `keptName(of:)`).
     @inlinable public var keptServerName: String? { storage.fields.keptServerName }
-    @inlinable public var alpnOffered: [String] {
-        get { storage.fields.alpnOffered }
-        _modify { yield &mutableFields.alpnOffered }
-    }
-    @inlinable public var versionsOffered: [ProtocolVersion] {
-        get { storage.fields.versionsOffered }
-        _modify { yield &mutableFields.versionsOffered }
-    }
-    @inlinable public var clientSessionID: String {
-        get { storage.fields.clientSessionID }
-        _modify { yield &mutableFields.clientSessionID }
-    }
-    @inlinable public var offeredTicket: Bool {
-        get { storage.fields.offeredTicket }
-        _modify { yield &mutableFields.offeredTicket }
-    }
-    @inlinable public var ticketSupported: Bool {
-        get { storage.fields.ticketSupported }
-        _modify { yield &mutableFields.ticketSupported }
-    }
-    @inlinable public var offeredTicketDigest: String? {
-        get { storage.fields.offeredTicketDigest }
-        _modify { yield &mutableFields.offeredTicketDigest }
-    }
-    @inlinable public var offeredTicketKeyName: String? {
-        get { storage.fields.offeredTicketKeyName }
-        _modify { yield &mutableFields.offeredTicketKeyName }
-    }
-    @inlinable public var offeredPSK: Bool {
-        get { storage.fields.offeredPSK }
-        _modify { yield &mutableFields.offeredPSK }
-    }
-    @inlinable public var pskIdentities: [PSKOffer] {
-        get { storage.fields.pskIdentities }
-        _modify { yield &mutableFields.pskIdentities }
-    }
-    @inlinable public var pskKind: PSKKind? {
-        get { storage.fields.pskKind }
-        _modify { yield &mutableFields.pskKind }
-    }
-    @inlinable public var earlyDataOffered: Bool {
-        get { storage.fields.earlyDataOffered }
-        _modify { yield &mutableFields.earlyDataOffered }
-    }
-    @inlinable public var echOffered: Bool {
-        get { storage.fields.echOffered }
-        _modify { yield &mutableFields.echOffered }
-    }
-    @inlinable public var clientRandom: ShortBytes {
-        get { storage.fields.clientRandom }
-        _modify { yield &mutableFields.clientRandom }
-    }
-    @inlinable public var sslv2Hello: Bool {
-        get { storage.fields.sslv2Hello }
-        _modify { yield &mutableFields.sslv2Hello }
-    }
-    @inlinable public var version: ProtocolVersion? {
-        get { storage.fields.version }
-        _modify { yield &mutableFields.version }
-    }
-    @inlinable public var cipher: CipherSuite? {
-        get { storage.fields.cipher }
-        _modify { yield &mutableFields.cipher }
-    }
-    @inlinable public var serverSessionID: String? {
-        get { storage.fields.serverSessionID }
-        _modify { yield &mutableFields.serverSessionID }
-    }
-    @inlinable public var alpnSelected: String? {
-        get { storage.fields.alpnSelected }
-        _modify { yield &mutableFields.alpnSelected }
-    }
-    @inlinable public var pskSelected: Int? {
-        get { storage.fields.pskSelected }
-        _modify { yield &mutableFields.pskSelected }
-    }
-    @inlinable public var serverExtensions: [UInt16] {
-        get { storage.fields.serverExtensions }
-        _modify { yield &mutableFields.serverExtensions }
-    }
-    @inlinable public var hrr: Bool {
-        get { storage.fields.hrr }
-        _modify { yield &mutableFields.hrr }
-    }
-    @inlinable public var ticketIssued: Bool {
-        get { storage.fields.ticketIssued }
-        _modify { yield &mutableFields.ticketIssued }
-    }
-    @inlinable public var issuedTicketDigest: String? {
-        get { storage.fields.issuedTicketDigest }
-        _modify { yield &mutableFields.issuedTicketDigest }
-    }
-    @inlinable public var issuedTicketKeyName: String? {
-        get { storage.fields.issuedTicketKeyName }
-        _modify { yield &mutableFields.issuedTicketKeyName }
-    }
-    @inlinable public var ticketLifetimeHint: UInt32? {
-        get { storage.fields.ticketLifetimeHint }
-        _modify { yield &mutableFields.ticketLifetimeHint }
-    }
-    @inlinable public var decrypted: Bool {
-        get { storage.fields.decrypted }
-        _modify { yield &mutableFields.decrypted }
-    }
-    @inlinable public var issuedTickets: [IssuedTicket] {
-        get { storage.fields.issuedTickets }
-        _modify { yield &mutableFields.issuedTickets }
-    }
-    @inlinable public var earlyDataAccepted: Bool? {
-        get { storage.fields.earlyDataAccepted }
-        _modify { yield &mutableFields.earlyDataAccepted }
-    }
-    @inlinable public var certificateFingerprints: [String] {
-        get { storage.fields.certificateFingerprints }
-        _modify { yield &mutableFields.certificateFingerprints }
-    }
-    @inlinable public var serverTraits: ServerTraits? {
-        get { storage.fields.serverTraits }
-        _modify { yield &mutableFields.serverTraits }
-    }
-    @inlinable public var certificate: CertificateSummary? {
-        get { storage.fields.certificate }
-        _modify { yield &mutableFields.certificate }
-    }
-    @inlinable public var sniMatchesCertificate: Bool? {
-        get { storage.fields.sniMatchesCertificate }
-        _modify { yield &mutableFields.sniMatchesCertificate }
-    }
-    @inlinable public var ja3: String? {
-        get { storage.fields.ja3 }
-        _modify { yield &mutableFields.ja3 }
-    }
-    @inlinable public var ja4: String? {
-        get { storage.fields.ja4 }
-        _modify { yield &mutableFields.ja4 }
-    }
-    @inlinable public var ja3s: String? {
-        get { storage.fields.ja3s }
-        _modify { yield &mutableFields.ja3s }
-    }
-    @inlinable public var resumed: Bool? {
-        get { storage.fields.resumed }
-        _modify { yield &mutableFields.resumed }
-    }
-    @inlinable public var resumption: Mechanism? {
-        get { storage.fields.resumption }
-        _modify { yield &mutableFields.resumption }
-    }
-    @inlinable public var established: Bool {
-        get { storage.fields.established }
-        _modify { yield &mutableFields.established }
-    }
-    @inlinable public var alert: String? {
-        get { storage.fields.alert }
-        _modify { yield &mutableFields.alert }
-    }
-    @inlinable public var malformed: String? {
-        get { storage.fields.malformed }
-        _modify { yield &mutableFields.malformed }
-    }
-    @inlinable public var gaps: Int {
-        get { storage.fields.gaps }
-        _modify { yield &mutableFields.gaps }
-    }
-    @inlinable public var offer: Mechanism? {
-        get { storage.fields.offer }
-        _modify { yield &mutableFields.offer }
-    }
-    @inlinable public var resumes: String? {
-        get { storage.fields.resumes }
-        _modify { yield &mutableFields.resumes }
-    }
-    @inlinable public var pskFirstOfferedBy: String? {
-        get { storage.fields.pskFirstOfferedBy }
-        _modify { yield &mutableFields.pskFirstOfferedBy }
-    }
-    @inlinable public var sessionAge: Double? {
-        get { storage.fields.sessionAge }
-        _modify { yield &mutableFields.sessionAge }
-    }
-    @inlinable public var sessionAgeFrom: SessionAgeOrigin? {
-        get { storage.fields.sessionAgeFrom }
-        _modify { yield &mutableFields.sessionAgeFrom }
-    }
-    @inlinable public var clientTicketAge: Double? {
-        get { storage.fields.clientTicketAge }
-        _modify { yield &mutableFields.clientTicketAge }
-    }
-    @inlinable public var backend: String? {
-        get { storage.fields.backend }
-        _modify { yield &mutableFields.backend }
-    }
-    @inlinable public var backendLeg: String? {
-        get { storage.fields.backendLeg }
-        _modify { yield &mutableFields.backendLeg }
-    }
-    @inlinable public var backsideOf: String? {
-        get { storage.fields.backsideOf }
-        _modify { yield &mutableFields.backsideOf }
-    }
 }
 
 extension HandshakeRecord {
     /// Copies what the ClientHello offered.
     mutating func fill(from hello: ClientHello) {
         sni = hello.serverName
-        alpnOffered = hello.alpn
+        self.alpnOffered = hello.alpn
         let listed = hello.supportedVersions.filter { !$0.isGREASE }
-        versionsOffered = listed.isEmpty ? [hello.legacyVersion] : listed
-        clientSessionID = hexString(hello.sessionID)
-        ticketSupported = hello.sessionTicket != nil
+        self.versionsOffered = listed.isEmpty ? [hello.legacyVersion] : listed
+        self.clientSessionID = hexString(hello.sessionID)
+        self.ticketSupported = hello.sessionTicket != nil
         if let ticket = hello.sessionTicket, !ticket.isEmpty {
-            offeredTicket = true
-            offeredTicketDigest = shortDigest(ticket)
-            offeredTicketKeyName = ticketKeyName(ticket)
+            self.offeredTicket = true
+            self.offeredTicketDigest = shortDigest(ticket)
+            self.offeredTicketKeyName = ticketKeyName(ticket)
         }
-        offeredPSK = hello.offersPSK
-        pskIdentities = hello.pskIdentities.map { identity in
+        self.offeredPSK = hello.offersPSK
+        self.pskIdentities = hello.pskIdentities.map { identity in
             let printable =
                 identity.identity.count <= 128 && identity.identity.allSatisfy { (0x20...0x7e).contains($0) }
             return PSKOffer(
@@ -650,11 +398,11 @@ extension HandshakeRecord {
             )
         }
         if let first = hello.pskIdentities.first {
-            pskKind = HandshakeMachine.isExternalPSK(first) ? .external : .ticket
+            self.pskKind = HandshakeMachine.isExternalPSK(first) ? .external : .ticket
         }
-        earlyDataOffered = hello.earlyData
-        echOffered = hello.encryptedClientHello
-        clientRandom = ShortBytes(hello.random)
-        sslv2Hello = hello.isSSLv2Compatible
+        self.earlyDataOffered = hello.earlyData
+        self.echOffered = hello.encryptedClientHello
+        self.clientRandom = ShortBytes(hello.random)
+        self.sslv2Hello = hello.isSSLv2Compatible
     }
 }

@@ -132,26 +132,31 @@ extension HandshakeRecord {
     /// budget in.
     public var approximateBytes: Int {
         var bytes = MemoryLayout<HandshakeRecord.Fields>.stride + 16  // and the storage object's header
-        bytes += Self.heapBytes(sni) + Self.heapBytes(clientSessionID)
+        bytes += Self.heapBytes(sni) + Self.heapBytes(self.clientSessionID)
         if keptServerName?.utf8.count != sni?.utf8.count { bytes += Self.heapBytes(keptServerName) }
-        bytes += Self.heapBytes(serverSessionID) + Self.heapBytes(alpnSelected) + Self.heapBytes(offeredTicketDigest)
         bytes +=
-            Self.heapBytes(offeredTicketKeyName) + Self.heapBytes(issuedTicketDigest)
-            + Self.heapBytes(issuedTicketKeyName)
-        bytes += Self.heapBytes(ja3) + Self.heapBytes(ja4) + Self.heapBytes(ja3s) + Self.heapBytes(alert)
-        bytes += Self.heapBytes(malformed) + Self.heapBytes(serverTraits?.synAckOptions) + Self.heapBytes(backend)
-        bytes += alpnOffered.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
-        bytes += certificateFingerprints.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
-        bytes += pskIdentities.reduce(Self.arrayHeader) {
+            Self.heapBytes(self.serverSessionID) + Self.heapBytes(self.alpnSelected)
+            + Self.heapBytes(self.offeredTicketDigest)
+        bytes +=
+            Self.heapBytes(self.offeredTicketKeyName) + Self.heapBytes(self.issuedTicketDigest)
+            + Self.heapBytes(self.issuedTicketKeyName)
+        bytes +=
+            Self.heapBytes(self.ja3) + Self.heapBytes(self.ja4) + Self.heapBytes(self.ja3s) + Self.heapBytes(self.alert)
+        bytes +=
+            Self.heapBytes(self.malformed) + Self.heapBytes(self.serverTraits?.synAckOptions)
+            + Self.heapBytes(self.backend)
+        bytes += self.alpnOffered.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
+        bytes += self.certificateFingerprints.reduce(Self.arrayHeader) { $0 + 16 + Self.heapBytes($1) }
+        bytes += self.pskIdentities.reduce(Self.arrayHeader) {
             $0 + MemoryLayout<PSKOffer>.stride + Self.heapBytes($1.digest) + Self.heapBytes($1.text)
         }
-        bytes += 2 * Self.arrayHeader + 2 * (versionsOffered.count + serverExtensions.count)
-        if !issuedTickets.isEmpty {
-            bytes += issuedTickets.reduce(Self.arrayHeader) {
+        bytes += 2 * Self.arrayHeader + 2 * (self.versionsOffered.count + self.serverExtensions.count)
+        if !self.issuedTickets.isEmpty {
+            bytes += self.issuedTickets.reduce(Self.arrayHeader) {
                 $0 + MemoryLayout<IssuedTicket>.stride + Self.heapBytes($1.digest)
             }
         }
-        if let certificate {
+        if let certificate = self.certificate {
             // Shared among the records of one server, counted in each: an upper bound.
             bytes +=
                 64 + certificate.subject.utf8.count + certificate.issuer.utf8.count
