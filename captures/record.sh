@@ -977,7 +977,82 @@ record_tls13_keylog() {
     finish tls13-keylog
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen tls13_keylog"
+# TLS 1.3 through a balancer, with the clients' key log (issue 18): haproxy in TCP mode, round
+# robin over two nginx backends with different certificates (localhost on 14501, backend-two
+# on 14502), each with its own ticket keys and `ssl_session_timeout 300s` (nginx announces
+# it as the ticket lifetime). Three client addresses save a session and offer it three
+# times (s_client -keylogfile -sess_out/-sess_in); round robin sends every other offer to
+# the backend that did not issue it. The clients' key log is lb-tls13-keylog.keys.
+record_lb_tls13_keylog() {
+    local n cert
+    for n in 1 2; do
+        cert=cert
+        [ "$n" = 2 ] && cert=cert2
+        nginx_config "nginx-lb-keylog$n" <<CONF
+    server {
+        listen 127.0.0.1:1450$n ssl;
+        ssl_certificate $work/$cert.pem;
+        ssl_certificate_key $work/${cert/cert/key}.pem;
+        ssl_protocols TLSv1.3;
+        ssl_session_cache off;
+        ssl_session_tickets on;
+        ssl_session_timeout 300s;
+        location / { return 200 "backend $n\n"; }
+    }
+CONF
+    done
+    start_capture lb-tls13-keylog.pcap "tcp portrange 14500-14502"
+    start_nginx nginx-lb-keylog1
+    local n1=$nginx_pid
+    start_nginx nginx-lb-keylog2
+    local n2=$nginx_pid
+    start_haproxy ""
+    rm -f keys.log
+    : >lb-tls13-keylog.client.log
+    lb_clients lb-tls13-keylog.client.log 3 -tls1_3 -keylogfile keys.log
+    kill $n1 $n2 2>/dev/null || true
+    wait $n1 $n2 2>/dev/null || true
+    cp keys.log lb-tls13-keylog.keys
+    cp lb-tls13-keylog.keys "$here/"
+    finish_lb lb-tls13-keylog
+}
+
+# nginx with TLS 1.3 tickets and `ssl_session_timeout 600s` (announced as the ticket
+# lifetime), probed with key logs (issue 18): s_client -keylogfile saves a session and offers
+# it twice, then curl (SSLKEYLOGFILE) fetches two URLs and resumes on the second. The key log
+# both wrote is nginx-keylog.keys.
+record_nginx_keylog() {
+    nginx_config nginx-keylog <<'CONF'
+    server {
+        listen 127.0.0.1:14421 ssl;
+        ssl_protocols TLSv1.3;
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_tickets on;
+        ssl_session_timeout 600s;
+        location / { return 200 "hello\n"; }
+    }
+CONF
+    start_capture nginx-keylog.pcap "tcp port 14421"
+    start_nginx nginx-keylog
+    server_pid=$nginx_pid
+    sleep 1
+    rm -f keys.log
+    : >nginx-keylog.client.log
+    client nginx-keylog.client.log -connect 127.0.0.1:14421 -tls1_3 -keylogfile keys.log -sess_out keylog.pem
+    client nginx-keylog.client.log -connect 127.0.0.1:14421 -tls1_3 -keylogfile keys.log -sess_in keylog.pem
+    client nginx-keylog.client.log -connect 127.0.0.1:14421 -tls1_3 -keylogfile keys.log -sess_in keylog.pem
+    echo "### connection $(date +%s.%N) curl --tlsv1.3 (SSLKEYLOGFILE) two URLs" >>nginx-keylog.client.log
+    SSLKEYLOGFILE=$work/keys.log curl -sk -v --tlsv1.3 -H 'Connection: close' \
+        https://127.0.0.1:14421/ https://127.0.0.1:14421/ 2>&1 \
+        | grep -E 'SSL connection using|re-using session|SSL re-using|Connected to' >>nginx-keylog.client.log || true
+    stop_server
+    stop_capture
+    cp keys.log nginx-keylog.keys
+    cp nginx-keylog.keys "$here/"
+    finish nginx-keylog
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen tls13_keylog lb_tls13_keylog nginx_keylog"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

@@ -123,6 +123,7 @@ struct HandshakeMachine: TLSEventHandler {
                     issuedTickets.append(
                         IssuedTicket(
                             digest: shortDigest(issued.ticket),
+                            keyName: ticketKeyName(issued.ticket),
                             lifetime: issued.lifetimeHint,
                             ageAdd: ageAdd,
                             maxEarlyData: issued.maxEarlyData

@@ -122,6 +122,10 @@ public struct IssuedTicket: Sendable, Hashable {
     /// SHA-256 of the ticket, first 16 bytes in hex: the digest of the PSK identity that
     /// offers it again (`PSKOffer.digest`).
     public var digest: String
+    /// The ticket's first 16 bytes in hex, as `PSKOffer.keyName`: the key name of servers
+    /// that start their tickets with one (RFC 5077 4's recommended format), which stays
+    /// the same for every ticket one backend issues.
+    public var keyName: String?
     /// ticket_lifetime: seconds the server lets the ticket be used.
     public var lifetime: UInt32
     /// ticket_age_add: what the client adds to the ticket's age when it offers it.
@@ -129,8 +133,9 @@ public struct IssuedTicket: Sendable, Hashable {
     /// max_early_data_size, when the ticket allows early data.
     public var maxEarlyData: UInt32?
 
-    public init(digest: String, lifetime: UInt32, ageAdd: UInt32, maxEarlyData: UInt32?) {
+    public init(digest: String, keyName: String?, lifetime: UInt32, ageAdd: UInt32, maxEarlyData: UInt32?) {
         self.digest = digest
+        self.keyName = keyName
         self.lifetime = lifetime
         self.ageAdd = ageAdd
         self.maxEarlyData = maxEarlyData

@@ -199,10 +199,11 @@ extension PSKOffer: RecordObject {
 }
 
 extension IssuedTicket: RecordObject {
-    public static let placeholder = IssuedTicket(digest: "", lifetime: 0, ageAdd: 0, maxEarlyData: nil)
+    public static let placeholder = IssuedTicket(digest: "", keyName: nil, lifetime: 0, ageAdd: 0, maxEarlyData: nil)
 
     public mutating func visitFields<V: RecordFieldVisitor>(_ v: inout V) {
         v.scalar("digest", &digest, .text)
+        v.optional("key_name", &keyName, .text)
         v.scalar("lifetime", &lifetime, .count)
         v.scalar("age_add", &ageAdd, .count)
         v.optional("max_early_data", &maxEarlyData, .count)

@@ -266,7 +266,8 @@ package struct StickinessAnalysis {
                 },
                 tcpShape: tcpShape,
                 helloShape: helloShape,
-                issuedKeyName: interned.id(record.issuedTicketKeyName),
+                // TLS 1.2's ticket, or TLS 1.3's first (read with a key log).
+                issuedKeyName: interned.id(record.issuedTicketKeyName ?? record.issuedTickets.first?.keyName),
                 offeredKeyName: interned.id(record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName),
                 isTLS13: record.version?.isTLS13Family ?? false,
                 offer: record.offer,

@@ -22,7 +22,8 @@ import Testing
             "legacy-versions.pcap", "nginx-curl.pcap", "nginx-timeout.pcap", "moved-session.pcap", "no-resumption.pcap",
             "lb-roundrobin.pcap", "lb-sticky.pcap", "lb-shared-tickets.pcap", "lb-tls13.pcap", "vxlan.pcap",
             "dtls.pcap", "starttls.pcap",
-            "lb-reconnect.pcap", "lb-alternating.pcap", "probe-intervals.pcap",
+            "lb-reconnect.pcap", "lb-alternating.pcap", "probe-intervals.pcap", "tls13-keylog.pcap",
+            "lb-tls13-keylog.pcap", "nginx-keylog.pcap",
         ]
         for name in expected {
             #expect(Self.withClientLogs.contains(name), "captures/\(name) or its client log is missing")

@@ -7,8 +7,8 @@ import Testing
 /// log and against what s_client printed while it was recorded.
 @Suite(.enabled(if: toolAvailable("tshark") && toolAvailable("python3"), "tshark decrypts, python3 hashes"))
 struct KeyLogCommandTests {
-    static let capture = Paths.captures.appendingPathComponent("tls13-keylog.pcap").path
-    static let keys = Paths.captures.appendingPathComponent("tls13-keylog.keys").path
+    static let capture = recorded[0].capture
+    static let keys = recorded[0].keys
 
     /// A JSON value as text with sorted keys, for comparing values read back.
     static func canonical(_ value: Any?) throws -> String {
@@ -25,13 +25,48 @@ struct KeyLogCommandTests {
         return (records, result.stderr)
     }
 
+    /// A recorded key-log capture: its key log, the server port, and the ticket lifetime its
+    /// server was configured to announce.
+    struct Recorded: CustomTestStringConvertible, Sendable {
+        let capture: String
+        let keys: String
+        let serverPort: Int
+        let configuredLifetime: Int
+        let name: String
+        var testDescription: String { name }
+
+        init(_ name: String, keys: String, serverPort: Int, configuredLifetime: Int) {
+            self.name = name
+            capture = Paths.captures.appendingPathComponent(name).path
+            self.keys = Paths.captures.appendingPathComponent(keys).path
+            self.serverPort = serverPort
+            self.configuredLifetime = configuredLifetime
+        }
+    }
+
+    /// s_server's default lifetime (OpenSSL: 7200 s), nginx's `ssl_session_timeout 600s`, and
+    /// nginx's `ssl_session_timeout 300s` behind haproxy (front side only).
+    static let recorded = [
+        Recorded("tls13-keylog.pcap", keys: "tls13-keylog.keys", serverPort: 14420, configuredLifetime: 7200),
+        Recorded("nginx-keylog.pcap", keys: "nginx-keylog.keys", serverPort: 14421, configuredLifetime: 600),
+        Recorded(
+            "lb-tls13-keylog-client-side.pcap",
+            keys: "lb-tls13-keylog.keys",
+            serverPort: 14500,
+            configuredLifetime: 300
+        ),
+    ]
+
     /// Per TCP stream, from tshark with the key log: the tickets' age_add and lifetime, and
     /// the SHA-256 of the server's first certificate (empty for resumptions).
-    static func tsharkTruth() throws -> [Int: (ageAdds: [Int], lifetimes: [Int], certificate: String)] {
+    static func tsharkTruth(
+        _ recorded: Recorded = recorded[0]
+    ) throws -> [Int: (ageAdds: [Int], lifetimes: [Int], certificate: String)] {
         let result = try runProcess(
             "tshark",
             [
-                "-r", capture, "-o", "tls.keylog_file:\(keys)", "-Y", "tcp.srcport==14420 && tls", "-T", "fields",
+                "-r", recorded.capture, "-o", "tls.keylog_file:\(recorded.keys)", "-Y",
+                "tcp.srcport==\(recorded.serverPort) && tls", "-T", "fields",
                 "-E", "separator=|", "-e", "tcp.stream", "-e", "tls.handshake.session_ticket_age_add",
                 "-e", "tls.handshake.session_ticket_lifetime_hint", "-e", "tls.handshake.certificate",
             ]
@@ -106,12 +141,14 @@ struct KeyLogCommandTests {
     /// A resumption's PSK identity is a ticket an earlier connection was issued (RFC 8446
     /// 4.6.1): `resumes` names that connection, and `client_ticket_age` is the offered
     /// obfuscated_ticket_age less that ticket's ticket_age_add (4.2.11.1). Truth: tshark's
-    /// decrypted tickets matched byte for byte with the identities the clients sent.
-    @Test func offersLinkToTheConnectionThatIssuedTheirTicket() throws {
+    /// decrypted tickets matched byte for byte with the identities the clients sent, and the
+    /// client's Reused lines (every resumption it printed is linked).
+    @Test(arguments: recorded)
+    func offersLinkToTheConnectionThatIssuedTheirTicket(_ recorded: Recorded) throws {
         let result = try runProcess(
             "tshark",
             [
-                "-r", Self.capture, "-o", "tls.keylog_file:\(Self.keys)", "-Y",
+                "-r", recorded.capture, "-o", "tls.keylog_file:\(recorded.keys)", "-Y",
                 "tls.handshake.type == 4 || tls.handshake.extensions.psk.identity.identity", "-T", "fields",
                 "-E", "separator=|", "-e", "tcp.stream", "-e", "tls.handshake.session_ticket",
                 "-e", "tls.handshake.session_ticket_age_add", "-e", "tls.handshake.extensions.psk.identity.identity",
@@ -128,8 +165,11 @@ struct KeyLogCommandTests {
             }
             if !fields[3].isEmpty { offered.append((stream, fields[3], UInt32(fields[4])!)) }
         }
-        #expect(offered.count == 3)
-        let (records, _) = try Self.records(["--keylog", Self.keys, Self.capture])
+        let (records, _) = try Self.records(["--keylog", recorded.keys, recorded.capture])
+        let logName = recorded.capture.replacingOccurrences(of: ".pcap", with: ".client.log")
+        let reused = try clientVerdicts(log: URL(fileURLWithPath: logName)).filter(\.reused).count
+        #expect(offered.count >= reused && reused >= 3)
+        var linkedResumptions = 0
         for offer in offered {
             let issuer = try #require(issuedBy[offer.identity])
             let record = records[offer.stream]
@@ -137,11 +177,100 @@ struct KeyLogCommandTests {
             #expect(record["session_age_from"] as? String == "issue")
             let clientAge = Double(offer.obfuscatedAge &- issuer.ageAdd) / 1000
             #expect(abs((record["client_ticket_age"] as? Double ?? -1) - clientAge) < 0.001)
+            if record["resumed"] as? Bool == true { linkedResumptions += 1 }
         }
+        #expect(linkedResumptions == reused)
         // Without the key log the link is to the identity's first offer only, and no client age.
-        let (plain, _) = try Self.records([Self.capture])
+        let (plain, _) = try Self.records([recorded.capture])
         #expect(plain.allSatisfy { $0["resumes"] == nil || $0["resumes"] is NSNull })
         #expect(plain.allSatisfy { $0["client_ticket_age"] == nil || $0["client_ticket_age"] is NSNull })
+    }
+
+    /// Every ticket the server announced carries the lifetime it was configured with, on
+    /// the records as in the report's lifetime hints (RFC 8446 4.6.1 ticket_lifetime), and
+    /// every connection's certificate and tickets are what tshark decrypts.
+    @Test(arguments: recorded.dropFirst())
+    func ticketLifetimesAndCertificatesAgreeWithTsharkAndTheConfiguration(_ recorded: Recorded) throws {
+        let (records, stderr) = try Self.records(["--keylog", recorded.keys, recorded.capture])
+        #expect(!stderr.contains("key log:"))
+        let truth = try Self.tsharkTruth(recorded)
+        #expect(records.count == truth.count && records.count >= 5)
+        var announced = 0
+        for (stream, record) in records.enumerated() {
+            let expected = try #require(truth[stream])
+            let tickets = record["tickets_issued"] as? [[String: Any]] ?? []
+            #expect(record["decrypted"] as? Bool == true)
+            #expect(tickets.map { $0["age_add"] as? Int } == expected.ageAdds, "stream \(stream)")
+            #expect(tickets.map { $0["lifetime"] as? Int } == expected.lifetimes, "stream \(stream)")
+            #expect(tickets.allSatisfy { $0["lifetime"] as? Int == recorded.configuredLifetime })
+            #expect((record["cert_chain_fps"] as? [String])?.first ?? "" == expected.certificate, "stream \(stream)")
+            announced += tickets.count
+        }
+        let report = try tlsreuse(["report", "--format", "json", "--keylog", recorded.keys, recorded.capture])
+        let json = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
+        let service = try #require((json?["services"] as? [[String: Any]])?.first)
+        let hints = service["ticket_lifetime_hints"] as? [[String: Any]] ?? []
+        #expect(hints.count == 1 && hints.first?["seconds"] as? Int == recorded.configuredLifetime)
+        #expect(hints.first?["count"] as? Int == announced && announced > records.count)
+    }
+
+    /// Front side only: TLS 1.3 round robin over two nginx with their own certificates and
+    /// ticket keys (issue 18's done-when). With the key log the decrypted certificates name
+    /// both backends, and each abbreviated handshake is placed by the key name of the ticket
+    /// it is issued; the share of offers that landed elsewhere is then exact and equals
+    /// haproxy's log. Without the key log no certificate shows.
+    @Test func balancerBackendsAreNamedByTheirTLS13Certificates() throws {
+        let recorded = Self.recorded[2]
+        let servers = try haproxyServers(log: Paths.captures.appendingPathComponent("lb-tls13-keylog.haproxy.log"))
+        let serverOfPort = Dictionary(servers.map { ($0.clientPort, $0.server) }) { first, _ in first }
+        // record.sh: s1 on 14501 has the localhost certificate, s2 on 14502 backend-two's.
+        let commonNameOf = ["s1": "localhost", "s2": "backend-two"]
+        let (records, _) = try Self.records(["--keylog", recorded.keys, recorded.capture])
+        #expect(records.count == servers.count && servers.count == 12)
+        var fullPerServer: [String: Int] = [:]
+        for record in records where record["resumed"] as? Bool == false {
+            let server = try #require(serverOfPort[record["client_port"] as? Int ?? -1])
+            let certificate = record["certificate"] as? [String: Any]
+            #expect(certificate?["cn"] as? String == commonNameOf[server], "\(record["uid"] ?? "")")
+            fullPerServer[server, default: 0] += 1
+        }
+        // Offers that went elsewhere, by haproxy's log and the client's command lines.
+        let verdicts = try clientVerdicts(log: Paths.captures.appendingPathComponent("lb-tls13-keylog.client.log"))
+        try #require(verdicts.count == servers.count)
+        var offers = 0
+        var elsewhere = 0
+        for (index, verdict) in verdicts.enumerated() {
+            guard let file = verdict.argument("-sess_in"),
+                let saver = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file })
+            else { continue }
+            offers += 1
+            if servers[index].server != servers[saver].server { elsewhere += 1 }
+        }
+        #expect(offers == 9 && elsewhere > 0 && elsewhere < offers)
+
+        func stickiness(_ arguments: [String]) throws -> [String: Any] {
+            let result = try tlsreuse(["report", "--format", "json"] + arguments)
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let service = try #require((json?["services"] as? [[String: Any]])?.first)
+            return try #require(service["stickiness"] as? [String: Any])
+        }
+        let keyed = try stickiness(["--keylog", recorded.keys, recorded.capture])
+        #expect(keyed["verdict"] as? String == "not-sticky")
+        let backends = keyed["backends"] as? [[String: Any]] ?? []
+        #expect(backends.allSatisfy { $0["identified_by"] as? String == "certificate" })
+        for (server, name) in commonNameOf {
+            let backend = backends.first { ($0["id"] as? String)?.hasSuffix("(CN=\(name))") == true }
+            // Every connection a backend took: its full handshakes and the resumptions it accepted.
+            let took = servers.filter { $0.server == server }.count
+            #expect(backend?["connections"] as? Int == took, "\(server): \(fullPerServer[server] ?? 0) full")
+        }
+        #expect(keyed["offers_elsewhere_is_lower_bound"] as? Bool == false)
+        let share = keyed["offers_elsewhere"] as? Double ?? -1
+        #expect(abs(share - Double(elsewhere) / Double(offers)) < 0.001)
+
+        let plain = try stickiness([recorded.capture])
+        #expect((plain["backends"] as? [Any])?.isEmpty == true)
+        #expect(plain["offers_elsewhere_is_lower_bound"] as? Bool == true)
     }
 
     /// The same capture with the key log inside it (a pcapng Decryption Secrets Block, as

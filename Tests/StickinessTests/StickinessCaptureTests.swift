@@ -22,7 +22,7 @@ let haproxyBackends = ["s1": "127.0.0.1:14501", "s2": "127.0.0.1:14502"]
 let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
 
 @Suite struct StickinessCaptureTests {
-    static let balanced = ["lb-roundrobin", "lb-sticky", "lb-shared-tickets", "lb-tls13"]
+    static let balanced = ["lb-roundrobin", "lb-sticky", "lb-shared-tickets", "lb-tls13", "lb-tls13-keylog"]
 
     /// Both legs captured: each client-side connection's backend is the server haproxy's
     /// own log says it sent that client port to.
@@ -84,6 +84,11 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         ("lb-tls13.pcap", "not-sticky"),
         // Client side: certificates encrypted; offers refused younger than accepted ones.
         ("lb-tls13-client-side.pcap", "not-sticky"),
+        // nginx backends behind round robin; the client side is judged with its key log in
+        // KeyLogCommandTests, without it by the age pattern.
+        ("lb-tls13-keylog.pcap", "not-sticky"),
+        ("lb-tls13-keylog-client-side.pcap", "not-sticky"),
+        ("nginx-keylog.pcap", "sticky-or-shared"),
         // A single server looks like several sticky or sharing ones: no single-backend claim.
         ("tls12-session-id.pcap", "sticky-or-shared"),
         ("nginx-timeout.pcap", "sticky-or-shared"),
