@@ -128,7 +128,9 @@ import Testing
         }
         let records = [
             syntheticRecord("A", at: 0, version: .tls1_3) {
-                $0.issuedTickets = [IssuedTicket(digest: "t1", keyName: nil, lifetime: 60, ageAdd: 4_000_000_000, maxEarlyData: nil)]
+                $0.issuedTickets = [
+                    IssuedTicket(digest: "t1", keyName: nil, lifetime: 60, ageAdd: 4_000_000_000, maxEarlyData: nil)
+                ]
             },
             offer("B", at: 30, claiming: 30, accepted: true),  // within both
             offer("C", at: 40, claiming: 5, accepted: true),  // the client's clock says 5 s
