@@ -1017,10 +1017,11 @@ CONF
     finish_lb lb-tls13-keylog
 }
 
-# nginx with TLS 1.3 tickets and `ssl_session_timeout 600s` (announced as the ticket
-# lifetime), probed with key logs (issue 18): s_client -keylogfile saves a session and offers
-# it twice, then curl (SSLKEYLOGFILE) fetches two URLs and resumes on the second. The key log
-# both wrote is nginx-keylog.keys.
+# nginx with TLS 1.3 tickets, `ssl_session_timeout 600s` (announced as the ticket lifetime)
+# and `ssl_early_data on`, probed with key logs (issue 18): s_client -keylogfile saves a
+# session and offers it twice, then curl (SSLKEYLOGFILE) fetches two URLs and resumes on the
+# second; last, s_client resumes the saved session and sends its request as early data
+# (0-RTT), which nginx accepts. The key log all of them wrote is nginx-keylog.keys.
 record_nginx_keylog() {
     nginx_config nginx-keylog <<'CONF'
     server {
@@ -1029,6 +1030,7 @@ record_nginx_keylog() {
         ssl_session_cache shared:SSL:1m;
         ssl_session_tickets on;
         ssl_session_timeout 600s;
+        ssl_early_data on;
         location / { return 200 "hello\n"; }
     }
 CONF
@@ -1045,6 +1047,10 @@ CONF
     SSLKEYLOGFILE=$work/keys.log curl -sk -v --tlsv1.3 -H 'Connection: close' \
         https://127.0.0.1:14421/ https://127.0.0.1:14421/ 2>&1 \
         | grep -E 'SSL connection using|re-using session|SSL re-using|Connected to' >>nginx-keylog.client.log || true
+    printf 'GET / HTTP/1.0\r\n\r\n' >early.txt
+    echo "### connection $(date +%s.%N) openssl s_client -connect 127.0.0.1:14421 -tls1_3 -keylogfile keys.log -sess_in keylog.pem -early_data early.txt" >>nginx-keylog.client.log
+    timeout 10 openssl s_client -connect 127.0.0.1:14421 -tls1_3 -keylogfile keys.log -sess_in keylog.pem \
+        -early_data early.txt -ign_eof </dev/null >>nginx-keylog.client.log 2>&1 || true
     stop_server
     stop_capture
     cp keys.log nginx-keylog.keys

@@ -149,6 +149,18 @@ package enum ReuseReportFields {
                     }
                 )
             ),
+            Field(
+                "early_data",
+                .object([
+                    Field("offered", .int(Int64(s.earlyData.offered))),
+                    Field("accepted", .int(Int64(s.earlyData.accepted))),
+                    Field("rejected", .int(Int64(s.earlyData.rejected))),
+                    Field("answer_unknown", .int(Int64(s.earlyData.answerUnknown))),
+                    Field("tickets_read", .int(Int64(s.earlyData.ticketsRead))),
+                    Field("tickets_allowing", .int(Int64(s.earlyData.ticketsAllowing))),
+                    Field("largest_allowed", .int(Int64(s.earlyData.largestAllowed))),
+                ])
+            ),
             Field("stickiness", stickiness.map { .object(verdict($0)) } ?? .null),
             Field(
                 "over_time",
@@ -435,6 +447,7 @@ package struct ReuseReportText {
                     )
             )
         }
+        if let early = earlyDataSummary(s.earlyData) { out.append("  early data    " + early) }
         if let v = stickiness {
             var line = "  stickiness    \(style.stickiness(v.verdict.rawValue))"
             if let share = v.offersElsewhere {
@@ -543,4 +556,31 @@ package enum AgeBucketLabel {
         default: return "-"
         }
     }
+}
+
+/// What a service did with TLS 1.3 early data (RFC 8446 4.2.10), in words; nil when no
+/// client offered it and no ticket read with a key log allowed it.
+func earlyDataSummary(_ e: EarlyDataCount) -> String? {
+    guard e.offered > 0 || e.ticketsAllowing > 0 else { return nil }
+    var parts: [String] = []
+    if e.offered > 0 {
+        var answers: [String] = []
+        if e.accepted > 0 { answers.append("\(e.accepted) accepted") }
+        if e.rejected > 0 { answers.append("\(e.rejected) rejected") }
+        if e.answerUnknown > 0 {
+            answers.append("\(e.answerUnknown) resumed with the answer encrypted (a key log shows it)")
+        }
+        let connections = e.offered == 1 ? "connection" : "connections"
+        parts.append("offered in \(e.offered) \(connections): " + answers.joined(separator: ", "))
+    } else {
+        parts.append("never offered")
+    }
+    if e.ticketsRead > 0 {
+        parts.append(
+            e.ticketsAllowing == 0
+                ? "no ticket allows it (\(e.ticketsRead) read)"
+                : "\(e.ticketsAllowing) of \(e.ticketsRead) tickets read allow up to \(e.largestAllowed) bytes"
+        )
+    }
+    return parts.joined(separator: "; ")
 }

@@ -124,6 +124,42 @@ package struct LifetimeBasis: Sendable, Equatable {
     }
 }
 
+/// TLS 1.3 early data at one service (RFC 8446 4.2.10). The server says it accepted early
+/// data in EncryptedExtensions, which only a key log opens; a full handshake rejects it
+/// whatever the keys (4.2.10: early data needs the first PSK accepted).
+package struct EarlyDataCount: Sendable, Equatable {
+    /// ClientHellos with the early_data extension that the server answered.
+    package var offered = 0
+    package var accepted = 0
+    package var rejected = 0
+    /// Offers answered with a resumption whose EncryptedExtensions were not read (no key).
+    package var answerUnknown = 0
+    /// TLS 1.3 tickets read with a key log, and those that allow early data (max_early_data).
+    package var ticketsRead = 0
+    package var ticketsAllowing = 0
+    /// The largest max_early_data_size a ticket announced.
+    package var largestAllowed: UInt32 = 0
+
+    package init() {}
+
+    mutating func add(_ record: HandshakeRecord) {
+        for ticket in record.issuedTickets {
+            ticketsRead += 1
+            if let allowed = ticket.maxEarlyData {
+                ticketsAllowing += 1
+                largestAllowed = max(largestAllowed, allowed)
+            }
+        }
+        guard record.earlyDataOffered, let resumed = record.resumed else { return }
+        offered += 1
+        switch (resumed, record.earlyDataAccepted) {
+        case (false, _), (true, .some(false)): rejected += 1
+        case (true, .some(true)): accepted += 1
+        case (true, .none): answerUnknown += 1
+        }
+    }
+}
+
 /// Everything the report says about one service.
 package struct ServiceReuse: Sendable {
     package var key: ServiceKey
@@ -141,6 +177,8 @@ package struct ServiceReuse: Sendable {
     package var lifetimes: [Mechanism: (bracket: LifetimeBracket?, basis: LifetimeBasis)] = [:]
     /// Ticket lifetime hints sent (RFC 5077 3.3), with how often.
     package var ticketLifetimeHints: [UInt32: Int] = [:]
+    /// TLS 1.3 early data (0-RTT, RFC 8446 4.2.10), offered and answered.
+    package var earlyData = EarlyDataCount()
     /// Connections per negotiated version (raw ProtocolVersion values).
     package var versionCounts: [UInt16: Int] = [:]
     /// Connections per version name ("TLSv1.2").
@@ -494,6 +532,7 @@ package struct ReuseAnalysis {
         case .some(false): service.full += 1
         case .none: service.undecided += 1
         }
+        service.earlyData.add(record)
         // TLS 1.2 lifetime hints, and TLS 1.3 ticket lifetimes read with a key log.
         for hint in [record.ticketLifetimeHint].compactMap({ $0 }) + record.issuedTickets.map(\.lifetime) {
             if service.ticketLifetimeHints[hint] != nil {

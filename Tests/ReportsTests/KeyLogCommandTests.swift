@@ -57,11 +57,19 @@ struct KeyLogCommandTests {
         ),
     ]
 
-    /// Per TCP stream, from tshark with the key log: the tickets' age_add and lifetime, and
-    /// the SHA-256 of the server's first certificate (empty for resumptions).
-    static func tsharkTruth(
-        _ recorded: Recorded = recorded[0]
-    ) throws -> [Int: (ageAdds: [Int], lifetimes: [Int], certificate: String)] {
+    /// Per TCP stream, as tshark decrypts it with the key log.
+    struct StreamTruth {
+        var ageAdds: [Int] = []
+        var lifetimes: [Int] = []
+        /// max_early_data_size of the tickets that carry one.
+        var maxEarlyData: [Int] = []
+        /// SHA-256 of the server's first certificate (empty for resumptions).
+        var certificate = ""
+        /// EncryptedExtensions held early_data (RFC 8446 4.2.10).
+        var earlyDataAccepted = false
+    }
+
+    static func tsharkTruth(_ recorded: Recorded = recorded[0]) throws -> [Int: StreamTruth] {
         let result = try runProcess(
             "tshark",
             [
@@ -69,15 +77,23 @@ struct KeyLogCommandTests {
                 "tcp.srcport==\(recorded.serverPort) && tls", "-T", "fields",
                 "-E", "separator=|", "-e", "tcp.stream", "-e", "tls.handshake.session_ticket_age_add",
                 "-e", "tls.handshake.session_ticket_lifetime_hint", "-e", "tls.handshake.certificate",
+                "-e", "tls.early_data.max_early_data_size", "-e", "tls.handshake.type",
+                "-e", "tls.handshake.extension.type",
             ]
         )
-        var truth: [Int: (ageAdds: [Int], lifetimes: [Int], certificate: String)] = [:]
+        var truth: [Int: StreamTruth] = [:]
         for line in result.stdout.split(separator: "\n") {
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             let stream = Int(fields[0])!
-            var entry = truth[stream] ?? ([], [], "")
+            var entry = truth[stream] ?? StreamTruth()
             entry.ageAdds += fields[1].split(separator: ",").compactMap { Int($0) }
             entry.lifetimes += fields[2].split(separator: ",").compactMap { Int($0) }
+            entry.maxEarlyData += fields[4].split(separator: ",").compactMap { Int($0) }
+            let types = fields[5].split(separator: ",")
+            // early_data in EncryptedExtensions (8); a NewSessionTicket (4) carries it too.
+            if types.contains("8"), !types.contains("4"), fields[6].split(separator: ",").contains("42") {
+                entry.earlyDataAccepted = true
+            }
             if let first = fields[3].split(separator: ",").first, entry.certificate.isEmpty {
                 let digest = try runProcess(
                     "python3",
@@ -203,6 +219,8 @@ struct KeyLogCommandTests {
             #expect(tickets.map { $0["age_add"] as? Int } == expected.ageAdds, "stream \(stream)")
             #expect(tickets.map { $0["lifetime"] as? Int } == expected.lifetimes, "stream \(stream)")
             #expect(tickets.allSatisfy { $0["lifetime"] as? Int == recorded.configuredLifetime })
+            #expect(tickets.compactMap { $0["max_early_data"] as? Int } == expected.maxEarlyData, "stream \(stream)")
+            #expect(record["early_data_accepted"] as? Bool == expected.earlyDataAccepted, "stream \(stream)")
             #expect((record["cert_chain_fps"] as? [String])?.first ?? "" == expected.certificate, "stream \(stream)")
             announced += tickets.count
         }
@@ -212,6 +230,39 @@ struct KeyLogCommandTests {
         let hints = service["ticket_lifetime_hints"] as? [[String: Any]] ?? []
         #expect(hints.count == 1 && hints.first?["seconds"] as? Int == recorded.configuredLifetime)
         #expect(hints.first?["count"] as? Int == announced && announced > records.count)
+    }
+
+    /// Early data per service (RFC 8446 4.2.10): nginx with `ssl_early_data on` accepted the
+    /// one 0-RTT request s_client sent ("Early data was accepted"); the tickets' allowance is
+    /// what tshark decrypts. Without the key log the answer stays encrypted and is said so.
+    @Test func earlyDataPerServiceAsTheClientAndTsharkSawIt() throws {
+        let recorded = Self.recorded[1]
+        let log = try String(
+            contentsOf: Paths.captures.appendingPathComponent("nginx-keylog.client.log"),
+            encoding: .utf8
+        )
+        let acceptedByClient = log.components(separatedBy: "Early data was accepted").count - 1
+        let truth = try Self.tsharkTruth(recorded).values
+        let allowances = truth.flatMap(\.maxEarlyData)
+        #expect(acceptedByClient == 1 && truth.filter(\.earlyDataAccepted).count == acceptedByClient)
+        func earlyData(_ arguments: [String]) throws -> [String: Int] {
+            let result = try tlsreuse(["report", "--format", "json"] + arguments)
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let service = try #require((json?["services"] as? [[String: Any]])?.first)
+            return try #require(service["early_data"] as? [String: Int])
+        }
+        let keyed = try earlyData(["--keylog", recorded.keys, recorded.capture])
+        #expect(keyed["offered"] == acceptedByClient && keyed["accepted"] == acceptedByClient)
+        #expect(keyed["rejected"] == 0 && keyed["answer_unknown"] == 0)
+        #expect(keyed["tickets_allowing"] == allowances.count && allowances.count == 7)
+        #expect(keyed["largest_allowed"] == allowances.max() && keyed["tickets_read"] == allowances.count)
+        let plain = try earlyData([recorded.capture])
+        #expect(plain["offered"] == 1 && plain["answer_unknown"] == 1 && plain["accepted"] == 0)
+        #expect(plain["tickets_read"] == 0)
+        let text = try tlsreuse(["report", "--keylog", recorded.keys, recorded.capture]).stdout
+        #expect(
+            text.contains("early data    offered in 1 connection: 1 accepted; 7 of 7 tickets read allow up to 16384 ")
+        )
     }
 
     /// Front side only: TLS 1.3 round robin over two nginx with their own certificates and
