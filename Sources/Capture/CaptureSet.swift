@@ -52,8 +52,11 @@ package final class CaptureSet {
         return false
     }
 
-    /// The TLS key log text the inputs' Decryption Secrets Blocks held, since the last call.
-    package func takeSecrets() -> [[UInt8]] { readers.flatMap { $0.takeSecrets() } }
+    /// The TLS key log text the inputs' Decryption Secrets Blocks held since the last call,
+    /// each with the input it came from.
+    package func takeSecrets() -> [(input: String, text: [UInt8])] {
+        readers.flatMap { reader in reader.takeSecrets().map { (reader.name, $0) } }
+    }
 
     /// Whether the last `next()` gave nil because the input had no bytes yet, not its end.
     package var isWaiting: Bool { readers.count == 1 && readers[0].isWaiting }

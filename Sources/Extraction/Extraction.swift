@@ -2,6 +2,7 @@ import Capture
 import Handshakes
 import Packets
 import Reassembly
+import TLSWire
 
 /// Reads capture files (in timestamp order across files) or a live interface, applies an
 /// optional BPF filter, and extracts handshake records: on the calling thread (`run`,
@@ -67,7 +68,11 @@ struct FilteredExtraction: ~Copyable {
             }
             if whileWaiting != nil { lastPacketWallNanos = wallClockNanos() }
             // Secrets a pcapng file carries apply to the connections after them.
-            if captures.hasPendingSecrets { extractor.addKeyLog(captures.takeSecrets()) }
+            if captures.hasPendingSecrets {
+                for (input, text) in captures.takeSecrets() {
+                    extractor.addKeyLog([text], source: "\(input): decryption secrets block")
+                }
+            }
             if let handoffEndNanos, packet.timestampNanos > handoffEndNanos { break }
             if let filter, !filter.matches(packet) {
                 if handoffEndNanos == nil { filteredOut += 1 }
@@ -105,14 +110,70 @@ extension Extraction {
     /// emitted as soon as each handshake is decided. `tick` runs about once a second of wall
     /// time with the current time, for summaries and expiry of idle flows. The kernel applies
     /// the filter (`LiveCapture` sets it), so every packet read is followed.
+    /// Key logs followed in a live run (`live --keylog`), and how long packets wait for them.
+    package struct LiveKeyLogs {
+        package var files: [FollowedFile]
+        package var waitNanos: Int64
+        package var memoryBytes: Int
+        package var heldPacketBytes: Int
+        /// Told each problem found in the key logs ("keys.log:12: unknown label ...").
+        package var problem: (String) -> Void
+
+        package init(
+            files: [FollowedFile],
+            waitNanos: Int64,
+            memoryBytes: Int,
+            heldPacketBytes: Int,
+            problem: @escaping (String) -> Void
+        ) {
+            self.files = files
+            self.waitNanos = waitNanos
+            self.memoryBytes = memoryBytes
+            self.heldPacketBytes = heldPacketBytes
+            self.problem = problem
+        }
+    }
+
     package static func runLive(
         _ capture: LiveCapture,
         limits: ReassemblyLimits = ReassemblyLimits(),
+        keyLogs: LiveKeyLogs? = nil,
         shouldStop: () -> LiveStop?,
         tick: (Int64) -> Void,
         emit: (consuming HandshakeRecord) -> Void
     ) -> (ExtractionStatistics, endReason: String?) {
-        var extractor = HandshakeExtractor(limits: limits, order: .decision)
+        var options = RecordOptions()
+        if let keyLogs { options.keyLog = KeyLog(memoryBytes: keyLogs.memoryBytes) }
+        var extractor = HandshakeExtractor(limits: limits, order: .decision, options: options)
+        // With key logs, packets wait in `waiting` until the key logs had time to name them.
+        let delaying = keyLogs != nil
+        var waiting = PacketDelayLine(capacityBytes: keyLogs?.heldPacketBytes ?? 0)
+        var parsedEarly = 0
+        func readKeyLogs() {
+            guard let keyLogs else { return }
+            for file in keyLogs.files {
+                while let (text, firstLine) = file.readNewLines() {
+                    for problem in extractor.addKeyLog([text], source: file.path, firstLine: firstLine) {
+                        keyLogs.problem(problem)
+                    }
+                }
+            }
+        }
+        func release(upTo nanos: Int64) {
+            while let oldest = waiting.oldestTimestampNanos, oldest <= nanos {
+                waiting.takeOldest(linkType: capture.linkType) { extractor.process($0, emit: emit) }
+            }
+        }
+        func take(_ packet: CapturedPacket) {
+            guard delaying else { return extractor.process(packet, emit: emit) }
+            // No room: the oldest packets are parsed before their wait is over.
+            while !waiting.append(packet) {
+                guard !waiting.isEmpty else { return extractor.process(packet, emit: emit) }
+                parsedEarly += 1
+                waiting.takeOldest(linkType: capture.linkType) { extractor.process($0, emit: emit) }
+            }
+        }
+        readKeyLogs()
         var lastTick = wallClockNanos()
         var endReason: String?
         var stop: LiveStop?
@@ -120,7 +181,7 @@ extension Extraction {
             stop = shouldStop()
             if stop != nil { break }
             switch capture.next() {
-            case let .packet(packet): extractor.process(packet, emit: emit)
+            case let .packet(packet): take(packet)
             case .timeout: break
             case let .ended(reason):
                 endReason = reason
@@ -129,7 +190,11 @@ extension Extraction {
             let now = wallClockNanos()
             if now - lastTick >= Extraction.liveTickNanos {
                 lastTick = now
-                extractor.expire(at: now, emit: emit)
+                if let keyLogs {
+                    readKeyLogs()
+                    release(upTo: now - keyLogs.waitNanos)
+                }
+                extractor.expire(at: now - (keyLogs?.waitNanos ?? 0), emit: emit)
                 capture.flushOutput()
                 tick(now)
             }
@@ -141,18 +206,29 @@ extension Extraction {
                 case let .packet(packet):
                     // Only what arrived before the stop.
                     guard packet.timestampNanos <= stoppedAt else { break buffered }
-                    extractor.process(packet, emit: emit)
+                    take(packet)
                 case .timeout, .ended: break buffered
                 }
             }
         }
+        // What waits is parsed with every secret written by now.
+        readKeyLogs()
+        release(upTo: .max)
         extractor.finish(emit: emit)
         capture.flushOutput()
         var statistics = extractor.statistics
         var input = InputStats(name: capture.interface)
         input.format = "live \(capture.linkType)"
         input.packets = statistics.decode.packets
+        if parsedEarly > 0 {
+            input.problems.append(
+                "\(parsedEarly) packets parsed before their wait for the key log was over (no room to hold them)"
+            )
+        }
         statistics.inputs = [input]
+        // Problems were told as they were found.
+        statistics.keyLogProblems = []
+        statistics.keyLogMalformedLines = 0
         return (statistics, endReason)
     }
 }

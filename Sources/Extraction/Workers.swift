@@ -156,6 +156,13 @@ extension Extraction {
             total.inputs += s.inputs
             total.filteredOut += s.filteredOut
             total.filterInapplicable.merge(s.filterInapplicable) { a, _ in a }
+            // Each worker read the whole key log, and the secrets of its own files.
+            total.keyLogConnections = max(total.keyLogConnections, s.keyLogConnections)
+            for problem in s.keyLogProblems where !total.keyLogProblems.contains(problem) {
+                total.keyLogProblems.append(problem)
+            }
+            total.keyLogMalformedLines = max(total.keyLogMalformedLines, s.keyLogMalformedLines)
+            total.keyLogSecretsNotKept = max(total.keyLogSecretsNotKept, s.keyLogSecretsNotKept)
             if index == 0 { total.firstPacketNanos = s.firstPacketNanos }
             total.lastPacketNanos = max(total.lastPacketNanos ?? .min, s.lastPacketNanos ?? .min)
         }

@@ -286,12 +286,13 @@ public struct RecordSink {
     public init(
         order: Order,
         maximumBytesWaiting: Int = ReassemblyLimits().maximumRecordBytesWaiting,
+        maximumKeyLogBytes: Int = ReassemblyLimits().maximumKeyLogBytes,
         options: RecordOptions = RecordOptions()
     ) {
         self.order = order
         self.maximumBytesWaiting = maximumBytesWaiting
         fingerprints = FingerprintCache(content: options.content)
-        keyLogStore = KeyLogStore(options.keyLog ?? KeyLog())
+        keyLogStore = KeyLogStore(options.keyLog ?? KeyLog(memoryBytes: maximumKeyLogBytes))
     }
 
     mutating func assignSequence() -> Int {
@@ -388,11 +389,14 @@ public struct ConnectionCounters: Sendable, Equatable {
     public var quicRetriesIgnored = 0
     /// Conversations that left no record, by reason.
     public var coverage = Coverage()
+    /// TLS 1.3 connections read through their protected records with key log secrets.
+    public var decrypted = 0
 
     public init() {}
 
     mutating func count(_ record: HandshakeRecord) {
         tlsConnections += 1
+        if record.decrypted { decrypted += 1 }
         if record.malformed != nil { malformed += 1 }
         if record.gaps > 0 { withGaps += 1 }
         if record.resumed == nil { undecided += 1 }
@@ -411,6 +415,7 @@ public struct ConnectionCounters: Sendable, Equatable {
         udpFlowsEvicted += o.udpFlowsEvicted
         udpFlowsWithoutClientHello += o.udpFlowsWithoutClientHello
         quicRetriesIgnored += o.quicRetriesIgnored
+        decrypted += o.decrypted
         coverage.add(o.coverage)
     }
 }

@@ -24,6 +24,12 @@ public struct ExtractionStatistics: Sendable {
     /// Of the TLS connections, those that are a balancer's connection to a backend paired
     /// with its client's (filled in by the analysis, which pairs them).
     public var backLegs = 0
+    /// Key log secrets: connections they name (those given with --keylog and those the
+    /// input carries), and the problems with the input's (pcapng Decryption Secrets Blocks).
+    public var keyLogConnections = 0
+    public var keyLogProblems: [String] = []
+    public var keyLogMalformedLines = 0
+    public var keyLogSecretsNotKept = 0
 
     public init() {}
 
@@ -55,14 +61,34 @@ public struct HandshakeExtractor: ~Copyable {
         flows = FlowTable(limits: limits)
         datagrams = DatagramFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
         quic = QUICFlows(maximumHeldBytes: limits.maximumUDPHeldBytes / 2)
-        sink = RecordSink(order: order, maximumBytesWaiting: limits.maximumRecordBytesWaiting, options: options)
+        sink = RecordSink(
+            order: order,
+            maximumBytesWaiting: limits.maximumRecordBytesWaiting,
+            maximumKeyLogBytes: limits.maximumKeyLogBytes,
+            options: options
+        )
         self.shard = shard
     }
 
-    /// Key log text found in the input (pcapng Decryption Secrets Blocks): its secrets open
-    /// the TLS 1.3 connections that follow.
-    public mutating func addKeyLog(_ texts: [[UInt8]]) {
-        for text in texts { sink.keyLogStore.keyLog.add(text: text, source: "decryption secrets block") }
+    /// Key log text found in the input (pcapng Decryption Secrets Blocks) or read from a key
+    /// log as it grows (`live`): its secrets open the TLS 1.3 connections that follow.
+    /// Returns the problems found in it (at most `KeyLog.maximumDescribedProblems` in a run).
+    @discardableResult
+    public mutating func addKeyLog(
+        _ texts: [[UInt8]],
+        source: String = "decryption secrets block",
+        firstLine: Int = 1
+    ) -> [String] {
+        let before = sink.keyLogStore.keyLog.problems.count
+        for text in texts { sink.keyLogStore.keyLog.add(text: text, source: source, firstLine: firstLine) }
+        return Array(sink.keyLogStore.keyLog.problems[before...])
+    }
+
+    /// What the key logs held so far: connections named, lines that did not parse, secrets
+    /// not kept for memory.
+    public var keyLogCounts: (connections: Int, malformedLines: Int, notKept: Int) {
+        let keyLog = sink.keyLogStore.keyLog
+        return (keyLog.connections.count, keyLog.malformedLines, keyLog.linesNotKept)
     }
 
     /// A hash of the 4-tuple that is the same in both directions.
@@ -169,6 +195,11 @@ public struct HandshakeExtractor: ~Copyable {
         statistics.connections.dtlsDatagrams = datagrams.datagramsUsed + quic.datagramsUsed
         statistics.firstPacketNanos = first
         statistics.lastPacketNanos = first == nil ? nil : last
+        let keyLog = sink.keyLogStore.keyLog
+        statistics.keyLogConnections = keyLog.connections.count
+        statistics.keyLogProblems = keyLog.problems
+        statistics.keyLogMalformedLines = keyLog.malformedLines
+        statistics.keyLogSecretsNotKept = keyLog.linesNotKept
         return statistics
     }
 }

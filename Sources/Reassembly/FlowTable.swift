@@ -236,6 +236,8 @@ public struct ReassemblyLimits: Sendable {
     public var maximumUDPHeldBytes: Int
     /// Bytes of records held back for output order behind undecided connections (`RecordSink`).
     public var maximumRecordBytesWaiting: Int
+    /// Bytes of key log secrets found in the input (pcapng Decryption Secrets Blocks).
+    public var maximumKeyLogBytes: Int
 
     /// The limits of one worker of one under the default budget.
     public init() { self.init(budget: MemoryBudget(), workers: 1) }
@@ -248,6 +250,7 @@ public struct ReassemblyLimits: Sendable {
         maximumPendingBytesTotal = budget.outOfOrderBytes / workers
         maximumUDPHeldBytes = budget.udpFlows / workers
         maximumRecordBytesWaiting = budget.recordsAwaitingOrder / workers
+        maximumKeyLogBytes = budget.keyLog / workers
     }
 }
 

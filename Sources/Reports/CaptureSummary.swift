@@ -120,6 +120,24 @@ package enum CaptureSummary {
                     + "they waited in"
             )
         }
+        // Key log secrets the input carried (pcapng Decryption Secrets Blocks); those of
+        // --keylog files are named as they are read.
+        for problem in s.keyLogProblems { lines.append("key log: \(problem)") }
+        if s.keyLogMalformedLines > s.keyLogProblems.count {
+            lines.append("key log: \(s.keyLogMalformedLines) lines in all that are not key log lines")
+        }
+        if s.keyLogSecretsNotKept > 0 {
+            lines.append(
+                "key log: \(s.keyLogSecretsNotKept) secrets of connections past what the memory budget keeps were "
+                    + "passed over (raise --memory-limit)"
+            )
+        }
+        if s.keyLogConnections > 0, s.connections.decrypted == 0, s.connections.tlsConnections > 0 {
+            lines.append(
+                "key log: it names \(counted(s.keyLogConnections, "connection")), and no TLS 1.3 connection in the "
+                    + "input is one of them (a key log of other traffic?)"
+            )
+        }
         return lines
     }
 
@@ -138,6 +156,9 @@ package enum CaptureSummary {
             summary +=
                 " (decapsulated "
                 + tunnels.map { "\($0.name.replacingUnderscores()) \($0.count)" }.joined(separator: ", ") + ")"
+        }
+        if s.connections.decrypted > 0 {
+            summary += ", \(s.connections.decrypted) of them decrypted with key log secrets"
         }
         if !skipped.isEmpty {
             summary += "; " + skipped.map { "\($0.key.replacingUnderscores()) \($0.count)" }.joined(separator: ", ")

@@ -71,8 +71,15 @@ public struct KeyLog: Sendable {
     /// Longest line read (an ECH_CONFIG line, the longest known label, holds a whole ECH
     /// configuration in hex); longer lines are malformed.
     public static let maximumLineLength = 8192
-    /// Connections kept (about 400 bytes each); past it, new connections' lines are counted only.
+    /// Connections kept at most, whatever the memory budget; past a key log's own limit
+    /// (`connectionLimit`), new connections' lines are counted only.
     public static let maximumConnections = 262_144
+    /// What one connection's secrets take in memory, for the budget: the table entry with
+    /// its key, and the table's slack.
+    public static let bytesPerConnection =
+        (MemoryLayout<ClientRandom>.stride + MemoryLayout<ConnectionSecrets>.stride) * 4 / 3
+    /// Connections this key log keeps (`maximumConnections`, or fewer in a smaller budget).
+    public let connectionLimit: Int
     /// Malformed lines described by number and reason; the rest are counted only.
     public static let maximumDescribedProblems = 8
 
@@ -88,18 +95,30 @@ public struct KeyLog: Sendable {
     /// Lines giving a secret already known with another value (the later one is kept).
     public private(set) var conflictingLines = 0
 
-    public init() {}
+    /// `memoryBytes`: what the secrets may take (`bytesPerConnection` each).
+    public init(memoryBytes: Int = KeyLog.maximumConnections * KeyLog.bytesPerConnection) {
+        connectionLimit = min(KeyLog.maximumConnections, max(1, memoryBytes / KeyLog.bytesPerConnection))
+    }
 
     public var isEmpty: Bool { connections.isEmpty }
 
+    /// Forgets the problems found so far (once they were told), so that those found later,
+    /// in secrets the input carries, are told on their own.
+    public mutating func forgetProblems() {
+        malformedLines = 0
+        problems = []
+        linesNotKept = 0
+    }
+
     public func secrets(for random: ClientRandom) -> ConnectionSecrets? { connections[random] }
 
-    /// Reads key log text; `source` names it in the problems ("keys.log", "capture.pcapng DSB").
-    /// Returns the number of secrets kept.
+    /// Reads key log text; `source` names it in the problems ("keys.log", "capture.pcapng DSB"),
+    /// and `firstLine` is the number of its first line there (a followed file is read in
+    /// parts). Returns the number of secrets kept.
     @discardableResult
-    public mutating func add(text: some Collection<UInt8>, source: String) -> Int {
+    public mutating func add(text: some Collection<UInt8>, source: String, firstLine: Int = 1) -> Int {
         var kept = 0
-        var lineNumber = 0
+        var lineNumber = firstLine - 1
         var line: [UInt8] = []
         var overlong = false
         func finishLine() {
@@ -183,7 +202,7 @@ public struct KeyLog: Sendable {
             )
         }
         if connections[random] == nil {
-            guard connections.count < KeyLog.maximumConnections else {
+            guard connections.count < connectionLimit else {
                 linesNotKept += 1
                 return .ignored
             }

@@ -8,6 +8,7 @@ import Reports
 import Resumption
 import Stickiness
 import Synchronization
+import TLSWire
 
 #if canImport(Glibc)
 import Glibc
@@ -96,6 +97,23 @@ struct LiveCommand: ParsableCommand {
     var write: String?
 
     @Option(
+        name: .customLong("keylog"),
+        help: ArgumentHelp(
+            "A key log that a client is writing (SSLKEYLOGFILE, openssl s_client -keylogfile), read as it grows: "
+                + "the TLS 1.3 connections it names are read through the server's encrypted records. Opened before "
+                + "privileges are dropped; packets wait a second before they are parsed, for the client to write "
+                + "its secrets. Repeatable. As sensitive as a private key; no secret is printed or recorded.",
+            valueName: "FILE"
+        ),
+        completion: .file()
+    )
+    var keylogs: [String] = []
+
+    /// How long packets wait for the key log when one is followed: a client writes a
+    /// connection's secrets as it makes the handshake, within milliseconds of its packets.
+    static let keyLogWaitNanos: Int64 = 1_000_000_000
+
+    @Option(
         help: ArgumentHelp(
             "Started as root: the user to run as once the interface is open, before any packet is parsed (default: "
                 + "tlsreuse if that user exists, else nobody).",
@@ -150,6 +168,16 @@ struct LiveCommand: ParsableCommand {
 
     func run() throws {
         let capture: LiveCapture
+        // Opened while privileges last: a key log is rightly readable by its owner only.
+        var keyLogs: [FollowedFile] = []
+        for path in keylogs {
+            do {
+                keyLogs.append(try FollowedFile(path: path, maximumLineLength: KeyLog.maximumLineLength))
+            } catch {
+                printError("could not read the key log \(path): \(error.reason)")
+                throw ExitStatus.input
+            }
+        }
         do {
             capture = try LiveCapture(interface: interface, filter: bpf)
             // The interface is open: nothing further needs privileges (tcpdump -Z).
@@ -201,6 +229,16 @@ struct LiveCommand: ParsableCommand {
         let (statistics, endReason) = Extraction.runLive(
             capture,
             limits: limits,
+            keyLogs: keyLogs.isEmpty
+                ? nil
+                : Extraction.LiveKeyLogs(
+                    files: keyLogs,
+                    waitNanos: Self.keyLogWaitNanos,
+                    // The key log's part of the budget, half for secrets and half for waiting packets.
+                    memoryBytes: budget.keyLog / 2,
+                    heldPacketBytes: budget.keyLog / 2,
+                    problem: { printError("key log: \($0)") }
+                ),
             shouldStop: {
                 if let count, pipeline.connections >= count { return .now }
                 if out.failed { return .now }

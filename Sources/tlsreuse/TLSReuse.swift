@@ -151,7 +151,7 @@ struct InputOptions: ParsableArguments {
     /// standard error and the run goes on; a key log that cannot be read ends it (66).
     func keyLog() throws -> KeyLog? {
         guard !keylogs.isEmpty else { return nil }
-        var keyLog = KeyLog()
+        var keyLog = KeyLog(memoryBytes: try memoryBudget().keyLog)
         for path in keylogs {
             guard let data = FileManager.default.contents(atPath: path) else {
                 printError("could not read the key log \(path)")
@@ -169,8 +169,12 @@ struct InputOptions: ParsableArguments {
             printError("key log: \(keyLog.malformedLines) lines in all that are not key log lines")
         }
         if keyLog.linesNotKept > 0 {
-            printError("key log: \(keyLog.linesNotKept) secrets past \(KeyLog.maximumConnections) connections not kept")
+            printError(
+                "key log: \(keyLog.linesNotKept) secrets past \(keyLog.connectionLimit) connections not kept "
+                    + "(the memory budget's part for key logs; raise --memory-limit)"
+            )
         }
+        keyLog.forgetProblems()
         return keyLog
     }
 

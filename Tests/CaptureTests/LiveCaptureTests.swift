@@ -329,4 +329,95 @@ struct LiveCaptureTests {
         #expect(records.count == 6)
         #expect(whileRunning == 6, "\(whileRunning) of 6 records while tcpdump ran")
     }
+
+    /// `live --keylog`: a key log the client writes during the capture, readable by root
+    /// only, opens the TLS 1.3 connections it names although parsing runs unprivileged
+    /// (the file is opened first); a bad line appended mid-run is named with its line
+    /// number; the records equal those read afterwards from the -w file with the key log.
+    @Test func keyLogWrittenDuringTheCaptureOpensItsConnections() throws {
+        let port = 14706
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-live-keylog-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let keys = dir.appendingPathComponent("keys.log").path
+        #expect(FileManager.default.createFile(atPath: keys, contents: nil, attributes: [.posixPermissions: 0o600]))
+        let written = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tlsreuse-live-keys-\(getpid()).pcap"
+        )
+        defer { try? FileManager.default.removeItem(at: written) }
+        let live = Process()
+        live.executableURL = Paths.binary
+        live.arguments = [
+            "live", "-i", "lo", "--bpf", "tcp port \(port)", "--keylog", keys, "--format", "jsonl", "--duration", "6",
+            "-w", written.path,
+        ]
+        let out = Pipe()
+        let err = Pipe()
+        live.standardOutput = out
+        live.standardError = err
+        try live.run()
+        Thread.sleep(forTimeInterval: 1.0)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        server.arguments = [
+            "s_server", "-accept", "127.0.0.1:\(port)", "-cert", Self.certificate.cert, "-key", Self.certificate.key,
+            "-tls1_3", "-num_tickets", "2", "-www", "-quiet",
+        ]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        Thread.sleep(forTimeInterval: 0.7)
+        let session = dir.appendingPathComponent("session.pem").path
+        var printed = ""
+        for sessionOption in ["-sess_out", "-sess_in"] {
+            printed += try runProcess(
+                "/bin/sh",
+                [
+                    "-c",
+                    "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 openssl s_client "
+                        + "-connect 127.0.0.1:\(port) -tls1_3 -keylogfile '\(keys)' "
+                        + "\(sessionOption) '\(session)' -ign_eof 2>&1",
+                ]
+            ).stdout
+        }
+        // HAND-MADE: a line no key log holds, appended while the capture runs.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: keys))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("NOT_A_LABEL 00 11\n".utf8))
+        try handle.close()
+        let badLine = try String(contentsOfFile: keys, encoding: .utf8).split(separator: "\n").count
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        live.waitUntilExit()
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        #expect(live.terminationStatus == 0, "\(stderr)")
+        #expect(!stderr.contains("(uid 0)"))
+        #expect(stderr.contains("key log: \(keys):\(badLine): unknown label NOT_A_LABEL"), "\(stderr)")
+        #expect(printed.contains("New, TLSv1.3") && printed.contains("Reused, TLSv1.3"))
+        func records(_ data: Data) -> [[String: Any]] {
+            String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+            }
+        }
+        let streamed = records(stdout)
+        try #require(streamed.count == 2)
+        #expect(streamed.allSatisfy { $0["decrypted"] as? Bool == true })
+        #expect(streamed.map { ($0["tickets_issued"] as? [Any])?.count } == [2, 1])
+        #expect(streamed[1]["resumes"] as? String == streamed[0]["uid"] as? String)
+        let replay = try runProcess(
+            Paths.binary.path,
+            ["handshakes", "--format", "jsonl", "-q", "--keylog", keys, written.path]
+        )
+        let read = records(Data(replay.stdout.utf8))
+        #expect(read.count == streamed.count)
+        for (a, b) in zip(streamed, read) {
+            for key in ["uid", "decrypted", "resumes", "early_data_accepted"] {
+                #expect("\(a[key] ?? "nil")" == "\(b[key] ?? "nil")", "\(key)")
+            }
+            let ticketsA = (a["tickets_issued"] as? [[String: Any]] ?? []).map { $0["digest"] as? String }
+            let ticketsB = (b["tickets_issued"] as? [[String: Any]] ?? []).map { $0["digest"] as? String }
+            #expect(ticketsA == ticketsB)
+        }
+    }
 }

@@ -363,4 +363,46 @@ struct KeyLogCommandTests {
         )
         #expect(records.count == 7 && records.allSatisfy { $0["decrypted"] as? Bool == true })
     }
+
+    /// HAND-MADE bad line in the secrets a pcapng carries (editcap --inject-secrets of the
+    /// recorded key log with a line no key log holds before it): named once on stderr, with
+    /// the file, by one worker or two; the good lines still open every connection, and the
+    /// summary says how many were decrypted.
+    @Test(.enabled(if: toolAvailable("editcap"), "editcap writes the pcapng"), arguments: ["1", "2"])
+    func badLinesInTheInputsSecretsAreNamed(jobs: String) throws {
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let keys = dir.appendingPathComponent("keys.log")
+        var text = Data("NOT_A_LABEL 00 11\n".utf8)
+        text.append(try Data(contentsOf: URL(fileURLWithPath: Self.keys)))
+        try text.write(to: keys)
+        let pcapng = dir.appendingPathComponent("bad-secrets.pcapng").path
+        let editcap = try runProcess("editcap", ["--inject-secrets", "tls,\(keys.path)", Self.capture, pcapng])
+        try #require(editcap.status == 0, "\(editcap.stderr)")
+        let (records, stderr) = try Self.records(["--jobs", jobs, pcapng])
+        let named = "tlsreuse: key log: \(pcapng): decryption secrets block:1: unknown label NOT_A_LABEL\n"
+        #expect(stderr.components(separatedBy: named).count == 2, "\(stderr)")
+        #expect(records.count == 7 && records.allSatisfy { $0["decrypted"] as? Bool == true })
+        #expect(
+            stderr.contains("7 TLS connections in 129 packets from 1 input, 7 of them decrypted with key log secrets")
+        )
+    }
+
+    /// A key log of other traffic opens nothing, and the run says so (nginx-keylog's key log
+    /// given with tls13-keylog's capture).
+    @Test func aKeyLogOfOtherTrafficIsSaidSo() throws {
+        let other = Paths.captures.appendingPathComponent("nginx-keylog.keys").path
+        let named = Set(
+            try String(contentsOfFile: other, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") }
+                .compactMap { $0.split(separator: " ").dropFirst().first }
+        )
+        let (records, stderr) = try Self.records(["--keylog", other, Self.capture])
+        #expect(records.allSatisfy { $0["decrypted"] as? Bool == false })
+        #expect(
+            stderr.contains(
+                "key log: it names \(named.count) connections, and no TLS 1.3 connection in the input is one of them"
+            )
+        )
+        #expect(!stderr.contains("decrypted with key log secrets"))
+    }
 }

@@ -324,7 +324,7 @@ _tlsreuse_handshakes() {
 _tlsreuse_live() {
     repeating_flags=()
     non_repeating_flags=(--pairs -q --quiet --version -h --help)
-    repeating_options=()
+    repeating_options=(--keylog)
     non_repeating_options=(-i --bpf --interval --duration --count -w --user --format --color --memory-limit --since --until --server --client --sni --session-horizon)
     __tlsreuse_offer_flags_options 0
 
@@ -347,6 +347,10 @@ _tlsreuse_live() {
         return
         ;;
     '-w')
+        __tlsreuse_add_completions -f
+        return
+        ;;
+    '--keylog')
         __tlsreuse_add_completions -f
         return
         ;;

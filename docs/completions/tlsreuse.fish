@@ -27,7 +27,7 @@ function __tlsreuse_parse_tokens -S
         case 'handshakes'
             __tlsreuse_parse_subcommand -r 1 'bpf=' 'jobs=' 'memory-limit=' 'keylog=+' 'from=' 'since=' 'until=' 'server=' 'client=' 'sni=' 'session-horizon=' 'q/quiet' 'format=' 'o/output=' 'version' 'h/help'
         case 'live'
-            __tlsreuse_parse_subcommand 0 'i=' 'bpf=' 'interval=' 'duration=' 'count=' 'w=' 'user=' 'format=' 'pairs' 'color=' 'memory-limit=' 'since=' 'until=' 'server=' 'client=' 'sni=' 'session-horizon=' 'q/quiet' 'version' 'h/help'
+            __tlsreuse_parse_subcommand 0 'i=' 'bpf=' 'interval=' 'duration=' 'count=' 'w=' 'keylog=+' 'user=' 'format=' 'pairs' 'color=' 'memory-limit=' 'since=' 'until=' 'server=' 'client=' 'sni=' 'session-horizon=' 'q/quiet' 'version' 'h/help'
         case 'help'
             __tlsreuse_parse_subcommand -r 1 'version'
         end
@@ -133,6 +133,7 @@ complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_opti
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" duration' -l 'duration' -d 'Stop after this many seconds.' -rfka ''
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" count' -l 'count' -d 'Stop after this many TLS connections.' -rfka ''
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" w' -s 'w' -d 'Also write the captured packets to this pcap file (made as the --user, never through a symbolic link).' -rF
+complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live"' -l 'keylog' -d 'A key log that a client is writing (SSLKEYLOGFILE, openssl s_client -keylogfile), read as it grows: the TLS 1.3 connections it names are read through the server\'s encrypted records. Opened before privileges are dropped; packets wait a second before they are parsed, for the client to write its secrets. Repeatable. As sensitive as a private key; no secret is printed or recorded.' -rF
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" user' -l 'user' -d 'Started as root: the user to run as once the interface is open, before any packet is parsed (default: tlsreuse if that user exists, else nobody).' -rfka ''
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" format' -l 'format' -d 'Output: text (summaries and report), json (final report), or each record as it is decided: jsonl, csv, zeek.' -rfka 'text json jsonl csv zeek'
 complete -c 'tlsreuse' -n '__tlsreuse_should_offer_completions_for_flags_or_options "tlsreuse live" pairs' -l 'pairs' -d 'List each client\'s sequence of connections per service in the final text report.'
