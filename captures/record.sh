@@ -1058,7 +1058,38 @@ CONF
     finish nginx-keylog
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen tls13_keylog lb_tls13_keylog nginx_keylog"
+# QUIC v1 with the client's key log (issue 18): aioquic's example HTTP/3 server and client
+# (as for quic) on 127.0.0.1:14451, the client writing its TLS secrets (--secrets-log, the
+# NSS key log format). The first run saves the session ticket the server sends in a 1-RTT
+# packet; the next two offer it. quic-keylog.keys is the key log.
+record_quic_keylog() {
+    local version=1.7.2
+    (cd "$work" && pip download -q --no-binary :all: --no-deps "aioquic==$version" && tar xzf "aioquic-$version.tar.gz")
+    local examples="$work/aioquic-$version/examples"
+    start_capture quic-keylog.pcap "udp port 14451"
+    : >quic-keylog.aioquic.log
+    rm -f "$work/keylog-ticket.bin" "$work/quic-keys.log"
+    (cd "$examples" && exec python3 http3_server.py --certificate "$work/cert.pem" --private-key "$work/key.pem" \
+        --host 127.0.0.1 --port 14451 demo:app >"$work/quic-keylog-server.log" 2>&1) &
+    sleep 3
+    for run in 1 2 3; do
+        local offered=no
+        [ -s "$work/keylog-ticket.bin" ] && offered=yes
+        echo "### connection $(date +%s.%N) python3 http3_client.py --secrets-log --session-ticket (ticket offered: $offered)" \
+            >>quic-keylog.aioquic.log
+        (cd "$examples" && timeout 20 python3 http3_client.py --ca-certs "$work/cert.pem" \
+            --session-ticket "$work/keylog-ticket.bin" --secrets-log "$work/quic-keys.log" \
+            -v https://127.0.0.1:14451/ >>"$work/quic-keylog.aioquic.log" 2>&1) || true
+        sleep 0.3
+    done
+    pkill -f "http3_server.py .* --port 14451" 2>/dev/null || true
+    stop_capture
+    cp "$work/quic-keys.log" "$here/quic-keylog.keys"
+    cp quic-keylog.pcap quic-keylog.aioquic.log "$here/"
+    echo "recorded quic-keylog: $(grep -c '^### connection' "$here/quic-keylog.aioquic.log") client runs"
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen tls13_keylog lb_tls13_keylog nginx_keylog quic_keylog"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"

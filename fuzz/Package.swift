@@ -11,16 +11,26 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 
 let targets = [
     "FuzzTLSWire", "FuzzPackets", "FuzzReassembly", "FuzzCapture", "FuzzCertificate", "FuzzRecords", "FuzzOptions",
+    "FuzzKeyLog",
+]
+/// FuzzKeyLog seals the records it feeds with swift-crypto, as a server would.
+let extraDependencies: [String: [Target.Dependency]] = [
+    "FuzzKeyLog": [.product(name: "Crypto", package: "swift-crypto")]
 ]
 
 let package = Package(
     name: "tlsreuse-fuzz",
-    dependencies: [.package(path: "..")],
+    dependencies: [
+        .package(path: ".."),
+        // The version the main package resolves.
+        .package(url: "https://github.com/apple/swift-crypto", "4.5.2"..<"5.0.0"),
+    ],
     targets: [.target(name: "FuzzDriver", swiftSettings: [.swiftLanguageMode(.v6)])]
         + targets.map { name in
             .executableTarget(
                 name: name,
-                dependencies: ["FuzzDriver", .product(name: "TLSReuseStages", package: root)],
+                dependencies: ["FuzzDriver", .product(name: "TLSReuseStages", package: root)]
+                    + (extraDependencies[name] ?? []),
                 swiftSettings: [.swiftLanguageMode(.v6)]
             )
         }

@@ -8,8 +8,9 @@ each, led by the fuzz target's link-type byte), OUTDIR/FuzzReassembly (one TCP c
 each as length-prefixed raw IP packets), OUTDIR/FuzzTLSWire (one direction of one TCP
 connection each, led by an options byte), OUTDIR/FuzzCertificate (each certificate the
 servers sent, DER), OUTDIR/FuzzRecords (each line of the golden records in
-captures/golden) and OUTDIR/FuzzOptions (option values from the README, led by the
-parser's byte). Only classic pcap files feed the per-packet seeds.
+captures/golden), OUTDIR/FuzzOptions (option values from the README, led by the
+parser's byte) and OUTDIR/FuzzKeyLog (the recorded key logs, and protected-record
+plaintexts of the message types a TLS 1.3 server encrypts). Only classic pcap files feed the per-packet seeds.
 """
 import hashlib
 import os
@@ -102,7 +103,28 @@ OPTION_SEEDS = [(0, "1732857976.5"), (0, "2026-11-29 05:26:16"), (0, "2026-11-29
                 (4, "86400"), (4, "0.5")]
 
 
+# Plaintext a TLS 1.3 server protects (RFC 8446 4.3.1, 4.4.2, 4.6.1, 4.6.3, 4.4.4), shaped as
+# those in the recorded key-log captures; FuzzKeyLog seals them itself.
+def handshake(kind, body):
+    return bytes([kind]) + len(body).to_bytes(3, "big") + body
+
+
+PROTECTED_SEEDS = [
+    handshake(8, bytes.fromhex("0000")),  # EncryptedExtensions, none
+    handshake(8, bytes.fromhex("0004002a0000")),  # EncryptedExtensions, early_data accepted
+    handshake(11, bytes.fromhex("00000000")),  # Certificate, empty list
+    handshake(4, bytes.fromhex("00000258" "94bc5e3a" "0100" "0010") + bytes(16) + bytes.fromhex("0008002a000400004000")),
+    handshake(24, b"\x01"),  # KeyUpdate, update_requested
+    handshake(20, bytes(32)),  # Finished
+]
+
+
 def main(out):
+    for keys in sorted(CAPTURES.glob("*.keys")):
+        write(out / "FuzzKeyLog", b"\x00" + keys.read_bytes()[:MAX_CAPTURE_SEED])
+    for plaintext in PROTECTED_SEEDS:
+        write(out / "FuzzKeyLog", b"\x01" + bytes([0, len(plaintext)]) + plaintext)
+    write(out / "FuzzKeyLog", b"\x01" + b"".join(bytes([0, len(p)]) + p for p in PROTECTED_SEEDS))
     for parser, text in OPTION_SEEDS:
         write(out / "FuzzOptions", bytes([parser]) + text.encode())
     for golden in sorted((CAPTURES / "golden").glob("*.jsonl")):

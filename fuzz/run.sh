@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzTLSWire FuzzPackets FuzzReassembly FuzzCapture FuzzCertificate FuzzRecords FuzzOptions)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzTLSWire FuzzPackets FuzzReassembly FuzzCapture FuzzCertificate FuzzRecords FuzzOptions FuzzKeyLog)
 
 swift build -c release --package-path fuzz --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library

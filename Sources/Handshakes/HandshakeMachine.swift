@@ -199,6 +199,15 @@ struct HandshakeMachine: TLSEventHandler {
         }
     }
 
+    /// QUIC (RFC 9001 5.1): the key log's server handshake and application traffic secrets of
+    /// this connection, once its ServerHello is read and the key log names it.
+    var serverTrafficSecrets: (suite: CipherSuite, handshake: [UInt8], application: [UInt8]?)? {
+        guard decrypting, let serverHello, let clientHello, let random = ClientRandom(clientHello.random),
+            let secrets = keyLogStore?.keyLog.secrets(for: random), let handshake = secrets.serverHandshakeTraffic
+        else { return nil }
+        return (serverHello.cipherSuite, handshake.bytes, secrets.serverApplicationTraffic?.bytes)
+    }
+
     /// The server's TLS 1.3 record keys from the key log, when it names this connection
     /// (RFC 8446 7.1: server_handshake_traffic_secret, then server_application_traffic_secret_0).
     private func protectedRecordKeys(_ hello: ServerHello) -> TLS13Decryption? {

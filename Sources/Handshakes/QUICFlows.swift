@@ -17,7 +17,15 @@ struct CryptoStream {
     /// Bytes held (for memory accounting).
     var bufferedBytes: Int { bytes.capacity + pending.reduce(0) { $0 + $1.data.count } }
 
-    mutating func add<H: TLSEventHandler>(offset: Int, data: UnsafeRawBufferPointer, stream: Int, handler: inout H) {
+    /// `protected`: the stream of Handshake or 1-RTT packets, whose messages have TLS 1.3's
+    /// protected layouts (EncryptedExtensions, Certificate, NewSessionTicket).
+    mutating func add<H: TLSEventHandler>(
+        offset: Int,
+        data: UnsafeRawBufferPointer,
+        stream: Int,
+        protected: Bool = false,
+        handler: inout H
+    ) {
         guard offset + data.count <= CryptoStream.maximumBytes else { return }
         if offset > bytes.count {
             if pending.count < CryptoStream.maximumPendingFrames { pending.append((offset, Array(data))) }
@@ -43,7 +51,7 @@ struct CryptoStream {
             let type = HandshakeType(rawValue: bytes[parsed])
             let event: TLSEvent = bytes.withUnsafeBytes { all in
                 var body = ByteCursor(UnsafeRawBufferPointer(rebasing: all[(parsed + 4)..<(parsed + 4 + length)]))
-                return TLSEvent.decodingMessage(type, &body)
+                return TLSEvent.decodingMessage(type, &body, protected: protected)
             }
             parsed += 4 + length
             _ = handler.handle(event, stream: stream)
@@ -58,7 +66,10 @@ struct CryptoStream {
 struct QUICFlows {
     /// What a QUIC flow adds: its two CRYPTO streams and the Initial keys' connection ID.
     struct State: UDPFlowState {
-        var heldBytes: Int { client.bufferedBytes + server.bufferedBytes }
+        var heldBytes: Int {
+            client.bufferedBytes + server.bufferedBytes
+                + (server13.map { $0.handshakeCrypto.bufferedBytes + $0.applicationCrypto.bufferedBytes + 256 } ?? 0)
+        }
 
         var client = CryptoStream()
         var server = CryptoStream()
@@ -76,6 +87,15 @@ struct QUICFlows {
 
         init(keysConnectionID: [UInt8]) { self.keysConnectionID = keysConnectionID }
 
+        /// Read with a key log (RFC 9001 5.1): the server's Handshake and 1-RTT packets, once
+        /// its ServerHello names a connection the key log has.
+        var server13: ServerProtected?
+        /// The Source Connection ID length of the client's Initial: the server's short header
+        /// packets carry that ID as their destination (RFC 9000 17.3.1).
+        var clientConnectionIDLength: Int?
+        /// The key log was asked, after the server's ServerHello.
+        var keysLookedUp = false
+
         /// This direction's keys for `version`, from the flow's own or the shared cache.
         mutating func keys(_ version: QUICVersion, fromClient: Bool, cache: inout QUICKeyCache) -> QUICInitialKeys? {
             let direction = fromClient ? 0 : 1
@@ -90,6 +110,18 @@ struct QUICFlows {
             keys[direction] = (version, derived)
             return derived
         }
+    }
+
+    /// One side's protected packets, as a key log opens them: per packet number space the
+    /// keys, the largest packet number opened (RFC 9000 A.3), and the CRYPTO stream.
+    struct ServerProtected {
+        var version: QUICVersion
+        var handshakeKeys: QUICPacketKeys
+        var applicationKeys: QUICPacketKeys?
+        var largestHandshake: Int64 = -1
+        var largestApplication: Int64 = -1
+        var handshakeCrypto = CryptoStream()
+        var applicationCrypto = CryptoStream()
     }
 
     private var table: UDPHandshakeTable<State>
@@ -126,64 +158,168 @@ struct QUICFlows {
         }
         let fromClient = stream == 0
         let hadClientHello = flow.machine.hasClientHello
+        // Key logs open the server's Handshake and 1-RTT packets (RFC 9001 5.1).
+        if flow.machine.keyLogStore == nil, !sink.keyLogStore.keyLog.isEmpty {
+            flow.machine.keyLogStore = sink.keyLogStore
+        }
+        let packets: [QUICLongPacket]
         if datagram.payload.first.map({ $0 & 0x80 == 0 }) ?? false {
-            // A short header (1-RTT) packet: application data (RFC 9000 17.3).
-            _ = flow.machine.handle(.encryptedRecord(.applicationData, length: datagram.payload.count), stream: stream)
+            packets = [.shortHeader(start: 0)]
         } else {
-            let packets =
+            packets =
                 openingPackets
                 ?? QUICDatagram.packets(datagram.payload) { version, _ in
                     flow.state.keys(version, fromClient: fromClient, cache: &keyCache)
                 }
-            for packet in packets {
-                switch packet {
-                case let .initial(_, _, _, payload):
-                    guard let (frames, _) = QUICDatagram.cryptoFrames(payload) else {
-                        _ = flow.machine.handle(
-                            .malformed(TLSWireError(.unexpectedMessage, "QUIC Initial with a frame not allowed there")),
-                            stream: stream
-                        )
-                        continue
-                    }
-                    payload.withUnsafeBytes { all in
-                        for frame in frames {
-                            let data = UnsafeRawBufferPointer(rebasing: all[frame.data])
-                            if fromClient {
-                                flow.state.client.add(
-                                    offset: frame.offset,
-                                    data: data,
-                                    stream: stream,
-                                    handler: &flow.machine
-                                )
-                            } else {
-                                flow.state.server.add(
-                                    offset: frame.offset,
-                                    data: data,
-                                    stream: stream,
-                                    handler: &flow.machine
-                                )
-                            }
+        }
+        for packet in packets {
+            switch packet {
+            case let .initial(version, _, source, payload):
+                if fromClient, flow.state.clientConnectionIDLength == nil {
+                    flow.state.clientConnectionIDLength = source.count
+                }
+                guard let (frames, _) = QUICDatagram.cryptoFrames(payload) else {
+                    _ = flow.machine.handle(
+                        .malformed(TLSWireError(.unexpectedMessage, "QUIC Initial with a frame not allowed there")),
+                        stream: stream
+                    )
+                    continue
+                }
+                payload.withUnsafeBytes { all in
+                    for frame in frames {
+                        let data = UnsafeRawBufferPointer(rebasing: all[frame.data])
+                        if fromClient {
+                            flow.state.client.add(
+                                offset: frame.offset,
+                                data: data,
+                                stream: stream,
+                                handler: &flow.machine
+                            )
+                        } else {
+                            flow.state.server.add(
+                                offset: frame.offset,
+                                data: data,
+                                stream: stream,
+                                handler: &flow.machine
+                            )
                         }
                     }
-                case let .retry(_, sourceConnectionID) where !fromClient:
-                    // The client's next Initial goes to this ID, under keys derived from it (RFC 9001 5.2);
-                    // a later Retry is discarded by the client (RFC 9000 17.2.5.2), and passed over here.
-                    if flow.state.retried {
-                        sink.quicRetryIgnored()
-                    } else {
-                        flow.state.retried = true
-                        flow.state.keysConnectionID = sourceConnectionID
-                    }
-                case let .protected(version, type) where type == (version == .v2 ? 3 : 2):
-                    // A Handshake packet: the handshake goes on under keys an observer lacks.
-                    _ = flow.machine.handle(.encryptedRecord(.applicationData, length: 0), stream: stream)
-                default:
-                    break
                 }
+                if !fromClient, !flow.state.keysLookedUp, let secrets = flow.machine.serverTrafficSecrets {
+                    flow.state.keysLookedUp = true
+                    if let handshake = QUICPacketKeys(version: version, suite: secrets.suite, secret: secrets.handshake)
+                    {
+                        flow.state.server13 = ServerProtected(
+                            version: version,
+                            handshakeKeys: handshake,
+                            applicationKeys: secrets.application.flatMap {
+                                QUICPacketKeys(version: version, suite: secrets.suite, secret: $0)
+                            }
+                        )
+                    }
+                }
+            case let .retry(_, sourceConnectionID) where !fromClient:
+                // The client's next Initial goes to this ID, under keys derived from it (RFC 9001 5.2);
+                // a later Retry is discarded by the client (RFC 9000 17.2.5.2), and passed over here.
+                if flow.state.retried {
+                    sink.quicRetryIgnored()
+                } else {
+                    flow.state.retried = true
+                    flow.state.keysConnectionID = sourceConnectionID
+                }
+            case let .protected(version, type, range, packetNumberOffset) where type == (version == .v2 ? 3 : 2):
+                // A Handshake packet: the handshake goes on under keys only a key log gives.
+                if !fromClient, flow.state.server13 != nil {
+                    openServerPacket(
+                        UnsafeRawBufferPointer(rebasing: datagram.payload[range]),
+                        packetNumberOffset: packetNumberOffset,
+                        handshake: true,
+                        flow: flow
+                    )
+                }
+                _ = flow.machine.handle(.encryptedRecord(.applicationData, length: 0), stream: stream)
+            case let .shortHeader(start):
+                // A 1-RTT packet: application data (RFC 9000 17.3), and the server's tickets.
+                if !fromClient, flow.state.server13?.applicationKeys != nil,
+                    let length = flow.state.clientConnectionIDLength
+                {
+                    openServerPacket(
+                        UnsafeRawBufferPointer(rebasing: datagram.payload[start...]),
+                        packetNumberOffset: 1 + length,
+                        handshake: false,
+                        flow: flow
+                    )
+                }
+                _ = flow.machine.handle(
+                    .encryptedRecord(.applicationData, length: datagram.payload.count - start),
+                    stream: stream
+                )
+            default:
+                break
             }
         }
         table.settle(flow, hadClientHello: hadClientHello, done: flow.machine.decided, sink: &sink)
         return true
+    }
+
+    /// Opens one of the server's Handshake or 1-RTT packets with the key log's keys and hands
+    /// its CRYPTO frames' messages to the machine (RFC 9001 4.1.3, 5). A packet that does not
+    /// open (another key phase, corruption) is passed over; keys that open none of the
+    /// server's Handshake packets are wrong, and reading with them ends.
+    private func openServerPacket(
+        _ packet: UnsafeRawBufferPointer,
+        packetNumberOffset: Int,
+        handshake: Bool,
+        flow: UDPHandshakeFlow<State>
+    ) {
+        guard var protected = flow.state.server13,
+            let keys = handshake ? protected.handshakeKeys : protected.applicationKeys
+        else { return }
+        let largest = handshake ? protected.largestHandshake : protected.largestApplication
+        guard
+            let (payload, number) = QUICDatagram.open(
+                packet,
+                packetNumberOffset: packetNumberOffset,
+                keys: keys,
+                largest: largest
+            )
+        else {
+            if handshake, protected.largestHandshake < 0 {
+                flow.state.server13 = nil
+                _ = flow.machine.handle(.undecryptable, stream: 1 - (flow.machine.clientStream ?? 0))
+            }
+            return
+        }
+        guard let (frames, _) = QUICDatagram.cryptoFrames(payload, everyFrameType: !handshake) else { return }
+        let stream = 1 - (flow.machine.clientStream ?? 0)
+        payload.withUnsafeBytes { all in
+            for frame in frames {
+                let data = UnsafeRawBufferPointer(rebasing: all[frame.data])
+                if handshake {
+                    protected.handshakeCrypto.add(
+                        offset: frame.offset,
+                        data: data,
+                        stream: stream,
+                        protected: true,
+                        handler: &flow.machine
+                    )
+                } else {
+                    protected.applicationCrypto.add(
+                        offset: frame.offset,
+                        data: data,
+                        stream: stream,
+                        protected: true,
+                        handler: &flow.machine
+                    )
+                }
+            }
+        }
+        if handshake {
+            protected.largestHandshake = max(protected.largestHandshake, number)
+        } else {
+            protected.largestApplication = max(protected.largestApplication, number)
+        }
+        flow.state.server13 = protected
     }
 
     /// Conversations that opened with a QUIC long header of a version not read, each counted

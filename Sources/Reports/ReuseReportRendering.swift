@@ -576,11 +576,15 @@ func earlyDataSummary(_ e: EarlyDataCount) -> String? {
         parts.append("never offered")
     }
     if e.ticketsRead > 0 {
-        parts.append(
-            e.ticketsAllowing == 0
-                ? "no ticket allows it (\(e.ticketsRead) read)"
-                : "\(e.ticketsAllowing) of \(e.ticketsRead) tickets read allow up to \(e.largestAllowed) bytes"
-        )
+        let read = "\(e.ticketsAllowing) of \(e.ticketsRead) tickets read"
+        if e.ticketsAllowing == 0 {
+            parts.append("no ticket allows it (\(e.ticketsRead) read)")
+        } else if e.largestAllowed == UInt32.max {
+            // QUIC tickets allow early data with this value; transport parameters set the amount (RFC 9001 4.6.1).
+            parts.append(read + " allow it (QUIC: the amount is the transport's)")
+        } else {
+            parts.append(read + " allow up to \(e.largestAllowed) bytes")
+        }
     }
     return parts.joined(separator: "; ")
 }

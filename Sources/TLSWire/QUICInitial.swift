@@ -36,9 +36,7 @@ public struct QUICVersion: RawRepresentable, Hashable, Sendable {
 
 /// Packet protection keys of one direction's Initial packets.
 public struct QUICInitialKeys: Sendable {
-    let key: SymmetricKey
-    let iv: [UInt8]
-    let headerProtection: SymmetricKey
+    let packetKeys: QUICPacketKeys
 
     /// Derives the client's or the server's keys from the client's Destination Connection ID.
     public init?(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) {
@@ -49,12 +47,10 @@ public struct QUICInitialKeys: Sendable {
             server ? "server in" : "client in",
             length: 32
         )
-        let secretKey = SymmetricKey(data: secret)
-        key = SymmetricKey(data: QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "key", length: 16))
-        iv = QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "iv", length: 12)
-        headerProtection = SymmetricKey(
-            data: QUICInitialKeys.expandLabel(secretKey, version.labelPrefix + "hp", length: 16)
-        )
+        // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
+        guard let keys = QUICPacketKeys(version: version, suite: CipherSuite(rawValue: 0x1301), secret: secret)
+        else { return nil }
+        packetKeys = keys
     }
 
     /// HKDF-Expand-Label with an empty context (RFC 8446 7.1).
@@ -75,8 +71,13 @@ public enum QUICLongPacket {
     case retry(version: QUICVersion, sourceConnectionID: [UInt8])
     /// Version Negotiation (RFC 9000 17.2.1).
     case versionNegotiation
-    /// 0-RTT or Handshake packets: protected with keys an observer does not have.
-    case protected(version: QUICVersion, type: UInt8)
+    /// 0-RTT or Handshake packets: protected with keys an observer does not have (a key log
+    /// gives the Handshake ones, `QUICDatagram.open`). `packet` is where it lies in the
+    /// datagram, `packetNumberOffset` where its packet number starts within it.
+    case protected(version: QUICVersion, type: UInt8, packet: Range<Int>, packetNumberOffset: Int)
+    /// A short header (1-RTT) packet, which takes the rest of the datagram (RFC 9000 12.2):
+    /// where it starts.
+    case shortHeader(start: Int)
     /// An Initial that did not decrypt (another DCID's keys, corruption), or an unknown version.
     case undecryptable
 }
@@ -111,7 +112,11 @@ public enum QUICDatagram {
         var offset = 0
         while offset < datagram.count, packets.count < maximumPacketsPerDatagram {
             let first = datagram[offset]
-            guard first & 0x80 != 0 else { break }  // a short header packet takes the rest (RFC 9000 12.2)
+            guard first & 0x80 != 0 else {
+                // A short header packet takes the rest (RFC 9000 12.2).
+                packets.append(.shortHeader(start: offset))
+                break
+            }
             var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: datagram[offset...]))
             _ = cursor.readUInt8()
             guard let versionValue = cursor.readUInt32(), let dcid = cursor.readLengthPrefixed(prefixBytes: 1),
@@ -154,7 +159,7 @@ public enum QUICDatagram {
             if type == version.initialType {
                 let packet = UnsafeRawBufferPointer(rebasing: datagram[offset..<packetEnd])
                 if let keys = keys(version, destination),
-                    let payload = unprotect(packet, packetNumberOffset: headerLength, keys: keys)
+                    let (payload, _) = open(packet, packetNumberOffset: headerLength, keys: keys.packetKeys)
                 {
                     packets.append(
                         .initial(
@@ -168,52 +173,84 @@ public enum QUICDatagram {
                     packets.append(.undecryptable)
                 }
             } else {
-                packets.append(.protected(version: version, type: type))
+                packets.append(
+                    .protected(
+                        version: version,
+                        type: type,
+                        packet: offset..<packetEnd,
+                        packetNumberOffset: headerLength
+                    )
+                )
             }
             offset = packetEnd
         }
         return packets
     }
 
-    /// Removes header protection (RFC 9001 5.4) and opens the AEAD (5.3). Nil when it fails.
-    static func unprotect(_ packet: UnsafeRawBufferPointer, packetNumberOffset: Int, keys: QUICInitialKeys) -> [UInt8]?
-    {
+    /// Removes header protection (RFC 9001 5.4) and opens the AEAD (5.3): the payload and
+    /// the full packet number, recovered from its truncated form next to `largest`, the
+    /// largest packet number opened in the same space (-1 before any; RFC 9000 A.3). Nil
+    /// when it fails.
+    public static func open(
+        _ packet: UnsafeRawBufferPointer,
+        packetNumberOffset: Int,
+        keys: QUICPacketKeys,
+        largest: Int64 = -1
+    ) -> (payload: [UInt8], number: Int64)? {
         // The sample starts 4 bytes after the start of the packet number (RFC 9001 5.4.2).
-        guard packet.count >= packetNumberOffset + 4 + 16 else { return nil }
-        var mask = Array(packet[(packetNumberOffset + 4)..<(packetNumberOffset + 20)])
-        guard (try? AES.permute(&mask, key: keys.headerProtection)) != nil else { return nil }
-        let first = packet[0] ^ (mask[0] & 0x0f)
+        guard packet.count >= packetNumberOffset + 4 + 16,
+            let mask = keys.headerProtectionMask(
+                sample: UnsafeRawBufferPointer(rebasing: packet[(packetNumberOffset + 4)..<(packetNumberOffset + 20)])
+            )
+        else { return nil }
+        // Long headers protect the low 4 bits of the first byte, short headers the low 5 (5.4.1).
+        let first = packet[0] ^ (mask.0 & (packet[0] & 0x80 != 0 ? 0x0f : 0x1f))
         let packetNumberLength = Int(first & 0x03) + 1
         let ciphertextStart = packetNumberOffset + packetNumberLength
         guard packet.count >= ciphertextStart + 16 else { return nil }
         // The header unprotected is the associated data (RFC 9001 5.3).
         var header = Array(packet[0..<ciphertextStart])
         header[0] = first
-        var packetNumber: UInt64 = 0
+        var truncated: Int64 = 0
         for i in 0..<packetNumberLength {
-            header[packetNumberOffset + i] ^= mask[1 + i]
-            packetNumber = packetNumber << 8 | UInt64(header[packetNumberOffset + i])
+            header[packetNumberOffset + i] ^= i == 0 ? mask.1 : i == 1 ? mask.2 : i == 2 ? mask.3 : mask.4
+            truncated = truncated << 8 | Int64(header[packetNumberOffset + i])
         }
-        // Nonce (the IV with the packet number XORed into its end), ciphertext and tag in one
-        // buffer, copied once (a box built from slices copies them byte by byte).
-        var combined = Data(count: 12 + packet.count - ciphertextStart)
-        combined.withUnsafeMutableBytes { buffer in
-            for i in 0..<12 { buffer[i] = keys.iv[i] }
-            for i in 0..<8 { buffer[11 - i] ^= UInt8(truncatingIfNeeded: packetNumber >> (8 * UInt64(i))) }
-            UnsafeMutableRawBufferPointer(rebasing: buffer[12...]).copyMemory(
-                from: UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...])
+        let number = decodePacketNumber(largest: largest, truncated: truncated, bits: packetNumberLength * 8)
+        guard
+            let payload = keys.open(
+                UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...]),
+                packetNumber: number,
+                header: header
             )
-        }
-        guard let box = try? AES.GCM.SealedBox(combined: combined),
-            let plaintext = try? AES.GCM.open(box, using: keys.key, authenticating: header)
         else { return nil }
-        return Array(plaintext)
+        return (payload, number)
     }
 
-    /// The CRYPTO frames of a decrypted Initial payload (RFC 9000 19.6), as their stream
-    /// offset and where their data lies in `payload`; nil when a frame not allowed in
-    /// Initial packets or a bad length appears (12.4).
-    public static func cryptoFrames(_ payload: [UInt8]) -> (frames: [(offset: Int, data: Range<Int>)], closed: Bool)? {
+    /// The full packet number nearest to the next expected one (RFC 9000 A.3).
+    static func decodePacketNumber(largest: Int64, truncated: Int64, bits: Int) -> Int64 {
+        let expected = largest &+ 1
+        let window = Int64(1) << bits
+        let halfWindow = window / 2
+        let mask = window - 1
+        let candidate = (expected & ~mask) | truncated
+        if candidate <= expected - halfWindow, candidate < (Int64(1) << 62) - window { return candidate + window }
+        if candidate > expected + halfWindow, candidate >= window { return candidate - window }
+        return candidate
+    }
+
+    /// The Destination Connection ID and packet number offset of a short header packet
+    /// (RFC 9000 17.3.1), given the ID's length, which the header does not carry.
+    public static func shortHeaderPacketNumberOffset(connectionIDLength: Int) -> Int { 1 + connectionIDLength }
+
+    /// The CRYPTO frames of a decrypted Initial or Handshake payload (RFC 9000 19.6), as their
+    /// stream offset and where their data lies in `payload`; nil when a frame not allowed in
+    /// those packets or a bad length appears (12.4). `everyFrameType` reads 1-RTT payloads,
+    /// which may hold any frame (19).
+    public static func cryptoFrames(
+        _ payload: [UInt8],
+        everyFrameType: Bool = false
+    ) -> (frames: [(offset: Int, data: Range<Int>)], closed: Bool)? {
         var frames: [(offset: Int, data: Range<Int>)] = []
         var closed = false
         let parsed: Bool = payload.withUnsafeBytes { bytes in
@@ -236,7 +273,7 @@ public enum QUICDatagram {
                     closed = true
                     return true
                 default:
-                    return false
+                    guard everyFrameType, cursor.skipApplicationFrame(type) else { return false }
                 }
             }
             return true
@@ -246,6 +283,46 @@ public enum QUICDatagram {
 }
 
 extension ByteCursor {
+    /// Passes over one frame of a 1-RTT packet other than PADDING, PING, ACK, CRYPTO and
+    /// CONNECTION_CLOSE, its type read (RFC 9000 19); false for an unknown type or when bytes
+    /// are short.
+    mutating func skipApplicationFrame(_ type: UInt64) -> Bool {
+        func varints(_ count: Int) -> Bool {
+            for _ in 0..<count { guard readVarint() != nil else { return false } }
+            return true
+        }
+        switch type {
+        case 0x04: return varints(3)  // RESET_STREAM
+        case 0x05: return varints(2)  // STOP_SENDING
+        case 0x07:  // NEW_TOKEN
+            guard let length = readVarint() else { return false }
+            return readSlice(length: Int(clamping: length)) != nil
+        case 0x08...0x0f:  // STREAM: OFF, LEN and FIN bits (19.8)
+            guard readVarint() != nil else { return false }
+            if type & 0x04 != 0, readVarint() == nil { return false }
+            if type & 0x02 != 0 {
+                guard let length = readVarint() else { return false }
+                return readSlice(length: Int(clamping: length)) != nil
+            }
+            _ = readSlice(length: remaining)  // no length: to the end of the packet
+            return true
+        case 0x10, 0x12, 0x13, 0x14, 0x16, 0x17, 0x19: return varints(1)  // MAX_DATA ... RETIRE_CONNECTION_ID
+        case 0x11, 0x15: return varints(2)  // MAX_STREAM_DATA, STREAM_DATA_BLOCKED
+        case 0x18:  // NEW_CONNECTION_ID: sequence, retire prior to, length, ID, 16-byte reset token
+            guard varints(2), let length = readUInt8(), length <= 20 else { return false }
+            return readSlice(length: Int(length) + 16) != nil
+        case 0x1a, 0x1b: return readSlice(length: 8) != nil  // PATH_CHALLENGE, PATH_RESPONSE
+        case 0x1e: return true  // HANDSHAKE_DONE
+        case 0x30:  // DATAGRAM without length (RFC 9221)
+            _ = readSlice(length: remaining)
+            return true
+        case 0x31:
+            guard let length = readVarint() else { return false }
+            return readSlice(length: Int(clamping: length)) != nil
+        default: return false
+        }
+    }
+
     /// A QUIC variable-length integer (RFC 9000 16); nil (cursor unmoved) when bytes are short.
     mutating func readVarint() -> UInt64? {
         guard let first = peekUInt8() else { return nil }

@@ -12,15 +12,19 @@ import Testing
         let client = try #require(
             QUICInitialKeys(version: .v1, destinationConnectionID: Self.connectionID, server: false)
         )
-        #expect(hex(client.key.withUnsafeBytes { Array($0) }) == "1f369613dd76d5467730efcbe3b1a22d")
-        #expect(hex(client.iv) == "fa044b2f42a3fd3b46fb255c")
-        #expect(hex(client.headerProtection.withUnsafeBytes { Array($0) }) == "9f50449e04a0e810283a1e9933adedd2")
+        #expect(hex(client.packetKeys.key.withUnsafeBytes { Array($0) }) == "1f369613dd76d5467730efcbe3b1a22d")
+        #expect(hex(client.packetKeys.iv) == "fa044b2f42a3fd3b46fb255c")
+        #expect(
+            hex(client.packetKeys.headerProtection.withUnsafeBytes { Array($0) }) == "9f50449e04a0e810283a1e9933adedd2"
+        )
         let server = try #require(
             QUICInitialKeys(version: .v1, destinationConnectionID: Self.connectionID, server: true)
         )
-        #expect(hex(server.key.withUnsafeBytes { Array($0) }) == "cf3a5331653c364c88f0f379b6067e37")
-        #expect(hex(server.iv) == "0ac1493ca1905853b0bba03e")
-        #expect(hex(server.headerProtection.withUnsafeBytes { Array($0) }) == "c206b8d9b9f0f37644430b490eeaa314")
+        #expect(hex(server.packetKeys.key.withUnsafeBytes { Array($0) }) == "cf3a5331653c364c88f0f379b6067e37")
+        #expect(hex(server.packetKeys.iv) == "0ac1493ca1905853b0bba03e")
+        #expect(
+            hex(server.packetKeys.headerProtection.withUnsafeBytes { Array($0) }) == "c206b8d9b9f0f37644430b490eeaa314"
+        )
     }
 
     /// DELIBERATELY MALFORMED: truncated and garbage datagrams give no Initial and no crash.
@@ -34,5 +38,47 @@ import Testing
             }
             #expect(packets.allSatisfy { if case .initial = $0 { return false } else { return true } })
         }
+    }
+
+    /// RFC 9001 A.5: a ChaCha20-Poly1305 short header packet, from a 1-RTT secret: the keys,
+    /// ChaCha20 header protection (5.4.4), and the packet number recovered next to the
+    /// largest one before it (RFC 9000 A.3).
+    @Test func rfc9001ChaCha20ShortHeaderPacket() throws {
+        func bytes(_ text: String) -> [UInt8] {
+            var out: [UInt8] = []
+            var index = text.startIndex
+            while index < text.endIndex {
+                let next = text.index(index, offsetBy: 2)
+                out.append(UInt8(text[index..<next], radix: 16)!)
+                index = next
+            }
+            return out
+        }
+        let secret = bytes("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b")
+        let keys = try #require(QUICPacketKeys(version: .v1, suite: CipherSuite(rawValue: 0x1303), secret: secret))
+        #expect(
+            hex(keys.key.withUnsafeBytes { Array($0) })
+                == "c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8"
+        )
+        #expect(hex(keys.iv) == "e0459b3474bdd0e44a41c144")
+        #expect(
+            hex(keys.headerProtection.withUnsafeBytes { Array($0) })
+                == "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4"
+        )
+        let packet = bytes("4cfe4189655e5cd55c41f69080575d7999c25a5bfb")
+        let opened = packet.withUnsafeBytes {
+            QUICDatagram.open($0, packetNumberOffset: 1, keys: keys, largest: 654_360_563)
+        }
+        #expect(opened?.payload == [0x01] && opened?.number == 654_360_564)
+        // A wrong largest packet number gives the wrong nonce: nothing opens.
+        let wrong = packet.withUnsafeBytes { QUICDatagram.open($0, packetNumberOffset: 1, keys: keys, largest: -1) }
+        #expect(wrong == nil)
+    }
+
+    /// RFC 9000 A.3's example: 0x9b32 after 0xa82f30ea is 0xa82f9b32.
+    @Test func packetNumbersAreRecoveredNextToTheLargest() {
+        #expect(QUICDatagram.decodePacketNumber(largest: 0xa82f_30ea, truncated: 0x9b32, bits: 16) == 0xa82f_9b32)
+        #expect(QUICDatagram.decodePacketNumber(largest: -1, truncated: 0, bits: 8) == 0)
+        #expect(QUICDatagram.decodePacketNumber(largest: 255, truncated: 0x01, bits: 8) == 257)
     }
 }
