@@ -426,4 +426,39 @@ struct KeyLogCommandTests {
         )
         #expect(!stderr.contains("decrypted with key log secrets"))
     }
+
+    /// No key, secret or decrypted application data in any output (issue 18: secrets stay
+    /// secret): every format of both commands, standard error included, on every key-log
+    /// capture, holds none of the key log's secrets (either case) and none of the response
+    /// bodies the servers sent under those keys.
+    @Test(arguments: recorded)
+    func noSecretOrDecryptedDataInAnyOutput(_ recorded: Recorded) throws {
+        let secrets = try String(contentsOfFile: recorded.keys, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.hasPrefix("#") }.compactMap { $0.split(separator: " ").last.map(String.init) }
+        #expect(secrets.count >= 6 && secrets.allSatisfy { $0.count >= 64 })
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let html = dir.appendingPathComponent("report.html").path
+        var outputs: [String] = []
+        for format in ["text", "jsonl", "json", "csv", "zeek"] {
+            let result = try tlsreuse(["handshakes", "--format", format, "--keylog", recorded.keys, recorded.capture])
+            outputs += [result.stdout, result.stderr]
+        }
+        for format in ["text", "json"] {
+            let result = try tlsreuse([
+                "report", "--format", format, "--pairs", "--keylog", recorded.keys, "--html", html, recorded.capture,
+            ])
+            outputs += [result.stdout, result.stderr, try String(contentsOfFile: html, encoding: .utf8)]
+        }
+        // The outputs are of decrypted connections: what is checked below was there to leak.
+        #expect(outputs.count == 16 && outputs[2].contains("\"decrypted\":true"))
+        // What the servers sent under the keys: s_server -www's page, nginx's and aioquic's bodies.
+        let bodies = ["HTTP/1.0 200 ok", "HTTP/1.1 200 OK", "backend 1", "backend 2", "hello\n", "<html>"]
+        for output in outputs {
+            for secret in secrets {
+                #expect(!output.lowercased().contains(secret.lowercased()), "a secret is in the output")
+            }
+            for body in bodies { #expect(!output.contains(body), "\(body) is in the output") }
+        }
+    }
 }
