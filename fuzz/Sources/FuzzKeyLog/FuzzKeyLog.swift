@@ -34,7 +34,7 @@ let serverHello: [UInt8] = {
 
 /// `plaintext` with its inner content type, sealed as record `sequence` under `secret`'s
 /// handshake keys (RFC 8446 5.2, 5.3, 7.3).
-func sealed(_ plaintext: ArraySlice<UInt8>, type: UInt8, sequence: UInt64) -> [UInt8] {
+func sealed(_ plaintext: some Collection<UInt8>, type: UInt8, sequence: UInt64) -> [UInt8] {
     let suite = TLS13CipherSuite.aes128GCM
     let key = SymmetricKey(data: suite.expandLabel(secret, "key", length: 16))
     var nonce = suite.expandLabel(secret, "iv", length: 12)
