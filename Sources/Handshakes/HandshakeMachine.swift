@@ -58,6 +58,16 @@ struct HandshakeMachine: TLSEventHandler {
     private var lastTicketRecord = 0
     /// Tickets kept per connection (OpenSSL sends two by default).
     static let maximumTicketsKept = 8
+    /// The server's handshake messages read from protected records, by type.
+    private var protectedMessages: [UInt8] = []
+    /// Protected message types kept: a handshake flight, tickets and a few key updates.
+    static let maximumProtectedMessagesKept = 16
+
+    /// Notes a handshake message of the server's read from a protected record.
+    private mutating func protectedMessage(_ type: HandshakeType, fromClient: Bool) {
+        guard decrypting, !fromClient, protectedMessages.count < Self.maximumProtectedMessagesKept else { return }
+        protectedMessages.append(type.rawValue)
+    }
 
     /// Still reading the server's protected records for tickets, within the decoder's bound.
     private var awaitingTickets: Bool {
@@ -106,6 +116,7 @@ struct HandshakeMachine: TLSEventHandler {
             return .stop
         case let .certificate(chain):
             guard clientStream != nil else { return noClientHello(stream) }
+            protectedMessage(.certificate, fromClient: fromClient)
             if !fromClient {
                 if decrypting { decryptedAnything = true }
                 fullHandshakeMessage = true
@@ -114,6 +125,7 @@ struct HandshakeMachine: TLSEventHandler {
             return .proceed
         case let .newSessionTicket(issued):
             guard clientStream != nil, !fromClient else { return .proceed }
+            protectedMessage(.newSessionTicket, fromClient: fromClient)
             if let ageAdd = issued.ticketAgeAdd {
                 // TLS 1.3, read from a protected record.
                 decryptedAnything = true
@@ -135,6 +147,7 @@ struct HandshakeMachine: TLSEventHandler {
             }
             return .proceed
         case let .encryptedExtensions(extensions):
+            protectedMessage(.encryptedExtensions, fromClient: fromClient)
             if clientStream != nil, !fromClient {
                 decryptedAnything = true
                 earlyDataAccepted = extensions.earlyDataAccepted
@@ -146,6 +159,7 @@ struct HandshakeMachine: TLSEventHandler {
             return isTLS13 ? .stop : .proceed
         case let .handshake(type, _):
             guard clientStream != nil else { return noClientHello(stream) }
+            protectedMessage(type, fromClient: fromClient)
             if !fromClient, [HandshakeType.serverKeyExchange, .certificateRequest, .serverHelloDone].contains(type) {
                 fullHandshakeMessage = true
             }
@@ -279,6 +293,7 @@ struct HandshakeMachine: TLSEventHandler {
         record.hrr = sawHelloRetryRequest
         record.decrypted = decryptedAnything
         record.issuedTickets = issuedTickets
+        record.protectedMessages = protectedMessages
         record.earlyDataAccepted = earlyDataAccepted
         if let ticket {
             record.ticketIssued = true

@@ -281,6 +281,10 @@ public struct HandshakeRecord: Sendable, Equatable {
         public var issuedTickets: [IssuedTicket] = []
         /// The server accepted the client's early data (early_data in EncryptedExtensions).
         public var earlyDataAccepted: Bool?
+        /// The handshake message types read from the server's protected records, in order
+        /// (RFC 8446 4: 8 EncryptedExtensions, 11 Certificate, 15 CertificateVerify,
+        /// 20 Finished, 4 NewSessionTicket, 24 KeyUpdate), at most 16.
+        public var protectedMessages: [UInt8] = []
         /// SHA-256 of each certificate's DER, leaf first (TLS 1.2 and earlier).
         public var certificateFingerprints: [String] = []
         public var serverTraits: ServerTraits?

@@ -161,6 +161,7 @@ extension HandshakeRecord {
         v.scalar("decrypted", &self.decrypted, .flag)
         v.objects("tickets_issued", &self.issuedTickets, .captured)
         v.optional("early_data_accepted", &self.earlyDataAccepted, .flag)
+        v.list("protected_messages", &self.protectedMessages, .count)
         v.optional("alpn_selected", &self.alpnSelected, .text)
         v.scalar("early_data_offered", &self.earlyDataOffered, .flag)
         v.scalar("ech_offered", &self.echOffered, .flag)

@@ -78,6 +78,8 @@ struct KeyLogCommandTests {
         var certificate = ""
         /// EncryptedExtensions held early_data (RFC 8446 4.2.10).
         var earlyDataAccepted = false
+        /// The server's handshake message types after its ServerHello (all protected).
+        var protectedTypes: [Int] = []
     }
 
     static func tsharkTruth(_ recorded: Recorded = recorded[0]) throws -> [Int: StreamTruth] {
@@ -101,6 +103,7 @@ struct KeyLogCommandTests {
             entry.lifetimes += fields[2].split(separator: ",").compactMap { Int($0) }
             entry.maxEarlyData += fields[4].split(separator: ",").compactMap { Int($0) }
             let types = fields[5].split(separator: ",")
+            entry.protectedTypes += types.compactMap { Int($0) }.filter { $0 != 2 }
             // early_data in EncryptedExtensions (8); a NewSessionTicket (4) carries it too.
             if types.contains("8"), !types.contains("4"), fields[6].split(separator: ",").contains("42") {
                 entry.earlyDataAccepted = true
@@ -242,6 +245,11 @@ struct KeyLogCommandTests {
             #expect(tickets.allSatisfy { $0["lifetime"] as? Int == recorded.configuredLifetime })
             #expect(tickets.compactMap { $0["max_early_data"] as? Int } == expected.maxEarlyData, "stream \(stream)")
             #expect(record["early_data_accepted"] as? Bool == expected.earlyDataAccepted, "stream \(stream)")
+            // Read until a record after the tickets: what tshark shows, perhaps cut short.
+            let messages = record["protected_messages"] as? [Int] ?? []
+            #expect(messages == Array(expected.protectedTypes.prefix(messages.count)), "stream \(stream)")
+            #expect(messages.first == 8 && messages.contains(20) && messages.contains(4) == !tickets.isEmpty)
+            if record["resumed"] as? Bool == false { #expect(messages.starts(with: [8, 11, 15, 20])) }
             #expect((record["cert_chain_fps"] as? [String])?.first ?? "" == expected.certificate, "stream \(stream)")
             announced += tickets.count
         }
