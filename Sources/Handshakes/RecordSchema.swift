@@ -63,6 +63,9 @@ public protocol RecordFieldVisitor {
     /// True for a visitor that fills a record in: the schema then rebuilds the values it
     /// keeps in a shared form (the certificate summary).
     static var fillsRecord: Bool { get }
+    /// True for a visitor that never changes a value it is handed (writers, listers): the
+    /// record is then visited in place, even when a copy of it shares its fields.
+    static var onlyReads: Bool { get }
     mutating func scalar<T: RecordScalar>(
         _ key: StaticString,
         _ value: inout T,
@@ -89,6 +92,7 @@ public protocol RecordFieldVisitor {
 
 extension RecordFieldVisitor {
     public static var fillsRecord: Bool { false }
+    public static var onlyReads: Bool { false }
 
     public mutating func certificate(_ fields: CertificateFields?, leaf: String?) -> CertificateSummary? {
         fields?.summary
@@ -112,6 +116,26 @@ extension RecordFieldVisitor {
 extension HandshakeRecord {
     /// The record's fields, each once, in output order.
     public mutating func visitFields<V: RecordFieldVisitor>(_ v: inout V) {
+        if V.onlyReads {
+            // Writers only read: the fields are visited where they are, not copied first when
+            // a queue still shares the record (issue 20: a copy retains every string and array).
+            storage.fields.visit(&v)
+        } else {
+            mutableFields.visit(&v)
+            if V.fillsRecord { mutableFields.keptServerName = HandshakeRecord.keptName(of: storage.fields.sni) }
+        }
+    }
+
+    /// A record with every field at its initial value, for readers to fill in.
+    public static var placeholder: HandshakeRecord {
+        let unset = IPAddress(high: 0, low: 0, isIPv6: false)
+        return HandshakeRecord(uid: "", timestampNanos: 0, client: unset, clientPort: 0, server: unset, serverPort: 0)
+    }
+}
+
+extension HandshakeRecord.Fields {
+    /// The fields, each once, in output order (`HandshakeRecord.visitFields`).
+    mutating func visit<V: RecordFieldVisitor>(_ v: inout V) {
         v.scalar("uid", &self.uid, .text)
         v.scalar("ts", &self.timestampNanos, .time)
         v.scalar("client", &self.client, .address)
@@ -123,7 +147,7 @@ extension HandshakeRecord {
         v.optional("tunnel", &self.tunnel, .name)
         v.optional("tunnel_target_host", &self.tunnelTargetHost, .text)
         v.optional("tunnel_target_port", &self.tunnelTargetPort, .port)
-        v.optional("sni", &sni, .text)
+        v.optional("sni", &self.sni, .text)
         v.list("alpn_offered", &self.alpnOffered, .text)
         v.list("versions_offered", &self.versionsOffered, .name)
         v.optional("version", &self.version, .name)
@@ -178,12 +202,6 @@ extension HandshakeRecord {
         v.optional("ja4", &self.ja4, .text)
         v.object("server_traits", &self.serverTraits, .captured)
         v.scalar("gaps", &self.gaps, .count)
-    }
-
-    /// A record with every field at its initial value, for readers to fill in.
-    public static var placeholder: HandshakeRecord {
-        let unset = IPAddress(high: 0, low: 0, isIPv6: false)
-        return HandshakeRecord(uid: "", timestampNanos: 0, client: unset, clientPort: 0, server: unset, serverPort: 0)
     }
 }
 

@@ -11,6 +11,7 @@ import TLSWire
 /// Values are varints (zigzag for signed), a byte for a flag, a count before text and
 /// lists, a presence byte before optional values; names (versions) go as their numbers.
 package struct RecordSpillWriter: RecordFieldVisitor {
+    package static var onlyReads: Bool { true }
     package private(set) var bytes: [UInt8] = []
 
     package init() {}

@@ -73,6 +73,7 @@ extension FieldValue {
 /// and objects are filled with placeholders and lists of objects hold one, so every column
 /// shows whatever the record holds.
 struct FieldCollector: RecordFieldVisitor {
+    static var onlyReads: Bool { true }
     let template: Bool
     private(set) var fields: [Field] = []
 
@@ -147,6 +148,7 @@ struct FieldCollector: RecordFieldVisitor {
 /// Writes the schema's fields into an open JSON object as it walks them, with no values
 /// between. Lives only for one `writeJSON` call, which lends it the writer.
 struct JSONRecordWriter: RecordFieldVisitor {
+    static var onlyReads: Bool { true }
     var json = JSONWriter(reservingCapacity: 0)
 
     private mutating func put(_ scalar: ScalarValue, _ kind: FieldKind) {

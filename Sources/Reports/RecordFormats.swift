@@ -149,6 +149,7 @@ public enum FlatRecord {
     /// Names the flat columns and their Zeek types: "parent.child" for a nested object's
     /// members, a vector column per member of a list of objects.
     private struct ColumnLister: RecordFieldVisitor {
+        static var onlyReads: Bool { true }
         let prefix: String
         let inList: Bool
         var columns: [RecordColumn] = []
