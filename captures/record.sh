@@ -1047,10 +1047,13 @@ CONF
     SSLKEYLOGFILE=$work/keys.log curl -sk -v --tlsv1.3 -H 'Connection: close' \
         https://127.0.0.1:14421/ https://127.0.0.1:14421/ 2>&1 \
         | grep -E 'SSL connection using|re-using session|SSL re-using|Connected to' >>nginx-keylog.client.log || true
-    printf 'GET / HTTP/1.0\r\n\r\n' >early.txt
+    # HTTP/1.1: nginx keeps the connection open after its response, so the client's
+    # EndOfEarlyData and Finished reach it before anyone closes (HTTP/1.0 has nginx close at
+    # once, and reset the connection when they arrive).
+    printf 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' >early.txt
     echo "### connection $(date +%s.%N) openssl s_client -connect 127.0.0.1:14421 -tls1_3 -keylogfile keys.log -sess_in keylog.pem -early_data early.txt" >>nginx-keylog.client.log
-    timeout 10 openssl s_client -connect 127.0.0.1:14421 -tls1_3 -keylogfile keys.log -sess_in keylog.pem \
-        -early_data early.txt -ign_eof </dev/null >>nginx-keylog.client.log 2>&1 || true
+    { sleep 2; } | timeout 10 openssl s_client -connect 127.0.0.1:14421 -tls1_3 -keylogfile keys.log \
+        -sess_in keylog.pem -early_data early.txt >>nginx-keylog.client.log 2>&1 || true
     stop_server
     stop_capture
     cp keys.log nginx-keylog.keys

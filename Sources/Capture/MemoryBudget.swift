@@ -26,7 +26,7 @@ public struct MemoryBudget: Sendable, Equatable {
 
     // Extraction: for all workers together; each worker takes its part.
     /// TCP flows, their consumers and delivered-byte rings (`FlowTable`).
-    public var tcpFlows: Int { parts(9) }
+    public var tcpFlows: Int { parts(10) }
     /// Out-of-order TCP bytes held across all flows.
     public var outOfOrderBytes: Int { parts(2) }
     /// DTLS and QUIC flows in reassembly (`UDPHandshakeTable`).
@@ -38,7 +38,7 @@ public struct MemoryBudget: Sendable, Equatable {
     /// Records held for balancer-leg pairing (`LegPairer`).
     public var legPairing: Int { parts(2) }
     /// Sessions, tickets and identities remembered for linking, with their names (`SessionLinker`).
-    public var sessionLinking: Int { parts(7) }
+    public var sessionLinking: Int { parts(6) }
     /// Secrets from key logs (`--keylog`, pcapng Decryption Secrets Blocks): one table that
     /// every worker reads, and the secrets each worker finds in its pcapng files.
     public var keyLog: Int { parts(2) }
