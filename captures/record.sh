@@ -1092,7 +1092,34 @@ record_quic_keylog() {
     echo "recorded quic-keylog: $(grep -c '^### connection' "$here/quic-keylog.aioquic.log") client runs"
 }
 
-all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen tls13_keylog lb_tls13_keylog nginx_keylog quic_keylog"
+# TLS 1.2 renegotiation with the client's key log (issue 18: what CLIENT_RANDOM adds): per
+# AEAD suite (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305), an s_client that renegotiates
+# ("R" on its input) with s_server -client_renegotiation on 14422; the renegotiation's
+# handshake travels encrypted, and the key log has a CLIENT_RANDOM line for each handshake.
+record_tls12_renegotiation() {
+    start_capture tls12-renegotiation.pcap "tcp port 14422"
+    : >tls12-renegotiation.client.log
+    rm -f keys.log
+    (sleep 12 | openssl s_server -accept 127.0.0.1:14422 -cert cert.pem -key key.pem -tls1_2 -client_renegotiation \
+        >server.log 2>&1) &
+    sleep 0.7
+    local suite
+    for suite in ECDHE-RSA-AES128-GCM-SHA256 ECDHE-RSA-AES256-GCM-SHA384 ECDHE-RSA-CHACHA20-POLY1305; do
+        echo "### connection $(date +%s.%N) openssl s_client -tls1_2 -cipher $suite -keylogfile (R: renegotiate)" \
+            >>tls12-renegotiation.client.log
+        { sleep 0.5; printf 'R\n'; sleep 1; printf 'hello\n'; sleep 0.5; } \
+            | timeout 5 openssl s_client -connect 127.0.0.1:14422 -tls1_2 -cipher "$suite" -keylogfile keys.log \
+                >>tls12-renegotiation.client.log 2>&1 || true
+        sleep 0.3
+    done
+    pkill -f "s_server -accept 127.0.0.1:14422" 2>/dev/null || true
+    stop_capture
+    cp keys.log tls12-renegotiation.keys
+    cp tls12-renegotiation.keys "$here/"
+    finish tls12-renegotiation
+}
+
+all="tls12_session_id tls12_ticket tls13_psk refused hrr cooked_any ipv6 pcapng two_interfaces external_psk legacy_versions nginx_curl nginx_timeout moved_session no_resumption lb_roundrobin lb_sticky lb_shared_tickets lb_tls13 lb_reconnect lb_alternating probe_intervals vxlan dtls starttls quic alpn_bytes proxy_tunnels tcp_fastopen tls13_keylog lb_tls13_keylog nginx_keylog quic_keylog tls12_renegotiation"
 wanted=${*:-$all}
 for scenario in $wanted; do
     "record_${scenario//-/_}"
