@@ -1094,8 +1094,10 @@ record_quic_keylog() {
 
 # TLS 1.2 renegotiation with the client's key log (issue 18: what CLIENT_RANDOM adds): per
 # AEAD suite (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305), an s_client that renegotiates
-# ("R" on its input) with s_server -client_renegotiation on 14422; the renegotiation's
-# handshake travels encrypted, and the key log has a CLIENT_RANDOM line for each handshake.
+# ("R" on its input) with s_server -client_renegotiation on 14422 and saves its session (the
+# renegotiated one); the renegotiation's handshake travels encrypted, and the key log has a
+# CLIENT_RANDOM line for each handshake. Last, a new connection resumes the session the
+# first renegotiation established (its ticket).
 record_tls12_renegotiation() {
     start_capture tls12-renegotiation.pcap "tcp port 14422"
     : >tls12-renegotiation.client.log
@@ -1105,13 +1107,16 @@ record_tls12_renegotiation() {
     sleep 0.7
     local suite
     for suite in ECDHE-RSA-AES128-GCM-SHA256 ECDHE-RSA-AES256-GCM-SHA384 ECDHE-RSA-CHACHA20-POLY1305; do
-        echo "### connection $(date +%s.%N) openssl s_client -tls1_2 -cipher $suite -keylogfile (R: renegotiate)" \
+        echo "### connection $(date +%s.%N) openssl s_client -tls1_2 -cipher $suite -keylogfile -sess_out (R: renegotiate)" \
             >>tls12-renegotiation.client.log
         { sleep 0.5; printf 'R\n'; sleep 1; printf 'hello\n'; sleep 0.5; } \
             | timeout 5 openssl s_client -connect 127.0.0.1:14422 -tls1_2 -cipher "$suite" -keylogfile keys.log \
-                >>tls12-renegotiation.client.log 2>&1 || true
+                -sess_out "reneg-$suite.pem" >>tls12-renegotiation.client.log 2>&1 || true
         sleep 0.3
     done
+    # The session the first connection's renegotiation established, resumed by a new connection.
+    client tls12-renegotiation.client.log -connect 127.0.0.1:14422 -tls1_2 -keylogfile keys.log \
+        -sess_in reneg-ECDHE-RSA-AES128-GCM-SHA256.pem
     pkill -f "s_server -accept 127.0.0.1:14422" 2>/dev/null || true
     stop_capture
     cp keys.log tls12-renegotiation.keys

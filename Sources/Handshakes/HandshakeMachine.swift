@@ -63,6 +63,144 @@ struct HandshakeMachine: TLSEventHandler {
     /// Protected message types kept: a handshake flight, tickets and a few key updates.
     static let maximumProtectedMessagesKept = 16
 
+    // TLS 1.2 read with a key log's master secret (renegotiations)
+    /// Per stream tag: its records after ChangeCipherSpec are being opened, and that ended
+    /// (a record that did not open, or the decoder's limit).
+    private var tls12Reading = (false, false)
+    private var tls12Ended = (false, false)
+    /// When the first direction began to be read so.
+    private var tls12SinceNanos: Int64 = 0
+    /// The renegotiation whose handshake is being read, and those read.
+    private var renegotiation: RenegotiationInProgress?
+    private var renegotiations: [Renegotiation] = []
+    /// Renegotiations kept per connection.
+    static let maximumRenegotiationsKept = 8
+
+    struct RenegotiationInProgress {
+        var startNanos: Int64
+        var clientRandom: [UInt8]
+        var offeredSessionID: String
+        var offeredTicketDigest: String?
+        var serverRandom: [UInt8]?
+        var serverSessionID: String?
+        var suite: CipherSuite?
+        var full = false
+        var ticket: NewSessionTicket?
+        var clientChangeCipherSpec = false
+        var serverChangeCipherSpec = false
+
+        var finished: Renegotiation {
+            Renegotiation(
+                timestampNanos: startNanos,
+                resumed: clientChangeCipherSpec && serverChangeCipherSpec ? !full : nil,
+                offeredSessionID: offeredSessionID,
+                offeredTicketDigest: offeredTicketDigest,
+                serverSessionID: serverSessionID,
+                issuedTicketDigest: ticket.flatMap { $0.ticket.isEmpty ? nil : shortDigest($0.ticket) },
+                ticketLifetimeHint: ticket?.lifetimeHint
+            )
+        }
+    }
+
+    /// Whether `stream`'s records are being opened with a TLS 1.2 master secret: what it
+    /// says now is a renegotiation's.
+    private func readsTLS12(_ stream: Int) -> Bool {
+        stream == 0 ? tls12Reading.0 && !tls12Ended.0 : tls12Reading.1 && !tls12Ended.1
+    }
+
+    /// Reading with a master secret goes on in some direction.
+    private var readingTLS12: Bool { readsTLS12(0) || readsTLS12(1) }
+
+    /// The keys that open `fromClient`'s records after its ChangeCipherSpec: from the key log's
+    /// master secret for `clientRandom` (RFC 5246 6.3), when it has one and the suite is an
+    /// AEAD this reads.
+    private func tls12Keys(
+        clientRandom: [UInt8],
+        serverRandom: [UInt8],
+        suite: CipherSuite,
+        fromClient: Bool
+    ) -> TLS12Decryption? {
+        guard let keyLog = keyLogStore?.keyLog, !keyLog.isEmpty, let random = ClientRandom(clientRandom),
+            let master = keyLog.secrets(for: random)?.masterSecret,
+            let reader = TLS12RecordReader(
+                suite: suite,
+                masterSecret: master.bytes,
+                clientRandom: clientRandom,
+                serverRandom: serverRandom,
+                fromClient: fromClient
+            )
+        else { return nil }
+        return TLS12Decryption(reader)
+    }
+
+    private mutating func finishRenegotiation() {
+        guard let current = renegotiation.take() else { return }
+        if renegotiations.count < Self.maximumRenegotiationsKept { renegotiations.append(current.finished) }
+    }
+
+    /// A handshake event from `stream`'s protected TLS 1.2 records: part of a renegotiation.
+    private mutating func renegotiationEvent(_ event: consuming TLSEvent, fromClient: Bool) -> TLSDirective {
+        // Opened with the master secret (a direction's Finished comes first).
+        decryptedAnything = true
+        switch consume event {
+        case let .clientHello(hello) where fromClient:
+            finishRenegotiation()
+            renegotiation = RenegotiationInProgress(
+                startNanos: now,
+                clientRandom: Array(hello.random),
+                offeredSessionID: hexString(hello.sessionID),
+                offeredTicketDigest: hello.sessionTicket.flatMap { $0.isEmpty ? nil : shortDigest($0) }
+            )
+        case let .serverHello(hello) where !fromClient:
+            renegotiation?.serverRandom = hello.random
+            renegotiation?.serverSessionID = hello.sessionID.map(hexString)
+            renegotiation?.suite = hello.cipherSuite
+        case .certificate where !fromClient:
+            renegotiation?.full = true
+        case let .handshake(type, _) where !fromClient:
+            if [HandshakeType.serverKeyExchange, .certificateRequest, .serverHelloDone].contains(type) {
+                renegotiation?.full = true
+            }
+        case let .newSessionTicket(issued) where !fromClient:
+            renegotiation?.ticket = issued
+        default:
+            break
+        }
+        return .proceed
+    }
+
+    /// The renegotiation's ChangeCipherSpec, read from `fromClient`'s protected records: its
+    /// records go on under the renegotiated keys, when the key log has them.
+    private mutating func renegotiationChangeCipherSpec(fromClient: Bool, stream: Int) -> TLSDirective {
+        if fromClient {
+            renegotiation?.clientChangeCipherSpec = true
+        } else {
+            renegotiation?.serverChangeCipherSpec = true
+        }
+        if let current = renegotiation, let serverRandom = current.serverRandom, let suite = current.suite,
+            let keys = tls12Keys(
+                clientRandom: current.clientRandom,
+                serverRandom: serverRandom,
+                suite: suite,
+                fromClient: fromClient
+            )
+        {
+            if current.clientChangeCipherSpec && current.serverChangeCipherSpec { finishRenegotiation() }
+            return .decryptTLS12FromHere(keys)
+        }
+        if let current = renegotiation, current.clientChangeCipherSpec && current.serverChangeCipherSpec {
+            finishRenegotiation()
+        }
+        return tls12ReadingEnded(stream)
+    }
+
+    /// `stream` is no longer read with a master secret; once neither is, the record is decided.
+    private mutating func tls12ReadingEnded(_ stream: Int) -> TLSDirective {
+        if stream == 0 { tls12Ended.0 = true } else { tls12Ended.1 = true }
+        if !readingTLS12, clientChangeCipherSpec && serverChangeCipherSpec { decided = !fatalAlert }
+        return .stop
+    }
+
     /// Notes a handshake message of the server's read from a protected record.
     private mutating func protectedMessage(_ type: HandshakeType, fromClient: Bool) {
         guard decrypting, !fromClient, protectedMessages.count < Self.maximumProtectedMessagesKept else { return }
@@ -85,6 +223,24 @@ struct HandshakeMachine: TLSEventHandler {
 
     mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
         let fromClient = clientStream == stream
+        if readingTLS12, now &- tls12SinceNanos > TLS12Decryption.maximumReadNanos {
+            // Renegotiations come early or not at all: the connection is not held longer.
+            tls12Ended = (true, true)
+            if clientChangeCipherSpec && serverChangeCipherSpec { decided = !fatalAlert }
+            return .stop
+        }
+        if readsTLS12(stream) {
+            switch event {
+            case .clientHello, .serverHello, .certificate, .handshake, .newSessionTicket:
+                return renegotiationEvent(event, fromClient: fromClient)
+            case .changeCipherSpec:
+                return renegotiationChangeCipherSpec(fromClient: fromClient, stream: stream)
+            case .undecryptable:
+                return tls12ReadingEnded(stream)
+            default:
+                break
+            }
+        }
         switch consume event {
         case let .clientHello(hello):
             if clientStream == nil {
@@ -169,8 +325,23 @@ struct HandshakeMachine: TLSEventHandler {
             if fromClient { clientChangeCipherSpec = true } else { serverChangeCipherSpec = true }
             // TLS 1.3 sends ChangeCipherSpec only for middlebox compatibility (RFC 8446 D.4),
             // possibly before the second ClientHello; before ServerHello the version is open.
-            guard serverHello != nil, !isTLS13 else { return .proceed }
-            if clientChangeCipherSpec && serverChangeCipherSpec { decided = !fatalAlert }
+            guard let serverHello, !isTLS13 else { return .proceed }
+            // With the key log's master secret the records after it open: a renegotiation
+            // may follow (RFC 5246 7.4.1.1).
+            if let clientHello,
+                let keys = tls12Keys(
+                    clientRandom: Array(clientHello.random),
+                    serverRandom: serverHello.random,
+                    suite: serverHello.cipherSuite,
+                    fromClient: fromClient
+                )
+            {
+                if !readingTLS12 { tls12SinceNanos = now }
+                if stream == 0 { tls12Reading.0 = true } else { tls12Reading.1 = true }
+                return .decryptTLS12FromHere(keys)
+            }
+            if stream == 0 { tls12Ended.0 = true } else { tls12Ended.1 = true }
+            if clientChangeCipherSpec && serverChangeCipherSpec && !readingTLS12 { decided = !fatalAlert }
             // Everything after ChangeCipherSpec is ciphertext (RFC 5246 7.1): nothing more to read here.
             return .stop
         case let .alert(alert):
@@ -192,7 +363,7 @@ struct HandshakeMachine: TLSEventHandler {
                 serverEncrypted = true
                 serverProtectedRecords += 1
             }
-            if clientEncrypted && serverEncrypted && !awaitingTickets { decided = true }
+            if clientEncrypted && serverEncrypted && !awaitingTickets && !readingTLS12 { decided = true }
             guard isTLS13 else { return .proceed }
             // Nothing more is readable, except the server's records when a key log opens them.
             return !fromClient && awaitingTickets ? .proceed : .stop
@@ -294,6 +465,11 @@ struct HandshakeMachine: TLSEventHandler {
         record.decrypted = decryptedAnything
         record.issuedTickets = issuedTickets
         record.protectedMessages = protectedMessages
+        var renegotiations = renegotiations
+        if let current = renegotiation, renegotiations.count < Self.maximumRenegotiationsKept {
+            renegotiations.append(current.finished)
+        }
+        record.renegotiations = renegotiations
         record.earlyDataAccepted = earlyDataAccepted
         if let ticket {
             record.ticketIssued = true

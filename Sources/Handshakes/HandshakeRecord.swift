@@ -116,6 +116,43 @@ public struct PSKOffer: Sendable, Hashable {
     }
 }
 
+/// A TLS 1.2 renegotiation (RFC 5246 7.4.1.1, RFC 5746): a handshake inside the protected
+/// records of a connection, read only with a key log's master secret (CLIENT_RANDOM).
+public struct Renegotiation: Sendable, Hashable {
+    /// When its ClientHello was seen.
+    public var timestampNanos: Int64
+    /// Abbreviated (a session resumed: no Certificate or key exchange from the server), or
+    /// full; nil when its end was not read.
+    public var resumed: Bool?
+    /// The session the ClientHello offered: its session ID (hex, empty for none) and the
+    /// digest of its SessionTicket (RFC 5077), as for a connection's first handshake.
+    public var offeredSessionID: String
+    public var offeredTicketDigest: String?
+    /// The server's session ID, and the digest of the ticket it issued, if any: sessions a
+    /// later connection may resume.
+    public var serverSessionID: String?
+    public var issuedTicketDigest: String?
+    public var ticketLifetimeHint: UInt32?
+
+    public init(
+        timestampNanos: Int64,
+        resumed: Bool?,
+        offeredSessionID: String,
+        offeredTicketDigest: String?,
+        serverSessionID: String?,
+        issuedTicketDigest: String?,
+        ticketLifetimeHint: UInt32?
+    ) {
+        self.timestampNanos = timestampNanos
+        self.resumed = resumed
+        self.offeredSessionID = offeredSessionID
+        self.offeredTicketDigest = offeredTicketDigest
+        self.serverSessionID = serverSessionID
+        self.issuedTicketDigest = issuedTicketDigest
+        self.ticketLifetimeHint = ticketLifetimeHint
+    }
+}
+
 /// A TLS 1.3 ticket the server issued (RFC 8446 4.6.1), reduced to what analysis needs; read
 /// only with a key log.
 public struct IssuedTicket: Sendable, Hashable {
@@ -281,6 +318,8 @@ public struct HandshakeRecord: Sendable, Equatable {
         public var issuedTickets: [IssuedTicket] = []
         /// The server accepted the client's early data (early_data in EncryptedExtensions).
         public var earlyDataAccepted: Bool?
+        /// TLS 1.2 renegotiations read with a key log's master secret, in order (at most 8).
+        public var renegotiations: [Renegotiation] = []
         /// The handshake message types read from the server's protected records, in order
         /// (RFC 8446 4: 8 EncryptedExtensions, 11 Certificate, 15 CertificateVerify,
         /// 20 Finished, 4 NewSessionTicket, 24 KeyUpdate), at most 16.

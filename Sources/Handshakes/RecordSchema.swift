@@ -186,6 +186,7 @@ extension HandshakeRecord.Fields {
         v.objects("tickets_issued", &self.issuedTickets, .captured)
         v.optional("early_data_accepted", &self.earlyDataAccepted, .flag)
         v.list("protected_messages", &self.protectedMessages, .count)
+        v.objects("renegotiations", &self.renegotiations, .captured)
         v.optional("alpn_selected", &self.alpnSelected, .text)
         v.scalar("early_data_offered", &self.earlyDataOffered, .flag)
         v.scalar("ech_offered", &self.echOffered, .flag)
@@ -214,6 +215,28 @@ extension PSKOffer: RecordObject {
         v.scalar("obfuscated_age", &obfuscatedTicketAge, .count)
         v.scalar("length", &length, .count)
         v.optional("text", &text, .text)
+    }
+}
+
+extension Renegotiation: RecordObject {
+    public static let placeholder = Renegotiation(
+        timestampNanos: 0,
+        resumed: nil,
+        offeredSessionID: "",
+        offeredTicketDigest: nil,
+        serverSessionID: nil,
+        issuedTicketDigest: nil,
+        ticketLifetimeHint: nil
+    )
+
+    public mutating func visitFields<V: RecordFieldVisitor>(_ v: inout V) {
+        v.scalar("ts", &timestampNanos, .time)
+        v.optional("resumed", &resumed, .flag)
+        v.scalar("offered_session_id", &offeredSessionID, .text)
+        v.optional("offered_ticket_digest", &offeredTicketDigest, .text)
+        v.optional("server_session_id", &serverSessionID, .text)
+        v.optional("issued_ticket_digest", &issuedTicketDigest, .text)
+        v.optional("ticket_lifetime_hint", &ticketLifetimeHint, .count)
     }
 }
 

@@ -447,5 +447,17 @@ package struct SessionLinker {
         if let digest = record.issuedTicketDigest {
             remember(.ticket, digest, issued)
         }
+        // Sessions its renegotiations established, read with a key log (RFC 5246 7.4.1.1).
+        for renegotiation in record.renegotiations where renegotiation.resumed == false {
+            let established = KnownSession(
+                uid: record.uid,
+                seenNanos: renegotiation.timestampNanos,
+                originNanos: renegotiation.timestampNanos,
+                client: record.client,
+                name: names.index(record.keptServerName)
+            )
+            if let id = renegotiation.serverSessionID, !id.isEmpty { remember(.sessionID, id, established) }
+            if let digest = renegotiation.issuedTicketDigest { remember(.ticket, digest, established) }
+        }
     }
 }

@@ -134,8 +134,8 @@ package enum CaptureSummary {
         }
         if s.keyLogConnections > 0, s.connections.decrypted == 0, s.connections.tlsConnections > 0 {
             lines.append(
-                "key log: it names \(counted(s.keyLogConnections, "connection")), and no TLS 1.3 connection in the "
-                    + "input is one of them (a key log of other traffic?)"
+                "key log: it names \(counted(s.keyLogConnections, "connection")), and no connection in the input "
+                    + "that it could open is one of them (a key log of other traffic?)"
             )
         }
         return lines

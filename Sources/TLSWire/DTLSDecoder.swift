@@ -264,6 +264,8 @@ public struct DTLSDecoder {
             bytesInProgress = 0
         case .decryptFromHere:
             break  // DTLS 1.3 records are not opened (the record layer differs, RFC 9147 4)
+        case .decryptTLS12FromHere:
+            ciphertext = true  // nor DTLS 1.2's (explicit epoch and sequence, RFC 6347 4.1)
         }
     }
 }

@@ -97,6 +97,9 @@ public struct TLS12RecordReader: Sendable {
         fixedIV = Array(block[ivStart..<(ivStart + ivLength)])
     }
 
+    /// Passes over one record without opening it (application data): its sequence number is used.
+    public mutating func skip() { sequence += 1 }
+
     /// Opens one TLSCiphertext: `record` is the whole record, its 5-byte header included.
     /// Returns the plaintext; nil when it does not authenticate (the sequence number is then
     /// left as it was).
@@ -139,4 +142,24 @@ public struct TLS12RecordReader: Sendable {
         sequence += 1
         return Array(opened)
     }
+}
+
+/// What a decoder needs to read one direction of a TLS 1.2 connection after its
+/// ChangeCipherSpec with a key log's master secret: the reader, and how many records it
+/// has read. Application data is passed over (counted for the sequence number), handshake,
+/// alert and ChangeCipherSpec records are opened: a renegotiation's handshake travels there
+/// (RFC 5246 7.4.1.1).
+public struct TLS12Decryption: Sendable {
+    /// Protected records read per direction: renegotiations come early if at all (a
+    /// server asking for a client certificate after the first request); past this the
+    /// direction is read as ciphertext again.
+    public static let maximumRecords = 64
+    /// Capture time a connection is read so after its first ChangeCipherSpec (10 s): the
+    /// record is not held back longer for a renegotiation that may never come.
+    public static let maximumReadNanos: Int64 = 10_000_000_000
+
+    var reader: TLS12RecordReader
+    var recordsRead = 0
+
+    public init(_ reader: TLS12RecordReader) { self.reader = reader }
 }

@@ -46,6 +46,9 @@ public enum TLSDirective {
     case stop
     /// TLS 1.3 records from here on are opened with these keys (the server's, from a key log).
     case decryptFromHere(TLS13Decryption)
+    /// TLS 1.2 records from here on (after this direction's ChangeCipherSpec) are opened with
+    /// these keys (from a key log's master secret).
+    case decryptTLS12FromHere(TLS12Decryption)
 }
 
 public protocol TLSEventHandler {
@@ -77,6 +80,8 @@ public struct TLSStreamDecoder {
     private var ciphertext = false
     /// Set when a key log gives this direction's TLS 1.3 secrets.
     private var decryption: TLS13Decryption?
+    /// Set when a key log gives a TLS 1.2 master secret, after this direction's ChangeCipherSpec.
+    private var tls12: TLS12Decryption?
     /// A record (header included) split across `feed` calls.
     private var carried: [UInt8] = []
     /// A handshake message split across records.
@@ -158,13 +163,20 @@ public struct TLSStreamDecoder {
     private mutating func apply(_ directive: TLSDirective) {
         switch directive {
         case .proceed: break
-        case .ciphertextFromHere: ciphertext = true
+        case .ciphertextFromHere:
+            ciphertext = true
+            tls12 = nil
         case .stop:
             phase = .stopped
             carried = []
             handshakeCarry = []
             decryption = nil
+            tls12 = nil
         case let .decryptFromHere(keys): decryption = keys
+        case let .decryptTLS12FromHere(keys):
+            tls12 = keys
+            ciphertext = false
+            handshakeCarry = []
         }
     }
 
@@ -324,6 +336,10 @@ public struct TLSStreamDecoder {
         }
         let type = ContentType(rawValue: record[0])
         let fragment = UnsafeRawBufferPointer(rebasing: record[5...])
+        if tls12 != nil {
+            openTLS12(record, type: type, handler: &handler)
+            return
+        }
         switch type {
         case .handshake:
             if ciphertext {
@@ -376,6 +392,57 @@ public struct TLSStreamDecoder {
             apply(.stop)
         default:
             fail(TLSWireError(.unexpectedMessage, "SSLv2 record of unexpected message type"), &handler)
+        }
+    }
+
+    // MARK: TLS 1.2 protected records
+
+    /// A record after ChangeCipherSpec with a TLS 1.2 master secret: application data passed
+    /// over, the rest opened and read as in the clear (a renegotiation, RFC 5246 7.4.1.1).
+    /// A record that does not open, or one past the limit, ends decryption here.
+    private mutating func openTLS12<H: TLSEventHandler>(
+        _ record: UnsafeRawBufferPointer,
+        type: ContentType,
+        handler: inout H
+    ) {
+        guard var keys = tls12 else { return }
+        let length = record.count - 5
+        guard keys.recordsRead < TLS12Decryption.maximumRecords else {
+            tls12 = nil
+            ciphertext = true
+            handshakeCarry = []
+            emit(.undecryptable, &handler)
+            if phase != .stopped { emit(.encryptedRecord(type, length: length), &handler) }
+            return
+        }
+        keys.recordsRead += 1
+        if type == .applicationData {
+            keys.reader.skip()
+            tls12 = keys
+            emit(.encryptedRecord(type, length: length), &handler)
+            return
+        }
+        guard let plaintext = keys.reader.open(record) else {
+            tls12 = nil
+            ciphertext = true
+            handshakeCarry = []
+            emit(.undecryptable, &handler)
+            if phase != .stopped { emit(.encryptedRecord(type, length: length), &handler) }
+            return
+        }
+        tls12 = keys
+        switch type {
+        case .handshake:
+            plaintext.withUnsafeBytes { processHandshakeFragment($0, handler: &handler) }
+        case .changeCipherSpec:
+            // The renegotiation's: the handler gives the next keys, or none.
+            tls12 = nil
+            ciphertext = true
+            emit(.changeCipherSpec, &handler)
+        case .alert where plaintext.count == 2:
+            emit(.alert(Alert(level: plaintext[0], description: AlertDescription(rawValue: plaintext[1]))), &handler)
+        default:
+            emit(.heartbeat(length: plaintext.count), &handler)
         }
     }
 

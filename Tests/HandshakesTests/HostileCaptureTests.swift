@@ -354,6 +354,12 @@ import Testing
                 let written = (try? Data(contentsOf: output)) ?? Data()
                 if written.filter({ $0 == 0x0a }).count >= 3 { break }
             }
+            // Stopped first, then killed: a stop takes effect between system calls, so the kill
+            // finds the writer between two writes, which is where a line split across writes
+            // would show. (A SIGKILL landing inside one long write to a file cuts it at a page
+            // boundary, in the kernel: no writer can prevent that.)
+            _ = try runProcess("pkill", ["-STOP", "-f", "handshakes --format jsonl -q --jobs 1 \(input.path)"])
+            Thread.sleep(forTimeInterval: 0.05)
             _ = try runProcess("pkill", ["-KILL", "-f", "handshakes --format jsonl -q --jobs 1 \(input.path)"])
             process.waitUntilExit()
             let text = try String(contentsOf: output, encoding: .utf8)

@@ -434,7 +434,8 @@ struct KeyLogCommandTests {
         #expect(records.allSatisfy { $0["decrypted"] as? Bool == false })
         #expect(
             stderr.contains(
-                "key log: it names \(named.count) connections, and no TLS 1.3 connection in the input is one of them"
+                "key log: it names \(named.count) connections, and no connection in the input that it could open "
+                    + "is one of them"
             )
         )
         #expect(!stderr.contains("decrypted with key log secrets"))
@@ -473,5 +474,70 @@ struct KeyLogCommandTests {
             }
             for body in bodies { #expect(!output.contains(body), "\(body) is in the output") }
         }
+    }
+
+    /// TLS 1.2 renegotiations read with the key log's master secrets (CLIENT_RANDOM; RFC 5246
+    /// 7.4.1.1): each connection of tls12-renegotiation.pcap renegotiated once, in full, and
+    /// was issued a ticket in it; the last connection resumes the first renegotiation's
+    /// ticket, so it links to that connection with its age counted from the renegotiation.
+    /// Truth: tshark's decryption of the same capture (the second ClientHello of each
+    /// stream, the tickets), and s_client's Reused.
+    @Test func renegotiationsAndTheSessionsTheyEstablish() throws {
+        let capture = Paths.captures.appendingPathComponent("tls12-renegotiation.pcap").path
+        let keys = Paths.captures.appendingPathComponent("tls12-renegotiation.keys").path
+        let tshark = try runProcess(
+            "tshark",
+            [
+                "-r", capture, "-o", "tls.keylog_file:\(keys)", "-Y",
+                "tls.handshake.type == 1 || tls.handshake.type == 4",
+                "-T", "fields", "-E", "separator=|", "-e", "tcp.stream", "-e", "frame.time_epoch", "-e",
+                "tls.handshake.type", "-e", "tls.handshake.session_ticket", "-e",
+                "tls.handshake.session_ticket_lifetime_hint",
+            ]
+        )
+        // Per stream: ClientHello times, and the tickets with their lifetime hints, in order.
+        var hellos: [Int: [Double]] = [:]
+        var tickets: [Int: [(ticket: String, lifetime: Int)]] = [:]
+        for line in tshark.stdout.split(separator: "\n") {
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            let stream = Int(fields[0])!
+            if fields[2].split(separator: ",").contains("1") { hellos[stream, default: []].append(Double(fields[1])!) }
+            if !fields[3].isEmpty { tickets[stream, default: []].append((fields[3], Int(fields[4])!)) }
+        }
+        func digest(_ hex: String) throws -> String {
+            try runProcess(
+                "python3",
+                ["-c", "import hashlib,sys; print(hashlib.sha256(bytes.fromhex(sys.argv[1])).hexdigest()[:32])", hex]
+            ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let (records, stderr) = try Self.records(["--keylog", keys, capture])
+        #expect(records.count == 4 && stderr.contains("4 of them decrypted with key log secrets"))
+        for (stream, record) in records.enumerated() where stream < 3 {
+            let renegotiations = record["renegotiations"] as? [[String: Any]] ?? []
+            let renegotiationHellos = Array((hellos[stream] ?? []).dropFirst())
+            try #require(renegotiations.count == renegotiationHellos.count && renegotiations.count == 1)
+            let renegotiation = renegotiations[0]
+            #expect(abs((renegotiation["ts"] as? Double ?? 0) - renegotiationHellos[0]) < 0.000_002)
+            #expect(renegotiation["resumed"] as? Bool == false)  // tshark shows its Certificate
+            // The first connection's ticket, then the renegotiation's (RFC 5077 3.3).
+            let issued = try #require(tickets[stream]?.last)
+            #expect(renegotiation["issued_ticket_digest"] as? String == (try digest(issued.ticket)))
+            #expect(renegotiation["ticket_lifetime_hint"] as? Int == issued.lifetime)
+            #expect(record["decrypted"] as? Bool == true)
+        }
+        let verdicts = try clientVerdicts(
+            log: Paths.captures.appendingPathComponent("tls12-renegotiation.client.log")
+        )
+        #expect(verdicts.map(\.reused) == [false, false, false, true])
+        let last = records[3]
+        #expect(last["resumed"] as? Bool == true && last["resumption"] as? String == "ticket")
+        #expect(last["resumes"] as? String == records[0]["uid"] as? String)
+        let renegotiatedAt = try #require(((records[0]["renegotiations"] as? [[String: Any]])?.first)?["ts"] as? Double)
+        let age = try #require(last["session_age"] as? Double)
+        #expect(abs(age - ((last["ts"] as? Double ?? 0) - renegotiatedAt)) < 0.002)
+        // Without the key log: no renegotiation read, and the ticket's issue is not seen.
+        let (plain, _) = try Self.records([capture])
+        #expect(plain.allSatisfy { ($0["renegotiations"] as? [Any])?.isEmpty == true })
+        #expect(plain[3]["resumed"] as? Bool == true && (plain[3]["resumes"] == nil || plain[3]["resumes"] is NSNull))
     }
 }
