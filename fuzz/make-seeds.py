@@ -125,6 +125,9 @@ def main(out):
     for plaintext in PROTECTED_SEEDS:
         write(out / "FuzzKeyLog", b"\x01" + bytes([0, len(plaintext)]) + plaintext)
     write(out / "FuzzKeyLog", b"\x01" + b"".join(bytes([0, len(p)]) + p for p in PROTECTED_SEEDS))
+    # TLS 1.2 after ChangeCipherSpec: Finished, then a renegotiation's HelloRequest.
+    tls12 = [handshake(20, bytes(12)), handshake(0, b"")]
+    write(out / "FuzzKeyLog", b"\x03" + b"".join(bytes([0, len(p)]) + p for p in tls12))
     for parser, text in OPTION_SEEDS:
         write(out / "FuzzOptions", bytes([parser]) + text.encode())
     for golden in sorted((CAPTURES / "golden").glob("*.jsonl")):

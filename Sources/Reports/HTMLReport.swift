@@ -142,6 +142,7 @@ package enum HTMLReport {
                 + s.ticketLifetimeHints.sorted { $0.key < $1.key }.map { "\($0.key) s" }.joined(separator: ", ")
         }
         if let early = earlyDataSummary(s.earlyData) { html += " · early data " + escape(early) }
+        if let renegotiations = renegotiationSummary(s) { html += " · renegotiated " + escape(renegotiations) }
         html += "</p>\n"
         if let v = stickiness {
             html += "<div class=\"stickiness\"><b>Stickiness</b> \(badge(v.verdict.rawValue))"

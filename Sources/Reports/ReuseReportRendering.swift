@@ -161,6 +161,15 @@ package enum ReuseReportFields {
                     Field("largest_allowed", .int(Int64(s.earlyData.largestAllowed))),
                 ])
             ),
+            Field(
+                "renegotiations",
+                .object([
+                    Field("connections", .int(Int64(s.renegotiatingConnections))),
+                    Field("total", .int(Int64(s.renegotiations))),
+                    Field("full", .int(Int64(s.fullRenegotiations))),
+                    Field("abbreviated", .int(Int64(s.abbreviatedRenegotiations))),
+                ])
+            ),
             Field("stickiness", stickiness.map { .object(verdict($0)) } ?? .null),
             Field(
                 "over_time",
@@ -448,6 +457,7 @@ package struct ReuseReportText {
             )
         }
         if let early = earlyDataSummary(s.earlyData) { out.append("  early data    " + early) }
+        if let renegotiations = renegotiationSummary(s) { out.append("  renegotiated  " + renegotiations) }
         if let v = stickiness {
             var line = "  stickiness    \(style.stickiness(v.verdict.rawValue))"
             if let share = v.offersElsewhere {
@@ -587,4 +597,17 @@ func earlyDataSummary(_ e: EarlyDataCount) -> String? {
         }
     }
     return parts.joined(separator: "; ")
+}
+
+/// TLS 1.2 renegotiations a key log opened at a service, in words; nil when none was read.
+func renegotiationSummary(_ s: ServiceReuse) -> String? {
+    guard s.renegotiations > 0 else { return nil }
+    let connections = s.renegotiatingConnections == 1 ? "connection" : "connections"
+    var kinds: [String] = []
+    if s.fullRenegotiations > 0 { kinds.append("\(s.fullRenegotiations) full") }
+    if s.abbreviatedRenegotiations > 0 { kinds.append("\(s.abbreviatedRenegotiations) abbreviated") }
+    let unfinished = s.renegotiations - s.fullRenegotiations - s.abbreviatedRenegotiations
+    if unfinished > 0 { kinds.append("\(unfinished) not seen to the end") }
+    return "\(s.renegotiations) in \(s.renegotiatingConnections) \(connections) (" + kinds.joined(separator: ", ")
+        + "; read with the key log's master secrets)"
 }

@@ -179,6 +179,12 @@ package struct ServiceReuse: Sendable {
     package var ticketLifetimeHints: [UInt32: Int] = [:]
     /// TLS 1.3 early data (0-RTT, RFC 8446 4.2.10), offered and answered.
     package var earlyData = EarlyDataCount()
+    /// TLS 1.2 renegotiations read with a key log (RFC 5246 7.4.1.1): connections that
+    /// renegotiated, and the renegotiations, full and abbreviated.
+    package var renegotiatingConnections = 0
+    package var renegotiations = 0
+    package var fullRenegotiations = 0
+    package var abbreviatedRenegotiations = 0
     /// Connections per negotiated version (raw ProtocolVersion values).
     package var versionCounts: [UInt16: Int] = [:]
     /// Connections per version name ("TLSv1.2").
@@ -533,6 +539,14 @@ package struct ReuseAnalysis {
         case .none: service.undecided += 1
         }
         service.earlyData.add(record)
+        if !record.renegotiations.isEmpty {
+            service.renegotiatingConnections += 1
+            for renegotiation in record.renegotiations {
+                service.renegotiations += 1
+                if renegotiation.resumed == false { service.fullRenegotiations += 1 }
+                if renegotiation.resumed == true { service.abbreviatedRenegotiations += 1 }
+            }
+        }
         // TLS 1.2 lifetime hints, and TLS 1.3 ticket lifetimes read with a key log.
         for hint in [record.ticketLifetimeHint].compactMap({ $0 }) + record.issuedTickets.map(\.lifetime) {
             if service.ticketLifetimeHints[hint] != nil {

@@ -535,6 +535,25 @@ struct KeyLogCommandTests {
         let renegotiatedAt = try #require(((records[0]["renegotiations"] as? [[String: Any]])?.first)?["ts"] as? Double)
         let age = try #require(last["session_age"] as? Double)
         #expect(abs(age - ((last["ts"] as? Double ?? 0) - renegotiatedAt)) < 0.002)
+        // The service's tally in the report, as s_client printed RENEGOTIATING.
+        let log = try String(
+            contentsOf: Paths.captures.appendingPathComponent("tls12-renegotiation.client.log"),
+            encoding: .utf8
+        )
+        let renegotiated = log.components(separatedBy: "RENEGOTIATING").count - 1
+        func tally(_ arguments: [String]) throws -> [String: Int] {
+            let result = try tlsreuse(["report", "--format", "json"] + arguments)
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let service = try #require((json?["services"] as? [[String: Any]])?.first)
+            return try #require(service["renegotiations"] as? [String: Int])
+        }
+        #expect(
+            try tally(["--keylog", keys, capture])
+                == ["connections": renegotiated, "total": renegotiated, "full": renegotiated, "abbreviated": 0]
+        )
+        #expect(try tally([capture])["total"] == 0)
+        let text = try tlsreuse(["report", "--keylog", keys, capture]).stdout
+        #expect(text.contains("renegotiated  \(renegotiated) in \(renegotiated) connections (\(renegotiated) full;"))
         // Without the key log: no renegotiation read, and the ticket's issue is not seen.
         let (plain, _) = try Self.records([capture])
         #expect(plain.allSatisfy { ($0["renegotiations"] as? [Any])?.isEmpty == true })

@@ -5,6 +5,69 @@ import TLSWire
 /// A fixed secret for the protected records this target writes (any 32 bytes will do).
 let secret = [UInt8](repeating: 0x5a, count: 32)
 
+/// A fixed TLS 1.2 master secret and hello randoms for the TLS 1.2 records this writes.
+let masterSecret = [UInt8](repeating: 0x33, count: 48)
+let clientRandom = [UInt8](repeating: 2, count: 32)
+let serverRandom = [UInt8](repeating: 1, count: 32)
+
+/// TLS 1.2: asks for decryption at each ChangeCipherSpec (the first in the clear, a
+/// renegotiation's inside), as the Handshakes stage does with a master secret.
+struct TLS12Sink: TLSEventHandler {
+    var events = 0
+    mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
+        events += 1
+        if case .changeCipherSpec = event,
+            let reader = TLS12RecordReader(
+                suite: CipherSuite(rawValue: 0xc02f),
+                masterSecret: masterSecret,
+                clientRandom: clientRandom,
+                serverRandom: serverRandom,
+                fromClient: false
+            )
+        {
+            return .decryptTLS12FromHere(TLS12Decryption(reader))
+        }
+        return .proceed
+    }
+}
+
+/// `plaintext` as TLS 1.2 record `sequence` of content type `type`, sealed with the server's
+/// AES-128-GCM keys from the fixed master secret (RFC 5246 6.2.3.3, 6.3; RFC 5288 3).
+func sealedTLS12(_ plaintext: some Collection<UInt8>, type: UInt8, sequence: UInt64) -> [UInt8] {
+    let block = TLS12AEADSuite.aes128GCM.prf(
+        secret: masterSecret,
+        label: "key expansion",
+        seed: serverRandom + clientRandom,
+        length: 40
+    )
+    let key = SymmetricKey(data: block[16..<32])
+    var explicit = [UInt8](repeating: 0, count: 8)
+    for index in 0..<8 { explicit[index] = UInt8(truncatingIfNeeded: sequence >> (56 - 8 * UInt64(index))) }
+    let nonce = Array(block[36..<40]) + explicit
+    let length = plaintext.count
+    let additional = explicit + [type, 0x03, 0x03, UInt8(length >> 8), UInt8(length & 0xff)]
+    guard
+        let box = try? AES.GCM.seal(
+            Array(plaintext),
+            using: key,
+            nonce: AES.GCM.Nonce(data: nonce),
+            authenticating: additional
+        )
+    else { return [] }
+    let recordLength = 8 + length + 16
+    return [type, 0x03, 0x03, UInt8(recordLength >> 8), UInt8(recordLength & 0xff)] + explicit
+        + Array(box.ciphertext) + Array(box.tag)
+}
+
+/// A TLS 1.2 ServerHello choosing TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, then the server's
+/// ChangeCipherSpec, both in the clear.
+let tls12Start: [UInt8] = {
+    let body: [UInt8] = [0x03, 0x03] + serverRandom + [0x00, 0xc0, 0x2f, 0x00]
+    let message = [0x02, 0x00, UInt8(body.count >> 8), UInt8(body.count & 0xff)] + body
+    return [0x16, 0x03, 0x03, UInt8(message.count >> 8), UInt8(message.count & 0xff)] + message
+        + [0x14, 0x03, 0x03, 0x00, 0x01, 0x01]
+}()
+
 /// Asks for decryption at the ServerHello, as the Handshakes stage does with a key log.
 struct Sink: TLSEventHandler {
     var events = 0
@@ -50,8 +113,10 @@ func sealed(_ plaintext: some Collection<UInt8>, type: UInt8, sequence: UInt64) 
 /// Key log text (`--keylog`, Decryption Secrets Blocks, `live`'s growing files), and the
 /// plaintext of a server's protected TLS 1.3 records (EncryptedExtensions, Certificate,
 /// NewSessionTicket, KeyUpdate...), which a key log opens whoever wrote them.
-/// Input: one byte choosing which (even: key log text; odd: records); each record is led by
-/// two bytes: its inner content type (of eight: mostly handshake) and its length.
+/// And TLS 1.2's records after ChangeCipherSpec, opened with a master secret (renegotiations).
+/// Input: one byte choosing which (even: key log text; 1 mod 4: TLS 1.3 records; 3 mod 4:
+/// TLS 1.2 records); each record is led by two bytes: its content type (of eight: mostly
+/// handshake) and its length.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
@@ -67,7 +132,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         for random in keyLog.connections.keys { _ = keyLog.secrets(for: random) }
         return 0
     }
-    var stream = serverHello
+    let tls12 = data[0] & 3 == 3
+    var stream = tls12 ? tls12Start : serverHello
     var position = 0
     var sequence: UInt64 = 0
     let types: [UInt8] = [22, 22, 22, 21, 23, 0, 20, 24]
@@ -75,17 +141,29 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         let type = types[Int(input[position] & 7)]
         let end = min(input.count, position + 2 + Int(input[position + 1]))
         position += 2
+        if tls12 {
+            stream += sealedTLS12(input[position..<end], type: type == 0 ? 22 : type, sequence: sequence)
+            // After a renegotiation's ChangeCipherSpec the sink gives fresh keys: numbering restarts.
+            sequence = type == 20 ? 0 : sequence + 1
+            position = end
+            continue
+        }
         stream += sealed(input[position..<end], type: type, sequence: sequence)
         sequence += 1
         position = end
     }
     var decoder = TLSStreamDecoder(streamTag: 1)
-    var sink = Sink()
     stream.withUnsafeBytes { bytes in
+        var sink = Sink()
+        var tls12Sink = TLS12Sink()
         var at = 0
         while at < bytes.count {
             let end = min(bytes.count, at + 61)
-            decoder.feed(UnsafeRawBufferPointer(rebasing: bytes[at..<end]), handler: &sink)
+            if tls12 {
+                decoder.feed(UnsafeRawBufferPointer(rebasing: bytes[at..<end]), handler: &tls12Sink)
+            } else {
+                decoder.feed(UnsafeRawBufferPointer(rebasing: bytes[at..<end]), handler: &sink)
+            }
             at = end
         }
     }
