@@ -70,6 +70,8 @@ struct HandshakeMachine: TLSEventHandler {
     private var tls12Ended = (false, false)
     /// When the first direction began to be read so.
     private var tls12SinceNanos: Int64 = 0
+    /// Some direction is being read so (`readingTLS12`, kept as a stored flag).
+    private var tls12Active = false
     /// The renegotiation whose handshake is being read, and those read.
     private var renegotiation: RenegotiationInProgress?
     private var renegotiations: [Renegotiation] = []
@@ -138,6 +140,21 @@ struct HandshakeMachine: TLSEventHandler {
         if renegotiations.count < Self.maximumRenegotiationsKept { renegotiations.append(current.finished) }
     }
 
+    /// An event from `stream`'s protected TLS 1.2 records; what is not a renegotiation's goes
+    /// the usual way.
+    private mutating func tls12Event(_ event: borrowing TLSEvent, stream: Int, fromClient: Bool) -> TLSDirective? {
+        switch copy event {
+        case .clientHello, .serverHello, .certificate, .handshake, .newSessionTicket:
+            return renegotiationEvent(copy event, fromClient: fromClient)
+        case .changeCipherSpec:
+            return renegotiationChangeCipherSpec(fromClient: fromClient, stream: stream)
+        case .undecryptable:
+            return tls12ReadingEnded(stream)
+        default:
+            return nil
+        }
+    }
+
     /// A handshake event from `stream`'s protected TLS 1.2 records: part of a renegotiation.
     private mutating func renegotiationEvent(_ event: consuming TLSEvent, fromClient: Bool) -> TLSDirective {
         // Opened with the master secret (a direction's Finished comes first).
@@ -197,6 +214,7 @@ struct HandshakeMachine: TLSEventHandler {
     /// `stream` is no longer read with a master secret; once neither is, the record is decided.
     private mutating func tls12ReadingEnded(_ stream: Int) -> TLSDirective {
         if stream == 0 { tls12Ended.0 = true } else { tls12Ended.1 = true }
+        tls12Active = readingTLS12
         if !readingTLS12, clientChangeCipherSpec && serverChangeCipherSpec { decided = !fatalAlert }
         return .stop
     }
@@ -223,22 +241,17 @@ struct HandshakeMachine: TLSEventHandler {
 
     mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
         let fromClient = clientStream == stream
-        if readingTLS12, now &- tls12SinceNanos > TLS12Decryption.maximumReadNanos {
-            // Renegotiations come early or not at all: the connection is not held longer.
-            tls12Ended = (true, true)
-            if clientChangeCipherSpec && serverChangeCipherSpec { decided = !fatalAlert }
-            return .stop
-        }
-        if readsTLS12(stream) {
-            switch event {
-            case .clientHello, .serverHello, .certificate, .handshake, .newSessionTicket:
-                return renegotiationEvent(event, fromClient: fromClient)
-            case .changeCipherSpec:
-                return renegotiationChangeCipherSpec(fromClient: fromClient, stream: stream)
-            case .undecryptable:
-                return tls12ReadingEnded(stream)
-            default:
-                break
+        // A stored flag, so connections without a master secret pay one test per event.
+        if tls12Active {
+            if now &- tls12SinceNanos > TLS12Decryption.maximumReadNanos {
+                // Renegotiations come early or not at all: the connection is not held longer.
+                tls12Ended = (true, true)
+                tls12Active = false
+                if clientChangeCipherSpec && serverChangeCipherSpec { decided = !fatalAlert }
+                return .stop
+            }
+            if readsTLS12(stream), let directive = tls12Event(event, stream: stream, fromClient: fromClient) {
+                return directive
             }
         }
         switch consume event {
@@ -328,7 +341,7 @@ struct HandshakeMachine: TLSEventHandler {
             guard let serverHello, !isTLS13 else { return .proceed }
             // With the key log's master secret the records after it open: a renegotiation
             // may follow (RFC 5246 7.4.1.1).
-            if let clientHello,
+            if let store = keyLogStore, !store.keyLog.isEmpty, let clientHello,
                 let keys = tls12Keys(
                     clientRandom: Array(clientHello.random),
                     serverRandom: serverHello.random,
@@ -336,12 +349,13 @@ struct HandshakeMachine: TLSEventHandler {
                     fromClient: fromClient
                 )
             {
-                if !readingTLS12 { tls12SinceNanos = now }
+                if !tls12Active { tls12SinceNanos = now }
                 if stream == 0 { tls12Reading.0 = true } else { tls12Reading.1 = true }
+                tls12Active = true
                 return .decryptTLS12FromHere(keys)
             }
             if stream == 0 { tls12Ended.0 = true } else { tls12Ended.1 = true }
-            if clientChangeCipherSpec && serverChangeCipherSpec && !readingTLS12 { decided = !fatalAlert }
+            if clientChangeCipherSpec && serverChangeCipherSpec && !tls12Active { decided = !fatalAlert }
             // Everything after ChangeCipherSpec is ciphertext (RFC 5246 7.1): nothing more to read here.
             return .stop
         case let .alert(alert):
@@ -363,7 +377,7 @@ struct HandshakeMachine: TLSEventHandler {
                 serverEncrypted = true
                 serverProtectedRecords += 1
             }
-            if clientEncrypted && serverEncrypted && !awaitingTickets && !readingTLS12 { decided = true }
+            if clientEncrypted && serverEncrypted && !awaitingTickets && !tls12Active { decided = true }
             guard isTLS13 else { return .proceed }
             // Nothing more is readable, except the server's records when a key log opens them.
             return !fromClient && awaitingTickets ? .proceed : .stop
