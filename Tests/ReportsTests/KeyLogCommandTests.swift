@@ -322,15 +322,7 @@ struct KeyLogCommandTests {
         // Offers that went elsewhere, by haproxy's log and the client's command lines.
         let verdicts = try clientVerdicts(log: Paths.captures.appendingPathComponent("lb-tls13-keylog.client.log"))
         try #require(verdicts.count == servers.count)
-        var offers = 0
-        var elsewhere = 0
-        for (index, verdict) in verdicts.enumerated() {
-            guard let file = verdict.argument("-sess_in"),
-                let saver = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file })
-            else { continue }
-            offers += 1
-            if servers[index].server != servers[saver].server { elsewhere += 1 }
-        }
+        let (offers, elsewhere) = offersElsewhere(verdicts: verdicts, servers: servers.map(\.server))
         #expect(offers == 9 && elsewhere > 0 && elsewhere < offers)
 
         func stickiness(_ arguments: [String]) throws -> [String: Any] {

@@ -54,15 +54,7 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
             \.server
         )
         try #require(servers.count == verdicts.count)
-        var offers = 0
-        var elsewhere = 0
-        for (index, verdict) in verdicts.enumerated() {
-            guard let file = verdict.argument("-sess_in"),
-                let saver = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file })
-            else { continue }
-            offers += 1
-            if servers[index] != servers[saver] { elsewhere += 1 }
-        }
+        let (offers, elsewhere) = offersElsewhere(verdicts: verdicts, servers: servers)
         let verdict = try #require(stickiness[front])
         #expect(
             verdict.offersElsewhere == Double(elsewhere) / Double(offers),

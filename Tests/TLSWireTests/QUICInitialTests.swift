@@ -44,16 +44,7 @@ import Testing
     /// ChaCha20 header protection (5.4.4), and the packet number recovered next to the
     /// largest one before it (RFC 9000 A.3).
     @Test func rfc9001ChaCha20ShortHeaderPacket() throws {
-        func bytes(_ text: String) -> [UInt8] {
-            var out: [UInt8] = []
-            var index = text.startIndex
-            while index < text.endIndex {
-                let next = text.index(index, offsetBy: 2)
-                out.append(UInt8(text[index..<next], radix: 16)!)
-                index = next
-            }
-            return out
-        }
+        func bytes(_ text: String) -> [UInt8] { TLSWireTests.hex(Substring(text)) }
         let secret = bytes("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b")
         let keys = try #require(QUICPacketKeys(version: .v1, suite: CipherSuite(rawValue: 0x1303), secret: secret))
         #expect(

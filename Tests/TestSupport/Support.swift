@@ -98,6 +98,22 @@ package func frontRecordsOfRecordedCaptures() throws -> [HandshakeRecord] {
     try Paths.recordedCaptures.flatMap { try frontRecords($0) }
 }
 
+/// By haproxy's log (`servers`, in connection order) and how the clients were run
+/// (`verdicts`): the offers made (each `-sess_in` connection whose `-sess_out` saver came
+/// before it) and those that landed on another server than the one that issued the session.
+package func offersElsewhere(verdicts: [ClientVerdict], servers: [String]) -> (offers: Int, elsewhere: Int) {
+    var offers = 0
+    var elsewhere = 0
+    for (index, verdict) in verdicts.enumerated() where index < servers.count {
+        guard let file = verdict.argument("-sess_in"),
+            let saver = verdicts[..<index].lastIndex(where: { $0.argument("-sess_out") == file })
+        else { continue }
+        offers += 1
+        if servers[index] != servers[saver] { elsewhere += 1 }
+    }
+    return (offers, elsewhere)
+}
+
 /// haproxy's tcplog: which server ("s1", "s2") took each client port, in order.
 package func haproxyServers(log url: URL) throws -> [(clientPort: Int, server: String)] {
     try String(contentsOf: url, encoding: .utf8).split(separator: "\n").compactMap { line in
