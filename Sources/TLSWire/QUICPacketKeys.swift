@@ -69,14 +69,14 @@ public struct QUICPacketKeys: Sendable {
             guard let box = try? AES.GCM.SealedBox(combined: combined) else { return nil }
             opened = try? AES.GCM.open(box, using: key, authenticating: header)
         case .chacha20Poly1305:
-            var nonce = iv
-            for i in 0..<8 { nonce[ivLength - 1 - i] ^= UInt8(truncatingIfNeeded: packetNumber >> (8 * i)) }
-            let ciphertext = UnsafeRawBufferPointer(rebasing: sealed[..<tagStart])
-            let tag = UnsafeRawBufferPointer(rebasing: sealed[tagStart...])
-            guard let chachaNonce = try? ChaChaPoly.Nonce(data: nonce),
-                let box = try? ChaChaPoly.SealedBox(nonce: chachaNonce, ciphertext: ciphertext, tag: tag)
-            else { return nil }
-            opened = try? ChaChaPoly.open(box, using: key, authenticating: header)
+            opened = openAEAD(
+                chaCha: true,
+                key: key,
+                nonce: perRecordNonce(iv, UInt64(bitPattern: packetNumber)),
+                ciphertext: UnsafeRawBufferPointer(rebasing: sealed[..<tagStart]),
+                tag: UnsafeRawBufferPointer(rebasing: sealed[tagStart...]),
+                authenticating: header
+            )
         }
         return opened.map { Array($0) }
     }

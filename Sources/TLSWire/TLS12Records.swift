@@ -118,26 +118,16 @@ public struct TLS12RecordReader: Sendable {
         let body = 5 + explicitLength
         let ciphertext = UnsafeRawBufferPointer(rebasing: record[body..<(body + plaintextLength)])
         let tag = UnsafeRawBufferPointer(rebasing: record[(body + plaintextLength)...])
-        let opened: Data?
-        switch suite {
-        case .aes128GCM, .aes256GCM:
-            // nonce = salt (client_write_IV or server_write_IV) + explicit nonce (RFC 5288 3).
-            let nonce = fixedIV + Array(record[5..<13])
-            opened = try? AES.GCM.open(
-                AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag),
-                using: key,
-                authenticating: additional
-            )
-        case .chacha20Poly1305:
-            // nonce = IV XOR the sequence number, left-padded to 12 bytes (RFC 7905 2).
-            var nonce = fixedIV
-            for index in 0..<8 { nonce[11 - index] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(index))) }
-            opened = try? ChaChaPoly.open(
-                ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonce), ciphertext: ciphertext, tag: tag),
-                using: key,
-                authenticating: additional
-            )
-        }
+        // GCM: nonce = salt (client_write_IV or server_write_IV) + explicit nonce (RFC 5288 3);
+        // ChaCha20: the IV XOR the sequence number (RFC 7905 2).
+        let opened = openAEAD(
+            chaCha: suite == .chacha20Poly1305,
+            key: key,
+            nonce: suite == .chacha20Poly1305 ? perRecordNonce(fixedIV, sequence) : fixedIV + Array(record[5..<13]),
+            ciphertext: ciphertext,
+            tag: tag,
+            authenticating: additional
+        )
         guard let opened else { return nil }
         sequence += 1
         return Array(opened)

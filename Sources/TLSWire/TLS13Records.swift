@@ -93,28 +93,17 @@ public struct TLS13RecordReader: Sendable {
     /// nil when it does not authenticate (then the sequence number is left as it was).
     public mutating func open(_ record: UnsafeRawBufferPointer) -> (type: ContentType, content: [UInt8])? {
         guard record.count >= 5 + TLS13CipherSuite.tagLength + 1 else { return nil }
-        var nonce = iv
-        for index in 0..<8 {
-            nonce[TLS13CipherSuite.ivLength - 1 - index] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(index)))
-        }
         let header = UnsafeRawBufferPointer(rebasing: record[0..<5])
         let ciphertext = UnsafeRawBufferPointer(rebasing: record[5..<(record.count - TLS13CipherSuite.tagLength)])
         let tag = UnsafeRawBufferPointer(rebasing: record[(record.count - TLS13CipherSuite.tagLength)...])
-        let opened: Data?
-        switch suite {
-        case .aes128GCM, .aes256GCM:
-            opened = try? AES.GCM.open(
-                AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag),
-                using: key,
-                authenticating: header
-            )
-        case .chacha20Poly1305:
-            opened = try? ChaChaPoly.open(
-                ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonce), ciphertext: ciphertext, tag: tag),
-                using: key,
-                authenticating: header
-            )
-        }
+        let opened = openAEAD(
+            chaCha: suite == .chacha20Poly1305,
+            key: key,
+            nonce: perRecordNonce(iv, sequence),
+            ciphertext: ciphertext,
+            tag: tag,
+            authenticating: header
+        )
         guard let opened else { return nil }
         sequence += 1
         // TLSInnerPlaintext: content, ContentType type, uint8 zeros[length_of_padding] (RFC 8446 5.4).

@@ -408,12 +408,7 @@ public struct TLSStreamDecoder {
         guard var keys = tls12 else { return }
         let length = record.count - 5
         guard keys.recordsRead < TLS12Decryption.maximumRecords else {
-            tls12 = nil
-            ciphertext = true
-            handshakeCarry = []
-            emit(.undecryptable, &handler)
-            if phase != .stopped { emit(.encryptedRecord(type, length: length), &handler) }
-            return
+            return endTLS12(type, length: length, handler: &handler)
         }
         keys.recordsRead += 1
         if type == .applicationData {
@@ -423,12 +418,7 @@ public struct TLSStreamDecoder {
             return
         }
         guard let plaintext = keys.reader.open(record) else {
-            tls12 = nil
-            ciphertext = true
-            handshakeCarry = []
-            emit(.undecryptable, &handler)
-            if phase != .stopped { emit(.encryptedRecord(type, length: length), &handler) }
-            return
+            return endTLS12(type, length: length, handler: &handler)
         }
         tls12 = keys
         switch type {
@@ -444,6 +434,15 @@ public struct TLSStreamDecoder {
         default:
             emit(.heartbeat(length: plaintext.count), &handler)
         }
+    }
+
+    /// Decryption ends in this direction: the record is ciphertext, as are those after it.
+    private mutating func endTLS12<H: TLSEventHandler>(_ type: ContentType, length: Int, handler: inout H) {
+        tls12 = nil
+        ciphertext = true
+        handshakeCarry = []
+        emit(.undecryptable, &handler)
+        if phase != .stopped { emit(.encryptedRecord(type, length: length), &handler) }
     }
 
     // MARK: TLS 1.3 protected records

@@ -16,6 +16,13 @@ struct KeyLogCommandTests {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// The first service of `report --format json` with `arguments`.
+    static func firstService(_ arguments: [String]) throws -> [String: Any] {
+        let result = try tlsreuse(["report", "--format", "json"] + arguments)
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        return try #require((json?["services"] as? [[String: Any]])?.first)
+    }
+
     static func records(_ arguments: [String]) throws -> (records: [[String: Any]], stderr: String) {
         let result = try tlsreuse(["handshakes", "--format", "jsonl"] + arguments)
         #expect(result.status == 0, "\(result.stderr)")
@@ -253,9 +260,7 @@ struct KeyLogCommandTests {
             #expect((record["cert_chain_fps"] as? [String])?.first ?? "" == expected.certificate, "stream \(stream)")
             announced += tickets.count
         }
-        let report = try tlsreuse(["report", "--format", "json", "--keylog", recorded.keys, recorded.capture])
-        let json = try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any]
-        let service = try #require((json?["services"] as? [[String: Any]])?.first)
+        let service = try Self.firstService(["--keylog", recorded.keys, recorded.capture])
         let hints = service["ticket_lifetime_hints"] as? [[String: Any]] ?? []
         #expect(hints.count == 1 && hints.first?["seconds"] as? Int == recorded.configuredLifetime)
         #expect(hints.first?["count"] as? Int == announced && announced >= records.count)
@@ -275,10 +280,7 @@ struct KeyLogCommandTests {
         let allowances = truth.flatMap(\.maxEarlyData)
         #expect(acceptedByClient == 1 && truth.filter(\.earlyDataAccepted).count == acceptedByClient)
         func earlyData(_ arguments: [String]) throws -> [String: Int] {
-            let result = try tlsreuse(["report", "--format", "json"] + arguments)
-            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-            let service = try #require((json?["services"] as? [[String: Any]])?.first)
-            return try #require(service["early_data"] as? [String: Int])
+            try #require(try Self.firstService(arguments)["early_data"] as? [String: Int])
         }
         let keyed = try earlyData(["--keylog", recorded.keys, recorded.capture])
         #expect(keyed["offered"] == acceptedByClient && keyed["accepted"] == acceptedByClient)
@@ -326,10 +328,7 @@ struct KeyLogCommandTests {
         #expect(offers == 9 && elsewhere > 0 && elsewhere < offers)
 
         func stickiness(_ arguments: [String]) throws -> [String: Any] {
-            let result = try tlsreuse(["report", "--format", "json"] + arguments)
-            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-            let service = try #require((json?["services"] as? [[String: Any]])?.first)
-            return try #require(service["stickiness"] as? [String: Any])
+            try #require(try Self.firstService(arguments)["stickiness"] as? [String: Any])
         }
         let keyed = try stickiness(["--keylog", recorded.keys, recorded.capture])
         #expect(keyed["verdict"] as? String == "not-sticky")
@@ -534,10 +533,7 @@ struct KeyLogCommandTests {
         )
         let renegotiated = log.components(separatedBy: "RENEGOTIATING").count - 1
         func tally(_ arguments: [String]) throws -> [String: Int] {
-            let result = try tlsreuse(["report", "--format", "json"] + arguments)
-            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-            let service = try #require((json?["services"] as? [[String: Any]])?.first)
-            return try #require(service["renegotiations"] as? [String: Int])
+            try #require(try Self.firstService(arguments)["renegotiations"] as? [String: Int])
         }
         #expect(
             try tally(["--keylog", keys, capture])

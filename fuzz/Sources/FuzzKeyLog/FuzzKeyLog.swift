@@ -10,27 +10,6 @@ let masterSecret = [UInt8](repeating: 0x33, count: 48)
 let clientRandom = [UInt8](repeating: 2, count: 32)
 let serverRandom = [UInt8](repeating: 1, count: 32)
 
-/// TLS 1.2: asks for decryption at each ChangeCipherSpec (the first in the clear, a
-/// renegotiation's inside), as the Handshakes stage does with a master secret.
-struct TLS12Sink: TLSEventHandler {
-    var events = 0
-    mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
-        events += 1
-        if case .changeCipherSpec = event,
-            let reader = TLS12RecordReader(
-                suite: CipherSuite(rawValue: 0xc02f),
-                masterSecret: masterSecret,
-                clientRandom: clientRandom,
-                serverRandom: serverRandom,
-                fromClient: false
-            )
-        {
-            return .decryptTLS12FromHere(TLS12Decryption(reader))
-        }
-        return .proceed
-    }
-}
-
 /// `plaintext` as TLS 1.2 record `sequence` of content type `type`, sealed with the server's
 /// AES-128-GCM keys from the fixed master secret (RFC 5246 6.2.3.3, 6.3; RFC 5288 3).
 func sealedTLS12(_ plaintext: some Collection<UInt8>, type: UInt8, sequence: UInt64) -> [UInt8] {
@@ -68,21 +47,32 @@ let tls12Start: [UInt8] = {
         + [0x14, 0x03, 0x03, 0x00, 0x01, 0x01]
 }()
 
-/// Asks for decryption at the ServerHello, as the Handshakes stage does with a key log.
+/// Asks for decryption as the Handshakes stage does with a key log: TLS 1.3 at the
+/// ServerHello; TLS 1.2 at each ChangeCipherSpec (the first in the clear, a renegotiation's
+/// inside), with the master secret.
 struct Sink: TLSEventHandler {
+    let tls12: Bool
     var events = 0
     mutating func handle(_ event: consuming TLSEvent, stream: Int) -> TLSDirective {
         events += 1
-        if case .serverHello = event,
-            let decryption = TLS13Decryption(
+        switch event {
+        case .serverHello where !tls12:
+            return TLS13Decryption(
                 suite: CipherSuite(rawValue: 0x1301),
                 handshakeSecret: secret,
                 applicationSecret: secret
-            )
-        {
-            return .decryptFromHere(decryption)
+            ).map { .decryptFromHere($0) } ?? .proceed
+        case .changeCipherSpec where tls12:
+            return TLS12RecordReader(
+                suite: CipherSuite(rawValue: 0xc02f),
+                masterSecret: masterSecret,
+                clientRandom: clientRandom,
+                serverRandom: serverRandom,
+                fromClient: false
+            ).map { .decryptTLS12FromHere(TLS12Decryption($0)) } ?? .proceed
+        default:
+            return .proceed
         }
-        return .proceed
     }
 }
 
@@ -154,16 +144,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     }
     var decoder = TLSStreamDecoder(streamTag: 1)
     stream.withUnsafeBytes { bytes in
-        var sink = Sink()
-        var tls12Sink = TLS12Sink()
+        var sink = Sink(tls12: tls12)
         var at = 0
         while at < bytes.count {
             let end = min(bytes.count, at + 61)
-            if tls12 {
-                decoder.feed(UnsafeRawBufferPointer(rebasing: bytes[at..<end]), handler: &tls12Sink)
-            } else {
-                decoder.feed(UnsafeRawBufferPointer(rebasing: bytes[at..<end]), handler: &sink)
-            }
+            decoder.feed(UnsafeRawBufferPointer(rebasing: bytes[at..<end]), handler: &sink)
             at = end
         }
     }
