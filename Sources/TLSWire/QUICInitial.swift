@@ -40,17 +40,22 @@ public struct QUICInitialKeys: Sendable {
 
     /// Derives the client's or the server's keys from the client's Destination Connection ID.
     public init?(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) {
+        // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
+        guard let secret = Self.secret(version: version, destinationConnectionID: destinationConnectionID, server: server),
+            let keys = QUICPacketKeys(version: version, suite: CipherSuite(rawValue: 0x1301), secret: secret)
+        else { return nil }
+        packetKeys = keys
+    }
+
+    /// client_initial_secret or server_initial_secret (RFC 9001 5.2).
+    static func secret(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) -> [UInt8]? {
         guard let salt = version.initialSalt else { return nil }
         let initial = HKDF<SHA256>.extract(inputKeyMaterial: SymmetricKey(data: destinationConnectionID), salt: salt)
-        let secret = QUICInitialKeys.expandLabel(
+        return QUICInitialKeys.expandLabel(
             SymmetricKey(data: initial.withUnsafeBytes { Array($0) }),
             server ? "server in" : "client in",
             length: 32
         )
-        // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
-        guard let keys = QUICPacketKeys(version: version, suite: CipherSuite(rawValue: 0x1301), secret: secret)
-        else { return nil }
-        packetKeys = keys
     }
 
     /// HKDF-Expand-Label with an empty context (RFC 8446 7.1).

@@ -62,7 +62,7 @@ public enum TLS12AEADSuite: Sendable, Equatable {
 /// (ChaCha20), and the additional data from the sequence number and the record header.
 public struct TLS12RecordReader: Sendable {
     public let suite: TLS12AEADSuite
-    private let key: SymmetricKey
+    private let key: AEADKey
     private let fixedIV: [UInt8]
     /// Records opened (RFC 5246 6.1: the sequence number starts at 0 after ChangeCipherSpec).
     public private(set) var sequence: UInt64 = 0
@@ -93,7 +93,13 @@ public struct TLS12RecordReader: Sendable {
         )
         let keyStart = fromClient ? 0 : keyLength
         let ivStart = 2 * keyLength + (fromClient ? 0 : ivLength)
-        key = SymmetricKey(data: block[keyStart..<(keyStart + keyLength)])
+        guard
+            let key = AEADKey(
+                suite == .chacha20Poly1305 ? .chaCha20Poly1305 : .aesGCM,
+                key: Array(block[keyStart..<(keyStart + keyLength)])
+            )
+        else { return nil }
+        self.key = key
         fixedIV = Array(block[ivStart..<(ivStart + ivLength)])
     }
 
@@ -116,21 +122,16 @@ public struct TLS12RecordReader: Sendable {
         additional[11] = UInt8(plaintextLength >> 8)
         additional[12] = UInt8(plaintextLength & 0xff)
         let body = 5 + explicitLength
-        let ciphertext = UnsafeRawBufferPointer(rebasing: record[body..<(body + plaintextLength)])
-        let tag = UnsafeRawBufferPointer(rebasing: record[(body + plaintextLength)...])
         // GCM: nonce = salt (client_write_IV or server_write_IV) + explicit nonce (RFC 5288 3);
         // ChaCha20: the IV XOR the sequence number (RFC 7905 2).
-        let opened = openAEAD(
-            chaCha: suite == .chacha20Poly1305,
-            key: key,
+        let opened = key.open(
             nonce: suite == .chacha20Poly1305 ? perRecordNonce(fixedIV, sequence) : fixedIV + Array(record[5..<13]),
-            ciphertext: ciphertext,
-            tag: tag,
-            authenticating: additional
+            sealed: UnsafeRawBufferPointer(rebasing: record[body...]),
+            additionalData: additional
         )
         guard let opened else { return nil }
         sequence += 1
-        return Array(opened)
+        return opened
     }
 }
 

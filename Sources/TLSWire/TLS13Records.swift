@@ -19,6 +19,7 @@ public enum TLS13CipherSuite: Sendable, Equatable {
     }
 
     var keyLength: Int { self == .aes128GCM ? 16 : 32 }
+    var algorithm: AEADKey.Algorithm { self == .chacha20Poly1305 ? .chaCha20Poly1305 : .aesGCM }
     /// The transcript hash's output length: also the traffic secrets' length.
     public var hashLength: Int { self == .aes256GCM ? 48 : 32 }
     /// AEAD tag length (RFC 5116, RFC 8439): 16 for all three.
@@ -49,7 +50,7 @@ public enum TLS13CipherSuite: Sendable, Equatable {
 public struct TLS13RecordReader: Sendable {
     public let suite: TLS13CipherSuite
     private var secret: [UInt8]
-    private var key: SymmetricKey
+    private var key: AEADKey
     private var iv: [UInt8]
     /// Records opened under the current key (RFC 8446 5.3: reset to 0 at each key change).
     public private(set) var sequence: UInt64 = 0
@@ -58,25 +59,27 @@ public struct TLS13RecordReader: Sendable {
 
     /// Nil when the suite is not one this reads or the secret's length is not the suite's hash length.
     public init?(suite: CipherSuite, secret: [UInt8]) {
-        guard let suite = TLS13CipherSuite(suite), secret.count == suite.hashLength else { return nil }
+        guard let suite = TLS13CipherSuite(suite), secret.count == suite.hashLength,
+            let (key, iv) = TLS13RecordReader.trafficKeys(suite, secret)
+        else { return nil }
         self.suite = suite
         self.secret = secret
-        (key, iv) = TLS13RecordReader.trafficKeys(suite, secret)
+        (self.key, self.iv) = (key, iv)
     }
 
     /// [sender]_write_key and [sender]_write_iv (RFC 8446 7.3).
-    private static func trafficKeys(_ suite: TLS13CipherSuite, _ secret: [UInt8]) -> (SymmetricKey, [UInt8]) {
-        (
-            SymmetricKey(data: suite.expandLabel(secret, "key", length: suite.keyLength)),
-            suite.expandLabel(secret, "iv", length: TLS13CipherSuite.ivLength)
-        )
+    private static func trafficKeys(_ suite: TLS13CipherSuite, _ secret: [UInt8]) -> (AEADKey, [UInt8])? {
+        guard let key = AEADKey(suite.algorithm, key: suite.expandLabel(secret, "key", length: suite.keyLength))
+        else { return nil }
+        return (key, suite.expandLabel(secret, "iv", length: TLS13CipherSuite.ivLength))
     }
 
     /// Moves to another traffic secret (handshake to application traffic, RFC 8446 7.1).
     public mutating func rekey(secret newSecret: [UInt8]) -> Bool {
-        guard newSecret.count == suite.hashLength else { return false }
+        guard newSecret.count == suite.hashLength, let (key, iv) = TLS13RecordReader.trafficKeys(suite, newSecret)
+        else { return false }
         secret = newSecret
-        (key, iv) = TLS13RecordReader.trafficKeys(suite, secret)
+        (self.key, self.iv) = (key, iv)
         sequence = 0
         return true
     }
@@ -93,17 +96,13 @@ public struct TLS13RecordReader: Sendable {
     /// nil when it does not authenticate (then the sequence number is left as it was).
     public mutating func open(_ record: UnsafeRawBufferPointer) -> (type: ContentType, content: [UInt8])? {
         guard record.count >= 5 + TLS13CipherSuite.tagLength + 1 else { return nil }
-        let header = UnsafeRawBufferPointer(rebasing: record[0..<5])
-        let ciphertext = UnsafeRawBufferPointer(rebasing: record[5..<(record.count - TLS13CipherSuite.tagLength)])
-        let tag = UnsafeRawBufferPointer(rebasing: record[(record.count - TLS13CipherSuite.tagLength)...])
-        let opened = openAEAD(
-            chaCha: suite == .chacha20Poly1305,
-            key: key,
-            nonce: perRecordNonce(iv, sequence),
-            ciphertext: ciphertext,
-            tag: tag,
-            authenticating: header
-        )
+        let opened = perRecordNonce(iv, sequence).withUnsafeBytes {
+            key.open(
+                nonce: $0,
+                sealed: UnsafeRawBufferPointer(rebasing: record[5...]),
+                additionalData: UnsafeRawBufferPointer(rebasing: record[0..<5])
+            )
+        }
         guard let opened else { return nil }
         sequence += 1
         // TLSInnerPlaintext: content, ContentType type, uint8 zeros[length_of_padding] (RFC 8446 5.4).

@@ -9,22 +9,21 @@ import Testing
     func hex(_ bytes: [UInt8]) -> String { bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
 
     @Test func rfc9001ClientAndServerKeys() throws {
-        let client = try #require(
-            QUICInitialKeys(version: .v1, destinationConnectionID: Self.connectionID, server: false)
-        )
-        #expect(hex(client.packetKeys.key.withUnsafeBytes { Array($0) }) == "1f369613dd76d5467730efcbe3b1a22d")
-        #expect(hex(client.packetKeys.iv) == "fa044b2f42a3fd3b46fb255c")
-        #expect(
-            hex(client.packetKeys.headerProtection.withUnsafeBytes { Array($0) }) == "9f50449e04a0e810283a1e9933adedd2"
-        )
-        let server = try #require(
-            QUICInitialKeys(version: .v1, destinationConnectionID: Self.connectionID, server: true)
-        )
-        #expect(hex(server.packetKeys.key.withUnsafeBytes { Array($0) }) == "cf3a5331653c364c88f0f379b6067e37")
-        #expect(hex(server.packetKeys.iv) == "0ac1493ca1905853b0bba03e")
-        #expect(
-            hex(server.packetKeys.headerProtection.withUnsafeBytes { Array($0) }) == "c206b8d9b9f0f37644430b490eeaa314"
-        )
+        func keys(server: Bool) throws -> (key: [UInt8], iv: [UInt8], headerProtection: [UInt8]) {
+            let secret = try #require(
+                QUICInitialKeys.secret(version: .v1, destinationConnectionID: Self.connectionID, server: server)
+            )
+            #expect(QUICInitialKeys(version: .v1, destinationConnectionID: Self.connectionID, server: server) != nil)
+            return try #require(QUICPacketKeys.derive(version: .v1, suite: .aes128GCM, secret: secret))
+        }
+        let client = try keys(server: false)
+        #expect(hex(client.key) == "1f369613dd76d5467730efcbe3b1a22d")
+        #expect(hex(client.iv) == "fa044b2f42a3fd3b46fb255c")
+        #expect(hex(client.headerProtection) == "9f50449e04a0e810283a1e9933adedd2")
+        let server = try keys(server: true)
+        #expect(hex(server.key) == "cf3a5331653c364c88f0f379b6067e37")
+        #expect(hex(server.iv) == "0ac1493ca1905853b0bba03e")
+        #expect(hex(server.headerProtection) == "c206b8d9b9f0f37644430b490eeaa314")
     }
 
     /// DELIBERATELY MALFORMED: truncated and garbage datagrams give no Initial and no crash.
@@ -47,15 +46,10 @@ import Testing
         func bytes(_ text: String) -> [UInt8] { TLSWireTests.hex(Substring(text)) }
         let secret = bytes("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b")
         let keys = try #require(QUICPacketKeys(version: .v1, suite: CipherSuite(rawValue: 0x1303), secret: secret))
-        #expect(
-            hex(keys.key.withUnsafeBytes { Array($0) })
-                == "c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8"
-        )
-        #expect(hex(keys.iv) == "e0459b3474bdd0e44a41c144")
-        #expect(
-            hex(keys.headerProtection.withUnsafeBytes { Array($0) })
-                == "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4"
-        )
+        let derived = try #require(QUICPacketKeys.derive(version: .v1, suite: .chacha20Poly1305, secret: secret))
+        #expect(hex(derived.key) == "c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8")
+        #expect(hex(derived.iv) == "e0459b3474bdd0e44a41c144")
+        #expect(hex(derived.headerProtection) == "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4")
         let packet = bytes("4cfe4189655e5cd55c41f69080575d7999c25a5bfb")
         let opened = packet.withUnsafeBytes {
             QUICDatagram.open($0, packetNumberOffset: 1, keys: keys, largest: 654_360_563)
