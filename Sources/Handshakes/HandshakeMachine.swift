@@ -258,7 +258,7 @@ struct HandshakeMachine: TLSEventHandler {
         case let .clientHello(hello):
             if clientStream == nil {
                 clientStream = stream
-                clientHello = hello
+                clientHello = consume hello
                 clientHelloTime = now
             }
             // A second ClientHello after HelloRetryRequest keeps the first one's offers.

@@ -424,7 +424,8 @@ extension HandshakeRecord {
     mutating func fill(from hello: ClientHello) {
         sni = hello.serverName
         self.alpnOffered = hello.alpn
-        let listed = hello.supportedVersions.filter { !$0.isGREASE }
+        var listed = hello.supportedVersions
+        listed.removeAll { $0.isGREASE }  // in place: one array, not two
         self.versionsOffered = listed.isEmpty ? [hello.legacyVersion] : listed
         self.clientSessionID = hexString(hello.sessionID)
         self.ticketSupported = hello.sessionTicket != nil

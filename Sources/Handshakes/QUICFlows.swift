@@ -10,7 +10,9 @@ struct CryptoStream {
     /// Frames held ahead of a hole.
     static let maximumPendingFrames = 32
 
+    /// The stream from offset `base` on that is not yet whole messages, or not yet parsed.
     private var bytes: [UInt8] = []
+    private var base = 0
     private var parsed = 0
     private var pending: [(offset: Int, data: [UInt8])] = []
 
@@ -27,35 +29,60 @@ struct CryptoStream {
         handler: inout H
     ) {
         guard offset + data.count <= CryptoStream.maximumBytes else { return }
-        if offset > bytes.count {
+        let end = base + bytes.count
+        if offset > end {
             if pending.count < CryptoStream.maximumPendingFrames { pending.append((offset, Array(data))) }
             return
         }
-        if offset + data.count > bytes.count { bytes.append(contentsOf: data[(bytes.count - offset)...]) }
+        if bytes.isEmpty, offset == end, pending.isEmpty {
+            // The frame continues the stream where whole messages ended (a ClientHello in
+            // one Initial): read it in place, and keep only a message it leaves unfinished.
+            let used = Self.parseMessages(data, stream: stream, protected: protected, handler: &handler)
+            base += used
+            if used < data.count { bytes.append(contentsOf: data[used...]) }
+            return
+        }
+        if offset + data.count > end { bytes.append(contentsOf: data[(end - offset)...]) }
         var merged = true
         while merged {
             merged = false
-            for (index, frame) in pending.enumerated() where frame.offset <= bytes.count {
-                if frame.offset + frame.data.count > bytes.count {
-                    bytes.append(contentsOf: frame.data[(bytes.count - frame.offset)...])
+            for (index, frame) in pending.enumerated() where frame.offset <= base + bytes.count {
+                if frame.offset + frame.data.count > base + bytes.count {
+                    bytes.append(contentsOf: frame.data[(base + bytes.count - frame.offset)...])
                 }
                 pending.remove(at: index)
                 merged = true
                 break
             }
         }
-        // Whole messages: uint8 type, uint24 length, body (RFC 8446 4).
-        while bytes.count - parsed >= 4 {
-            let length = Int(bytes[parsed + 1]) << 16 | Int(bytes[parsed + 2]) << 8 | Int(bytes[parsed + 3])
-            guard bytes.count - parsed >= 4 + length else { break }
-            let type = HandshakeType(rawValue: bytes[parsed])
-            let event: TLSEvent = bytes.withUnsafeBytes { all in
-                var body = ByteCursor(UnsafeRawBufferPointer(rebasing: all[(parsed + 4)..<(parsed + 4 + length)]))
-                return TLSEvent.decodingMessage(type, &body, protected: protected)
-            }
-            parsed += 4 + length
+        parsed += bytes.withUnsafeBytes { all in
+            Self.parseMessages(
+                UnsafeRawBufferPointer(rebasing: all[parsed...]),
+                stream: stream,
+                protected: protected,
+                handler: &handler
+            )
+        }
+    }
+
+    /// Hands on the whole messages at the start of `buffer` (uint8 type, uint24 length,
+    /// body; RFC 8446 4); returns the bytes they took.
+    private static func parseMessages<H: TLSEventHandler>(
+        _ buffer: UnsafeRawBufferPointer,
+        stream: Int,
+        protected: Bool,
+        handler: inout H
+    ) -> Int {
+        var used = 0
+        while buffer.count - used >= 4 {
+            let length = Int(buffer[used + 1]) << 16 | Int(buffer[used + 2]) << 8 | Int(buffer[used + 3])
+            guard buffer.count - used >= 4 + length else { break }
+            var body = ByteCursor(UnsafeRawBufferPointer(rebasing: buffer[(used + 4)..<(used + 4 + length)]))
+            let event = TLSEvent.decodingMessage(HandshakeType(rawValue: buffer[used]), &body, protected: protected)
+            used += 4 + length
             _ = handler.handle(event, stream: stream)
         }
+        return used
     }
 }
 
@@ -77,13 +104,15 @@ struct QUICFlows {
         /// of the client's first Initial, or the one a Retry gave it (RFC 9001 5.2). Later
         /// client Initials may carry the server's connection ID but keep these keys.
         var keysConnectionID: [UInt8] {
-            didSet { keys = [nil, nil] }
+            didSet { (clientKeys, serverKeys) = (nil, nil) }
         }
         /// A client accepts one Retry per connection (RFC 9000 17.2.5.2): only the first
         /// changes the keys.
         var retried = false
-        /// The Initial keys of each direction (0 the client's), derived once per connection ID.
-        var keys: [(version: QUICVersion, keys: QUICInitialKeys)?] = [nil, nil]
+        /// The Initial keys of each direction, derived once per connection ID (two fields,
+        /// not an array: a flow opened by one Initial then allocates nothing for them).
+        var clientKeys: (version: QUICVersion, keys: QUICInitialKeys)?
+        var serverKeys: (version: QUICVersion, keys: QUICInitialKeys)?
 
         init(keysConnectionID: [UInt8]) { self.keysConnectionID = keysConnectionID }
 
@@ -98,8 +127,7 @@ struct QUICFlows {
 
         /// This direction's keys for `version`, from the flow's own or the shared cache.
         mutating func keys(_ version: QUICVersion, fromClient: Bool, cache: inout QUICKeyCache) -> QUICInitialKeys? {
-            let direction = fromClient ? 0 : 1
-            if let known = keys[direction], known.version == version { return known.keys }
+            if let known = fromClient ? clientKeys : serverKeys, known.version == version { return known.keys }
             guard
                 let derived = cache.keys(
                     version: version,
@@ -107,7 +135,7 @@ struct QUICFlows {
                     server: !fromClient
                 )
             else { return nil }
-            keys[direction] = (version, derived)
+            if fromClient { clientKeys = (version, derived) } else { serverKeys = (version, derived) }
             return derived
         }
     }

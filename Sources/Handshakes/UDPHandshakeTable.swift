@@ -121,7 +121,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
                     timestampNanos: datagram.timestampNanos,
                     sawSYN: true
                 ),
-                state: state
+                state: consume state
             )
             // At most half full: a linear-probing delete re-hashes the run of keys after
             // the hole, about six keys at three quarters full (Swift's most).

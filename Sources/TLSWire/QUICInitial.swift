@@ -114,6 +114,8 @@ public enum QUICDatagram {
         keys: (QUICVersion, [UInt8]) -> QUICInitialKeys?
     ) -> [QUICLongPacket] {
         var packets: [QUICLongPacket] = []
+        // A client's first datagram: its Initial, and often a coalesced packet or padding after it.
+        packets.reserveCapacity(2)
         var offset = 0
         while offset < datagram.count, packets.count < maximumPacketsPerDatagram {
             let first = datagram[offset]
