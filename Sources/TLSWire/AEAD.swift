@@ -101,9 +101,11 @@ final class HeaderProtectionKey: @unchecked Sendable {  // written only by init 
         }
         guard key.count == 16 || key.count == 32 else { return nil }
         let schedule = UnsafeMutablePointer<AES_KEY>.allocate(capacity: 1)
-        guard key.withUnsafeBufferPointer({
-            CCryptoBoringSSL_AES_set_encrypt_key($0.baseAddress, UInt32(8 * key.count), schedule)
-        }) == 0 else {
+        guard
+            key.withUnsafeBufferPointer({
+                CCryptoBoringSSL_AES_set_encrypt_key($0.baseAddress, UInt32(8 * key.count), schedule)
+            }) == 0
+        else {
             schedule.deallocate()
             return nil
         }

@@ -41,7 +41,12 @@ public struct QUICInitialKeys: Sendable {
     /// Derives the client's or the server's keys from the client's Destination Connection ID.
     public init?(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) {
         // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
-        guard let secret = Self.secret(version: version, destinationConnectionID: destinationConnectionID, server: server),
+        guard
+            let secret = Self.secret(
+                version: version,
+                destinationConnectionID: destinationConnectionID,
+                server: server
+            ),
             let keys = QUICPacketKeys(version: version, suite: CipherSuite(rawValue: 0x1301), secret: secret)
         else { return nil }
         packetKeys = keys

@@ -1,4 +1,3 @@
-
 /// The packet protection of one direction of one QUIC packet number space (RFC 9001 5):
 /// the AEAD key and IV and the header protection key, derived from a traffic secret with
 /// the labels "quic key", "quic iv" and "quic hp" ("quicv2 ..." in QUIC v2, RFC 9369 3.3.2).
@@ -12,9 +11,13 @@ public struct QUICPacketKeys: Sendable {
 
     /// Nil when the suite is not one this reads or the secret's length is not its hash's.
     public init?(version: QUICVersion, suite: CipherSuite, secret: [UInt8]) {
-        guard let suite = TLS13CipherSuite(suite), let derived = Self.derive(version: version, suite: suite, secret: secret),
+        guard let suite = TLS13CipherSuite(suite),
+            let derived = Self.derive(version: version, suite: suite, secret: secret),
             let key = AEADKey(suite.algorithm, key: derived.key),
-            let headerProtection = HeaderProtectionKey(chaCha: suite == .chacha20Poly1305, key: derived.headerProtection)
+            let headerProtection = HeaderProtectionKey(
+                chaCha: suite == .chacha20Poly1305,
+                key: derived.headerProtection
+            )
         else { return nil }
         self.suite = suite
         self.key = key
