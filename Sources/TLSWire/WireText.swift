@@ -7,6 +7,9 @@
 public enum WireText {
     /// The text for `bytes`. Allocates only the String itself.
     public static func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String where Bytes.Index == Int {
+        // ASCII without a backslash (names and protocols, nearly always): taken as it is,
+        // by String's contiguous ASCII path (the generic validation costs ten times more).
+        if bytes.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "\\") }) { return String(decoding: bytes, as: UTF8.self) }
         if !bytes.contains(UInt8(ascii: "\\")), let text = String(validating: bytes, as: UTF8.self) { return text }
         var scalars = String.UnicodeScalarView()
         var parser = Unicode.UTF8.ForwardParser()
