@@ -6,42 +6,25 @@ import TLSWire
 final class HelloFingerprintMemo {
     static let capacity = 16
 
-    private struct ClientKey: Equatable {
-        var legacyVersion: UInt16
-        var ciphers: [CipherSuite]
-        var extensions: [ExtensionType]
-        var groups: [NamedGroup]
-        var pointFormats: [UInt8]
-        var signatureAlgorithms: [UInt16]
-        var versions: [ProtocolVersion]
-        var firstALPN: [UInt8]?
-        var sslv2: Bool
-        var transport: Transport
-    }
-
     private struct ServerKey: Equatable {
         var legacyVersion: UInt16
         var cipher: UInt16
         var extensions: [ExtensionType]
     }
 
-    private var clients: [(key: ClientKey, ja3: String?, ja4: String)] = []
+    /// Keyed by `ClientHello.fingerprintKey`, with the transport as its tag.
+    private var clients: [(key: [UInt8], ja3: String?, ja4: String)] = []
     private var servers: [(key: ServerKey, ja3s: String)] = []
     private var nextClient = 0, nextServer = 0
 
     func client(_ hello: ClientHello, transport: Transport) -> (ja3: String?, ja4: String) {
-        let key = ClientKey(
-            legacyVersion: hello.legacyVersion.rawValue,
-            ciphers: hello.cipherSuites,
-            extensions: hello.extensionTypes,
-            groups: hello.supportedGroups,
-            pointFormats: Array(hello.ecPointFormats),
-            signatureAlgorithms: hello.signatureAlgorithms,
-            versions: hello.supportedVersions,
-            firstALPN: hello.firstALPN.map(Array.init),
-            sslv2: hello.isSSLv2Compatible,
-            transport: transport
-        )
+        let tag: UInt8 =
+            switch transport {
+            case .tcp: 0
+            case .udp: 1
+            case .quic: 2
+            }
+        let key = hello.fingerprintKey(tag: tag)
         // By index: `first(where:)` would copy the entry, key arrays and all.
         if let hit = clients.firstIndex(where: { $0.key == key }) { return (clients[hit].ja3, clients[hit].ja4) }
         let entry = (key: key, ja3: Fingerprints.ja3(hello), ja4: Fingerprints.ja4(hello, transport: transport))

@@ -60,15 +60,29 @@ final class JSONBytes {
         return added
     }
 
-    /// `"key":` in one reservation.
+    /// `"key":`, after a comma when `comma`, in one reservation.
     @inline(__always)
-    func appendQuotedKey(_ key: UnsafeBufferPointer<UInt8>) {
-        reserve(key.count + 3)
-        base[count] = UInt8(ascii: "\"")
-        if let source = key.baseAddress { (base + count + 1).update(from: source, count: key.count) }
-        base[count + 1 + key.count] = UInt8(ascii: "\"")
-        base[count + 2 + key.count] = UInt8(ascii: ":")
-        count += key.count + 3
+    func appendQuotedKey(_ key: UnsafeBufferPointer<UInt8>, comma: Bool) {
+        let start = comma ? 1 : 0
+        reserve(start + key.count + 3)
+        let out = base + count
+        out[0] = UInt8(ascii: ",")  // overwritten below when there is no comma
+        out[start] = UInt8(ascii: "\"")
+        if let source = key.baseAddress { (out + start + 1).update(from: source, count: key.count) }
+        out[start + 1 + key.count] = UInt8(ascii: "\"")
+        out[start + 2 + key.count] = UInt8(ascii: ":")
+        count += start + key.count + 3
+    }
+
+    /// `text`, after a comma when `comma`, in one reservation.
+    @inline(__always)
+    func append(_ text: UnsafeBufferPointer<UInt8>, comma: Bool) {
+        let start = comma ? 1 : 0
+        reserve(start + text.count)
+        let out = base + count
+        out[0] = UInt8(ascii: ",")
+        if let source = text.baseAddress { (out + start).update(from: source, count: text.count) }
+        count += start + text.count
     }
 
     func removeAll() { count = 0 }
@@ -126,20 +140,27 @@ public struct JSONWriter {
     }
 
     /// The comma before an entry, unless it follows its key or opens its container.
+    @inline(__always)
     private mutating func prepareEntry() {
+        if needsComma() { storage.append(UInt8(ascii: ",")) }
+    }
+
+    /// Whether the next entry takes a comma (it neither follows its key nor opens its
+    /// container), marking its container as holding one.
+    @inline(__always)
+    private mutating func needsComma() -> Bool {
         if afterKey {
             afterKey = false
-            return
+            return false
         }
-        guard depth > 0 else { return }
+        guard depth > 0 else { return false }
         if depth <= 64 {
             let bit: UInt64 = 1 << (depth - 1)
-            if entryBits & bit != 0 { storage.append(UInt8(ascii: ",")) }
-            entryBits |= bit
-        } else {
-            if deeperEntries[depth - 65] { storage.append(UInt8(ascii: ",")) }
-            deeperEntries[depth - 65] = true
+            defer { entryBits |= bit }
+            return entryBits & bit != 0
         }
+        defer { deeperEntries[depth - 65] = true }
+        return deeperEntries[depth - 65]
     }
 
     public mutating func beginObject() { open(UInt8(ascii: "{")) }
@@ -174,9 +195,22 @@ public struct JSONWriter {
     /// A key of the record schema: plain ASCII identifiers, written as they are.
     public mutating func key(_ key: StaticString) {
         unique()
-        prepareEntry()
-        storage.appendQuotedKey(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        storage.appendQuotedKey(
+            UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount),
+            comma: needsComma()
+        )
         afterKey = true
+    }
+
+    /// `"key":null` in one call: a record has a score of absent fields.
+    public mutating func keyNull(_ key: StaticString) {
+        unique()
+        storage.appendQuotedKey(
+            UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount),
+            comma: needsComma()
+        )
+        let null: StaticString = "null"
+        storage.append(UnsafeBufferPointer(start: null.utf8Start, count: null.utf8CodeUnitCount))
     }
 
     public mutating func string(_ value: String) {
@@ -205,8 +239,7 @@ public struct JSONWriter {
 
     private mutating func literal(_ text: StaticString) {
         unique()
-        prepareEntry()
-        storage.append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        storage.append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount), comma: needsComma())
     }
 
     /// Epoch seconds with six decimals, `epochSeconds(_:)`'s form, written in place.
@@ -222,21 +255,30 @@ public struct JSONWriter {
 
     public mutating func double(_ value: Double, decimals: Int = 6) { raw(formatFixed(value, decimals: decimals)) }
 
-    /// The decimal digits of `value`, at least `width` of them (zeros in front), written in place.
+    /// The decimal digits of `value`, at least `width` of them (zeros in front), written in
+    /// place, two at a time.
     private static func appendDecimal(_ value: UInt64, width: Int = 1, to out: JSONBytes) {
         var digits = 1
-        var rest = value
-        while rest >= 10 {
-            rest /= 10
+        var threshold: UInt64 = 10
+        while digits < 20, value >= threshold {
             digits += 1
+            threshold = threshold &* 10
         }
         let field = out.extend(by: max(digits, width), fill: UInt8(ascii: "0"))
-        rest = value
+        var rest = value
         var index = field.count - 1
-        for _ in 0..<digits {
+        while rest >= 100 {
+            let pair = UInt8(truncatingIfNeeded: rest % 100)
+            rest /= 100
+            field[index] = UInt8(ascii: "0") + pair % 10
+            field[index - 1] = UInt8(ascii: "0") + pair / 10
+            index -= 2
+        }
+        if rest >= 10 {
             field[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-            index -= 1
+            field[index - 1] = UInt8(ascii: "0") + UInt8(rest / 10)
+        } else {
+            field[index] = UInt8(ascii: "0") + UInt8(rest)
         }
     }
 
@@ -267,7 +309,7 @@ public struct JSONWriter {
         out.append(UInt8(ascii: "\""))
         // Most values (hex, names, versions) need no escape: one scan, one copy.
         let plain = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-            for byte in utf8 where byte < 0x20 || byte >= 0x7f || byte == 0x22 || byte == 0x5c { return false }
+            guard !needsEscape(utf8) else { return false }
             out.append(utf8)
             return true
         }
@@ -288,6 +330,35 @@ public struct JSONWriter {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether a byte of `utf8` is a control, DEL, non-ASCII, a quote or a backslash: eight
+    /// bytes at a time (a word has a byte below n when (w - n*0x01..) & ~w & 0x80.. is not
+    /// zero, and a byte equal to c when w ^ c*0x01.. has a zero byte), then the tail.
+    @inline(__always)
+    private static func needsEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highs != 0 }
+        var index = 0
+        if let base = UnsafeRawPointer(utf8.baseAddress) {
+            while index + 8 <= utf8.count {
+                let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                let belowSpace = (word &- ones &* 0x20) & ~word & highs != 0
+                if word & highs != 0 || belowSpace || hasZeroByte(word ^ (ones &* 0x7f))
+                    || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5c))
+                {
+                    return true
+                }
+                index += 8
+            }
+        }
+        while index < utf8.count {
+            let byte = utf8[index]
+            if byte < 0x20 || byte >= 0x7f || byte == 0x22 || byte == 0x5c { return true }
+            index += 1
+        }
+        return false
     }
 
     /// Text with non-ASCII characters: a character that `DisplayText` would not show raw

@@ -178,8 +178,9 @@ struct JSONRecordWriter: RecordFieldVisitor {
         _ kind: FieldKind,
         _ origin: FieldOrigin
     ) {
+        guard let value else { return json.keyNull(key) }
         json.key(key)
-        if let value { put(value.scalar(kind), kind) } else { json.null() }
+        put(value.scalar(kind), kind)
     }
 
     mutating func list<T: RecordScalar>(
@@ -195,11 +196,8 @@ struct JSONRecordWriter: RecordFieldVisitor {
     }
 
     mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
+        guard var present = value else { return json.keyNull(key) }
         json.key(key)
-        guard var present = value else {
-            json.null()
-            return
-        }
         json.beginObject()
         present.visitFields(&self)
         json.endObject()

@@ -299,4 +299,50 @@ struct RecordsAnalysisTests {
         #expect(String(decoding: first.bytes, as: UTF8.self) == "[1,3]")
         #expect(String(decoding: second.bytes, as: UTF8.self) == "[1,2]")
     }
+
+    /// The eight-bytes-at-a-time scan for characters to escape: each such character at every
+    /// place of a word and of the tail, in strings of every length around a word, parses
+    /// back (Foundation's parser) to the same string, with no raw control byte written.
+    @Test func everyEscapeAtEveryPlace() throws {
+        let specials: [Character] = ["\u{0}", "\u{1f}", "\u{7f}", "\"", "\\", "\n", "é", "\u{202e}", " ", "~"]
+        var json = JSONWriter()
+        json.beginArray()
+        var written: [String] = []
+        for length in 1...19 {
+            for place in 0..<length {
+                for special in specials {
+                    var text = String(repeating: "a", count: length)
+                    text.replaceSubrange(
+                        text.index(text.startIndex, offsetBy: place)...text.index(text.startIndex, offsetBy: place),
+                        with: String(special)
+                    )
+                    json.string(text)
+                    written.append(text)
+                }
+            }
+        }
+        json.endArray()
+        #expect(!json.bytes.contains { $0 < 0x20 || $0 == 0x7f })
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(json.bytes)) as? [String])
+        #expect(parsed == written)
+    }
+
+    /// Integers written two digits at a time, with their digit count found by comparison.
+    @Test func integersAtEveryDigitCount() throws {
+        var values: [Int64] = [0, -1, Int64.max, Int64.min]
+        var power: Int64 = 1
+        for _ in 0..<18 {
+            power *= 10
+            values += [power - 1, power, power + 1, -power, 7 * power + 3]
+        }
+        var json = JSONWriter()
+        json.beginArray()
+        for value in values { json.int(value) }
+        json.epochSeconds(1_796_535_844_000_000_007)
+        json.epochSeconds(-1_500_000)
+        json.endArray()
+        let text = String(decoding: json.bytes, as: UTF8.self)
+        let expected = values.map(String.init) + ["1796535844.000000", "-0.001500"]
+        #expect(text == "[" + expected.joined(separator: ",") + "]")
+    }
 }
