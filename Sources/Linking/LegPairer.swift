@@ -147,7 +147,11 @@ package struct LegPairer {
     /// linear overall.
     private mutating func trimIndex() {
         if byRandom.count > 2 * heldCount + 1024 {
-            byRandom = byRandom.filter { $0.value >= oldestSequence }
+            // Sized for the whole cycle up to the next rebuild, so the index never grows
+            // (a filtered copy was sized for the live entries, then resized as it refilled).
+            var kept = [ShortBytes: Int](minimumCapacity: 2 * heldCount + 1025)
+            for (random, sequence) in byRandom where sequence >= oldestSequence { kept[random] = sequence }
+            byRandom = kept
         }
     }
 
