@@ -73,7 +73,7 @@ struct HandshakeMachine: TLSEventHandler {
     /// Some direction is being read so (`readingTLS12`, kept as a stored flag).
     private var tls12Active = false
     /// The renegotiation whose handshake is being read, and those read.
-    private var renegotiation: RenegotiationInProgress?
+    @OutOfLine private var renegotiation: RenegotiationInProgress?
     private var renegotiations: [Renegotiation] = []
     /// Renegotiations kept per connection.
     static let maximumRenegotiationsKept = 8
@@ -556,4 +556,23 @@ struct HandshakeMachine: TLSEventHandler {
 /// haproxy and most others follow it. Tickets shorter than that carry no key name.
 func ticketKeyName(_ ticket: some Collection<UInt8>) -> String? {
     ticket.count >= 32 ? hexString(ticket.prefix(16)) : nil
+}
+
+/// A value that is rarely there (key-log paths), kept out of line so that it costs a flow
+/// one word until it is set; each change stores a new box.
+@propertyWrapper
+struct OutOfLine<Wrapped> {
+    private final class Box {
+        let value: Wrapped
+        init(_ value: Wrapped) { self.value = value }
+    }
+
+    private var box: Box?
+
+    init(wrappedValue: Wrapped?) { box = wrappedValue.map(Box.init) }
+
+    var wrappedValue: Wrapped? {
+        get { box?.value }
+        set { box = newValue.map(Box.init) }
+    }
 }

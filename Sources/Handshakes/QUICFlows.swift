@@ -118,7 +118,7 @@ struct QUICFlows {
 
         /// Read with a key log (RFC 9001 5.1): the server's Handshake and 1-RTT packets, once
         /// its ServerHello names a connection the key log has.
-        var server13: ServerProtected?
+        @OutOfLine var server13: ServerProtected?
         /// The Source Connection ID length of the client's Initial: the server's short header
         /// packets carry that ID as their destination (RFC 9000 17.3.1).
         var clientConnectionIDLength: Int?

@@ -50,20 +50,20 @@ public struct ClientHello: Sendable {
     /// lists are read from it when asked for, so a parse allocates this buffer rather than one
     /// per list, and what fingerprints alone read costs nothing until they do (issue 20).
     private var body: [UInt8] = []
-    private var randomBytes = 0..<0
-    private var sessionIDBytes = 0..<0
-    private var cipherSuiteBytes = 0..<0
-    private var compressionBytes = 0..<0
-    private var firstALPNBytes: Range<Int>?
-    private var supportedVersionBytes = 0..<0
-    private var sessionTicketBytes: Range<Int>?
-    private var pskModeBytes = 0..<0
+    @BodyRange private var randomBytes = 0..<0
+    @BodyRange private var sessionIDBytes = 0..<0
+    @BodyRange private var cipherSuiteBytes = 0..<0
+    @BodyRange private var compressionBytes = 0..<0
+    @OptionalBodyRange private var firstALPNBytes: Range<Int>?
+    @BodyRange private var supportedVersionBytes = 0..<0
+    @OptionalBodyRange private var sessionTicketBytes: Range<Int>?
+    @BodyRange private var pskModeBytes = 0..<0
     /// The client_shares list: KeyShareEntry structs, read for their groups.
-    private var keyShareBytes = 0..<0
-    private var supportedGroupBytes = 0..<0
-    private var pointFormatBytes = 0..<0
-    private var signatureAlgorithmBytes = 0..<0
-    private var cookieBytes: Range<Int>?
+    @BodyRange private var keyShareBytes = 0..<0
+    @BodyRange private var supportedGroupBytes = 0..<0
+    @BodyRange private var pointFormatBytes = 0..<0
+    @BodyRange private var signatureAlgorithmBytes = 0..<0
+    @OptionalBodyRange private var cookieBytes: Range<Int>?
 
     public var legacyVersion = ProtocolVersion.tls1_2
     public var extensionTypes: [ExtensionType] = []
@@ -657,4 +657,40 @@ public struct CertificateChain: Sendable {
 public struct SSLv2ServerHello: Sendable {
     public var sessionIDHit: Bool
     public var version: ProtocolVersion
+}
+
+/// A range of a hello's body in 8 bytes rather than 16: a handshake message is shorter than
+/// 2^24 bytes (RFC 8446 4), and a flow that waits for its server keeps its ClientHello.
+@propertyWrapper
+struct BodyRange: Sendable {
+    private var lower: UInt32
+    private var upper: UInt32
+
+    init(wrappedValue: Range<Int>) {
+        lower = UInt32(truncatingIfNeeded: wrappedValue.lowerBound)
+        upper = UInt32(truncatingIfNeeded: wrappedValue.upperBound)
+    }
+
+    var wrappedValue: Range<Int> {
+        get { Int(lower)..<Int(upper) }
+        set { self = BodyRange(wrappedValue: newValue) }
+    }
+}
+
+/// `BodyRange` for a part the hello may lack.
+@propertyWrapper
+struct OptionalBodyRange: Sendable {
+    private var lower = UInt32.max
+    private var upper = UInt32.max
+
+    init(wrappedValue: Range<Int>?) {
+        guard let range = wrappedValue else { return }
+        lower = UInt32(truncatingIfNeeded: range.lowerBound)
+        upper = UInt32(truncatingIfNeeded: range.upperBound)
+    }
+
+    var wrappedValue: Range<Int>? {
+        get { lower == .max ? nil : Int(lower)..<Int(upper) }
+        set { self = OptionalBodyRange(wrappedValue: newValue) }
+    }
 }
