@@ -15,6 +15,15 @@ public struct ServiceKey: Hashable, Sendable, Comparable, CustomStringConvertibl
         self.host = host
     }
 
+    /// Three words and the host name into the seeded hash (the synthesized hash feeds it
+    /// five values, three of them one or two bytes long); several tables per record use it.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(server.high)
+        hasher.combine(server.low)
+        hasher.combine(UInt64(port) | (server.isIPv6 ? 1 << 16 : 0) | (host == nil ? 0 : 1 << 17))
+        if let host { hasher.combine(host) }
+    }
+
     /// Where a record's resumption is judged: the target a client named to its proxy (HTTP
     /// CONNECT, SOCKS), else the server it connected to. Many clients reach many targets
     /// through one proxy address; a session belongs to the target.

@@ -395,6 +395,12 @@ struct QUICKeyCache {
         var version: UInt32
         var connectionID: [UInt8]
         var server: Bool
+
+        /// The connection ID as one run of bytes (an array hashes element by element).
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(UInt64(version) << 8 | (server ? 1 : 0) | UInt64(connectionID.count) << 40)
+            connectionID.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 
     private var entries: [Key: QUICInitialKeys] = [:]

@@ -447,6 +447,19 @@ package struct ReuseAnalysis {
     package struct PairKey: Hashable, Sendable {
         package var client: IPAddress
         package var service: ServiceKey
+
+        /// Five words and the host name into the seeded hash, as `ServiceKey` does.
+        package func hash(into hasher: inout Hasher) {
+            hasher.combine(client.high)
+            hasher.combine(client.low)
+            hasher.combine(service.server.high)
+            hasher.combine(service.server.low)
+            hasher.combine(
+                UInt64(service.port) | (service.server.isIPv6 ? 1 << 16 : 0) | (service.host == nil ? 0 : 1 << 17)
+                    | (client.isIPv6 ? 1 << 18 : 0)
+            )
+            if let host = service.host { hasher.combine(host) }
+        }
     }
 
     /// What a service's full handshakes issued (TLS 1.2 and earlier).
