@@ -109,7 +109,11 @@ let package = Package(
             dependencies: ["Reassembly", "Handshakes", "Reports", "TestSupport"],
             swiftSettings: strict
         ),
-        .testTarget(name: "TLSWireTests", dependencies: ["TLSWire", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "TLSWireTests",
+            dependencies: ["TLSWire", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "HandshakesTests",
             dependencies: ["Handshakes", "Reports", "TestSupport"],
