@@ -3,6 +3,10 @@ import FoundationEssentials
 import Packets
 import TLSWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Lowercase hex of `bytes` ("" when empty), built in place in the string's own storage.
 public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
     let digits: StaticString = "0123456789abcdef"
@@ -95,7 +99,13 @@ final class FingerprintCache {
     func summary(_ der: [UInt8]) -> CertificateSummary? { entry(der).summary }
 
     private func entry(_ der: [UInt8]) -> (der: [UInt8], fingerprint: String, summary: CertificateSummary?) {
-        for entry in entries where entry.der.count == der.count && entry.der == der { return entry }
+        for index in entries.indices where entries[index].der.count == der.count {
+            // memcmp: Array's == compares a 1 KB certificate byte by byte.
+            let equal = entries[index].der.withUnsafeBytes { cached in
+                der.withUnsafeBytes { $0.isEmpty || memcmp(cached.baseAddress!, $0.baseAddress!, $0.count) == 0 }
+            }
+            if equal { return entries[index] }
+        }
         let computed = (der: der, fingerprint: Handshakes.fingerprint(der), summary: CertificateSummary(der: der))
         if entries.count < FingerprintCache.capacity {
             entries.append(computed)
@@ -191,10 +201,17 @@ public struct ShortBytes: Hashable, Sendable {
 
     /// The first `capacity` bytes of `bytes`.
     public init(_ bytes: some Collection<UInt8>) {
+        let kept = min(bytes.count, ShortBytes.capacity)
         withUnsafeMutableBytes(of: &words) { storage in
-            for (index, byte) in bytes.prefix(ShortBytes.capacity).enumerated() { storage[index] = byte }
-            count = min(bytes.count, ShortBytes.capacity)
+            // Contiguous bytes (arrays and their slices, as the hellos give them) in one copy.
+            let copied: Void? = bytes.withContiguousStorageIfAvailable {
+                storage.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer($0)[0..<kept]))
+            }
+            if copied == nil {
+                for (index, byte) in bytes.prefix(ShortBytes.capacity).enumerated() { storage[index] = byte }
+            }
         }
+        count = kept
     }
 
     /// Nil unless `hex` is an even number of hex digits (either case), at most 64.

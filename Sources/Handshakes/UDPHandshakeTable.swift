@@ -19,26 +19,31 @@ final class UDPHandshakeFlow<State: UDPFlowState> {
     var newer: UDPHandshakeFlow?
     var older: UDPHandshakeFlow?
     let key: UDPFlowKey
+    /// `key.hash()`, computed once when the flow's first datagram was looked up.
+    let hash: UInt64
     /// What the flow held when last counted (`UDPHandshakeTable.settle`).
     var heldBytes = 0
 
-    init(start: FlowStart, state: State) {
+    init(start: FlowStart, state: State, key: UDPFlowKey, hash: UInt64) {
         self.start = start
         self.state = state
         lastSeen = start.timestampNanos
-        key = UDPFlowKey(start.originator, start.responder)
+        self.key = key
+        self.hash = hash
     }
 }
 
 /// A UDP flow's address and port pair in a fixed order, the same for both directions (one
-/// lookup finds a flow whichever side sent), hashed with Swift's seeded SipHash in the table.
-struct UDPFlowKey: Hashable {
+/// lookup finds a flow whichever side sent).
+struct UDPFlowKey: Equatable {
     var low: Endpoint
     var high: Endpoint
 
-    /// Five words into the seeded hash (the synthesized hash feeds it eight values, four of
-    /// them one or two bytes long: a flood of new flows hashes each key about three times).
-    func hash(into hasher: inout Hasher) {
+    /// SipHash-1-3 with the process's random key (Swift's `Hasher`) over five words, so a
+    /// crafted capture cannot choose flows that share a probe chain. Computed once per
+    /// datagram: the lookup, the insertion and the removal all use it.
+    func hash() -> UInt64 {
+        var hasher = Hasher()
         hasher.combine(low.address.high)
         hasher.combine(low.address.low)
         hasher.combine(high.address.high)
@@ -47,6 +52,7 @@ struct UDPFlowKey: Hashable {
             UInt64(low.port) | UInt64(high.port) << 16 | (low.address.isIPv6 ? 1 << 32 : 0)
                 | (high.address.isIPv6 ? 1 << 33 : 0)
         )
+        return UInt64(UInt(bitPattern: hasher.finalize()))
     }
 
     init(_ a: Endpoint, _ b: Endpoint) {
@@ -72,11 +78,14 @@ struct UDPHandshakeTable<State: UDPFlowState> {
     /// How often idle flows are looked for, in capture time.
     static var expiryIntervalNanos: Int64 { 1_000_000_000 }
 
-    private typealias Key = UDPFlowKey
-
     /// The `transport` of the records.
     let transport: Transport
-    private var flows: [Key: UDPHandshakeFlow<State>] = [:]
+    /// Open addressing with linear probing, at most half full, keyed by the flow's `hash`:
+    /// one hash per datagram, where a Dictionary hashed the key for the lookup, again for
+    /// the insertion and again for the removal.
+    private var slots: [UDPHandshakeFlow<State>?] = Array(repeating: nil, count: 64)
+    private var mask = 63
+    private var flowCount = 0
     private var newest: UDPHandshakeFlow<State>?
     private var oldest: UDPHandshakeFlow<State>?
     private var lastExpiry: Int64 = 0
@@ -102,17 +111,18 @@ struct UDPHandshakeTable<State: UDPFlowState> {
         let destination = Endpoint(address: datagram.destination, port: datagram.destinationPort)
         if datagram.timestampNanos - lastExpiry > Self.expiryIntervalNanos {
             lastExpiry = datagram.timestampNanos
-            if !flows.isEmpty { expire(at: datagram.timestampNanos, sink: &sink) }
+            if flowCount > 0 { expire(at: datagram.timestampNanos, sink: &sink) }
         }
         let flow: UDPHandshakeFlow<State>
         let stream: Int
-        let key = Key(source, destination)
-        if let known = flows[key] {
+        let key = UDPFlowKey(source, destination)
+        let hash = key.hash()
+        if let known = find(key, hash: hash) {
             (flow, stream) = (known, known.start.originator == source ? 0 : 1)
         } else if let state = opening() {
-            if flows.count >= Self.maximumFlows, let oldest {
+            if flowCount >= Self.maximumFlows, let oldest {
                 sink.udpFlowEvicted()
-                finish(oldest.key, sink: &sink)
+                finish(oldest, sink: &sink)
             }
             flow = UDPHandshakeFlow(
                 start: FlowStart(
@@ -121,12 +131,11 @@ struct UDPHandshakeTable<State: UDPFlowState> {
                     timestampNanos: datagram.timestampNanos,
                     sawSYN: true
                 ),
-                state: consume state
+                state: consume state,
+                key: key,
+                hash: hash
             )
-            // At most half full: a linear-probing delete re-hashes the run of keys after
-            // the hole, about six keys at three quarters full (Swift's most).
-            if flows.capacity < 2 * (flows.count + 1) { flows.reserveCapacity(4 * (flows.count + 1)) }
-            flows[flow.key] = flow
+            insert(flow)
             sink.udpFlowOpened()
             stream = 0
         } else {
@@ -144,7 +153,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
     mutating func settle(_ flow: UDPHandshakeFlow<State>, hadClientHello: Bool, done: Bool, sink: inout RecordSink) {
         if !hadClientHello, flow.machine.hasClientHello { flow.sequence = sink.assignSequence() }
         if done {
-            finish(flow.key, sink: &sink)
+            finish(flow, sink: &sink)
             return
         }
         let held = Self.flowBytes + flow.state.heldBytes + (flow.machine.clientHello?.retainedBytes ?? 0)
@@ -152,26 +161,26 @@ struct UDPHandshakeTable<State: UDPFlowState> {
         flow.heldBytes = held
         while heldBytes > maximumHeldBytes, let oldest, oldest !== flow {
             sink.udpFlowEvicted()
-            finish(oldest.key, sink: &sink)
+            finish(oldest, sink: &sink)
         }
     }
 
     /// Finishes flows without a datagram for `idleTimeoutNanos`.
     mutating func expire(at timestampNanos: Int64, sink: inout RecordSink) {
         while let flow = oldest, timestampNanos - flow.lastSeen > Self.idleTimeoutNanos {
-            finish(flow.key, sink: &sink)
+            finish(flow, sink: &sink)
         }
     }
 
     /// Finishes every flow, in order of first datagram, so records come out as for TCP.
     mutating func finishAll(sink: inout RecordSink) {
-        for (key, _) in flows.sorted(by: { $0.value.start.timestampNanos < $1.value.start.timestampNanos }) {
-            finish(key, sink: &sink)
+        for flow in slots.compactMap({ $0 }).sorted(by: { $0.start.timestampNanos < $1.start.timestampNanos }) {
+            finish(flow, sink: &sink)
         }
     }
 
-    private mutating func finish(_ key: Key, sink: inout RecordSink) {
-        guard let flow = flows.removeValue(forKey: key) else { return }
+    private mutating func finish(_ flow: UDPHandshakeFlow<State>, sink: inout RecordSink) {
+        guard remove(flow) else { return }
         unlink(flow)
         heldBytes -= flow.heldBytes
         guard let sequence = flow.sequence else {
@@ -187,6 +196,69 @@ struct UDPHandshakeTable<State: UDPFlowState> {
             )
         else { return }
         sink.complete(record, sequence: sequence)
+    }
+
+    // MARK: the table
+
+    private func find(_ key: UDPFlowKey, hash: UInt64) -> UDPHandshakeFlow<State>? {
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while let flow = slots[slot] {
+            if flow.hash == hash, flow.key == key { return flow }
+            slot = (slot + 1) & mask
+        }
+        return nil
+    }
+
+    private mutating func insert(_ flow: UDPHandshakeFlow<State>) {
+        if 2 * (flowCount + 1) > slots.count { grow() }
+        var slot = Int(truncatingIfNeeded: flow.hash) & mask
+        while slots[slot] != nil { slot = (slot + 1) & mask }
+        slots[slot] = flow
+        flowCount += 1
+    }
+
+    /// Backward-shift deletion: the entries after the hole that may move back do, so no
+    /// tombstone is left and lookups stay as short as at insertion.
+    /// False when the flow is not in the table.
+    private mutating func remove(_ flow: UDPHandshakeFlow<State>) -> Bool {
+        var hole = Int(truncatingIfNeeded: flow.hash) & mask
+        while let occupant = slots[hole], occupant !== flow { hole = (hole + 1) & mask }
+        guard slots[hole] != nil else { return false }
+        var probe = hole
+        while true {
+            probe = (probe + 1) & mask
+            guard let entry = slots[probe] else { break }
+            let ideal = Int(truncatingIfNeeded: entry.hash) & mask
+            // Move the entry back unless its ideal slot lies cyclically in (hole, probe].
+            if (hole - ideal) & mask < (probe - ideal) & mask {
+                slots[hole] = entry
+                hole = probe
+            }
+        }
+        slots[hole] = nil
+        flowCount -= 1
+        return true
+    }
+
+    private mutating func grow() {
+        let flows = slots.compactMap { $0 }
+        slots = Array(repeating: nil, count: slots.count * 2)
+        mask = slots.count - 1
+        for flow in flows {
+            var slot = Int(truncatingIfNeeded: flow.hash) & mask
+            while slots[slot] != nil { slot = (slot + 1) & mask }
+            slots[slot] = flow
+        }
+    }
+
+    /// The longest distance of a flow from its ideal slot: the cost of the worst lookup.
+    /// For the tests: crafted flows must not share a probe chain. O(slots).
+    func longestProbeSequence() -> Int {
+        var longest = 0
+        for (slot, flow) in slots.enumerated() {
+            if let flow { longest = max(longest, (slot - Int(truncatingIfNeeded: flow.hash)) & mask) }
+        }
+        return longest
     }
 
     /// Moves `flow` to the newest end of the activity list.

@@ -8,6 +8,21 @@ func perRecordNonce(_ iv: [UInt8], _ sequence: UInt64) -> [UInt8] {
     return nonce
 }
 
+/// `perRecordNonce` on the stack, for `body`: no array per packet.
+func withPerRecordNonce<Result>(
+    _ iv: [UInt8],
+    _ sequence: UInt64,
+    _ body: (UnsafeRawBufferPointer) -> Result
+) -> Result {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: iv.count) { nonce in
+        _ = nonce.initialize(from: iv)
+        for index in 0..<min(8, iv.count) {
+            nonce[iv.count - 1 - index] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(index)))
+        }
+        return body(UnsafeRawBufferPointer(nonce))
+    }
+}
+
 /// An AEAD key, set up once for all the records or packets it opens: AES-GCM (RFC 5116 5.1,
 /// 5.3) or ChaCha20-Poly1305 (RFC 8439 2.8).
 ///

@@ -220,23 +220,27 @@ public enum QUICDatagram {
         let packetNumberLength = Int(first & 0x03) + 1
         let ciphertextStart = packetNumberOffset + packetNumberLength
         guard packet.count >= ciphertextStart + 16 else { return nil }
-        // The header unprotected is the associated data (RFC 9001 5.3).
-        var header = Array(packet[0..<ciphertextStart])
-        header[0] = first
-        var truncated: Int64 = 0
-        for i in 0..<packetNumberLength {
-            header[packetNumberOffset + i] ^= i == 0 ? mask.1 : i == 1 ? mask.2 : i == 2 ? mask.3 : mask.4
-            truncated = truncated << 8 | Int64(header[packetNumberOffset + i])
-        }
-        let number = decodePacketNumber(largest: largest, truncated: truncated, bits: packetNumberLength * 8)
-        guard
-            let payload = keys.open(
-                UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...]),
-                packetNumber: number,
-                header: header
+        // The header unprotected is the associated data (RFC 9001 5.3), built on the stack.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ciphertextStart) { header in
+            UnsafeMutableRawBufferPointer(header).copyMemory(
+                from: UnsafeRawBufferPointer(rebasing: packet[0..<ciphertextStart])
             )
-        else { return nil }
-        return (payload, number)
+            header[0] = first
+            var truncated: Int64 = 0
+            for i in 0..<packetNumberLength {
+                header[packetNumberOffset + i] ^= i == 0 ? mask.1 : i == 1 ? mask.2 : i == 2 ? mask.3 : mask.4
+                truncated = truncated << 8 | Int64(header[packetNumberOffset + i])
+            }
+            let number = decodePacketNumber(largest: largest, truncated: truncated, bits: packetNumberLength * 8)
+            guard
+                let payload = keys.open(
+                    UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...]),
+                    packetNumber: number,
+                    header: UnsafeRawBufferPointer(header)
+                )
+            else { return nil }
+            return (payload, number)
+        }
     }
 
     /// The full packet number nearest to the next expected one (RFC 9000 A.3).

@@ -48,7 +48,9 @@ public struct QUICPacketKeys: Sendable {
     /// Opens a packet's payload: `sealed` is the ciphertext with its tag, `header` the
     /// unprotected header (the associated data); the nonce is the IV with the packet number
     /// XORed into its end (RFC 9001 5.3). Nil when it does not authenticate.
-    func open(_ sealed: UnsafeRawBufferPointer, packetNumber: Int64, header: [UInt8]) -> [UInt8]? {
-        key.open(nonce: perRecordNonce(iv, UInt64(bitPattern: packetNumber)), sealed: sealed, additionalData: header)
+    func open(_ sealed: UnsafeRawBufferPointer, packetNumber: Int64, header: UnsafeRawBufferPointer) -> [UInt8]? {
+        withPerRecordNonce(iv, UInt64(bitPattern: packetNumber)) {
+            key.open(nonce: $0, sealed: sealed, additionalData: header)
+        }
     }
 }
