@@ -53,6 +53,11 @@ package struct OfferCount: Sendable, Equatable {
     package var made = 0
     package var accepted = 0
     package init() {}
+
+    mutating func add(accepted isAccepted: Bool) {
+        made += 1
+        if isAccepted { accepted += 1 }
+    }
 }
 
 /// Offers whose session age is known, grouped by age. `maxAge` nil is the last, open bucket.
@@ -199,6 +204,10 @@ package struct ServiceReuse: Sendable {
     /// offers, the report lists each one.
     package var offerAges: [OfferAge] = []
     package static let maximumOfferAges = 12
+    /// What the report is computed from: acceptance by age per mechanism, and what full
+    /// handshakes issued. Kept with the service, so a record finds them with its lookup.
+    var ageStatistics: [Mechanism: AgeStatistics] = [:]
+    var issuance = ReuseAnalysis.IssuanceCounts()
 }
 
 /// One connection in a client's sequence with a service.
@@ -439,8 +448,10 @@ package struct ReuseAnalysis {
     static let pairBytes = 256, listedBytes = MemoryLayout<PairConnection>.stride * 3 / 2
 
     private var full: Bool { heldBytes >= options.maximumBytes }
-    private var ages: [ServiceKey: [Mechanism: AgeStatistics]] = [:]
-    private var issuance: [ServiceKey: IssuanceCounts] = [:]
+    /// The last record's service and pair, with their places in `services` and `pairs`:
+    /// consecutive records mostly share them. Only `admit` adds keys, and it sets these.
+    private var lastService: (key: ServiceKey, index: Dictionary<ServiceKey, ServiceReuse>.Index)?
+    private var lastPair: (key: PairKey, index: Dictionary<PairKey, PairSequence>.Index)?
     /// Index in `anomalies` of each TLS 1.3 identity's ticket-reuse anomaly.
     private var ticketReuseAnomaly: [String: Int] = [:]
 
@@ -470,6 +481,17 @@ package struct ReuseAnalysis {
         /// Full handshakes whose client accepts tickets.
         var fullWithTicketClient = 0
         var ticketsIssued = 0
+
+        /// One full handshake (TLS 1.2 and earlier).
+        mutating func add(ticketClient: Bool, ticketIssued: Bool, issuingSessionID: Bool) {
+            if ticketClient { fullWithTicketClient += 1 }
+            if ticketIssued {
+                ticketsIssued += 1
+            } else {
+                fullWithoutTicket += 1
+                if issuingSessionID { fullWithoutTicketIssuingSessionID += 1 }
+            }
+        }
     }
 
     /// uids listed in one ticket-reuse anomaly (all offers are counted).
@@ -501,20 +523,27 @@ package struct ReuseAnalysis {
     package mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
         let key = ServiceKey(of: record)
         // Looked up once; then changed in place through its index (no copy, no rehash).
-        guard
-            let index = admit(
-                key,
-                into: \.services,
-                limit: options.maximumServices,
-                bytes: Self.serviceBytes,
-                { ServiceReuse(key: key) }
-            )
-        else {
-            connectionsToOtherServices += 1
-            return
+        let index: Dictionary<ServiceKey, ServiceReuse>.Index
+        if let last = lastService, last.key == key {
+            index = last.index
+        } else {
+            guard
+                let admitted = admit(
+                    key,
+                    into: \.services,
+                    limit: options.maximumServices,
+                    bytes: Self.serviceBytes,
+                    { ServiceReuse(key: key) }
+                )
+            else {
+                connectionsToOtherServices += 1
+                return
+            }
+            index = admitted
+            lastService = (key, admitted)
         }
         heldBytes += Self.update(&services.values[index], with: record, full: full, notKept: &notKept)
-        addOffer(record, service: key, index: index)
+        addOffer(record, index: index)
         let answeredOffer = record.offer != nil && record.resumed != nil
         let addedBins = services.values.withValue(at: index) { service in
             let bins = service.overTime.bins.count
@@ -561,7 +590,7 @@ package struct ReuseAnalysis {
             }
         }
         // TLS 1.2 lifetime hints, and TLS 1.3 ticket lifetimes read with a key log.
-        for hint in [record.ticketLifetimeHint].compactMap({ $0 }) + record.issuedTickets.map(\.lifetime) {
+        func count(_ hint: UInt32) {
             if service.ticketLifetimeHints[hint] != nil {
                 service.ticketLifetimeHints[hint]! += 1
             } else if service.ticketLifetimeHints.count < 64 {
@@ -573,19 +602,19 @@ package struct ReuseAnalysis {
                 }
             }
         }
+        if let hint = record.ticketLifetimeHint { count(hint) }
+        for ticket in record.issuedTickets { count(ticket.lifetime) }
         return added
     }
 
-    private mutating func addOffer(
-        _ record: HandshakeRecord,
-        service key: ServiceKey,
-        index: Dictionary<ServiceKey, ServiceReuse>.Index
-    ) {
+    private mutating func addOffer(_ record: HandshakeRecord, index: Dictionary<ServiceKey, ServiceReuse>.Index) {
         let mechanism = record.offer
         // An offer counts when the server answered; an undecided connection says nothing.
         if let mechanism, let resumed = record.resumed {
-            services.values[index].offers[mechanism, default: OfferCount()].made += 1
-            if resumed { services.values[index].offers[mechanism, default: OfferCount()].accepted += 1 }
+            services.values.withValue(at: index) { service in
+                // One lookup, changed in place.
+                service.offers[mechanism, default: OfferCount()].add(accepted: resumed)
+            }
             if let age = record.sessionAge {
                 services.values.withValue(at: index) { service in
                     if service.offerAges.count < ServiceReuse.maximumOfferAges {
@@ -597,48 +626,60 @@ package struct ReuseAnalysis {
                     && record.offeredTicketKeyName != nil && record.issuedTicketKeyName != record.offeredTicketKeyName
                 let (full, edges) = (self.full, options.ageBucketEdges)
                 // One lookup, changed in place (reading the statistics back out copied them).
-                let grown = ages[key, default: [:]][mechanism, default: AgeStatistics(edges: edges)].withValue { ages in
-                    let kept = ages.refusedAbove.count
-                    ages.add(
-                        age: age,
-                        accepted: resumed,
-                        keyChanged: keyChanged,
-                        edges: edges,
-                        mayGrow: !full,
-                        fromFirstOffer: record.sessionAgeFrom == .firstOffer,
-                        fromTicketIssue: mechanism == .psk && record.sessionAgeFrom == .issue
-                    )
-                    return ages.refusedAbove.count - kept
+                let (fromFirstOffer, fromTicketIssue) = (
+                    record.sessionAgeFrom == .firstOffer, mechanism == .psk && record.sessionAgeFrom == .issue
+                )
+                let grown = services.values.withValue(at: index) { service in
+                    service.ageStatistics[mechanism, default: AgeStatistics(edges: edges)].withValue { ages in
+                        let kept = ages.refusedAbove.count
+                        ages.add(
+                            age: age,
+                            accepted: resumed,
+                            keyChanged: keyChanged,
+                            edges: edges,
+                            mayGrow: !full,
+                            fromFirstOffer: fromFirstOffer,
+                            fromTicketIssue: fromTicketIssue
+                        )
+                        return ages.refusedAbove.count - kept
+                    }
                 }
                 heldBytes += max(grown * Self.ageBytes, 0)
             }
         }
         if record.resumed == false, let version = record.version, !version.isTLS13Family {
-            var counts = issuance[key] ?? IssuanceCounts()
-            if record.ticketSupported { counts.fullWithTicketClient += 1 }
-            if record.ticketIssued {
-                counts.ticketsIssued += 1
-            } else {
-                counts.fullWithoutTicket += 1
-                if !(record.serverSessionID ?? "").isEmpty { counts.fullWithoutTicketIssuingSessionID += 1 }
+            let (ticketClient, ticketIssued) = (record.ticketSupported, record.ticketIssued)
+            let issuingSessionID = !ticketIssued && !(record.serverSessionID ?? "").isEmpty
+            services.values.withValue(at: index) { service in
+                service.issuance.add(
+                    ticketClient: ticketClient,
+                    ticketIssued: ticketIssued,
+                    issuingSessionID: issuingSessionID
+                )
             }
-            issuance[key] = counts
         }
     }
 
     private mutating func addToPair(_ record: HandshakeRecord, service: ServiceKey) {
         let key = PairKey(client: record.client, service: service)
-        guard
-            let index = admit(
-                key,
-                into: \.pairs,
-                limit: options.maximumPairs,
-                bytes: Self.pairBytes,
-                { PairSequence(client: key.client, service: service) }
-            )
-        else {
-            omittedPairs += 1
-            return
+        let index: Dictionary<PairKey, PairSequence>.Index
+        if let last = lastPair, last.key == key {
+            index = last.index
+        } else {
+            guard
+                let admitted = admit(
+                    key,
+                    into: \.pairs,
+                    limit: options.maximumPairs,
+                    bytes: Self.pairBytes,
+                    { PairSequence(client: key.client, service: service) }
+                )
+            else {
+                omittedPairs += 1
+                return
+            }
+            index = admitted
+            lastPair = (key, admitted)
         }
         // Changed in place: a copy of the sequence would copy its array on every append.
         if pairs.values.withValue(at: index, { $0.connections.count }) < options.maximumPairConnections,
@@ -749,10 +790,10 @@ package struct ReuseAnalysis {
     /// The report as of now. Does not change the analysis: a live run asks for one per interval.
     package func report() -> ReuseReport {
         var finished: [ServiceReuse] = []
-        for (key, base) in services {
+        for base in services.values {
             var service = base
-            let statistics = ages[key] ?? [:]
-            let counts = issuance[key] ?? IssuanceCounts()
+            let statistics = base.ageStatistics
+            let counts = base.issuance
             var combined = options.ageBucketEdges.map { AgeBucket(maxAge: $0) } + [AgeBucket(maxAge: nil)]
             for mechanism in Mechanism.allCases {
                 service.support[mechanism] = support(mechanism, service.offers[mechanism] ?? OfferCount(), counts)

@@ -222,14 +222,20 @@ extension StickinessAnalysis {
     /// arrive encrypted: the probable issuer is the client's last full handshake with this
     /// service before the identity's first offer.
     private static func issuers(_ all: [Connection], backendOf: [Int32]) -> (Int) -> Int32 {
-        var position: [String: Int] = [:]
-        position.reserveCapacity(all.count)
-        for (i, c) in all.enumerated() { position[c.uid] = i }
-        var fullTLS13ByClient: [IPAddress: [Int]] = [:]
-        for (i, c) in all.enumerated() where c.isTLS13 && c.resumed == false && c.offer == nil {
-            fullTLS13ByClient[c.client, default: []].append(i)
-        }
+        // Built at the first offer asked about: a service without placed offers needs neither.
+        var indexes: (position: [String: Int], fullTLS13ByClient: [IPAddress: [Int]])?
         return { i in
+            if indexes == nil {
+                var position: [String: Int] = [:]
+                position.reserveCapacity(all.count)
+                for (i, c) in all.enumerated() { position[c.uid] = i }
+                var fullTLS13ByClient: [IPAddress: [Int]] = [:]
+                for (i, c) in all.enumerated() where c.isTLS13 && c.resumed == false && c.offer == nil {
+                    fullTLS13ByClient[c.client, default: []].append(i)
+                }
+                indexes = (position, fullTLS13ByClient)
+            }
+            let (position, fullTLS13ByClient) = indexes!
             let c = all[i]
             if let issuer = c.resumes { return position[issuer].map { backendOf[$0] } ?? -1 }
             guard c.isTLS13 else { return -1 }

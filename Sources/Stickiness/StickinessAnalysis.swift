@@ -174,13 +174,23 @@ package struct StickinessAnalysis {
             return true
         }
 
+        /// The last text looked up, and its id: ticket key names repeat from one connection
+        /// to the next, and a comparison costs less than hashing.
+        private var lastText: (text: String, id: Int32)?
+        private var lastKey: (key: String, id: Int32)?
+
         mutating func id(_ text: String?) -> Int32 {
             guard let text else { return -1 }
-            if let id = ids[text] { return id }
+            if let last = lastText, last.text == text { return last.id }
+            if let id = ids[text] {
+                lastText = (text, id)
+                return id
+            }
             guard admit(2 * text.utf8.count) else { return Self.notKept }
             let id = Int32(texts.count)
             ids[text] = id
             texts.append(text)
+            lastText = (text, id)
             return id
         }
 
@@ -199,12 +209,17 @@ package struct StickinessAnalysis {
         /// only the first time.
         mutating func id(key: String?, text: (String) -> String) -> Int32 {
             guard let key else { return -1 }
-            if let id = keyedIDs[key] { return id }
+            if let last = lastKey, last.key == key { return last.id }
+            if let id = keyedIDs[key] {
+                lastKey = (key, id)
+                return id
+            }
             let text = text(key)
             guard admit(key.utf8.count + text.utf8.count) else { return Self.notKept }
             let id = Int32(texts.count)
             keyedIDs[key] = id
             texts.append(text)
+            lastKey = (key, id)
             return id
         }
 
@@ -214,6 +229,15 @@ package struct StickinessAnalysis {
     }
 
     private var connections: [ServiceKey: [Connection]] = [:]
+    /// The last record's service and its place in `connections`: consecutive records mostly
+    /// go to one service. Valid while no service is added (values change in place).
+    private var lastService: (service: ServiceKey, index: Dictionary<ServiceKey, [Connection]>.Index)?
+    /// The last shapes interned, by what made them: most connections repeat the previous
+    /// one's, and then no hash is computed.
+    private var lastTCPShape: (ttl: UInt8?, window: UInt16?, options: String?, id: Int32)?
+    private var lastHelloShape: (cipher: CipherSuite?, extensions: [UInt16], id: Int32)?
+    /// The last server name joined, with its service, once the name is in `serviceOfName`.
+    private var lastJoined: (name: String, service: ServiceKey)?
     var interned = Interned()
     private var kept = 0
     private var omitted: [ServiceKey: Int] = [:]
@@ -282,24 +306,39 @@ package struct StickinessAnalysis {
     /// The service's place in `connections`, looked up once and then changed in place; nil
     /// for a service first seen past the bound, which is counted only.
     private mutating func index(of service: ServiceKey, full: Bool) -> Dictionary<ServiceKey, [Connection]>.Index? {
-        if let known = connections.index(forKey: service) { return known }
+        if let last = lastService, last.service == service { return last.index }
+        if let known = connections.index(forKey: service) {
+            lastService = (service, known)
+            return known
+        }
         guard !full else {
             connectionsNotJudged += 1
             return nil
         }
         connections[service] = []
         parent[service] = service
-        return connections.index(forKey: service)!
+        let index = connections.index(forKey: service)!
+        lastService = (service, index)
+        return index
     }
 
     /// One name on one port served from several addresses is one service.
     private mutating func joinByName(_ record: HandshakeRecord, _ service: ServiceKey, full: Bool) {
         guard let sni = record.keptServerName else { return }
+        // The same name at the same service again: already joined.
+        if let last = lastJoined, last.service == service, last.name == sni { return }
         let name = NameOnPort(
             name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni).hashValue,
             port: service.port
         )
-        if let other = serviceOfName[name] { union(service, other) } else if !full { serviceOfName[name] = service }
+        if let other = serviceOfName[name] {
+            union(service, other)
+        } else if !full {
+            serviceOfName[name] = service
+        } else {
+            return
+        }
+        lastJoined = (sni, service)
     }
 
     /// Room for one more connection of the service: at its cap, or when memory is full, its
@@ -327,6 +366,17 @@ package struct StickinessAnalysis {
 
     /// The server's TCP traits as an interned shape (even ids).
     private mutating func tcpShape(_ traits: ServerTraits?) -> Int32 {
+        if let last = lastTCPShape, last.ttl == traits?.ttl, last.window == traits?.synAckWindow,
+            last.options == traits?.synAckOptions
+        {
+            return last.id
+        }
+        let id = newTCPShape(traits)
+        lastTCPShape = (traits?.ttl, traits?.synAckWindow, traits?.synAckOptions, id)
+        return id
+    }
+
+    private mutating func newTCPShape(_ traits: ServerTraits?) -> Int32 {
         var key = Hasher()
         key.combine(traits?.ttl)
         key.combine(traits?.synAckWindow)
@@ -341,6 +391,13 @@ package struct StickinessAnalysis {
 
     /// The ServerHello's cipher and extension order as an interned shape (odd ids).
     private mutating func helloShape(cipher: CipherSuite?, extensions: [UInt16]) -> Int32 {
+        if let last = lastHelloShape, last.cipher == cipher, last.extensions == extensions { return last.id }
+        let id = newHelloShape(cipher: cipher, extensions: extensions)
+        lastHelloShape = (cipher, extensions, id)
+        return id
+    }
+
+    private mutating func newHelloShape(cipher: CipherSuite?, extensions: [UInt16]) -> Int32 {
         var key = Hasher()
         key.combine(cipher?.rawValue)
         key.combine(extensions)
