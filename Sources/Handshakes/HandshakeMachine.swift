@@ -459,7 +459,7 @@ struct HandshakeMachine: TLSEventHandler {
             serverPort: server.port
         )
         record.transport = transport
-        record.fill(from: hello)
+        record.fill(from: hello, lists: fingerprints.lists)
         if fingerprints.computesHelloFingerprints {
             (record.ja3, record.ja4) = fingerprints.client(hello, transport: transport)
         }
@@ -470,7 +470,11 @@ struct HandshakeMachine: TLSEventHandler {
             record.serverSessionID = hexString(serverHello.sessionID ?? [])
             record.alpnSelected = serverHello.alpn
             record.pskSelected = serverHello.selectedPSKIdentity.map(Int.init)
-            record.serverExtensions = serverHello.extensionTypes.map(\.rawValue)
+            let lists = fingerprints.lists
+            record.serverExtensions =
+                serverHello.extensionTypes.elementsEqual(lists.serverExtensions) { $0.rawValue == $1 }
+                ? lists.serverExtensions
+                : lists.shared(serverHello.extensionTypes.map(\.rawValue), as: \.serverExtensions)
             if fingerprints.computesHelloFingerprints { record.ja3s = fingerprints.server(serverHello) }
         } else if let sslv2Server {
             record.version = sslv2Server.version
@@ -493,7 +497,15 @@ struct HandshakeMachine: TLSEventHandler {
                 record.issuedTicketKeyName = ticketKeyName(ticket.ticket)
             }
         }
-        record.certificateFingerprints = certificateChain.map(fingerprints.fingerprint)
+        if !certificateChain.isEmpty {
+            let lists = fingerprints.lists
+            let kept = lists.certificateFingerprints
+            // The chain's fingerprints, compared with the last record's before an array is built.
+            record.certificateFingerprints =
+                certificateChain.count == kept.count
+                    && zip(certificateChain, kept).allSatisfy { fingerprints.fingerprint($0) == $1 }
+                ? kept : lists.shared(certificateChain.map(fingerprints.fingerprint), as: \.certificateFingerprints)
+        }
         if let leaf = certificateChain.first, let summary = fingerprints.summary(leaf) {
             record.certificate = summary
             record.sniMatchesCertificate = record.sni.map(summary.covers)

@@ -430,12 +430,16 @@ extension HandshakeRecord {
 
 extension HandshakeRecord {
     /// Copies what the ClientHello offered.
-    mutating func fill(from hello: ClientHello) {
+    mutating func fill(from hello: ClientHello, lists: RepeatedLists) {
         sni = hello.serverName
-        self.alpnOffered = hello.alpn
-        var listed = hello.supportedVersions
-        listed.removeAll { $0.isGREASE }  // in place: one array, not two
-        self.versionsOffered = listed.isEmpty ? [hello.legacyVersion] : listed
+        self.alpnOffered = lists.shared(hello.alpn, as: \.alpn)
+        if !lists.versions.isEmpty, hello.offersVersions(lists.versions) {
+            self.versionsOffered = lists.versions
+        } else {
+            var listed = hello.supportedVersions
+            listed.removeAll { $0.isGREASE }  // in place: one array, not two
+            self.versionsOffered = lists.shared(listed.isEmpty ? [hello.legacyVersion] : listed, as: \.versions)
+        }
         self.clientSessionID = hexString(hello.sessionID)
         self.ticketSupported = hello.sessionTicket != nil
         if let ticket = hello.sessionTicket, !ticket.isEmpty {

@@ -82,6 +82,8 @@ final class FingerprintCache {
     private var next = 0
 
     private let hellos = HelloFingerprintMemo()
+    /// Lists that repeat from one handshake to the next, shared between records.
+    let lists = RepeatedLists()
     /// Whether records get JA3, JA4 and JA3S.
     let computesHelloFingerprints: Bool
 
@@ -114,6 +116,31 @@ final class FingerprintCache {
             next = (next + 1) % FingerprintCache.capacity
         }
         return computed
+    }
+}
+
+/// The last offered versions, ALPN names, ServerHello extension types and certificate
+/// fingerprints a record got. Most handshakes repeat the previous one's: a record then
+/// shares that array, so it allocates none of its own and freeing it frees none (a flood's
+/// records are freed long after they were made, cold in the cache).
+final class RepeatedLists {
+    var versions: [ProtocolVersion] = []
+    var alpn: [String] = []
+    var serverExtensions: [UInt16] = []
+    var certificateFingerprints: [String] = []
+
+    /// `list`, or the equal one kept in `field` (which then becomes `list` when it differs).
+    func shared<Element: Equatable>(
+        _ list: [Element],
+        as field: ReferenceWritableKeyPath<RepeatedLists, [Element]>
+    )
+        -> [Element]
+    {
+        if list.isEmpty { return list }
+        let kept = self[keyPath: field]
+        if kept == list { return kept }
+        self[keyPath: field] = list
+        return list
     }
 }
 

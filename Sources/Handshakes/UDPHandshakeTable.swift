@@ -84,6 +84,9 @@ struct UDPHandshakeTable<State: UDPFlowState> {
     /// one hash per datagram, where a Dictionary hashed the key for the lookup, again for
     /// the insertion and again for the removal.
     private var slots: [UDPHandshakeFlow<State>?] = Array(repeating: nil, count: 64)
+    /// Each slot's flow's hash, beside it: a probe and the backward shift read these, not
+    /// the flows, which in a flood are cold in the cache.
+    private var slotHashes = [UInt64](repeating: 0, count: 64)
     private var mask = 63
     private var flowCount = 0
     private var newest: UDPHandshakeFlow<State>?
@@ -202,8 +205,8 @@ struct UDPHandshakeTable<State: UDPFlowState> {
 
     private func find(_ key: UDPFlowKey, hash: UInt64) -> UDPHandshakeFlow<State>? {
         var slot = Int(truncatingIfNeeded: hash) & mask
-        while let flow = slots[slot] {
-            if flow.hash == hash, flow.key == key { return flow }
+        while slots[slot] != nil {
+            if slotHashes[slot] == hash, let flow = slots[slot], flow.key == key { return flow }
             slot = (slot + 1) & mask
         }
         return nil
@@ -214,6 +217,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
         var slot = Int(truncatingIfNeeded: flow.hash) & mask
         while slots[slot] != nil { slot = (slot + 1) & mask }
         slots[slot] = flow
+        slotHashes[slot] = flow.hash
         flowCount += 1
     }
 
@@ -222,16 +226,17 @@ struct UDPHandshakeTable<State: UDPFlowState> {
     /// False when the flow is not in the table.
     private mutating func remove(_ flow: UDPHandshakeFlow<State>) -> Bool {
         var hole = Int(truncatingIfNeeded: flow.hash) & mask
-        while let occupant = slots[hole], occupant !== flow { hole = (hole + 1) & mask }
+        while slots[hole] != nil, slots[hole] !== flow { hole = (hole + 1) & mask }
         guard slots[hole] != nil else { return false }
         var probe = hole
         while true {
             probe = (probe + 1) & mask
-            guard let entry = slots[probe] else { break }
-            let ideal = Int(truncatingIfNeeded: entry.hash) & mask
+            if slots[probe] == nil { break }
+            let ideal = Int(truncatingIfNeeded: slotHashes[probe]) & mask
             // Move the entry back unless its ideal slot lies cyclically in (hole, probe].
             if (hole - ideal) & mask < (probe - ideal) & mask {
-                slots[hole] = entry
+                slots.swapAt(hole, probe)
+                slotHashes[hole] = slotHashes[probe]
                 hole = probe
             }
         }
@@ -243,11 +248,13 @@ struct UDPHandshakeTable<State: UDPFlowState> {
     private mutating func grow() {
         let flows = slots.compactMap { $0 }
         slots = Array(repeating: nil, count: slots.count * 2)
+        slotHashes = Array(repeating: 0, count: slots.count)
         mask = slots.count - 1
         for flow in flows {
             var slot = Int(truncatingIfNeeded: flow.hash) & mask
             while slots[slot] != nil { slot = (slot + 1) & mask }
             slots[slot] = flow
+            slotHashes[slot] = flow.hash
         }
     }
 

@@ -86,6 +86,19 @@ public struct ClientHello: Sendable {
     public var firstALPN: ArraySlice<UInt8>? { firstALPNBytes.map { body[$0] } }
     /// From supported_versions (RFC 8446 4.2.1), in the client's order; empty when absent.
     public var supportedVersions: [ProtocolVersion] { uint16s(supportedVersionBytes, as: ProtocolVersion.init) }
+    /// Whether the versions offered are `list`: supported_versions without GREASE values
+    /// (RFC 8701), or when it lists none, the legacy version alone. Read in place, with no
+    /// array built.
+    public func offersVersions(_ list: [ProtocolVersion]) -> Bool {
+        var matched = 0
+        for offset in stride(from: supportedVersionBytes.lowerBound, to: supportedVersionBytes.upperBound - 1, by: 2) {
+            let version = ProtocolVersion(rawValue: UInt16(body[offset]) << 8 | UInt16(body[offset + 1]))
+            if version.isGREASE { continue }
+            guard matched < list.count, list[matched] == version else { return false }
+            matched += 1
+        }
+        return matched == 0 ? list == [legacyVersion] : matched == list.count
+    }
     /// The session_ticket extension's data (RFC 5077 3.2); nil when the extension is absent.
     public var sessionTicket: ArraySlice<UInt8>? { sessionTicketBytes.map { body[$0] } }
     public var pskKeyExchangeModes: ArraySlice<UInt8> { body[pskModeBytes] }

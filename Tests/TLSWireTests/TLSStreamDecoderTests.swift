@@ -127,6 +127,28 @@ struct RealStreamDecodingTests {
         #expect(serverHello.sessionID == Array(hello.sessionID))  // compatibility-mode echo
     }
 
+    /// `offersVersions` (read in place) says what the list built from the hello says: real
+    /// TLS 1.3 and TLS 1.2 hellos, against their own lists and lists that differ.
+    @Test func offeredVersionsComparedInPlace() throws {
+        let tls13 = try #require(decode(try RealStreams.stream("tls13-psk.pcap", 1).client).clientHellos.first)
+        let listed = tls13.supportedVersions.filter { !$0.isGREASE }
+        #expect(listed.contains(.tls1_3))
+        #expect(tls13.offersVersions(listed))
+        #expect(!tls13.offersVersions(Array(listed.dropLast())))
+        #expect(!tls13.offersVersions(listed + [.tls1_0]))
+        if listed.count > 1 { #expect(!tls13.offersVersions(listed.reversed())) }
+        #expect(!tls13.offersVersions([tls13.legacyVersion]))
+        // No supported_versions: the legacy version alone is what it offers.
+        let tls12 = try #require(decode(try RealStreams.stream("tls12-ticket.pcap", 0).client).clientHellos.first)
+        if tls12.supportedVersions.isEmpty {
+            #expect(tls12.offersVersions([tls12.legacyVersion]))
+            #expect(!tls12.offersVersions([]))
+            #expect(!tls12.offersVersions([tls12.legacyVersion, .tls1_3]))
+        } else {
+            #expect(tls12.offersVersions(tls12.supportedVersions.filter { !$0.isGREASE }))
+        }
+    }
+
     @Test func helloRetryRequestRandomIsRecognised() throws {
         let (client, server) = try RealStreams.stream("hrr.pcap", 0)
         // TLS 1.3 servers send a compatibility ChangeCipherSpec right after the
