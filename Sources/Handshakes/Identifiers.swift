@@ -158,7 +158,12 @@ extension HandshakeRecord {
         var prefix = Array(sni.utf8.prefix(200))
         while let last = prefix.last, last & 0xc0 == 0x80 { prefix.removeLast() }  // whole characters only
         if let last = prefix.last, last >= 0xc0 { prefix.removeLast() }
-        return String(decoding: prefix, as: UTF8.self) + "…" + shortDigest(Array(sni.utf8))
+        var whole = sni
+        // Hashed in place: a crafted name is 16 KB.
+        var hasher = SHA256()
+        whole.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        let digest = hexString(Array(hasher.finalize()).prefix(16))
+        return String(decoding: prefix, as: UTF8.self) + "…" + digest
     }
 }
 

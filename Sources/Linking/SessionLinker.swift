@@ -3,6 +3,10 @@ import Handshakes
 import Packets
 import TLSWire
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Bounds on what the linker remembers.
 package struct LinkerLimits: Sendable {
     /// Sessions issued longer ago than this are forgotten (`--session-horizon`).
@@ -59,7 +63,26 @@ struct SessionNames {
 
     let maximumBytes: Int
     private var names: [String] = [""]
-    private var indexes: [String: UInt32] = [:]
+    private var indexes: [NameKey: UInt32] = [:]
+
+    /// A name keyed by its bytes: a String's own hash normalizes Unicode first, and a name
+    /// cut with "…" (`HandshakeRecord.keptServerName`) is not ASCII.
+    private struct NameKey: Hashable {
+        var name: String
+        static func == (a: NameKey, b: NameKey) -> Bool {
+            var (first, second) = (a.name, b.name)
+            return first.withUTF8 { one in
+                second.withUTF8 { other in
+                    one.count == other.count
+                        && (one.isEmpty || memcmp(one.baseAddress!, other.baseAddress!, one.count) == 0)
+                }
+            }
+        }
+        func hash(into hasher: inout Hasher) {
+            var name = name
+            name.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        }
+    }
     private var bytes = 0
     /// Names that did not fit.
     private(set) var notKeptCount = 0
@@ -68,7 +91,7 @@ struct SessionNames {
 
     mutating func index(_ name: String?) -> UInt32 {
         guard let name else { return Self.none }
-        if let known = indexes[name] { return known }
+        if let known = indexes[NameKey(name: name)] { return known }
         let cost = name.utf8.count + Self.nameOverheadBytes
         guard names.count <= Self.maximumNames, bytes + cost <= maximumBytes else {
             notKeptCount += 1
@@ -77,7 +100,7 @@ struct SessionNames {
         bytes += cost
         let index = UInt32(names.count)
         names.append(name)
-        indexes[name] = index
+        indexes[NameKey(name: name)] = index
         return index
     }
 

@@ -253,6 +253,25 @@ package struct StickinessAnalysis {
         var port: UInt16
     }
 
+    /// The keyed hash of a server name's bytes with ASCII letters lowercased: DNS names
+    /// compare case-insensitively in ASCII only (RFC 4343 2). Bytes, not a String's hash,
+    /// which normalizes Unicode first: a kept name cut with "…" is not ASCII, and a crafted
+    /// name must not cost more than a real one.
+    static func nameHash(_ name: String) -> Int {
+        var hasher = Hasher()
+        var name = name
+        name.withUTF8 { bytes in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) { lowered in
+                for index in 0..<bytes.count {
+                    let byte = bytes[index]
+                    lowered[index] = (0x41...0x5a).contains(byte) ? byte | 0x20 : byte
+                }
+                hasher.combine(bytes: UnsafeRawBufferPointer(lowered))
+            }
+        }
+        return hasher.finalize()
+    }
+
     package init(maximumBytes: Int = MemoryBudget().stickiness) {
         self.maximumBytes = maximumBytes
         interned.maximumBytes = maximumBytes / 4
@@ -326,11 +345,8 @@ package struct StickinessAnalysis {
     private mutating func joinByName(_ record: HandshakeRecord, _ service: ServiceKey, full: Bool) {
         guard let sni = record.keptServerName else { return }
         // The same name at the same service again: already joined.
-        if let last = lastJoined, last.service == service, last.name == sni { return }
-        let name = NameOnPort(
-            name: (sni.utf8.contains { (0x41...0x5a).contains($0) || $0 >= 0x80 } ? sni.lowercased() : sni).hashValue,
-            port: service.port
-        )
+        if let last = lastJoined, last.service == service, last.name.utf8.elementsEqual(sni.utf8) { return }
+        let name = NameOnPort(name: Self.nameHash(sni), port: service.port)
         if let other = serviceOfName[name] {
             union(service, other)
         } else if !full {

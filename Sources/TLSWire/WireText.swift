@@ -9,7 +9,10 @@ public enum WireText {
     public static func decode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String where Bytes.Index == Int {
         // ASCII without a backslash (names and protocols, nearly always): taken as it is,
         // by String's contiguous ASCII path (the generic validation costs ten times more).
-        if bytes.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "\\") }) { return String(decoding: bytes, as: UTF8.self) }
+        let plain =
+            bytes.withContiguousStorageIfAvailable { isPlainASCII(UnsafeRawBufferPointer($0)) }
+            ?? bytes.allSatisfy { $0 < 0x80 && $0 != UInt8(ascii: "\\") }
+        if plain { return String(decoding: bytes, as: UTF8.self) }
         if !bytes.contains(UInt8(ascii: "\\")), let text = String(validating: bytes, as: UTF8.self) { return text }
         var scalars = String.UnicodeScalarView()
         var parser = Unicode.UTF8.ForwardParser()
@@ -28,6 +31,27 @@ public enum WireText {
                 return String(scalars)
             }
         }
+    }
+
+    /// True when every byte is ASCII and none is a backslash; eight bytes at a time (a
+    /// crafted 16 KB server name is read in 2,000 steps, not 16,000).
+    package static func isPlainASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let backslashes: UInt64 = 0x5c5c_5c5c_5c5c_5c5c
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            // A byte of 0x80 or more, or one that equals a backslash (a zero byte after the XOR).
+            let matched = word ^ backslashes
+            if (word | ((matched &- ones) & ~matched)) & highBits != 0 { return false }
+            offset += 8
+        }
+        while offset < bytes.count {
+            if bytes[offset] >= 0x80 || bytes[offset] == UInt8(ascii: "\\") { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// Every byte of `bytes` as `\xHH`.

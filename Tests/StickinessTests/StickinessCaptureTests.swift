@@ -237,6 +237,41 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         #expect(verdict.verdict == .stickyOrShared && verdict.backends.count <= 1, "\(verdict.verdict)")
     }
 
+    /// HAND-MADE RECORDS: one name served from several addresses is one service. Names
+    /// compare as DNS names do, ASCII letters in either case (RFC 4343 2); a name longer
+    /// than a DNS name joins by what is kept of it (its prefix, "…" and its digest).
+    @Test func addressesServingOneNameAreJudgedTogether() {
+        let long = String(repeating: "x", count: 16_000) + ".example"
+        let cases: [(String, String, Bool)] = [
+            ("www.example.com", "WWW.Example.COM", true),
+            (long, long, true),
+            (long, long + "x", false),
+            ("www.example.com", "www.example.org", false),
+            ("\u{C4}.example", "\u{E4}.example", false),  // not ASCII: no case folding
+        ]
+        for (first, second, joined) in cases {
+            var analysis = StickinessAnalysis()
+            for (n, name) in [first, second].enumerated() {
+                var record = HandshakeRecord(
+                    uid: "C\(n)",
+                    timestampNanos: Int64(n) * 1_000_000_000,
+                    client: IPAddress("192.0.2.9")!,
+                    clientPort: 40000,
+                    server: IPAddress("198.51.100.\(n + 1)")!,
+                    serverPort: 443
+                )
+                record.sni = name
+                analysis.add(record)
+            }
+            let verdicts = analysis.verdicts()
+            #expect(verdicts.count == 2)
+            #expect(
+                verdicts.values.allSatisfy { $0.services.count == (joined ? 2 : 1) },
+                "\(first.prefix(20)) \(joined)"
+            )
+        }
+    }
+
     @Test func oneBackendWithoutACacheIsNamed() {
         var places = OfferPlaces()
         places.atIssuer = count(6, 3)

@@ -3,6 +3,25 @@ import Testing
 
 /// WireText keeps every byte of a wire string. The byte strings here are HAND-MADE.
 @Suite struct WireTextTests {
+    /// HAND-MADE BYTES: the eight-bytes-at-a-time scan agrees with a byte-by-byte one for a
+    /// non-ASCII byte or a backslash at every place of every length up to 40 (words and tail),
+    /// and for bytes next to a backslash (0x5b, 0x5d) that a borrow could confuse.
+    @Test func plainASCIIScanAgreesByteByByte() {
+        for length in 0...40 {
+            let plain = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+            #expect(plain.withUnsafeBytes(WireText.isPlainASCII))
+            for position in 0..<length {
+                for odd: UInt8 in [0x5c, 0x80, 0xff, 0x5b, 0x5d, 0x00, 0x7f, 0xdc] {
+                    var bytes = plain
+                    bytes[position] = odd
+                    let expected = bytes.allSatisfy { $0 < 0x80 && $0 != 0x5c }
+                    #expect(bytes.withUnsafeBytes(WireText.isPlainASCII) == expected, "\(length) \(position) \(odd)")
+                    if expected { #expect(WireText.decode(bytes) == String(decoding: bytes, as: UTF8.self)) }
+                }
+            }
+        }
+    }
+
     @Test func validTextIsUnchanged() {
         for name in ["example.com", "h2", "http/1.1", "bücher.example", "日本.example", ""] {
             #expect(WireText.decode(Array(name.utf8)) == name)
