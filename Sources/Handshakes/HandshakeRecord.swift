@@ -217,8 +217,9 @@ public struct ServerTraits: Sendable, Hashable {
         if layout.contains(where: isCookie) {
             while end > 0, layout[end - 1] == 1 || isCookie(layout[end - 1]) { end -= 1 }
         }
-        // Once per SYN-ACK: digits straight into the string's storage (at most "255," a kind).
-        return String(unsafeUninitializedCapacity: end * 4) { buffer in
+        // Once per SYN-ACK: digits into a buffer on the stack (at most "255," a kind), then a
+        // String that, as usual ("2,4,8,1,3"), fits inline with no allocation.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(end * 4, 1)) { buffer in
             var written = 0
             for kind in layout[..<end] where !isCookie(kind) {
                 if written > 0 {
@@ -227,7 +228,7 @@ public struct ServerTraits: Sendable, Hashable {
                 }
                 buffer.writeDecimal(kind, at: &written)
             }
-            return written
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[..<written]), as: UTF8.self)
         }
     }
 }

@@ -9,6 +9,9 @@ import Glibc
 
 /// Lowercase hex of `bytes` ("" when empty), built in place in the string's own storage.
 public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    if let contiguous = bytes.withContiguousStorageIfAvailable({ hexString(bytes: UnsafeRawBufferPointer($0)) }) {
+        return contiguous
+    }
     let digits: StaticString = "0123456789abcdef"
     return String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
         digits.withUTF8Buffer { table in
@@ -23,15 +26,31 @@ public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UI
     }
 }
 
+/// `hexString` of contiguous bytes: a pointer walk, with no collection indexes to check.
+func hexString(bytes: UnsafeRawBufferPointer) -> String {
+    let digits: StaticString = "0123456789abcdef"
+    return String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+        digits.withUTF8Buffer { table in
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                buffer[2 * index] = table[Int(byte >> 4)]
+                buffer[2 * index + 1] = table[Int(byte & 0x0f)]
+            }
+        }
+        return bytes.count * 2
+    }
+}
+
 /// First 16 bytes of SHA-256, in hex: a stable identity for tickets and PSK identities
-/// that does not carry the secret-bearing bytes into the records.
+/// that does not carry the secret-bearing bytes into the records. Read from the digest in
+/// place (an Array of it was built byte by byte).
 func shortDigest(_ bytes: some DataProtocol) -> String {
-    hexString(Array(SHA256.hash(data: bytes)).prefix(16))
+    SHA256.hash(data: bytes).withUnsafeBytes { hexString(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
 }
 
 /// Full SHA-256 in hex (certificate fingerprints, as `openssl x509 -fingerprint -sha256`).
 func fingerprint(_ bytes: [UInt8]) -> String {
-    hexString(Array(SHA256.hash(data: bytes)))
+    SHA256.hash(data: bytes).withUnsafeBytes { hexString(bytes: $0) }
 }
 
 private let base62: [Character] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -162,7 +181,9 @@ extension HandshakeRecord {
         // Hashed in place: a crafted name is 16 KB.
         var hasher = SHA256()
         whole.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        let digest = hexString(Array(hasher.finalize()).prefix(16))
+        let digest = hasher.finalize().withUnsafeBytes {
+            hexString(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(16)))
+        }
         return String(decoding: prefix, as: UTF8.self) + "…" + digest
     }
 }
