@@ -24,7 +24,7 @@ attacks=(
     "frag-first 50000 normal 5"
     "quic-initials 5000 normal 5"
     "dtls-fragments 16384 normal 5"
-    "dtls-big 250 normal 5"
+    "dtls-big 2500 normal 5"
     "tcp-onebyte 25000 normal 5"
     "stalled-hello 10000 normal 5"
     "distinct-sni 5000 normal 5"
