@@ -448,8 +448,8 @@ package struct ReuseAnalysis {
     static let pairBytes = 256, listedBytes = MemoryLayout<PairConnection>.stride * 3 / 2
 
     private var full: Bool { heldBytes >= options.maximumBytes }
-    /// The last record's service and pair, with their places in `services` and `pairs`:
-    /// consecutive records mostly share them. Only `admit` adds keys, and it sets these.
+    /// The last record's service and pair, with their places in `services` and `pairs`
+    /// (`admit`).
     private var lastService: (key: ServiceKey, index: Dictionary<ServiceKey, ServiceReuse>.Index)?
     private var lastPair: (key: PairKey, index: Dictionary<PairKey, PairSequence>.Index)?
     /// Index in `anomalies` of each TLS 1.3 identity's ticket-reuse anomaly.
@@ -502,45 +502,48 @@ package struct ReuseAnalysis {
     /// The index of `key` in `table`: an entry already there, or a new one from `make` while
     /// the table is under `limit` entries and the analysis under its memory part (its
     /// `bytes` counted). Nil when it does not fit (counted in `notKept` past the memory part).
+    /// `last` holds the key admitted last with its index: consecutive records nearly always
+    /// share it, and then no lookup is made. Only this adds keys, so the index stays valid.
     private mutating func admit<Key, Value>(
         _ key: Key,
         into table: WritableKeyPath<ReuseAnalysis, [Key: Value]>,
+        last: WritableKeyPath<ReuseAnalysis, (key: Key, index: Dictionary<Key, Value>.Index)?>,
         limit: Int,
         bytes: Int,
         _ make: () -> Value
     ) -> Dictionary<Key, Value>.Index? {
-        if let known = self[keyPath: table].index(forKey: key) { return known }
+        if let remembered = self[keyPath: last], remembered.key == key { return remembered.index }
+        if let known = self[keyPath: table].index(forKey: key) {
+            self[keyPath: last] = (key, known)
+            return known
+        }
         guard self[keyPath: table].count < limit, !full else {
             if full { notKept += 1 }
             return nil
         }
         heldBytes += bytes
         self[keyPath: table][key] = make()
-        return self[keyPath: table].index(forKey: key)
+        let index = self[keyPath: table].index(forKey: key)!
+        self[keyPath: last] = (key, index)
+        return index
     }
 
     /// Adds one linked record. `link` is what `SessionLinker.link` returned for it.
     package mutating func add(_ record: HandshakeRecord, link: SessionLink?) {
         let key = ServiceKey(of: record)
         // Looked up once; then changed in place through its index (no copy, no rehash).
-        let index: Dictionary<ServiceKey, ServiceReuse>.Index
-        if let last = lastService, last.key == key {
-            index = last.index
-        } else {
-            guard
-                let admitted = admit(
-                    key,
-                    into: \.services,
-                    limit: options.maximumServices,
-                    bytes: Self.serviceBytes,
-                    { ServiceReuse(key: key) }
-                )
-            else {
-                connectionsToOtherServices += 1
-                return
-            }
-            index = admitted
-            lastService = (key, admitted)
+        guard
+            let index = admit(
+                key,
+                into: \.services,
+                last: \.lastService,
+                limit: options.maximumServices,
+                bytes: Self.serviceBytes,
+                { ServiceReuse(key: key) }
+            )
+        else {
+            connectionsToOtherServices += 1
+            return
         }
         heldBytes += Self.update(&services.values[index], with: record, full: full, notKept: &notKept)
         addOffer(record, index: index)
@@ -662,24 +665,18 @@ package struct ReuseAnalysis {
 
     private mutating func addToPair(_ record: HandshakeRecord, service: ServiceKey) {
         let key = PairKey(client: record.client, service: service)
-        let index: Dictionary<PairKey, PairSequence>.Index
-        if let last = lastPair, last.key == key {
-            index = last.index
-        } else {
-            guard
-                let admitted = admit(
-                    key,
-                    into: \.pairs,
-                    limit: options.maximumPairs,
-                    bytes: Self.pairBytes,
-                    { PairSequence(client: key.client, service: service) }
-                )
-            else {
-                omittedPairs += 1
-                return
-            }
-            index = admitted
-            lastPair = (key, admitted)
+        guard
+            let index = admit(
+                key,
+                into: \.pairs,
+                last: \.lastPair,
+                limit: options.maximumPairs,
+                bytes: Self.pairBytes,
+                { PairSequence(client: key.client, service: service) }
+            )
+        else {
+            omittedPairs += 1
+            return
         }
         // Changed in place: a copy of the sequence would copy its array on every append.
         if pairs.values.withValue(at: index, { $0.connections.count }) < options.maximumPairConnections,
