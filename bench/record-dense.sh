@@ -19,6 +19,7 @@ cd "$(dirname "$0")"
 min_connections=${MIN_CONNECTIONS:-30000}
 servers=${SERVERS:-160}
 work=$PWD/work/dense
+../scripts/install-test-peers
 mkdir -p "$work/nginx/logs" "$work/pki"
 . ./lib.sh
 namespaces tlsr-dense-srv tlsr-dense-cli 10.98.0
@@ -126,6 +127,10 @@ record() {
             [ "$(connections)" -ge "$min_connections" ] && break
         done
         echo "$(basename "$file") round $round: $(connections) connections (s_time's count)" >&2
+        if [ "$round" -ge 3 ] && [ "$(connections)" -eq 0 ]; then
+            echo "record-dense: no connection in $round rounds; is nginx up? ($work/nginx/logs/error.log)" >&2
+            exit 1
+        fi
     done
     stop_capture "$file"
 }

@@ -46,17 +46,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public var description: String {
         if !isIPv6 {
             // Dotted quad written digit by digit: at most 15 bytes, a small string (no allocation).
-            let v = ipv4Value
-            return String(unsafeUninitializedCapacity: 15) { buffer in
-                var written = 0
-                buffer.writeDecimal(UInt8(truncatingIfNeeded: v >> 24), at: &written)
-                for shift: UInt32 in stride(from: 16, through: 0, by: -8) {
-                    buffer[written] = UInt8(ascii: ".")
-                    written += 1
-                    buffer.writeDecimal(UInt8(truncatingIfNeeded: v >> shift), at: &written)
-                }
-                return written
-            }
+            return String(unsafeUninitializedCapacity: 15) { writeDottedQuad(into: $0) }
         }
         var groups = [UInt16](repeating: 0, count: 8)
         for i in 0..<4 {
@@ -98,6 +88,31 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             return "::ffff:\(v >> 24).\(v >> 16 & 0xff).\(v >> 8 & 0xff).\(v & 0xff)"
         }
         return text
+    }
+
+    /// The text of `description` lent as UTF-8 bytes: an IPv4 address from the stack, with no
+    /// String built (output formats write it straight into their buffers).
+    public func withText<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        guard !isIPv6 else {
+            var text = description
+            return text.withUTF8(body)
+        }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 15) { buffer in
+            body(UnsafeBufferPointer(rebasing: buffer[0..<writeDottedQuad(into: buffer)]))
+        }
+    }
+
+    /// "192.0.2.1" into `buffer` (at least 15 bytes); returns how many bytes it wrote.
+    private func writeDottedQuad(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let v = ipv4Value
+        var written = 0
+        buffer.writeDecimal(UInt8(truncatingIfNeeded: v >> 24), at: &written)
+        for shift: UInt32 in stride(from: 16, through: 0, by: -8) {
+            buffer[written] = UInt8(ascii: ".")
+            written += 1
+            buffer.writeDecimal(UInt8(truncatingIfNeeded: v >> shift), at: &written)
+        }
+        return written
     }
 
     /// Parses dotted-quad IPv4 or IPv6 text (with "::" and an embedded IPv4 tail). Nil if invalid.

@@ -4,6 +4,10 @@ final class JSONBytes {
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
     private var capacity: Int
+    /// The tables below, held here so that writing a number reads a field (a static is
+    /// checked for its first use at every read).
+    private let digitPairs = JSONBytes.digitPairTable
+    private let powersOfTen = JSONBytes.powerOfTenTable
 
     init(capacity: Int) {
         self.capacity = max(capacity, 64)
@@ -86,6 +90,272 @@ final class JSONBytes {
     }
 
     func removeAll() { count = 0 }
+
+    /// `"key":`, after a comma when `comma`: a key of the record schema (plain ASCII).
+    @inline(__always)
+    func appendKey(_ key: StaticString, comma: Bool) {
+        appendQuotedKey(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount), comma: comma)
+    }
+
+    /// ASCII text known to need no escape (".000000").
+    @inline(__always)
+    func appendLiteral(_ text: StaticString) {
+        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// `null`, `true` or `false`: one store of four bytes (and one more for `false`), no copy
+    /// from a literal (a record holds a score of them).
+    @inline(__always)
+    func appendNull() { appendFour(0x6c6c_756e, extra: nil) }  // "null", little-endian
+
+    @inline(__always)
+    func appendBool(_ flag: Bool) {
+        if flag { appendFour(0x6575_7274, extra: nil) } else { appendFour(0x736c_6166, extra: UInt8(ascii: "e")) }
+    }
+
+    @inline(__always)
+    private func appendFour(_ littleEndian: UInt32, extra: UInt8?) {
+        reserve(5)
+        UnsafeMutableRawPointer(base + count).storeBytes(of: UInt32(littleEndian: littleEndian), as: UInt32.self)
+        count += 4
+        if let extra {
+            base[count] = extra
+            count += 1
+        }
+    }
+
+    /// "00" to "99": two digits per division by 100. Never freed.
+    private nonisolated(unsafe) static let digitPairTable: UnsafePointer<UInt8> = {
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 200)
+        for number in 0..<100 {
+            table[2 * number] = UInt8(ascii: "0") + UInt8(number / 10)
+            table[2 * number + 1] = UInt8(ascii: "0") + UInt8(number % 10)
+        }
+        return UnsafePointer(table)
+    }()
+
+    /// 10^0 through 10^19. Never freed.
+    private nonisolated(unsafe) static let powerOfTenTable: UnsafePointer<UInt64> = {
+        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: 20)
+        var power: UInt64 = 1
+        for exponent in 0..<20 {
+            table[exponent] = power
+            power = power &* 10
+        }
+        return UnsafePointer(table)
+    }()
+
+    /// The decimal digits of `value`, at least `minimumDigits` of them (zeros in front),
+    /// written in place from the end.
+    func appendDecimal(_ value: UInt64, minimumDigits: Int = 1) {
+        // log10(2) ~ 1233/4096: the digits of the highest power of two below, then one more
+        // if `value` reaches the next power of ten.
+        let bits = 64 - value.leadingZeroBitCount
+        var digits = (bits &* 1233) >> 12
+        if value >= powersOfTen[digits] { digits += 1 }
+        digits = max(digits, 1)
+        let width = max(digits, minimumDigits)
+        reserve(width)
+        let field = base + count
+        let pairs = digitPairs
+        var index = width - 1
+        var rest = value
+        while rest >= 100 {
+            let pair = Int(truncatingIfNeeded: rest % 100) &* 2
+            rest /= 100
+            field[index] = pairs[pair + 1]
+            field[index - 1] = pairs[pair]
+            index -= 2
+        }
+        if rest >= 10 {
+            let pair = Int(truncatingIfNeeded: rest) &* 2
+            field[index] = pairs[pair + 1]
+            field[index - 1] = pairs[pair]
+            index -= 2
+        } else {
+            field[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest)
+            index -= 1
+        }
+        while index >= 0 {
+            field[index] = UInt8(ascii: "0")
+            index -= 1
+        }
+        count += width
+    }
+
+    /// A signed integer in decimal.
+    @inline(__always)
+    func appendInteger(_ value: Int64) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        appendDecimal(value.magnitude)
+    }
+
+    /// Epoch seconds with six decimals (`epochSeconds(_:)`'s form) from nanoseconds.
+    func appendEpochSeconds(_ nanos: Int64) {
+        let micros = nanos.magnitude / 1000
+        if nanos < 0 && micros > 0 { append(UInt8(ascii: "-")) }
+        appendDecimal(micros / 1_000_000)
+        append(UInt8(ascii: "."))
+        appendDecimal(micros % 1_000_000, minimumDigits: 6)
+    }
+
+    /// Whole epoch seconds in the same form ("253402300799.000000": certificate validity).
+    func appendEpochSeconds(whole seconds: Int64) {
+        appendInteger(seconds)
+        appendLiteral(".000000")
+    }
+
+    /// `value` with exactly `decimals` digits after the point, as `formatFixed` spells it.
+    func appendFixed(_ value: Double, decimals: Int) {
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        guard value.isFinite, scaled < 9e18, decimals <= 18 else {
+            var text = formatFixed(value, decimals: decimals)
+            return text.withUTF8 { append($0) }
+        }
+        let whole = UInt64(scaled)
+        let unit = UInt64(scale)
+        if value < 0 { append(UInt8(ascii: "-")) }
+        appendDecimal(whole / unit)
+        guard decimals > 0 else { return }
+        append(UInt8(ascii: "."))
+        appendDecimal(whole % unit, minimumDigits: decimals)
+    }
+
+    private static let hexDigits: StaticString = "0123456789abcdef"
+
+    /// `bytes` as a quoted string of lowercase hex digits.
+    func appendQuotedHex(_ bytes: UnsafeRawBufferPointer) {
+        reserve(2 * bytes.count + 2)
+        let out = base + count
+        let digits = JSONBytes.hexDigits.utf8Start
+        out[0] = UInt8(ascii: "\"")
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            out[1 + 2 * index] = digits[Int(byte >> 4)]
+            out[2 + 2 * index] = digits[Int(byte & 0x0f)]
+        }
+        out[1 + 2 * bytes.count] = UInt8(ascii: "\"")
+        count += 2 * bytes.count + 2
+    }
+
+    /// `\uXXXX` for one UTF-16 unit.
+    private func appendUnit(_ value: UInt32) {
+        reserve(6)
+        let out = base + count
+        let digits = JSONBytes.hexDigits.utf8Start
+        out[0] = 0x5c
+        out[1] = UInt8(ascii: "u")
+        out[2] = digits[Int(value >> 12 & 0xf)]
+        out[3] = digits[Int(value >> 8 & 0xf)]
+        out[4] = digits[Int(value >> 4 & 0xf)]
+        out[5] = digits[Int(value & 0xf)]
+        count += 6
+    }
+
+    /// The two-byte escape of a quote, a backslash, newline, return and tab, or nil.
+    private static func shortEscape(_ value: UInt32) -> UInt8? {
+        switch value {
+        case 0x22: UInt8(ascii: "\"")
+        case 0x5c: UInt8(ascii: "\\")
+        case 0x0a: UInt8(ascii: "n")
+        case 0x0d: UInt8(ascii: "r")
+        case 0x09: UInt8(ascii: "t")
+        default: nil
+        }
+    }
+
+    /// Text known to need no escape (an address), quoted.
+    func appendQuotedPlain(_ text: UnsafeBufferPointer<UInt8>) {
+        reserve(text.count + 2)
+        let out = base + count
+        out[0] = UInt8(ascii: "\"")
+        if let source = text.baseAddress { (out + 1).update(from: source, count: text.count) }
+        out[1 + text.count] = UInt8(ascii: "\"")
+        count += text.count + 2
+    }
+
+    /// `text` as a JSON string, escaped per RFC 8259 7.
+    func appendQuoted(_ text: String) {
+        // Most values (hex, names, versions) need no escape: one scan, one copy.
+        var text = text
+        let plain = text.withUTF8 { utf8 -> Bool in
+            guard !JSONBytes.needsEscape(utf8) else { return false }
+            appendQuotedPlain(utf8)
+            return true
+        }
+        guard !plain else { return }
+        append(UInt8(ascii: "\""))
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            for byte in text.utf8 {
+                if let escape = JSONBytes.shortEscape(UInt32(byte)) {
+                    append(0x5c)
+                    append(escape)
+                } else if byte < 0x20 || byte == 0x7f {
+                    appendUnit(UInt32(byte))
+                } else {
+                    append(byte)
+                }
+            }
+        } else {
+            appendQuotedScalars(text)
+        }
+        append(UInt8(ascii: "\""))
+    }
+
+    /// Whether a byte of `utf8` is a control, DEL, non-ASCII, a quote or a backslash: eight
+    /// bytes at a time with no branch, then the tail. A byte's high bit ends up set in
+    /// `flagged` when it is 0x80 or more (the word itself), 0x7f (word + 0x01..: a carry
+    /// comes only from a byte already flagged), below 0x20 (~((word | 0x80..) - 0x20..), which
+    /// borrows across no byte), or a quote or a backslash (a zero byte of word ^ c*0x01..:
+    /// (v - 0x01..) & ~v flags it, and falsely only a byte above a true one).
+    @inline(__always)
+    private static func needsEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var flagged: UInt64 = 0
+        var index = 0
+        if let base = UnsafeRawPointer(utf8.baseAddress) {
+            while index + 8 <= utf8.count {
+                let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5c)
+                flagged |= word | (word &+ ones) | ~((word | highs) &- ones &* 0x20)
+                flagged |= (quote &- ones) & ~quote | (backslash &- ones) & ~backslash
+                index += 8
+            }
+        }
+        if flagged & highs != 0 { return true }
+        while index < utf8.count {
+            let byte = utf8[index]
+            if byte < 0x20 || byte >= 0x7f || byte == 0x22 || byte == 0x5c { return true }
+            index += 1
+        }
+        return false
+    }
+
+    /// Text with non-ASCII characters: a character that `DisplayText` would not show raw
+    /// (C1 controls, bidi overrides, ...) is written as \uXXXX (a surrogate pair past the
+    /// BMP, RFC 8259 7), so the value is the same and `cat` of the output cannot act on a
+    /// terminal.
+    private func appendQuotedScalars(_ text: String) {
+        for scalar in text.unicodeScalars {
+            let value = scalar.value
+            if let escape = JSONBytes.shortEscape(value) {
+                append(0x5c)
+                append(escape)
+            } else if !DisplayText.needsEscape(scalar) {
+                for byte in UTF8.encode(scalar)! { append(byte) }
+            } else if value < 0x10000 {
+                appendUnit(value)
+            } else {
+                let offset = value - 0x10000
+                appendUnit(0xd800 + offset >> 10)
+                appendUnit(0xdc00 + offset & 0x3ff)
+            }
+        }
+    }
 }
 
 /// Writes JSON into a byte buffer without Foundation: keys in the order given, numbers
@@ -183,11 +453,21 @@ public struct JSONWriter {
         storage.append(bracket)
     }
 
+    /// The buffer, this writer's alone, lent to `body` to write the entries of the container
+    /// just opened straight into it (`HandshakeRecord.writeJSON`): the writer's own
+    /// bookkeeping of commas is skipped, so `body` must write whole entries with their commas.
+    mutating func writingEntries<R>(_ body: (JSONBytes) -> R) -> R {
+        unique()
+        let before = storage.count
+        defer { if storage.count != before { _ = needsComma() } }
+        return body(storage)
+    }
+
     /// A key inside an object; the next call writes its value.
     public mutating func key(_ key: String) {
         unique()
         prepareEntry()
-        Self.appendQuoted(key, to: storage)
+        storage.appendQuoted(key)
         storage.append(UInt8(ascii: ":"))
         afterKey = true
     }
@@ -216,7 +496,7 @@ public struct JSONWriter {
     public mutating func string(_ value: String) {
         unique()
         prepareEntry()
-        Self.appendQuoted(value, to: storage)
+        storage.appendQuoted(value)
     }
 
     public mutating func raw(_ text: String) {
@@ -230,8 +510,7 @@ public struct JSONWriter {
         guard let value = Int64(exactly: value) else { return raw(String(value)) }
         unique()
         prepareEntry()
-        if value < 0 { storage.append(UInt8(ascii: "-")) }
-        Self.appendDecimal(value.magnitude, to: storage)
+        storage.appendInteger(value)
     }
 
     public mutating func bool(_ value: Bool) { literal(value ? "true" : "false") }
@@ -246,141 +525,13 @@ public struct JSONWriter {
     public mutating func epochSeconds(_ nanos: Int64) {
         unique()
         prepareEntry()
-        let micros = nanos.magnitude / 1000
-        if nanos < 0 && micros > 0 { storage.append(UInt8(ascii: "-")) }
-        Self.appendDecimal(micros / 1_000_000, to: storage)
-        storage.append(UInt8(ascii: "."))
-        Self.appendDecimal(micros % 1_000_000, width: 6, to: storage)
+        storage.appendEpochSeconds(nanos)
     }
 
-    public mutating func double(_ value: Double, decimals: Int = 6) { raw(formatFixed(value, decimals: decimals)) }
-
-    /// The decimal digits of `value`, at least `width` of them (zeros in front), written in
-    /// place, two at a time.
-    private static func appendDecimal(_ value: UInt64, width: Int = 1, to out: JSONBytes) {
-        var digits = 1
-        var threshold: UInt64 = 10
-        while digits < 20, value >= threshold {
-            digits += 1
-            threshold = threshold &* 10
-        }
-        let field = out.extend(by: max(digits, width), fill: UInt8(ascii: "0"))
-        var rest = value
-        var index = field.count - 1
-        while rest >= 100 {
-            let pair = UInt8(truncatingIfNeeded: rest % 100)
-            rest /= 100
-            field[index] = UInt8(ascii: "0") + pair % 10
-            field[index - 1] = UInt8(ascii: "0") + pair / 10
-            index -= 2
-        }
-        if rest >= 10 {
-            field[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-            field[index - 1] = UInt8(ascii: "0") + UInt8(rest / 10)
-        } else {
-            field[index] = UInt8(ascii: "0") + UInt8(rest)
-        }
-    }
-
-    private static let hexDigits: StaticString = "0123456789abcdef"
-
-    /// `\uXXXX` for one UTF-16 unit.
-    private static func appendUnit(_ value: UInt32, to out: JSONBytes) {
-        out.append(0x5c)
-        out.append(UInt8(ascii: "u"))
-        for shift: UInt32 in [12, 8, 4, 0] {
-            out.append(hexDigits.utf8Start[Int(value >> shift & 0xf)])
-        }
-    }
-
-    /// The two-byte escape of a quote, a backslash, newline, return and tab, or nil.
-    private static func shortEscape(_ value: UInt32) -> UInt8? {
-        switch value {
-        case 0x22: UInt8(ascii: "\"")
-        case 0x5c: UInt8(ascii: "\\")
-        case 0x0a: UInt8(ascii: "n")
-        case 0x0d: UInt8(ascii: "r")
-        case 0x09: UInt8(ascii: "t")
-        default: nil
-        }
-    }
-
-    private static func appendQuoted(_ text: String, to out: JSONBytes) {
-        out.append(UInt8(ascii: "\""))
-        // Most values (hex, names, versions) need no escape: one scan, one copy.
-        let plain = text.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-            guard !needsEscape(utf8) else { return false }
-            out.append(utf8)
-            return true
-        }
-        if plain != true {
-            if text.utf8.allSatisfy({ $0 < 0x80 }) {
-                for byte in text.utf8 {
-                    if let escape = Self.shortEscape(UInt32(byte)) {
-                        out.append(0x5c)
-                        out.append(escape)
-                    } else if byte < 0x20 || byte == 0x7f {
-                        Self.appendUnit(UInt32(byte), to: out)
-                    } else {
-                        out.append(byte)
-                    }
-                }
-            } else {
-                Self.appendQuotedScalars(text, to: out)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
-    /// Whether a byte of `utf8` is a control, DEL, non-ASCII, a quote or a backslash: eight
-    /// bytes at a time (a word has a byte below n when (w - n*0x01..) & ~w & 0x80.. is not
-    /// zero, and a byte equal to c when w ^ c*0x01.. has a zero byte), then the tail.
-    @inline(__always)
-    private static func needsEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highs != 0 }
-        var index = 0
-        if let base = UnsafeRawPointer(utf8.baseAddress) {
-            while index + 8 <= utf8.count {
-                let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                let belowSpace = (word &- ones &* 0x20) & ~word & highs != 0
-                if word & highs != 0 || belowSpace || hasZeroByte(word ^ (ones &* 0x7f))
-                    || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5c))
-                {
-                    return true
-                }
-                index += 8
-            }
-        }
-        while index < utf8.count {
-            let byte = utf8[index]
-            if byte < 0x20 || byte >= 0x7f || byte == 0x22 || byte == 0x5c { return true }
-            index += 1
-        }
-        return false
-    }
-
-    /// Text with non-ASCII characters: a character that `DisplayText` would not show raw
-    /// (C1 controls, bidi overrides, ...) is written as \uXXXX (a surrogate pair past the
-    /// BMP, RFC 8259 7), so the value is the same and `cat` of the output cannot act on a
-    /// terminal.
-    private static func appendQuotedScalars(_ text: String, to out: JSONBytes) {
-        for scalar in text.unicodeScalars {
-            let value = scalar.value
-            if let escape = shortEscape(value) {
-                out.append(0x5c)
-                out.append(escape)
-            } else if !DisplayText.needsEscape(scalar) {
-                for byte in UTF8.encode(scalar)! { out.append(byte) }
-            } else if value < 0x10000 {
-                appendUnit(value, to: out)
-            } else {
-                let offset = value - 0x10000
-                appendUnit(0xd800 + offset >> 10, to: out)
-                appendUnit(0xdc00 + offset & 0x3ff, to: out)
-            }
-        }
+    public mutating func double(_ value: Double, decimals: Int = 6) {
+        unique()
+        prepareEntry()
+        storage.appendFixed(value, decimals: decimals)
     }
 }
 

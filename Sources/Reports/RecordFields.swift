@@ -1,4 +1,5 @@
 import Handshakes
+import Packets
 import TLSWire
 
 /// A value in a rendered record: the one description every output format works from.
@@ -42,16 +43,15 @@ extension HandshakeRecord {
         return collector.fields
     }
 
-    /// Writes the record as one JSON object, straight from the schema.
+    /// Writes the record as one JSON object, straight from the schema into the writer's bytes.
     public func writeJSON(into json: inout JSONWriter) {
         var record = self
-        // The visitor owns the writer while it walks (swapped in and out, no copy).
-        var writer = JSONRecordWriter()
-        swap(&writer.json, &json)
-        writer.json.beginObject()
-        record.visitFields(&writer)
-        writer.json.endObject()
-        swap(&writer.json, &json)
+        json.beginObject()
+        json.writingEntries { bytes in
+            var writer = JSONRecordWriter(into: bytes)
+            record.visitFields(&writer)
+        }
+        json.endObject()
     }
 }
 
@@ -145,20 +145,37 @@ struct FieldCollector: RecordFieldVisitor {
     }
 }
 
-/// Writes the schema's fields into an open JSON object as it walks them, with no values
-/// between. Lives only for one `writeJSON` call, which lends it the writer.
+/// Writes the schema's fields into an open JSON object as it walks them, straight into the
+/// bytes with no values between (issue 20: a writer call per key and value, each checking
+/// the buffer's ownership and the comma state of every open container, cost twice this).
+/// Lives only for one `writeJSON` call, which lends it the bytes.
 struct JSONRecordWriter: RecordFieldVisitor {
     static var onlyReads: Bool { true }
-    var json = JSONWriter(reservingCapacity: 0)
+    private let out: JSONBytes
+    /// The open object or array already holds an entry, so the next one takes a comma.
+    private var comma = false
 
-    private mutating func put(_ scalar: ScalarValue, _ kind: FieldKind) {
-        switch (scalar, kind) {
-        case let (.integer(nanos), .time): json.epochSeconds(nanos)
-        case let (.integer(seconds), .wholeSeconds): json.raw(epochSeconds(whole: seconds))
-        case let (.integer(value), _): json.int(value)
-        case let (.number(seconds), _): json.double(seconds, decimals: 3)
-        case let (.text(text), _): json.string(text)
-        case let (.flag(flag), _): json.bool(flag)
+    init(into out: JSONBytes) { self.out = out }
+
+    @inline(__always)
+    private mutating func key(_ key: StaticString) {
+        out.appendKey(key, comma: comma)
+        comma = true
+    }
+
+    @inline(__always)
+    private func put<T: RecordScalar>(_ value: T, _ kind: FieldKind) {
+        // The client random's hex and the addresses straight from their bytes, with no String
+        // between (the casts resolve when the walk is specialised for each field's type).
+        if let bytes = value as? ShortBytes { return bytes.withBytes { out.appendQuotedHex($0) } }
+        if let address = value as? IPAddress { return address.withText { out.appendQuotedPlain($0) } }
+        switch (value.scalar(kind), kind) {
+        case let (.integer(nanos), .time): out.appendEpochSeconds(nanos)
+        case let (.integer(seconds), .wholeSeconds): out.appendEpochSeconds(whole: seconds)
+        case let (.integer(value), _): out.appendInteger(value)
+        case let (.number(seconds), _): out.appendFixed(seconds, decimals: 3)
+        case let (.text(text), _): out.appendQuoted(text)
+        case let (.flag(flag), _): out.appendBool(flag)
         }
     }
 
@@ -168,8 +185,8 @@ struct JSONRecordWriter: RecordFieldVisitor {
         _ kind: FieldKind,
         _ origin: FieldOrigin
     ) {
-        json.key(key)
-        put(value.scalar(kind), kind)
+        self.key(key)
+        put(value, kind)
     }
 
     mutating func optional<T: RecordScalar>(
@@ -178,9 +195,8 @@ struct JSONRecordWriter: RecordFieldVisitor {
         _ kind: FieldKind,
         _ origin: FieldOrigin
     ) {
-        guard let value else { return json.keyNull(key) }
-        json.key(key)
-        put(value.scalar(kind), kind)
+        self.key(key)
+        if let value { put(value, kind) } else { out.appendNull() }
     }
 
     mutating func list<T: RecordScalar>(
@@ -189,29 +205,38 @@ struct JSONRecordWriter: RecordFieldVisitor {
         _ kind: FieldKind,
         _ origin: FieldOrigin
     ) {
-        json.key(key)
-        json.beginArray()
-        for value in values { put(value.scalar(kind), kind) }
-        json.endArray()
+        self.key(key)
+        out.append(UInt8(ascii: "["))
+        for index in values.indices {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            put(values[index], kind)
+        }
+        out.append(UInt8(ascii: "]"))
     }
 
     mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
-        guard var present = value else { return json.keyNull(key) }
-        json.key(key)
-        json.beginObject()
-        present.visitFields(&self)
-        json.endObject()
+        self.key(key)
+        guard var present = value else { return out.appendNull() }
+        writeObject(&present)
     }
 
     mutating func objects<T: RecordObject>(_ key: StaticString, _ values: inout [T], _ origin: FieldOrigin) {
-        json.key(key)
-        json.beginArray()
-        for var value in values {
-            json.beginObject()
-            value.visitFields(&self)
-            json.endObject()
+        self.key(key)
+        out.append(UInt8(ascii: "["))
+        for index in values.indices {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            var member = values[index]
+            writeObject(&member)
         }
-        json.endArray()
+        out.append(UInt8(ascii: "]"))
+    }
+
+    private mutating func writeObject<T: RecordObject>(_ value: inout T) {
+        out.append(UInt8(ascii: "{"))
+        comma = false
+        value.visitFields(&self)
+        out.append(UInt8(ascii: "}"))
+        comma = true
     }
 }
 

@@ -249,6 +249,10 @@ func firstPayloadFrame(_ capture: String) throws -> (Frame, SegmentSummary) {
             inet_ntop(AF_INET, &address, &buffer, socklen_t(buffer.count))
             let expected = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             #expect(IPAddress(ipv4: networkOrder).description == expected)
+            let lent = IPAddress(ipv4: networkOrder).withText { String(decoding: $0, as: UTF8.self) }
+            #expect(lent == expected)
         }
+        let ipv6 = try! #require(IPAddress("2001:db8::1"))
+        #expect(ipv6.withText { String(decoding: $0, as: UTF8.self) } == "2001:db8::1")
     }
 }

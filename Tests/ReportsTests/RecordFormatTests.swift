@@ -304,7 +304,11 @@ struct RecordsAnalysisTests {
     /// place of a word and of the tail, in strings of every length around a word, parses
     /// back (Foundation's parser) to the same string, with no raw control byte written.
     @Test func everyEscapeAtEveryPlace() throws {
-        let specials: [Character] = ["\u{0}", "\u{1f}", "\u{7f}", "\"", "\\", "\n", "é", "\u{202e}", " ", "~"]
+        // The escapes, their neighbours in ASCII (which must stay raw), and non-ASCII.
+        let specials: [Character] = [
+            "\u{0}", "\u{1f}", "\u{7f}", "\"", "\\", "\n", "é", "\u{202e}", "\u{80}", "\u{10ffff}", " ", "~", "!", "#",
+            "[", "]",
+        ]
         var json = JSONWriter()
         json.beginArray()
         var written: [String] = []
@@ -344,5 +348,24 @@ struct RecordsAnalysisTests {
         let text = String(decoding: json.bytes, as: UTF8.self)
         let expected = values.map(String.init) + ["1796535844.000000", "-0.001500"]
         #expect(text == "[" + expected.joined(separator: ",") + "]")
+    }
+
+    /// Fractions written in place agree with `formatFixed`, the String form they replaced,
+    /// on rounding edges, signs, huge values and non-numbers.
+    @Test func fractionsAgreeWithFormatFixed() {
+        var generator = SystemRandomNumberGenerator()
+        var values: [Double] = [
+            0, -0.0, 0.0005, 0.0004999, -0.0005, 1.9995, 2.5, 86_400.125, 9e15, 9.5e15, 1e300, -1e300,
+        ]
+        values += [.nan, .infinity, -.infinity, .ulpOfOne, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        values += (0..<2000).map { _ in Double.random(in: -1e7...1e7, using: &generator) }
+        for decimals in [0, 3, 6] {
+            var json = JSONWriter()
+            json.beginArray()
+            for value in values { json.double(value, decimals: decimals) }
+            json.endArray()
+            let expected = "[" + values.map { formatFixed($0, decimals: decimals) }.joined(separator: ",") + "]"
+            #expect(String(decoding: json.bytes, as: UTF8.self) == expected, "decimals \(decimals)")
+        }
     }
 }
