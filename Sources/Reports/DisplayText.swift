@@ -17,9 +17,43 @@ public enum DisplayText {
         }
     }
 
+    /// The high bit of each byte of `word` that is not printable ASCII, plus maybe false
+    /// ones above such a byte: 0x80 or more (the word itself), 0x7f (word + 0x01..: a carry
+    /// comes only from a byte already flagged), below 0x20 (~((word | 0x80..) - 0x20..), which
+    /// borrows across no byte). Mask with 0x80.. after OR-ing words together.
+    @inline(__always)
+    static func unprintableBits(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        return word | (word &+ ones) | ~((word | (ones &* 0x80)) &- ones &* 0x20)
+    }
+
+    /// Whether every byte is printable ASCII (0x20 to 0x7e): eight at a time with no branch.
+    @inline(__always)
+    static func isPrintableASCII(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        var flagged: UInt64 = 0
+        var index = 0
+        if let base = UnsafeRawPointer(utf8.baseAddress) {
+            while index + 8 <= utf8.count {
+                flagged |= unprintableBits(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                index += 8
+            }
+        }
+        if flagged & 0x8080_8080_8080_8080 != 0 { return false }
+        while index < utf8.count {
+            if utf8[index] < 0x20 || utf8[index] >= 0x7f { return false }
+            index += 1
+        }
+        return true
+    }
+
+    static func isPrintableASCII(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { isPrintableASCII($0) }
+    }
+
     /// `text` with every character that `needsEscape` shown as an escape.
     public static func escaped(_ text: String) -> String {
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) { return text }
+        if isPrintableASCII(text) { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             if needsEscape(scalar) { appendEscape(scalar, to: &out) } else { out.append(scalar) }
@@ -39,7 +73,7 @@ public enum DisplayText {
     /// they are put in a line, so an escape character left here is tlsreuse's own or a
     /// mistake, and a mistake is shown, not obeyed.
     public static func line(_ line: String) -> String {
-        if line.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) { return line }
+        if isPrintableASCII(line) { return line }
         let scalars = Array(line.unicodeScalars)
         var out = String.UnicodeScalarView()
         var index = 0

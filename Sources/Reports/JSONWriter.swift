@@ -1,13 +1,14 @@
-/// The bytes a `JSONWriter` has written: a buffer of its own, so appending a byte or a run
-/// of bytes is a store or a copy (Array's append took its generic path for byte runs).
-final class JSONBytes {
+/// A byte buffer the output formats write into (a `JSONWriter`'s bytes, a CSV or Zeek row):
+/// appending a byte or a run of bytes is a store or a copy (Array's append took its generic
+/// path for byte runs), and numbers, hex and JSON strings are written in place.
+final class OutputBytes {
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
     private var capacity: Int
     /// The tables below, held here so that writing a number reads a field (a static is
     /// checked for its first use at every read).
-    private let digitPairs = JSONBytes.digitPairTable
-    private let powersOfTen = JSONBytes.powerOfTenTable
+    private let digitPairs = OutputBytes.digitPairTable
+    private let powersOfTen = OutputBytes.powerOfTenTable
 
     init(capacity: Int) {
         self.capacity = max(capacity, 64)
@@ -18,10 +19,10 @@ final class JSONBytes {
 
     /// Shared by writers made without capacity; never written to, since it is never the only
     /// reference (`JSONWriter.buffer` copies it first).
-    nonisolated(unsafe) static let empty = JSONBytes(capacity: 0)
+    nonisolated(unsafe) static let empty = OutputBytes(capacity: 0)
 
-    func copy() -> JSONBytes {
-        let copy = JSONBytes(capacity: capacity)
+    func copy() -> OutputBytes {
+        let copy = OutputBytes(capacity: capacity)
         copy.append(UnsafeBufferPointer(start: base, count: count))
         return copy
     }
@@ -90,6 +91,11 @@ final class JSONBytes {
     }
 
     func removeAll() { count = 0 }
+
+    /// The bytes written, lent for the call.
+    func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: base, count: count))
+    }
 
     /// `"key":`, after a comma when `comma`: a key of the record schema (plain ASCII).
     @inline(__always)
@@ -229,7 +235,7 @@ final class JSONBytes {
     func appendQuotedHex(_ bytes: UnsafeRawBufferPointer) {
         reserve(2 * bytes.count + 2)
         let out = base + count
-        let digits = JSONBytes.hexDigits.utf8Start
+        let digits = OutputBytes.hexDigits.utf8Start
         out[0] = UInt8(ascii: "\"")
         for index in 0..<bytes.count {
             let byte = bytes[index]
@@ -240,11 +246,24 @@ final class JSONBytes {
         count += 2 * bytes.count + 2
     }
 
+    /// `bytes` in lowercase hex digits, unquoted.
+    func appendHex(_ bytes: UnsafeRawBufferPointer) {
+        reserve(2 * bytes.count)
+        let out = base + count
+        let digits = OutputBytes.hexDigits.utf8Start
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            out[2 * index] = digits[Int(byte >> 4)]
+            out[2 * index + 1] = digits[Int(byte & 0x0f)]
+        }
+        count += 2 * bytes.count
+    }
+
     /// `\uXXXX` for one UTF-16 unit.
     private func appendUnit(_ value: UInt32) {
         reserve(6)
         let out = base + count
-        let digits = JSONBytes.hexDigits.utf8Start
+        let digits = OutputBytes.hexDigits.utf8Start
         out[0] = 0x5c
         out[1] = UInt8(ascii: "u")
         out[2] = digits[Int(value >> 12 & 0xf)]
@@ -281,7 +300,7 @@ final class JSONBytes {
         // Most values (hex, names, versions) need no escape: one scan, one copy.
         var text = text
         let plain = text.withUTF8 { utf8 -> Bool in
-            guard !JSONBytes.needsEscape(utf8) else { return false }
+            guard !OutputBytes.needsEscape(utf8) else { return false }
             appendQuotedPlain(utf8)
             return true
         }
@@ -289,7 +308,7 @@ final class JSONBytes {
         append(UInt8(ascii: "\""))
         if text.utf8.allSatisfy({ $0 < 0x80 }) {
             for byte in text.utf8 {
-                if let escape = JSONBytes.shortEscape(UInt32(byte)) {
+                if let escape = OutputBytes.shortEscape(UInt32(byte)) {
                     append(0x5c)
                     append(escape)
                 } else if byte < 0x20 || byte == 0x7f {
@@ -305,11 +324,9 @@ final class JSONBytes {
     }
 
     /// Whether a byte of `utf8` is a control, DEL, non-ASCII, a quote or a backslash: eight
-    /// bytes at a time with no branch, then the tail. A byte's high bit ends up set in
-    /// `flagged` when it is 0x80 or more (the word itself), 0x7f (word + 0x01..: a carry
-    /// comes only from a byte already flagged), below 0x20 (~((word | 0x80..) - 0x20..), which
-    /// borrows across no byte), or a quote or a backslash (a zero byte of word ^ c*0x01..:
-    /// (v - 0x01..) & ~v flags it, and falsely only a byte above a true one).
+    /// bytes at a time with no branch (`DisplayText.unprintableBits`; a quote or a backslash
+    /// is a zero byte of word ^ c*0x01.., which (v - 0x01..) & ~v flags, and falsely only a
+    /// byte above a true one), then the tail.
     @inline(__always)
     private static func needsEscape(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
         let ones: UInt64 = 0x0101_0101_0101_0101
@@ -321,7 +338,7 @@ final class JSONBytes {
                 let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
                 let quote = word ^ (ones &* 0x22)
                 let backslash = word ^ (ones &* 0x5c)
-                flagged |= word | (word &+ ones) | ~((word | highs) &- ones &* 0x20)
+                flagged |= DisplayText.unprintableBits(word)
                 flagged |= (quote &- ones) & ~quote | (backslash &- ones) & ~backslash
                 index += 8
             }
@@ -342,7 +359,7 @@ final class JSONBytes {
     private func appendQuotedScalars(_ text: String) {
         for scalar in text.unicodeScalars {
             let value = scalar.value
-            if let escape = JSONBytes.shortEscape(value) {
+            if let escape = OutputBytes.shortEscape(value) {
                 append(0x5c)
                 append(escape)
             } else if !DisplayText.needsEscape(scalar) {
@@ -361,7 +378,7 @@ final class JSONBytes {
 /// Writes JSON into a byte buffer without Foundation: keys in the order given, numbers
 /// as written, strings escaped per RFC 8259 7. A value type: a copy writes on its own bytes.
 public struct JSONWriter {
-    private var storage: JSONBytes
+    private var storage: OutputBytes
     /// Per open container, whether it already holds an entry (so the next needs a comma): a
     /// bit per level for the first 64 levels, an array beyond.
     private var entryBits: UInt64 = 0
@@ -373,7 +390,7 @@ public struct JSONWriter {
     /// With no capacity the writer shares an empty buffer until it first writes (a writer
     /// that is only swapped with another allocates nothing).
     public init(reservingCapacity capacity: Int = 1024) {
-        storage = capacity == 0 ? JSONBytes.empty : JSONBytes(capacity: capacity)
+        storage = capacity == 0 ? OutputBytes.empty : OutputBytes(capacity: capacity)
     }
 
     /// The bytes written so far (a copy).
@@ -456,7 +473,7 @@ public struct JSONWriter {
     /// The buffer, this writer's alone, lent to `body` to write the entries of the container
     /// just opened straight into it (`HandshakeRecord.writeJSON`): the writer's own
     /// bookkeeping of commas is skipped, so `body` must write whole entries with their commas.
-    mutating func writingEntries<R>(_ body: (JSONBytes) -> R) -> R {
+    mutating func writingEntries<R>(_ body: (OutputBytes) -> R) -> R {
         unique()
         let before = storage.count
         defer { if storage.count != before { _ = needsComma() } }

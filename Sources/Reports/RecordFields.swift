@@ -151,11 +151,11 @@ struct FieldCollector: RecordFieldVisitor {
 /// Lives only for one `writeJSON` call, which lends it the bytes.
 struct JSONRecordWriter: RecordFieldVisitor {
     static var onlyReads: Bool { true }
-    private let out: JSONBytes
+    private let out: OutputBytes
     /// The open object or array already holds an entry, so the next one takes a comma.
     private var comma = false
 
-    init(into out: JSONBytes) { self.out = out }
+    init(into out: OutputBytes) { self.out = out }
 
     @inline(__always)
     private mutating func key(_ key: StaticString) {
@@ -164,20 +164,7 @@ struct JSONRecordWriter: RecordFieldVisitor {
     }
 
     @inline(__always)
-    private func put<T: RecordScalar>(_ value: T, _ kind: FieldKind) {
-        // The client random's hex and the addresses straight from their bytes, with no String
-        // between (the casts resolve when the walk is specialised for each field's type).
-        if let bytes = value as? ShortBytes { return bytes.withBytes { out.appendQuotedHex($0) } }
-        if let address = value as? IPAddress { return address.withText { out.appendQuotedPlain($0) } }
-        switch (value.scalar(kind), kind) {
-        case let (.integer(nanos), .time): out.appendEpochSeconds(nanos)
-        case let (.integer(seconds), .wholeSeconds): out.appendEpochSeconds(whole: seconds)
-        case let (.integer(value), _): out.appendInteger(value)
-        case let (.number(seconds), _): out.appendFixed(seconds, decimals: 3)
-        case let (.text(text), _): out.appendQuoted(text)
-        case let (.flag(flag), _): out.appendBool(flag)
-        }
-    }
+    private func put<T: RecordScalar>(_ value: T, _ kind: FieldKind) { out.appendJSON(value, kind) }
 
     mutating func scalar<T: RecordScalar>(
         _ key: StaticString,
@@ -237,6 +224,25 @@ struct JSONRecordWriter: RecordFieldVisitor {
         value.visitFields(&self)
         out.append(UInt8(ascii: "}"))
         comma = true
+    }
+}
+
+extension OutputBytes {
+    /// One scalar of the schema as a JSON value.
+    @inline(__always)
+    func appendJSON<T: RecordScalar>(_ value: T, _ kind: FieldKind) {
+        // The client random's hex and the addresses straight from their bytes, with no String
+        // between (the casts resolve when the walk is specialised for each field's type).
+        if let bytes = value as? ShortBytes { return bytes.withBytes { appendQuotedHex($0) } }
+        if let address = value as? IPAddress { return address.withText { appendQuotedPlain($0) } }
+        switch (value.scalar(kind), kind) {
+        case let (.integer(nanos), .time): appendEpochSeconds(nanos)
+        case let (.integer(seconds), .wholeSeconds): appendEpochSeconds(whole: seconds)
+        case let (.integer(value), _): appendInteger(value)
+        case let (.number(seconds), _): appendFixed(seconds, decimals: 3)
+        case let (.text(text), _): appendQuoted(text)
+        case let (.flag(flag), _): appendBool(flag)
+        }
     }
 }
 

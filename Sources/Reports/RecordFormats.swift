@@ -31,6 +31,8 @@ public final class RecordOutput {
     public let format: RecordFormat
     private let writer: LineWriter
     private var json = JSONWriter()
+    private let row = OutputBytes(capacity: 4096)
+    private let scratch = OutputBytes(capacity: 256)
     private var table = HandshakeTextTable()
     private var firstRows: [HandshakeRecord] = []
     /// JSON array: the previous record, written once it is known not to be the last.
@@ -70,10 +72,20 @@ public final class RecordOutput {
             }
             heldBack = json.bytes
         case .csv:
-            writer.line(bytes: FlatRecord.csvRow(FlatRecord.cells(record)))
+            writeFlat(record, .csv)
         case .zeek:
-            writer.line(bytes: FlatRecord.zeekRow(FlatRecord.cells(record)))
+            writeFlat(record, .zeek)
         }
+    }
+
+    /// A CSV or Zeek row, straight from the schema into `row`.
+    private func writeFlat(_ record: HandshakeRecord, _ format: FlatFormat) {
+        row.removeAll()
+        var record = record
+        var cells = FlatRecordWriter(format, into: row, scratch: scratch)
+        record.visitFields(&cells)
+        if format == .csv { row.append(0x0d) }  // RFC 4180 2.1's CRLF; LineWriter adds the LF.
+        row.withBytes { writer.line(bytes: $0) }
     }
 
     /// Writes what was held back and the closing lines; call once at the end.
@@ -262,33 +274,35 @@ public enum FlatRecord {
     /// One CSV row with its CRLF (RFC 4180 2.1): fields holding a comma, quote or line break are
     /// quoted, with quotes doubled (2.6, 2.7); a list is a JSON array in one field.
     /// `quoteFormulas`: a string starting with = + - @ or a tab gets a leading apostrophe, so a
-    /// spreadsheet shows it instead of evaluating it (hostile SNI values).
+    /// spreadsheet shows it instead of evaluating it (hostile SNI values). Records are written
+    /// by `FlatRecordWriter`, cell for cell the same; this writes the header and is its reference.
     public static func csvRow(_ cells: [Cell], quoteFormulas: Bool = true) -> [UInt8] {
-        var row: [UInt8] = []
-        row.reserveCapacity(512)
+        let row = OutputBytes(capacity: 512)
         for (index, cell) in cells.enumerated() {
             if index > 0 { row.append(UInt8(ascii: ",")) }
-            let text: String
             switch cell {
-            case let .scalar(value): text = csvText(value, quoteFormulas: quoteFormulas)
+            case let .scalar(.string(wire)): row.appendCSVString(wire, quoteFormulas: quoteFormulas)
+            case let .scalar(value):
+                var text = csvText(value)
+                text.withUTF8 { row.appendCSVField($0, apostrophe: false) }
             case let .list(values):
-                if values.isEmpty {
-                    text = "[]"
-                    break
+                guard !values.isEmpty else {
+                    row.appendLiteral("[]")
+                    continue
                 }
                 var json = JSONWriter()
                 json.beginArray()
                 for value in values { json.value(value) }
                 json.endArray()
-                text = String(decoding: json.bytes, as: UTF8.self)
+                json.withBytes { row.appendCSVField($0, apostrophe: false) }
             }
-            appendCSVField(text, to: &row)
         }
         row.append(0x0d)  // LineWriter adds the LF.
-        return row
+        return row.withBytes { Array($0) }
     }
 
-    private static func csvText(_ value: FieldValue, quoteFormulas: Bool) -> String {
+    /// A cell's text, for every value but a string.
+    private static func csvText(_ value: FieldValue) -> String {
         switch value {
         case .null: return ""
         case let .bool(b): return b ? "true" : "false"
@@ -296,15 +310,7 @@ public enum FlatRecord {
         case let .timestamp(nanos): return epochSeconds(nanos)
         case let .wholeSeconds(seconds): return epochSeconds(whole: seconds)
         case let .seconds(s): return formatFixed(s, decimals: 3)
-        case let .string(wire):
-            // No raw control or formatting character in a cell: a spreadsheet or terminal shows the escape.
-            let s = DisplayText.escaped(wire)
-            if quoteFormulas, let first = s.utf8.first,
-                [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0d].contains(first)
-            {
-                return "'" + s
-            }
-            return s
+        case let .string(wire): return wire
         case .strings, .ints, .object, .objects:
             var json = JSONWriter()
             json.value(value)
@@ -312,90 +318,158 @@ public enum FlatRecord {
         }
     }
 
-    private static func appendCSVField(_ text: String, to row: inout [UInt8]) {
-        let needsQuotes = text.utf8.contains {
-            $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0a || $0 == 0x0d
-        }
-        guard needsQuotes else {
-            row.append(contentsOf: text.utf8)
-            return
-        }
-        row.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            if byte == UInt8(ascii: "\"") { row.append(byte) }
-            row.append(byte)
-        }
-        row.append(UInt8(ascii: "\""))
-    }
-
     // MARK: Zeek ASCII log
 
     /// One tab-separated row: "-" when unset, "(empty)" for an empty string or list, lists
     /// joined with ",", and tabs, commas in list members, backslashes and control bytes
-    /// written as \xHH, as Zeek's ASCII writer does.
+    /// written as \xHH, as Zeek's ASCII writer does. Records are written by
+    /// `FlatRecordWriter`, cell for cell the same; this is its reference.
     public static func zeekRow(_ cells: [Cell]) -> [UInt8] {
-        var row: [UInt8] = []
-        row.reserveCapacity(512)
+        let row = OutputBytes(capacity: 512)
         for (index, cell) in cells.enumerated() {
             if index > 0 { row.append(0x09) }
             switch cell {
             case let .scalar(value):
-                appendZeek(value, inList: false, to: &row)
+                appendZeek(value, inList: false, to: row)
             case let .list(values):
                 if values.isEmpty {
-                    row.append(contentsOf: "(empty)".utf8)
+                    row.appendLiteral("(empty)")
                     continue
                 }
                 for (position, value) in values.enumerated() {
                     if position > 0 { row.append(UInt8(ascii: ",")) }
-                    appendZeek(value, inList: true, to: &row)
+                    appendZeek(value, inList: true, to: row)
                 }
             }
         }
-        return row
+        return row.withBytes { Array($0) }
     }
 
-    private static func appendZeek(_ value: FieldValue, inList: Bool, to row: inout [UInt8]) {
+    private static func appendZeek(_ value: FieldValue, inList: Bool, to row: OutputBytes) {
         switch value {
         case .null: row.append(UInt8(ascii: "-"))
         case let .bool(b): row.append(UInt8(ascii: b ? "T" : "F"))
-        case let .int(i): row.append(contentsOf: String(i).utf8)
-        case let .timestamp(nanos): row.append(contentsOf: epochSeconds(nanos).utf8)
-        case let .wholeSeconds(seconds): row.append(contentsOf: epochSeconds(whole: seconds).utf8)
-        case let .seconds(s): row.append(contentsOf: formatFixed(s, decimals: 3).utf8)
-        case let .string(s): appendZeekString(s, inList: inList, to: &row)
+        case let .int(i): row.appendInteger(i)
+        case let .timestamp(nanos): row.appendEpochSeconds(nanos)
+        case let .wholeSeconds(seconds): row.appendEpochSeconds(whole: seconds)
+        case let .seconds(s): row.appendFixed(s, decimals: 3)
+        case let .string(s): row.appendZeekString(s, inList: inList)
         case let .strings(list):
             if list.isEmpty {
-                row.append(contentsOf: "(empty)".utf8)
+                row.appendLiteral("(empty)")
                 return
             }
             for (position, s) in list.enumerated() {
                 if position > 0 { row.append(UInt8(ascii: ",")) }
-                appendZeekString(s, inList: true, to: &row)
+                row.appendZeekString(s, inList: true)
             }
         case let .ints(list):
             if list.isEmpty {
-                row.append(contentsOf: "(empty)".utf8)
+                row.appendLiteral("(empty)")
                 return
             }
-            row.append(contentsOf: list.map { String($0) }.joined(separator: ",").utf8)
+            for (position, i) in list.enumerated() {
+                if position > 0 { row.append(UInt8(ascii: ",")) }
+                row.appendInteger(i)
+            }
         case .object, .objects:
             var json = JSONWriter()
             json.value(value)
-            appendZeekString(String(decoding: json.bytes, as: UTF8.self), inList: inList, to: &row)
+            row.appendZeekString(String(decoding: json.bytes, as: UTF8.self), inList: inList)
+        }
+    }
+}
+
+extension OutputBytes {
+    /// A CSV field (RFC 4180 2.6, 2.7): quoted, with quotes doubled, when it holds a comma, a
+    /// quote or a line break; `apostrophe` puts one in front (a formula shown, not run).
+    func appendCSVField(_ text: UnsafeBufferPointer<UInt8>, apostrophe: Bool) {
+        let needsQuotes = OutputBytes.holdsCSVSpecial(text)
+        guard needsQuotes else {
+            if apostrophe { append(UInt8(ascii: "'")) }
+            return append(text)
+        }
+        append(UInt8(ascii: "\""))
+        if apostrophe { append(UInt8(ascii: "'")) }
+        for byte in text {
+            if byte == UInt8(ascii: "\"") { append(byte) }
+            append(byte)
+        }
+        append(UInt8(ascii: "\""))
+    }
+
+    /// Whether `text` holds a comma, a quote, a line feed or a carriage return: eight bytes
+    /// at a time (a zero byte of word ^ c*0x01.., as in `needsEscape`), then the tail.
+    private static func holdsCSVSpecial(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        @inline(__always) func zeroBytes(_ value: UInt64) -> UInt64 { (value &- ones) & ~value }
+        var flagged: UInt64 = 0
+        var index = 0
+        if let base = UnsafeRawPointer(text.baseAddress) {
+            while index + 8 <= text.count {
+                let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                flagged |= zeroBytes(word ^ (ones &* 0x2c)) | zeroBytes(word ^ (ones &* 0x22))
+                flagged |= zeroBytes(word ^ (ones &* 0x0a)) | zeroBytes(word ^ (ones &* 0x0d))
+                index += 8
+            }
+        }
+        if flagged & 0x8080_8080_8080_8080 != 0 { return true }
+        while index < text.count {
+            let byte = text[index]
+            if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") || byte == 0x0a || byte == 0x0d { return true }
+            index += 1
+        }
+        return false
+    }
+
+    /// A wire string as a CSV field: no raw control or formatting character (a spreadsheet or
+    /// terminal shows the escape), and with `quoteFormulas` a leading = + - @ tab or return
+    /// behind an apostrophe.
+    func appendCSVString(_ wire: String, quoteFormulas: Bool) {
+        var shown = DisplayText.escaped(wire)
+        shown.withUTF8 { text in
+            let formula =
+                quoteFormulas
+                && text.first.map {
+                    $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-")
+                        || $0 == UInt8(ascii: "@") || $0 == 0x09 || $0 == 0x0d
+                } == true
+            appendCSVField(text, apostrophe: formula)
         }
     }
 
-    private static func appendZeekString(_ s: String, inList: Bool, to row: inout [UInt8]) {
+    /// A Zeek string: "(empty)" when empty; a value that reads as the unset or empty marker
+    /// escaped at its first byte; controls, DEL, backslashes, commas in a list member and
+    /// characters `DisplayText` would not show raw as \xHH of their UTF-8 bytes.
+    func appendZeekString(_ s: String, inList: Bool) {
+        var s = s
+        let plain = s.withUTF8 { utf8 -> Bool in
+            // Most values (names, hex, versions) have nothing to escape: one scan, one copy.
+            guard utf8.count > 1 || (utf8.count == 1 && utf8[0] != UInt8(ascii: "-")) else { return false }
+            for byte in utf8
+            where byte < 0x20 || byte >= 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) {
+                return false
+            }
+            if utf8.count == 7 && utf8.elementsEqual("(empty)".utf8) { return false }
+            append(utf8)
+            return true
+        }
+        if !plain { appendZeekEscaped(s, inList: inList) }
+    }
+
+    private func appendZeekEscaped(_ s: String, inList: Bool) {
         if s.isEmpty {
-            row.append(contentsOf: "(empty)".utf8)
+            appendLiteral("(empty)")
             return
         }
         let hex = Array("0123456789abcdef".utf8)
         // A value that reads as the unset or empty marker is escaped at its first byte.
         let marker = s == "-" || s == "(empty)"
         func escape(_ byte: UInt8) {
-            row.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+            append(UInt8(ascii: "\\"))
+            append(UInt8(ascii: "x"))
+            append(hex[Int(byte >> 4)])
+            append(hex[Int(byte & 0xf)])
         }
         if s.utf8.allSatisfy({ $0 < 0x80 }) {
             for (index, byte) in s.utf8.enumerated() {
@@ -404,7 +478,7 @@ public enum FlatRecord {
                 {
                     escape(byte)
                 } else {
-                    row.append(byte)
+                    append(byte)
                 }
             }
             return
@@ -417,12 +491,12 @@ public enum FlatRecord {
                 if byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\\") || (inList && byte == UInt8(ascii: ",")) {
                     escape(byte)
                 } else {
-                    row.append(byte)
+                    append(byte)
                 }
             } else if DisplayText.needsEscape(scalar) {
                 utf8.forEach(escape)
             } else {
-                row.append(contentsOf: utf8)
+                for byte in utf8 { append(byte) }
             }
         }
     }

@@ -226,6 +226,40 @@ private struct KeyTable: RecordFieldVisitor {
         #expect(FlatRecord.cells(.placeholder).count == FlatRecord.columns.count)
     }
 
+    /// The CSV and Zeek rows that `RecordOutput` writes straight from the schema are, byte for
+    /// byte, the rows built from the cell values (`FlatRecord.csvRow`, `zeekRow`): a record
+    /// with every field set (two objects in each list), the placeholder (every optional and
+    /// object absent, every list empty), and HAND-MADE hostile strings (a formula, separators,
+    /// the Zeek markers, controls, a bidi override, non-ASCII).
+    @Test func flatRowsMatchTheCellReference() throws {
+        var hostile = Self.everyFieldSet()
+        hostile.sni = "=cmd|' /C calc'!A0,\"x\"\t\\-\u{202e}é\r\n"
+        hostile.alpnOffered = ["-", "(empty)", "", "a,b", "\u{1b}[31m", "+1", "plain"]
+        hostile.alert = "-"
+        hostile.malformed = "(empty)"
+        hostile.certificate = nil
+        var absentMembers = Self.everyFieldSet()
+        absentMembers.serverTraits = ServerTraits(ttl: 64)
+        absentMembers.pskIdentities = []
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tlsreuse-flat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (index, record) in [Self.everyFieldSet(), .placeholder, hostile, absentMembers].enumerated() {
+            for format in [RecordFormat.csv, .zeek] {
+                let path = dir.appendingPathComponent("\(index).\(format.rawValue)").path
+                let output = RecordOutput(format: format, writer: try LineWriter(path: path))
+                output.write(record)
+                output.finish()
+                let lines = try Data(contentsOf: URL(fileURLWithPath: path)).split(separator: 0x0a).map(Array.init)
+                // CSV: the row after the header; Zeek: the line that is not a # header.
+                let written = format == .csv ? lines.dropFirst().first : lines.first { $0.first != UInt8(ascii: "#") }
+                let cells = FlatRecord.cells(record)
+                let reference = format == .csv ? FlatRecord.csvRow(cells) : FlatRecord.zeekRow(cells)
+                #expect(written == reference, "record \(index), \(format)")
+            }
+        }
+    }
+
     /// A record whose captured field is missing or of the wrong type is refused by name.
     @Test func missingOrMistypedFieldsAreNamed() throws {
         var json = JSONWriter()
