@@ -3,7 +3,8 @@
 # nearly every packet is a handshake (bench/record-dense.sh records them on demand), for
 # tlsreuse `report` and `handshakes --format jsonl` on one worker and on every core, next to
 # ssldump, tshark and the floor (a bare libpcap read loop), interleaved, median of RUNS
-# (default 5). CPU time is user + system; ratios are of CPU time unless marked wall.
+# (default 5); CSV and Zeek output on one worker beside them. CPU time is user + system;
+# ratios are of CPU time unless marked wall.
 #
 #   bench/dense.sh
 set -euo pipefail
@@ -23,7 +24,7 @@ column() { cut -d' ' -f"$2" "$work/$1.times" | median; }
 tshark_fields=(-Y "tls.handshake.type == 1 || tls.handshake.type == 2" -T fields -e tcp.stream -e ip.src -e tcp.srcport
                -e tls.handshake.extensions_server_name -e tls.handshake.session_id -e tls.handshake.version
                -e tls.handshake.extensions.supported_version -e tls.handshake.ciphersuite)
-names=(floor report1 reportN jsonl1 jsonlN ssldump tshark)
+names=(floor report1 reportN jsonl1 jsonlN csv1 zeek1 ssldump tshark)
 label() {
     case $1 in
         floor) echo "libpcap read loop (floor)" ;;
@@ -31,6 +32,8 @@ label() {
         reportN) echo "tlsreuse report --jobs $cores" ;;
         jsonl1) echo "tlsreuse handshakes jsonl --jobs 1" ;;
         jsonlN) echo "tlsreuse handshakes jsonl --jobs $cores" ;;
+        csv1) echo "tlsreuse handshakes csv --jobs 1" ;;
+        zeek1) echo "tlsreuse handshakes zeek --jobs 1" ;;
         ssldump) echo "ssldump -n -r" ;;
         tshark) echo "tshark (handshake fields)" ;;
     esac
@@ -49,6 +52,8 @@ for capture in "$work/dense.pcap" "$work/dense-many.pcap"; do
             reportN) measure reportN "$tlsreuse" report -q --jobs "$cores" "$capture" ;;
             jsonl1) measure jsonl1 "$tlsreuse" handshakes --format jsonl -q --jobs 1 "$capture" ;;
             jsonlN) measure jsonlN "$tlsreuse" handshakes --format jsonl -q --jobs "$cores" "$capture" ;;
+            csv1) measure csv1 "$tlsreuse" handshakes --format csv -q --jobs 1 "$capture" ;;
+            zeek1) measure zeek1 "$tlsreuse" handshakes --format zeek -q --jobs 1 "$capture" ;;
             ssldump) measure ssldump ssldump -n -r "$capture" ;;
             tshark) measure tshark tshark -r "$capture" "${tshark_fields[@]}" ;;
         esac
