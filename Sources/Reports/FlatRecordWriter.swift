@@ -195,7 +195,7 @@ private struct MemberCell: RecordFieldVisitor {
 
     private func write<T: RecordScalar>(_ value: T?, _ kind: FieldKind) {
         switch (value, format) {
-        case let (value?, .csv): out.appendJSON(value, kind)
+        case let (value?, .csv): out.appendScalar(value, kind, .json)
         case let (value?, .zeek): out.appendFlat(value, kind, .zeek, inList: true)
         case (nil, .csv): out.appendNull()
         case (nil, .zeek): out.append(UInt8(ascii: "-"))
@@ -211,8 +211,8 @@ private struct MemberCell: RecordFieldVisitor {
         _ kind: FieldKind,
         _ origin: FieldOrigin
     ) {
-        if index == member { write(value, kind) }
-        index += 1
+        var present: T? = value
+        optional(key, &present, kind, origin)
     }
 
     mutating func optional<T: RecordScalar>(
@@ -247,26 +247,10 @@ private struct MemberCell: RecordFieldVisitor {
 }
 
 extension OutputBytes {
-    /// A scalar cell of the flat formats, or (`inList`) a Zeek list element.
+    /// A scalar cell of the flat formats, or (`inList`) a Zeek list member.
     @inline(__always)
     func appendFlat<T: RecordScalar>(_ value: T, _ kind: FieldKind, _ format: FlatFormat, inList: Bool) {
-        // Hex and addresses are plain text in both formats: no escape, no quote, no formula.
-        if let bytes = value as? ShortBytes, !bytes.isEmpty { return bytes.withBytes { appendHex($0) } }
-        if let address = value as? IPAddress { return address.withText { append($0) } }
-        switch (value.scalar(kind), kind) {
-        case let (.integer(nanos), .time): appendEpochSeconds(nanos)
-        case let (.integer(seconds), .wholeSeconds): appendEpochSeconds(whole: seconds)
-        case let (.integer(integer), _): appendInteger(integer)
-        case let (.number(seconds), _): appendFixed(seconds, decimals: 3)
-        case let (.flag(flag), _):
-            if format == .csv { appendBool(flag) } else { append(UInt8(ascii: flag ? "T" : "F")) }
-        case let (.text(text), _):
-            if format == .csv {
-                appendCSVString(text, quoteFormulas: true)
-            } else {
-                appendZeekString(text, inList: inList)
-            }
-        }
+        appendScalar(value, kind, format == .csv ? .csv : .zeek(inList: inList))
     }
 
     /// A member of a scalar list as `FieldCollector` lists it, in JSON: integers as numbers,

@@ -164,7 +164,7 @@ struct JSONRecordWriter: RecordFieldVisitor {
     }
 
     @inline(__always)
-    private func put<T: RecordScalar>(_ value: T, _ kind: FieldKind) { out.appendJSON(value, kind) }
+    private func put<T: RecordScalar>(_ value: T, _ kind: FieldKind) { out.appendScalar(value, kind, .json) }
 
     mutating func scalar<T: RecordScalar>(
         _ key: StaticString,
@@ -227,21 +227,41 @@ struct JSONRecordWriter: RecordFieldVisitor {
     }
 }
 
+/// How a scalar is spelled: a JSON value, a CSV field, a Zeek field or list member.
+enum ScalarStyle {
+    case json
+    case csv
+    case zeek(inList: Bool)
+}
+
 extension OutputBytes {
-    /// One scalar of the schema as a JSON value.
+    /// One scalar of the schema in `style`.
     @inline(__always)
-    func appendJSON<T: RecordScalar>(_ value: T, _ kind: FieldKind) {
+    func appendScalar<T: RecordScalar>(_ value: T, _ kind: FieldKind, _ style: ScalarStyle) {
         // The client random's hex and the addresses straight from their bytes, with no String
-        // between (the casts resolve when the walk is specialised for each field's type).
-        if let bytes = value as? ShortBytes { return bytes.withBytes { appendQuotedHex($0) } }
-        if let address = value as? IPAddress { return address.withText { appendQuotedPlain($0) } }
+        // between (the casts resolve when the walk is specialised for each field's type):
+        // plain text in every style, quoted in JSON.
+        let quoted: Bool
+        if case .json = style { quoted = true } else { quoted = false }
+        if let bytes = value as? ShortBytes, !bytes.isEmpty {
+            return bytes.withBytes { quoted ? appendQuotedHex($0) : appendHex($0) }
+        }
+        if let address = value as? IPAddress {
+            return address.withText { quoted ? appendQuotedPlain($0) : append($0) }
+        }
         switch (value.scalar(kind), kind) {
         case let (.integer(nanos), .time): appendEpochSeconds(nanos)
         case let (.integer(seconds), .wholeSeconds): appendEpochSeconds(whole: seconds)
-        case let (.integer(value), _): appendInteger(value)
+        case let (.integer(integer), _): appendInteger(integer)
         case let (.number(seconds), _): appendFixed(seconds, decimals: 3)
-        case let (.text(text), _): appendQuoted(text)
-        case let (.flag(flag), _): appendBool(flag)
+        case let (.flag(flag), _):
+            if case .zeek = style { append(UInt8(ascii: flag ? "T" : "F")) } else { appendBool(flag) }
+        case let (.text(text), _):
+            switch style {
+            case .json: appendQuoted(text)
+            case .csv: appendCSVString(text, quoteFormulas: true)
+            case let .zeek(inList): appendZeekString(text, inList: inList)
+            }
         }
     }
 }
