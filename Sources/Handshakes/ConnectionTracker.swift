@@ -19,7 +19,7 @@ final class HandshakeSession {
     var sequence: Int?
     /// The plaintext start of a connection that may upgrade to TLS (STARTTLS and kin);
     /// nil once decided, and for connections that begin with TLS.
-    private var plaintext: StartTLSDetector?
+    private var plaintext: Detecting<StartTLSDetector>?
     private var firstBytesSeen = false
     /// Plaintext that never upgraded, or a proxy conversation that opened no tunnel: nothing
     /// more to follow.
@@ -28,7 +28,7 @@ final class HandshakeSession {
     private(set) var upgrade: StartTLSProtocol?
     /// The start of a connection to a proxy (HTTP CONNECT, SOCKS); nil once the tunnel
     /// opened or the conversation was not one.
-    private var proxy: ProxyTunnelDetector?
+    private var proxy: Detecting<ProxyTunnelDetector>?
     /// The tunnel the connection's TLS went through, and the target the client named.
     private(set) var tunnel: (kind: ProxyTunnelKind, target: ProxyTarget)?
 
@@ -38,14 +38,14 @@ final class HandshakeSession {
             // A TLS record (content type 22) or an SSL 2.0 header goes straight to the decoders.
             if first != 0x16, first & 0x80 == 0 {
                 if tunnel == nil, direction == .fromOriginator, ProxyTunnelDetector.looksLikeProxyStart(bytes) {
-                    proxy = ProxyTunnelDetector()
+                    proxy = Detecting(ProxyTunnelDetector())
                 } else if StartTLSDetector.looksLikePlaintextStart(bytes, fromClient: direction == .fromOriginator) {
-                    plaintext = StartTLSDetector()
+                    plaintext = Detecting(StartTLSDetector())
                 }
             }
         }
-        if proxy != nil {
-            switch proxy!.add(bytes, fromClient: direction == .fromOriginator) {
+        if let opening = proxy {
+            switch opening.detector.add(bytes, fromClient: direction == .fromOriginator) {
             case .undecided:
                 return
             case .notATunnel:
@@ -55,7 +55,7 @@ final class HandshakeSession {
                 return
             case let .tunnel(kind, target, clientOffset, serverOffset):
                 tunnel = (kind, target)
-                let detector = proxy!
+                let detector = opening.detector
                 proxy = nil
                 // The tunnelled bytes start over, as a connection of their own: TLS, or a
                 // plaintext start that upgrades.
@@ -64,8 +64,8 @@ final class HandshakeSession {
                 return
             }
         }
-        if plaintext != nil {
-            switch plaintext!.add(bytes, fromClient: direction == .fromOriginator) {
+        if let opening = plaintext {
+            switch opening.detector.add(bytes, fromClient: direction == .fromOriginator) {
             case .undecided:
                 return
             case .notStartTLS:
@@ -74,7 +74,7 @@ final class HandshakeSession {
                 return
             case let .upgraded(kind, clientOffset, serverOffset):
                 upgrade = kind
-                let detector = plaintext!
+                let detector = opening.detector
                 plaintext = nil
                 replay(detector.client, from: clientOffset, detector.server, from: serverOffset)
                 return
@@ -135,7 +135,8 @@ final class HandshakeSession {
     /// record is made (a hostile one is as long as a message may be) and any plaintext kept.
     var heldBytes: Int {
         Self.fixedBytes + originatorDecoder.bufferedBytes + responderDecoder.bufferedBytes
-            + (machine.clientHello?.retainedBytes ?? 0) + (plaintext?.bufferedBytes ?? 0) + (proxy?.bufferedBytes ?? 0)
+            + (machine.clientHello?.retainedBytes ?? 0) + (plaintext?.detector.bufferedBytes ?? 0)
+            + (proxy?.detector.bufferedBytes ?? 0)
     }
 
     var interest: StreamInterest {
@@ -148,6 +149,14 @@ final class HandshakeSession {
     }
 }
 
+/// A detector of a connection's plaintext start, held by reference: most connections have
+/// none, and asking whether there is one is then a pointer test, where an optional struct
+/// of arrays was copied and destroyed through its value witnesses on every segment.
+private final class Detecting<Detector> {
+    var detector: Detector
+    init(_ detector: Detector) { self.detector = detector }
+}
+
 /// One TCP connection as the Handshakes stage sees it: the flow table calls it with
 /// in-order bytes, and it hands a `HandshakeRecord` to the sink when it has decided.
 public struct ConnectionTracker: StreamConsumer {
@@ -155,7 +164,9 @@ public struct ConnectionTracker: StreamConsumer {
 
     private let start: FlowStart
     private var session: HandshakeSession?
-    private var responderTraits: ServerTraits?
+    /// The responder's traits, once `sawResponder` (a plain field, changed in place).
+    private var responderTraits = ServerTraits(ttl: 0)
+    private var sawResponder = false
     /// Directions that sent segments the flow table could not place (out of window).
     private var outOfWindow: StreamInterest = []
 
@@ -194,21 +205,22 @@ public struct ConnectionTracker: StreamConsumer {
     public mutating func observe(_ segment: TCPSegment, from direction: FlowDirection) {
         guard direction == .fromResponder else { return }
         let tsval = TCPOptions.timestampValue(in: segment.optionBytes)
-        if responderTraits == nil {
+        if !sawResponder {
+            sawResponder = true
             responderTraits = ServerTraits(ttl: segment.timeToLive)
         }
         if segment.flags.contains(.syn) {
             let options = segment.options
-            responderTraits!.synAckWindow = segment.window
-            responderTraits!.synAckOptions = ServerTraits.hostOptionLayout(options.layout)
+            responderTraits.synAckWindow = segment.window
+            responderTraits.synAckOptions = ServerTraits.hostOptionLayout(options.layout)
         }
         if let tsval {
-            if responderTraits!.firstTimestampValue == nil {
-                responderTraits!.firstTimestampValue = tsval
-                responderTraits!.firstTimestampNanos = segment.timestampNanos
+            if responderTraits.firstTimestampValue == nil {
+                responderTraits.firstTimestampValue = tsval
+                responderTraits.firstTimestampNanos = segment.timestampNanos
             }
-            responderTraits!.lastTimestampValue = tsval
-            responderTraits!.lastTimestampNanos = segment.timestampNanos
+            responderTraits.lastTimestampValue = tsval
+            responderTraits.lastTimestampNanos = segment.timestampNanos
         }
     }
 
@@ -225,7 +237,7 @@ public struct ConnectionTracker: StreamConsumer {
         guard let sequence = session.sequence,
             var record = session.machine.makeRecord(
                 start: start,
-                responderTraits: responderTraits,
+                responderTraits: sawResponder ? responderTraits : nil,
                 fingerprints: sink.fingerprints
             )
         else {

@@ -231,10 +231,12 @@ struct HandshakeMachine: TLSEventHandler {
             && serverProtectedRecords < TLS13Decryption.maximumRecords
     }
 
-    var hasClientHello: Bool { clientHello != nil }
+    /// Whether `clientHello` holds one, kept beside it: asking the optional, through the class
+    /// that holds the machine, copied the whole hello and destroyed the copy.
+    private(set) var hasClientHello = false
 
     /// The stream was TLS, but bytes were lost before a whole ClientHello was seen.
-    var lostClientHelloToGap: Bool { clientHello == nil && gapBeforeClientHello }
+    var lostClientHelloToGap: Bool { !hasClientHello && gapBeforeClientHello }
 
     private var negotiatedVersion: ProtocolVersion? { serverHello?.negotiatedVersion }
     private var isTLS13: Bool { negotiatedVersion?.isTLS13Family ?? false }
@@ -259,6 +261,7 @@ struct HandshakeMachine: TLSEventHandler {
             if clientStream == nil {
                 clientStream = stream
                 clientHello = consume hello
+                hasClientHello = true
                 clientHelloTime = now
             }
             // A second ClientHello after HelloRetryRequest keeps the first one's offers.
@@ -440,7 +443,8 @@ struct HandshakeMachine: TLSEventHandler {
         fingerprints: FingerprintCache,
         transport: Transport = .tcp
     ) -> HandshakeRecord? {
-        guard clientHello != nil, let clientStream, let hello = clientHello.take() else { return nil }
+        guard hasClientHello, let clientStream, let hello = clientHello.take() else { return nil }
+        hasClientHello = false
         let (client, server) =
             clientStream == 0 ? (start.originator, start.responder) : (start.responder, start.originator)
         let uid = connectionUID(

@@ -103,7 +103,7 @@ struct QUICFlows {
         /// The connection ID both sides' Initial keys come from: the Destination Connection ID
         /// of the client's first Initial, or the one a Retry gave it (RFC 9001 5.2). Later
         /// client Initials may carry the server's connection ID but keep these keys.
-        var keysConnectionID: [UInt8] {
+        var keysConnectionID: QUICConnectionID {
             didSet { (clientKeys, serverKeys) = (nil, nil) }
         }
         /// A client accepts one Retry per connection (RFC 9000 17.2.5.2): only the first
@@ -114,7 +114,7 @@ struct QUICFlows {
         var clientKeys: (version: QUICVersion, keys: QUICInitialKeys)?
         var serverKeys: (version: QUICVersion, keys: QUICInitialKeys)?
 
-        init(keysConnectionID: [UInt8]) { self.keysConnectionID = keysConnectionID }
+        init(keysConnectionID: QUICConnectionID) { self.keysConnectionID = keysConnectionID }
 
         /// Read with a key log (RFC 9001 5.1): the server's Handshake and 1-RTT packets, once
         /// its ServerHello names a connection the key log has.
@@ -206,32 +206,21 @@ struct QUICFlows {
                 if fromClient, flow.state.clientConnectionIDLength == nil {
                     flow.state.clientConnectionIDLength = source.count
                 }
-                guard let (frames, _) = QUICDatagram.cryptoFrames(payload) else {
+                let framesRead = payload.withUnsafeBytes { all in
+                    QUICDatagram.cryptoFrames(all) { offset, data in
+                        if fromClient {
+                            flow.state.client.add(offset: offset, data: data, stream: stream, handler: &flow.machine)
+                        } else {
+                            flow.state.server.add(offset: offset, data: data, stream: stream, handler: &flow.machine)
+                        }
+                    }
+                }
+                guard framesRead != nil else {
                     _ = flow.machine.handle(
                         .malformed(TLSWireError(.unexpectedMessage, "QUIC Initial with a frame not allowed there")),
                         stream: stream
                     )
                     continue
-                }
-                payload.withUnsafeBytes { all in
-                    for frame in frames {
-                        let data = UnsafeRawBufferPointer(rebasing: all[frame.data])
-                        if fromClient {
-                            flow.state.client.add(
-                                offset: frame.offset,
-                                data: data,
-                                stream: stream,
-                                handler: &flow.machine
-                            )
-                        } else {
-                            flow.state.server.add(
-                                offset: frame.offset,
-                                data: data,
-                                stream: stream,
-                                handler: &flow.machine
-                            )
-                        }
-                    }
                 }
                 if !fromClient, !flow.state.keysLookedUp, let secrets = flow.machine.serverTrafficSecrets {
                     flow.state.keysLookedUp = true
@@ -318,14 +307,12 @@ struct QUICFlows {
             }
             return
         }
-        guard let (frames, _) = QUICDatagram.cryptoFrames(payload, everyFrameType: !handshake) else { return }
         let stream = 1 - (flow.machine.clientStream ?? 0)
-        payload.withUnsafeBytes { all in
-            for frame in frames {
-                let data = UnsafeRawBufferPointer(rebasing: all[frame.data])
+        let framesRead = payload.withUnsafeBytes { all in
+            QUICDatagram.cryptoFrames(all, everyFrameType: !handshake) { offset, data in
                 if handshake {
                     protected.handshakeCrypto.add(
-                        offset: frame.offset,
+                        offset: offset,
                         data: data,
                         stream: stream,
                         protected: true,
@@ -333,7 +320,7 @@ struct QUICFlows {
                     )
                 } else {
                     protected.applicationCrypto.add(
-                        offset: frame.offset,
+                        offset: offset,
                         data: data,
                         stream: stream,
                         protected: true,
@@ -342,6 +329,7 @@ struct QUICFlows {
                 }
             }
         }
+        guard framesRead != nil else { return }
         if handshake {
             protected.largestHandshake = max(protected.largestHandshake, number)
         } else {
@@ -393,23 +381,29 @@ struct QUICKeyCache {
 
     private struct Key: Hashable {
         var version: UInt32
-        var connectionID: [UInt8]
+        var connectionID: QUICConnectionID
         var server: Bool
-
-        /// The connection ID as one run of bytes (an array hashes element by element).
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(UInt64(version) << 8 | (server ? 1 : 0) | UInt64(connectionID.count) << 40)
-            connectionID.withUnsafeBytes { hasher.combine(bytes: $0) }
-        }
     }
 
     private var entries: [Key: QUICInitialKeys] = [:]
     private var order: [Key] = []
     private var next = 0
+    /// The entry asked for last, compared before the table is hashed: a client's Initials
+    /// and a flood of copies of one Initial name the same connection ID. Keys depend on
+    /// nothing but the key, so it stays right after its table entry is evicted.
+    private var last: (key: Key, keys: QUICInitialKeys)?
 
-    mutating func keys(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) -> QUICInitialKeys? {
+    mutating func keys(
+        version: QUICVersion,
+        destinationConnectionID: QUICConnectionID,
+        server: Bool
+    ) -> QUICInitialKeys? {
         let key = Key(version: version.rawValue, connectionID: destinationConnectionID, server: server)
-        if let known = entries[key] { return known }
+        if let last, last.key == key { return last.keys }
+        if let known = entries[key] {
+            last = (key, known)
+            return known
+        }
         guard
             let derived = QUICInitialKeys(
                 version: version,
@@ -425,6 +419,7 @@ struct QUICKeyCache {
             next = (next + 1) % Self.capacity
         }
         entries[key] = derived
+        last = (key, derived)
         return derived
     }
 }

@@ -71,25 +71,30 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
         additionalData: UnsafeRawBufferPointer
     ) -> [UInt8]? {
         guard sealed.count >= Self.tagLength else { return nil }
-        var authentic = false
-        let plaintext = [UInt8](unsafeUninitializedCapacity: sealed.count - Self.tagLength) { output, count in
-            var written = 0
-            authentic =
-                CCryptoBoringSSL_EVP_AEAD_CTX_open(
-                    context,
-                    output.baseAddress,
-                    &written,
-                    output.count,
-                    nonce.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                    nonce.count,
-                    sealed.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                    sealed.count,
-                    additionalData.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                    additionalData.count
-                ) == 1
-            count = authentic ? written : 0
+        // Opened in place in a copy of `sealed` (BoringSSL allows `out == in`): that copy is
+        // the one array allocation the specialised code makes. `Array(repeating:count:)` and
+        // `unsafeUninitializedCapacity` reach the unspecialised allocator, whose metadata
+        // lookup cost more than the copy (issue 14's QUIC flood).
+        var plaintext = Array(sealed)
+        var written = 0
+        let authentic = plaintext.withUnsafeMutableBufferPointer { buffer in
+            CCryptoBoringSSL_EVP_AEAD_CTX_open(
+                context,
+                buffer.baseAddress,
+                &written,
+                buffer.count,
+                nonce.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                nonce.count,
+                buffer.baseAddress,
+                buffer.count,
+                additionalData.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                additionalData.count
+            ) == 1
         }
-        return authentic ? plaintext : nil
+        guard authentic else { return nil }
+        // An AEAD's plaintext is its ciphertext without the tag (RFC 5116 2.2).
+        plaintext.removeLast(plaintext.count - written)
+        return plaintext
     }
 
     /// `open` with the nonce and additional data in arrays.

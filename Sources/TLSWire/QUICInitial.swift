@@ -39,12 +39,12 @@ public struct QUICInitialKeys: Sendable {
     let packetKeys: QUICPacketKeys
 
     /// Derives the client's or the server's keys from the client's Destination Connection ID.
-    public init?(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) {
+    public init?(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) {
         // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
         guard
             let secret = Self.secret(
                 version: version,
-                destinationConnectionID: destinationConnectionID,
+                destinationConnectionID: destinationConnectionID.bytes,
                 server: server
             ),
             let keys = QUICPacketKeys(version: version, suite: CipherSuite(rawValue: 0x1301), secret: secret)
@@ -73,12 +73,54 @@ public struct QUICInitialKeys: Sendable {
     }
 }
 
+/// A connection ID, held inline: at most 20 bytes in QUIC v1 and v2 (RFC 9000 17.2), so
+/// reading a packet's header allocates nothing.
+public struct QUICConnectionID: Hashable, Sendable {
+    public static let maximumLength = 20
+    private var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    public private(set) var count = 0
+
+    /// Nil when `bytes` is longer than `maximumLength`.
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count <= Self.maximumLength else { return nil }
+        Swift.withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: bytes) }
+        count = bytes.count
+    }
+
+    public init?(_ bytes: [UInt8]) {
+        guard let id = bytes.withUnsafeBytes({ QUICConnectionID($0) }) else { return nil }
+        self = id
+    }
+
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try Swift.withUnsafeBytes(of: words) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+    }
+
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    public static func == (a: QUICConnectionID, b: QUICConnectionID) -> Bool {
+        a.count == b.count && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+    }
+}
+
 /// What one long header packet of a datagram is.
 public enum QUICLongPacket {
     /// An Initial packet, decrypted: its frames' payload.
-    case initial(version: QUICVersion, destinationConnectionID: [UInt8], sourceConnectionID: [UInt8], payload: [UInt8])
+    case initial(
+        version: QUICVersion,
+        destinationConnectionID: QUICConnectionID,
+        sourceConnectionID: QUICConnectionID,
+        payload: [UInt8]
+    )
     /// A Retry (RFC 9000 17.2.5): the client's next Initial uses `sourceConnectionID` as its DCID.
-    case retry(version: QUICVersion, sourceConnectionID: [UInt8])
+    case retry(version: QUICVersion, sourceConnectionID: QUICConnectionID)
     /// Version Negotiation (RFC 9000 17.2.1).
     case versionNegotiation
     /// 0-RTT or Handshake packets: protected with keys an observer does not have (a key log
@@ -95,8 +137,6 @@ public enum QUICLongPacket {
 /// Reads the packets of a UDP datagram (RFC 9000 12.2: coalesced packets) and removes the
 /// protection of Initial packets (RFC 9001 5).
 public enum QUICDatagram {
-    /// Connection IDs are at most 20 bytes in QUIC v1 and v2 (RFC 9000 17.2).
-    static let maximumConnectionIDLength = 20
     /// Coalesced packets followed in one datagram (an Initial, a 0-RTT, a Handshake, and spares).
     static let maximumPacketsPerDatagram = 8
 
@@ -116,7 +156,7 @@ public enum QUICDatagram {
     /// for a client's Initial).
     public static func packets(
         _ datagram: UnsafeRawBufferPointer,
-        keys: (QUICVersion, [UInt8]) -> QUICInitialKeys?
+        keys: (QUICVersion, QUICConnectionID) -> QUICInitialKeys?
     ) -> [QUICLongPacket] {
         var packets: [QUICLongPacket] = []
         // A client's first datagram: its Initial, and often a coalesced packet or padding after it.
@@ -142,14 +182,12 @@ public enum QUICDatagram {
                 packets.append(.versionNegotiation)
                 break
             }
-            guard version == .v1 || version == .v2, dcid.remaining <= maximumConnectionIDLength,
-                scid.remaining <= maximumConnectionIDLength
+            guard version == .v1 || version == .v2, let destination = QUICConnectionID(dcid.unreadBytes),
+                let source = QUICConnectionID(scid.unreadBytes)
             else {
                 packets.append(.undecryptable)
                 break
             }
-            let destination = Array(dcid.unreadBytes)
-            let source = Array(scid.unreadBytes)
             let type = (first >> 4) & 0x03
             if type == version.retryType {
                 packets.append(.retry(version: version, sourceConnectionID: source))
@@ -259,42 +297,49 @@ public enum QUICDatagram {
     /// (RFC 9000 17.3.1), given the ID's length, which the header does not carry.
     public static func shortHeaderPacketNumberOffset(connectionIDLength: Int) -> Int { 1 + connectionIDLength }
 
-    /// The CRYPTO frames of a decrypted Initial or Handshake payload (RFC 9000 19.6), as their
-    /// stream offset and where their data lies in `payload`; nil when a frame not allowed in
-    /// those packets or a bad length appears (12.4). `everyFrameType` reads 1-RTT payloads,
+    /// The CRYPTO frames of a decrypted Initial or Handshake payload (RFC 9000 19.6), each
+    /// handed to `each` as its stream offset and data, in order; nil, with none handed on,
+    /// when a frame not allowed in those packets or a bad length appears (12.4); otherwise
+    /// whether a CONNECTION_CLOSE ended the payload. `everyFrameType` reads 1-RTT payloads,
     /// which may hold any frame (19).
     public static func cryptoFrames(
-        _ payload: [UInt8],
-        everyFrameType: Bool = false
-    ) -> (frames: [(offset: Int, data: Range<Int>)], closed: Bool)? {
-        var frames: [(offset: Int, data: Range<Int>)] = []
-        var closed = false
-        let parsed: Bool = payload.withUnsafeBytes { bytes in
-            var cursor = ByteCursor(bytes)
-            while let type = cursor.readVarint() {
-                switch type {
-                case 0x00, 0x01: continue  // PADDING, PING
-                case 0x02, 0x03:  // ACK: largest, delay, range count, first range, ranges, ECN counts
-                    guard cursor.readVarint() != nil, cursor.readVarint() != nil, let count = cursor.readVarint(),
-                        cursor.readVarint() != nil, count <= 1024
-                    else { return false }
-                    for _ in 0..<(count * 2) { guard cursor.readVarint() != nil else { return false } }
-                    if type == 0x03 { for _ in 0..<3 { guard cursor.readVarint() != nil else { return false } } }
-                case 0x06:
-                    guard let offset = cursor.readVarint(), let length = cursor.readVarint(),
-                        let data = cursor.readSlice(length: Int(clamping: length))
-                    else { return false }
-                    frames.append((Int(clamping: offset), data.position..<data.end))
-                case 0x1c, 0x1d:  // CONNECTION_CLOSE
-                    closed = true
-                    return true
-                default:
-                    guard everyFrameType, cursor.skipApplicationFrame(type) else { return false }
-                }
+        _ payload: UnsafeRawBufferPointer,
+        everyFrameType: Bool = false,
+        each: (_ offset: Int, _ data: UnsafeRawBufferPointer) -> Void
+    ) -> Bool? {
+        // Checked whole first, then read again to hand the frames on: no list is built.
+        guard let closed = walkFrames(payload, everyFrameType: everyFrameType, each: { _, _ in }) else { return nil }
+        _ = walkFrames(payload, everyFrameType: everyFrameType, each: each)
+        return closed
+    }
+
+    private static func walkFrames(
+        _ payload: UnsafeRawBufferPointer,
+        everyFrameType: Bool,
+        each: (_ offset: Int, _ data: UnsafeRawBufferPointer) -> Void
+    ) -> Bool? {
+        var cursor = ByteCursor(payload)
+        while let type = cursor.readVarint() {
+            switch type {
+            case 0x00, 0x01: continue  // PADDING, PING
+            case 0x02, 0x03:  // ACK: largest, delay, range count, first range, ranges, ECN counts
+                guard cursor.readVarint() != nil, cursor.readVarint() != nil, let count = cursor.readVarint(),
+                    cursor.readVarint() != nil, count <= 1024
+                else { return nil }
+                for _ in 0..<(count * 2) { guard cursor.readVarint() != nil else { return nil } }
+                if type == 0x03 { for _ in 0..<3 { guard cursor.readVarint() != nil else { return nil } } }
+            case 0x06:
+                guard let offset = cursor.readVarint(), let length = cursor.readVarint(),
+                    let data = cursor.readSlice(length: Int(clamping: length))
+                else { return nil }
+                each(Int(clamping: offset), data.unreadBytes)
+            case 0x1c, 0x1d:  // CONNECTION_CLOSE
+                return true
+            default:
+                guard everyFrameType, cursor.skipApplicationFrame(type) else { return nil }
             }
-            return true
         }
-        return parsed ? (frames, closed) : nil
+        return false
     }
 }
 

@@ -195,20 +195,25 @@ public struct TLSStreamDecoder {
     /// Returns false when more bytes are needed.
     private mutating func identify<H: TLSEventHandler>(_ input: inout ByteCursor, handler: inout H) -> Bool {
         let needed = 5
-        var head = [UInt8](repeating: 0, count: needed)
         let have = min(carried.count, needed)
-        for i in 0..<have { head[i] = carried[i] }
         guard have + input.remaining >= needed else {
             carried.append(contentsOf: input.unreadBytes)
             _ = input.readSlice(length: input.remaining)
             return false
         }
-        for i in have..<needed { head[i] = input.peekUInt8(at: i - have)! }
-        if TLSStreamDecoder.isPlausibleRecordHeader(head[0], head[1], head[2], head[3], head[4]) {
+        // The five bytes on the stack: an array here was an allocation per connection.
+        var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { head in
+            for i in 0..<have { head[i] = carried[i] }
+            for i in have..<needed { head[i] = input.peekUInt8(at: i - have)! }
+        }
+        if TLSStreamDecoder.isPlausibleRecordHeader(bytes.0, bytes.1, bytes.2, bytes.3, bytes.4) {
             phase = .records
-        } else if head[0] & 0x80 != 0, head[2] == 1, (head[3] == 0 && head[4] == 2) || (head[3] == 3 && head[4] <= 4) {
+        } else if bytes.0 & 0x80 != 0, bytes.2 == 1,
+            (bytes.3 == 0 && bytes.4 == 2) || (bytes.3 == 3 && bytes.4 <= 4)
+        {
             phase = .sslv2  // SSL 2.0 CLIENT-HELLO header (RFC 5246 E.2)
-        } else if head[0] & 0x80 != 0, head[2] == 4, head[3] <= 1, head[4] == 1 {
+        } else if bytes.0 & 0x80 != 0, bytes.2 == 4, bytes.3 <= 1, bytes.4 == 1 {
             phase = .sslv2  // SSL 2.0 SERVER-HELLO: session_id_hit, certificate_type X.509
         } else {
             emit(.notTLS, &handler)

@@ -13,7 +13,9 @@ import Testing
             let secret = try #require(
                 QUICInitialKeys.secret(version: .v1, destinationConnectionID: Self.connectionID, server: server)
             )
-            #expect(QUICInitialKeys(version: .v1, destinationConnectionID: Self.connectionID, server: server) != nil)
+            let id = try #require(QUICConnectionID(Self.connectionID))
+            #expect(id.bytes == Self.connectionID)
+            #expect(QUICInitialKeys(version: .v1, destinationConnectionID: id, server: server) != nil)
             return try #require(QUICPacketKeys.derive(version: .v1, suite: .aes128GCM, secret: secret))
         }
         let client = try keys(server: false)
