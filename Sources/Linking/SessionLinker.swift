@@ -89,9 +89,18 @@ struct SessionNames {
 
     init(maximumBytes: Int) { self.maximumBytes = maximumBytes }
 
+    /// The name asked for last and its index: connections to one service come in runs, and
+    /// comparing the name costs less than hashing it.
+    private var last: (name: NameKey, index: UInt32)?
+
     mutating func index(_ name: String?) -> UInt32 {
         guard let name else { return Self.none }
-        if let known = indexes[NameKey(name: name)] { return known }
+        let key = NameKey(name: name)
+        if let last, last.name == key { return last.index }
+        if let known = indexes[key] {
+            last = (key, known)
+            return known
+        }
         let cost = name.utf8.count + Self.nameOverheadBytes
         guard names.count <= Self.maximumNames, bytes + cost <= maximumBytes else {
             notKeptCount += 1
@@ -128,6 +137,10 @@ struct SessionKey: Hashable {
         high = UInt64(UInt(bitPattern: first.finalize()))
         low = UInt64(UInt(bitPattern: second.finalize()))
     }
+
+    /// The tables' bucket hash: `high` is already a keyed SipHash of the text, which a peer
+    /// cannot predict, so hashing it again (as `hash(into:)` would) adds nothing.
+    func _rawHashValue(seed: Int) -> Int { Int(truncatingIfNeeded: high ^ UInt64(UInt(bitPattern: seed))) }
 }
 
 /// Insertion-ordered table: records arrive in time order, so the oldest entry is always
@@ -139,10 +152,9 @@ struct ExpiringTable {
 
     var count: Int { entries.count }
 
-    subscript(key: String) -> KnownSession? { entries[SessionKey(key)] }
+    subscript(key: SessionKey) -> KnownSession? { entries[key] }
 
-    mutating func insert(_ text: String, _ session: KnownSession) {
-        let key = SessionKey(text)
+    mutating func insert(_ key: SessionKey, _ session: KnownSession) {
         entries[key] = session
         order.append((key, session.seenNanos))
         // Stale places outnumber the live ones: rebuilt, linear overall.
@@ -239,6 +251,8 @@ package struct SessionLink: Sendable {
     /// longer keeps names (`SessionNames.maximumNames`), so no change is claimed.
     package var issuerSNI: String?
     package var key: String
+    /// `key` as the linker's tables hold it, computed once.
+    var tableKey: SessionKey
     /// A TLS 1.3 ticket read with a key log: the lifetime its server announced, in seconds.
     package var ticketLifetime: UInt32?
 }
@@ -281,10 +295,14 @@ package struct SessionLinker {
     /// Remembers `session` under `text`; forgets sessions past the horizon, then the oldest
     /// of any kind while more than `maximumSessions` are remembered.
     private mutating func remember(_ kind: Kind, _ text: String, _ session: KnownSession) {
+        remember(kind, SessionKey(text), session)
+    }
+
+    private mutating func remember(_ kind: Kind, _ key: SessionKey, _ session: KnownSession) {
         switch kind {
-        case .sessionID: sessionIDs.insert(text, session)
-        case .ticket: tickets.insert(text, session)
-        case .identity: identities.insert(text, session)
+        case .sessionID: sessionIDs.insert(key, session)
+        case .ticket: tickets.insert(key, session)
+        case .identity: identities.insert(key, session)
         }
         let horizon = session.seenNanos - limits.sessionHorizonNanos
         sessionIDs.expire(before: horizon)
@@ -328,13 +346,15 @@ package struct SessionLinker {
         }
         if let digest = record.offeredTicketDigest {
             record.offer = .ticket
-            guard let issued = tickets[digest] else { return nil }
-            return link(&record, to: issued, by: .ticket, key: digest)
+            let key = SessionKey(digest)
+            guard let issued = tickets[key] else { return nil }
+            return link(&record, to: issued, by: .ticket, key: digest, tableKey: key)
         }
         guard !record.clientSessionID.isEmpty else { return nil }
-        if let issued = sessionIDs[record.clientSessionID] {
+        let key = SessionKey(record.clientSessionID)
+        if let issued = sessionIDs[key] {
             record.offer = .sessionID
-            return link(&record, to: issued, by: .sessionID, key: record.clientSessionID)
+            return link(&record, to: issued, by: .sessionID, key: record.clientSessionID, tableKey: key)
         }
         // An unknown session ID from a client that offers TLS 1.3 is middlebox compatibility
         // mode (RFC 8446 D.4) unless the server echoed it in a TLS 1.2 resumption.
@@ -350,7 +370,8 @@ package struct SessionLinker {
         _ record: inout HandshakeRecord,
         to issued: KnownSession,
         by mechanism: Mechanism,
-        key: String
+        key: String,
+        tableKey: SessionKey
     ) -> SessionLink {
         record.resumes = issued.uid
         record.sessionAge = Double(record.timestampNanos - issued.originNanos) / 1e9
@@ -360,7 +381,8 @@ package struct SessionLinker {
             issuerUID: issued.uid,
             issuerClient: issued.client,
             issuerSNI: issuerName(issued, record),
-            key: key
+            key: key,
+            tableKey: tableKey
         )
     }
 
@@ -369,7 +391,8 @@ package struct SessionLinker {
         record.offer = .psk
         let now = record.timestampNanos
         let identity = record.pskIdentities[min(record.pskSelected ?? 0, record.pskIdentities.count - 1)]
-        let issued = tickets[identity.digest].flatMap { $0.ageAdd == nil ? nil : $0 }
+        let identityKey = SessionKey(identity.digest)
+        let issued = tickets[identityKey].flatMap { $0.ageAdd == nil ? nil : $0 }
         defer {
             if let issued {
                 record.resumes = issued.uid
@@ -379,7 +402,7 @@ package struct SessionLinker {
                 record.clientTicketAge = Double(identity.obfuscatedTicketAge &- issued.ageAdd!) / 1e3
             }
         }
-        if let first = identities[identity.digest] {
+        if let first = identities[identityKey] {
             record.pskFirstOfferedBy = first.uid
             record.sessionAge = Double(now - first.originNanos) / 1e9
             record.sessionAgeFrom = first.originNanos < first.seenNanos ? .fullHandshake : .firstOffer
@@ -390,6 +413,7 @@ package struct SessionLinker {
                 issuerClient: origin.client,
                 issuerSNI: issuerName(origin, record),
                 key: identity.digest,
+                tableKey: identityKey,
                 ticketLifetime: issued?.lifetime
             )
         }
@@ -403,7 +427,7 @@ package struct SessionLinker {
         }
         remember(
             .identity,
-            identity.digest,
+            identityKey,
             KnownSession(
                 uid: record.uid,
                 seenNanos: now,
@@ -419,6 +443,7 @@ package struct SessionLinker {
             issuerClient: issued.client,
             issuerSNI: issuerName(issued, record),
             key: identity.digest,
+            tableKey: identityKey,
             ticketLifetime: issued.lifetime
         )
     }
@@ -432,7 +457,7 @@ package struct SessionLinker {
         if version.isTLS13Family {
             if record.resumed == false { fullHandshakes.note(record, horizon: limits.sessionHorizonNanos) }
             // Tickets read with a key log: a ticket issued on resumption continues the session.
-            let origin = record.resumed == true ? (link.flatMap { tickets[$0.key]?.originNanos }) : nil
+            let origin = record.resumed == true ? (link.flatMap { tickets[$0.tableKey]?.originNanos }) : nil
             for ticket in record.issuedTickets {
                 remember(
                     .ticket,
@@ -455,7 +480,7 @@ package struct SessionLinker {
         var origin = now
         if record.resumed == true, let link {
             let table = link.mechanism == .ticket ? tickets : sessionIDs
-            origin = table[link.key]?.originNanos ?? now
+            origin = table[link.tableKey]?.originNanos ?? now
         }
         let issued = KnownSession(
             uid: record.uid,
