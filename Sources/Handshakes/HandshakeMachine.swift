@@ -471,7 +471,7 @@ struct HandshakeMachine: TLSEventHandler {
         if let serverHello {
             record.version = serverHello.negotiatedVersion
             record.cipher = serverHello.cipherSuite
-            record.serverSessionID = hexString(serverHello.sessionID ?? [])
+            record.serverSessionID = ShortBytes(serverHello.sessionID ?? [])
             record.alpnSelected = serverHello.alpn
             record.pskSelected = serverHello.selectedPSKIdentity.map(Int.init)
             let lists = fingerprints.lists
@@ -497,8 +497,8 @@ struct HandshakeMachine: TLSEventHandler {
             record.ticketIssued = true
             record.ticketLifetimeHint = ticket.lifetimeHint
             if !ticket.ticket.isEmpty {
-                record.issuedTicketDigest = shortDigest(ticket.ticket)
-                record.issuedTicketKeyName = ticketKeyName(ticket.ticket)
+                record.issuedTicketDigest = shortDigestBytes(ticket.ticket)
+                record.issuedTicketKeyName = ticketKeyNameBytes(ticket.ticket)
             }
         }
         if !certificateChain.isEmpty {
@@ -572,6 +572,11 @@ struct HandshakeMachine: TLSEventHandler {
 /// haproxy and most others follow it. Tickets shorter than that carry no key name.
 func ticketKeyName(_ ticket: some Collection<UInt8>) -> String? {
     ticket.count >= 32 ? hexString(ticket.prefix(16)) : nil
+}
+
+/// `ticketKeyName` as bytes, for the record.
+func ticketKeyNameBytes(_ ticket: some Collection<UInt8>) -> ShortBytes? {
+    ticket.count >= 32 ? ShortBytes(ticket.prefix(16)) : nil
 }
 
 /// A value that is rarely there (key-log paths), kept out of line so that it costs a flow

@@ -289,14 +289,15 @@ public struct HandshakeRecord: Sendable, Equatable {
         public var alpnOffered: [String] = []
         /// supported_versions, or the ClientHello version when absent; GREASE left out.
         public var versionsOffered: [ProtocolVersion] = []
-        public var clientSessionID: String = ""
+        /// Session IDs, ticket digests and key names are kept as bytes (hex only when written).
+        public var clientSessionID: ShortBytes = ShortBytes()
         /// A non-empty session_ticket extension was offered.
         public var offeredTicket: Bool = false
         /// The client sent the session_ticket extension at all (empty or not): it accepts tickets.
         public var ticketSupported: Bool = false
         /// SHA-256 prefix and key name of the offered ticket, when one was offered.
-        public var offeredTicketDigest: String?
-        public var offeredTicketKeyName: String?
+        public var offeredTicketDigest: ShortBytes?
+        public var offeredTicketKeyName: ShortBytes?
         public var offeredPSK: Bool = false
         public var pskIdentities: [PSKOffer] = []
         /// nil when no PSK was offered.
@@ -310,7 +311,7 @@ public struct HandshakeRecord: Sendable, Equatable {
         public var version: ProtocolVersion?
         public var cipher: CipherSuite?
         /// nil without a ServerHello.
-        public var serverSessionID: String?
+        public var serverSessionID: ShortBytes?
         public var alpnSelected: String?
         /// Which PSK identity the server accepted (index into `pskIdentities`).
         public var pskSelected: Int?
@@ -318,8 +319,8 @@ public struct HandshakeRecord: Sendable, Equatable {
         public var serverExtensions: [UInt16] = []
         public var hrr: Bool = false
         public var ticketIssued: Bool = false
-        public var issuedTicketDigest: String?
-        public var issuedTicketKeyName: String?
+        public var issuedTicketDigest: ShortBytes?
+        public var issuedTicketKeyName: ShortBytes?
         public var ticketLifetimeHint: UInt32?
         // TLS 1.3 read with a key log (--keylog)
         /// The server's protected records were opened with a key log's secrets.
@@ -441,12 +442,12 @@ extension HandshakeRecord {
             listed.removeAll { $0.isGREASE }  // in place: one array, not two
             self.versionsOffered = lists.shared(listed.isEmpty ? [hello.legacyVersion] : listed, as: \.versions)
         }
-        self.clientSessionID = hexString(hello.sessionID)
+        self.clientSessionID = ShortBytes(hello.sessionID)
         self.ticketSupported = hello.sessionTicket != nil
         if let ticket = hello.sessionTicket, !ticket.isEmpty {
             self.offeredTicket = true
-            self.offeredTicketDigest = shortDigest(ticket)
-            self.offeredTicketKeyName = ticketKeyName(ticket)
+            self.offeredTicketDigest = shortDigestBytes(ticket)
+            self.offeredTicketKeyName = ticketKeyNameBytes(ticket)
         }
         self.offeredPSK = hello.offersPSK
         self.pskIdentities = hello.pskIdentities.map { identity in

@@ -48,6 +48,11 @@ func shortDigest(_ bytes: some DataProtocol) -> String {
     SHA256.hash(data: bytes).withUnsafeBytes { hexString(bytes: UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
 }
 
+/// `shortDigest` as bytes, for the record.
+func shortDigestBytes(_ bytes: some DataProtocol) -> ShortBytes {
+    SHA256.hash(data: bytes).withUnsafeBytes { ShortBytes($0.prefix(16)) }
+}
+
 /// Full SHA-256 in hex (certificate fingerprints, as `openssl x509 -fingerprint -sha256`).
 func fingerprint(_ bytes: [UInt8]) -> String {
     SHA256.hash(data: bytes).withUnsafeBytes { hexString(bytes: $0) }
@@ -195,14 +200,9 @@ extension HandshakeRecord {
     /// budget in.
     public var approximateBytes: Int {
         var bytes = MemoryLayout<HandshakeRecord.Fields>.stride + 16  // and the storage object's header
-        bytes += Self.heapBytes(sni) + Self.heapBytes(self.clientSessionID)
+        bytes += Self.heapBytes(sni)
         if keptServerName?.utf8.count != sni?.utf8.count { bytes += Self.heapBytes(keptServerName) }
-        bytes +=
-            Self.heapBytes(self.serverSessionID) + Self.heapBytes(self.alpnSelected)
-            + Self.heapBytes(self.offeredTicketDigest)
-        bytes +=
-            Self.heapBytes(self.offeredTicketKeyName) + Self.heapBytes(self.issuedTicketDigest)
-            + Self.heapBytes(self.issuedTicketKeyName)
+        bytes += Self.heapBytes(self.alpnSelected)
         bytes +=
             Self.heapBytes(self.ja3) + Self.heapBytes(self.ja4) + Self.heapBytes(self.ja3s) + Self.heapBytes(self.alert)
         bytes +=
@@ -269,17 +269,27 @@ public struct ShortBytes: Hashable, Sendable {
 
     /// Nil unless `hex` is an even number of hex digits (either case), at most 64.
     public init?(hex: String) {
-        let digits = Array(hex.utf8)
+        var text = hex
+        guard let parsed = text.withUTF8({ ShortBytes(hexDigits: $0) }) else { return nil }
+        self = parsed
+    }
+
+    private init?(hexDigits digits: UnsafeBufferPointer<UInt8>) {
         guard digits.count % 2 == 0, digits.count <= 2 * ShortBytes.capacity else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        for pair in stride(from: 0, to: digits.count, by: 2) {
-            guard let high = ShortBytes.nibble(digits[pair]), let low = ShortBytes.nibble(digits[pair + 1]) else {
-                return nil
+        var valid = true
+        withUnsafeMutableBytes(of: &words) { storage in
+            for index in 0..<(digits.count / 2) {
+                guard let high = ShortBytes.nibble(digits[2 * index]),
+                    let low = ShortBytes.nibble(digits[2 * index + 1])
+                else {
+                    valid = false
+                    return
+                }
+                storage[index] = high << 4 | low
             }
-            bytes.append(high << 4 | low)
         }
-        self.init(bytes)
+        guard valid else { return nil }
+        count = digits.count / 2
     }
 
     private static func nibble(_ digit: UInt8) -> UInt8? {

@@ -124,16 +124,29 @@ struct SessionKey: Hashable {
     var high: UInt64
     var low: UInt64
 
+    /// The key of a session ID, ticket digest or key name kept as bytes.
+    init(_ bytes: ShortBytes) {
+        self = bytes.withBytes { SessionKey(bytes: $0, domain: 0) }
+    }
+
+    /// The key of a text: hex (how digests travel in TLS 1.3 records and renegotiations) is
+    /// keyed as its bytes, so it meets the same value kept as bytes; other text apart.
     init(_ text: String) {
+        if let bytes = ShortBytes(hex: text) {
+            self.init(bytes)
+            return
+        }
+        var text = text
+        self = text.withUTF8 { SessionKey(bytes: UnsafeRawBufferPointer($0), domain: 2) }
+    }
+
+    private init(bytes: UnsafeRawBufferPointer, domain: UInt8) {
         var first = Hasher()
         var second = Hasher()
-        first.combine(0 as UInt8)
-        second.combine(1 as UInt8)
-        var text = text
-        text.withUTF8 { bytes in
-            first.combine(bytes: UnsafeRawBufferPointer(bytes))
-            second.combine(bytes: UnsafeRawBufferPointer(bytes))
-        }
+        first.combine(domain)
+        second.combine(domain + 1)
+        first.combine(bytes: bytes)
+        second.combine(bytes: bytes)
         high = UInt64(UInt(bitPattern: first.finalize()))
         low = UInt64(UInt(bitPattern: second.finalize()))
     }
@@ -250,8 +263,12 @@ package struct SessionLink: Sendable {
     /// The issuing connection's server name; the offering one's own when the linker no
     /// longer keeps names (`SessionNames.maximumNames`), so no change is claimed.
     package var issuerSNI: String?
-    package var key: String
-    /// `key` as the linker's tables hold it, computed once.
+    /// The session ID, ticket digest or identity digest offered, in hex (made when asked:
+    /// only TLS 1.3 identities are, for anomalies).
+    package var key: String { keyText ?? keyBytes?.hex ?? "" }
+    var keyText: String?
+    var keyBytes: ShortBytes?
+    /// The key as the linker's tables hold it, computed once.
     var tableKey: SessionKey
     /// A TLS 1.3 ticket read with a key log: the lifetime its server announced, in seconds.
     package var ticketLifetime: UInt32?
@@ -296,6 +313,10 @@ package struct SessionLinker {
     /// of any kind while more than `maximumSessions` are remembered.
     private mutating func remember(_ kind: Kind, _ text: String, _ session: KnownSession) {
         remember(kind, SessionKey(text), session)
+    }
+
+    private mutating func remember(_ kind: Kind, _ bytes: ShortBytes, _ session: KnownSession) {
+        remember(kind, SessionKey(bytes), session)
     }
 
     private mutating func remember(_ kind: Kind, _ key: SessionKey, _ session: KnownSession) {
@@ -370,7 +391,7 @@ package struct SessionLinker {
         _ record: inout HandshakeRecord,
         to issued: KnownSession,
         by mechanism: Mechanism,
-        key: String,
+        key: ShortBytes,
         tableKey: SessionKey
     ) -> SessionLink {
         record.resumes = issued.uid
@@ -381,7 +402,7 @@ package struct SessionLinker {
             issuerUID: issued.uid,
             issuerClient: issued.client,
             issuerSNI: issuerName(issued, record),
-            key: key,
+            keyBytes: key,
             tableKey: tableKey
         )
     }
@@ -412,7 +433,7 @@ package struct SessionLinker {
                 issuerUID: origin.uid,
                 issuerClient: origin.client,
                 issuerSNI: issuerName(origin, record),
-                key: identity.digest,
+                keyText: identity.digest,
                 tableKey: identityKey,
                 ticketLifetime: issued?.lifetime
             )
@@ -442,7 +463,7 @@ package struct SessionLinker {
             issuerUID: issued.uid,
             issuerClient: issued.client,
             issuerSNI: issuerName(issued, record),
-            key: identity.digest,
+            keyText: identity.digest,
             tableKey: identityKey,
             ticketLifetime: issued.lifetime
         )

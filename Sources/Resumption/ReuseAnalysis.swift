@@ -652,7 +652,7 @@ package struct ReuseAnalysis {
         }
         if record.resumed == false, let version = record.version, !version.isTLS13Family {
             let (ticketClient, ticketIssued) = (record.ticketSupported, record.ticketIssued)
-            let issuingSessionID = !ticketIssued && !(record.serverSessionID ?? "").isEmpty
+            let issuingSessionID = !ticketIssued && !(record.serverSessionID?.isEmpty ?? true)
             services.values.withValue(at: index) { service in
                 service.issuance.add(
                     ticketClient: ticketClient,

@@ -179,6 +179,19 @@ package struct StickinessAnalysis {
         private var lastText: (text: String, id: Int32)?
         private var lastKey: (key: String, id: Int32)?
 
+        /// The last key name given as bytes, and its id: its hex text is made only when it
+        /// differs from the last one.
+        private var lastBytes: (bytes: ShortBytes, id: Int32)?
+
+        /// The id of a key name kept as bytes: the id of its hex text.
+        mutating func id(_ bytes: ShortBytes?) -> Int32 {
+            guard let bytes else { return -1 }
+            if let last = lastBytes, last.bytes == bytes { return last.id }
+            let id = id(bytes.hex)
+            lastBytes = (bytes, id)
+            return id
+        }
+
         mutating func id(_ text: String?) -> Int32 {
             guard let text else { return -1 }
             if let last = lastText, last.text == text { return last.id }
@@ -310,8 +323,10 @@ package struct StickinessAnalysis {
                 tcpShape: tcpShape,
                 helloShape: helloShape,
                 // TLS 1.2's ticket, or TLS 1.3's first (read with a key log).
-                issuedKeyName: interned.id(record.issuedTicketKeyName ?? record.issuedTickets.first?.keyName),
-                offeredKeyName: interned.id(record.offeredTicketKeyName ?? record.pskIdentities.first?.keyName),
+                issuedKeyName: record.issuedTicketKeyName.map { interned.id($0) }
+                    ?? interned.id(record.issuedTickets.first?.keyName),
+                offeredKeyName: record.offeredTicketKeyName.map { interned.id($0) }
+                    ?? interned.id(record.pskIdentities.first?.keyName),
                 isTLS13: record.version?.isTLS13Family ?? false,
                 offer: record.offer,
                 resumed: record.resumed,

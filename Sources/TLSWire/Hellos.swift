@@ -184,16 +184,13 @@ public struct ClientHello: Sendable {
     /// Parses a ClientHello body (after the handshake header). DTLS hellos carry a cookie
     /// after the session ID (RFC 6347 4.2.1). Throws when a length contradicts its container.
     public init(parsing message: inout ByteCursor, datagram: Bool = false) throws(TLSWireError) {
-        // Read from a copy of the body, so every range below is an index into it.
-        let copy = Array(message.unreadBytes)
+        // A cursor over the body alone, so every range below is an index into the copy kept.
+        // Read in place, not from the copy inside a closure: that copied the hello in and out.
+        let bytes = message.unreadBytes
         _ = message.readSlice(length: message.remaining)
-        var failure: TLSWireError?
-        copy.withUnsafeBytes { bytes in
-            var cursor = ByteCursor(bytes)
-            do throws(TLSWireError) { try parseBody(&cursor, datagram: datagram) } catch { failure = error }
-        }
-        if let failure { throw failure }
-        body = copy
+        var cursor = ByteCursor(bytes)
+        try parseBody(&cursor, datagram: datagram)
+        body = Array(bytes)
     }
 
     private mutating func parseBody(_ body: inout ByteCursor, datagram: Bool) throws(TLSWireError) {

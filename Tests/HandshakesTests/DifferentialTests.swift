@@ -44,8 +44,10 @@ import Testing
             if record.sni != other.sni {
                 problems.append("\(other) sni: \(String(describing: record.sni)) vs \(String(describing: other.sni))")
             }
-            if record.clientSessionID != other.clientSessionID { problems.append("\(other) client session id differs") }
-            if (record.serverSessionID ?? "") != (other.serverSessionID ?? "") {
+            if record.clientSessionID.hex != other.clientSessionID {
+                problems.append("\(other) client session id differs")
+            }
+            if (record.serverSessionID?.hex ?? "") != (other.serverSessionID ?? "") {
                 problems.append("\(other) server session id differs")
             }
             if record.version.map({ Int($0.rawValue) }) != other.version {

@@ -27,7 +27,7 @@ import Testing
         var linker = SessionLinker()
         var record = syntheticRecord("A", at: 0, version: .tls1_3) {
             $0.versionsOffered = [.tls1_3, .tls1_2]
-            $0.clientSessionID = String(repeating: "ab", count: 32)
+            $0.clientSessionID = ShortBytes(Array(repeating: 0xab, count: 32))
             $0.serverSessionID = $0.clientSessionID
         }
         linker.link(&record)
@@ -110,7 +110,9 @@ import Testing
     }
 
     @Test func sessionTableIsCapped() {
-        let issued = (0..<1000).map { i in syntheticRecord("U\(i)", at: Double(i)) { $0.serverSessionID = "s\(i)" } }
+        let issued = (0..<1000).map { i in
+            syntheticRecord("U\(i)", at: Double(i)) { $0.serverSessionID = ShortBytes(label: "s\(i)") }
+        }
         let recent = syntheticRecord("R", at: 2000) {
             $0.clientSessionID = "s999"
             $0.resumed = true

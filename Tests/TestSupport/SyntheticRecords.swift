@@ -24,3 +24,14 @@ package func syntheticRecord(
     build(&record)
     return record
 }
+
+/// A synthetic record's session ID, ticket digest or key name written as a label ("t1",
+/// "aa"): its UTF-8 bytes, which are all the linker compares.
+extension ShortBytes: ExpressibleByStringLiteral {
+    public init(stringLiteral label: String) { self.init(Array(label.utf8)) }
+}
+
+extension ShortBytes {
+    /// `label`'s UTF-8 bytes, as `ExpressibleByStringLiteral` makes them, for labels built at run time.
+    package init(label: String) { self.init(Array(label.utf8)) }
+}
