@@ -350,6 +350,53 @@ struct RecordsAnalysisTests {
         #expect(text == "[" + expected.joined(separator: ",") + "]")
     }
 
+    /// Session IDs of every length (0 to 32 bytes, random) and ticket digests are written in
+    /// each format as the same lowercase hex as `hexString`, four bytes at a time and the rest
+    /// one by one, and read back from JSON Lines as the same bytes.
+    @Test func sessionIDsAreWrittenAsHexInEveryFormat() throws {
+        var generator = SystemRandomNumberGenerator()
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var records: [HandshakeRecord] = []
+        for length in 0...32 {
+            var record = HandshakeRecord(
+                uid: "C\(length)",
+                timestampNanos: 1_700_000_000_000_000_000,
+                client: IPAddress("192.0.2.1")!,
+                clientPort: 40000,
+                server: IPAddress("192.0.2.2")!,
+                serverPort: 443
+            )
+            let id = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            record.clientSessionID = ShortBytes(id)
+            record.serverSessionID = ShortBytes(id.reversed())
+            record.issuedTicketDigest = ShortBytes((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            records.append(record)
+        }
+        for format in [RecordFormat.jsonl, .csv, .zeek] {
+            let output = RecordOutput(
+                format: format,
+                writer: try LineWriter(path: dir.appendingPathComponent("out.\(format.rawValue)").path)
+            )
+            for record in records { output.write(record) }
+            output.finish()
+            let text = try String(
+                contentsOfFile: dir.appendingPathComponent("out.\(format.rawValue)").path,
+                encoding: .utf8
+            )
+            for record in records where !record.clientSessionID.isEmpty {
+                #expect(text.contains(hexString(record.clientSessionID.withBytes { Array($0) })), "\(format)")
+                #expect(text.contains(record.issuedTicketDigest!.hex), "\(format)")
+            }
+        }
+        let lines = try String(contentsOfFile: dir.appendingPathComponent("out.jsonl").path, encoding: .utf8)
+            .split(separator: "\n")
+        #expect(lines.count == records.count)
+        for (line, record) in zip(lines, records) {
+            #expect(try HandshakeRecord(json: JSONParser.parse(Array(line.utf8))) == record)
+        }
+    }
+
     /// Fractions written in place agree with `formatFixed`, the String form they replaced,
     /// on rounding edges, signs, huge values and non-numbers.
     @Test func fractionsAgreeWithFormatFixed() {
