@@ -359,19 +359,15 @@ struct RecordsAnalysisTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         var records: [HandshakeRecord] = []
         for length in 0...32 {
-            var record = HandshakeRecord(
-                uid: "C\(length)",
-                timestampNanos: 1_700_000_000_000_000_000,
-                client: IPAddress("192.0.2.1")!,
-                clientPort: 40000,
-                server: IPAddress("192.0.2.2")!,
-                serverPort: 443
-            )
             let id = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            record.clientSessionID = ShortBytes(id)
-            record.serverSessionID = ShortBytes(id.reversed())
-            record.issuedTicketDigest = ShortBytes((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
-            records.append(record)
+            let digest = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            records.append(
+                syntheticRecord("C\(length)", at: Double(length)) {
+                    $0.clientSessionID = ShortBytes(id)
+                    $0.serverSessionID = ShortBytes(id.reversed())
+                    $0.issuedTicketDigest = ShortBytes(digest)
+                }
+            )
         }
         for format in [RecordFormat.jsonl, .csv, .zeek] {
             let output = RecordOutput(
