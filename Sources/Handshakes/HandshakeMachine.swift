@@ -463,7 +463,7 @@ struct HandshakeMachine: TLSEventHandler {
             serverPort: server.port
         )
         record.transport = transport
-        record.fill(from: hello, lists: fingerprints.lists)
+        record.fill(from: hello, lists: fingerprints.lists, digests: fingerprints.digests)
         if fingerprints.computesHelloFingerprints {
             (record.ja3, record.ja4) = fingerprints.client(hello, transport: transport)
         }
@@ -497,7 +497,7 @@ struct HandshakeMachine: TLSEventHandler {
             record.ticketIssued = true
             record.ticketLifetimeHint = ticket.lifetimeHint
             if !ticket.ticket.isEmpty {
-                record.issuedTicketDigest = shortDigestBytes(ticket.ticket)
+                record.issuedTicketDigest = fingerprints.digests.shortDigest(ticket.ticket)
                 record.issuedTicketKeyName = ticketKeyNameBytes(ticket.ticket)
             }
         }

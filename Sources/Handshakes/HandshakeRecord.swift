@@ -432,9 +432,12 @@ extension HandshakeRecord {
 
 extension HandshakeRecord {
     /// Copies what the ClientHello offered.
-    mutating func fill(from hello: ClientHello, lists: RepeatedLists) {
+    mutating func fill(from hello: ClientHello, lists: RepeatedLists, digests: DigestMemo) {
         sni = hello.serverName
-        self.alpnOffered = lists.shared(hello.alpn, as: \.alpn)
+        // Compared with the last record's list in place: most hellos repeat it.
+        let lastALPN = lists.alpn
+        self.alpnOffered =
+            !lastALPN.isEmpty && hello.offersALPN(lastALPN) ? lastALPN : lists.shared(hello.alpn, as: \.alpn)
         if !lists.versions.isEmpty, hello.offersVersions(lists.versions) {
             self.versionsOffered = lists.versions
         } else {
@@ -446,7 +449,7 @@ extension HandshakeRecord {
         self.ticketSupported = hello.sessionTicket != nil
         if let ticket = hello.sessionTicket, !ticket.isEmpty {
             self.offeredTicket = true
-            self.offeredTicketDigest = shortDigestBytes(ticket)
+            self.offeredTicketDigest = digests.shortDigest(ticket)
             self.offeredTicketKeyName = ticketKeyNameBytes(ticket)
         }
         self.offeredPSK = hello.offersPSK
@@ -454,7 +457,7 @@ extension HandshakeRecord {
             let printable =
                 identity.identity.count <= 128 && identity.identity.allSatisfy { (0x20...0x7e).contains($0) }
             return PSKOffer(
-                digest: shortDigest(identity.identity),
+                digest: digests.shortDigest(identity.identity).hex,
                 keyName: ticketKeyName(identity.identity),
                 obfuscatedTicketAge: identity.obfuscatedTicketAge,
                 length: identity.identity.count,

@@ -14,17 +14,30 @@ extension TLSLimits {
 }
 
 /// Finds a repeated extension type (RFC 8446 4.2: "There MUST NOT be more than one extension
-/// of the same type"). A linear scan for the usual handful; a set past that, so a hostile
-/// hello with thousands of extensions stays linear.
+/// of the same type"). Types below 64 (nearly all registered ones) are one bit each; the
+/// first 16 others sit inline and are compared at once; past those a set, so a hostile hello
+/// with thousands of extensions stays linear and a usual one allocates nothing.
 struct DuplicateCheck {
-    static let scanLimit = 32
-    private var seen: Set<UInt16>?
+    private var low: UInt64 = 0
+    /// Type 0 is below 64, so 0 marks an empty lane.
+    private var high = SIMD16<UInt16>(repeating: 0)
+    private var highCount = 0
+    private var overflow: Set<UInt16> = []
 
-    /// True if `type` is already in `types` (which does not yet include it).
-    mutating func isDuplicate(_ type: UInt16, among types: [ExtensionType]) -> Bool {
-        if types.count < DuplicateCheck.scanLimit { return types.contains { $0.rawValue == type } }
-        if seen == nil { seen = Set(types.map(\.rawValue)) }
-        return !seen!.insert(type).inserted
+    /// True if `type` was seen before; records it.
+    mutating func isDuplicate(_ type: UInt16) -> Bool {
+        if type < 64 {
+            let bit: UInt64 = 1 << type
+            defer { low |= bit }
+            return low & bit != 0
+        }
+        if any(high .== SIMD16(repeating: type)) { return true }
+        if highCount < 16 {
+            high[highCount] = type
+            highCount += 1
+            return false
+        }
+        return !overflow.insert(type).inserted
     }
 }
 
@@ -64,11 +77,17 @@ public struct ClientHello: Sendable {
     @BodyRange private var pointFormatBytes = 0..<0
     @BodyRange private var signatureAlgorithmBytes = 0..<0
     @OptionalBodyRange private var cookieBytes: Range<Int>?
+    /// The extensions block's contents, checked when parsed: read for the types in wire order.
+    @BodyRange private var extensionBytes = 0..<0
+    /// ALPN's protocol_name_list contents (RFC 7301 3.1), checked when parsed.
+    @BodyRange private var alpnListBytes = 0..<0
 
     public var legacyVersion = ProtocolVersion.tls1_2
-    public var extensionTypes: [ExtensionType] = []
+    /// How many extensions the hello carries.
+    public private(set) var extensionCount = 0
+    /// pre_shared_key is present (RFC 8446 4.2.11).
+    public private(set) var offersPSK = false
     public var serverName: String?
-    public var alpn: [String] = []
     public var pskIdentities: [OfferedPSKIdentity] = []
     public var pskBinderCount = 0
     public var earlyData = false
@@ -77,6 +96,62 @@ public struct ClientHello: Sendable {
     public var renegotiationInfo = false
     /// Sent as an SSL 2.0-compatible CLIENT-HELLO (RFC 5246 E.2).
     public var isSSLv2Compatible = false
+
+    /// Extension types in wire order, GREASE included, for fingerprints.
+    public var extensionTypes: [ExtensionType] {
+        var types: [ExtensionType] = []
+        types.reserveCapacity(extensionCount)
+        forEachExtensionType { types.append($0) }
+        return types
+    }
+
+    /// Calls `body` with each extension type in wire order, read in place.
+    @inline(__always)
+    private func forEachExtensionType(_ each: (ExtensionType) -> Void) {
+        var offset = extensionBytes.lowerBound
+        while offset + 4 <= extensionBytes.upperBound {
+            each(ExtensionType(rawValue: UInt16(body[offset]) << 8 | UInt16(body[offset + 1])))
+            offset += 4 + (Int(body[offset + 2]) << 8 | Int(body[offset + 3]))
+        }
+    }
+
+    /// The protocol names offered in ALPN (RFC 7301 3.1), in order; empty when absent.
+    public var alpn: [String] {
+        var names: [String] = []
+        forEachALPNName { names.append(WireText.decode($0)) }
+        return names
+    }
+
+    /// Whether the ALPN names offered are `names`, compared in place: a printable ASCII name
+    /// reads as its bytes, any other is decoded as `alpn` decodes it.
+    public func offersALPN(_ names: [String]) -> Bool {
+        var index = 0
+        var equal = true
+        forEachALPNName { bytes in
+            guard equal, index < names.count else {
+                equal = false
+                return
+            }
+            let name = names[index]
+            index += 1
+            if bytes.allSatisfy({ (0x20...0x7e).contains($0) }) {
+                equal = name.utf8.elementsEqual(bytes)
+            } else {
+                equal = WireText.decode(bytes) == name
+            }
+        }
+        return equal && index == names.count
+    }
+
+    @inline(__always)
+    private func forEachALPNName(_ each: (ArraySlice<UInt8>) -> Void) {
+        var offset = alpnListBytes.lowerBound
+        while offset < alpnListBytes.upperBound {
+            let length = Int(body[offset])
+            each(body[(offset + 1)..<(offset + 1 + length)])
+            offset += 1 + length
+        }
+    }
 
     public var random: ArraySlice<UInt8> { body[randomBytes] }
     public var sessionID: ArraySlice<UInt8> { body[sessionIDBytes] }
@@ -119,7 +194,7 @@ public struct ClientHello: Sendable {
     public var cookie: ArraySlice<UInt8>? { cookieBytes.map { body[$0] } }
 
     /// What the hello holds in memory (its body), for memory accounting.
-    public var retainedBytes: Int { body.capacity + extensionTypes.capacity * 2 }
+    public var retainedBytes: Int { body.capacity }
 
     /// Big-endian 16-bit values of a range of the body (its length is even: checked when parsed).
     @inline(__always)
@@ -144,7 +219,7 @@ public struct ClientHello: Sendable {
         )
         let listBytes =
             lists.0.count + lists.1.count + lists.2.count + lists.3.count + lists.4.count + lists.5.count + 12
-        return [UInt8](unsafeUninitializedCapacity: 7 + 2 * extensionTypes.count + listBytes) { key, count in
+        return [UInt8](unsafeUninitializedCapacity: 7 + 2 * extensionCount + listBytes) { key, count in
             var at = 0
             @inline(__always) func put(_ byte: UInt8) {
                 key[at] = byte
@@ -158,8 +233,8 @@ public struct ClientHello: Sendable {
             put(isSSLv2Compatible ? 1 : 0)
             put(firstALPNBytes == nil ? 0 : 1)
             put16(Int(legacyVersion.rawValue))
-            put16(extensionTypes.count)
-            for type in extensionTypes { put16(Int(type.rawValue)) }
+            put16(extensionCount)
+            forEachExtensionType { put16(Int($0.rawValue)) }
             // Each list behind its length, so no two different sets of lists read alike.
             body.withUnsafeBufferPointer { body in
                 func putList(_ range: Range<Int>) {
@@ -178,8 +253,6 @@ public struct ClientHello: Sendable {
             count = at
         }
     }
-
-    public var offersPSK: Bool { extensionTypes.contains(.preSharedKey) }
 
     /// Parses a ClientHello body (after the handshake header). DTLS hellos carry a cookie
     /// after the session ID (RFC 6347 4.2.1). Throws when a length contradicts its container.
@@ -231,19 +304,17 @@ public struct ClientHello: Sendable {
 
     private mutating func parseExtensions(_ block: inout ByteCursor) throws(TLSWireError) {
         var duplicates = DuplicateCheck()
-        // Most hellos carry up to 24 extensions: one allocation for their types.
-        extensionTypes.reserveCapacity(min(block.remaining / 4, 24))
+        extensionBytes = block.range
         while !block.isEmpty {
-            guard extensionTypes.count < TLSLimits.maximumExtensions,
+            guard extensionCount < TLSLimits.maximumExtensions,
                 let rawType = block.readUInt16(), var data = block.readLengthPrefixed(prefixBytes: 2)
             else {
                 throw TLSWireError(.decodeError, "ClientHello: extension length exceeds extensions block")
             }
             let type = ExtensionType(rawValue: rawType)
-            let repeated = duplicates.isDuplicate(rawType, among: extensionTypes)
-            extensionTypes.append(type)
+            extensionCount += 1
             // RFC 8446 4.2: no more than one extension of the same type.
-            guard !repeated || type.isGREASE else {
+            guard !duplicates.isDuplicate(rawType) || type.isGREASE else {
                 throw TLSWireError(.illegalParameter, "ClientHello: duplicate extension \(rawType)")
             }
             try parseExtension(type, &data)
@@ -269,12 +340,12 @@ public struct ClientHello: Sendable {
             guard var list = data.readLengthPrefixed(prefixBytes: 2), data.isEmpty else {
                 throw TLSWireError(.decodeError, "ALPN: bad list length")
             }
+            alpnListBytes = list.range
             while !list.isEmpty {
                 guard let name = list.readLengthPrefixed(prefixBytes: 1) else {
                     throw TLSWireError(.decodeError, "ALPN: bad protocol length")
                 }
                 if firstALPNBytes == nil { firstALPNBytes = name.range }
-                alpn.append(WireText.decode(name.unreadBytes))
             }
         case .supportedVersions:
             // ProtocolVersion versions<2..254>  (RFC 8446 4.2.1)
@@ -285,6 +356,7 @@ public struct ClientHello: Sendable {
         case .sessionTicket:
             sessionTicketBytes = data.range
         case .preSharedKey:
+            offersPSK = true
             // struct { opaque identity<1..2^16-1>; uint32 obfuscated_ticket_age; } PskIdentity;
             // struct { PskIdentity identities<7..2^16-1>; PskBinderEntry binders<33..2^16-1>; } OfferedPsks;
             guard var identities = data.readLengthPrefixed(prefixBytes: 2) else {
@@ -497,7 +569,7 @@ public struct ServerHello: Sendable {
                 throw TLSWireError(.decodeError, "ServerHello: extension length exceeds extensions block")
             }
             let type = ExtensionType(rawValue: rawType)
-            guard !duplicates.isDuplicate(rawType, among: extensionTypes) else {
+            guard !duplicates.isDuplicate(rawType) else {
                 throw TLSWireError(.illegalParameter, "ServerHello: duplicate extension \(rawType)")
             }
             extensionTypes.append(type)

@@ -89,6 +89,45 @@ enum HandMade {
         #expect(recorder.clientHellos.first?.extensionTypes.map(\.isGREASE) == [true, false, true])
     }
 
+    /// Types of 64 and above are checked inline for the first 16, then in a set: a repeat is
+    /// found on either path, and distinct types pass however many there are.
+    @Test func duplicatesAreFoundAmongManyUnusualTypes() {
+        let distinct = (0..<40).map { (UInt16(0x1000 + $0), [UInt8]()) }
+        let recorder = decode(HandMade.clientHelloRecord(extensions: distinct))
+        #expect(recorder.clientHellos.first?.extensionTypes.map(\.rawValue) == distinct.map(\.0))
+        #expect(recorder.clientHellos.first?.extensionCount == 40)
+        for repeated in [0x1003, 0x1025] as [UInt16] {
+            let events = decode(HandMade.clientHelloRecord(extensions: distinct + [(repeated, [])])).events
+            #expect(events == ["malformed: ClientHello: duplicate extension \(repeated)"])
+        }
+        // A low type after many high ones, and a high one that differs from all in one lane.
+        let mixed = distinct + [(43, [0x02, 0x03, 0x04]), (10, [0x00, 0x02, 0x00, 0x1d]), (43, [0x02, 0x03, 0x04])]
+        #expect(
+            decode(HandMade.clientHelloRecord(extensions: mixed)).events == [
+                "malformed: ClientHello: duplicate extension 43"
+            ]
+        )
+    }
+
+    /// ALPN names are read from the hello's bytes when asked for, each as `WireText` decodes
+    /// it, and compared in place with a list kept from another hello.
+    @Test func alpnNamesAreReadAndComparedInPlace() throws {
+        func alpn(_ names: [[UInt8]]) -> (UInt16, [UInt8]) {
+            let list = names.flatMap { [UInt8($0.count)] + $0 }
+            return (16, HandMade.be16(list.count) + list)
+        }
+        let names: [[UInt8]] = [Array("h2".utf8), Array("http/1.1".utf8), [0x68, 0xff], []]
+        let hello = try #require(decode(HandMade.clientHelloRecord(extensions: [alpn(names)])).clientHellos.first)
+        let decoded = names.map { WireText.decode($0[...]) }
+        #expect(hello.alpn == decoded)
+        #expect(hello.offersALPN(decoded))
+        #expect(!hello.offersALPN(Array(decoded.dropLast())))
+        #expect(!hello.offersALPN(decoded + ["h3"]))
+        #expect(!hello.offersALPN(["h2", "http/1.0"] + decoded.dropFirst(2)))
+        let none = try #require(decode(HandMade.clientHelloRecord(extensions: [])).clientHellos.first)
+        #expect(none.alpn.isEmpty && none.offersALPN([]) && !none.offersALPN(["h2"]))
+    }
+
     /// Errors compare by code: a parse that fails for another reason, in another place, is
     /// still the same kind of failure.
     @Test func errorsCompareByCode() throws {
