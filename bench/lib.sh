@@ -32,12 +32,14 @@ namespaces() {
     done
 }
 
-# measure NAME COMMAND... : appends "wall cpu maxrss_kib" (CPU = user + system) to $work/NAME.times
+# measure NAME COMMAND... : appends "wall cpu maxrss_kib" (CPU = user + system, to the
+# microsecond: bench/cputime.c, built here on first use) to $work/NAME.times
 measure() {
     local name=$1
     shift
-    /usr/bin/time -f "%e %U %S %M" -o "$work/time.out" "$@" >/dev/null 2>"$work/$name.stderr" || true
-    awk '{printf "%s %.3f %s\n", $1, $2 + $3, $4}' "$work/time.out" >>"$work/$name.times"
+    [ "$work/cputime" -nt bench/cputime.c ] || cc -O2 -o "$work/cputime" bench/cputime.c
+    "$work/cputime" "$work/time.out" "$@" >/dev/null 2>"$work/$name.stderr" || true
+    awk '{printf "%.6f %.6f %s\n", $1, $2, $3}' "$work/time.out" >>"$work/$name.times"
 }
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }

@@ -24,9 +24,12 @@ final class HelloFingerprintMemo {
             case .udp: 1
             case .quic: 2
             }
+        // By index: `first(where:)` would copy the entry, key arrays and all. Each key is
+        // compared with the hello in place; one is built only for a new entry.
+        if let hit = clients.firstIndex(where: { hello.matchesFingerprintKey($0.key, tag: tag) }) {
+            return (clients[hit].ja3, clients[hit].ja4)
+        }
         let key = hello.fingerprintKey(tag: tag)
-        // By index: `first(where:)` would copy the entry, key arrays and all.
-        if let hit = clients.firstIndex(where: { $0.key == key }) { return (clients[hit].ja3, clients[hit].ja4) }
         let entry = (key: key, ja3: Fingerprints.ja3(hello), ja4: Fingerprints.ja4(hello, transport: transport))
         if clients.count < HelloFingerprintMemo.capacity {
             clients.append(entry)

@@ -47,8 +47,17 @@ public protocol RecordScalar {
     /// A value of the type, for readers to fill in and for column templates.
     static var placeholder: Self { get }
     func scalar(_ kind: FieldKind) -> ScalarValue
+    /// The value's spelling when it is a name of a fixed set (a version, a cipher suite, an
+    /// enumeration's case): ASCII letters, digits, `_`, `-`, `.`, spaces and parentheses, not
+    /// starting with `-`, which no format escapes or quotes, so writers copy it with no
+    /// `ScalarValue` between. Nil otherwise.
+    func plainName(_ kind: FieldKind) -> String?
     /// Nil when the scalar is of the wrong form or out of range.
     init?(scalar: ScalarValue, _ kind: FieldKind)
+}
+
+extension RecordScalar {
+    public func plainName(_ kind: FieldKind) -> String? { nil }
 }
 
 /// A nested object of the record (server traits, a PSK identity, the certificate).
@@ -374,6 +383,7 @@ extension WireSpelling {
     public static var spellings: [String] { allCases.map(\.rawValue) }
     public static var placeholder: Self { allCases.first! }
     public func scalar(_ kind: FieldKind) -> ScalarValue { .text(rawValue) }
+    public func plainName(_ kind: FieldKind) -> String? { rawValue }
     public init?(scalar: ScalarValue, _ kind: FieldKind) {
         guard case let .text(text) = scalar else { return nil }
         self.init(rawValue: text)
@@ -397,6 +407,7 @@ extension ProtocolVersion: RecordScalar {
     public func scalar(_ kind: FieldKind) -> ScalarValue {
         kind == .name ? .text(description) : .integer(Int64(rawValue))
     }
+    public func plainName(_ kind: FieldKind) -> String? { kind == .name ? description : nil }
     public init?(scalar: ScalarValue, _ kind: FieldKind) {
         switch scalar {
         case let .text(name): self.init(name: name)
@@ -428,6 +439,7 @@ extension CipherSuite: RecordScalar {
     public func scalar(_ kind: FieldKind) -> ScalarValue {
         kind == .name ? .text(description) : .integer(Int64(rawValue))
     }
+    public func plainName(_ kind: FieldKind) -> String? { kind == .name ? description : nil }
     public init?(scalar: ScalarValue, _ kind: FieldKind) {
         guard case let .integer(raw) = scalar, let exact = UInt16(exactly: raw) else { return nil }
         self.init(rawValue: exact)

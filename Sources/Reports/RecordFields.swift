@@ -249,6 +249,17 @@ extension OutputBytes {
         if let address = value as? IPAddress {
             return address.withText { quoted ? appendQuotedPlain($0) : append($0) }
         }
+        // Flags, counts and names of fixed sets, with no `ScalarValue` between.
+        if let flag = value as? Bool {
+            if case .zeek = style { return append(UInt8(ascii: flag ? "T" : "F")) }
+            return appendBool(flag)
+        }
+        if let count = value as? UInt8 { return appendDecimal(UInt64(count)) }
+        if let count = value as? UInt16 { return appendDecimal(UInt64(count)) }
+        if let count = value as? UInt32 { return appendDecimal(UInt64(count)) }
+        if var name = value.plainName(kind) {
+            return name.withUTF8 { quoted ? appendQuotedPlain($0) : append($0) }
+        }
         switch (value.scalar(kind), kind) {
         case let (.integer(nanos), .time): appendEpochSeconds(nanos)
         case let (.integer(seconds), .wholeSeconds): appendEpochSeconds(whole: seconds)

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The fixed ServerHello.random of a HelloRetryRequest: SHA-256("HelloRetryRequest")
 /// (RFC 8446 4.1.3).
 public let helloRetryRequestRandom: [UInt8] = [
@@ -251,6 +255,48 @@ public struct ClientHello: Sendable {
                 putList(lists.5)
             }
             count = at
+        }
+    }
+
+    /// Whether `key` is `fingerprintKey(tag:)` of this hello, compared in place: a memo of
+    /// fingerprints asks this of each entry, and builds the key only when none matches.
+    public func matchesFingerprintKey(_ key: [UInt8], tag: UInt8) -> Bool {
+        let lists = (
+            cipherSuiteBytes, supportedGroupBytes, pointFormatBytes, signatureAlgorithmBytes, supportedVersionBytes,
+            firstALPNBytes ?? 0..<0
+        )
+        let listBytes =
+            lists.0.count + lists.1.count + lists.2.count + lists.3.count + lists.4.count + lists.5.count + 12
+        guard key.count == 7 + 2 * extensionCount + listBytes else { return false }
+        return key.withUnsafeBufferPointer { key in
+            var at = 0
+            var equal = true
+            @inline(__always) func check(_ byte: UInt8) {
+                equal = equal && key[at] == byte
+                at += 1
+            }
+            @inline(__always) func check16(_ value: Int) {
+                check(UInt8(truncatingIfNeeded: value >> 8))
+                check(UInt8(truncatingIfNeeded: value))
+            }
+            check(tag)
+            check(isSSLv2Compatible ? 1 : 0)
+            check(firstALPNBytes == nil ? 0 : 1)
+            check16(Int(legacyVersion.rawValue))
+            check16(extensionCount)
+            forEachExtensionType { check16(Int($0.rawValue)) }
+            guard equal else { return false }
+            return body.withUnsafeBufferPointer { body in
+                func matches(_ range: Range<Int>) -> Bool {
+                    check16(range.count)
+                    guard equal else { return false }
+                    defer { at += range.count }
+                    guard let source = body.baseAddress, let kept = key.baseAddress, !range.isEmpty else { return true }
+                    return memcmp(kept + at, source + range.lowerBound, range.count) == 0
+                }
+                return matches(lists.0) && matches(lists.1) && matches(lists.2) && matches(lists.3)
+                    && matches(lists.4) && matches(lists.5)
+            }
         }
     }
 

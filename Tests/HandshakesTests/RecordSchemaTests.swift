@@ -1,5 +1,6 @@
 import Foundation
 import Reports
+import TLSWire
 import TestSupport
 import Testing
 
@@ -312,6 +313,46 @@ private struct KeyTable: RecordFieldVisitor {
 /// The SYN-ACK option layout kept as a server trait: a TCP Fast Open cookie (34, or 254 in
 /// RFC 6994's experimental form) and the NOPs that padded it at the end are left out, since a
 /// server sends one only to a client that asked (tcp-fastopen.pcap shows both on one nginx).
+/// Writers copy `plainName` as it is, in every format: it must be the value's text and need
+/// no escape or quote anywhere.
+@Suite struct PlainNameTests {
+    static func isPlain(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
+                || "_-. ()".utf8.contains(byte)
+        } && name.first != "-"
+    }
+
+    @Test func spellingsAreTheirRawValues() {
+        func check<T: WireSpelling>(_: T.Type) {
+            for value in T.allCases {
+                #expect(value.plainName(.text) == value.rawValue)
+                #expect(Self.isPlain(value.rawValue))
+            }
+        }
+        check(Mechanism.self)
+        check(Transport.self)
+        check(PSKKind.self)
+        check(SessionAgeOrigin.self)
+        check(StartTLSProtocol.self)
+        check(ProxyTunnelKind.self)
+    }
+
+    @Test func versionAndCipherNamesArePlain() {
+        for raw in UInt16.min...UInt16.max {
+            let version = ProtocolVersion(rawValue: raw)
+            let suite = CipherSuite(rawValue: raw)
+            #expect(version.plainName(.name) == version.description)
+            #expect(suite.plainName(.name) == suite.description)
+            #expect(version.plainName(.count) == nil && suite.plainName(.count) == nil)
+            if !Self.isPlain(version.description) || !Self.isPlain(suite.description) {
+                Issue.record("not plain: \(version.description) \(suite.description)")
+                return
+            }
+        }
+    }
+}
+
 @Suite struct ServerTraitTests {
     @Test(arguments: [
         ([2, 4, 8, 1, 3] as [UInt8], "2,4,8,1,3"),

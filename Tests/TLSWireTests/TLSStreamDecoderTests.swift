@@ -95,6 +95,27 @@ struct RealStreamDecodingTests {
         }
     }
 
+    /// The fingerprint memo compares its keys with a hello in place: a real hello matches
+    /// its own key, under its own transport tag only, and another hello's key exactly when the
+    /// two keys are equal.
+    @Test func fingerprintKeysCompareInPlace() throws {
+        var hellos: [ClientHello] = []
+        for (capture, index) in Self.cases {
+            hellos += decode(try RealStreams.stream(capture, index).client).clientHellos
+        }
+        #expect(hellos.count >= Self.cases.count)
+        for hello in hellos {
+            for tag: UInt8 in [0, 1, 2] {
+                let key = hello.fingerprintKey(tag: tag)
+                #expect(hello.matchesFingerprintKey(key, tag: tag))
+                #expect(!hello.matchesFingerprintKey(key, tag: tag ^ 1))
+                for other in hellos {
+                    #expect(other.matchesFingerprintKey(key, tag: tag) == (other.fingerprintKey(tag: tag) == key))
+                }
+            }
+        }
+    }
+
     @Test func tls12FullHandshakeMessages() throws {
         let (client, server) = try RealStreams.stream("tls12-ticket.pcap", 0)
         let clientEvents = decode(client).events
