@@ -317,10 +317,11 @@ private struct KeyTable: RecordFieldVisitor {
 /// no escape or quote anywhere.
 @Suite struct PlainNameTests {
     static func isPlain(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { byte in
-            (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
-                || "_-. ()".utf8.contains(byte)
-        } && name.first != "-"
+        !name.isEmpty
+            && name.utf8.allSatisfy { byte in
+                (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
+                    || "_-. ()".utf8.contains(byte)
+            } && name.first != "-"
     }
 
     @Test func spellingsAreTheirRawValues() {
