@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Header-only wrappers for prctl(2) and capset(2), which are variadic or not in Glibc.
         .systemLibrary(name: "CPrivileges"),
+        // A header-only wrapper for __builtin_prefetch.
+        .systemLibrary(name: "CHints"),
         .target(
             name: "Capture",
             dependencies: [
@@ -53,7 +55,8 @@ let package = Package(
         .target(
             name: "Handshakes",
             dependencies: [
-                "Capture", "Packets", "Reassembly", "TLSWire", .product(name: "Crypto", package: "swift-crypto"),
+                "Capture", "Packets", "Reassembly", "TLSWire", "CHints",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],

@@ -18,7 +18,12 @@ struct HandshakeMachine: TLSEventHandler {
     var now: Int64 = 0
 
     private(set) var clientStream: Int?
-    private(set) var clientHello: ClientHello?
+    private(set) var clientHello: ClientHello? {
+        didSet { clientHelloAddress = clientHello?.bodyLocation.address }
+    }
+    /// Where the ClientHello's bytes are, for a prefetch hint only (`UDPHandshakeTable`): the
+    /// flow's hello is read when it leaves, cold by then in a flood.
+    private(set) var clientHelloAddress: UnsafeRawPointer?
     private(set) var clientHelloTime: Int64 = 0
     private var serverHello: ServerHello?
     private var serverHelloTime: Int64 = 0

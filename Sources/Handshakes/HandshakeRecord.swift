@@ -1,3 +1,4 @@
+import CHints
 import Packets
 import TLSWire
 
@@ -245,6 +246,19 @@ public struct HandshakeRecord: Sendable, Equatable {
         @usableFromInline init(_ fields: Fields) { self.fields = fields }
     }
     @usableFromInline var storage: Storage
+
+    /// Starts loading the fields of the record at `index` of `records` into the cache,
+    /// without retaining it (a retain would touch the cold object first): a holder that
+    /// releases records in order (`LegPairer`) asks this for the next one, which waited long
+    /// enough to go cold.
+    public static func prefetch(_ records: UnsafeBufferPointer<HandshakeRecord?>, at index: Int) {
+        guard MemoryLayout<HandshakeRecord?>.size == MemoryLayout<UInt>.size, let base = records.baseAddress,
+            let storage = UnsafeRawPointer(base + index).load(as: UnsafeRawPointer?.self)
+        else { return }
+        for offset in stride(from: 0, to: 16 + MemoryLayout<Fields>.size, by: 64) {
+            tlsreuse_prefetch(storage + offset)
+        }
+    }
 
     /// The fields for writing: the storage is copied first when another record shares it.
     @inlinable var mutableFields: Fields {

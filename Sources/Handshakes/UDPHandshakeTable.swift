@@ -1,3 +1,4 @@
+import CHints
 import Packets
 import Reassembly
 
@@ -16,8 +17,13 @@ final class UDPHandshakeFlow<State: UDPFlowState> {
     var lastSeen: Int64
     var responderTTL: UInt8?
     /// The least-recently-active list (`UDPHandshakeTable`): toward the newest and the oldest.
-    var newer: UDPHandshakeFlow?
+    var newer: UDPHandshakeFlow? {
+        didSet { newerAddress = newer.map { UnsafeRawPointer(Unmanaged.passUnretained($0).toOpaque()) } }
+    }
     var older: UDPHandshakeFlow?
+    /// Where `newer` is, for a prefetch hint: reading `newer` itself would retain it, and so
+    /// touch the cold object before the hint could help.
+    private(set) var newerAddress: UnsafeRawPointer?
     let key: UDPFlowKey
     /// `key.hash()`, computed once when the flow's first datagram was looked up.
     let hash: UInt64
@@ -126,6 +132,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
             if flowCount >= Self.maximumFlows, let oldest {
                 sink.udpFlowEvicted()
                 finish(oldest, sink: &sink)
+                prefetchNextEvictions()
             }
             flow = UDPHandshakeFlow(
                 start: FlowStart(
@@ -165,7 +172,25 @@ struct UDPHandshakeTable<State: UDPFlowState> {
         while heldBytes > maximumHeldBytes, let oldest, oldest !== flow {
             sink.udpFlowEvicted()
             finish(oldest, sink: &sink)
+            prefetchNextEvictions()
         }
+    }
+
+    /// What a flow object spans, about: its fields, the machine and the protocol's state.
+    private static var objectBytes: Int {
+        64 + MemoryLayout<FlowStart>.size + MemoryLayout<HandshakeMachine>.size + MemoryLayout<State>.size
+    }
+
+    /// In a flood, flows leave oldest first, a packet apart, each cold in the cache by then.
+    /// After one leaves, loading starts for the next two: the next one's hello (its address
+    /// is in that flow's object, loaded by the last call) and the one after's object.
+    private func prefetchNextEvictions() {
+        guard let next = oldest else { return }
+        if let hello = next.machine.clientHelloAddress {
+            for offset in stride(from: 0, to: 512, by: 64) { tlsreuse_prefetch(hello + offset) }
+        }
+        guard let object = next.newerAddress else { return }
+        for offset in stride(from: 0, to: Self.objectBytes, by: 64) { tlsreuse_prefetch(object + offset) }
     }
 
     /// Finishes flows without a datagram for `idleTimeoutNanos`.

@@ -98,6 +98,8 @@ package struct LegPairer {
         oldestSlot = (oldestSlot + 1) & (ring.count - 1)
         oldestSequence += 1
         heldCount -= 1
+        // The next to leave has waited out its window: cold by now, unless loading starts here.
+        if heldCount > 0 { ring.withUnsafeBufferPointer { HandshakeRecord.prefetch($0, at: oldestSlot) } }
         release(record)
     }
 

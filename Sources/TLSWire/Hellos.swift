@@ -136,12 +136,18 @@ public struct ClientHello: Sendable {
                 equal = false
                 return
             }
-            let name = names[index]
+            var name = names[index]
             index += 1
-            if bytes.allSatisfy({ (0x20...0x7e).contains($0) }) {
-                equal = name.utf8.elementsEqual(bytes)
-            } else {
+            // Equal bytes of printable ASCII are equal names (WireText keeps them as they are).
+            let sameBytes = name.withUTF8 { utf8 in
+                bytes.withUnsafeBytes {
+                    $0.count == utf8.count && ($0.isEmpty || memcmp($0.baseAddress!, utf8.baseAddress!, $0.count) == 0)
+                }
+            }
+            if !bytes.allSatisfy({ (0x20...0x7e).contains($0) }) {
                 equal = WireText.decode(bytes) == name
+            } else {
+                equal = sameBytes
             }
         }
         return equal && index == names.count
@@ -196,6 +202,12 @@ public struct ClientHello: Sendable {
     public var signatureAlgorithms: [UInt16] { uint16s(signatureAlgorithmBytes) { $0 } }
     /// DTLS only: the cookie from a HelloVerifyRequest, echoed (RFC 6347 4.2.1).
     public var cookie: ArraySlice<UInt8>? { cookieBytes.map { body[$0] } }
+
+    /// Where the body's bytes are, and how many: for a prefetch hint only (the address is
+    /// not to be read through: the hello may move its body).
+    public var bodyLocation: (address: UnsafeRawPointer?, count: Int) {
+        body.withUnsafeBytes { (UnsafeRawPointer($0.baseAddress), $0.count) }
+    }
 
     /// What the hello holds in memory (its body), for memory accounting.
     public var retainedBytes: Int { body.capacity }
