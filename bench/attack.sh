@@ -14,7 +14,6 @@ scales=${SCALES:-4 16}
 only=${ONLY:-}
 work=bench/work/attack
 mkdir -p "$work"
-dpkg -s time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 tlsreuse=$(scripts/build-release)
 
 # kind, base count, what it is compared with, the bound the issue sets per packet
@@ -32,14 +31,13 @@ attacks=(
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-# run FILE: appends "wall maxrss_kib" of one report run to FILE.times
-# (wall time to the nanosecond: /usr/bin/time's own has 10 ms steps)
+# run FILE: appends "cpu_seconds maxrss_kib" of one report run to FILE.times: CPU time (user
+# + system) to the microsecond (bench/cputime.c), steadier than wall time on a shared host
+cputime=bench/work/cputime
+[ "$cputime" -nt bench/cputime.c ] || cc -O2 -o "$cputime" bench/cputime.c
 run() {
-    local start end
-    start=$(date +%s%N)
-    /usr/bin/time -f "%M" -o "$work/time.out" "$tlsreuse" report --format json -q --jobs 1 "$1" >"$work/out.json" 2>/dev/null || true
-    end=$(date +%s%N)
-    echo "$(echo "($end - $start) / 1000000000" | bc -l) $(cat "$work/time.out")" >>"$1.times"
+    "$cputime" "$work/time.out" "$tlsreuse" report --format json -q --jobs 1 "$1" >"$work/out.json" 2>/dev/null || true
+    awk '{print $2, $3}' "$work/time.out" >>"$1.times"
 }
 
 packets() {
@@ -82,7 +80,7 @@ for spec in "${attacks[@]}"; do
             if [ $((i % 2)) -eq 1 ]; then run "$attack"; run "$normal"; else run "$normal"; run "$attack"; fi
         done
         ar=$(cut -d' ' -f2 "$attack.times" | median); nr=$(cut -d' ' -f2 "$normal.times" | median)
-        # Per packet, after the start-up both pay (floored at 1 ms).
+        # CPU per packet, after the start-up both pay (floored at 1 ms).
         aw=$(echo "w = $(cut -d' ' -f1 "$attack.times" | median) - $startup; if (w < 0.001) w = 0.001; w" | bc -l)
         nw=$(echo "w = $(cut -d' ' -f1 "$normal.times" | median) - $startup; if (w < 0.001) w = 0.001; w" | bc -l)
         printf '%-16s %4sx %9s %12.2f %12.2f %8.2fx %6sx %10.1f %10.1f\n' "$kind" "$scale" "$n" \
@@ -90,5 +88,6 @@ for spec in "${attacks[@]}"; do
             "$(echo "$aw / $nw" | bc -l)" "$bound" "$(echo "$ar / 1024" | bc -l)" "$(echo "$nr / 1024" | bc -l)"
     done
 done
-echo "tlsreuse $($tlsreuse --version), $(nproc) cores, one worker, median of $runs runs, start-up ($(printf "%.3f" "$startup") s) taken off both;"
+echo "tlsreuse $($tlsreuse --version), $(nproc) cores, one worker, CPU time (user + system), median of $runs runs,"
+echo "start-up ($(printf "%.3f" "$startup") s) taken off both;"
 echo "ratio = attack time / the same packet count of the baseline; bound = what issue 14 allows"
