@@ -229,42 +229,15 @@ public struct ClientHello: Sendable {
     /// transport) in front: hellos with equal keys have equal fingerprints, so the key
     /// can stand for them in a memo. One allocation, where the lists as arrays took seven.
     public func fingerprintKey(tag: UInt8) -> [UInt8] {
-        let lists = (
-            cipherSuiteBytes, supportedGroupBytes, pointFormatBytes, signatureAlgorithmBytes, supportedVersionBytes,
-            firstALPNBytes ?? 0..<0
-        )
-        let listBytes =
-            lists.0.count + lists.1.count + lists.2.count + lists.3.count + lists.4.count + lists.5.count + 12
-        return [UInt8](unsafeUninitializedCapacity: 7 + 2 * extensionCount + listBytes) { key, count in
+        [UInt8](unsafeUninitializedCapacity: fingerprintKeyCount) { key, count in
             var at = 0
-            @inline(__always) func put(_ byte: UInt8) {
+            walkFingerprintKey(tag: tag) { byte in
                 key[at] = byte
                 at += 1
-            }
-            @inline(__always) func put16(_ value: Int) {
-                put(UInt8(truncatingIfNeeded: value >> 8))
-                put(UInt8(truncatingIfNeeded: value))
-            }
-            put(tag)
-            put(isSSLv2Compatible ? 1 : 0)
-            put(firstALPNBytes == nil ? 0 : 1)
-            put16(Int(legacyVersion.rawValue))
-            put16(extensionCount)
-            forEachExtensionType { put16(Int($0.rawValue)) }
-            // Each list behind its length, so no two different sets of lists read alike.
-            body.withUnsafeBufferPointer { body in
-                func putList(_ range: Range<Int>) {
-                    put16(range.count)
-                    guard let source = body.baseAddress, let target = key.baseAddress, !range.isEmpty else { return }
-                    (target + at).update(from: source + range.lowerBound, count: range.count)
-                    at += range.count
-                }
-                putList(lists.0)
-                putList(lists.1)
-                putList(lists.2)
-                putList(lists.3)
-                putList(lists.4)
-                putList(lists.5)
+            } list: { bytes in
+                guard let source = bytes.baseAddress, let target = key.baseAddress else { return }
+                (target + at).update(from: source, count: bytes.count)
+                at += bytes.count
             }
             count = at
         }
@@ -273,42 +246,58 @@ public struct ClientHello: Sendable {
     /// Whether `key` is `fingerprintKey(tag:)` of this hello, compared in place: a memo of
     /// fingerprints asks this of each entry, and builds the key only when none matches.
     public func matchesFingerprintKey(_ key: [UInt8], tag: UInt8) -> Bool {
-        let lists = (
-            cipherSuiteBytes, supportedGroupBytes, pointFormatBytes, signatureAlgorithmBytes, supportedVersionBytes,
-            firstALPNBytes ?? 0..<0
-        )
-        let listBytes =
-            lists.0.count + lists.1.count + lists.2.count + lists.3.count + lists.4.count + lists.5.count + 12
-        guard key.count == 7 + 2 * extensionCount + listBytes else { return false }
+        guard key.count == fingerprintKeyCount else { return false }
         return key.withUnsafeBufferPointer { key in
             var at = 0
             var equal = true
-            @inline(__always) func check(_ byte: UInt8) {
+            walkFingerprintKey(tag: tag) { byte in
                 equal = equal && key[at] == byte
                 at += 1
-            }
-            @inline(__always) func check16(_ value: Int) {
-                check(UInt8(truncatingIfNeeded: value >> 8))
-                check(UInt8(truncatingIfNeeded: value))
-            }
-            check(tag)
-            check(isSSLv2Compatible ? 1 : 0)
-            check(firstALPNBytes == nil ? 0 : 1)
-            check16(Int(legacyVersion.rawValue))
-            check16(extensionCount)
-            forEachExtensionType { check16(Int($0.rawValue)) }
-            guard equal else { return false }
-            return body.withUnsafeBufferPointer { body in
-                func matches(_ range: Range<Int>) -> Bool {
-                    check16(range.count)
-                    guard equal else { return false }
-                    defer { at += range.count }
-                    guard let source = body.baseAddress, let kept = key.baseAddress, !range.isEmpty else { return true }
-                    return memcmp(kept + at, source + range.lowerBound, range.count) == 0
+            } list: { bytes in
+                if equal, let source = bytes.baseAddress, let kept = key.baseAddress {
+                    equal = memcmp(kept + at, source, bytes.count) == 0
                 }
-                return matches(lists.0) && matches(lists.1) && matches(lists.2) && matches(lists.3)
-                    && matches(lists.4) && matches(lists.5)
+                at += bytes.count
             }
+            return equal
+        }
+    }
+
+    private var fingerprintKeyCount: Int {
+        7 + 2 * extensionCount + cipherSuiteBytes.count + supportedGroupBytes.count + pointFormatBytes.count
+            + signatureAlgorithmBytes.count + supportedVersionBytes.count + (firstALPNBytes?.count ?? 0) + 12
+    }
+
+    /// The layout of `fingerprintKey`, for writing it and for comparing with it: a byte at a
+    /// time (tag, SSLv2 form, ALPN present, version, the extension types), then each list
+    /// behind its length, so no two different sets of lists read alike.
+    @inline(__always)
+    private func walkFingerprintKey(
+        tag: UInt8,
+        byte: (UInt8) -> Void,
+        list: (UnsafeBufferPointer<UInt8>) -> Void
+    ) {
+        @inline(__always) func put16(_ value: Int) {
+            byte(UInt8(truncatingIfNeeded: value >> 8))
+            byte(UInt8(truncatingIfNeeded: value))
+        }
+        byte(tag)
+        byte(isSSLv2Compatible ? 1 : 0)
+        byte(firstALPNBytes == nil ? 0 : 1)
+        put16(Int(legacyVersion.rawValue))
+        put16(extensionCount)
+        forEachExtensionType { put16(Int($0.rawValue)) }
+        body.withUnsafeBufferPointer { body in
+            @inline(__always) func putList(_ range: Range<Int>) {
+                put16(range.count)
+                if !range.isEmpty { list(UnsafeBufferPointer(rebasing: body[range])) }
+            }
+            putList(cipherSuiteBytes)
+            putList(supportedGroupBytes)
+            putList(pointFormatBytes)
+            putList(signatureAlgorithmBytes)
+            putList(supportedVersionBytes)
+            putList(firstALPNBytes ?? 0..<0)
         }
     }
 
