@@ -158,6 +158,8 @@ public struct ClientHello: Sendable {
         var offset = alpnListBytes.lowerBound
         while offset < alpnListBytes.upperBound {
             let length = Int(body[offset])
+            // Checked when parsed; never read past the list all the same.
+            guard offset + 1 + length <= alpnListBytes.upperBound else { return }
             each(body[(offset + 1)..<(offset + 1 + length)])
             offset += 1 + length
         }
@@ -229,13 +231,17 @@ public struct ClientHello: Sendable {
     /// transport) in front: hellos with equal keys have equal fingerprints, so the key
     /// can stand for them in a memo. One allocation, where the lists as arrays took seven.
     public func fingerprintKey(tag: UInt8) -> [UInt8] {
+        // The walk gives exactly this many bytes (the extension block was checked when
+        // parsed); the writes are bounded all the same.
         [UInt8](unsafeUninitializedCapacity: fingerprintKeyCount) { key, count in
             var at = 0
             walkFingerprintKey(tag: tag) { byte in
+                guard at < key.count else { return }
                 key[at] = byte
                 at += 1
             } list: { bytes in
-                guard let source = bytes.baseAddress, let target = key.baseAddress else { return }
+                guard let source = bytes.baseAddress, let target = key.baseAddress, at + bytes.count <= key.count
+                else { return }
                 (target + at).update(from: source, count: bytes.count)
                 at += bytes.count
             }
@@ -251,15 +257,15 @@ public struct ClientHello: Sendable {
             var at = 0
             var equal = true
             walkFingerprintKey(tag: tag) { byte in
-                equal = equal && key[at] == byte
+                equal = equal && at < key.count && key[at] == byte
                 at += 1
             } list: { bytes in
                 if equal, let source = bytes.baseAddress, let kept = key.baseAddress {
-                    equal = memcmp(kept + at, source, bytes.count) == 0
+                    equal = at + bytes.count <= key.count && memcmp(kept + at, source, bytes.count) == 0
                 }
                 at += bytes.count
             }
-            return equal
+            return equal && at == key.count
         }
     }
 
