@@ -12,7 +12,6 @@ cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
 work=bench/work
 scripts/install-test-peers
-dpkg -s time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 [ -f "$work/dense.pcap" ] && [ -f "$work/dense-many.pcap" ] || bench/record-dense.sh
 cc -O2 -o "$work/pcap-floor" bench/pcap-floor.c -lpcap
 tlsreuse=$(scripts/build-release)

@@ -12,7 +12,6 @@ runs=${RUNS:-5}
 work=bench/work
 capture=$work/capture.pcap
 scripts/install-test-peers
-dpkg -s time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 [ -f "$capture" ] || bench/record-capture.sh
 cc -O2 -o "$work/pcap-floor" bench/pcap-floor.c -lpcap
 tlsreuse=$(scripts/build-release)
