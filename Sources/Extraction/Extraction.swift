@@ -36,6 +36,8 @@ package enum Extraction {
 struct FilteredExtraction: ~Copyable {
     var extractor: HandshakeExtractor
     let filter: PacketFilter?
+    /// Set for the reader of a parallel run: it hands other workers their flows' packets.
+    var forwarder: PacketForwarder?
     /// Packets the filter rejected.
     private(set) var filteredOut = 0
 
@@ -70,7 +72,9 @@ struct FilteredExtraction: ~Copyable {
             // Secrets a pcapng file carries apply to the connections after them.
             if captures.hasPendingSecrets {
                 for (input, text) in captures.takeSecrets() {
-                    extractor.addKeyLog([text], source: "\(input): decryption secrets block")
+                    let source = "\(input): decryption secrets block"
+                    extractor.addKeyLog([text], source: source)
+                    forwarder?.forward(keyLog: text, source: source)
                 }
             }
             if let handoffEndNanos, packet.timestampNanos > handoffEndNanos { break }
@@ -78,7 +82,11 @@ struct FilteredExtraction: ~Copyable {
                 if handoffEndNanos == nil { filteredOut += 1 }
                 continue
             }
-            extractor.process(packet, emit: emit)
+            if let forwarder {
+                forwarder.process(packet, extractor: &extractor, emit: emit)
+            } else {
+                extractor.process(packet, emit: emit)
+            }
         }
     }
 

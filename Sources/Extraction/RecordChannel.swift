@@ -6,9 +6,9 @@ import Reassembly
 
 /// Records from one worker to the merging thread. Memory holds at most `capacity` records.
 /// When it is full, a worker whose records the merge needs soon (workers sharing one file's
-/// flows) waits; a worker far ahead of the merge (a later group of rotated files) writes
-/// its records to a temporary file instead and goes on, so both cores stay busy and memory
-/// stays flat whatever the files hold.
+/// flows) waits, unless the merge itself waits for another worker; a worker far ahead of the
+/// merge (a later group of rotated files) writes its records to a temporary file instead and
+/// goes on, so both cores stay busy and memory stays flat whatever the files hold.
 final class RecordChannel: @unchecked Sendable {
     /// Records a channel holds in memory before its worker waits or spills.
     static let capacity = 4096
@@ -17,10 +17,8 @@ final class RecordChannel: @unchecked Sendable {
 
     private let condition = NSCondition()
     private let capacity: Int
-    /// Batches in memory, oldest first; records are moved out of them (left nil) as they go.
+    /// Batches in memory, oldest first; the merge takes them whole.
     private var batches: [RecordBatch] = []
-    /// The next record of `batches[0]`.
-    private var head = 0
     private var recordsInMemory = 0
     private var finished = false
     /// Frames written to `spill` and not yet read back; while any wait, later batches follow
@@ -49,23 +47,49 @@ final class RecordChannel: @unchecked Sendable {
     /// Where the temporary file goes; TMPDIR when nil.
     private let spillDirectory: String?
 
-    /// - Parameter spillsWhenFull: write to a temporary file instead of waiting.
-    init(spillsWhenFull: Bool = false, capacity: Int = RecordChannel.capacity, spillDirectory: String? = nil) {
+    /// Whether a full channel spills while the merge waits for another channel's next record
+    /// (workers fed by one reader: waiting there could wait for the reader, which may wait
+    /// for this worker). Cleared, like `spills`, when the temporary file fails.
+    private var spillsWhileMergeWaitsElsewhere: Bool
+    /// Set by the merge while it waits for another channel.
+    private var mergeWaitsElsewhere = false
+
+    /// - Parameters:
+    ///   - spillsWhenFull: write to a temporary file instead of waiting.
+    ///   - spillsWhileMergeWaitsElsewhere: do so only while the merge waits for another channel.
+    init(
+        spillsWhenFull: Bool = false,
+        spillsWhileMergeWaitsElsewhere: Bool = false,
+        capacity: Int = RecordChannel.capacity,
+        spillDirectory: String? = nil
+    ) {
         spills = spillsWhenFull
+        self.spillsWhileMergeWaitsElsewhere = spillsWhileMergeWaitsElsewhere
         self.capacity = capacity
         self.spillDirectory = spillDirectory
     }
 
     func push(_ batch: consuming RecordBatch) {
         condition.lock()
-        if spills, spilledFrames > 0 || recordsInMemory >= capacity {
-            condition.unlock()
-            if pushToSpill(batch) { return }
-            condition.lock()
+        while recordsInMemory >= max(capacity, 1) || spilledFrames > 0 {
+            if spills || (spillsWhileMergeWaitsElsewhere && mergeWaitsElsewhere) {
+                condition.unlock()
+                if pushToSpill(batch) { return }
+                condition.lock()
+                continue
+            }
+            condition.wait()
         }
-        while recordsInMemory >= max(capacity, 1) || spilledFrames > 0 { condition.wait() }
         recordsInMemory += batch.count
         batches.append(batch)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The merge waits for another channel's next record (true) or has it (false).
+    func mergeWaits(elsewhere: Bool) {
+        condition.lock()
+        mergeWaitsElsewhere = elsewhere
         condition.broadcast()
         condition.unlock()
     }
@@ -81,6 +105,7 @@ final class RecordChannel: @unchecked Sendable {
         if spill == nil { spill = RecordSpillFile(directory: spillDirectory) }
         guard let spill, spill.append(writer.bytes) else {
             spills = false
+            spillsWhileMergeWaitsElsewhere = false
             return false
         }
         spilledFrames += 1
@@ -99,12 +124,12 @@ final class RecordChannel: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The time of the next record, waiting for one; nil when the worker has finished and
+    /// The oldest batch, moved out, waiting for one; nil when the worker has finished and
     /// nothing is left.
-    func nextTimestamp() -> Int64? {
+    func takeBatch() -> RecordBatch? {
         condition.lock()
         defer { condition.unlock() }
-        while recordsInMemory == 0 {
+        while batches.isEmpty {
             if spilledFrames > 0 {
                 refillFromSpill()
             } else if finished {
@@ -113,7 +138,17 @@ final class RecordChannel: @unchecked Sendable {
                 condition.wait()
             }
         }
-        return batches[0].times[head]
+        let batch = batches.removeFirst()
+        recordsInMemory -= batch.count
+        condition.broadcast()
+        return batch
+    }
+
+    /// Whether `takeBatch` would answer at once.
+    var hasBatchOrFinished: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return !batches.isEmpty || spilledFrames > 0 || finished
     }
 
     /// Moves the oldest spilled frame into memory. Called with the lock held and memory empty.
@@ -126,6 +161,7 @@ final class RecordChannel: @unchecked Sendable {
             spilledRecordsWaiting = 0
             spilledFrames = 0
             spills = false
+            spillsWhileMergeWaitsElsewhere = false
             return
         }
         var reader = RecordSpillReader(frame, certificates: certificates)
@@ -143,21 +179,6 @@ final class RecordChannel: @unchecked Sendable {
             recordsInMemory += batch.count
             batches.append(batch)
         }
-    }
-
-    /// Moves the next record out; call after `nextTimestamp` returned a time.
-    func pop() -> HandshakeRecord {
-        condition.lock()
-        defer { condition.unlock() }
-        let record = batches[0].take(head)
-        head += 1
-        recordsInMemory -= 1
-        if head == batches[0].count {
-            batches.removeFirst()
-            head = 0
-        }
-        condition.broadcast()
-        return record
     }
 }
 
@@ -223,16 +244,50 @@ struct RecordBatcher {
     }
 }
 
-/// The channel whose next record has the earliest first-ClientHello time (ties: the lower
-/// worker), waiting for workers that have not decided; nil when all are finished.
-func earliestChannel(_ channels: [RecordChannel]) -> Int? {
-    var best: Int?
-    var bestTime = Int64.max
-    for (index, channel) in channels.enumerated() {
-        if let time = channel.nextTimestamp(), time < bestTime {
-            best = index
-            bestTime = time
-        }
+/// The workers' records in order of first-ClientHello time (ties: the lower worker),
+/// taken from each channel a batch at a time, waiting for workers that have not decided.
+struct RecordMerge {
+    private let channels: [RecordChannel]
+    /// Each channel's batch being merged, and its next record; nil once the channel is done.
+    private var batches: [RecordBatch?]
+    private var heads: [Int]
+
+    init(_ channels: [RecordChannel]) {
+        self.channels = channels
+        batches = Array(repeating: RecordBatch(capacity: 0), count: channels.count)
+        heads = Array(repeating: 0, count: channels.count)
     }
-    return best
+
+    /// The next record in order; nil when every worker has finished.
+    mutating func next() -> HandshakeRecord? {
+        var best = -1
+        var bestTime = Int64.max
+        for index in channels.indices {
+            guard let count = batches[index]?.count else { continue }
+            if heads[index] == count, !refill(index) { continue }
+            let time = batches[index]!.times[heads[index]]
+            if time < bestTime {
+                best = index
+                bestTime = time
+            }
+        }
+        guard best >= 0 else { return nil }
+        let record = batches[best]!.take(heads[best])
+        heads[best] += 1
+        return record
+    }
+
+    /// The channel's next batch, waiting for it; false when the channel is done.
+    private mutating func refill(_ index: Int) -> Bool {
+        let channel = channels[index]
+        // While the merge waits for this channel, the others know it.
+        let waits = channels.count > 1 && !channel.hasBatchOrFinished
+        if waits { for other in channels where other !== channel { other.mergeWaits(elsewhere: true) } }
+        defer { if waits { for other in channels where other !== channel { other.mergeWaits(elsewhere: false) } } }
+        batches[index] = nil
+        heads[index] = 0
+        guard let batch = channel.takeBatch() else { return false }
+        batches[index] = batch
+        return true
+    }
 }

@@ -5,11 +5,12 @@ import Packets
 import Reassembly
 
 extension Extraction {
-    /// `run` spread over `workers` threads. Every worker reads and decodes all inputs but
-    /// follows only its share of TCP flows (by a hash of the flow's 4-tuple); the calling
-    /// thread merges the workers' records in order of first ClientHello and passes them to
-    /// `emit`. The records are the same as from `run`: each flow is followed whole by one
-    /// worker, and everything that links connections happens after the merge.
+    /// `run` spread over `workers` threads. One reader reads and decodes every packet once:
+    /// it follows the TCP and UDP flows whose 4-tuple hashes to worker 0 itself and copies
+    /// the others' segments and datagrams, in batches, to the worker that owns them. The
+    /// calling thread merges the workers' records in order of first ClientHello and passes
+    /// them to `emit`. The records are the same as from `run`: each flow is followed whole
+    /// by one worker, and everything that links connections happens after the merge.
     package static func runParallel(
         paths: [String],
         filter expression: String? = nil,
@@ -19,67 +20,67 @@ extension Extraction {
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
         if let expression { _ = try PacketFilter(expression: expression) }
-        let channels = (0..<workers).map { _ in RecordChannel() }
-        var threads: [Thread] = []
-        for index in 0..<workers {
-            let channel = channels[index]
-            let thread = Thread {
-                channel.run { emit throws(CaptureError) in
-                    var statistics = try Extraction.runShard(
-                        paths: paths,
-                        filter: expression,
-                        shard: index,
-                        of: workers,
-                        limits: limits,
-                        options: options,
-                        emit: emit
-                    )
-                    // Packet-level counts are the same in every worker: keep them from the first.
-                    if index != 0 {
-                        statistics.decode = DecodeCounters()
-                        statistics.inputs = []
-                        statistics.filteredOut = 0
-                    }
-                    return statistics
-                }
-            }
+        // A worker whose records the merge cannot take yet, because it waits for another
+        // worker's, sets them aside in a temporary file instead of waiting: the reader never
+        // waits on a worker that waits on the reader.
+        let channels = (0..<workers).map { _ in RecordChannel(spillsWhileMergeWaitsElsewhere: true) }
+        let queues = (1..<max(workers, 1)).map { _ in ForwardingQueue() }
+        for (offset, queue) in queues.enumerated() {
+            let channel = channels[offset + 1]
+            let thread = Thread { Extraction.follow(queue, limits: limits, options: options, into: channel) }
             thread.stackSize = 8 << 20
-            threads.append(thread)
             thread.start()
         }
-        // Merge by first-ClientHello time; ties go to the lower worker.
-        while true {
-            guard let best = earliestChannel(channels) else { break }
-            emit(channels[best].pop())
+        let reader = Thread {
+            channels[0].run { emit throws(CaptureError) in
+                let forwarder = PacketForwarder(queues)
+                defer { forwarder.finish() }
+                let captures = CaptureSet(paths: paths)
+                var reading = try FilteredExtraction(
+                    HandshakeExtractor(limits: limits, options: options),
+                    filter: expression
+                )
+                reading.forwarder = forwarder
+                reading.read(captures, emit: emit)
+                reading.extractor.finish(emit: emit)
+                return reading.statistics(inputs: captures)
+            }
         }
+        reader.stackSize = 8 << 20
+        reader.start()
+        // Merge by first-ClientHello time; ties go to the lower worker.
+        var merge = RecordMerge(channels)
+        while let record = merge.next() { emit(record) }
         // What every worker found has been passed on; a worker's failure then reaches the caller.
         if let failure = channels.lazy.compactMap(\.failure).first { throw failure }
         var total = channels[0].statistics ?? ExtractionStatistics()
         for channel in channels.dropFirst() {
+            total.recordsLostInSpill += channel.recordsLost
             guard let s = channel.statistics else { continue }
             total.reassembly.add(s.reassembly)
             total.connections.add(s.connections)
         }
+        total.recordsLostInSpill += channels[0].recordsLost
         return total
     }
 
-    /// One worker's share: the flows whose 4-tuple hashes to `shard`.
-    static func runShard(
-        paths: [String],
-        filter expression: String?,
-        shard: Int,
-        of workers: Int,
+    /// A worker of `runParallel`: follows the segments and datagrams the reader hands it.
+    /// Before it waits for more, it passes on the records it has, so the merge is not held up.
+    static func follow(
+        _ queue: ForwardingQueue,
         limits: ReassemblyLimits,
         options: RecordOptions,
-        emit: (consuming HandshakeRecord) -> Void
-    ) throws(CaptureError) -> ExtractionStatistics {
-        // Every worker reads the files; the first one's reads are the progress.
-        let captures = CaptureSet(paths: paths, countsProgress: shard == 0)
-        let extractor = HandshakeExtractor(limits: limits, shard: (shard, workers), options: options)
-        var reading = try FilteredExtraction(extractor, filter: expression)
-        reading.read(captures, emit: emit)
-        reading.extractor.finish(emit: emit)
-        return reading.statistics(inputs: captures)
+        into channel: RecordChannel
+    ) {
+        var extractor = HandshakeExtractor(limits: limits, options: options)
+        var batcher = RecordBatcher(channel)
+        while let batch = queue.next(beforeWaiting: { batcher.flush() }) {
+            batch.follow(into: &extractor) { batcher.add($0) }
+            queue.giveBack(batch)
+        }
+        extractor.finish { batcher.add($0) }
+        batcher.flush()
+        channel.finish(extractor.statistics)
     }
 }
 
@@ -134,9 +135,8 @@ extension Extraction {
         // both neighbours saw at their boundary.
         var recent: [String: Int64] = [:]
         var pruned: Int64?
-        while true {
-            guard let best = earliestChannel(channels) else { break }
-            let record = channels[best].pop()
+        var merge = RecordMerge(channels)
+        while let record = merge.next() {
             if recent[record.uid] != nil { continue }
             recent[record.uid] = record.timestampNanos
             if record.timestampNanos - (pruned ?? record.timestampNanos) > 60_000_000_000 || pruned == nil {

@@ -49,13 +49,10 @@ public struct HandshakeExtractor: ~Copyable {
     private var sink: RecordSink
     private var first: Int64?
     private var last: Int64 = 0
-    /// When set, only flows whose 4-tuple hashes to `index` of `count` are followed.
-    private let shard: (index: Int, count: Int)?
 
     public init(
         limits: ReassemblyLimits = ReassemblyLimits(),
         order: RecordSink.Order = .firstClientHello,
-        shard: (index: Int, count: Int)? = nil,
         options: RecordOptions = RecordOptions()
     ) {
         flows = FlowTable(limits: limits)
@@ -67,7 +64,6 @@ public struct HandshakeExtractor: ~Copyable {
             maximumKeyLogBytes: limits.maximumKeyLogBytes,
             options: options
         )
-        self.shard = shard
     }
 
     /// Key log text found in the input (pcapng Decryption Secrets Blocks) or read from a key
@@ -91,69 +87,37 @@ public struct HandshakeExtractor: ~Copyable {
         return (keyLog.connections.count, keyLog.malformedLines, keyLog.linesNotKept)
     }
 
-    /// A hash of the 4-tuple that is the same in both directions.
-    @inline(__always)
-    static func shardHash(_ segment: TCPSegment) -> UInt64 {
-        shardHash(segment.source, segment.destination, segment.sourcePort, segment.destinationPort)
-    }
-
-    /// Swift's `Hasher` (SipHash, seeded per process, the same in every worker) of the two
-    /// endpoints in a fixed order: the same in both directions, and a peer cannot choose
-    /// addresses and ports that all land on one worker.
-    @inline(__always)
-    static func shardHash(
-        _ source: IPAddress,
-        _ destination: IPAddress,
-        _ sourcePort: UInt16,
-        _ destinationPort: UInt16
-    ) -> UInt64 {
-        var hasher = Hasher()
-        if (source.high, source.low, sourcePort) < (destination.high, destination.low, destinationPort) {
-            hasher.combine(source.high)
-            hasher.combine(source.low)
-            hasher.combine(sourcePort)
-            hasher.combine(destination.high)
-            hasher.combine(destination.low)
-            hasher.combine(destinationPort)
-        } else {
-            hasher.combine(destination.high)
-            hasher.combine(destination.low)
-            hasher.combine(destinationPort)
-            hasher.combine(source.high)
-            hasher.combine(source.low)
-            hasher.combine(sourcePort)
-        }
-        return UInt64(UInt(bitPattern: hasher.finalize()))
-    }
-
     /// Handles one packet; `emit` receives any records that became ready, in order.
     @inline(__always)
     public mutating func process(_ packet: CapturedPacket, emit: (consuming HandshakeRecord) -> Void) {
+        switch decode(packet) {
+        case let .tcp(segment): follow(segment, emit: emit)
+        case let .udp(datagram): follow(datagram, emit: emit)
+        case .skipped: break
+        }
+    }
+
+    /// Decodes and counts one packet. What it returns points into the packet or into the
+    /// decoder's fragment buffers: valid until the next call.
+    @inline(__always)
+    public mutating func decode(_ packet: CapturedPacket) -> DecodedPacket {
         if first == nil { first = packet.timestampNanos }
         last = packet.timestampNanos
-        switch decoder.decode(packet) {
-        case let .tcp(segment):
-            if let shard, Int(HandshakeExtractor.shardHash(segment) >> 33) % shard.count != shard.index { return }
-            flows.handle(segment, sink: &sink)
-            if !sink.ready.isEmpty { drain(emit) }
-        case let .udp(datagram):
-            if let shard,
-                Int(
-                    HandshakeExtractor.shardHash(
-                        datagram.source,
-                        datagram.destination,
-                        datagram.sourcePort,
-                        datagram.destinationPort
-                    ) >> 33
-                ) % shard.count != shard.index
-            {
-                return
-            }
-            if !quic.handle(datagram, sink: &sink) { datagrams.handle(datagram, sink: &sink) }
-            if !sink.ready.isEmpty { drain(emit) }
-        case .skipped:
-            break
-        }
+        return decoder.decode(packet)
+    }
+
+    /// Follows one decoded TCP segment (decoded here, or by a reader that hands this worker
+    /// its flows' segments).
+    @inline(__always)
+    public mutating func follow(_ segment: TCPSegment, emit: (consuming HandshakeRecord) -> Void) {
+        flows.handle(segment, sink: &sink)
+        if !sink.ready.isEmpty { drain(emit) }
+    }
+
+    @inline(__always)
+    public mutating func follow(_ datagram: UDPDatagram, emit: (consuming HandshakeRecord) -> Void) {
+        if !quic.handle(datagram, sink: &sink) { datagrams.handle(datagram, sink: &sink) }
+        if !sink.ready.isEmpty { drain(emit) }
     }
 
     /// Stops following new flows: only flows already in the table are followed from here on.
@@ -201,5 +165,70 @@ public struct HandshakeExtractor: ~Copyable {
         statistics.keyLogMalformedLines = keyLog.malformedLines
         statistics.keyLogSecretsNotKept = keyLog.linesNotKept
         return statistics
+    }
+}
+
+/// Which of `count` workers follows a flow: a keyed multiply mix of the two endpoints, added
+/// so that both directions agree. It is computed for every packet, so it is not SipHash
+/// (which measured 7% of a run there): the worst a peer that guessed the key could do is put
+/// every flow on one worker, which makes the run as slow as with one worker, no slower. The
+/// tables keyed by wire values inside each worker use SipHash.
+public struct WorkerChoice: Sendable {
+    public let count: Int
+    @usableFromInline let key: (UInt64, UInt64, UInt64, UInt64)
+    /// Mixes below this (of 2^32) go to worker 0; the rest are spread evenly over the others
+    /// by `scale` (2^32 times the others' count per mix value above the threshold).
+    @usableFromInline let firstWorkerBelow: UInt64
+    @usableFromInline let scale: UInt64
+
+    /// A random key per process, so a peer cannot choose which worker follows its flows.
+    private static let processKey = (
+        UInt64.random(in: .min ... .max), UInt64.random(in: .min ... .max),
+        UInt64.random(in: .min ... .max), UInt64.random(in: .min ... .max) | 1
+    )
+
+    /// - Parameter firstShare: the share of flows worker 0 takes (a reader that also decodes
+    ///   every packet takes less than the others).
+    public init(among count: Int, firstShare: Double? = nil) {
+        self.count = max(count, 1)
+        key = Self.processKey
+        let share = min(max(firstShare ?? 1 / Double(self.count), 0), 0.9)
+        firstWorkerBelow = self.count == 1 ? 1 << 32 : UInt64(share * Double(UInt64(1) << 32))
+        let rest = (UInt64(1) << 32) - firstWorkerBelow
+        scale = rest == 0 ? 0 : (UInt64(self.count - 1) << 32) / rest
+    }
+
+    /// The high and low halves of the 128-bit product, folded.
+    @inlinable @inline(__always)
+    static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let product = a.multipliedFullWidth(by: b)
+        return product.high ^ product.low
+    }
+
+    /// The mix's top 32 bits scaled to `count` by a multiply (no division per packet).
+    @inlinable @inline(__always)
+    func worker(
+        _ source: IPAddress,
+        _ destination: IPAddress,
+        _ sourcePort: UInt16,
+        _ destinationPort: UInt16
+    )
+        -> Int
+    {
+        let from = Self.fold(source.high ^ key.0, source.low ^ key.1 ^ (UInt64(sourcePort) << 48))
+        let to = Self.fold(destination.high ^ key.0, destination.low ^ key.1 ^ (UInt64(destinationPort) << 48))
+        let mixed = Self.fold((from &+ to) ^ key.2, key.3) >> 32
+        guard mixed >= firstWorkerBelow else { return 0 }
+        return 1 + min(Int(truncatingIfNeeded: ((mixed - firstWorkerBelow) &* scale) >> 32), count - 2)
+    }
+
+    @inlinable @inline(__always)
+    public func worker(for segment: TCPSegment) -> Int {
+        worker(segment.source, segment.destination, segment.sourcePort, segment.destinationPort)
+    }
+
+    @inlinable @inline(__always)
+    public func worker(for datagram: UDPDatagram) -> Int {
+        worker(datagram.source, datagram.destination, datagram.sourcePort, datagram.destinationPort)
     }
 }

@@ -33,8 +33,9 @@ import Testing
         }
         worker.start()
         var received: [HandshakeRecord] = []
-        while channel.nextTimestamp() != nil {
-            received.append(channel.pop())
+        var merge = RecordMerge([channel])
+        while let record = merge.next() {
+            received.append(record)
             if received.count % 50 == 0 { usleep(500) }
         }
         #expect(channel.framesSpilled > 10)
@@ -51,6 +52,7 @@ import Testing
         var spilledIn = 0
         for (pushes, pops) in [(1, 1), (2, 3), (3, 2), (1, 5), (4, 1)] {
             let channel = RecordChannel(spillsWhenFull: true, capacity: 4)
+            var merge = RecordMerge([channel])
             var received: [HandshakeRecord] = []
             var start = 0
             var size = 1
@@ -65,12 +67,11 @@ import Testing
                 if start == records.count { channel.finish(ExtractionStatistics()) }
                 // Pop only what was pushed, so no pop waits.
                 for _ in 0..<(pops + step % 3) where received.count < start {
-                    _ = channel.nextTimestamp()
-                    received.append(channel.pop())
+                    if let record = merge.next() { received.append(record) }
                 }
                 step += 1
             }
-            #expect(channel.nextTimestamp() == nil)
+            #expect(merge.next() == nil)
             if channel.framesSpilled > 5 { spilledIn += 1 }
             #expect(received.map(\.uid) == records.map(\.uid), "pushes \(pushes), pops \(pops)")
         }
@@ -91,7 +92,8 @@ import Testing
         }
         worker.start()
         var received: [HandshakeRecord] = []
-        while channel.nextTimestamp() != nil { received.append(channel.pop()) }
+        var merge = RecordMerge([channel])
+        while let record = merge.next() { received.append(record) }
         #expect(channel.framesSpilled == 0)
         #expect(channel.recordsLost == 0)
         #expect(received.map(\.uid) == records.map(\.uid))
@@ -112,5 +114,63 @@ import Testing
             #expect(merged.map(\.uid) == expected.map(\.uid))
             #expect(merged == expected)
         }
+    }
+
+    /// Workers fed by one reader: while the merge waits for one worker (whose records are
+    /// all held behind a connection not yet decided), a full channel of another sets its
+    /// records aside instead of waiting, since the reader that would unblock the first may
+    /// itself wait for the second. The order still holds.
+    @Test func fullChannelSpillsWhileTheMergeWaitsForAnother() throws {
+        let records = try frontRecordsOfRecordedCaptures()
+        #expect(records.count > 40)
+        let late = RecordChannel(spillsWhileMergeWaitsElsewhere: true, capacity: 4)
+        let busy = RecordChannel(spillsWhileMergeWaitsElsewhere: true, capacity: 4)
+        // `busy` gets every record but the first; `late` gets the first, once `busy` is done.
+        let busyDone = DispatchSemaphore(value: 0)
+        let worker = Thread {
+            for start in stride(from: 1, to: records.count, by: 2) {
+                Self.push(records[start..<min(start + 2, records.count)], to: busy)
+            }
+            busy.finish(ExtractionStatistics())
+            busyDone.signal()
+        }
+        let reader = Thread {
+            // The reader sends its one record only after the other worker got through all
+            // of its own: with waiting instead of spilling, this never happens.
+            busyDone.wait()
+            Self.push(records[0..<1], to: late)
+            late.finish(ExtractionStatistics())
+        }
+        worker.start()
+        reader.start()
+        var merge = RecordMerge([late, busy])
+        var received: [HandshakeRecord] = []
+        while let record = merge.next() { received.append(record) }
+        #expect(busy.framesSpilled > 5)
+        #expect(busy.recordsLost == 0)
+        #expect(late.framesSpilled == 0)
+        #expect(received.map(\.uid) == records.map(\.uid))
+    }
+
+    /// A channel that spills only while the merge waits elsewhere waits, and keeps its
+    /// records in memory, when the merge merely lags.
+    @Test func fullChannelWaitsWhileTheMergeIsOnlySlow() throws {
+        let records = try frontRecordsOfRecordedCaptures()
+        let channel = RecordChannel(spillsWhileMergeWaitsElsewhere: true, capacity: 4)
+        let worker = Thread {
+            for start in stride(from: 0, to: records.count, by: 2) {
+                Self.push(records[start..<min(start + 2, records.count)], to: channel)
+            }
+            channel.finish(ExtractionStatistics())
+        }
+        worker.start()
+        var merge = RecordMerge([channel])
+        var received: [HandshakeRecord] = []
+        while let record = merge.next() {
+            received.append(record)
+            if received.count % 10 == 0 { usleep(300) }
+        }
+        #expect(channel.framesSpilled == 0)
+        #expect(received.map(\.uid) == records.map(\.uid))
     }
 }

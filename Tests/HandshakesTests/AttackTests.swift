@@ -111,6 +111,13 @@ struct AttackTests {
         #expect(names.last == "stalled.example")
         let report = try attack("stalled-hello", 20_000, ["report", "--format", "json", "-q", "--jobs", "1"])
         #expect(report.skipped["records_released_out_of_order"] == 1)
+        // With workers fed by one reader, the worker holding the stalled hello holds up the
+        // merge; the others set their records aside rather than wait (and stall the reader).
+        for jobs in ["2", "3"] {
+            let shared = try attack("stalled-hello", 20_000, ["handshakes", "--format", "jsonl", "-q", "--jobs", jobs])
+            #expect(shared.status == 0)
+            #expect(shared.stdout.split(separator: "\n").sorted() == outcome.stdout.split(separator: "\n").sorted())
+        }
     }
 
     /// 20,000 handshakes, each with its own 16 KB server name (once 353 MiB: every name

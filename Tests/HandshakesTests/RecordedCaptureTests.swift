@@ -185,7 +185,13 @@ import Testing
         return result.stdout
     }
 
-    @Test(arguments: ["lb-tls13.pcap", "two-interfaces.pcapng", "moved-session.pcap"])
+    /// One reader decodes every packet and hands each worker its flows' segments and
+    /// datagrams: TCP, DTLS and QUIC, tunnels, IPv6, and the key logs a pcapng file carries
+    /// (which every worker needs for the TLS 1.3 connections it follows).
+    @Test(arguments: [
+        "lb-tls13.pcap", "two-interfaces.pcapng", "moved-session.pcap", "dtls.pcap", "quic.pcap",
+        "tls13-keylog-dsb.pcapng", "proxy-tunnels.pcap", "vxlan.pcap", "ipv6.pcap",
+    ])
     func sharedFlowsGiveTheSameRecords(capture: String) throws {
         let path = Paths.captures.appendingPathComponent(capture).path
         let one = try records(["--jobs", "1", path])
