@@ -261,11 +261,14 @@ extension StickinessAnalysis {
         let issuerBackend = issuers(all, backendOf: backendOf)
         var tally = OfferTally()
         tally.offers = all.indices.filter { all[$0].offer != nil && all[$0].resumed != nil }
+        // Per mechanism, in the order of `Mechanism.allCases` (a switch, not a hash per offer).
+        var places = [OfferPlaces?](repeating: nil, count: Mechanism.allCases.count)
+        var oldestAccepted = [Double?](repeating: nil, count: Mechanism.allCases.count)
         for i in tally.offers {
             let accepted = all[i].resumed == true
             let serving = backendOf[i]
             let issuer = serving >= 0 ? issuerBackend(i) : -1
-            let place: WritableKeyPath<OfferPlaces, OfferCount>
+            let place: OfferPlaces.Place
             if serving >= 0, issuer >= 0 {
                 switch (serving == issuer, accepted) {
                 case (true, true): tally.sameAccepted += 1
@@ -273,24 +276,26 @@ extension StickinessAnalysis {
                 case (false, true): tally.otherAccepted += 1
                 case (false, false): tally.otherRefused += 1
                 }
-                place = serving == issuer ? \.atIssuer : \.elsewhere
+                place = serving == issuer ? .atIssuer : .elsewhere
             } else {
                 if accepted { tally.unknownAccepted += 1 } else { tally.unknownRefused.append(i) }
-                place = \.unplaced
+                place = .unplaced
             }
             if let mechanism = all[i].offer {
-                tally.places[mechanism, default: OfferPlaces()].add(place, accepted: accepted, age: all[i].sessionAge)
-                if place == \.atIssuer { tally.atIssuerOffers.append((mechanism, serving, accepted)) }
+                let slot = mechanism.slot
+                if places[slot] == nil { places[slot] = OfferPlaces() }
+                places[slot]!.add(place, accepted: accepted, age: all[i].sessionAge)
+                if place == .atIssuer { tally.atIssuerOffers.append((mechanism, serving, accepted)) }
+                // Outcome pattern: refused younger than an accepted offer of the same mechanism.
+                if accepted, let age = all[i].sessionAge { oldestAccepted[slot] = max(oldestAccepted[slot] ?? 0, age) }
             }
         }
-        // Outcome pattern: refused younger than an accepted offer of the same mechanism.
-        for i in tally.offers where all[i].resumed == true {
-            if let m = all[i].offer, let age = all[i].sessionAge {
-                tally.oldestAccepted[m] = max(tally.oldestAccepted[m] ?? 0, age)
-            }
+        for mechanism in Mechanism.allCases {
+            if let placed = places[mechanism.slot] { tally.places[mechanism] = placed }
+            if let oldest = oldestAccepted[mechanism.slot] { tally.oldestAccepted[mechanism] = oldest }
         }
         tally.youngRefused = tally.unknownRefused.filter { i in
-            guard let m = all[i].offer, let age = all[i].sessionAge, let limit = tally.oldestAccepted[m] else {
+            guard let m = all[i].offer, let age = all[i].sessionAge, let limit = oldestAccepted[m.slot] else {
                 return false
             }
             return age < limit
@@ -347,5 +352,16 @@ extension StickinessAnalysis {
         guard !backendsKnown else { return (.unknown, []) }
         let youngest = tally.places.values.compactMap(\.youngestRefusedAge).min()
         return (.unknown, [.everyOfferRefused(youngest: youngest), .howToDecide])
+    }
+}
+
+extension Mechanism {
+    /// The mechanism's place in `allCases`.
+    fileprivate var slot: Int {
+        switch self {
+        case .sessionID: 0
+        case .ticket: 1
+        case .psk: 2
+        }
     }
 }

@@ -94,13 +94,27 @@ package struct OfferPlaces: Sendable, Equatable {
     package var atIssuerByBackend: [String: OfferCount] = [:]
     package init() {}
 
-    mutating func add(_ place: WritableKeyPath<OfferPlaces, OfferCount>, accepted: Bool, age: Double?) {
-        self[keyPath: place].made += 1
-        if accepted {
-            self[keyPath: place].accepted += 1
-        } else if let age {
-            youngestRefusedAge = min(youngestRefusedAge ?? age, age)
+    /// Where an offer went.
+    enum Place {
+        case atIssuer
+        case elsewhere
+        case unplaced
+    }
+
+    mutating func add(_ place: Place, accepted: Bool, age: Double?) {
+        let count = accepted ? 1 : 0
+        switch place {
+        case .atIssuer:
+            atIssuer.made += 1
+            atIssuer.accepted += count
+        case .elsewhere:
+            elsewhere.made += 1
+            elsewhere.accepted += count
+        case .unplaced:
+            unplaced.made += 1
+            unplaced.accepted += count
         }
+        if !accepted, let age { youngestRefusedAge = min(youngestRefusedAge ?? age, age) }
     }
 }
 
