@@ -1,4 +1,5 @@
 private import CZlib
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -36,6 +37,8 @@ final class ByteSource {
     }
 
     private let backing: Backing
+    /// The buffer, and its start and size (read on every window).
+    private var storage: ReadBuffer?
     private var base: UnsafeMutableRawPointer?
     /// Unread bytes are base[start..<end].
     private var start = 0
@@ -96,15 +99,13 @@ final class ByteSource {
             knownSize = nil
             compressedFile = false
             backing = .stream(StreamReader(fd: fd))
-            capacity = ByteSource.streamChunk * 4
-            base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            adopt(ReadBuffer(capacity: ByteSource.streamChunk * 4))
         } else if !looksGzip {
             knownSize = Int64(info.st_size)
             compressedFile = false
             _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
             backing = .plain(fd)
-            capacity = ByteSource.fileChunk * 4
-            base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            adopt(ReadBuffer(capacity: ByteSource.fileChunk * 4))
         } else {
             knownSize = Int64(info.st_size)
             compressedFile = true
@@ -114,8 +115,7 @@ final class ByteSource {
             }
             _ = gzbuffer(stream, UInt32(ByteSource.streamChunk))
             backing = .gzip(stream)
-            capacity = ByteSource.streamChunk * 4
-            base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            adopt(ReadBuffer(capacity: ByteSource.streamChunk * 4))
         }
     }
 
@@ -125,8 +125,7 @@ final class ByteSource {
         knownSize = Int64(bytes.count)
         compressedFile = false
         backing = .memory
-        capacity = max(bytes.count, 1)
-        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        adopt(ReadBuffer(capacity: max(bytes.count, 1)))
         bytes.withUnsafeBytes { base!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         end = bytes.count
         atEnd = true
@@ -134,18 +133,10 @@ final class ByteSource {
 
     deinit {
         switch backing {
-        case let .gzip(stream):
-            gzclose(stream)
-            base?.deallocate()
-        case let .plain(fd):
-            close(fd)
-            base?.deallocate()
-        case let .stream(reader):
-            reader.close()
-            base?.deallocate()
-        case .memory:
-            base?.deallocate()
-        case .empty: break
+        case let .gzip(stream): gzclose(stream)
+        case let .plain(fd): close(fd)
+        case let .stream(reader): reader.close()
+        case .memory, .empty: break
         }
     }
 
@@ -268,17 +259,21 @@ final class ByteSource {
     }
 
     /// Moves unread bytes to the front and grows the buffer if `count` bytes and another
-    /// `chunk` would not fit.
+    /// `chunk` would not fit. A buffer pinned by a worker (`pin`) is left to it: the unread
+    /// bytes move to a spare buffer instead.
     private func compact(toHold count: Int, chunk: Int) {
         let unread = end - start
         var newCapacity = capacity
         while newCapacity < count + chunk { newCapacity *= 2 }
-        if newCapacity != capacity {
-            let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
-            grown.copyMemory(from: base! + start, byteCount: unread)
-            base!.deallocate()
-            base = grown
-            capacity = newCapacity
+        let pinned = storage != nil && !isKnownUniquelyReferenced(&storage!)
+        // What a worker read from the buffer before letting it go comes before what is
+        // written into it now.
+        if !pinned { atomicMemoryFence(ordering: .acquiring) }
+        if newCapacity != capacity || pinned {
+            let grown = spare(capacity: newCapacity)
+            grown.base.copyMemory(from: base! + start, byteCount: unread)
+            if pinned, let storage { retire(storage) }
+            adopt(grown)
         } else if start > 0 {
             memmove(base!, base! + start, unread)
         }
@@ -286,6 +281,56 @@ final class ByteSource {
         start = 0
         end = unread
     }
+
+    private func adopt(_ buffer: ReadBuffer) {
+        storage = buffer
+        base = buffer.base
+        capacity = buffer.capacity
+    }
+
+    /// Buffers left to workers, reused once no worker holds them (a fresh buffer each time
+    /// would fault in its pages again).
+    private var retired: [ReadBuffer] = []
+    /// Retired buffers kept for reuse at most; workers bound how many they pin.
+    static let maximumRetired = 12
+
+    private func spare(capacity: Int) -> ReadBuffer {
+        for index in retired.indices
+        where retired[index].capacity >= capacity && isKnownUniquelyReferenced(&retired[index]) {
+            atomicMemoryFence(ordering: .acquiring)
+            return retired.remove(at: index)
+        }
+        return ReadBuffer(capacity: capacity)
+    }
+
+    private func retire(_ buffer: ReadBuffer) {
+        if retired.count >= Self.maximumRetired { retired.removeFirst() }
+        retired.append(buffer)
+    }
+
+    /// The buffer holding `bytes` (the packet last returned, or part of it), for a worker to
+    /// keep alive while it follows them in place; nil when they are elsewhere (reordered,
+    /// reassembled), and must be copied.
+    func pin(_ bytes: UnsafeRawBufferPointer) -> ReadBuffer? {
+        guard let storage, let start = bytes.baseAddress else { return nil }
+        let low = UnsafeRawPointer(storage.base)
+        guard start >= low, start + bytes.count <= low + storage.capacity else { return nil }
+        return storage
+    }
+}
+
+/// A read buffer's memory as an object. A worker handed bytes in place holds it (pins it)
+/// until it has followed them; the source then reads on into another.
+package final class ReadBuffer: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    package let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
 }
 
 /// Standard input, a pipe or a FIFO, read as bytes arrive: plain, or gzip inflated as it

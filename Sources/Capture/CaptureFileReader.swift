@@ -182,6 +182,9 @@ public final class CaptureFileReader {
         }
     }
 
+    /// The read buffer holding `bytes` of the packet last returned, if they are in it.
+    package func pin(_ bytes: UnsafeRawBufferPointer) -> ReadBuffer? { source.pin(bytes) }
+
     @inline(__always)
     private func load32(_ pointer: UnsafeRawPointer, _ offset: Int) -> UInt32 {
         let value = pointer.loadUnaligned(fromByteOffset: offset, as: UInt32.self)

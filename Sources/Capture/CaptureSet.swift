@@ -79,6 +79,13 @@ package final class CaptureSet {
         return best >= 0 ? heads[best] : nil
     }
 
+    /// The read buffer holding `bytes` of the packet `next()` returned last, for a worker to
+    /// keep alive while it follows them in place; nil when they must be copied.
+    package func pin(_ bytes: UnsafeRawBufferPointer) -> ReadBuffer? {
+        if readers.count == 1 { return readers[0].pin(bytes) }
+        return lastReturned >= 0 ? readers[lastReturned].pin(bytes) : nil
+    }
+
     /// Per-input statistics, in the order the inputs were named.
     package var inputStats: [InputStats] {
         var all = readers.map(\.stats) + failedInputs

@@ -26,6 +26,14 @@ final class ForwardedBatch {
     /// Key log texts the input carries (pcapng), in order with the packets: a `keyLog`
     /// entry names one by index.
     private(set) var keyLogs: [(text: [UInt8], source: String)] = []
+    /// The reader's buffers that entries point into (bytes not copied), held until the
+    /// worker has followed the batch, and their bytes.
+    private(set) var pins: [ReadBuffer] = []
+    private(set) var pinnedBytes = 0
+    /// Bytes of read buffers one batch holds at most; past it the batch is handed over.
+    static let maximumPinnedBytes = 2 << 20
+    /// Payloads shorter than this are copied: a pointer into a buffer held costs more.
+    static let pinnedPayloadAtLeast = 512
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -37,6 +45,14 @@ final class ForwardedBatch {
     func reset() {
         used = 0
         keyLogs.removeAll(keepingCapacity: true)
+        pins.removeAll(keepingCapacity: true)
+        pinnedBytes = 0
+    }
+
+    /// Holds `buffer` for entries that point into it.
+    func pin(_ buffer: ReadBuffer) {
+        pins.append(buffer)
+        pinnedBytes += buffer.capacity
     }
 
     /// What an entry takes: header, struct and bytes, rounded up to 16.
@@ -97,6 +113,17 @@ final class ForwardedBatch {
         copied.payload = copy(segment.payload, to: body + MemoryLayout<TCPSegment>.stride + segment.optionBytes.count)
         body.storeBytes(of: copied, as: TCPSegment.self)
         return cursor + size
+    }
+
+    /// What an entry whose bytes stay where they are (in a pinned buffer) takes.
+    static let pinnedEntryBytes = entryBytes(structBytes: MemoryLayout<TCPSegment>.stride, extra: 0)
+
+    /// Writes `segment` at `cursor` with its pointers as they are: its bytes are in a
+    /// buffer the batch holds.
+    @inline(__always)
+    static func writePinned(_ segment: TCPSegment, at cursor: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        header(.tcp, size: pinnedEntryBytes, at: cursor).storeBytes(of: segment, as: TCPSegment.self)
+        return cursor + pinnedEntryBytes
     }
 
     @inline(__always)
@@ -217,6 +244,8 @@ final class ForwardingQueue: @unchecked Sendable {
 
     /// A followed batch, to be filled again (one of its own size is let go).
     func giveBack(_ batch: ForwardedBatch) {
+        // The reader may reuse the buffers it held as soon as they are let go.
+        batch.reset()
         condition.lock()
         if batch.capacity == ForwardedBatch.standardCapacity {
             spare.append(batch)
@@ -241,9 +270,17 @@ final class PacketForwarder {
     /// before its first batch.
     private let cursors: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     private let ends: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// The read buffer the batch for `w` last pinned (its address), so a run of packets from
+    /// one buffer pins it once.
+    private let lastPinned: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// Where pinned bytes come from; nil: every entry is copied.
+    private let captures: CaptureSet?
 
-    init(_ queues: [ForwardingQueue]) {
+    init(_ queues: [ForwardingQueue], pinningIn captures: CaptureSet? = nil) {
         self.queues = queues
+        self.captures = captures
+        lastPinned = .allocate(capacity: max(queues.count, 1))
+        lastPinned.initialize(repeating: nil, count: max(queues.count, 1))
         filling = Array(repeating: nil, count: queues.count)
         choice = WorkerChoice(among: queues.count + 1)
         cursors = .allocate(capacity: max(queues.count, 1))
@@ -255,6 +292,7 @@ final class PacketForwarder {
     deinit {
         cursors.deallocate()
         ends.deallocate()
+        lastPinned.deallocate()
     }
 
     @inline(__always)
@@ -267,6 +305,9 @@ final class PacketForwarder {
         case let .tcp(segment):
             let worker = choice.worker(for: segment)
             guard worker > 0 else { return extractor.follow(segment, emit: emit) }
+            if segment.payload.count >= ForwardedBatch.pinnedPayloadAtLeast, forwardPinned(segment, to: worker - 1) {
+                return
+            }
             let cursor = room(ForwardedBatch.entryBytes(segment), for: worker - 1)
             cursors[worker - 1] = ForwardedBatch.write(segment, at: cursor)
         case let .udp(datagram):
@@ -277,6 +318,28 @@ final class PacketForwarder {
         case .skipped:
             break
         }
+    }
+
+    /// Forwards a segment whose bytes stay in the reader's buffer, which the batch holds;
+    /// false when they are not in it (reordered, reassembled): they are copied instead.
+    @inline(__always)
+    private func forwardPinned(_ segment: TCPSegment, to index: Int) -> Bool {
+        guard let buffer = captures?.pin(segment.payload),
+            segment.optionBytes.isEmpty || captures?.pin(segment.optionBytes) === buffer
+        else { return false }
+        let cursor = room(ForwardedBatch.pinnedEntryBytes, for: index)
+        let address = Unmanaged.passUnretained(buffer).toOpaque()
+        if lastPinned[index] != address {
+            lastPinned[index] = address
+            let batch = filling[index]!
+            batch.pin(buffer)
+            // A batch that holds enough buffers goes after this entry.
+            if batch.pinnedBytes > ForwardedBatch.maximumPinnedBytes {
+                ends[index] = cursor + ForwardedBatch.pinnedEntryBytes
+            }
+        }
+        cursors[index] = ForwardedBatch.writePinned(segment, at: cursor)
+        return true
     }
 
     /// Where an entry of `bytes` goes in the batch for `index`, handing over a full one.
@@ -310,6 +373,7 @@ final class PacketForwarder {
         filling[index] = batch
         cursors[index] = batch.base
         ends[index] = batch.base + batch.capacity
+        lastPinned[index] = nil
         return batch.base
     }
 
@@ -319,6 +383,7 @@ final class PacketForwarder {
         filling[index] = nil
         cursors[index] = nil
         ends[index] = nil
+        lastPinned[index] = nil
         if full.used > 0 { queues[index].push(full) } else { queues[index].giveBack(full) }
     }
 

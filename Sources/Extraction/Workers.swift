@@ -33,9 +33,9 @@ extension Extraction {
         }
         let reader = Thread {
             channels[0].run { emit throws(CaptureError) in
-                let forwarder = PacketForwarder(queues)
-                defer { forwarder.finish() }
                 let captures = CaptureSet(paths: paths)
+                let forwarder = PacketForwarder(queues, pinningIn: captures)
+                defer { forwarder.finish() }
                 var reading = try FilteredExtraction(
                     HandshakeExtractor(limits: limits, options: options),
                     filter: expression

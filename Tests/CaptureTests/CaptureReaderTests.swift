@@ -299,3 +299,46 @@ func temporaryFile(_ name: String, _ bytes: [UInt8]) throws -> URL {
         #expect(reader.overlongLines == 1)
     }
 }
+
+/// A worker following packets in place holds (pins) the reader's buffer; the reader must
+/// then read on into another, never over bytes a worker still reads. The capture is
+/// HAND-MADE: 3,000 packets of 1,500 numbered bytes (4.5 MB, several buffers' worth).
+@Suite struct PinnedReadBufferTests {
+    static func capture(packets: Int) throws -> URL {
+        var bytes: [UInt8] = [0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]
+        for index in 0..<packets {
+            let length = UInt32(1500)
+            for field in [UInt32(1_700_000_000 + index), 0, length, length] {
+                withUnsafeBytes(of: field.littleEndian) { bytes += $0 }
+            }
+            bytes += (0..<1500).map { UInt8(truncatingIfNeeded: index &* 7 &+ $0) }
+        }
+        return try temporaryFile("pinned-\(UUID().uuidString).pcap", bytes)
+    }
+
+    @Test func pinnedBytesStayAsTheyWereRead() throws {
+        let file = try Self.capture(packets: 3000)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let captures = CaptureSet(paths: [file.path], countsProgress: false)
+        var held: [(buffer: ReadBuffer, bytes: UnsafeRawBufferPointer, copy: [UInt8])] = []
+        var pinned = 0
+        var count = 0
+        while let packet = captures.next() {
+            count += 1
+            // Every tenth packet is held to the end; the others are let go at once.
+            guard let buffer = captures.pin(packet.bytes) else { continue }
+            pinned += 1
+            if count % 10 == 0 { held.append((buffer, packet.bytes, Array(packet.bytes))) }
+        }
+        #expect(count == 3000)
+        #expect(pinned == 3000, "a plain file's packets are all in its read buffer")
+        #expect(Set(held.map { ObjectIdentifier($0.buffer) }).count > 3, "the reader moved on to other buffers")
+        for (index, entry) in held.enumerated() {
+            #expect(Array(entry.bytes).elementsEqual(entry.copy), "held packet \(index)")
+            #expect(entry.copy.first == UInt8(truncatingIfNeeded: (index * 10 + 9) &* 7))
+        }
+        // Bytes from elsewhere are not the buffer's.
+        let elsewhere = [UInt8](repeating: 1, count: 16)
+        elsewhere.withUnsafeBytes { #expect(captures.pin($0) == nil) }
+    }
+}
