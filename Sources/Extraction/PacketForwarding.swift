@@ -282,7 +282,7 @@ final class PacketForwarder {
         lastPinned = .allocate(capacity: max(queues.count, 1))
         lastPinned.initialize(repeating: nil, count: max(queues.count, 1))
         filling = Array(repeating: nil, count: queues.count)
-        choice = WorkerChoice(among: queues.count + 1)
+        choice = WorkerChoice(among: queues.count + 1, firstShare: Self.readerShare(among: queues.count + 1))
         cursors = .allocate(capacity: max(queues.count, 1))
         cursors.initialize(repeating: nil, count: max(queues.count, 1))
         ends = .allocate(capacity: max(queues.count, 1))
@@ -294,6 +294,11 @@ final class PacketForwarder {
         ends.deallocate()
         lastPinned.deallocate()
     }
+
+    /// The share of flows the reader follows itself: a little less than the others', as it
+    /// also reads and decodes every packet. Measured with two workers (interleaved runs):
+    /// 0.45 beat 0.5 on both dense captures, 0.4 and 0.35 were slower on `dense.pcap`.
+    static func readerShare(among workers: Int) -> Double { 0.9 / Double(max(workers, 1)) }
 
     @inline(__always)
     func process(
