@@ -11,6 +11,17 @@ final class ForwardedBatch {
     /// Bytes of a batch: about a thousand handshake packets. A larger entry (a packet near
     /// the 256 KiB snaplen, a reassembled 64 KiB datagram) gets a batch of its own size.
     static let standardCapacity = 256 << 10
+    /// Bytes of batches in flight to all workers together (with many workers each batch is
+    /// smaller, down to `smallestCapacity`, so 16 MiB at `--jobs 64`): outside the memory
+    /// budget's parts, in its fixed share.
+    static let allWorkersInFlight = 8 << 20
+    static let smallestCapacity = 64 << 10
+
+    /// The batch size for `workers` workers (one of them the reader).
+    static func capacity(forWorkers workers: Int) -> Int {
+        let perBatch = allWorkersInFlight / (ForwardingQueue.batchesInFlight * max(workers - 1, 1))
+        return min(max(perBatch, smallestCapacity), standardCapacity)
+    }
     static let headerBytes = 16
 
     enum Kind: UInt32 {
@@ -185,15 +196,20 @@ final class ForwardedBatch {
 }
 
 /// Batches from the reader to one worker, at most `batchesInFlight` of them at once (memory
-/// stays flat: about 1 MiB per worker); the worker gives each back to be filled again.
+/// stays flat: 1 MiB per worker; with more than nine workers, smaller batches, at most 16 MiB
+/// for the 63 others `--jobs 64` allows); the worker gives each back to be filled again.
 final class ForwardingQueue: @unchecked Sendable {
     static let batchesInFlight = 4
 
+    /// Bytes of each batch (`ForwardedBatch.capacity(forWorkers:)`).
+    let batchCapacity: Int
     private let condition = NSCondition()
     private var ready: [ForwardedBatch] = []
     private var spare: [ForwardedBatch] = []
     private var allocated = 0
     private var closed = false
+
+    init(batchCapacity: Int = ForwardedBatch.standardCapacity) { self.batchCapacity = batchCapacity }
 
     /// An empty batch with room for `bytes`, waiting while every batch is in flight.
     func emptyBatch(room bytes: Int) -> ForwardedBatch {
@@ -208,7 +224,7 @@ final class ForwardingQueue: @unchecked Sendable {
             allocated -= 1
         }
         allocated += 1
-        return ForwardedBatch(capacity: max(ForwardedBatch.standardCapacity, bytes))
+        return ForwardedBatch(capacity: max(batchCapacity, bytes))
     }
 
     func push(_ batch: ForwardedBatch) {
@@ -247,7 +263,7 @@ final class ForwardingQueue: @unchecked Sendable {
         // The reader may reuse the buffers it held as soon as they are let go.
         batch.reset()
         condition.lock()
-        if batch.capacity == ForwardedBatch.standardCapacity {
+        if batch.capacity == batchCapacity {
             spare.append(batch)
         } else {
             allocated -= 1

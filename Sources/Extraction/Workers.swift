@@ -24,7 +24,9 @@ extension Extraction {
         // worker's, sets them aside in a temporary file instead of waiting: the reader never
         // waits on a worker that waits on the reader.
         let channels = (0..<workers).map { _ in RecordChannel(spillsWhileMergeWaitsElsewhere: true) }
-        let queues = (1..<max(workers, 1)).map { _ in ForwardingQueue() }
+        let queues = (1..<max(workers, 1)).map { _ in
+            ForwardingQueue(batchCapacity: ForwardedBatch.capacity(forWorkers: workers))
+        }
         for (offset, queue) in queues.enumerated() {
             let channel = channels[offset + 1]
             let thread = Thread { Extraction.follow(queue, limits: limits, options: options, into: channel) }

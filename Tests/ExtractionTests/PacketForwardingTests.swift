@@ -94,6 +94,19 @@ import Testing
 
     /// The reader fills at most `batchesInFlight` batches ahead of its worker; a batch of a
     /// larger size is let go when given back, so memory stays at the standard batches.
+    /// Batches in flight to all workers stay within 8 MiB up to nine workers and 16 MiB at
+    /// the 64 `--jobs` allows, at 64 KiB to 256 KiB each.
+    @Test func batchMemoryIsBoundedForEveryWorkerCount() {
+        #expect(ForwardedBatch.capacity(forWorkers: 2) == ForwardedBatch.standardCapacity)
+        for workers in 2...64 {
+            let capacity = ForwardedBatch.capacity(forWorkers: workers)
+            #expect(capacity >= ForwardedBatch.smallestCapacity && capacity <= ForwardedBatch.standardCapacity)
+            let total = capacity * ForwardingQueue.batchesInFlight * (workers - 1)
+            #expect(total <= (workers <= 9 ? 8 << 20 : 16 << 20), "\(workers) workers: \(total)")
+        }
+        #expect(ForwardedBatch.capacity(forWorkers: 9) * 4 * 8 <= ForwardedBatch.allWorkersInFlight)
+    }
+
     @Test func batchesInFlightAreBounded() {
         let queue = ForwardingQueue()
         var batches: [ForwardedBatch] = []
