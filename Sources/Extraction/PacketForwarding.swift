@@ -113,17 +113,34 @@ final class ForwardedBatch {
         return entry + headerBytes
     }
 
-    /// Writes `segment` at `cursor` (room checked by the caller: `entryBytes`); returns
-    /// where the next entry goes.
+    /// Writes `value` at `cursor`, then copies of `first` and `second` after it, and lets
+    /// `aim` point the stored value at those copies; returns where the next entry goes.
+    /// Room is checked by the caller (`entryBytes`, which counts the same bytes).
+    @inline(__always)
+    private static func writeEntry<Value>(
+        _ kind: Kind,
+        _ value: Value,
+        copying first: UnsafeRawBufferPointer,
+        _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+        at cursor: UnsafeMutableRawPointer,
+        aim: (inout Value, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void
+    ) -> UnsafeMutableRawPointer {
+        let size = entryBytes(structBytes: MemoryLayout<Value>.stride, extra: first.count + second.count)
+        let body = header(kind, size: size, at: cursor)
+        let bytes = body + MemoryLayout<Value>.stride
+        var copied = value
+        aim(&copied, copy(first, to: bytes), copy(second, to: bytes + first.count))
+        body.storeBytes(of: copied, as: Value.self)
+        return cursor + size
+    }
+
+    /// Writes `segment` at `cursor` with its options and payload copied after it.
     @inline(__always)
     static func write(_ segment: TCPSegment, at cursor: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        let size = entryBytes(segment)
-        let body = header(.tcp, size: size, at: cursor)
-        var copied = segment
-        copied.optionBytes = copy(segment.optionBytes, to: body + MemoryLayout<TCPSegment>.stride)
-        copied.payload = copy(segment.payload, to: body + MemoryLayout<TCPSegment>.stride + segment.optionBytes.count)
-        body.storeBytes(of: copied, as: TCPSegment.self)
-        return cursor + size
+        writeEntry(.tcp, segment, copying: segment.optionBytes, segment.payload, at: cursor) {
+            $0.optionBytes = $1
+            $0.payload = $2
+        }
     }
 
     /// What an entry whose bytes stay where they are (in a pinned buffer) takes.
@@ -137,14 +154,11 @@ final class ForwardedBatch {
         return cursor + pinnedEntryBytes
     }
 
+    /// Writes `datagram` at `cursor` with its payload copied after it.
     @inline(__always)
     static func write(_ datagram: UDPDatagram, at cursor: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        let size = entryBytes(datagram)
-        let body = header(.udp, size: size, at: cursor)
-        var copied = datagram
-        copied.payload = copy(datagram.payload, to: body + MemoryLayout<UDPDatagram>.stride)
-        body.storeBytes(of: copied, as: UDPDatagram.self)
-        return cursor + size
+        writeEntry(.udp, datagram, copying: datagram.payload, at: cursor) { entry, payload, _ in entry.payload = payload
+        }
     }
 
     /// False when there is no room.
