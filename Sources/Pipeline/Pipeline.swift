@@ -17,6 +17,9 @@ package struct PipelineOptions: Sendable {
     package var legWindowNanos = LegPairer.defaultWindowNanos
     /// Memory for the analysis stages' parts (`--memory-limit`).
     package var budget = MemoryBudget()
+    /// Whether the per-service reuse and stickiness analyses run. The report needs them;
+    /// record output (`handshakes`) needs only pairing and linking, which always run.
+    package var analysesServices = true
 
     package init() {}
 }
@@ -31,6 +34,7 @@ package final class Pipeline {
     private var analysis: ReuseAnalysis
     private var stickiness: StickinessAnalysis
     private var legs: LegPairer
+    private let analysesServices: Bool
     private let each: (HandshakeRecord) -> Void
     /// Records that passed the filter (back legs not counted).
     package private(set) var connections = 0
@@ -49,6 +53,7 @@ package final class Pipeline {
         analysis = ReuseAnalysis(options: reuse)
         stickiness = StickinessAnalysis(maximumBytes: options.budget.stickiness)
         legs = LegPairer(windowNanos: options.legWindowNanos, maximumHeldBytes: options.budget.legPairing)
+        analysesServices = options.analysesServices
         self.each = each
     }
 
@@ -79,8 +84,10 @@ package final class Pipeline {
         let link = record.backsideOf == nil ? linker.link(&record) : nil
         guard filter.matches(record) else { return }
         if record.backsideOf == nil {
-            analysis.add(record, link: link)
-            stickiness.add(record)
+            if analysesServices {
+                analysis.add(record, link: link)
+                stickiness.add(record)
+            }
             connections += 1
         } else {
             backLegs += 1

@@ -49,12 +49,16 @@ struct HandshakesCommand: ParsableCommand {
     func run() throws {
         let output = RecordOutput(format: format, writer: try openOutput(output), openedAtNanos: wallClockNanos())
         let reportSource: ReportSource
+        // Records only: the per-service analyses, which nothing here prints, do not run.
         if let recordFiles = source.recordFiles(input) {
+            let budget = try input.memoryBudget()
             reportSource = .records(
-                try analyseRecordFiles(recordFiles, analysis, budget: try input.memoryBudget()) { output.write($0) }.0
+                try analyseRecordFiles(recordFiles, analysis, budget: budget, analysesServices: false) {
+                    output.write($0)
+                }.0
             )
         } else {
-            reportSource = .capture(try analyseFiles(input, analysis) { output.write($0) }.0)
+            reportSource = .capture(try analyseFiles(input, analysis, analysesServices: false) { output.write($0) }.0)
         }
         output.finish(closedAtNanos: wallClockNanos())
         try finish(reportSource, quiet: analysis.quiet)

@@ -295,7 +295,8 @@ extension AnalysisOptions {
     func pipelineOptions(
         budget: MemoryBudget,
         reuse: ReuseOptions = ReuseOptions(),
-        legWindowNanos: Int64 = LegPairer.defaultWindowNanos
+        legWindowNanos: Int64 = LegPairer.defaultWindowNanos,
+        analysesServices: Bool = true
     ) throws -> PipelineOptions {
         var options = PipelineOptions()
         options.filter = try recordFilter()
@@ -303,6 +304,7 @@ extension AnalysisOptions {
         options.reuse = reuse
         options.legWindowNanos = legWindowNanos
         options.budget = budget
+        options.analysesServices = analysesServices
         return options
     }
 }
@@ -313,13 +315,19 @@ func analyseFiles(
     _ options: AnalysisOptions,
     reuse: ReuseOptions = ReuseOptions(),
     recordOptions: RecordOptions = RecordOptions(),
+    analysesServices: Bool = true,
     each: @escaping (HandshakeRecord) -> Void
 ) throws -> (ExtractionStatistics, Pipeline) {
     let budget = (try? input.memoryBudget()) ?? MemoryBudget()  // checked by validate()
     // A live pipe holds records for leg pairing as `live` does: half a second.
     let window = input.isLivePipe ? LiveCommand.legWindowNanos : LegPairer.defaultWindowNanos
     let pipeline = Pipeline(
-        try options.pipelineOptions(budget: budget, reuse: reuse, legWindowNanos: window),
+        try options.pipelineOptions(
+            budget: budget,
+            reuse: reuse,
+            legWindowNanos: window,
+            analysesServices: analysesServices
+        ),
         each: each
     )
     var recordOptions = recordOptions
@@ -357,9 +365,13 @@ func analyseRecordFiles(
     _ options: AnalysisOptions,
     budget: MemoryBudget,
     reuse: ReuseOptions = ReuseOptions(),
+    analysesServices: Bool = true,
     each: @escaping (HandshakeRecord) -> Void
 ) throws -> (RecordInputSummary, Pipeline) {
-    let pipeline = Pipeline(try options.pipelineOptions(budget: budget, reuse: reuse), each: each)
+    let pipeline = Pipeline(
+        try options.pipelineOptions(budget: budget, reuse: reuse, analysesServices: analysesServices),
+        each: each
+    )
     let files = RecordFileSet(paths: paths)
     let progress = ProgressDisplay.start(files: paths, quiet: options.quiet)
     files.run { pipeline.take($0) }

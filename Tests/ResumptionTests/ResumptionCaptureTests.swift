@@ -70,6 +70,22 @@ func truthIssuer(_ verdicts: [ClientVerdict], _ index: Int) -> Int? {
         #expect(report.services.first?.support[.psk]?.value == .yes)
     }
 
+    /// `handshakes` runs the pipeline without the per-service analyses: its records, linked
+    /// and paired with their balancer legs, are those the report reads, and no service is judged.
+    @Test(arguments: ["tls12-ticket.pcap", "tls13-psk.pcap", "lb-tls13-keylog.pcap", "lb-sticky.pcap", "quic.pcap"])
+    func recordsWithoutServiceAnalysesAreTheSame(capture: String) throws {
+        let url = Paths.captures.appendingPathComponent(capture)
+        var recordsOnly = PipelineOptions()
+        recordsOnly.analysesServices = false
+        let (withAnalyses, full) = try analysed(url)
+        let (withoutAnalyses, bare) = try analysed(url, recordsOnly)
+        #expect(withAnalyses.contains { $0.offer != nil || $0.backend != nil })
+        #expect(withoutAnalyses == withAnalyses)
+        #expect(!full.results().reuse.services.isEmpty)
+        #expect(bare.results().reuse.services.isEmpty)
+        #expect(bare.connections == full.connections)
+    }
+
     /// `resumes` (TLS 1.2) and `psk_first_offered_by` (TLS 1.3) point at the connection the
     /// client's session came from, as the client's own command lines say.
     @Test(arguments: linkedCaptures)
