@@ -442,6 +442,11 @@ extension HandshakeRecord {
     }
     /// The SNI as tables that outlive the record keep it (see `keptName(of:)`).
     @inlinable public var keptServerName: String? { storage.fields.keptServerName }
+    /// True when no server answered: no ServerHello, not even the server's TCP traits or
+    /// datagrams. Read in place (the fields it tests are not copied out).
+    @inlinable public var serverSilent: Bool {
+        storage.fields.version == nil && storage.fields.serverTraits == nil
+    }
 }
 
 extension HandshakeRecord {

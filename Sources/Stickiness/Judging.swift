@@ -27,7 +27,7 @@ private struct Signals {
     init(_ all: [StickinessAnalysis.Connection]) {
         paired = all.filter { $0.legBackend >= 0 }
         certificates = Set(all.map(\.certificate).filter { $0 >= 0 })
-        tcpShapes = Set(all.map(\.tcpShape))
+        tcpShapes = Set(all.map(\.tcpShape).filter { $0 >= 0 })
         helloShapes = Set(all.filter { $0.resumed == false }.map(\.helloShape))
     }
 }
@@ -83,14 +83,24 @@ private struct OfferTally {
 extension StickinessAnalysis {
     /// `all` is in time order. Backends are numbered: an interned id, or for the address
     /// scheme the index of the connection's service in `services`.
-    func judge(_ all: [Connection], services: [ServiceKey]) -> StickinessVerdict {
+    /// `unanswered` counts, per service, the connections not kept because no server answered
+    /// them (`StickinessAnalysis.add`): they still went to their address.
+    func judge(_ all: [Connection], services: [ServiceKey], unanswered: [Int] = []) -> StickinessVerdict {
         let signals = Signals(all)
-        let (scheme, schemeEvidence) = chooseBackendSignal(all, services: services, signals)
+        let (scheme, schemeEvidence) = chooseBackendSignal(
+            all,
+            services: services,
+            signals,
+            unanswered: unanswered.reduce(0, +)
+        )
         var evidence = [schemeEvidence]
         let backendOf = backends(of: all, services: services, scheme: scheme)
         let naming = BackendNaming(scheme, services, signals, interned)
         var counts: [Int32: Int] = [:]
         for b in backendOf where b >= 0 { counts[b, default: 0] += 1 }
+        if scheme == .addresses {
+            for (index, count) in unanswered.enumerated() where count > 0 { counts[Int32(index), default: 0] += count }
+        }
         let backends = counts.map {
             BackendSummary(id: naming.name($0.key), identifiedBy: scheme, connections: $0.value)
         }.sorted { $0.id < $1.id }
@@ -137,11 +147,12 @@ extension StickinessAnalysis {
     private func chooseBackendSignal(
         _ all: [Connection],
         services: [ServiceKey],
-        _ signals: Signals
+        _ signals: Signals,
+        unanswered: Int
     ) -> (BackendSignal, StickinessEvidence) {
         if !signals.paired.isEmpty {
             let backends = Set(signals.paired.map(\.legBackend)).map(interned.text).sorted()
-            return (.legs, .legsPaired(paired: signals.paired.count, of: all.count, backends: backends))
+            return (.legs, .legsPaired(paired: signals.paired.count, of: all.count + unanswered, backends: backends))
         }
         if services.count > 1 { return (.addresses, .addresses(services)) }
         if signals.certificates.count > 1 {
@@ -177,7 +188,7 @@ extension StickinessAnalysis {
         var certsOfShape: [Int32: Set<Int32>] = [:]
         var certsOfKey: [Int32: Set<Int32>] = [:]
         for (i, c) in all.enumerated() where backendOf[i] >= 0 {
-            certsOfShape[c.tcpShape, default: []].insert(backendOf[i])
+            if c.tcpShape >= 0 { certsOfShape[c.tcpShape, default: []].insert(backendOf[i]) }
             if c.issuedKeyName >= 0 { certsOfKey[c.issuedKeyName, default: []].insert(backendOf[i]) }
         }
         for (i, c) in all.enumerated() where backendOf[i] < 0 {

@@ -153,6 +153,7 @@ package struct StickinessAnalysis {
         var certificate: Int32
         /// The server host's TCP traits (TTL, SYN-ACK window and options): the same for full
         /// and abbreviated handshakes, different between hosts unless a balancer terminates TCP.
+        /// -1 without them (no SYN-ACK seen, UDP, a proxy tunnel): no host of its own.
         var tcpShape: Int32
         /// Cipher and ServerHello extension order: comparable only among full handshakes, as
         /// abbreviated ones answer with other extensions.
@@ -259,15 +260,18 @@ package struct StickinessAnalysis {
     /// The last record's service and its place in `connections`: consecutive records mostly
     /// go to one service. Valid while no service is added (values change in place).
     private var lastService: (service: ServiceKey, index: Dictionary<ServiceKey, [Connection]>.Index)?
+    private var lastUnanswered: (service: ServiceKey, index: Dictionary<ServiceKey, Int>.Index)?
     /// The last shapes interned, by what made them: most connections repeat the previous
     /// one's, and then no hash is computed.
-    private var lastTCPShape: (ttl: UInt8?, window: UInt16?, options: String?, id: Int32)?
+    private var lastTCPShape: (ttl: UInt8, window: UInt16?, options: String?, id: Int32)?
     private var lastHelloShape: (cipher: CipherSuite?, extensions: [UInt16], id: Int32)?
     /// The last server name joined, with its service, once the name is in `serviceOfName`.
     private var lastJoined: (name: String, service: ServiceKey)?
     var interned = Interned()
     private var kept = 0
     private var omitted: [ServiceKey: Int] = [:]
+    /// Connections no server answered, per service: counted, not kept.
+    private var unanswered: [ServiceKey: Int] = [:]
     /// Connections to services first seen after the connection cap was reached: not judged.
     package private(set) var connectionsNotJudged = 0
     private var parent: [ServiceKey: ServiceKey] = [:]
@@ -306,7 +310,8 @@ package struct StickinessAnalysis {
 
     /// What the analysis holds now, as it counts against `maximumBytes`.
     private var heldBytes: Int {
-        kept * Self.connectionBytes + interned.bytes + (parent.count + serviceOfName.count + omitted.count)
+        kept * Self.connectionBytes + interned.bytes
+            + (parent.count + serviceOfName.count + omitted.count + unanswered.count)
             * Self.entryBytes
     }
 
@@ -316,6 +321,13 @@ package struct StickinessAnalysis {
         let full = heldBytes >= maximumBytes
         guard let index = index(of: service, full: full) else { return }
         joinByName(record, service, full: full)
+        // A connection the server never answered, without its TCP traits, a back leg or an
+        // offer, tells no backend apart and places no offer: its service and name are noted,
+        // and it is counted, not kept (in a flood of unanswered hellos, none is).
+        if record.serverSilent, record.offer == nil, record.backend == nil {
+            countUnanswered(service, full: full)
+            return
+        }
         guard makeRoom(at: index, service, full: full) else { return }
         kept += 1
         // Through a tunnel the TCP traits are the proxy's, not the TLS server's.
@@ -349,6 +361,18 @@ package struct StickinessAnalysis {
                 pskFirstOfferedBy: record.pskFirstOfferedBy
             )
         )
+    }
+
+    private mutating func countUnanswered(_ service: ServiceKey, full: Bool) {
+        if let last = lastUnanswered, last.service == service {
+            unanswered.values[last.index] += 1
+        } else if let known = unanswered.index(forKey: service) {
+            unanswered.values[known] += 1
+            lastUnanswered = (service, known)
+        } else if !full {
+            unanswered[service] = 1
+            lastUnanswered = (service, unanswered.index(forKey: service)!)
+        }
     }
 
     /// The service's place in `connections`, looked up once and then changed in place; nil
@@ -411,25 +435,26 @@ package struct StickinessAnalysis {
 
     /// The server's TCP traits as an interned shape (even ids).
     private mutating func tcpShape(_ traits: ServerTraits?) -> Int32 {
-        if let last = lastTCPShape, last.ttl == traits?.ttl, last.window == traits?.synAckWindow,
-            last.options == traits?.synAckOptions
+        guard let traits else { return -1 }
+        if let last = lastTCPShape, last.ttl == traits.ttl, last.window == traits.synAckWindow,
+            last.options == traits.synAckOptions
         {
             return last.id
         }
         let id = newTCPShape(traits)
-        lastTCPShape = (traits?.ttl, traits?.synAckWindow, traits?.synAckOptions, id)
+        lastTCPShape = (traits.ttl, traits.synAckWindow, traits.synAckOptions, id)
         return id
     }
 
-    private mutating func newTCPShape(_ traits: ServerTraits?) -> Int32 {
+    private mutating func newTCPShape(_ traits: ServerTraits) -> Int32 {
         var key = Hasher()
-        key.combine(traits?.ttl)
-        key.combine(traits?.synAckWindow)
-        key.combine(traits?.synAckOptions)
+        key.combine(traits.ttl)
+        key.combine(traits.synAckWindow)
+        key.combine(traits.synAckOptions)
         return interned.id(shape: UInt64(bitPattern: Int64(key.finalize())) & ~1) {
             [
-                traits.map { "ttl \($0.ttl)" } ?? "-", traits?.synAckWindow.map { "window \($0)" } ?? "-",
-                traits?.synAckOptions.map { "options \($0)" } ?? "-",
+                "ttl \(traits.ttl)", traits.synAckWindow.map { "window \($0)" } ?? "-",
+                traits.synAckOptions.map { "options \($0)" } ?? "-",
             ].joined(separator: ", ")
         }
     }
@@ -474,7 +499,7 @@ package struct StickinessAnalysis {
             let members = services.sorted()
             var all = members.count == 1 ? connections[members[0]] ?? [] : members.flatMap { connections[$0] ?? [] }
             if members.count > 1 { all.sort { $0.timestampNanos < $1.timestampNanos } }
-            var verdict = judge(all, services: members)
+            var verdict = judge(all, services: members, unanswered: members.map { unanswered[$0] ?? 0 })
             let skipped = members.reduce(0) { $0 + (omitted[$1] ?? 0) }
             if skipped > 0 {
                 verdict.evidence.append(.judgedOnLatest(kept: all.count, skipped: skipped))

@@ -272,6 +272,66 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         }
     }
 
+    /// HAND-MADE RECORDS: connections without the server's TCP traits (through a proxy
+    /// tunnel, or no SYN-ACK captured) are no host of their own: one host answering with
+    /// traits is still one backend.
+    @Test func connectionsWithoutTCPTraitsAreNoOtherHost() {
+        var analysis = StickinessAnalysis()
+        for n in 0..<6 {
+            var record = HandshakeRecord(
+                uid: "C\(n)",
+                timestampNanos: Int64(n) * 1_000_000_000,
+                client: IPAddress("192.0.2.9")!,
+                clientPort: UInt16(40000 + n),
+                server: IPAddress("198.51.100.1")!,
+                serverPort: 443
+            )
+            record.version = .tls1_2
+            record.resumed = false
+            if n % 2 == 0 {
+                var traits = ServerTraits(ttl: 64)
+                traits.synAckWindow = 65483
+                traits.synAckOptions = "2,4,8,1,3"
+                record.serverTraits = traits
+            }
+            analysis.add(record)
+        }
+        let verdict = analysis.verdicts().values.first
+        #expect(verdict?.backends.isEmpty == true, "\(String(describing: verdict?.backends))")
+        #expect(verdict?.evidence.contains { if case .tcpTraits = $0 { true } else { false } } == false)
+    }
+
+    /// HAND-MADE RECORDS: a flood of hellos no server answered is kept by no service (it
+    /// tells no backend apart): within a budget of a few hundred connections, none of them
+    /// has to give way, and an answered connection after 10,000 of them is still judged.
+    @Test func unansweredHellosAreNotKept() {
+        var analysis = StickinessAnalysis(maximumBytes: 64 * 1024)
+        for n in 0..<10_001 {
+            var record = HandshakeRecord(
+                uid: "C\(n)",
+                timestampNanos: Int64(n) * 1_000_000,
+                client: IPAddress("10.0.\(n >> 8 & 0xFF).\(n & 0xFF)")!,
+                clientPort: 40000,
+                server: IPAddress("198.51.100.\(n == 10_000 ? 2 : 1)")!,
+                serverPort: 443
+            )
+            record.sni = "flood.example"
+            if n == 10_000 {
+                record.version = .tls1_2
+                record.resumed = false
+            }
+            analysis.add(record)
+        }
+        let verdicts = analysis.verdicts()
+        #expect(analysis.connectionsNotJudged == 0)
+        // None was kept, so none had to give way for memory.
+        #expect(
+            !verdicts.values.contains { $0.evidence.contains { if case .judgedOnLatest = $0 { true } else { false } } }
+        )
+        // Both addresses serve the name: judged together.
+        #expect(verdicts.count == 2 && verdicts.values.allSatisfy { $0.services.count == 2 })
+    }
+
     @Test func oneBackendWithoutACacheIsNamed() {
         var places = OfferPlaces()
         places.atIssuer = count(6, 3)
