@@ -445,7 +445,7 @@ extension HandshakeRecord {
     /// True when no server answered: no ServerHello, not even the server's TCP traits or
     /// datagrams. Read in place (the fields it tests are not copied out).
     @inlinable public var serverSilent: Bool {
-        storage.fields.version == nil && storage.fields.serverTraits == nil
+        storage.fields.version == nil && storage.fields.serverTraits?.ttl == nil
     }
 }
 
