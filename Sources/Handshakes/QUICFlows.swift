@@ -158,13 +158,29 @@ struct QUICFlows {
     /// Initial keys by connection ID, shared by flows: a flood of Initials that name the same
     /// connection ID from fresh ports derives its keys once.
     private var keyCache = QUICKeyCache()
+    /// The decrypted Initial payloads of the datagram being handled: one buffer for all
+    /// datagrams (at most a datagram's size), not an array per packet.
+    private var plaintextBuffer: [UInt8] = []
+    /// The packets of the datagram being handled (at most
+    /// `QUICDatagram.maximumPacketsPerDatagram`), likewise.
+    private var packetBuffer: [QUICLongPacket] = []
 
     var datagramsUsed: Int { table.datagramsUsed }
 
     /// Handles a datagram that belongs to QUIC; false when it does not.
     mutating func handle(_ datagram: UDPDatagram, sink: inout RecordSink) -> Bool {
-        // The packets of the datagram that opened a flow, decrypted once and used below.
-        var openingPackets: [QUICLongPacket]?
+        var plaintext: [UInt8] = []
+        swap(&plaintext, &plaintextBuffer)
+        plaintext.removeAll(keepingCapacity: true)
+        var packets: [QUICLongPacket] = []
+        swap(&packets, &packetBuffer)
+        packets.removeAll(keepingCapacity: true)
+        defer {
+            swap(&plaintext, &plaintextBuffer)
+            swap(&packets, &packetBuffer)
+        }
+        // Set when the datagram opened a flow: its packets are then decrypted once, there.
+        var opened = false
         guard
             let (flow, stream) = table.flow(
                 for: datagram,
@@ -172,11 +188,13 @@ struct QUICFlows {
                 opening: {
                     // Only a client Initial that decrypts with its own DCID's keys opens a flow.
                     guard QUICDatagram.startsWithInitial(datagram.payload) else { return nil }
-                    let packets = QUICDatagram.packets(datagram.payload) { version, destination in
+                    QUICDatagram.packets(datagram.payload, plaintext: &plaintext, appendingTo: &packets) {
+                        version,
+                        destination in
                         keyCache.keys(version: version, destinationConnectionID: destination, server: false)
                     }
                     guard case let .initial(_, firstDestination, _, _) = packets.first else { return nil }
-                    openingPackets = packets
+                    opened = true
                     return State(keysConnectionID: firstDestination)
                 }
             )
@@ -190,15 +208,12 @@ struct QUICFlows {
         if flow.machine.keyLogStore == nil, !sink.keyLogStore.keyLog.isEmpty {
             flow.machine.keyLogStore = sink.keyLogStore
         }
-        let packets: [QUICLongPacket]
         if datagram.payload.first.map({ $0 & 0x80 == 0 }) ?? false {
-            packets = [.shortHeader(start: 0)]
-        } else {
-            packets =
-                openingPackets
-                ?? QUICDatagram.packets(datagram.payload) { version, _ in
-                    flow.state.keys(version, fromClient: fromClient, cache: &keyCache)
-                }
+            packets.append(.shortHeader(start: 0))
+        } else if !opened {
+            QUICDatagram.packets(datagram.payload, plaintext: &plaintext, appendingTo: &packets) { version, _ in
+                flow.state.keys(version, fromClient: fromClient, cache: &keyCache)
+            }
         }
         for packet in packets {
             switch packet {
@@ -206,8 +221,8 @@ struct QUICFlows {
                 if fromClient, flow.state.clientConnectionIDLength == nil {
                     flow.state.clientConnectionIDLength = source.count
                 }
-                let framesRead = payload.withUnsafeBytes { all in
-                    QUICDatagram.cryptoFrames(all) { offset, data in
+                let framesRead = plaintext.withUnsafeBytes { all in
+                    QUICDatagram.cryptoFrames(UnsafeRawBufferPointer(rebasing: all[payload])) { offset, data in
                         if fromClient {
                             flow.state.client.add(offset: offset, data: data, stream: stream, handler: &flow.machine)
                         } else {

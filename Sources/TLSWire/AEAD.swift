@@ -97,6 +97,38 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
         return plaintext
     }
 
+    /// `open` into the end of `plaintext`, a buffer the caller reuses (a QUIC Initial flood
+    /// allocated an array per packet). Returns where the plaintext lies; on failure
+    /// `plaintext` is as it was.
+    func open(
+        nonce: UnsafeRawBufferPointer,
+        sealed: UnsafeRawBufferPointer,
+        additionalData: UnsafeRawBufferPointer,
+        appendingTo plaintext: inout [UInt8]
+    ) -> Range<Int>? {
+        guard sealed.count >= Self.tagLength else { return nil }
+        let start = plaintext.count
+        plaintext.append(contentsOf: sealed)
+        var written = 0
+        let authentic = plaintext.withUnsafeMutableBufferPointer { all in
+            let buffer = UnsafeMutableBufferPointer(rebasing: all[start...])
+            return CCryptoBoringSSL_EVP_AEAD_CTX_open(
+                context,
+                buffer.baseAddress,
+                &written,
+                buffer.count,
+                nonce.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                nonce.count,
+                buffer.baseAddress,
+                buffer.count,
+                additionalData.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                additionalData.count
+            ) == 1
+        }
+        plaintext.removeLast(plaintext.count - start - (authentic ? written : 0))
+        return authentic ? start..<(start + written) : nil
+    }
+
     /// `open` with the nonce and additional data in arrays.
     func open(nonce: [UInt8], sealed: UnsafeRawBufferPointer, additionalData: [UInt8]) -> [UInt8]? {
         nonce.withUnsafeBytes { nonce in

@@ -112,12 +112,13 @@ public struct QUICConnectionID: Hashable, Sendable {
 
 /// What one long header packet of a datagram is.
 public enum QUICLongPacket {
-    /// An Initial packet, decrypted: its frames' payload.
+    /// An Initial packet, decrypted: where its frames lie in the `plaintext` buffer given to
+    /// `QUICDatagram.packets`.
     case initial(
         version: QUICVersion,
         destinationConnectionID: QUICConnectionID,
         sourceConnectionID: QUICConnectionID,
-        payload: [UInt8]
+        payload: Range<Int>
     )
     /// A Retry (RFC 9000 17.2.5): the client's next Initial uses `sourceConnectionID` as its DCID.
     case retry(version: QUICVersion, sourceConnectionID: QUICConnectionID)
@@ -153,16 +154,29 @@ public enum QUICDatagram {
 
     /// The long header packets of a datagram, in order; `keys` gives the Initial keys for a
     /// packet's version and Destination Connection ID (nil: use the packet's own DCID, as
-    /// for a client's Initial).
+    /// for a client's Initial). Decrypted Initial payloads are appended to `plaintext`, a
+    /// buffer the caller reuses.
     public static func packets(
         _ datagram: UnsafeRawBufferPointer,
+        plaintext: inout [UInt8],
         keys: (QUICVersion, QUICConnectionID) -> QUICInitialKeys?
     ) -> [QUICLongPacket] {
         var packets: [QUICLongPacket] = []
-        // A client's first datagram: its Initial, and often a coalesced packet or padding after it.
-        packets.reserveCapacity(2)
+        self.packets(datagram, plaintext: &plaintext, appendingTo: &packets, keys: keys)
+        return packets
+    }
+
+    /// `packets`, appended to a list the caller reuses (an array per datagram cost a QUIC
+    /// Initial flood an allocation per packet).
+    public static func packets(
+        _ datagram: UnsafeRawBufferPointer,
+        plaintext: inout [UInt8],
+        appendingTo packets: inout [QUICLongPacket],
+        keys: (QUICVersion, QUICConnectionID) -> QUICInitialKeys?
+    ) {
+        let firstIndex = packets.count
         var offset = 0
-        while offset < datagram.count, packets.count < maximumPacketsPerDatagram {
+        while offset < datagram.count, packets.count - firstIndex < maximumPacketsPerDatagram {
             let first = datagram[offset]
             guard first & 0x80 != 0 else {
                 // A short header packet takes the rest (RFC 9000 12.2).
@@ -209,7 +223,12 @@ public enum QUICDatagram {
             if type == version.initialType {
                 let packet = UnsafeRawBufferPointer(rebasing: datagram[offset..<packetEnd])
                 if let keys = keys(version, destination),
-                    let (payload, _) = open(packet, packetNumberOffset: headerLength, keys: keys.packetKeys)
+                    let (payload, _) = open(
+                        packet,
+                        packetNumberOffset: headerLength,
+                        keys: keys.packetKeys,
+                        appendingTo: &plaintext
+                    )
                 {
                     packets.append(
                         .initial(
@@ -234,7 +253,6 @@ public enum QUICDatagram {
             }
             offset = packetEnd
         }
-        return packets
     }
 
     /// Removes header protection (RFC 9001 5.4) and opens the AEAD (5.3): the payload and
@@ -247,6 +265,27 @@ public enum QUICDatagram {
         keys: QUICPacketKeys,
         largest: Int64 = -1
     ) -> (payload: [UInt8], number: Int64)? {
+        var plaintext: [UInt8] = []
+        guard
+            let (_, number) = open(
+                packet,
+                packetNumberOffset: packetNumberOffset,
+                keys: keys,
+                largest: largest,
+                appendingTo: &plaintext
+            )
+        else { return nil }
+        return (plaintext, number)
+    }
+
+    /// `open` into the end of `plaintext`, a buffer the caller reuses: where the payload lies.
+    public static func open(
+        _ packet: UnsafeRawBufferPointer,
+        packetNumberOffset: Int,
+        keys: QUICPacketKeys,
+        largest: Int64 = -1,
+        appendingTo plaintext: inout [UInt8]
+    ) -> (payload: Range<Int>, number: Int64)? {
         // The sample starts 4 bytes after the start of the packet number (RFC 9001 5.4.2).
         guard packet.count >= packetNumberOffset + 4 + 16,
             let mask = keys.headerProtectionMask(
@@ -274,7 +313,8 @@ public enum QUICDatagram {
                 let payload = keys.open(
                     UnsafeRawBufferPointer(rebasing: packet[ciphertextStart...]),
                     packetNumber: number,
-                    header: UnsafeRawBufferPointer(header)
+                    header: UnsafeRawBufferPointer(header),
+                    appendingTo: &plaintext
                 )
             else { return nil }
             return (payload, number)

@@ -49,8 +49,22 @@ public struct QUICPacketKeys: Sendable {
     /// unprotected header (the associated data); the nonce is the IV with the packet number
     /// XORed into its end (RFC 9001 5.3). Nil when it does not authenticate.
     func open(_ sealed: UnsafeRawBufferPointer, packetNumber: Int64, header: UnsafeRawBufferPointer) -> [UInt8]? {
+        var plaintext: [UInt8] = []
+        guard open(sealed, packetNumber: packetNumber, header: header, appendingTo: &plaintext) != nil else {
+            return nil
+        }
+        return plaintext
+    }
+
+    /// `open` into the end of a buffer the caller reuses; where the payload lies in it.
+    func open(
+        _ sealed: UnsafeRawBufferPointer,
+        packetNumber: Int64,
+        header: UnsafeRawBufferPointer,
+        appendingTo plaintext: inout [UInt8]
+    ) -> Range<Int>? {
         withPerRecordNonce(iv, UInt64(bitPattern: packetNumber)) {
-            key.open(nonce: $0, sealed: sealed, additionalData: header)
+            key.open(nonce: $0, sealed: sealed, additionalData: header, appendingTo: &plaintext)
         }
     }
 }

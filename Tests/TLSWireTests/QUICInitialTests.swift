@@ -34,8 +34,11 @@ import Testing
             [0xc0], [0xc0, 0, 0, 0, 1, 0xff], [0xc0, 0, 0, 0, 1, 8, 1, 2, 3], Array(repeating: 0xc3, count: 64),
         ]
         for datagram in garbage {
+            var plaintext: [UInt8] = []
             let packets = datagram.withUnsafeBytes {
-                QUICDatagram.packets($0) { QUICInitialKeys(version: $0, destinationConnectionID: $1, server: false) }
+                QUICDatagram.packets($0, plaintext: &plaintext) {
+                    QUICInitialKeys(version: $0, destinationConnectionID: $1, server: false)
+                }
             }
             #expect(packets.allSatisfy { if case .initial = $0 { return false } else { return true } })
         }
