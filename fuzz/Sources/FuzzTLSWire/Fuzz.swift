@@ -64,8 +64,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         position = end
     }
     // QUIC: the bytes as a datagram (keys from its own DCID), and as a decrypted payload.
-    var plaintext: [UInt8] = []
-    _ = QUICDatagram.packets(stream, plaintext: &plaintext) {
+    var decrypted: [UInt8] = []
+    _ = QUICDatagram.packets(stream, plaintext: &decrypted) {
         QUICInitialKeys(version: $0, destinationConnectionID: $1, server: options & 0x02 != 0)
     }
     _ = QUICDatagram.cryptoFrames(stream) { _, _ in }
