@@ -318,7 +318,8 @@ public struct RecordSink {
             ready.append(record)
             return
         }
-        if overtaken.remove(sequence) != nil {
+        // Both tables are nearly always empty: asked only when not (a lookup hashes the key).
+        if !overtaken.isEmpty, overtaken.remove(sequence) != nil {
             counters.releasedOutOfOrder += 1
             ready.append(record)
             return
@@ -340,6 +341,7 @@ public struct RecordSink {
     }
 
     private mutating func releaseWaiting() {
+        guard !waiting.isEmpty else { return }
         while let next = waiting.removeValue(forKey: nextToRelease) {
             bytesWaiting -= next.approximateBytes
             ready.append(next)
