@@ -169,6 +169,20 @@ struct FlowEntry<Consumer: StreamConsumer> {
 /// accessors, which measured as the largest cost per packet.
 final class EntryStorage<Consumer: StreamConsumer> {
     private(set) var base: UnsafeMutablePointer<FlowEntry<Consumer>>
+
+    /// One direction's state of entry `index`, addressed in place: valid until the next entry
+    /// is created (the storage may move). FlowEntry's subscript, a coroutine with a yield per
+    /// direction, is not inlined; this is an address. Here, not on `FlowTable`: a method of the
+    /// table called from its mutating ones copies the table in debug builds, and swiftc 6.3's
+    /// ThreadSanitizer instrumentation of that copy does not compile ("Invalid bitcast").
+    @inline(__always)
+    func stream(_ index: Int, _ direction: FlowDirection) -> UnsafeMutablePointer<StreamState> {
+        let offset =
+            direction == .fromOriginator
+            ? MemoryLayout<FlowEntry<Consumer>>.offset(of: \FlowEntry<Consumer>.originatorStream)!
+            : MemoryLayout<FlowEntry<Consumer>>.offset(of: \FlowEntry<Consumer>.responderStream)!
+        return (UnsafeMutableRawPointer(base + index) + offset).assumingMemoryBound(to: StreamState.self)
+    }
     private(set) var count = 0
     private var capacity: Int
 
@@ -279,20 +293,6 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     public var createsFlows = true
 
     private let storage = EntryStorage<Consumer>()
-    /// The entries, addressed in place.
-    private var entries: UnsafeMutablePointer<FlowEntry<Consumer>> { storage.base }
-
-    /// One direction's state of entry `index`, addressed in place: valid until the next entry
-    /// is created (the storage may move). FlowEntry's subscript, a coroutine with a yield per
-    /// direction, is not inlined; this is an address.
-    @inline(__always)
-    private func stream(_ index: Int, _ direction: FlowDirection) -> UnsafeMutablePointer<StreamState> {
-        let offset =
-            direction == .fromOriginator
-            ? MemoryLayout<FlowEntry<Consumer>>.offset(of: \FlowEntry<Consumer>.originatorStream)!
-            : MemoryLayout<FlowEntry<Consumer>>.offset(of: \FlowEntry<Consumer>.responderStream)!
-        return (UnsafeMutableRawPointer(entries + index) + offset).assumingMemoryBound(to: StreamState.self)
-    }
     private var slots: [Int32]
     private var mask: Int
     private var newest: Int32 = -1
@@ -320,7 +320,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
 
     public mutating func handle(_ segment: TCPSegment, sink: inout Consumer.Sink) {
         now = segment.timestampNanos
-        if oldest >= 0, now &- entries[Int(oldest)].lastSeen > limits.idleTimeoutNanos { expireIdle(sink: &sink) }
+        if oldest >= 0, now &- storage.base[Int(oldest)].lastSeen > limits.idleTimeoutNanos { expireIdle(sink: &sink) }
         let held = memoryHeld
         if held > limits.maximumHeldBytes { shed(sink: &sink) }
         counters.peakHeldBytes = max(counters.peakHeldBytes, held)
@@ -328,7 +328,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         let flags = segment.flags
         let isSYN = flags.contains(.syn)
         var index: Int
-        if cachedIndex < storage.count, entries[cachedIndex].key == key {
+        if cachedIndex < storage.count, storage.base[cachedIndex].key == key {
             index = cachedIndex
         } else {
             let hash = key.hash()
@@ -340,61 +340,67 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             }
             cachedIndex = index
         }
-        var direction: FlowDirection = entries[index].originatorIsLow == sourceIsLow ? .fromOriginator : .fromResponder
+        var direction: FlowDirection =
+            storage.base[index].originatorIsLow == sourceIsLow ? .fromOriginator : .fromResponder
         if isSYN, createsFlows,
             flags.contains(.ack)
                 ? synAckStartsNewConnection(index, direction, segment)
                 : startsNewConnection(index, direction, segment)
         {
             counters.portReuses += 1
-            let hash = entries[index].hash
+            let hash = storage.base[index].hash
             finishAndRemove(index, .replaced, sink: &sink)
             index = create(key, hash: hash, sourceIsLow: sourceIsLow, segment: segment, sink: &sink)
             cachedIndex = index
-            direction = entries[index].originatorIsLow == sourceIsLow ? .fromOriginator : .fromResponder
+            direction = storage.base[index].originatorIsLow == sourceIsLow ? .fromOriginator : .fromResponder
         }
         touch(index)
 
-        if entries[index].decided {
-            if flags.contains(.fin) { stream(index, direction).pointee.sawFIN = true }
-            if flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN)
-                || entries[index].closingSince != nil
+        if storage.base[index].decided {
+            if flags.contains(.fin) { storage.stream(index, direction).pointee.sawFIN = true }
+            if flags.contains(.rst)
+                || (storage.base[index].originatorStream.sawFIN && storage.base[index].responderStream.sawFIN)
+                || storage.base[index].closingSince != nil
             {
                 remove(index)
             }
             return
         }
 
-        if entries[index].originatorStream.stalledSince != nil || entries[index].responderStream.stalledSince != nil {
+        if storage.base[index].originatorStream.stalledSince != nil
+            || storage.base[index].responderStream.stalledSince != nil
+        {
             expireStalls(index, sink: &sink)
         }
-        entries[index].consumer.observe(segment, from: direction)
-        if flags.contains(.ack), !entries[index].decided {
+        storage.base[index].consumer.observe(segment, from: direction)
+        if flags.contains(.ack), !storage.base[index].decided {
             acknowledge(index, direction.reversed, upTo: segment.acknowledgment, handshake: isSYN, sink: &sink)
         }
-        if !entries[index].decided { receive(index, direction, segment, sink: &sink) }
-        if !entries[index].decided,
-            !entries[index].originatorStream.pending.isEmpty || !entries[index].responderStream.pending.isEmpty
+        if !storage.base[index].decided { receive(index, direction, segment, sink: &sink) }
+        if !storage.base[index].decided,
+            !storage.base[index].originatorStream.pending.isEmpty
+                || !storage.base[index].responderStream.pending.isEmpty
         {
             settle(index, sink: &sink)
         }
-        if flags.contains(.fin) { stream(index, direction).pointee.sawFIN = true }
-        if entries[index].closingSince == nil,
-            flags.contains(.rst) || (entries[index].originatorStream.sawFIN && entries[index].responderStream.sawFIN)
+        if flags.contains(.fin) { storage.stream(index, direction).pointee.sawFIN = true }
+        if storage.base[index].closingSince == nil,
+            flags.contains(.rst)
+                || (storage.base[index].originatorStream.sawFIN && storage.base[index].responderStream.sawFIN)
         {
-            entries[index].closingSince = now
+            storage.base[index].closingSince = now
         }
-        if entries[index].closingSince != nil, !closeWaits(index) { finishAndRemove(index, .closed, sink: &sink) }
+        if storage.base[index].closingSince != nil, !closeWaits(index) { finishAndRemove(index, .closed, sink: &sink) }
     }
 
     /// True while a requested close should wait, until the wait runs out: bytes are held, or
     /// a direction's bytes were acknowledged and not shown yet (one past: the FIN).
     private func closeWaits(_ index: Int) -> Bool {
-        guard let since = entries[index].closingSince, !entries[index].decided,
+        guard let since = storage.base[index].closingSince, !storage.base[index].decided,
             now &- since <= limits.maximumReorderWaitNanos
         else { return false }
         for direction in [FlowDirection.fromOriginator, .fromResponder] {
-            let state = stream(index, direction)
+            let state = storage.stream(index, direction)
             if !state.pointee.pending.isEmpty { return true }
             if state.pointee.wanted, state.pointee.synchronised, state.pointee.peerHasAcknowledged,
                 Int32(bitPattern: state.pointee.acknowledgedByPeer &- state.pointee.nextSequence) > 1
@@ -418,7 +424,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     }
 
     private mutating func expireIdle(sink: inout Consumer.Sink) {
-        while oldest >= 0, now &- entries[Int(oldest)].lastSeen > limits.idleTimeoutNanos {
+        while oldest >= 0, now &- storage.base[Int(oldest)].lastSeen > limits.idleTimeoutNanos {
             counters.flowsExpired += 1
             finishAndRemove(Int(oldest), .idle, sink: &sink)
         }
@@ -428,16 +434,16 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// this entry began with. A SYN that arrives after its own SYN-ACK (capture reordering)
     /// finds its direction not yet synchronised and is taken as part of this connection.
     private func startsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
-        if stream(index, direction).pointee.sawSYN {
-            return stream(index, direction).pointee.initialSequence != segment.sequence
+        if storage.stream(index, direction).pointee.sawSYN {
+            return storage.stream(index, direction).pointee.initialSequence != segment.sequence
         }
         // The SYN that the peer's SYN-ACK already acknowledged, shown late (with its data,
         // which the acknowledgment covers when TCP Fast Open took it, RFC 7413 3).
-        if let inferred = stream(index, direction).pointee.inferredStart {
+        if let inferred = storage.stream(index, direction).pointee.inferredStart {
             let covered = Int(Int32(bitPattern: inferred &- (segment.sequence &+ 1)))
             if covered >= 0, covered <= segment.payloadLength { return false }
         }
-        return stream(index, direction).pointee.synchronised || entries[index].decided
+        return storage.stream(index, direction).pointee.synchronised || storage.base[index].decided
     }
 
     /// A SYN-ACK on a flow whose handshake is decided starts a new connection on the same
@@ -445,8 +451,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// initial sequence number, or a place at or behind the stream position (a SYN-ACK shown
     /// late). A retransmitted SYN-ACK or an old duplicate changes nothing.
     private func synAckStartsNewConnection(_ index: Int, _ direction: FlowDirection, _ segment: TCPSegment) -> Bool {
-        guard entries[index].decided else { return false }
-        let state = stream(index, direction)
+        guard storage.base[index].decided else { return false }
+        let state = storage.stream(index, direction)
         if state.pointee.sawSYN { return state.pointee.initialSequence != segment.sequence }
         let behind = Int(Int32(bitPattern: state.pointee.nextSequence &- (segment.sequence &+ 1)))
         return !state.pointee.synchronised || behind < 0 || behind > limits.maximumSequenceLead
@@ -462,47 +468,48 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     ) {
         let isSYN = segment.flags.contains(.syn)
         if isSYN {
-            if !stream(index, direction).pointee.sawSYN {
-                stream(index, direction).pointee.sawSYN = true
-                stream(index, direction).pointee.initialSequence = segment.sequence
-            } else if segment.sequence != stream(index, direction).pointee.initialSequence,
-                !stream(index, direction).pointee.delivered
+            if !storage.stream(index, direction).pointee.sawSYN {
+                storage.stream(index, direction).pointee.sawSYN = true
+                storage.stream(index, direction).pointee.initialSequence = segment.sequence
+            } else if segment.sequence != storage.stream(index, direction).pointee.initialSequence,
+                !storage.stream(index, direction).pointee.delivered
             {
                 // Another SYN-ACK, another space: taken if the peer acknowledges it.
-                stream(index, direction).pointee.alternateStart = segment.sequence &+ 1
+                storage.stream(index, direction).pointee.alternateStart = segment.sequence &+ 1
             }
-            if !stream(index, direction).pointee.synchronised
-                || (direction == .fromOriginator && stream(index, direction).pointee.inferredStart != nil
-                    && !stream(index, direction).pointee.delivered)
+            if !storage.stream(index, direction).pointee.synchronised
+                || (direction == .fromOriginator && storage.stream(index, direction).pointee.inferredStart != nil
+                    && !storage.stream(index, direction).pointee.delivered)
             {
                 // The stream starts here; a start inferred from the SYN-ACK may lie past data
                 // this SYN carries (TCP Fast Open).
-                stream(index, direction).pointee.nextSequence = segment.sequence &+ 1
-                stream(index, direction).pointee.synchronised = true
+                storage.stream(index, direction).pointee.nextSequence = segment.sequence &+ 1
+                storage.stream(index, direction).pointee.synchronised = true
             }
         }
-        if !isSYN, direction == .fromOriginator, let alternate = stream(index, direction).pointee.alternateStart,
+        if !isSYN, direction == .fromOriginator,
+            let alternate = storage.stream(index, direction).pointee.alternateStart,
             segment.sequence == alternate
         {
             // The SYN-ACK acknowledged a SYN not seen; this segment sits where it said.
             adoptAlternateStart(index, direction)
         }
         let length = segment.payloadLength
-        guard length > 0, stream(index, direction).pointee.wanted else { return }
+        guard length > 0, storage.stream(index, direction).pointee.wanted else { return }
         let dataSequence = isSYN ? segment.sequence &+ 1 : segment.sequence
-        if !stream(index, direction).pointee.synchronised {
-            stream(index, direction).pointee.nextSequence = dataSequence
-            stream(index, direction).pointee.synchronised = true
+        if !storage.stream(index, direction).pointee.synchronised {
+            storage.stream(index, direction).pointee.nextSequence = dataSequence
+            storage.stream(index, direction).pointee.synchronised = true
         }
-        let offset = Int(Int32(bitPattern: dataSequence &- stream(index, direction).pointee.nextSequence))
+        let offset = Int(Int32(bitPattern: dataSequence &- storage.stream(index, direction).pointee.nextSequence))
         if offset > limits.maximumSequenceLead || offset < -limits.maximumSequenceLead {
             counters.outOfWindowSegments += 1
-            entries[index].consumer.ignoredOutOfWindow(from: direction)
+            storage.base[index].consumer.ignoredOutOfWindow(from: direction)
             return
         }
         if offset + length <= 0 {
             counters.retransmittedBytes += Int64(length)
-            if stream(index, direction).pointee.differs(segment.payload, at: dataSequence) {
+            if storage.stream(index, direction).pointee.differs(segment.payload, at: dataSequence) {
                 counters.conflictingOverlaps += 1
             }
             return
@@ -510,7 +517,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         let acknowledgment = segment.flags.contains(.ack) ? segment.acknowledgment : nil
         if offset <= 0 {
             if offset < 0,
-                stream(index, direction).pointee.differs(
+                storage.stream(index, direction).pointee.differs(
                     UnsafeRawBufferPointer(rebasing: segment.payload.prefix(-offset)),
                     at: dataSequence
                 )
@@ -529,7 +536,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
                     index,
                     direction,
                     rest,
-                    sequence: stream(index, direction).pointee.nextSequence,
+                    sequence: storage.stream(index, direction).pointee.nextSequence,
                     wireLength: length - trim,
                     acknowledgment: acknowledgment,
                     sink: &sink
@@ -550,8 +557,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             acknowledgment: acknowledgment,
             sink: &sink
         )
-        if stream(index, direction).pointee.peerHasAcknowledged,
-            Int32(bitPattern: stream(index, direction).pointee.acknowledgedByPeer &- dataSequence) >= 0
+        if storage.stream(index, direction).pointee.peerHasAcknowledged,
+            Int32(bitPattern: storage.stream(index, direction).pointee.acknowledgedByPeer &- dataSequence) >= 0
         {
             // The peer acknowledged past the hole: its bytes were sent, and wait to be shown.
             stall(index, direction)
@@ -564,23 +571,27 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     @inline(__always)
     private func waitsForPeer(_ index: Int, _ direction: FlowDirection, _ acknowledgment: UInt32) -> Bool {
         let peer = direction.reversed
-        guard stream(index, peer).pointee.wanted, stream(index, peer).pointee.synchronised else { return false }
+        guard storage.stream(index, peer).pointee.wanted, storage.stream(index, peer).pointee.synchronised else {
+            return false
+        }
         // A SYN-ACK showed that the peer's SYN was sent, and it was not shown yet: it may carry
         // the first bytes (TCP Fast Open), which the SYN-ACK's acknowledgment already covers.
-        if peer == .fromOriginator, stream(index, peer).pointee.inferredStart != nil,
-            !stream(index, peer).pointee.sawSYN,
-            !stream(index, peer).pointee.delivered
+        if peer == .fromOriginator, storage.stream(index, peer).pointee.inferredStart != nil,
+            !storage.stream(index, peer).pointee.sawSYN,
+            !storage.stream(index, peer).pointee.delivered
         {
             return true
         }
-        return Int32(bitPattern: acknowledgment &- stream(index, peer).pointee.nextSequence) > 1
+        return Int32(bitPattern: acknowledgment &- storage.stream(index, peer).pointee.nextSequence) > 1
     }
 
     /// Starts the wait of `direction`'s held bytes, unless one runs already.
     @inline(__always)
     private mutating func stall(_ index: Int, _ direction: FlowDirection) {
-        if stream(index, direction).pointee.stalledSince == nil, !stream(index, direction).pointee.pending.isEmpty {
-            stream(index, direction).pointee.stalledSince = now
+        if storage.stream(index, direction).pointee.stalledSince == nil,
+            !storage.stream(index, direction).pointee.pending.isEmpty
+        {
+            storage.stream(index, direction).pointee.stalledSince = now
         }
     }
 
@@ -588,20 +599,20 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// bytes go on without the peer bytes they answer.
     private mutating func expireStalls(_ index: Int, sink: inout Consumer.Sink) {
         for direction in [FlowDirection.fromOriginator, .fromResponder] {
-            guard let since = stream(index, direction).pointee.stalledSince,
-                now &- since > limits.maximumReorderWaitNanos, !entries[index].decided
+            guard let since = storage.stream(index, direction).pointee.stalledSince,
+                now &- since > limits.maximumReorderWaitNanos, !storage.base[index].decided
             else { continue }
             counters.reorderWaitsExpired += 1
-            stream(index, direction).pointee.stalledSince = nil
+            storage.stream(index, direction).pointee.stalledSince = nil
             jumpToPending(index, direction, sink: &sink)
         }
-        if !entries[index].decided { settle(index, sink: &sink) }
+        if !storage.base[index].decided { settle(index, sink: &sink) }
     }
 
     /// Delivers what each direction holds that can go now, until neither can: bytes of one
     /// direction may be what the other's held bytes wait for.
     private mutating func settle(_ index: Int, sink: inout Consumer.Sink) {
-        while !entries[index].decided {
+        while !storage.base[index].decided {
             let originator = drainPending(index, .fromOriginator, sink: &sink)
             let responder = drainPending(index, .fromResponder, sink: &sink)
             if !originator && !responder { return }
@@ -624,23 +635,23 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         let captured = bytes.count - capturedTrim
         let delivered = UnsafeRawBufferPointer(rebasing: bytes[(bytes.startIndex + capturedTrim)...])
         if captured > 0 {
-            stream(index, direction).pointee.remember(
+            storage.stream(index, direction).pointee.remember(
                 delivered,
-                endingAt: stream(index, direction).pointee.nextSequence &+ UInt32(truncatingIfNeeded: captured)
+                endingAt: storage.stream(index, direction).pointee.nextSequence &+ UInt32(truncatingIfNeeded: captured)
             )
         }
-        stream(index, direction).pointee.nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
-        stream(index, direction).pointee.stalledSince = nil
-        stream(index, direction).pointee.delivered = true
-        stream(index, direction).pointee.alternateStart = nil
+        storage.stream(index, direction).pointee.nextSequence &+= UInt32(truncatingIfNeeded: wireRemaining)
+        storage.stream(index, direction).pointee.stalledSince = nil
+        storage.stream(index, direction).pointee.delivered = true
+        storage.stream(index, direction).pointee.alternateStart = nil
         if captured > 0 {
-            let interest = entries[index].consumer.receive(delivered, from: direction, at: now, sink: &sink)
+            let interest = storage.base[index].consumer.receive(delivered, from: direction, at: now, sink: &sink)
             apply(interest, index, sink: &sink)
         }
-        if captured < wireRemaining, stream(index, direction).pointee.wanted {
+        if captured < wireRemaining, storage.stream(index, direction).pointee.wanted {
             counters.gaps += 1
             counters.gapBytes += Int64(wireRemaining - captured)
-            let interest = entries[index].consumer.skip(wireRemaining - captured, from: direction, sink: &sink)
+            let interest = storage.base[index].consumer.skip(wireRemaining - captured, from: direction, sink: &sink)
             apply(interest, index, sink: &sink)
         }
         account(index)
@@ -650,12 +661,12 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     @inline(__always)
     private mutating func account(_ index: Int) {
         let held =
-            entries[index].decided
+            storage.base[index].decided
             ? 0
-            : entries[index].consumer.heldBytes + Self.arrayBytes(entries[index].originatorStream.recent)
-                + Self.arrayBytes(entries[index].responderStream.recent)
-        heldBytes += held - entries[index].heldBytes
-        entries[index].heldBytes = held
+            : storage.base[index].consumer.heldBytes + Self.arrayBytes(storage.base[index].originatorStream.recent)
+                + Self.arrayBytes(storage.base[index].responderStream.recent)
+        heldBytes += held - storage.base[index].heldBytes
+        storage.base[index].heldBytes = held
     }
 
     /// An array's heap block: its capacity and its header.
@@ -675,39 +686,39 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         guard count > 0 else { return }
         counters.gaps += 1
         counters.gapBytes += Int64(count)
-        stream(index, direction).pointee.nextSequence &+= UInt32(truncatingIfNeeded: count)
-        stream(index, direction).pointee.stalledSince = nil
-        stream(index, direction).pointee.delivered = true
-        stream(index, direction).pointee.alternateStart = nil
-        let interest = entries[index].consumer.skip(count, from: direction, sink: &sink)
+        storage.stream(index, direction).pointee.nextSequence &+= UInt32(truncatingIfNeeded: count)
+        storage.stream(index, direction).pointee.stalledSince = nil
+        storage.stream(index, direction).pointee.delivered = true
+        storage.stream(index, direction).pointee.alternateStart = nil
+        let interest = storage.base[index].consumer.skip(count, from: direction, sink: &sink)
         apply(interest, index, sink: &sink)
     }
 
     private mutating func apply(_ interest: StreamInterest, _ index: Int, sink: inout Consumer.Sink) {
-        guard !entries[index].decided else { return }
+        guard !storage.base[index].decided else { return }
         if interest.isEmpty {
-            entries[index].decided = true
+            storage.base[index].decided = true
             releasePending(index, .fromOriginator)
             releasePending(index, .fromResponder)
-            entries[index].originatorStream.wanted = false
-            entries[index].responderStream.wanted = false
-            entries[index].consumer.finish(.decided, at: now, sink: &sink)
+            storage.base[index].originatorStream.wanted = false
+            storage.base[index].responderStream.wanted = false
+            storage.base[index].consumer.finish(.decided, at: now, sink: &sink)
             account(index)
             return
         }
         for direction in [FlowDirection.fromOriginator, .fromResponder]
-        where !interest.contains(direction) && stream(index, direction).pointee.wanted {
-            stream(index, direction).pointee.wanted = false
+        where !interest.contains(direction) && storage.stream(index, direction).pointee.wanted {
+            storage.stream(index, direction).pointee.wanted = false
             releasePending(index, direction)
         }
     }
 
     private mutating func releasePending(_ index: Int, _ direction: FlowDirection) {
-        bufferedBytes -= stream(index, direction).pointee.pendingBytes
-        stream(index, direction).pointee.pending = []
-        stream(index, direction).pointee.pendingBytes = 0
-        stream(index, direction).pointee.recent = []
-        stream(index, direction).pointee.recentCount = 0
+        bufferedBytes -= storage.stream(index, direction).pointee.pendingBytes
+        storage.stream(index, direction).pointee.pending = []
+        storage.stream(index, direction).pointee.pendingBytes = 0
+        storage.stream(index, direction).pointee.recent = []
+        storage.stream(index, direction).pointee.recentCount = 0
     }
 
     /// Delivers held segments that the stream position has reached, unless they wait for
@@ -721,8 +732,10 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     ) -> Bool {
         var progressed = false
         var force = forceFirst
-        while stream(index, direction).pointee.wanted, let first = stream(index, direction).pointee.pending.first {
-            let offset = Int(Int32(bitPattern: first.sequence &- stream(index, direction).pointee.nextSequence))
+        while storage.stream(index, direction).pointee.wanted,
+            let first = storage.stream(index, direction).pointee.pending.first
+        {
+            let offset = Int(Int32(bitPattern: first.sequence &- storage.stream(index, direction).pointee.nextSequence))
             if offset > 0 { return progressed }
             if !force, offset + first.wireLength > 0, let acknowledgment = first.acknowledgment,
                 waitsForPeer(index, direction, acknowledgment)
@@ -732,8 +745,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             }
             force = false
             progressed = true
-            stream(index, direction).pointee.pending.removeFirst()
-            stream(index, direction).pointee.pendingBytes -= first.bytes.count
+            storage.stream(index, direction).pointee.pending.removeFirst()
+            storage.stream(index, direction).pointee.pendingBytes -= first.bytes.count
             bufferedBytes -= first.bytes.count
             if offset + first.wireLength <= 0 {
                 counters.retransmittedBytes += Int64(first.wireLength)
@@ -749,8 +762,8 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// Skips to the first held segment and delivers it, whatever it waits for, and what can
     /// follow it.
     private mutating func jumpToPending(_ index: Int, _ direction: FlowDirection, sink: inout Consumer.Sink) {
-        guard let first = stream(index, direction).pointee.pending.first else { return }
-        let hole = Int(Int32(bitPattern: first.sequence &- stream(index, direction).pointee.nextSequence))
+        guard let first = storage.stream(index, direction).pointee.pending.first else { return }
+        let hole = Int(Int32(bitPattern: first.sequence &- storage.stream(index, direction).pointee.nextSequence))
         skip(index, direction, hole, sink: &sink)
         drainPending(index, direction, forceFirst: true, sink: &sink)
     }
@@ -766,37 +779,38 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         handshake: Bool,
         sink: inout Consumer.Sink
     ) {
-        if direction == .fromResponder, let alternate = stream(index, direction).pointee.alternateStart,
+        if direction == .fromResponder, let alternate = storage.stream(index, direction).pointee.alternateStart,
             ack == alternate,
             !handshake
         {
             // The peer acknowledged the other SYN-ACK's space (Suricata's SYN/ACK queue).
             adoptAlternateStart(index, direction)
-        } else if handshake, direction == .fromOriginator, stream(index, direction).pointee.synchronised,
-            !stream(index, direction).pointee.delivered,
-            ack != stream(index, direction).pointee.nextSequence
+        } else if handshake, direction == .fromOriginator, storage.stream(index, direction).pointee.synchronised,
+            !storage.stream(index, direction).pointee.delivered,
+            ack != storage.stream(index, direction).pointee.nextSequence
         {
             // A SYN-ACK for another SYN than the one seen (a retransmission with a new ISN).
-            stream(index, direction).pointee.alternateStart = ack
+            storage.stream(index, direction).pointee.alternateStart = ack
         }
-        if !stream(index, direction).pointee.synchronised, !stream(index, direction).pointee.peerHasAcknowledged,
-            handshake || stream(index, direction.reversed).pointee.sawSYN
+        if !storage.stream(index, direction).pointee.synchronised,
+            !storage.stream(index, direction).pointee.peerHasAcknowledged,
+            handshake || storage.stream(index, direction.reversed).pointee.sawSYN
         {
-            stream(index, direction).pointee.nextSequence = ack
-            stream(index, direction).pointee.synchronised = true
-            stream(index, direction).pointee.inferredStart = ack
+            storage.stream(index, direction).pointee.nextSequence = ack
+            storage.stream(index, direction).pointee.synchronised = true
+            storage.stream(index, direction).pointee.inferredStart = ack
         }
-        if !stream(index, direction).pointee.peerHasAcknowledged
-            || Int32(bitPattern: ack &- stream(index, direction).pointee.acknowledgedByPeer) > 0
+        if !storage.stream(index, direction).pointee.peerHasAcknowledged
+            || Int32(bitPattern: ack &- storage.stream(index, direction).pointee.acknowledgedByPeer) > 0
         {
-            stream(index, direction).pointee.acknowledgedByPeer = ack
-            stream(index, direction).pointee.peerHasAcknowledged = true
+            storage.stream(index, direction).pointee.acknowledgedByPeer = ack
+            storage.stream(index, direction).pointee.peerHasAcknowledged = true
         }
-        guard stream(index, direction).pointee.wanted, stream(index, direction).pointee.synchronised,
-            !stream(index, direction).pointee.pending.isEmpty
+        guard storage.stream(index, direction).pointee.wanted, storage.stream(index, direction).pointee.synchronised,
+            !storage.stream(index, direction).pointee.pending.isEmpty
         else { return }
-        let first = stream(index, direction).pointee.pending[0].sequence
-        if Int32(bitPattern: ack &- stream(index, direction).pointee.nextSequence) > 0,
+        let first = storage.stream(index, direction).pointee.pending[0].sequence
+        if Int32(bitPattern: ack &- storage.stream(index, direction).pointee.nextSequence) > 0,
             Int32(bitPattern: first &- ack) <= 0
         {
             stall(index, direction)
@@ -807,23 +821,23 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     /// handshake that the other side completed is the one that counts). Held bytes outside
     /// the new space's window are dropped.
     private mutating func adoptAlternateStart(_ index: Int, _ direction: FlowDirection) {
-        guard let start = stream(index, direction).pointee.alternateStart else { return }
+        guard let start = storage.stream(index, direction).pointee.alternateStart else { return }
         counters.sequenceSpacesAdopted += 1
-        stream(index, direction).pointee.alternateStart = nil
-        stream(index, direction).pointee.nextSequence = start
-        stream(index, direction).pointee.initialSequence = start &- 1
-        stream(index, direction).pointee.synchronised = true
-        stream(index, direction).pointee.stalledSince = nil
-        guard !stream(index, direction).pointee.pending.isEmpty else { return }
+        storage.stream(index, direction).pointee.alternateStart = nil
+        storage.stream(index, direction).pointee.nextSequence = start
+        storage.stream(index, direction).pointee.initialSequence = start &- 1
+        storage.stream(index, direction).pointee.synchronised = true
+        storage.stream(index, direction).pointee.stalledSince = nil
+        guard !storage.stream(index, direction).pointee.pending.isEmpty else { return }
         func offset(_ held: PendingSegment) -> Int { Int(Int32(bitPattern: held.sequence &- start)) }
-        var kept = stream(index, direction).pointee.pending.filter {
+        var kept = storage.stream(index, direction).pointee.pending.filter {
             (0...limits.maximumSequenceLead).contains(offset($0))
         }
         kept.sort { offset($0) < offset($1) }
         let keptBytes = kept.reduce(0) { $0 + $1.bytes.count }
-        bufferedBytes -= stream(index, direction).pointee.pendingBytes - keptBytes
-        stream(index, direction).pointee.pending = kept
-        stream(index, direction).pointee.pendingBytes = keptBytes
+        bufferedBytes -= storage.stream(index, direction).pointee.pendingBytes - keptBytes
+        storage.stream(index, direction).pointee.pending = kept
+        storage.stream(index, direction).pointee.pendingBytes = keptBytes
     }
 
     /// Holds an out-of-order segment. Bytes already held win over new copies (first copy
@@ -838,11 +852,11 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         sink: inout Consumer.Sink
     ) {
         counters.outOfOrderSegments += 1
-        let base = stream(index, direction).pointee.nextSequence
+        let base = storage.stream(index, direction).pointee.nextSequence
         func position(_ s: UInt32) -> Int { Int(Int32(bitPattern: s &- base)) }
         // Cut the new segment into the pieces no held segment covers.
         var pieces: [(start: Int, end: Int)] = [(position(sequence), position(sequence) + wireLength)]
-        for held in stream(index, direction).pointee.pending {
+        for held in storage.stream(index, direction).pointee.pending {
             let heldStart = position(held.sequence)
             let heldEnd = heldStart + held.wireLength
             var next: [(start: Int, end: Int)] = []
@@ -877,18 +891,21 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             let copyStart = piece.start - newStart
             let copied =
                 capturedEnd > copyStart ? Array(UnsafeRawBufferPointer(rebasing: bytes[copyStart..<capturedEnd])) : []
-            while stream(index, direction).pointee.wanted, !stream(index, direction).pointee.pending.isEmpty,
-                stream(index, direction).pointee.pending.count >= limits.maximumPendingSegmentsPerDirection
-                    || stream(index, direction).pointee.pendingBytes + copied.count
+            while storage.stream(index, direction).pointee.wanted,
+                !storage.stream(index, direction).pointee.pending.isEmpty,
+                storage.stream(index, direction).pointee.pending.count >= limits.maximumPendingSegmentsPerDirection
+                    || storage.stream(index, direction).pointee.pendingBytes + copied.count
                         > limits.maximumPendingBytesPerDirection
                     || bufferedBytes + copied.count > limits.maximumPendingBytesTotal
             {
                 counters.bufferLimitGaps += 1
                 jumpToPending(index, direction, sink: &sink)
             }
-            guard stream(index, direction).pointee.wanted else { return }
+            guard storage.stream(index, direction).pointee.wanted else { return }
             let pieceSequence = base &+ UInt32(truncatingIfNeeded: piece.start)
-            let offsetNow = Int(Int32(bitPattern: pieceSequence &- stream(index, direction).pointee.nextSequence))
+            let offsetNow = Int(
+                Int32(bitPattern: pieceSequence &- storage.stream(index, direction).pointee.nextSequence)
+            )
             if offsetNow < 0 {
                 // Buffer pressure moved the stream past this piece's start.
                 copied.withUnsafeBytes {
@@ -911,10 +928,10 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
                 acknowledgment: acknowledgment
             )
             let at =
-                stream(index, direction).pointee.pending.firstIndex { position($0.sequence) > piece.start }
-                ?? stream(index, direction).pointee.pending.count
-            stream(index, direction).pointee.pending.insert(held, at: at)
-            stream(index, direction).pointee.pendingBytes += copied.count
+                storage.stream(index, direction).pointee.pending.firstIndex { position($0.sequence) > piece.start }
+                ?? storage.stream(index, direction).pointee.pending.count
+            storage.stream(index, direction).pointee.pending.insert(held, at: at)
+            storage.stream(index, direction).pointee.pendingBytes += copied.count
             bufferedBytes += copied.count
             counters.peakBufferedBytes = max(counters.peakBufferedBytes, bufferedBytes)
         }
@@ -927,7 +944,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         while true {
             let entry = slots[slot]
             if entry < 0 { return nil }
-            if entries[Int(entry)].hash == hash, entries[Int(entry)].key == key { return Int(entry) }
+            if storage.base[Int(entry)].hash == hash, storage.base[Int(entry)].key == key { return Int(entry) }
             slot = (slot + 1) & mask
         }
     }
@@ -937,13 +954,13 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     public func longestProbeSequence() -> Int {
         var longest = 0
         for (slot, entry) in slots.enumerated() where entry >= 0 {
-            longest = max(longest, (slot - Int(truncatingIfNeeded: entries[Int(entry)].hash)) & mask)
+            longest = max(longest, (slot - Int(truncatingIfNeeded: storage.base[Int(entry)].hash)) & mask)
         }
         return longest
     }
 
     private func slotOf(_ index: Int) -> Int {
-        var slot = Int(truncatingIfNeeded: entries[index].hash) & mask
+        var slot = Int(truncatingIfNeeded: storage.base[index].hash) & mask
         while slots[slot] != Int32(index) { slot = (slot + 1) & mask }
         return slot
     }
@@ -994,19 +1011,19 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     }
 
     private mutating func finishAndRemove(_ index: Int, _ reason: FlowEndReason, sink: inout Consumer.Sink) {
-        if !entries[index].decided {
+        if !storage.base[index].decided {
             // Bytes still held after a hole: declare the hole and hand them over.
             for direction in [FlowDirection.fromOriginator, .fromResponder] {
-                while !entries[index].decided, stream(index, direction).pointee.wanted,
-                    !stream(index, direction).pointee.pending.isEmpty
+                while !storage.base[index].decided, storage.stream(index, direction).pointee.wanted,
+                    !storage.stream(index, direction).pointee.pending.isEmpty
                 {
                     jumpToPending(index, direction, sink: &sink)
                 }
             }
         }
-        if !entries[index].decided {
-            entries[index].decided = true
-            entries[index].consumer.finish(reason, at: now, sink: &sink)
+        if !storage.base[index].decided {
+            storage.base[index].decided = true
+            storage.base[index].consumer.finish(reason, at: now, sink: &sink)
         }
         remove(index)
     }
@@ -1016,7 +1033,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
     private mutating func remove(_ index: Int) {
         releasePending(index, .fromOriginator)
         releasePending(index, .fromResponder)
-        heldBytes -= entries[index].heldBytes
+        heldBytes -= storage.base[index].heldBytes
         unlink(index)
         var hole = slotOf(index)
         var probe = hole
@@ -1024,7 +1041,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             probe = (probe + 1) & mask
             let entry = slots[probe]
             if entry < 0 { break }
-            let ideal = Int(truncatingIfNeeded: entries[Int(entry)].hash) & mask
+            let ideal = Int(truncatingIfNeeded: storage.base[Int(entry)].hash) & mask
             // Move the entry back unless its ideal slot lies cyclically in (hole, probe].
             let distanceToProbe = (probe - ideal) & mask
             let distanceToHole = (hole - ideal) & mask
@@ -1039,10 +1056,10 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
             let lastSlot = slotOf(last)
             storage.moveLast(into: index)
             slots[lastSlot] = Int32(index)
-            let newer = entries[index].newer
-            let older = entries[index].older
-            if newer >= 0 { entries[Int(newer)].older = Int32(index) } else { newest = Int32(index) }
-            if older >= 0 { entries[Int(older)].newer = Int32(index) } else { oldest = Int32(index) }
+            let newer = storage.base[index].newer
+            let older = storage.base[index].older
+            if newer >= 0 { storage.base[Int(newer)].older = Int32(index) } else { newest = Int32(index) }
+            if older >= 0 { storage.base[Int(older)].newer = Int32(index) } else { oldest = Int32(index) }
         } else {
             storage.moveLast(into: index)
         }
@@ -1053,7 +1070,7 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
         slots = [Int32](repeating: -1, count: capacity)
         mask = capacity - 1
         for index in 0..<storage.count {
-            var slot = Int(truncatingIfNeeded: entries[index].hash) & mask
+            var slot = Int(truncatingIfNeeded: storage.base[index].hash) & mask
             while slots[slot] >= 0 { slot = (slot + 1) & mask }
             slots[slot] = Int32(index)
         }
@@ -1063,26 +1080,26 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
 
     @inline(__always)
     private mutating func touch(_ index: Int) {
-        entries[index].lastSeen = now
+        storage.base[index].lastSeen = now
         if newest == Int32(index) { return }
         unlink(index)
         linkNewest(index)
     }
 
     private mutating func linkNewest(_ index: Int) {
-        entries[index].older = newest
-        entries[index].newer = -1
-        if newest >= 0 { entries[Int(newest)].newer = Int32(index) }
+        storage.base[index].older = newest
+        storage.base[index].newer = -1
+        if newest >= 0 { storage.base[Int(newest)].newer = Int32(index) }
         newest = Int32(index)
         if oldest < 0 { oldest = Int32(index) }
     }
 
     private mutating func unlink(_ index: Int) {
-        let newer = entries[index].newer
-        let older = entries[index].older
-        if newer >= 0 { entries[Int(newer)].older = older } else { newest = older }
-        if older >= 0 { entries[Int(older)].newer = newer } else { oldest = newer }
-        entries[index].newer = -1
-        entries[index].older = -1
+        let newer = storage.base[index].newer
+        let older = storage.base[index].older
+        if newer >= 0 { storage.base[Int(newer)].older = older } else { newest = older }
+        if older >= 0 { storage.base[Int(older)].newer = newer } else { oldest = newer }
+        storage.base[index].newer = -1
+        storage.base[index].older = -1
     }
 }
