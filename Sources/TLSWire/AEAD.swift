@@ -70,30 +70,9 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
         sealed: UnsafeRawBufferPointer,
         additionalData: UnsafeRawBufferPointer
     ) -> [UInt8]? {
-        guard sealed.count >= Self.tagLength else { return nil }
-        // Opened in place in a copy of `sealed` (BoringSSL allows `out == in`): that copy is
-        // the one array allocation the specialised code makes. `Array(repeating:count:)` and
-        // `unsafeUninitializedCapacity` reach the unspecialised allocator, whose metadata
-        // lookup cost more than the copy (issue 14's QUIC flood).
-        var plaintext = Array(sealed)
-        var written = 0
-        let authentic = plaintext.withUnsafeMutableBufferPointer { buffer in
-            CCryptoBoringSSL_EVP_AEAD_CTX_open(
-                context,
-                buffer.baseAddress,
-                &written,
-                buffer.count,
-                nonce.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                nonce.count,
-                buffer.baseAddress,
-                buffer.count,
-                additionalData.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                additionalData.count
-            ) == 1
-        }
-        guard authentic else { return nil }
-        // An AEAD's plaintext is its ciphertext without the tag (RFC 5116 2.2).
-        plaintext.removeLast(plaintext.count - written)
+        var plaintext: [UInt8] = []
+        guard open(nonce: nonce, sealed: sealed, additionalData: additionalData, appendingTo: &plaintext) != nil
+        else { return nil }
         return plaintext
     }
 
@@ -107,6 +86,9 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
         appendingTo plaintext: inout [UInt8]
     ) -> Range<Int>? {
         guard sealed.count >= Self.tagLength else { return nil }
+        // Opened in place in a copy of `sealed` appended to the buffer (BoringSSL allows
+        // `out == in`). `Array(repeating:count:)` and `unsafeUninitializedCapacity` reach the
+        // unspecialised allocator, whose metadata lookup cost more than the copy (issue 14).
         let start = plaintext.count
         plaintext.append(contentsOf: sealed)
         var written = 0
@@ -125,6 +107,7 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
                 additionalData.count
             ) == 1
         }
+        // An AEAD's plaintext is its ciphertext without the tag (RFC 5116 2.2).
         plaintext.removeLast(plaintext.count - start - (authentic ? written : 0))
         return authentic ? start..<(start + written) : nil
     }

@@ -237,6 +237,26 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         #expect(verdict.verdict == .stickyOrShared && verdict.backends.count <= 1, "\(verdict.verdict)")
     }
 
+    /// A hand-made record of client 192.0.2.9 (or `client`) to `server`:443.
+    func handMade(
+        _ n: Int,
+        at seconds: Double,
+        client: String = "192.0.2.9",
+        port: Int = 40000,
+        server: String
+    )
+        -> HandshakeRecord
+    {
+        HandshakeRecord(
+            uid: "C\(n)",
+            timestampNanos: Int64(seconds * 1e9),
+            client: IPAddress(client)!,
+            clientPort: UInt16(port),
+            server: IPAddress(server)!,
+            serverPort: 443
+        )
+    }
+
     /// HAND-MADE RECORDS: one name served from several addresses is one service. Names
     /// compare as DNS names do, ASCII letters in either case (RFC 4343 2); a name longer
     /// than a DNS name joins by what is kept of it (its prefix, "…" and its digest).
@@ -252,14 +272,7 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
         for (first, second, joined) in cases {
             var analysis = StickinessAnalysis()
             for (n, name) in [first, second].enumerated() {
-                var record = HandshakeRecord(
-                    uid: "C\(n)",
-                    timestampNanos: Int64(n) * 1_000_000_000,
-                    client: IPAddress("192.0.2.9")!,
-                    clientPort: 40000,
-                    server: IPAddress("198.51.100.\(n + 1)")!,
-                    serverPort: 443
-                )
+                var record = handMade(n, at: Double(n), server: "198.51.100.\(n + 1)")
                 record.sni = name
                 analysis.add(record)
             }
@@ -278,14 +291,7 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
     @Test func connectionsWithoutTCPTraitsAreNoOtherHost() {
         var analysis = StickinessAnalysis()
         for n in 0..<6 {
-            var record = HandshakeRecord(
-                uid: "C\(n)",
-                timestampNanos: Int64(n) * 1_000_000_000,
-                client: IPAddress("192.0.2.9")!,
-                clientPort: UInt16(40000 + n),
-                server: IPAddress("198.51.100.1")!,
-                serverPort: 443
-            )
+            var record = handMade(n, at: Double(n), port: 40000 + n, server: "198.51.100.1")
             record.version = .tls1_2
             record.resumed = false
             if n % 2 == 0 {
@@ -307,13 +313,11 @@ let front = ServiceKey(server: IPAddress("127.0.0.1")!, port: 14500)
     @Test func unansweredHellosAreNotKept() {
         var analysis = StickinessAnalysis(maximumBytes: 64 * 1024)
         for n in 0..<10_001 {
-            var record = HandshakeRecord(
-                uid: "C\(n)",
-                timestampNanos: Int64(n) * 1_000_000,
-                client: IPAddress("10.0.\(n >> 8 & 0xFF).\(n & 0xFF)")!,
-                clientPort: 40000,
-                server: IPAddress("198.51.100.\(n == 10_000 ? 2 : 1)")!,
-                serverPort: 443
+            var record = handMade(
+                n,
+                at: Double(n) / 1000,
+                client: "10.0.\(n >> 8 & 0xFF).\(n & 0xFF)",
+                server: "198.51.100.\(n == 10_000 ? 2 : 1)"
             )
             record.sni = "flood.example"
             if n == 10_000 {
