@@ -33,7 +33,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Header-only wrappers for prctl(2) and capset(2), which are variadic or not in Glibc.
         .systemLibrary(name: "CPrivileges"),
-        // A header-only wrapper for __builtin_prefetch.
+        // Header-only wrappers for __builtin_prefetch and mallopt.
         .systemLibrary(name: "CHints"),
         .target(
             name: "Capture",
@@ -100,7 +100,7 @@ let package = Package(
             name: "tlsreuse",
             dependencies: [
                 "Capture", "TLSWire", "Handshakes", "Extraction", "Linking", "Resumption", "Stickiness", "Pipeline",
-                "Reports",
+                "Reports", "CHints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised

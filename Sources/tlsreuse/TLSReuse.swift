@@ -1,4 +1,5 @@
 import ArgumentParser
+import CHints
 import Capture
 import Foundation
 import Handshakes
@@ -45,6 +46,11 @@ struct TLSReuse: ParsableCommand {
     )
 
     static func main() {
+        // glibc maps a worker thread's heap a page at a time as it grows, an mprotect call
+        // each with the address space locked against the other threads: about 2,000 calls
+        // with two workers on `dense.pcap`. Heaps that start with 16 MiB mapped (not
+        // touched, so not resident) need about 20.
+        tlsreuse_pad_heaps(16 << 20)
         let names = configuration.subcommands.map { $0._commandName } + ["help"]
         main(negativeValuesJoined(subcommandFirst(Array(CommandLine.arguments.dropFirst()), names: names)))
     }
