@@ -264,10 +264,15 @@ public struct HandshakeRecord: Sendable, Equatable {
     @inlinable var mutableFields: Fields {
         get { storage.fields }
         _modify {
-            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+            if !isKnownUniquelyReferenced(&storage) { copyStorage() }
             yield &storage.fields
         }
     }
+
+    /// The copy of a shared record's fields, kept out of line: inlined at each write it made
+    /// the function that fills a new record 100 KB of code, most of it never run, and the
+    /// instruction cache missed through it for every record.
+    @inline(never) @usableFromInline mutating func copyStorage() { storage = Storage(storage.fields) }
 
     public static func == (a: HandshakeRecord, b: HandshakeRecord) -> Bool {
         a.storage === b.storage || a.storage.fields == b.storage.fields
