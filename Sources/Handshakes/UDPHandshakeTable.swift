@@ -45,20 +45,18 @@ struct UDPFlowKey: Equatable {
     var low: Endpoint
     var high: Endpoint
 
-    /// SipHash-1-3 with the process's random key (Swift's `Hasher`) over five words, so a
-    /// crafted capture cannot choose flows that share a probe chain. Computed once per
-    /// datagram: the lookup, the insertion and the removal all use it.
+    /// SipHash-1-3 with the process's random key (`KeyedHash`) over five words, so a crafted
+    /// capture cannot choose flows that share a probe chain. Computed once per datagram: the
+    /// lookup, the insertion and the removal all use it.
     func hash() -> UInt64 {
-        var hasher = Hasher()
-        hasher.combine(low.address.high)
-        hasher.combine(low.address.low)
-        hasher.combine(high.address.high)
-        hasher.combine(high.address.low)
-        hasher.combine(
+        KeyedHash.hash(
+            low.address.high,
+            low.address.low,
+            high.address.high,
+            high.address.low,
             UInt64(low.port) | UInt64(high.port) << 16 | (low.address.isIPv6 ? 1 << 32 : 0)
                 | (high.address.isIPv6 ? 1 << 33 : 0)
         )
-        return UInt64(UInt(bitPattern: hasher.finalize()))
     }
 
     init(_ a: Endpoint, _ b: Endpoint) {

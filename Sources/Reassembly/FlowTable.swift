@@ -31,19 +31,19 @@ struct FlowKey: Equatable {
             )
     }
 
-    /// SipHash-1-3 with the process's random key (Swift's `Hasher`), so a crafted capture
-    /// cannot choose flows that share a probe chain: a multiply-xorshift mix, even seeded,
-    /// let IPv6 clients that differ only in the top bits of each half collide whatever the
-    /// seed. Consecutive packets of one flow skip it (`cachedIndex`).
+    /// SipHash-1-3 with the process's random key (`KeyedHash`), so a crafted capture cannot
+    /// choose flows that share a probe chain: a multiply-xorshift mix, even seeded, let IPv6
+    /// clients that differ only in the top bits of each half collide whatever the seed.
+    /// Consecutive packets of one flow skip it (`cachedIndex`).
     @inline(__always)
     func hash() -> UInt64 {
-        var hasher = Hasher()
-        hasher.combine(lowAddress.high)
-        hasher.combine(lowAddress.low)
-        hasher.combine(highAddress.high)
-        hasher.combine(highAddress.low)
-        hasher.combine(UInt32(lowPort) << 16 | UInt32(highPort))
-        return UInt64(UInt(bitPattern: hasher.finalize()))
+        KeyedHash.hash(
+            lowAddress.high,
+            lowAddress.low,
+            highAddress.high,
+            highAddress.low,
+            UInt64(lowPort) << 16 | UInt64(highPort)
+        )
     }
 }
 

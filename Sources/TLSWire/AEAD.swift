@@ -8,17 +8,31 @@ func perRecordNonce(_ iv: [UInt8], _ sequence: UInt64) -> [UInt8] {
     return nonce
 }
 
-/// `perRecordNonce` on the stack, for `body`: no array per packet.
+/// `perRecordNonce` on the stack, for `body`: no array per packet. The IVs of the AEADs read
+/// here are 12 bytes (RFC 8446 5.3); a longer one takes a temporary allocation.
+@inline(__always)
 func withPerRecordNonce<Result>(
     _ iv: [UInt8],
     _ sequence: UInt64,
     _ body: (UnsafeRawBufferPointer) -> Result
 ) -> Result {
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: iv.count) { nonce in
-        _ = nonce.initialize(from: iv)
-        for index in 0..<min(8, iv.count) {
-            nonce[iv.count - 1 - index] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(index)))
+    let length = iv.count
+    @inline(__always) func fill(_ nonce: UnsafeMutableRawBufferPointer) {
+        iv.withUnsafeBytes { nonce.copyMemory(from: $0) }
+        for index in 0..<min(8, length) {
+            nonce[length - 1 - index] ^= UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(index)))
         }
+    }
+    guard length <= 16 else {
+        return withUnsafeTemporaryAllocation(byteCount: length, alignment: 1) { nonce in
+            fill(nonce)
+            return body(UnsafeRawBufferPointer(nonce))
+        }
+    }
+    var words: (UInt64, UInt64) = (0, 0)
+    return withUnsafeMutableBytes(of: &words) { all in
+        let nonce = UnsafeMutableRawBufferPointer(rebasing: all[..<length])
+        fill(nonce)
         return body(UnsafeRawBufferPointer(nonce))
     }
 }
