@@ -12,6 +12,8 @@ KIND (COUNT is the size of the attack, as said):
   dtls-hellos      COUNT DTLS ClientHellos from fresh ports (the hello of captures/dtls.pcap)
   frag-first       COUNT first fragments of IPv4 datagrams that never complete
   quic-initials    COUNT copies of the first client Initial of captures/quic.pcap, fresh ports
+  quic-fresh-dcids the same Initial COUNT times, each re-encrypted under its own Destination
+                   Connection ID (as COUNT real clients would send): keys to derive per packet
   dtls-fragments   one DTLS message sent as COUNT one-byte fragments
   dtls-big         COUNT DTLS flows, each with eight one-byte fragments of 128 KiB messages
   stalled-hello    one ClientHello never answered but kept alive, then COUNT handshakes
@@ -225,6 +227,12 @@ def main():
         for n in range(count):
             client = 0x0A000000 | (n >> 14) + 10
             w.add(ipv4(client, server4, 17, udp(10000 + (n & 0x3FFF), 4433, initial)))
+    elif kind == "quic-fresh-dcids":
+        initial = first_payload(os.path.join(CAPTURES, "quic.pcap"), lambda p: len(p) >= 1200 and p[0] & 0xC0 == 0xC0)
+        rekey = QUICInitialRekeyer(initial)
+        for n in range(count):
+            client = 0x0A000000 | (n >> 14) + 10
+            w.add(ipv4(client, server4, 17, udp(10000 + (n & 0x3FFF), 4433, rekey.under(n))))
     elif kind == "frag-first":
         payload = udp(5000, 5000, b"\x00" * 1472)[:1480]
         for n in range(count):
@@ -278,6 +286,92 @@ def main():
         raise SystemExit(f"unknown kind {kind}")
     w.close()
     print(f"{w.packets} packets", file=sys.stderr)
+
+
+class QUICInitialRekeyer:
+    """A QUIC v1 client Initial (RFC 9000 17.2.2), opened with the keys of its Destination
+    Connection ID and sealed again under another one of the same length (RFC 9001 5)."""
+
+    SALT = bytes.fromhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a")  # RFC 9001 5.2
+
+    def __init__(self, packet):
+        self.packet = packet
+        dcid_length = packet[5]
+        self.dcid_at = 6
+        self.dcid = packet[6:6 + dcid_length]
+        at = 6 + dcid_length
+        at += 1 + packet[at]  # source connection ID
+        token_length, at = self.varint(packet, at)
+        at += token_length
+        self.length, at = self.varint(packet, at)
+        self.pn_at = at
+        key, iv, hp = self.keys(self.dcid)
+        first, pn_length, pn = self.unprotect(packet, hp)
+        self.first, self.pn_length, self.pn = first, pn_length, pn
+        header = bytes([first]) + packet[1:self.pn_at] + pn.to_bytes(pn_length, "big")
+        sealed = packet[self.pn_at + pn_length:self.pn_at + self.length]
+        self.header = header
+        self.plaintext = self.aead(key).decrypt(self.nonce(iv, pn), sealed, header)
+        self.trailer = packet[self.pn_at + self.length:]  # coalesced packets or padding after it
+
+    @staticmethod
+    def varint(data, at):
+        length = 1 << (data[at] >> 6)
+        value = data[at] & 0x3F
+        for byte in data[at + 1:at + length]:
+            value = value << 8 | byte
+        return value, at + length
+
+    @staticmethod
+    def expand_label(secret, label, length):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+        full = b"tls13 " + label
+        info = struct.pack(">HB", length, len(full)) + full + b"\x00"  # RFC 8446 7.1
+        return HKDFExpand(hashes.SHA256(), length, info).derive(secret)
+
+    def keys(self, dcid):
+        import hmac, hashlib
+        initial = hmac.new(self.SALT, dcid, hashlib.sha256).digest()  # HKDF-Extract
+        client = self.expand_label(initial, b"client in", 32)
+        return (self.expand_label(client, b"quic key", 16), self.expand_label(client, b"quic iv", 12),
+                self.expand_label(client, b"quic hp", 16))
+
+    @staticmethod
+    def aead(key):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        return AESGCM(key)
+
+    @staticmethod
+    def nonce(iv, pn):
+        return bytes(a ^ b for a, b in zip(iv, pn.to_bytes(12, "big")))
+
+    @staticmethod
+    def mask(hp, sample):
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        encryptor = Cipher(algorithms.AES(hp), modes.ECB()).encryptor()
+        return encryptor.update(sample) + encryptor.finalize()
+
+    def unprotect(self, packet, hp):
+        mask = self.mask(hp, packet[self.pn_at + 4:self.pn_at + 20])  # RFC 9001 5.4.2
+        first = packet[0] ^ (mask[0] & 0x0F)
+        pn_length = (first & 0x03) + 1
+        pn = int.from_bytes(bytes(a ^ b for a, b in zip(packet[self.pn_at:self.pn_at + pn_length], mask[1:])), "big")
+        return first, pn_length, pn
+
+    def under(self, number):
+        """The Initial sealed under a Destination Connection ID made from `number`."""
+        dcid = (number.to_bytes(8, "big") + b"\x5a" * 20)[:len(self.dcid)]
+        key, iv, hp = self.keys(dcid)
+        header = bytearray(self.header)
+        header[self.dcid_at:self.dcid_at + len(dcid)] = dcid
+        sealed = self.aead(key).encrypt(self.nonce(iv, self.pn), self.plaintext, bytes(header))
+        packet = bytearray(bytes(header) + sealed)
+        mask = self.mask(hp, bytes(packet[self.pn_at + 4:self.pn_at + 20]))
+        packet[0] ^= mask[0] & 0x0F
+        for index in range(self.pn_length):
+            packet[self.pn_at + index] ^= mask[1 + index]
+        return bytes(packet) + self.trailer
 
 
 def shift_ports(link, frame, replay, server_port):

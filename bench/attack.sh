@@ -22,6 +22,7 @@ attacks=(
     "dtls-hellos 25000 normal 5"
     "frag-first 50000 normal 5"
     "quic-initials 10000 normal 5"
+    "quic-fresh-dcids 10000 normal 5"
     "dtls-fragments 16384 normal 5"
     "dtls-big 2500 normal 5"
     "tcp-onebyte 25000 normal 5"

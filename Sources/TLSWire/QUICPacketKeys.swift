@@ -33,11 +33,14 @@ public struct QUICPacketKeys: Sendable {
     ) -> (key: [UInt8], iv: [UInt8], headerProtection: [UInt8])? {
         guard secret.count == suite.hashLength else { return nil }
         let prefix = version.labelPrefix
-        return (
-            suite.expandLabel(secret, prefix + "key", length: suite.keyLength),
-            suite.expandLabel(secret, prefix + "iv", length: TLS13CipherSuite.ivLength),
-            suite.expandLabel(secret, prefix + "hp", length: suite.keyLength)
+        let derived = suite.expandLabels(
+            secret,
+            [
+                (prefix + "key", suite.keyLength), (prefix + "iv", TLS13CipherSuite.ivLength),
+                (prefix + "hp", suite.keyLength),
+            ]
         )
+        return (derived[0], derived[1], derived[2])
     }
 
     /// The five mask bytes of header protection from a 16-byte sample (RFC 9001 5.4).

@@ -1,4 +1,3 @@
-import Crypto
 import FoundationEssentials
 
 /// A TLS 1.3 cipher suite's AEAD and hash (RFC 8446 B.4), for the suites swift-crypto opens:
@@ -29,18 +28,15 @@ public enum TLS13CipherSuite: Sendable, Equatable {
 
     /// HKDF-Expand-Label(secret, label, "", length) (RFC 8446 7.1) with the suite's hash.
     public func expandLabel(_ secret: [UInt8], _ label: String, length: Int) -> [UInt8] {
-        let fullLabel = Array(("tls13 " + label).utf8)
-        let info = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(fullLabel.count)] + fullLabel + [0]
-        let key = SymmetricKey(data: secret)
-        switch self {
-        case .aes256GCM:
-            return HKDF<SHA384>.expand(pseudoRandomKey: key, info: info, outputByteCount: length)
-                .withUnsafeBytes { Array($0) }
-        case .aes128GCM, .chacha20Poly1305:
-            return HKDF<SHA256>.expand(pseudoRandomKey: key, info: info, outputByteCount: length)
-                .withUnsafeBytes { Array($0) }
-        }
+        KeyDerivation.expandLabel(hash, secret: secret, label: label, length: length)
     }
+
+    /// `expandLabel` of several labels under one secret, its HMAC key set up once.
+    func expandLabels(_ secret: [UInt8], _ labels: [(String, Int)]) -> [[UInt8]] {
+        KeyDerivation.expandLabels(hash, secret: secret, labels)
+    }
+
+    var hash: KeyDerivation.Hash { self == .aes256GCM ? .sha384 : .sha256 }
 }
 
 /// Removes the record protection of one direction of a TLS 1.3 connection (RFC 8446 5.2):

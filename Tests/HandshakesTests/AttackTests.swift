@@ -89,6 +89,20 @@ struct AttackTests {
         #expect(outcome.connections == 5000)
     }
 
+    /// Whether the generator can re-encrypt a QUIC Initial (python3's `cryptography`).
+    static let pythonCryptography = (try? runProcess("python3", ["-c", "import cryptography"]).status) == 0
+
+    /// 3,000 real client Initials, each re-encrypted under its own connection ID, as 3,000
+    /// clients send them: no key cache helps, each needs its own keys (once 190,000
+    /// instructions each through swift-crypto). Every one decrypts and opens its connection,
+    /// and the bounded key cache keeps memory flat.
+    @Test(.enabled(if: pythonCryptography, "python3's cryptography module re-encrypts the Initials"))
+    func quicFreshConnectionIDFlood() throws {
+        let outcome = try attack("quic-fresh-dcids", 3000)
+        #expect(outcome.status == 0)
+        #expect(outcome.connections == 3000)
+    }
+
     /// 30,000 real DTLS ClientHellos from fresh ports (once a scan of every flow per new one
     /// past 16,384): every hello is a record; the flows finished early are counted.
     @Test func dtlsHelloFlood() throws {

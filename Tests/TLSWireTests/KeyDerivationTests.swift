@@ -1,0 +1,32 @@
+import Testing
+
+@testable import TLSWire
+
+/// HKDF-Expand-Label (RFC 8446 7.1) against OpenSSL's HKDF-Expand (`openssl kdf -keylen N
+/// -kdfopt digest:D -kdfopt mode:EXPAND_ONLY -kdfopt hexkey:SECRET -kdfopt hexinfo:INFO
+/// HKDF`, with INFO the HkdfLabel bytes). RFC 9001's Initial keys (`QUICInitialTests`) cover
+/// SHA-256 with outputs shorter than the hash.
+@Suite struct KeyDerivationTests {
+    func hex(_ bytes: [UInt8]) -> String { bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+    let secret = (0..<48).map { UInt8($0) }
+
+    @Test func sha384AndLongerThanOneHash() {
+        #expect(
+            hex(KeyDerivation.expandLabel(.sha384, secret: secret, label: "quic key", length: 32))
+                == "95c517eea81b6469ff8f27a065fd04c1a27b3023591b93e273a9df5f921d1f68"
+        )
+        // 100 bytes of SHA-256: four HMAC blocks (RFC 5869 2.3), past the one-block path.
+        let long = KeyDerivation.expandLabel(.sha256, secret: Array(secret.prefix(32)), label: "long", length: 100)
+        #expect(
+            hex(long)
+                == "2a33c4112d901d36972a20a4ab96235add7d7187293bd79ebf8adc42de12c48e4d71c49183a8737367fb3c6f"
+                + "cf62e85889d3a4d463838fce884535ef317705437e32f2e34231ecde28b31f0c47fce2f920974d4ff6002426"
+                + "255f6a6e7e29c57b7913e7f5"
+        )
+        // Several labels under one key give what each gives alone.
+        let together = KeyDerivation.expandLabels(.sha384, secret: secret, [("a", 12), ("quic key", 32), ("b", 48)])
+        #expect(together[1] == KeyDerivation.expandLabel(.sha384, secret: secret, label: "quic key", length: 32))
+        #expect(together[0] == KeyDerivation.expandLabel(.sha384, secret: secret, label: "a", length: 12))
+        #expect(together[2].count == 48)
+    }
+}
