@@ -50,20 +50,21 @@ enum KeyDerivation {
     /// (length, "tls13 " + label, an empty context) as its info. Empty when the label is too
     /// long or BoringSSL refuses: the caller's key set-up then fails on the length.
     static func expandLabel(_ hash: Hash, secret: [UInt8], label: String, length: Int) -> [UInt8] {
-        expandLabels(hash, secret: secret, [(label, length)])[0]
+        expandLabels(hash, secret: secret, [HKDFLabel(label, length: length)])[0]
     }
 
-    /// `expandLabel` of each (label, length) under one secret, whose HMAC key is set up once
-    /// (a QUIC packet protection's key, IV and header protection key, RFC 9001 5.1).
-    static func expandLabels(_ hash: Hash, secret: [UInt8], _ labels: [(String, Int)]) -> [[UInt8]] {
+    /// `expandLabel` of each label under one secret, whose HMAC key is set up once (a QUIC
+    /// packet protection's key, IV and header protection key, RFC 9001 5.1).
+    static func expandLabels(_ hash: Hash, secret: [UInt8], _ labels: [HKDFLabel]) -> [[UInt8]] {
         var context = HMAC_CTX()
         CCryptoBoringSSL_HMAC_CTX_init(&context)
         defer { CCryptoBoringSSL_HMAC_CTX_cleanup(&context) }
         let keyed = secret.withUnsafeBufferPointer {
             CCryptoBoringSSL_HMAC_Init_ex(&context, $0.baseAddress, $0.count, hash.digest, nil)
         }
-        return labels.map { label, length in
-            guard keyed == 1, let info = hkdfLabel(label, length: length) else { return [] }
+        return labels.map { label in
+            let length = label.length
+            guard keyed == 1, let info = label.info else { return [] }
             // HKDF-Expand (RFC 5869 2.3): T(1) = HMAC(PRK, info | 0x01) is all a length up to
             // the hash's needs; a longer one goes to BoringSSL's loop.
             guard length <= hash.length else {
@@ -102,16 +103,28 @@ enum KeyDerivation {
             return block
         }
     }
+}
 
-    /// HkdfLabel (RFC 8446 7.1): the output length, "tls13 " + label, an empty context.
-    private static func hkdfLabel(_ label: String, length: Int) -> [UInt8]? {
+/// HkdfLabel (RFC 8446 7.1) as bytes: the output length, "tls13 " + label, an empty context.
+/// Built once for the labels every connection uses (QUIC's "client in", "quic key", ...):
+/// building it per derivation from strings cost as much as an HMAC.
+struct HKDFLabel: Sendable {
+    let length: Int
+    /// Nil when the label is longer than HkdfLabel allows.
+    let info: [UInt8]?
+
+    init(_ label: String, length: Int) {
+        self.length = length
         var info: [UInt8] = [UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), 0]
         info.append(contentsOf: "tls13 ".utf8)
         info.append(contentsOf: label.utf8)
         let labelBytes = info.count - 3
-        guard labelBytes <= maximumLabelBytes, length >= 0, length <= UInt16.max else { return nil }
+        guard labelBytes <= KeyDerivation.maximumLabelBytes, length >= 0, length <= UInt16.max else {
+            self.info = nil
+            return
+        }
         info[2] = UInt8(labelBytes)
         info.append(0)
-        return info
+        self.info = info
     }
 }

@@ -54,14 +54,11 @@ public struct QUICInitialKeys: Sendable {
     static func secret(version: QUICVersion, destinationConnectionID: [UInt8], server: Bool) -> [UInt8]? {
         guard let salt = version.initialSalt else { return nil }
         let initial = KeyDerivation.extract(.sha256, salt: salt, inputKeyMaterial: destinationConnectionID)
-        let secret = KeyDerivation.expandLabel(
-            .sha256,
-            secret: initial,
-            label: server ? "server in" : "client in",
-            length: 32
-        )
+        let secret = KeyDerivation.expandLabels(.sha256, secret: initial, [server ? serverIn : clientIn])[0]
         return secret.count == 32 ? secret : nil
     }
+    private static let clientIn = HKDFLabel("client in", length: 32)
+    private static let serverIn = HKDFLabel("server in", length: 32)
 }
 
 /// A connection ID, held inline: at most 20 bytes in QUIC v1 and v2 (RFC 9000 17.2), so
@@ -92,6 +89,9 @@ public struct QUICConnectionID: Hashable, Sendable {
     public static func == (a: QUICConnectionID, b: QUICConnectionID) -> Bool {
         a.count == b.count && a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2
     }
+
+    /// The ID's bytes as three words (zero past `count`), for a keyed hash of one's own.
+    public var packedWords: (UInt64, UInt64, UInt64) { words }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(count)

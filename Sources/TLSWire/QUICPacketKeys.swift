@@ -32,15 +32,23 @@ public struct QUICPacketKeys: Sendable {
         secret: [UInt8]
     ) -> (key: [UInt8], iv: [UInt8], headerProtection: [UInt8])? {
         guard secret.count == suite.hashLength else { return nil }
-        let prefix = version.labelPrefix
-        let derived = suite.expandLabels(
-            secret,
-            [
-                (prefix + "key", suite.keyLength), (prefix + "iv", TLS13CipherSuite.ivLength),
-                (prefix + "hp", suite.keyLength),
-            ]
-        )
+        let derived = suite.expandLabels(secret, packetProtectionLabels(version: version, suite: suite))
         return (derived[0], derived[1], derived[2])
+    }
+
+    /// The labels of the key, IV and header protection key (RFC 9001 5.1, RFC 9369 3.3.2),
+    /// built once for the Initial packets' suite (every connection derives them).
+    static func packetProtectionLabels(version: QUICVersion, suite: TLS13CipherSuite) -> [HKDFLabel] {
+        if suite == .aes128GCM { return version == .v2 ? initialLabelsV2 : initialLabelsV1 }
+        return labels(prefix: version.labelPrefix, keyLength: suite.keyLength)
+    }
+    private static let initialLabelsV1 = labels(prefix: QUICVersion.v1.labelPrefix, keyLength: 16)
+    private static let initialLabelsV2 = labels(prefix: QUICVersion.v2.labelPrefix, keyLength: 16)
+    private static func labels(prefix: String, keyLength: Int) -> [HKDFLabel] {
+        [
+            HKDFLabel(prefix + "key", length: keyLength), HKDFLabel(prefix + "iv", length: TLS13CipherSuite.ivLength),
+            HKDFLabel(prefix + "hp", length: keyLength),
+        ]
     }
 
     /// The five mask bytes of header protection from a 16-byte sample (RFC 9001 5.4).

@@ -32,7 +32,7 @@ public enum TLS13CipherSuite: Sendable, Equatable {
     }
 
     /// `expandLabel` of several labels under one secret, its HMAC key set up once.
-    func expandLabels(_ secret: [UInt8], _ labels: [(String, Int)]) -> [[UInt8]] {
+    func expandLabels(_ secret: [UInt8], _ labels: [HKDFLabel]) -> [[UInt8]] {
         KeyDerivation.expandLabels(hash, secret: secret, labels)
     }
 

@@ -24,7 +24,8 @@ import Testing
                 + "255f6a6e7e29c57b7913e7f5"
         )
         // Several labels under one key give what each gives alone.
-        let together = KeyDerivation.expandLabels(.sha384, secret: secret, [("a", 12), ("quic key", 32), ("b", 48)])
+        let labels = [HKDFLabel("a", length: 12), HKDFLabel("quic key", length: 32), HKDFLabel("b", length: 48)]
+        let together = KeyDerivation.expandLabels(.sha384, secret: secret, labels)
         #expect(together[1] == KeyDerivation.expandLabel(.sha384, secret: secret, label: "quic key", length: 32))
         #expect(together[0] == KeyDerivation.expandLabel(.sha384, secret: secret, label: "a", length: 12))
         #expect(together[2].count == 48)
