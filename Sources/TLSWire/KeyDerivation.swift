@@ -21,6 +21,16 @@ enum KeyDerivation {
 
     /// HKDF-Extract(salt, input key material): the pseudorandom key, the hash's length.
     static func extract(_ hash: Hash, salt: [UInt8], inputKeyMaterial: [UInt8]) -> [UInt8] {
+        if hash == .sha256 {
+            let hmac = salt.withUnsafeBytes { HMACSHA256(key: $0) }
+            var key = [UInt8](repeating: 0, count: 32)
+            key.withUnsafeMutableBufferPointer { output in
+                inputKeyMaterial.withUnsafeBytes {
+                    hmac.authenticate($0, UnsafeRawBufferPointer(start: nil, count: 0), into: output)
+                }
+            }
+            return key
+        }
         var key = [UInt8](repeating: 0, count: hash.length)
         var written = 0
         let done = key.withUnsafeMutableBufferPointer { out in
@@ -56,6 +66,23 @@ enum KeyDerivation {
     /// `expandLabel` of each label under one secret, whose HMAC key is set up once (a QUIC
     /// packet protection's key, IV and header protection key, RFC 9001 5.1).
     static func expandLabels(_ hash: Hash, secret: [UInt8], _ labels: [HKDFLabel]) -> [[UInt8]] {
+        if hash == .sha256, labels.allSatisfy({ $0.length <= 32 }) {
+            // HKDF-Expand (RFC 5869 2.3): T(1) = HMAC(PRK, info | 0x01) is all a length up to
+            // the hash's needs.
+            let hmac = secret.withUnsafeBytes { HMACSHA256(key: $0) }
+            return labels.map { label in
+                guard let info = label.info else { return [] }
+                var block = [UInt8](repeating: 0, count: 32)
+                var counter: UInt8 = 1
+                block.withUnsafeMutableBufferPointer { output in
+                    info.withUnsafeBytes { info in
+                        withUnsafeBytes(of: &counter) { hmac.authenticate(info, $0, into: output) }
+                    }
+                }
+                block.removeLast(32 - label.length)
+                return block
+            }
+        }
         var context = HMAC_CTX()
         CCryptoBoringSSL_HMAC_CTX_init(&context)
         defer { CCryptoBoringSSL_HMAC_CTX_cleanup(&context) }
@@ -126,5 +153,52 @@ struct HKDFLabel: Sendable {
         info[2] = UInt8(labelBytes)
         info.append(0)
         self.info = info
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) on BoringSSL's SHA-256, its key's padded blocks hashed once: a
+/// MAC is then two compressions for a short message and copies of two 112-byte states, with
+/// no allocation (BoringSSL's `HMAC_CTX` allocates three digest states per key). QUIC
+/// Initial keys take seven MACs per connection ID (RFC 9001 5.2).
+struct HMACSHA256 {
+    private var inner = SHA256_CTX()
+    private var outer = SHA256_CTX()
+    static let blockBytes = 64
+
+    init(key: UnsafeRawBufferPointer) {
+        var pads = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &pads) { pad in
+            if key.count > Self.blockBytes {
+                // A key longer than a block is hashed first (RFC 2104 2).
+                var context = SHA256_CTX()
+                CCryptoBoringSSL_SHA256_Init(&context)
+                CCryptoBoringSSL_SHA256_Update(&context, key.baseAddress, key.count)
+                CCryptoBoringSSL_SHA256_Final(pad.baseAddress!.assumingMemoryBound(to: UInt8.self), &context)
+            } else if key.count > 0 {
+                pad.copyMemory(from: key)
+            }
+            for index in 0..<Self.blockBytes { pad[index] ^= 0x36 }
+            CCryptoBoringSSL_SHA256_Init(&inner)
+            CCryptoBoringSSL_SHA256_Update(&inner, pad.baseAddress, Self.blockBytes)
+            for index in 0..<Self.blockBytes { pad[index] ^= 0x36 ^ 0x5c }
+            CCryptoBoringSSL_SHA256_Init(&outer)
+            CCryptoBoringSSL_SHA256_Update(&outer, pad.baseAddress, Self.blockBytes)
+        }
+    }
+
+    /// The MAC of `first` followed by `second`, its 32 bytes written to `output`.
+    func authenticate(
+        _ first: UnsafeRawBufferPointer,
+        _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableBufferPointer<UInt8>
+    ) {
+        precondition(output.count >= 32)
+        var context = inner
+        if let base = first.baseAddress { CCryptoBoringSSL_SHA256_Update(&context, base, first.count) }
+        if let base = second.baseAddress { CCryptoBoringSSL_SHA256_Update(&context, base, second.count) }
+        CCryptoBoringSSL_SHA256_Final(output.baseAddress, &context)
+        context = outer
+        CCryptoBoringSSL_SHA256_Update(&context, output.baseAddress, 32)
+        CCryptoBoringSSL_SHA256_Final(output.baseAddress, &context)
     }
 }

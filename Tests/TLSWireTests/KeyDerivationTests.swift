@@ -30,4 +30,27 @@ import Testing
         #expect(together[0] == KeyDerivation.expandLabel(.sha384, secret: secret, label: "a", length: 12))
         #expect(together[2].count == 48)
     }
+
+    /// RFC 4231's test cases 1 and 6 (a key longer than a block is hashed first), which
+    /// `openssl mac -digest SHA256 HMAC` prints too.
+    @Test func hmacSHA256MatchesRFC4231() {
+        func mac(key: [UInt8], _ text: String) -> String {
+            var output = [UInt8](repeating: 0, count: 32)
+            let hmac = key.withUnsafeBytes { HMACSHA256(key: $0) }
+            output.withUnsafeMutableBufferPointer { out in
+                Array(text.utf8).withUnsafeBytes {
+                    hmac.authenticate($0, UnsafeRawBufferPointer(start: nil, count: 0), into: out)
+                }
+            }
+            return hex(output)
+        }
+        #expect(
+            mac(key: Array(repeating: 0x0b, count: 20), "Hi There")
+                == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        )
+        #expect(
+            mac(key: Array(repeating: 0xaa, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First")
+                == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        )
+    }
 }
