@@ -54,6 +54,20 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
     /// Nil when the key's length is not one of the algorithm's (16 or 32 bytes for AES-GCM,
     /// 32 for ChaCha20-Poly1305).
     init?(_ algorithm: Algorithm, key: [UInt8]) {
+        guard let context = key.withUnsafeBytes({ Self.makeContext(algorithm, key: $0) }) else { return nil }
+        self.context = context
+    }
+
+    /// `init(_:key:)` from bytes in place (a QUIC Initial's key, derived on the stack).
+    init?(_ algorithm: Algorithm, keyBytes key: UnsafeRawBufferPointer) {
+        guard let context = Self.makeContext(algorithm, key: key) else { return nil }
+        self.context = context
+    }
+
+    private static func makeContext(
+        _ algorithm: Algorithm,
+        key: UnsafeRawBufferPointer
+    ) -> UnsafeMutablePointer<EVP_AEAD_CTX>? {
         let aead: OpaquePointer?
         switch (algorithm, key.count) {
         case (.aesGCM, 16): aead = CCryptoBoringSSL_EVP_aead_aes_128_gcm()
@@ -61,15 +75,21 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
         case (.chaCha20Poly1305, 32): aead = CCryptoBoringSSL_EVP_aead_chacha20_poly1305()
         default: return nil
         }
-        context = .allocate(capacity: 1)
+        let context = UnsafeMutablePointer<EVP_AEAD_CTX>.allocate(capacity: 1)
         CCryptoBoringSSL_EVP_AEAD_CTX_zero(context)
-        let initialised = key.withUnsafeBufferPointer {
-            CCryptoBoringSSL_EVP_AEAD_CTX_init(context, aead, $0.baseAddress, $0.count, Self.tagLength, nil)
-        }
+        let initialised = CCryptoBoringSSL_EVP_AEAD_CTX_init(
+            context,
+            aead,
+            key.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            key.count,
+            tagLength,
+            nil
+        )
         guard initialised == 1 else {
             context.deallocate()
             return nil
         }
+        return context
     }
 
     deinit {
@@ -142,24 +162,34 @@ final class HeaderProtectionKey: @unchecked Sendable {  // written only by init 
 
     /// Nil when the key's length is not 16 or 32 (AES) or 32 (ChaCha20).
     init?(chaCha: Bool, key: [UInt8]) {
-        if chaCha {
-            guard key.count == 32 else { return nil }
-            aes = nil
-            chaChaKey = key
-            return
-        }
-        guard key.count == 16 || key.count == 32 else { return nil }
+        guard let parts = key.withUnsafeBytes({ Self.parts(chaCha: chaCha, key: $0) }) else { return nil }
+        (aes, chaChaKey) = parts
+    }
+
+    /// `init(chaCha:key:)` from bytes in place (a QUIC Initial's key, derived on the stack).
+    init?(chaCha: Bool, keyBytes key: UnsafeRawBufferPointer) {
+        guard let parts = Self.parts(chaCha: chaCha, key: key) else { return nil }
+        (aes, chaChaKey) = parts
+    }
+
+    private static func parts(
+        chaCha: Bool,
+        key: UnsafeRawBufferPointer
+    ) -> (aes: UnsafeMutablePointer<AES_KEY>?, chaChaKey: [UInt8])? {
+        if chaCha { return key.count == 32 ? (nil, Array(key)) : nil }
+        guard key.count == 16 || key.count == 32, let bytes = key.baseAddress else { return nil }
         let schedule = UnsafeMutablePointer<AES_KEY>.allocate(capacity: 1)
         guard
-            key.withUnsafeBufferPointer({
-                CCryptoBoringSSL_AES_set_encrypt_key($0.baseAddress, UInt32(8 * key.count), schedule)
-            }) == 0
+            CCryptoBoringSSL_AES_set_encrypt_key(
+                bytes.assumingMemoryBound(to: UInt8.self),
+                UInt32(8 * key.count),
+                schedule
+            ) == 0
         else {
             schedule.deallocate()
             return nil
         }
-        aes = schedule
-        chaChaKey = []
+        return (schedule, [])
     }
 
     deinit { aes?.deallocate() }

@@ -24,6 +24,18 @@ public struct QUICVersion: RawRepresentable, Hashable, Sendable {
         }
     }
 
+    /// HMAC-SHA256 keyed with initial_salt, its padded blocks hashed once per process:
+    /// HKDF-Extract of every connection ID's initial_secret (RFC 9001 5.2) starts from it.
+    var initialSaltKey: HMACSHA256? {
+        switch self {
+        case .v1: Self.saltKeyV1
+        case .v2: Self.saltKeyV2
+        default: nil
+        }
+    }
+    private static let saltKeyV1 = v1.initialSalt!.withUnsafeBytes { HMACSHA256(key: $0) }
+    private static let saltKeyV2 = v2.initialSalt!.withUnsafeBytes { HMACSHA256(key: $0) }
+
     /// Label prefix of the packet protection keys (RFC 9369 3.3.2).
     var labelPrefix: String { self == .v2 ? "quicv2 " : "quic " }
 
@@ -36,17 +48,57 @@ public struct QUICVersion: RawRepresentable, Hashable, Sendable {
 public struct QUICInitialKeys: Sendable {
     let packetKeys: QUICPacketKeys
 
-    /// Derives the client's or the server's keys from the client's Destination Connection ID.
+    /// Derives the client's or the server's keys from the client's Destination Connection ID,
+    /// every secret and key on the stack: a flood of Initials, each under its own connection
+    /// ID, derives keys for every packet (issue 14).
     public init?(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) {
+        guard let saltKey = version.initialSaltKey else { return nil }
+        // initial_secret, then client_initial_secret or server_initial_secret (5.2), then the
+        // key, IV and header protection key (5.1), each in 32 bytes.
+        var secrets = (
+            (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
+            (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        )
+        var material = (
+            (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
+            (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
+            (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        )
         // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
-        guard
-            let secret = Self.secret(
-                version: version,
-                destinationConnectionID: destinationConnectionID.bytes,
-                server: server
-            ),
-            let keys = QUICPacketKeys(version: version, suite: CipherSuite(rawValue: 0x1301), secret: secret)
-        else { return nil }
+        let labels = QUICPacketKeys.packetProtectionLabels(version: version, suite: .aes128GCM)
+        let keys: QUICPacketKeys? = withUnsafeMutableBytes(of: &secrets) { secrets in
+            withUnsafeMutableBytes(of: &material) { material in
+                let initial = UnsafeMutableRawBufferPointer(rebasing: secrets[..<32])
+                let direction = UnsafeMutableRawBufferPointer(rebasing: secrets[32...])
+                destinationConnectionID.withUnsafeBytes { id in
+                    saltKey.authenticate(
+                        id,
+                        UnsafeRawBufferPointer(start: nil, count: 0),
+                        into: initial.bindMemory(to: UInt8.self)
+                    )
+                }
+                guard
+                    HMACSHA256(key: UnsafeRawBufferPointer(initial)).expand(
+                        server ? Self.serverIn : Self.clientIn,
+                        into: direction
+                    )
+                else { return nil }
+                let secretKey = HMACSHA256(key: UnsafeRawBufferPointer(direction))
+                for (index, label) in labels.enumerated() {
+                    let part = UnsafeMutableRawBufferPointer(
+                        rebasing: material[(32 * index)..<(32 * index + label.length)]
+                    )
+                    guard secretKey.expand(label, into: part) else { return nil }
+                }
+                return QUICPacketKeys(
+                    suite: .aes128GCM,
+                    key: UnsafeRawBufferPointer(rebasing: material[0..<labels[0].length]),
+                    iv: UnsafeRawBufferPointer(rebasing: material[32..<(32 + labels[1].length)]),
+                    headerProtection: UnsafeRawBufferPointer(rebasing: material[64..<(64 + labels[2].length)])
+                )
+            }
+        }
+        guard let keys else { return nil }
         packetKeys = keys
     }
 

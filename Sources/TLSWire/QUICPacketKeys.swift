@@ -25,6 +25,22 @@ public struct QUICPacketKeys: Sendable {
         iv = derived.iv
     }
 
+    /// The keys from their bytes, as `QUICInitialKeys` derives them on the stack.
+    init?(
+        suite: TLS13CipherSuite,
+        key: UnsafeRawBufferPointer,
+        iv: UnsafeRawBufferPointer,
+        headerProtection: UnsafeRawBufferPointer
+    ) {
+        guard let aead = AEADKey(suite.algorithm, keyBytes: key),
+            let protection = HeaderProtectionKey(chaCha: suite == .chacha20Poly1305, keyBytes: headerProtection)
+        else { return nil }
+        self.suite = suite
+        self.key = aead
+        self.headerProtection = protection
+        self.iv = Array(iv)
+    }
+
     /// The key, IV and header protection key of `secret` (RFC 9001 5.1).
     static func derive(
         version: QUICVersion,
