@@ -434,6 +434,17 @@ struct QUICKeyCache {
             last = known
             return known.keys
         }
+        // The entry this one replaces gives its key storage when no flow holds it (a flood
+        // of Initials, each under a new connection ID, allocated and freed it per packet).
+        if var evicted = slots[slot].take() {
+            if last?.key == evicted.key { last = nil }
+            if evicted.keys.rederive(version: version, destinationConnectionID: destinationConnectionID, server: server)
+            {
+                slots[slot] = (key, evicted.keys)
+                last = slots[slot]
+                return evicted.keys
+            }
+        }
         guard
             let derived = QUICInitialKeys(
                 version: version,

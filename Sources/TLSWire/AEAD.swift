@@ -44,7 +44,7 @@ func withPerRecordNonce<Result>(
 /// key up again and wraps nonce, ciphertext, tag and plaintext in `Data` on every call:
 /// 14,000 instructions per QUIC Initial, of which the cipher is 1,500 (issue 14's QUIC
 /// flood). Here a call costs the cipher and one array for the plaintext.
-final class AEADKey: @unchecked Sendable {  // the context is written only by init and deinit
+final class AEADKey: @unchecked Sendable {  // the context is written by init, deinit, and rekey when unshared
     enum Algorithm: Sendable { case aesGCM, chaCha20Poly1305 }
 
     /// Tag length of the three AEADs read here (RFC 5116 5.1, RFC 8439 2.8).
@@ -64,17 +64,36 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
         self.context = context
     }
 
+    /// New key bytes in this context, for an owner that holds the only reference (QUIC's
+    /// Initial key cache, reusing what it evicts). False when refused: the key is unusable.
+    func rekey(_ algorithm: Algorithm, keyBytes key: UnsafeRawBufferPointer) -> Bool {
+        guard let aead = Self.aead(algorithm, keyLength: key.count) else { return false }
+        CCryptoBoringSSL_EVP_AEAD_CTX_cleanup(context)
+        CCryptoBoringSSL_EVP_AEAD_CTX_zero(context)
+        return CCryptoBoringSSL_EVP_AEAD_CTX_init(
+            context,
+            aead,
+            key.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            key.count,
+            Self.tagLength,
+            nil
+        ) == 1
+    }
+
+    private static func aead(_ algorithm: Algorithm, keyLength: Int) -> OpaquePointer? {
+        switch (algorithm, keyLength) {
+        case (.aesGCM, 16): CCryptoBoringSSL_EVP_aead_aes_128_gcm()
+        case (.aesGCM, 32): CCryptoBoringSSL_EVP_aead_aes_256_gcm()
+        case (.chaCha20Poly1305, 32): CCryptoBoringSSL_EVP_aead_chacha20_poly1305()
+        default: nil
+        }
+    }
+
     private static func makeContext(
         _ algorithm: Algorithm,
         key: UnsafeRawBufferPointer
     ) -> UnsafeMutablePointer<EVP_AEAD_CTX>? {
-        let aead: OpaquePointer?
-        switch (algorithm, key.count) {
-        case (.aesGCM, 16): aead = CCryptoBoringSSL_EVP_aead_aes_128_gcm()
-        case (.aesGCM, 32): aead = CCryptoBoringSSL_EVP_aead_aes_256_gcm()
-        case (.chaCha20Poly1305, 32): aead = CCryptoBoringSSL_EVP_aead_chacha20_poly1305()
-        default: return nil
-        }
+        guard let aead = aead(algorithm, keyLength: key.count) else { return nil }
         let context = UnsafeMutablePointer<EVP_AEAD_CTX>.allocate(capacity: 1)
         CCryptoBoringSSL_EVP_AEAD_CTX_zero(context)
         let initialised = CCryptoBoringSSL_EVP_AEAD_CTX_init(
@@ -156,7 +175,7 @@ final class AEADKey: @unchecked Sendable {  // the context is written only by in
 
 /// QUIC's header protection key (RFC 9001 5.4), set up once: an AES key schedule
 /// (AES-ECB of the sample, 5.4.3) or the ChaCha20 key (5.4.4).
-final class HeaderProtectionKey: @unchecked Sendable {  // written only by init and deinit
+final class HeaderProtectionKey: @unchecked Sendable {  // written by init, deinit, and rekey when unshared
     private let aes: UnsafeMutablePointer<AES_KEY>?
     private let chaChaKey: [UInt8]
 
@@ -170,6 +189,18 @@ final class HeaderProtectionKey: @unchecked Sendable {  // written only by init 
     init?(chaCha: Bool, keyBytes key: UnsafeRawBufferPointer) {
         guard let parts = Self.parts(chaCha: chaCha, key: key) else { return nil }
         (aes, chaChaKey) = parts
+    }
+
+    /// New key bytes in this key's own storage, for an owner that holds the only reference.
+    /// False when the kind or length differs: the key is then unchanged.
+    func rekey(chaCha: Bool, keyBytes key: UnsafeRawBufferPointer) -> Bool {
+        guard !chaCha, let aes, key.count == 16 || key.count == 32, let bytes = key.baseAddress else { return false }
+        return CCryptoBoringSSL_AES_set_encrypt_key(
+            bytes.assumingMemoryBound(to: UInt8.self),
+            UInt32(8 * key.count),
+            aes
+        )
+            == 0
     }
 
     private static func parts(

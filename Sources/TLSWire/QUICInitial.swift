@@ -46,15 +46,46 @@ public struct QUICVersion: RawRepresentable, Hashable, Sendable {
 
 /// Packet protection keys of one direction's Initial packets.
 public struct QUICInitialKeys: Sendable {
-    let packetKeys: QUICPacketKeys
+    private(set) var packetKeys: QUICPacketKeys
 
     /// Derives the client's or the server's keys from the client's Destination Connection ID,
     /// every secret and key on the stack: a flood of Initials, each under its own connection
     /// ID, derives keys for every packet (issue 14).
     public init?(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) {
+        guard
+            let keys = Self.derive(
+                version: version,
+                destinationConnectionID: destinationConnectionID,
+                server: server,
+                {
+                    // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
+                    QUICPacketKeys(suite: .aes128GCM, key: $0, iv: $1, headerProtection: $2)
+                }
+            )
+        else { return nil }
+        packetKeys = keys
+    }
+
+    /// `init` into these keys' own storage, when nothing else holds it: a cache that evicts
+    /// keys for new ones allocates nothing. False, and unchanged, when shared or underivable.
+    public mutating func rederive(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) -> Bool
+    {
+        guard packetKeys.isUniquelyHeld() else { return false }
+        return Self.derive(version: version, destinationConnectionID: destinationConnectionID, server: server) {
+            packetKeys.rekey(suite: .aes128GCM, key: $0, iv: $1, headerProtection: $2) ? true : nil
+        } ?? false
+    }
+
+    /// The key, IV and header protection key, for `build`: initial_secret, then
+    /// client_initial_secret or server_initial_secret (5.2), then the three (5.1), each in 32
+    /// bytes on the stack.
+    private static func derive<Result>(
+        version: QUICVersion,
+        destinationConnectionID: QUICConnectionID,
+        server: Bool,
+        _ build: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Result?
+    ) -> Result? {
         guard let saltKey = version.initialSaltKey else { return nil }
-        // initial_secret, then client_initial_secret or server_initial_secret (5.2), then the
-        // key, IV and header protection key (5.1), each in 32 bytes.
         var secrets = (
             (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
             (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
@@ -64,9 +95,8 @@ public struct QUICInitialKeys: Sendable {
             (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
             (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         )
-        // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
         let labels = QUICPacketKeys.packetProtectionLabels(version: version, suite: .aes128GCM)
-        let keys: QUICPacketKeys? = withUnsafeMutableBytes(of: &secrets) { secrets in
+        return withUnsafeMutableBytes(of: &secrets) { secrets in
             withUnsafeMutableBytes(of: &material) { material in
                 let initial = UnsafeMutableRawBufferPointer(rebasing: secrets[..<32])
                 let direction = UnsafeMutableRawBufferPointer(rebasing: secrets[32...])
@@ -90,16 +120,13 @@ public struct QUICInitialKeys: Sendable {
                     )
                     guard secretKey.expand(label, into: part) else { return nil }
                 }
-                return QUICPacketKeys(
-                    suite: .aes128GCM,
-                    key: UnsafeRawBufferPointer(rebasing: material[0..<labels[0].length]),
-                    iv: UnsafeRawBufferPointer(rebasing: material[32..<(32 + labels[1].length)]),
-                    headerProtection: UnsafeRawBufferPointer(rebasing: material[64..<(64 + labels[2].length)])
+                return build(
+                    UnsafeRawBufferPointer(rebasing: material[0..<labels[0].length]),
+                    UnsafeRawBufferPointer(rebasing: material[32..<(32 + labels[1].length)]),
+                    UnsafeRawBufferPointer(rebasing: material[64..<(64 + labels[2].length)])
                 )
             }
         }
-        guard let keys else { return nil }
-        packetKeys = keys
     }
 
     /// client_initial_secret or server_initial_secret (RFC 9001 5.2).

@@ -4,10 +4,10 @@
 /// Initial packets use a secret from the client's connection ID; Handshake and 1-RTT packets
 /// the TLS handshake and application traffic secrets a key log gives (5.1).
 public struct QUICPacketKeys: Sendable {
-    let suite: TLS13CipherSuite
-    let key: AEADKey
-    let iv: [UInt8]
-    let headerProtection: HeaderProtectionKey
+    private(set) var suite: TLS13CipherSuite
+    private(set) var key: AEADKey
+    private(set) var iv: [UInt8]
+    private(set) var headerProtection: HeaderProtectionKey
 
     /// Nil when the suite is not one this reads or the secret's length is not its hash's.
     public init?(version: QUICVersion, suite: CipherSuite, secret: [UInt8]) {
@@ -39,6 +39,28 @@ public struct QUICPacketKeys: Sendable {
         self.key = aead
         self.headerProtection = protection
         self.iv = Array(iv)
+    }
+
+    /// True when no other value holds this one's key objects, so `rekey` may write them.
+    mutating func isUniquelyHeld() -> Bool {
+        isKnownUniquelyReferenced(&key) && isKnownUniquelyReferenced(&headerProtection)
+    }
+
+    /// Sets new keys of the same suite in the objects this value holds alone (see
+    /// `isUniquelyHeld`). False when they are shared or a key is refused: then the keys must
+    /// not be used.
+    mutating func rekey(
+        suite: TLS13CipherSuite,
+        key: UnsafeRawBufferPointer,
+        iv: UnsafeRawBufferPointer,
+        headerProtection: UnsafeRawBufferPointer
+    ) -> Bool {
+        guard suite == self.suite, isUniquelyHeld(), iv.count == self.iv.count else { return false }
+        guard self.key.rekey(suite.algorithm, keyBytes: key),
+            self.headerProtection.rekey(chaCha: suite == .chacha20Poly1305, keyBytes: headerProtection)
+        else { return false }
+        self.iv.withUnsafeMutableBytes { $0.copyMemory(from: iv) }
+        return true
     }
 
     /// The key, IV and header protection key of `secret` (RFC 9001 5.1).

@@ -1,3 +1,4 @@
+import Crypto
 import Testing
 
 @testable import TLSWire
@@ -26,6 +27,51 @@ import Testing
         #expect(hex(server.key) == "cf3a5331653c364c88f0f379b6067e37")
         #expect(hex(server.iv) == "0ac1493ca1905853b0bba03e")
         #expect(hex(server.headerProtection) == "c206b8d9b9f0f37644430b490eeaa314")
+    }
+
+    /// The Initial key cache re-keys an evicted entry's objects in place when nothing else
+    /// holds them: the keys must be those a fresh derivation gives, and keys another value
+    /// holds must not change. Checked against RFC 9001 A.1 (IV), A.2 (the header protection
+    /// mask of the client Initial's sample) and a message sealed by swift-crypto under A.1's key.
+    @Test func rederivedKeysEqualFreshOnesAndSharedKeysStay() throws {
+        let rfcID = try #require(QUICConnectionID(Self.connectionID))
+        let otherID = try #require(QUICConnectionID([1, 2, 3, 4, 5, 6, 7, 8, 9]))
+        var keys = try #require(QUICInitialKeys(version: .v1, destinationConnectionID: otherID, server: false))
+        let sample: [UInt8] = [
+            0xd1, 0xb1, 0xc9, 0x8d, 0xd7, 0x68, 0x9f, 0xb8, 0xec, 0x11, 0xd2, 0x42, 0xb1, 0x23, 0xdc, 0x9b,
+        ]
+        func mask(_ keys: QUICInitialKeys) -> [UInt8] {
+            guard let mask = sample.withUnsafeBytes({ keys.packetKeys.headerProtectionMask(sample: $0) }) else {
+                return []
+            }
+            return [mask.0, mask.1, mask.2, mask.3, mask.4]
+        }
+        let otherMask = mask(keys)
+
+        // Shared: refused, and the holder's keys are untouched.
+        let holder = keys
+        let sharedRederived = keys.rederive(version: .v1, destinationConnectionID: rfcID, server: false)
+        #expect(!sharedRederived)
+        #expect(mask(holder) == otherMask)
+
+        // Alone: re-keyed in place to RFC 9001's client keys.
+        _ = consume holder
+        let aead = ObjectIdentifier(keys.packetKeys.key)
+        let rederived = keys.rederive(version: .v1, destinationConnectionID: rfcID, server: false)
+        #expect(rederived)
+        #expect(ObjectIdentifier(keys.packetKeys.key) == aead, "the same object, re-keyed")
+        #expect(hex(keys.packetKeys.iv) == "fa044b2f42a3fd3b46fb255c")
+        #expect(hex(mask(keys)) == "437b9aec36")
+        let key = SymmetricKey(data: [
+            0x1f, 0x36, 0x96, 0x13, 0xdd, 0x76, 0xd5, 0x46, 0x77, 0x30, 0xef, 0xcb, 0xe3, 0xb1, 0xa2, 0x2d,
+        ])
+        let nonce = try AES.GCM.Nonce(data: keys.packetKeys.iv)
+        let sealed = try AES.GCM.seal(Array("client hello".utf8), using: key, nonce: nonce, authenticating: [1, 2, 3])
+        let opened = (sealed.ciphertext + sealed.tag).withUnsafeBytes {
+            keys.packetKeys.key.open(nonce: keys.packetKeys.iv, sealed: $0, additionalData: [1, 2, 3])
+        }
+        #expect(opened == Array("client hello".utf8))
+        #expect(mask(keys) != otherMask)
     }
 
     /// DELIBERATELY MALFORMED: truncated and garbage datagrams give no Initial and no crash.
