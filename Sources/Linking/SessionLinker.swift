@@ -118,16 +118,25 @@ struct SessionNames {
 }
 
 /// A session ID, ticket digest or identity digest as a fixed 128-bit key: two SipHash
-/// values (Swift's `Hasher`, seeded per process) of its text, so the tables hold no string
-/// per entry and a peer cannot craft two texts with one key to forge a link.
+/// values under independent keys drawn per process (`KeyedHash` for bytes, written out for
+/// their five words; Swift's `Hasher` for other text), so the tables hold no string per
+/// entry and a peer cannot craft two texts with one key to forge a link.
 struct SessionKey: Hashable {
     var high: UInt64
     var low: UInt64
 
     /// The key of a session ID, ticket digest or key name kept as bytes.
     init(_ bytes: ShortBytes) {
-        self = bytes.withBytes { SessionKey(bytes: $0, domain: 0) }
+        high = bytes.keyedHash(domain: 0, key: KeyedHash.key)
+        low = bytes.keyedHash(domain: 0, key: SessionKey.secondKey)
     }
+
+    /// The key of the second half: drawn apart from `KeyedHash.key`, so the halves are two
+    /// independent keyed hashes.
+    private static let secondKey: (UInt64, UInt64) = {
+        var generator = SystemRandomNumberGenerator()
+        return (generator.next(), generator.next())
+    }()
 
     /// The key of a text: hex (how digests travel in TLS 1.3 records and renegotiations) is
     /// keyed as its bytes, so it meets the same value kept as bytes; other text apart.
