@@ -1,5 +1,6 @@
 import Capture
 import Handshakes
+import Packets
 
 /// Pairs each client-side connection with the back-side connection a TCP-mode balancer
 /// opened for it. Such a balancer forwards the ClientHello unchanged, so both carry the
@@ -25,9 +26,9 @@ package struct LegPairer {
     private static let slotBytes =
         MemoryLayout<HandshakeRecord?>.stride + MemoryLayout<Int64>.stride + MemoryLayout<Int>.stride
     /// What `byRandom` costs per held record: it keeps at most 2 entries per held record
-    /// and 1024 more (then it is rebuilt), each a 40-byte inline key, its value and the
-    /// table's slack (about 96 bytes).
-    private static let randomIndexBytesPerRecord = 3 * 96
+    /// and 1024 more (then it is rebuilt), each an 8-byte tag and its value, with the table's
+    /// slack (about 48 bytes).
+    private static let randomIndexBytesPerRecord = 3 * 48
 
     package let windowNanos: Int64
     /// Records leave in bursts, so the stages after this one run over many records at a time
@@ -50,9 +51,12 @@ package struct LegPairer {
     private var heldCount = 0
     /// Sequence number of the oldest held record; each record gets the next number.
     private var oldestSequence = 0
-    /// The sequence number of the newest record with each client random. Entries of released
-    /// records stay until the index is rebuilt (removing one rehashes its neighbours).
-    private var byRandom: [ShortBytes: Int] = [:]
+    /// The sequence number of the newest record with each client random, by a keyed hash
+    /// of the random (`RandomTag`: eight bytes, where the random as the key was forty and
+    /// hashed through `Hasher`); a hit is checked against the held record's random. Entries
+    /// of released records stay until the index is rebuilt (removing one rehashes its
+    /// neighbours).
+    private var byRandom: [RandomTag: Int] = [:]
     package private(set) var pairedLegs = 0
 
     package init(windowNanos: Int64 = LegPairer.defaultWindowNanos, maximumHeldBytes: Int = MemoryBudget().legPairing) {
@@ -64,10 +68,12 @@ package struct LegPairer {
     package mutating func add(_ record: consuming HandshakeRecord, release: (consuming HandshakeRecord) -> Void) {
         let sequence = oldestSequence + heldCount
         if LegPairer.isDistinctive(record.clientRandom),
-            let earlier = byRandom.updateValue(sequence, forKey: record.clientRandom), earlier >= oldestSequence
+            let earlier = byRandom.updateValue(sequence, forKey: RandomTag(record.clientRandom)),
+            earlier >= oldestSequence
         {
             let slot = self.slot(of: earlier)
-            if let front = ring[slot], record.timestampNanos - front.timestampNanos <= windowNanos,
+            if let front = ring[slot], front.clientRandom == record.clientRandom,
+                record.timestampNanos - front.timestampNanos <= windowNanos,
                 front.server != record.server || front.serverPort != record.serverPort
             {
                 ring[slot]!.backend = record.server.endpoint(port: record.serverPort)
@@ -169,7 +175,7 @@ package struct LegPairer {
         if byRandom.count > 2 * heldCount + 1024 {
             // Sized for the whole cycle up to the next rebuild, so the index never grows
             // (a filtered copy was sized for the live entries, then resized as it refilled).
-            var kept = [ShortBytes: Int](minimumCapacity: 2 * heldCount + 1025)
+            var kept = [RandomTag: Int](minimumCapacity: 2 * heldCount + 1025)
             for (random, sequence) in byRandom where sequence >= oldestSequence { kept[random] = sequence }
             byRandom = kept
         }
@@ -182,4 +188,16 @@ package struct LegPairer {
             return bytes.contains { $0 != first }
         }
     }
+}
+
+/// A client random's index key: SipHash-1-3 of it under the process's random key
+/// (`ShortBytes.keyedHash`), which a peer cannot steer into one bucket. Two randoms with one
+/// tag (one in 2^64) only make the later overwrite the earlier's entry.
+struct RandomTag: Hashable {
+    let value: UInt64
+
+    init(_ random: ShortBytes) { value = random.keyedHash(domain: 0, key: KeyedHash.key) }
+
+    /// Already a keyed hash: the table's seed is mixed in, not hashed again.
+    func _rawHashValue(seed: Int) -> Int { Int(truncatingIfNeeded: value ^ UInt64(UInt(bitPattern: seed))) }
 }
