@@ -1,3 +1,4 @@
+import Crypto
 import Testing
 
 @testable import TLSWire
@@ -52,5 +53,34 @@ import Testing
             mac(key: Array(repeating: 0xaa, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First")
                 == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         )
+    }
+
+    /// The HMAC pads its own last blocks (FIPS 180-4 5.1.1): one block when the message's end
+    /// leaves room for the 0x80 and the 8-byte length, two when not. Checked against
+    /// swift-crypto's HMAC on every length around those edges, keys shorter than, equal to
+    /// and longer than a block, and the message split anywhere between its two parts.
+    @Test func hmacSHA256MatchesSwiftCryptoAtBlockEdges() {
+        let lengths = [0, 1, 31, 32, 54, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 200]
+        for keyLength in [0, 20, 32, 64, 65, 131] {
+            let key = (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+            let hmac = key.withUnsafeBytes { HMACSHA256(key: $0) }
+            for length in lengths {
+                let message = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ keyLength) }
+                let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+                for split in Set([0, length / 3, length]) {
+                    var output = [UInt8](repeating: 0, count: 32)
+                    output.withUnsafeMutableBufferPointer { out in
+                        message.withUnsafeBytes { all in
+                            hmac.authenticate(
+                                UnsafeRawBufferPointer(rebasing: all[..<split]),
+                                UnsafeRawBufferPointer(rebasing: all[split...]),
+                                into: out
+                            )
+                        }
+                    }
+                    #expect(output == expected, "key \(keyLength) bytes, message \(length), split at \(split)")
+                }
+            }
+        }
     }
 }
