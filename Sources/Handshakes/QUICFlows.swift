@@ -416,9 +416,14 @@ struct QUICKeyCache {
         }
     }
 
-    private var slots: [(key: Key, keys: QUICInitialKeys)?] = []
-    /// The entry asked for last, compared before the slot is hashed: a client's Initials and
-    /// a flood of copies of one Initial name the same connection ID.
+    /// Each slot keeps the keys' bytes (`QUICInitialKeys.Material`, 48 bytes), not the keys
+    /// set up for use (about a kilobyte each): a flood of Initials under new connection IDs
+    /// wrote a cold kilobyte per packet, 10% of its run.
+    private var slots: [(key: Key, material: QUICInitialKeys.Material)?] = []
+    /// The keys asked for last, set up for use, compared before the slot is hashed: a
+    /// client's Initials and a flood of copies of one Initial name the same connection ID.
+    /// When the next connection ID differs, these keys are set up again in place unless a
+    /// flow holds them.
     private var last: (key: Key, keys: QUICInitialKeys)?
 
     mutating func keys(
@@ -430,30 +435,26 @@ struct QUICKeyCache {
         if let last, last.key == key { return last.keys }
         if slots.isEmpty { slots = Array(repeating: nil, count: Self.capacity) }
         let slot = key.slot()
+        let material: QUICInitialKeys.Material
         if let known = slots[slot], known.key == key {
-            last = known
-            return known.keys
+            material = known.material
+        } else {
+            guard
+                let derived = QUICInitialKeys.material(
+                    version: version,
+                    destinationConnectionID: destinationConnectionID,
+                    server: server
+                )
+            else { return nil }
+            slots[slot] = (key, derived)
+            material = derived
         }
-        // The entry this one replaces gives its key storage when no flow holds it (a flood
-        // of Initials, each under a new connection ID, allocated and freed it per packet).
-        if var evicted = slots[slot].take() {
-            if last?.key == evicted.key { last = nil }
-            if evicted.keys.rederive(version: version, destinationConnectionID: destinationConnectionID, server: server)
-            {
-                slots[slot] = (key, evicted.keys)
-                last = slots[slot]
-                return evicted.keys
-            }
+        if var reused = last.take()?.keys, reused.rekey(material) {
+            last = (key, reused)
+            return reused
         }
-        guard
-            let derived = QUICInitialKeys(
-                version: version,
-                destinationConnectionID: destinationConnectionID,
-                server: server
-            )
-        else { return nil }
-        slots[slot] = (key, derived)
-        last = (key, derived)
-        return derived
+        guard let keys = QUICInitialKeys(material) else { return nil }
+        last = (key, keys)
+        return keys
     }
 }

@@ -48,56 +48,94 @@ public struct QUICVersion: RawRepresentable, Hashable, Sendable {
 public struct QUICInitialKeys: Sendable {
     private(set) var packetKeys: QUICPacketKeys
 
-    /// Derives the client's or the server's keys from the client's Destination Connection ID,
-    /// every secret and key on the stack: a flood of Initials, each under its own connection
-    /// ID, derives keys for every packet (issue 14).
+    /// The key, IV and header protection key as bytes (AEAD_AES_128_GCM, RFC 9001 5.2: 16,
+    /// 12 and 16 bytes): 48 bytes inline, where the keys set up for use (the AEAD context,
+    /// the AES schedules) span about a kilobyte. What the Initial key cache keeps per
+    /// connection ID, so that its entries stay small and warm.
+    public struct Material: Sendable {
+        /// The key at 0, the IV at 16, the header protection key at 32.
+        fileprivate var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+        static let keyBytes = 16
+        static let ivBytes = TLS13CipherSuite.ivLength
+        static let headerProtectionBytes = 16
+
+        fileprivate func withParts<Result>(
+            _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Result
+        ) -> Result {
+            withUnsafeBytes(of: words) { all in
+                body(
+                    UnsafeRawBufferPointer(rebasing: all[0..<Self.keyBytes]),
+                    UnsafeRawBufferPointer(rebasing: all[16..<(16 + Self.ivBytes)]),
+                    UnsafeRawBufferPointer(rebasing: all[32..<(32 + Self.headerProtectionBytes)])
+                )
+            }
+        }
+    }
+
+    /// Derives the client's or the server's keys from the client's Destination Connection ID.
     public init?(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) {
         guard
-            let keys = Self.derive(
+            let material = Self.material(
                 version: version,
                 destinationConnectionID: destinationConnectionID,
-                server: server,
-                {
-                    // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
-                    QUICPacketKeys(suite: .aes128GCM, key: $0, iv: $1, headerProtection: $2)
-                }
+                server: server
             )
+        else { return nil }
+        self.init(material)
+    }
+
+    /// The keys of `material`, set up for use.
+    public init?(_ material: Material) {
+        guard
+            let keys = material.withParts({
+                // Initial packets are protected with AEAD_AES_128_GCM (RFC 9001 5.2).
+                QUICPacketKeys(suite: .aes128GCM, key: $0, iv: $1, headerProtection: $2)
+            })
         else { return nil }
         packetKeys = keys
     }
 
-    /// `init` into these keys' own storage, when nothing else holds it: a cache that evicts
-    /// keys for new ones allocates nothing. False, and unchanged, when shared or underivable.
-    public mutating func rederive(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) -> Bool
-    {
+    /// `init(_:)` into these keys' own storage, when nothing else holds it: a cache that
+    /// replaces keys allocates nothing. False when shared or refused: then these keys must
+    /// not be used (shared ones are unchanged).
+    public mutating func rekey(_ material: Material) -> Bool {
         guard packetKeys.isUniquelyHeld() else { return false }
-        return Self.derive(version: version, destinationConnectionID: destinationConnectionID, server: server) {
-            packetKeys.rekey(suite: .aes128GCM, key: $0, iv: $1, headerProtection: $2) ? true : nil
-        } ?? false
+        return material.withParts { packetKeys.rekey(suite: .aes128GCM, key: $0, iv: $1, headerProtection: $2) }
     }
 
-    /// The key, IV and header protection key, for `build`: initial_secret, then
-    /// client_initial_secret or server_initial_secret (5.2), then the three (5.1), each in 32
-    /// bytes on the stack.
-    private static func derive<Result>(
+    /// `rekey` with the keys of another connection ID.
+    public mutating func rederive(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) -> Bool
+    {
+        guard packetKeys.isUniquelyHeld(),
+            let material = Self.material(
+                version: version,
+                destinationConnectionID: destinationConnectionID,
+                server: server
+            )
+        else { return false }
+        return rekey(material)
+    }
+
+    /// The key, IV and header protection key of a connection ID, every secret on the stack:
+    /// initial_secret, then client_initial_secret or server_initial_secret (5.2), then the
+    /// three (5.1). A flood of Initials, each under its own connection ID, derives them for
+    /// every packet (issue 14).
+    public static func material(
         version: QUICVersion,
         destinationConnectionID: QUICConnectionID,
-        server: Bool,
-        _ build: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Result?
-    ) -> Result? {
+        server: Bool
+    ) -> Material? {
         guard let saltKey = version.initialSaltKey else { return nil }
         var secrets = (
             (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
             (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         )
-        var material = (
-            (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
-            (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
-            (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        )
+        var material = Material()
         let labels = QUICPacketKeys.packetProtectionLabels(version: version, suite: .aes128GCM)
-        return withUnsafeMutableBytes(of: &secrets) { secrets in
-            withUnsafeMutableBytes(of: &material) { material in
+        let lengths = [Material.keyBytes, Material.ivBytes, Material.headerProtectionBytes]
+        guard labels.map(\.length) == lengths else { return nil }
+        let derived = withUnsafeMutableBytes(of: &secrets) { secrets in
+            withUnsafeMutableBytes(of: &material.words) { parts in
                 let initial = UnsafeMutableRawBufferPointer(rebasing: secrets[..<32])
                 let direction = UnsafeMutableRawBufferPointer(rebasing: secrets[32...])
                 destinationConnectionID.withUnsafeBytes { id in
@@ -112,21 +150,18 @@ public struct QUICInitialKeys: Sendable {
                         server ? Self.serverIn : Self.clientIn,
                         into: direction
                     )
-                else { return nil }
+                else { return false }
                 let secretKey = HMACSHA256(key: UnsafeRawBufferPointer(direction))
                 for (index, label) in labels.enumerated() {
                     let part = UnsafeMutableRawBufferPointer(
-                        rebasing: material[(32 * index)..<(32 * index + label.length)]
+                        rebasing: parts[(16 * index)..<(16 * index + label.length)]
                     )
-                    guard secretKey.expand(label, into: part) else { return nil }
+                    guard secretKey.expand(label, into: part) else { return false }
                 }
-                return build(
-                    UnsafeRawBufferPointer(rebasing: material[0..<labels[0].length]),
-                    UnsafeRawBufferPointer(rebasing: material[32..<(32 + labels[1].length)]),
-                    UnsafeRawBufferPointer(rebasing: material[64..<(64 + labels[2].length)])
-                )
+                return true
             }
         }
+        return derived ? material : nil
     }
 
     /// client_initial_secret or server_initial_secret (RFC 9001 5.2).
