@@ -398,54 +398,30 @@ struct QUICKeyCache {
     /// Slots: enough for the handshakes in flight at once.
     static let capacity = 1024
 
-    private struct Key: Equatable {
-        var version: UInt32
-        var connectionID: QUICConnectionID
-        var server: Bool
-
-        func slot() -> Int {
-            let words = connectionID.packedWords
-            let hash = KeyedHash.hash(
-                words.0,
-                words.1,
-                words.2,
-                UInt64(connectionID.count) | UInt64(version) << 8 | (server ? 1 << 40 : 0),
-                0
-            )
-            return Int(truncatingIfNeeded: hash) & (QUICKeyCache.capacity - 1)
-        }
-    }
-
     /// Each slot keeps the keys' bytes (`QUICInitialKeys.Material`, 48 bytes), not the keys
     /// set up for use (about a kilobyte each): a flood of Initials under new connection IDs
     /// wrote a cold kilobyte per packet, 10% of its run.
-    private var slots: [(key: Key, material: QUICInitialKeys.Material)?] = []
+    private var slots: [(key: QUICInitialKeys.ID, material: QUICInitialKeys.Material)?] = []
     /// The keys asked for last, set up for use, compared before the slot is hashed: a
     /// client's Initials and a flood of copies of one Initial name the same connection ID.
     /// When the next connection ID differs, these keys are set up again in place unless a
     /// flow holds them.
-    private var last: (key: Key, keys: QUICInitialKeys)?
+    private var last: (key: QUICInitialKeys.ID, keys: QUICInitialKeys)?
 
     mutating func keys(
         version: QUICVersion,
         destinationConnectionID: QUICConnectionID,
         server: Bool
     ) -> QUICInitialKeys? {
-        let key = Key(version: version.rawValue, connectionID: destinationConnectionID, server: server)
+        let key = QUICInitialKeys.ID(version: version, connectionID: destinationConnectionID, server: server)
         if let last, last.key == key { return last.keys }
         if slots.isEmpty { slots = Array(repeating: nil, count: Self.capacity) }
-        let slot = key.slot()
+        let slot = Self.slot(of: key)
         let material: QUICInitialKeys.Material
         if let known = slots[slot], known.key == key {
             material = known.material
         } else {
-            guard
-                let derived = QUICInitialKeys.material(
-                    version: version,
-                    destinationConnectionID: destinationConnectionID,
-                    server: server
-                )
-            else { return nil }
+            guard let derived = key.material else { return nil }
             slots[slot] = (key, derived)
             material = derived
         }
@@ -456,5 +432,18 @@ struct QUICKeyCache {
         guard let keys = QUICInitialKeys(material) else { return nil }
         last = (key, keys)
         return keys
+    }
+
+    /// A keyed hash of the ID: a peer cannot choose connection IDs that share a slot.
+    private static func slot(of key: QUICInitialKeys.ID) -> Int {
+        let words = key.connectionID.packedWords
+        let hash = KeyedHash.hash(
+            words.0,
+            words.1,
+            words.2,
+            UInt64(key.connectionID.count) | UInt64(key.version.rawValue) << 8 | (key.server ? 1 << 40 : 0),
+            0
+        )
+        return Int(truncatingIfNeeded: hash) & (capacity - 1)
     }
 }

@@ -74,12 +74,7 @@ public struct QUICInitialKeys: Sendable {
 
     /// Derives the client's or the server's keys from the client's Destination Connection ID.
     public init?(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) {
-        guard
-            let material = Self.material(
-                version: version,
-                destinationConnectionID: destinationConnectionID,
-                server: server
-            )
+        guard let material = ID(version: version, connectionID: destinationConnectionID, server: server).material
         else { return nil }
         self.init(material)
     }
@@ -107,61 +102,67 @@ public struct QUICInitialKeys: Sendable {
     public mutating func rederive(version: QUICVersion, destinationConnectionID: QUICConnectionID, server: Bool) -> Bool
     {
         guard packetKeys.isUniquelyHeld(),
-            let material = Self.material(
-                version: version,
-                destinationConnectionID: destinationConnectionID,
-                server: server
-            )
+            let material = ID(version: version, connectionID: destinationConnectionID, server: server).material
         else { return false }
         return rekey(material)
     }
 
-    /// The key, IV and header protection key of a connection ID, every secret on the stack:
-    /// initial_secret, then client_initial_secret or server_initial_secret (5.2), then the
-    /// three (5.1). A flood of Initials, each under its own connection ID, derives them for
-    /// every packet (issue 14).
-    public static func material(
-        version: QUICVersion,
-        destinationConnectionID: QUICConnectionID,
-        server: Bool
-    ) -> Material? {
-        guard let saltKey = version.initialSaltKey else { return nil }
-        var secrets = (
-            (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
-            (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        )
-        var material = Material()
-        let labels = QUICPacketKeys.packetProtectionLabels(version: version, suite: .aes128GCM)
-        let lengths = [Material.keyBytes, Material.ivBytes, Material.headerProtectionBytes]
-        guard labels.map(\.length) == lengths else { return nil }
-        let derived = withUnsafeMutableBytes(of: &secrets) { secrets in
-            withUnsafeMutableBytes(of: &material.words) { parts in
-                let initial = UnsafeMutableRawBufferPointer(rebasing: secrets[..<32])
-                let direction = UnsafeMutableRawBufferPointer(rebasing: secrets[32...])
-                destinationConnectionID.withUnsafeBytes { id in
-                    saltKey.authenticate(
-                        id,
-                        UnsafeRawBufferPointer(start: nil, count: 0),
-                        into: initial.bindMemory(to: UInt8.self)
-                    )
-                }
-                guard
-                    HMACSHA256(key: UnsafeRawBufferPointer(initial)).expand(
-                        server ? Self.serverIn : Self.clientIn,
-                        into: direction
-                    )
-                else { return false }
-                let secretKey = HMACSHA256(key: UnsafeRawBufferPointer(direction))
-                for (index, label) in labels.enumerated() {
-                    let part = UnsafeMutableRawBufferPointer(
-                        rebasing: parts[(16 * index)..<(16 * index + label.length)]
-                    )
-                    guard secretKey.expand(label, into: part) else { return false }
-                }
-                return true
-            }
+    /// Whose Initial keys: the version, the client's first Destination Connection ID, and
+    /// the direction. The key of the Initial key cache, and where the keys come from.
+    public struct ID: Equatable, Sendable {
+        public var version: QUICVersion
+        public var connectionID: QUICConnectionID
+        public var server: Bool
+
+        public init(version: QUICVersion, connectionID: QUICConnectionID, server: Bool) {
+            self.version = version
+            self.connectionID = connectionID
+            self.server = server
         }
-        return derived ? material : nil
+
+        /// The key, IV and header protection key, every secret on the stack: initial_secret,
+        /// then client_initial_secret or server_initial_secret (5.2), then the three (5.1). A
+        /// flood of Initials, each under its own connection ID, derives them for every
+        /// packet (issue 14).
+        public var material: Material? {
+            guard let saltKey = version.initialSaltKey else { return nil }
+            var secrets = (
+                (UInt64(0), UInt64(0), UInt64(0), UInt64(0)),
+                (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            )
+            var material = Material()
+            let labels = QUICPacketKeys.packetProtectionLabels(version: version, suite: .aes128GCM)
+            let lengths = [Material.keyBytes, Material.ivBytes, Material.headerProtectionBytes]
+            guard labels.map(\.length) == lengths else { return nil }
+            let derived = withUnsafeMutableBytes(of: &secrets) { secrets in
+                withUnsafeMutableBytes(of: &material.words) { parts in
+                    let initial = UnsafeMutableRawBufferPointer(rebasing: secrets[..<32])
+                    let direction = UnsafeMutableRawBufferPointer(rebasing: secrets[32...])
+                    connectionID.withUnsafeBytes { id in
+                        saltKey.authenticate(
+                            id,
+                            UnsafeRawBufferPointer(start: nil, count: 0),
+                            into: initial.bindMemory(to: UInt8.self)
+                        )
+                    }
+                    guard
+                        HMACSHA256(key: UnsafeRawBufferPointer(initial)).expand(
+                            server ? QUICInitialKeys.serverIn : QUICInitialKeys.clientIn,
+                            into: direction
+                        )
+                    else { return false }
+                    let secretKey = HMACSHA256(key: UnsafeRawBufferPointer(direction))
+                    for (index, label) in labels.enumerated() {
+                        let part = UnsafeMutableRawBufferPointer(
+                            rebasing: parts[(16 * index)..<(16 * index + label.length)]
+                        )
+                        guard secretKey.expand(label, into: part) else { return false }
+                    }
+                    return true
+                }
+            }
+            return derived ? material : nil
+        }
     }
 
     /// client_initial_secret or server_initial_secret (RFC 9001 5.2).
