@@ -40,6 +40,23 @@ package struct RecordSpillWriter: RecordFieldVisitor {
         }
     }
 
+    /// A value's spilled form: its bytes when it has such a form, else its scalar. The types
+    /// are compared, not cast to `any SpillsAsBytes`: the comparison folds away where `T` is
+    /// known, the cast boxed every field of every record (it doubled the writer's cost).
+    @inline(__always)
+    private mutating func put<T: RecordScalar>(_ value: T, _ kind: FieldKind) {
+        if T.self == ShortBytes.self { return putBytes(unsafeBitCast(value, to: ShortBytes.self)) }
+        if T.self == IPAddress.self { return putBytes(unsafeBitCast(value, to: IPAddress.self)) }
+        put(value.scalar(kind.spilled))
+    }
+
+    private mutating func putBytes(_ value: some SpillsAsBytes) {
+        value.withSpilledBytes { spilled in
+            append(UInt64(spilled.count))
+            bytes.append(contentsOf: spilled)
+        }
+    }
+
     package mutating func scalar<T: RecordScalar>(
         _ key: StaticString,
         _ value: inout T,
@@ -47,7 +64,7 @@ package struct RecordSpillWriter: RecordFieldVisitor {
         _ origin: FieldOrigin
     ) {
         guard origin != .shown else { return }
-        put(value.scalar(kind.spilled))
+        put(value, kind)
     }
 
     package mutating func optional<T: RecordScalar>(
@@ -58,7 +75,7 @@ package struct RecordSpillWriter: RecordFieldVisitor {
     ) {
         guard origin != .shown else { return }
         bytes.append(value == nil ? 0 : 1)
-        if let value { put(value.scalar(kind.spilled)) }
+        if let value { put(value, kind) }
     }
 
     package mutating func list<T: RecordScalar>(
@@ -69,7 +86,7 @@ package struct RecordSpillWriter: RecordFieldVisitor {
     ) {
         guard origin != .shown else { return }
         append(UInt64(values.count))
-        for value in values { put(value.scalar(kind.spilled)) }
+        for value in values { put(value, kind) }
     }
 
     package mutating func object<T: RecordObject>(_ key: StaticString, _ value: inout T?, _ origin: FieldOrigin) {
@@ -85,6 +102,44 @@ package struct RecordSpillWriter: RecordFieldVisitor {
     }
 
     package mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+}
+
+/// A value that spills as its bytes (a count, then the bytes) rather than as its text: read
+/// back, the hex of session IDs and ticket digests and the text of addresses were parsed
+/// again, most of the cost of reading a spilled record.
+package protocol SpillsAsBytes {
+    /// The bytes, handed to `body`.
+    func withSpilledBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result
+    /// Nil when `bytes` are not a value's.
+    init?(spilledBytes bytes: UnsafeRawBufferPointer)
+}
+
+extension ShortBytes: SpillsAsBytes {
+    package func withSpilledBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result { withBytes(body) }
+    package init?(spilledBytes bytes: UnsafeRawBufferPointer) {
+        guard bytes.count <= ShortBytes.capacity else { return nil }
+        self.init(bytes)
+    }
+}
+
+extension IPAddress: SpillsAsBytes {
+    /// The family, then the 128 bits (high word first, each little-endian).
+    package func withSpilledBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        withUnsafeTemporaryAllocation(byteCount: 17, alignment: 8) { buffer in
+            buffer.storeBytes(of: isIPv6 ? 6 : 4, toByteOffset: 0, as: UInt8.self)
+            buffer.storeBytes(of: high.littleEndian, toByteOffset: 1, as: UInt64.self)
+            buffer.storeBytes(of: low.littleEndian, toByteOffset: 9, as: UInt64.self)
+            return body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+    package init?(spilledBytes bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == 17, bytes[0] == 4 || bytes[0] == 6 else { return nil }
+        self.init(
+            high: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self)),
+            low: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 9, as: UInt64.self)),
+            isIPv6: bytes[0] == 6
+        )
+    }
 }
 
 extension FieldKind {
@@ -143,8 +198,22 @@ package struct RecordSpillReader: RecordFieldVisitor {
         return bytes[index - 1] == 1
     }
 
+    /// A value `SpillsAsBytes` wrote; nil, and damaged, when its bytes do not read.
+    private mutating func takeBytes<T: SpillsAsBytes>(_ type: T.Type) -> T? {
+        guard let count = count() else { return nil }
+        let value = bytes.withUnsafeBytes {
+            T(spilledBytes: UnsafeRawBufferPointer(rebasing: $0[index..<(index + count)]))
+        }
+        index += count
+        if value == nil { damaged = true }
+        return value
+    }
+
     /// A scalar of the form `T`'s values take for `kind`; nil, and damaged, when it does not fit.
     private mutating func take<T: RecordScalar>(_ type: T.Type, _ kind: FieldKind) -> T? {
+        // As `RecordSpillWriter.put` chose.
+        if T.self == ShortBytes.self { return takeBytes(ShortBytes.self).map { unsafeBitCast($0, to: T.self) } }
+        if T.self == IPAddress.self { return takeBytes(IPAddress.self).map { unsafeBitCast($0, to: T.self) } }
         let read: ScalarValue?
         switch T.placeholder.scalar(kind.spilled) {
         case .text:

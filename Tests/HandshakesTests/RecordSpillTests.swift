@@ -17,6 +17,13 @@ import Testing
         )
         #expect(records.contains { !$0.pskIdentities.isEmpty } && records.contains { $0.sessionAge != nil })
         #expect(records.contains { $0.transport == .quic } && records.contains { $0.starttls != nil })
+        // Addresses and byte strings spill as bytes (`SpillsAsBytes`): both families, and
+        // session IDs and ticket digests of every length the captures hold.
+        #expect(records.contains { $0.client.isIPv6 } && records.contains { !$0.server.isIPv6 })
+        #expect(
+            records.contains { $0.clientSessionID.count == 32 } && records.contains { $0.clientSessionID.count == 0 }
+        )
+        #expect(records.contains { $0.offeredTicketDigest != nil } && records.contains { $0.serverSessionID != nil })
 
         var writer = RecordSpillWriter()
         for record in records { record.spill(into: &writer) }
