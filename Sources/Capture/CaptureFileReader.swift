@@ -87,7 +87,10 @@ public final class CaptureFileReader {
     public var name: String { stats.name }
     /// True once a pcapng section has declared more than one interface: such files are
     /// written in per-interface chunks, so `CaptureSet` restores timestamp order.
-    public var hasSeveralInterfaces: Bool { interfaces.count > 1 }
+    /// Set when a second interface appears (a pcapng from dumpcap on several interfaces writes
+    /// each one's packets in chunks): from then on they need putting in timestamp order.
+    /// Kept as a flag, read for every packet.
+    public private(set) var hasSeveralInterfaces = false
     /// Decompressed bytes read so far, and the file size when known (for progress).
     public var bytesRead: Int64 { source.offset }
     public var totalBytes: Int64? { source.knownSize }
@@ -412,19 +415,26 @@ public final class CaptureFileReader {
         }
         secretsBytes += length
         pendingSecrets.append(Array(UnsafeRawBufferPointer(rebasing: body[8..<(8 + length)])))
+        hasPendingSecrets = true
     }
 
     private func note(_ problem: String) { stats.note(problem) }
 
     /// TLS key log text from Decryption Secrets Blocks read so far and not yet taken.
     public private(set) var pendingSecrets: [[UInt8]] = []
+    /// Whether `pendingSecrets` holds any: asked for every packet, answered without touching
+    /// the array.
+    public private(set) var hasPendingSecrets = false
     private var secretsBytes = 0
     /// Key log bytes kept per file (a key log line is about 200 bytes: some 80,000 secrets).
     static let maximumSecretsBytes = 16 << 20
 
     /// The secrets read since the last call, in file order.
     public func takeSecrets() -> [[UInt8]] {
-        defer { pendingSecrets = [] }
+        defer {
+            pendingSecrets = []
+            hasPendingSecrets = false
+        }
         return pendingSecrets
     }
 
@@ -531,6 +541,7 @@ public final class CaptureFileReader {
                     offsetSeconds: 0
                 )
             )
+            hasSeveralInterfaces = interfaces.count > 1
             return
         }
         let base = body.baseAddress!
@@ -564,6 +575,7 @@ public final class CaptureFileReader {
             position = value + (length + 3) & ~3
         }
         interfaces.append(interface)
+        hasSeveralInterfaces = interfaces.count > 1
     }
 
     /// After a block with an impossible length, scans for the next block whose leading and

@@ -10,6 +10,9 @@ package final class CaptureSet {
     private var heads: [CapturedPacket?]
     private var lastReturned = -1
     private let windows: [ReorderWindow]
+    /// The reader of a single input, which `readers` keeps alive: used for every packet
+    /// without the retain and release an array element (or an `unowned(unsafe)` one) costs.
+    private let onlyReader: Unmanaged<CaptureFileReader>?
 
     /// `countsProgress`: reads count towards `ReadProgress.shared` (false for a second
     /// reader of the same files).
@@ -28,6 +31,7 @@ package final class CaptureSet {
         self.readers = readers
         self.failedInputs = failed
         windows = readers.map { _ in ReorderWindow() }
+        onlyReader = readers.count == 1 ? Unmanaged.passUnretained(readers[0]) : nil
         heads = []
         if readers.count > 1 { heads = readers.indices.map { pull($0) } }
     }
@@ -48,7 +52,8 @@ package final class CaptureSet {
     /// Whether an input read TLS secrets (pcapng Decryption Secrets Blocks) not yet taken.
     @inline(__always)
     package var hasPendingSecrets: Bool {
-        for reader in readers where !reader.pendingSecrets.isEmpty { return true }
+        if let onlyReader { return onlyReader._withUnsafeGuaranteedRef { $0.hasPendingSecrets } }
+        for reader in readers where reader.hasPendingSecrets { return true }
         return false
     }
 
@@ -65,7 +70,11 @@ package final class CaptureSet {
     /// Its bytes are valid until the next call.
     @inline(__always)
     package func next() -> CapturedPacket? {
-        if readers.count == 1 { return pull(0) }
+        if let onlyReader {
+            return onlyReader._withUnsafeGuaranteedRef { reader in
+                reader.hasSeveralInterfaces ? pull(0) : reader.next()
+            }
+        }
         if lastReturned >= 0 { heads[lastReturned] = pull(lastReturned) }
         var best = -1
         var bestTime = Int64.max
@@ -82,7 +91,7 @@ package final class CaptureSet {
     /// The read buffer holding `bytes` of the packet `next()` returned last, for a worker to
     /// keep alive while it follows them in place; nil when they must be copied.
     package func pin(_ bytes: UnsafeRawBufferPointer) -> ReadBuffer? {
-        if readers.count == 1 { return readers[0].pin(bytes) }
+        if let onlyReader { return onlyReader._withUnsafeGuaranteedRef { $0.pin(bytes) } }
         return lastReturned >= 0 ? readers[lastReturned].pin(bytes) : nil
     }
 

@@ -60,6 +60,10 @@ struct FilteredExtraction: ~Copyable {
         emit: (consuming HandshakeRecord) -> Void
     ) {
         var lastPacketWallNanos = wallClockNanos()
+        // Unretained (`self` holds them): bound for every packet, each cost a retain and a
+        // release per packet.
+        let forwarder = self.forwarder.map { Unmanaged.passUnretained($0) }
+        let filter = self.filter.map { Unmanaged.passUnretained($0) }
         while handoffEndNanos == nil || extractor.undecidedConnections > 0 {
             guard let packet = captures.next() else {
                 guard let whileWaiting, captures.isWaiting else { break }
@@ -74,16 +78,16 @@ struct FilteredExtraction: ~Copyable {
                 for (input, text) in captures.takeSecrets() {
                     let source = "\(input): decryption secrets block"
                     extractor.addKeyLog([text], source: source)
-                    forwarder?.forward(keyLog: text, source: source)
+                    self.forwarder?.forward(keyLog: text, source: source)
                 }
             }
             if let handoffEndNanos, packet.timestampNanos > handoffEndNanos { break }
-            if let filter, !filter.matches(packet) {
+            if let filter, !filter._withUnsafeGuaranteedRef({ $0.matches(packet) }) {
                 if handoffEndNanos == nil { filteredOut += 1 }
                 continue
             }
             if let forwarder {
-                forwarder.process(packet, extractor: &extractor, emit: emit)
+                forwarder._withUnsafeGuaranteedRef { $0.process(packet, extractor: &extractor, emit: emit) }
             } else {
                 extractor.process(packet, emit: emit)
             }

@@ -180,19 +180,20 @@ public struct ConnectionTracker: StreamConsumer {
         at timestampNanos: Int64,
         sink: inout RecordSink
     ) -> StreamInterest {
-        let session =
-            self.session
-            ?? {
-                let session = HandshakeSession()
-                session.machine.keyLogStore = sink.keyLogStore
-                return session
-            }()
-        self.session = session
-        session.machine.now = timestampNanos
-        let hadClientHello = session.machine.hasClientHello
-        session.feed(bytes, from: direction)
-        if !hadClientHello, session.machine.hasClientHello { session.sequence = sink.assignSequence() }
-        return session.interest
+        if self.session == nil {
+            let session = HandshakeSession()
+            session.machine.keyLogStore = sink.keyLogStore
+            self.session = session
+        }
+        // Used through an unretained reference: `self.session` holds it through the call, and
+        // a local strong copy and the store back cost a retain and two releases per segment.
+        return Unmanaged.passUnretained(self.session.unsafelyUnwrapped)._withUnsafeGuaranteedRef { session in
+            session.machine.now = timestampNanos
+            let hadClientHello = session.machine.hasClientHello
+            session.feed(bytes, from: direction)
+            if !hadClientHello, session.machine.hasClientHello { session.sequence = sink.assignSequence() }
+            return session.interest
+        }
     }
 
     public mutating func skip(_ count: Int, from direction: FlowDirection, sink: inout RecordSink) -> StreamInterest {

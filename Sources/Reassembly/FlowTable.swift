@@ -715,9 +715,15 @@ public struct FlowTable<Consumer: StreamConsumer>: ~Copyable {
 
     private mutating func releasePending(_ index: Int, _ direction: FlowDirection) {
         bufferedBytes -= storage.stream(index, direction).pointee.pendingBytes
-        storage.stream(index, direction).pointee.pending = []
+        // Most streams never held anything: storing an empty array over an empty one is
+        // still a release of the old.
+        if storage.stream(index, direction).pointee.pending.capacity > 0 {
+            storage.stream(index, direction).pointee.pending = []
+        }
         storage.stream(index, direction).pointee.pendingBytes = 0
-        storage.stream(index, direction).pointee.recent = []
+        if storage.stream(index, direction).pointee.recent.capacity > 0 {
+            storage.stream(index, direction).pointee.recent = []
+        }
         storage.stream(index, direction).pointee.recentCount = 0
     }
 
