@@ -38,10 +38,6 @@ struct FilteredExtraction: ~Copyable {
     let filter: PacketFilter?
     /// Set for the reader of a parallel run: it hands other workers their flows' packets.
     var forwarder: PacketForwarder?
-    /// Set for the reader of a parallel run: told its own records' floor, and the workers how
-    /// far it has read, every `PacketForwarder.ticksEvery` packets (the merge waits for no
-    /// worker that has nothing earlier to hand over).
-    var publishFloor: ((Int64) -> Void)?
     /// Packets the filter rejected.
     private(set) var filteredOut = 0
 
@@ -68,7 +64,6 @@ struct FilteredExtraction: ~Copyable {
         // release per packet.
         let forwarder = self.forwarder.map { Unmanaged.passUnretained($0) }
         let filter = self.filter.map { Unmanaged.passUnretained($0) }
-        var untilTick = PacketForwarder.ticksEvery
         while handoffEndNanos == nil || extractor.undecidedConnections > 0 {
             guard let packet = captures.next() else {
                 guard let whileWaiting, captures.isWaiting else { break }
@@ -92,13 +87,6 @@ struct FilteredExtraction: ~Copyable {
                 continue
             }
             if let forwarder {
-                untilTick -= 1
-                if untilTick == 0 {
-                    untilTick = PacketForwarder.ticksEvery
-                    // Every packet before this one has been followed or handed over.
-                    publishFloor?(extractor.recordsFloor(nextPacketNanos: packet.timestampNanos))
-                    forwarder._withUnsafeGuaranteedRef { $0.tick(nextPacketNanos: packet.timestampNanos) }
-                }
                 forwarder._withUnsafeGuaranteedRef { $0.process(packet, extractor: &extractor, emit: emit) }
             } else {
                 extractor.process(packet, emit: emit)

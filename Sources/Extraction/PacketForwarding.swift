@@ -34,9 +34,6 @@ final class ForwardedBatch {
     let capacity: Int
     /// Bytes written (the reader keeps its own cursor while it fills the batch).
     var used = 0
-    /// The time of the reader's next packet when it handed the batch over: entries after
-    /// these are no earlier (the merge's floor, `HandshakeExtractor.recordsFloor`).
-    var nextPacketNanos = Int64.min
     /// Key log texts the input carries (pcapng), in order with the packets: a `keyLog`
     /// entry names one by index.
     private(set) var keyLogs: [(text: [UInt8], source: String)] = []
@@ -58,7 +55,6 @@ final class ForwardedBatch {
 
     func reset() {
         used = 0
-        nextPacketNanos = .min
         keyLogs.removeAll(keepingCapacity: true)
         pins.removeAll(keepingCapacity: true)
         pinnedBytes = 0
@@ -226,19 +222,6 @@ final class ForwardingQueue: @unchecked Sendable {
     private var spare: [ForwardedBatch] = []
     private var allocated = 0
     private var closed = false
-    /// The time of the reader's next packet, told while nothing was queued (`tick`).
-    private var tickNanos: Int64?
-
-    /// What the worker is handed: a batch, or only how far the reader has read.
-    enum Handed {
-        case batch(ForwardedBatch)
-        case tick(nextPacketNanos: Int64)
-
-        var batch: ForwardedBatch? {
-            guard case let .batch(batch) = self else { return nil }
-            return batch
-        }
-    }
 
     init(batchCapacity: Int = ForwardedBatch.standardCapacity) { self.batchCapacity = batchCapacity }
 
@@ -273,56 +256,27 @@ final class ForwardingQueue: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The reader has read up to a packet at `nanos` and has nothing more for this worker:
-    /// the worker's records from here on are no earlier than its floor at that time.
-    func tick(nextPacketNanos nanos: Int64) {
+    /// The next batch, waiting for it (after `beforeWaiting`); nil once closed and empty.
+    func next(beforeWaiting: () -> Void) -> ForwardedBatch? {
         condition.lock()
-        if let last = ready.last {
-            last.nextPacketNanos = max(last.nextPacketNanos, nanos)
-        } else {
-            tickNanos = max(tickNanos ?? .min, nanos)
-        }
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The next batch or tick, waiting for one (after `beforeWaiting`); nil once closed and empty.
-    func next(beforeWaiting: () -> Void) -> Handed? {
-        condition.lock()
-        if ready.isEmpty, tickNanos == nil, !closed {
+        if ready.isEmpty, !closed {
             condition.unlock()
             beforeWaiting()
             condition.lock()
         }
         defer { condition.unlock() }
         while ready.isEmpty {
-            if let nanos = tickNanos {
-                tickNanos = nil
-                return .tick(nextPacketNanos: nanos)
-            }
             if closed { return nil }
             condition.wait()
         }
-        return .batch(ready.removeFirst())
+        return ready.removeFirst()
     }
 
-    /// Wall time the worker spent following batches, which the reader reads to judge whether
-    /// handing it flows pays (`PacketForwarder.judgeWorkers`).
-    private var followingNanos: Int64 = 0
-
-    var busyNanos: Int64 {
-        condition.lock()
-        defer { condition.unlock() }
-        return followingNanos
-    }
-
-    /// A followed batch, to be filled again (one of its own size is let go), and the wall time
-    /// following it took.
-    func giveBack(_ batch: ForwardedBatch, followedFor nanos: Int64 = 0) {
+    /// A followed batch, to be filled again (one of its own size is let go).
+    func giveBack(_ batch: ForwardedBatch) {
         // The reader may reuse the buffers it held as soon as they are let go.
         batch.reset()
         condition.lock()
-        followingNanos += nanos
         if batch.capacity == batchCapacity {
             spare.append(batch)
         } else {
@@ -351,18 +305,6 @@ final class PacketForwarder {
     private let lastPinned: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// Where pinned bytes come from; nil: every entry is copied.
     private let captures: CaptureSet?
-    /// The slots (`WorkerChoice.flowSlots`) of flows handed to a worker, a bit each, never
-    /// cleared.
-    private let handedOver: UnsafeMutablePointer<UInt64>
-    /// Set, for good, once the workers were found mostly idle (`judgeWorkers`): new flows
-    /// then stay with the reader. A flow whose slot is set still goes to its worker, and no
-    /// slot is set after, so each flow stays with whoever followed its first packet.
-    private(set) var keepsNewFlows = false
-    /// For tests: the reader keeps new flows from this many packets on, whatever the load.
-    var keepsNewFlowsAfterPackets: Int?
-    /// When the workers were last judged (wall time), and their busy time then.
-    private var judgedAt: Int64 = 0
-    private var busyWhenJudged: [Int64]
 
     init(_ queues: [ForwardingQueue], pinningIn captures: CaptureSet? = nil) {
         self.queues = queues
@@ -375,50 +317,12 @@ final class PacketForwarder {
         cursors.initialize(repeating: nil, count: max(queues.count, 1))
         ends = .allocate(capacity: max(queues.count, 1))
         ends.initialize(repeating: nil, count: max(queues.count, 1))
-        handedOver = .allocate(capacity: WorkerChoice.flowSlots / 64)
-        handedOver.initialize(repeating: 0, count: WorkerChoice.flowSlots / 64)
-        busyWhenJudged = Array(repeating: 0, count: queues.count)
     }
 
     deinit {
         cursors.deallocate()
         ends.deallocate()
         lastPinned.deallocate()
-        handedOver.deallocate()
-    }
-
-    /// Whether a flow of `slot` that falls to a worker goes to it (else the reader follows it).
-    @inline(__always)
-    private func handsOver(_ slot: Int) -> Bool {
-        let bit = UInt64(1) << UInt64(slot & 63)
-        if keepsNewFlows { return handedOver[slot >> 6] & bit != 0 }
-        handedOver[slot >> 6] |= bit
-        return true
-    }
-
-    /// How long the workers are watched before they are judged (wall time).
-    static let judgingNanos: Int64 = 40_000_000
-    /// Below this share of the time busy, a worker does not earn what handing it its flows
-    /// costs the reader. Measured (wall time following batches, over 40 ms): 0.57-0.78 on
-    /// `dense.pcap`, 0.27-1.0 on `dense-many.pcap`, 0.03 on the bulk capture, where the
-    /// workers look up and skip bulk data the reader decoded and batched for them.
-    static let busyShareThatPays = 0.2
-
-    /// Every `judgingNanos`, at a handover: when no worker was busy `busyShareThatPays` of
-    /// that time, the reader keeps new flows from then on (`keepsNewFlows`).
-    private func judgeWorkers() {
-        let now = wallClockNanos()
-        if judgedAt == 0 {
-            judgedAt = now
-            return
-        }
-        let elapsed = now - judgedAt
-        guard elapsed >= Self.judgingNanos else { return }
-        let busy = queues.map(\.busyNanos)
-        let busiest = zip(busy, busyWhenJudged).map { $0 - $1 }.max() ?? 0
-        if Double(busiest) < Self.busyShareThatPays * Double(elapsed) { keepsNewFlows = true }
-        judgedAt = now
-        busyWhenJudged = busy
     }
 
     /// The share of flows the reader follows itself: a little less than the others', as it
@@ -432,22 +336,18 @@ final class PacketForwarder {
         extractor: inout HandshakeExtractor,
         emit: (consuming HandshakeRecord) -> Void
     ) {
-        if let remaining = keepsNewFlowsAfterPackets {
-            keepsNewFlowsAfterPackets = remaining > 0 ? remaining - 1 : nil
-            if remaining == 0 { keepsNewFlows = true }
-        }
         switch extractor.decode(packet) {
         case let .tcp(segment):
-            let (worker, slot) = choice.choice(for: segment)
-            guard worker > 0, handsOver(slot) else { return extractor.follow(segment, emit: emit) }
+            let worker = choice.worker(for: segment)
+            guard worker > 0 else { return extractor.follow(segment, emit: emit) }
             if segment.payload.count >= ForwardedBatch.pinnedPayloadAtLeast, forwardPinned(segment, to: worker - 1) {
                 return
             }
             let cursor = room(ForwardedBatch.entryBytes(segment), for: worker - 1)
             cursors[worker - 1] = ForwardedBatch.write(segment, at: cursor)
         case let .udp(datagram):
-            let (worker, slot) = choice.choice(for: datagram)
-            guard worker > 0, handsOver(slot) else { return extractor.follow(datagram, emit: emit) }
+            let worker = choice.worker(for: datagram)
+            guard worker > 0 else { return extractor.follow(datagram, emit: emit) }
             let cursor = room(ForwardedBatch.entryBytes(datagram), for: worker - 1)
             cursors[worker - 1] = ForwardedBatch.write(datagram, at: cursor)
         case .skipped:
@@ -501,26 +401,9 @@ final class PacketForwarder {
         }
     }
 
-    /// Tells every worker how far the reader has read (`nanos`: its next packet's time):
-    /// a batch being filled goes now, else a tick. Called every `ticksEvery` packets, so a
-    /// worker with little or nothing to follow does not hold the merge back.
-    func tick(nextPacketNanos nanos: Int64) {
-        for index in queues.indices {
-            if let batch = filling[index], let cursor = cursors[index], cursor > batch.base {
-                handOver(index, nextPacketNanos: nanos)
-            } else {
-                queues[index].tick(nextPacketNanos: nanos)
-            }
-        }
-    }
-
-    /// Packets between ticks (`tick`).
-    static let ticksEvery = 4096
-
     /// Hands over the batch being filled for `index` and starts a new one; its start.
     private func newBatch(for index: Int, room bytes: Int) -> UnsafeMutableRawPointer {
         handOver(index)
-        if !keepsNewFlows { judgeWorkers() }
         let batch = queues[index].emptyBatch(room: bytes)
         filling[index] = batch
         cursors[index] = batch.base
@@ -529,10 +412,9 @@ final class PacketForwarder {
         return batch.base
     }
 
-    private func handOver(_ index: Int, nextPacketNanos: Int64 = .min) {
+    private func handOver(_ index: Int) {
         guard let full = filling[index], let cursor = cursors[index] else { return }
         full.used = cursor - full.base
-        full.nextPacketNanos = nextPacketNanos
         filling[index] = nil
         cursors[index] = nil
         ends[index] = nil

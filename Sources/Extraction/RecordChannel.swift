@@ -71,20 +71,6 @@ final class RecordChannel: @unchecked Sendable {
 
     func push(_ batch: consuming RecordBatch) {
         condition.lock()
-        if batch.isEmpty {
-            // Only a floor: it raises that of the batch before it, or waits as an empty batch.
-            // Behind spilled frames (which keep no floor) it is let go: the merge waits then.
-            if spilledFrames == 0 {
-                if batches.isEmpty {
-                    batches.append(batch)
-                } else {
-                    batches[batches.count - 1].floor = max(batches[batches.count - 1].floor, batch.floor)
-                }
-                condition.broadcast()
-            }
-            condition.unlock()
-            return
-        }
         while recordsInMemory >= max(capacity, 1) || spilledFrames > 0 {
             if spills || (spillsWhileMergeWaitsElsewhere && mergeWaitsElsewhere) {
                 condition.unlock()
@@ -158,18 +144,6 @@ final class RecordChannel: @unchecked Sendable {
         return batch
     }
 
-    /// The oldest batch if one is there, without waiting; `finished` when none will come.
-    func takeBatchIfReady() -> (batch: RecordBatch?, finished: Bool) {
-        condition.lock()
-        defer { condition.unlock() }
-        if batches.isEmpty, spilledFrames > 0 { refillFromSpill() }
-        guard !batches.isEmpty else { return (nil, finished && spilledFrames == 0) }
-        let batch = batches.removeFirst()
-        recordsInMemory -= batch.count
-        condition.broadcast()
-        return (batch, false)
-    }
-
     /// Whether `takeBatch` would answer at once.
     var hasBatchOrFinished: Bool {
         condition.lock()
@@ -213,10 +187,6 @@ final class RecordChannel: @unchecked Sendable {
 struct RecordBatch {
     private(set) var records: [HandshakeRecord?] = []
     private(set) var times: [Int64] = []
-    /// No record after these from the same worker has an earlier time (first ClientHello):
-    /// the merge goes on below it while the worker has nothing more to hand over. `Int64.min`:
-    /// nothing known.
-    var floor = Int64.min
 
     init(capacity: Int) {
         records.reserveCapacity(capacity)
@@ -240,22 +210,13 @@ extension RecordChannel {
     /// Runs one worker's extraction, its records batched into this channel; what it counted
     /// and, when it stopped early, why, arrive with `finish` for the merge.
     func run(
-        _ extract: (
-            _ emit: (consuming HandshakeRecord) -> Void,
-            _ floor: (Int64) -> Void
-        ) throws(CaptureError) -> ExtractionStatistics
+        _ extract: (_ emit: (consuming HandshakeRecord) -> Void) throws(CaptureError) -> ExtractionStatistics
     ) {
         var batcher = RecordBatcher(self)
         var statistics = ExtractionStatistics()
         var failure: CaptureError?
         do throws(CaptureError) {
-            statistics = try extract(
-                { batcher.add($0) },
-                { floor in
-                    batcher.raise(floor: floor)
-                    batcher.flush()
-                }
-            )
+            statistics = try extract { batcher.add($0) }
         } catch {
             failure = error
         }
@@ -267,11 +228,6 @@ extension RecordChannel {
 struct RecordBatcher {
     let channel: RecordChannel
     private var batch = RecordBatch(capacity: RecordChannel.batchSize)
-    /// The latest floor the worker worked out (`HandshakeExtractor.recordsFloor`): still
-    /// true later, so every batch carries it.
-    private var floor = Int64.min
-    /// The floor the channel was last given.
-    private var floorHandedOver = Int64.min
 
     init(_ channel: RecordChannel) { self.channel = channel }
 
@@ -280,16 +236,10 @@ struct RecordBatcher {
         if batch.count == RecordChannel.batchSize { flush() }
     }
 
-    /// Notes a floor for the batches from now on (handed over with the next).
-    mutating func raise(floor newFloor: Int64) { floor = max(floor, newFloor) }
-
-    /// Hands over the records, with the floor; a batch of none when only the floor rose.
     mutating func flush() {
-        guard !batch.isEmpty || floor > floorHandedOver else { return }
-        var full = RecordBatch(capacity: batch.isEmpty ? 0 : RecordChannel.batchSize)
+        guard !batch.isEmpty else { return }
+        var full = RecordBatch(capacity: RecordChannel.batchSize)
         swap(&full, &batch)
-        full.floor = floor
-        floorHandedOver = floor
         channel.push(full)
     }
 }
@@ -308,61 +258,35 @@ struct RecordMerge {
         heads = Array(repeating: 0, count: channels.count)
     }
 
-    /// The next record in order; nil when every worker has finished. A channel with nothing
-    /// buffered is waited for only when its floor does not let the record go first.
+    /// The next record in order; nil when every worker has finished.
     mutating func next() -> HandshakeRecord? {
-        while true {
-            var best = -1
-            var bestTime = Int64.max
-            for index in channels.indices {
-                guard let count = batches[index]?.count else { continue }
-                if heads[index] == count, !refill(index, waiting: false) { continue }
-                guard heads[index] < batches[index]!.count else { continue }
-                let time = batches[index]!.times[heads[index]]
-                if time < bestTime {
-                    best = index
-                    bestTime = time
-                }
+        var best = -1
+        var bestTime = Int64.max
+        for index in channels.indices {
+            guard let count = batches[index]?.count else { continue }
+            if heads[index] == count, !refill(index) { continue }
+            let time = batches[index]!.times[heads[index]]
+            if time < bestTime {
+                best = index
+                bestTime = time
             }
-            // A channel with nothing buffered may still hand over an earlier record (ties:
-            // the lower worker's goes first).
-            let waitFor = channels.indices.first { index in
-                guard let batch = batches[index], heads[index] == batch.count else { return false }
-                return !(bestTime < batch.floor || (bestTime == batch.floor && best >= 0 && best < index))
-            }
-            if let waitFor {
-                _ = refill(waitFor, waiting: true)
-                continue
-            }
-            guard best >= 0 else { return nil }
-            let record = batches[best]!.take(heads[best])
-            heads[best] += 1
-            return record
         }
+        guard best >= 0 else { return nil }
+        let record = batches[best]!.take(heads[best])
+        heads[best] += 1
+        return record
     }
 
-    /// Replaces the channel's spent batch with its next one (waiting for it, or not); false,
-    /// and the spent batch kept (with its floor), when none is there yet without waiting.
-    /// A channel that is done is marked so (nil) and answers false.
-    private mutating func refill(_ index: Int, waiting: Bool) -> Bool {
+    /// The channel's next batch, waiting for it; false when the channel is done.
+    private mutating func refill(_ index: Int) -> Bool {
         let channel = channels[index]
-        if !waiting {
-            let (batch, finished) = channel.takeBatchIfReady()
-            if finished { batches[index] = nil }
-            guard let batch else { return false }
-            batches[index] = batch
-            heads[index] = 0
-            return true
-        }
         // While the merge waits for this channel, the others know it.
         let waits = channels.count > 1 && !channel.hasBatchOrFinished
         if waits { for other in channels where other !== channel { other.mergeWaits(elsewhere: true) } }
         defer { if waits { for other in channels where other !== channel { other.mergeWaits(elsewhere: false) } } }
+        batches[index] = nil
         heads[index] = 0
-        guard let batch = channel.takeBatch() else {
-            batches[index] = nil
-            return false
-        }
+        guard let batch = channel.takeBatch() else { return false }
         batches[index] = batch
         return true
     }

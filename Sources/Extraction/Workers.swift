@@ -7,19 +7,16 @@ import Reassembly
 extension Extraction {
     /// `run` spread over `workers` threads. One reader reads and decodes every packet once:
     /// it follows the TCP and UDP flows whose 4-tuple hashes to worker 0 itself and copies
-    /// the others' segments and datagrams, in batches, to the worker that owns them; when
-    /// the workers turn out mostly idle, it keeps new flows itself (`PacketForwarder`). The
+    /// the others' segments and datagrams, in batches, to the worker that owns them. The
     /// calling thread merges the workers' records in order of first ClientHello and passes
     /// them to `emit`. The records are the same as from `run`: each flow is followed whole
     /// by one worker, and everything that links connections happens after the merge.
-    /// `readerKeepsNewFlowsAfter` (tests): the reader keeps new flows from that packet on.
     package static func runParallel(
         paths: [String],
         filter expression: String? = nil,
         workers: Int,
         limits: ReassemblyLimits = ReassemblyLimits(),
         options: RecordOptions = RecordOptions(),
-        readerKeepsNewFlowsAfter packets: Int? = nil,
         emit: (consuming HandshakeRecord) -> Void
     ) throws(CaptureError) -> ExtractionStatistics {
         if let expression { _ = try PacketFilter(expression: expression) }
@@ -37,21 +34,16 @@ extension Extraction {
             thread.start()
         }
         let reader = Thread {
-            channels[0].run { emit, floor throws(CaptureError) in
+            channels[0].run { emit throws(CaptureError) in
                 let captures = CaptureSet(paths: paths)
                 let forwarder = PacketForwarder(queues, pinningIn: captures)
-                forwarder.keepsNewFlowsAfterPackets = packets
                 defer { forwarder.finish() }
                 var reading = try FilteredExtraction(
                     HandshakeExtractor(limits: limits, options: options),
                     filter: expression
                 )
                 reading.forwarder = forwarder
-                withoutActuallyEscaping(floor) { floor in
-                    reading.publishFloor = floor
-                    reading.read(captures, emit: emit)
-                    reading.publishFloor = nil
-                }
+                reading.read(captures, emit: emit)
                 reading.extractor.finish(emit: emit)
                 return reading.statistics(inputs: captures)
             }
@@ -84,16 +76,9 @@ extension Extraction {
     ) {
         var extractor = HandshakeExtractor(limits: limits, options: options)
         var batcher = RecordBatcher(channel)
-        while let handed = queue.next(beforeWaiting: { batcher.flush() }) {
-            switch handed {
-            case let .batch(batch):
-                let start = wallClockNanos()
-                batch.follow(into: &extractor) { batcher.add($0) }
-                batcher.raise(floor: extractor.recordsFloor(nextPacketNanos: batch.nextPacketNanos))
-                queue.giveBack(batch, followedFor: wallClockNanos() - start)
-            case let .tick(nanos):
-                batcher.raise(floor: extractor.recordsFloor(nextPacketNanos: nanos))
-            }
+        while let batch = queue.next(beforeWaiting: { batcher.flush() }) {
+            batch.follow(into: &extractor) { batcher.add($0) }
+            queue.giveBack(batch)
         }
         extractor.finish { batcher.add($0) }
         batcher.flush()
@@ -134,7 +119,7 @@ extension Extraction {
             let channel = channels[index]
             let following = Array(paths.dropFirst(group.upperBound))
             let thread = Thread {
-                channel.run { emit, _ throws(CaptureError) in
+                channel.run { emit throws(CaptureError) in
                     try Extraction.runFileGroup(
                         Array(paths[group]),
                         following: following,

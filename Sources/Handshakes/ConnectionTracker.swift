@@ -191,9 +191,7 @@ public struct ConnectionTracker: StreamConsumer {
             session.machine.now = timestampNanos
             let hadClientHello = session.machine.hasClientHello
             session.feed(bytes, from: direction)
-            if !hadClientHello, session.machine.hasClientHello {
-                session.sequence = sink.assignSequence(clientHelloAt: session.machine.clientHelloTime)
-            }
+            if !hadClientHello, session.machine.hasClientHello { session.sequence = sink.assignSequence() }
             return session.interest
         }
     }
@@ -310,32 +308,9 @@ public struct RecordSink {
         keyLogStore = KeyLogStore(options.keyLog ?? KeyLog(memoryBytes: maximumKeyLogBytes))
     }
 
-    /// Numbers a new ClientHello, seen at `time`.
-    mutating func assignSequence(clientHelloAt time: Int64) -> Int {
-        if order == .firstClientHello { pendingTimes.append(time) }
+    mutating func assignSequence() -> Int {
         defer { nextSequence += 1 }
         return nextSequence
-    }
-
-    /// First-ClientHello times of the sequences from `pendingTimesBase` on, which keeps
-    /// those not released yet (`firstClientHello` order): the records still to come.
-    private var pendingTimes: [Int64] = []
-    private var pendingTimesBase = 0
-
-    /// The earliest first-ClientHello time a record still to come from the connections seen
-    /// so far can have (the next to be released is the earliest numbered; numbers follow
-    /// packet order); nil when none is pending. With `decision` order, nil.
-    public func earliestPendingTime() -> Int64? {
-        guard order == .firstClientHello, nextToRelease < nextSequence else { return nil }
-        return pendingTimes[nextToRelease - pendingTimesBase]
-    }
-
-    /// Lets released times go, in bulk: the array stays about as long as what is pending.
-    private mutating func trimPendingTimes() {
-        let released = nextToRelease - pendingTimesBase
-        guard released > 1024, released * 2 > pendingTimes.count else { return }
-        pendingTimes.removeFirst(released)
-        pendingTimesBase = nextToRelease
     }
 
     mutating func complete(_ record: consuming HandshakeRecord, sequence: Int) {
@@ -364,7 +339,6 @@ public struct RecordSink {
             nextToRelease += 1
             releaseWaiting()
         }
-        trimPendingTimes()
     }
 
     private mutating func releaseWaiting() {

@@ -126,13 +126,6 @@ public struct HandshakeExtractor: ~Copyable {
     /// Connections with a ClientHello whose handshake is not decided yet.
     public var undecidedConnections: Int { sink.undecidedConnections }
 
-    /// The earliest first-ClientHello time a record still to come can have, once every
-    /// packet before one at `nextPacketNanos` has been followed (packets come in time order):
-    /// the merge of several workers' records goes on up to there without waiting for more.
-    public func recordsFloor(nextPacketNanos: Int64) -> Int64 {
-        min(sink.earliestPendingTime() ?? .max, nextPacketNanos)
-    }
-
     /// The last packet's capture time.
     public var lastTimestampNanos: Int64 { last }
 
@@ -212,43 +205,30 @@ public struct WorkerChoice: Sendable {
         return product.high ^ product.low
     }
 
-    /// Slots `choice` spreads flows over, besides their worker (a power of two).
-    public static let flowSlots = 1 << 16
-
-    /// The worker: the mix's top 32 bits scaled to `count` by a multiply (no division per
-    /// packet); and the flow's slot among `flowSlots`, from low bits of the mix, which the
-    /// worker does not depend on. Both directions of a flow get the same.
+    /// The mix's top 32 bits scaled to `count` by a multiply (no division per packet).
     @inlinable @inline(__always)
-    func choice(
+    func worker(
         _ source: IPAddress,
         _ destination: IPAddress,
         _ sourcePort: UInt16,
         _ destinationPort: UInt16
     )
-        -> (worker: Int, slot: Int)
+        -> Int
     {
         let from = Self.fold(source.high ^ key.0, source.low ^ key.1 ^ (UInt64(sourcePort) << 48))
         let to = Self.fold(destination.high ^ key.0, destination.low ^ key.1 ^ (UInt64(destinationPort) << 48))
-        let folded = Self.fold((from &+ to) ^ key.2, key.3)
-        let slot = Int(truncatingIfNeeded: folded) & (Self.flowSlots - 1)
-        let mixed = folded >> 32
-        guard mixed >= firstWorkerBelow else { return (0, slot) }
-        return (1 + min(Int(truncatingIfNeeded: ((mixed - firstWorkerBelow) &* scale) >> 32), count - 2), slot)
+        let mixed = Self.fold((from &+ to) ^ key.2, key.3) >> 32
+        guard mixed >= firstWorkerBelow else { return 0 }
+        return 1 + min(Int(truncatingIfNeeded: ((mixed - firstWorkerBelow) &* scale) >> 32), count - 2)
     }
 
     @inlinable @inline(__always)
-    public func choice(for segment: TCPSegment) -> (worker: Int, slot: Int) {
-        choice(segment.source, segment.destination, segment.sourcePort, segment.destinationPort)
+    public func worker(for segment: TCPSegment) -> Int {
+        worker(segment.source, segment.destination, segment.sourcePort, segment.destinationPort)
     }
 
     @inlinable @inline(__always)
-    public func choice(for datagram: UDPDatagram) -> (worker: Int, slot: Int) {
-        choice(datagram.source, datagram.destination, datagram.sourcePort, datagram.destinationPort)
+    public func worker(for datagram: UDPDatagram) -> Int {
+        worker(datagram.source, datagram.destination, datagram.sourcePort, datagram.destinationPort)
     }
-
-    @inlinable @inline(__always)
-    public func worker(for segment: TCPSegment) -> Int { choice(for: segment).worker }
-
-    @inlinable @inline(__always)
-    public func worker(for datagram: UDPDatagram) -> Int { choice(for: datagram).worker }
 }

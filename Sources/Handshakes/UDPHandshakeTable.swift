@@ -159,9 +159,7 @@ struct UDPHandshakeTable<State: UDPFlowState> {
 
     /// After a datagram was fed: numbers a new ClientHello's record, and finishes the flow when done.
     mutating func settle(_ flow: UDPHandshakeFlow<State>, hadClientHello: Bool, done: Bool, sink: inout RecordSink) {
-        if !hadClientHello, flow.machine.hasClientHello {
-            flow.sequence = sink.assignSequence(clientHelloAt: flow.machine.clientHelloTime)
-        }
+        if !hadClientHello, flow.machine.hasClientHello { flow.sequence = sink.assignSequence() }
         if done {
             finish(flow, sink: &sink)
             return

@@ -61,7 +61,7 @@ import Testing
                 }
                 queue.push(batch)
             }
-            let batch = queue.next(beforeWaiting: {})!.batch!
+            let batch = queue.next(beforeWaiting: {})!
             batch.forEachEntry { entry in
                 switch entry {
                 case let .tcp(segment):
@@ -120,36 +120,14 @@ import Testing
         reader.start()
         usleep(20_000)
         queue.giveBack(batches.removeLast())
-        let big = queue.next(beforeWaiting: {})?.batch
+        let big = queue.next(beforeWaiting: {})
         #expect(big?.capacity == ForwardedBatch.standardCapacity * 2)
         queue.giveBack(big!)
         #expect(queue.next(beforeWaiting: {}) == nil)
     }
 
-    /// How far the reader has read reaches a worker with nothing queued as a tick (the
-    /// latest of several), and raises the time of the last batch queued otherwise.
-    @Test func ticksTellHowFarTheReaderRead() {
-        let queue = ForwardingQueue()
-        queue.tick(nextPacketNanos: 5)
-        queue.tick(nextPacketNanos: 9)
-        guard case let .tick(nanos)? = queue.next(beforeWaiting: {}) else {
-            Issue.record("no tick")
-            return
-        }
-        #expect(nanos == 9)
-        let batch = queue.emptyBatch(room: 1)
-        batch.nextPacketNanos = 12
-        queue.push(batch)
-        queue.tick(nextPacketNanos: 20)
-        let handed = queue.next(beforeWaiting: {})?.batch
-        #expect(handed === batch && batch.nextPacketNanos == 20)
-        queue.giveBack(batch)
-        queue.close()
-        #expect(queue.next(beforeWaiting: {}) == nil)
-    }
-
     /// Every worker count spreads flows over every worker, both directions of a flow to the
-    /// same one (and the same slot), and never names a worker out of range.
+    /// same one, and never names a worker out of range.
     @Test func workerChoiceIsSymmetricAndInRange() {
         for count in [1, 2, 3, 7, 64] {
             let choice = WorkerChoice(among: count)
@@ -158,24 +136,22 @@ import Testing
                 let client = IPAddress(high: UInt64(index) << 40, low: UInt64(index) &* 0x9e37, isIPv6: index % 3 == 0)
                 let server = IPAddress(high: 0, low: 0xffff_7f00_0001, isIPv6: false)
                 let port = UInt16(truncatingIfNeeded: 1024 + index)
-                let forward = choice.choice(client, server, port, 443)
-                let back = choice.choice(server, client, 443, port)
-                #expect(forward.worker == back.worker && forward.slot == back.slot)
-                #expect((0..<count).contains(forward.worker))
-                #expect((0..<WorkerChoice.flowSlots).contains(forward.slot))
-                used.insert(forward.worker)
+                let forward = choice.worker(client, server, port, 443)
+                #expect(forward == choice.worker(server, client, 443, port))
+                #expect((0..<count).contains(forward))
+                used.insert(forward)
             }
             #expect(used.count == count)
         }
         for share in [0.0, 0.3, 0.9] {
             let choice = WorkerChoice(among: 2, firstShare: share)
             let first = (0..<10_000).filter { index in
-                choice.choice(
+                choice.worker(
                     IPAddress(high: 0, low: UInt64(index), isIPv6: false),
                     IPAddress(high: 0, low: 1, isIPv6: false),
                     UInt16(index % 60_000),
                     443
-                ).worker == 0
+                ) == 0
             }.count
             #expect(abs(Double(first) / 10_000 - share) < 0.05, "share \(share): \(first)")
         }

@@ -99,58 +99,6 @@ import Testing
         #expect(received.map(\.uid) == records.map(\.uid))
     }
 
-    /// Hands `channel` only a floor: no record from it will be earlier than `nanos`.
-    static func pushFloor(_ nanos: Int64, to channel: RecordChannel) {
-        var batch = RecordBatch(capacity: 0)
-        batch.floor = nanos
-        channel.push(batch)
-    }
-
-    /// A worker with nothing to hand over does not hold the merge back once its floor is past
-    /// the other's records (before floors, the merge waited for its first record or its end,
-    /// and the other's records all went to the temporary file). One thread: a merge that
-    /// waited here would never return.
-    @Test(.timeLimit(.minutes(1))) func floorsLetTheMergeGoOnWithoutWaiting() throws {
-        let records = try frontRecordsOfRecordedCaptures().sorted { $0.timestampNanos < $1.timestampNanos }
-        let busy = RecordChannel(spillsWhileMergeWaitsElsewhere: true)
-        let idle = RecordChannel(spillsWhileMergeWaitsElsewhere: true)
-        var merge = RecordMerge([busy, idle])
-        var received: [HandshakeRecord] = []
-        for (index, record) in records.enumerated() {
-            Self.push(records[index...index], to: busy)
-            // A floor equal to the record's time lets it go (ties: the lower worker first),
-            // as does a later one; floors arrive coalesced or one by one.
-            Self.pushFloor(record.timestampNanos + Int64(index % 2), to: idle)
-            if index % 3 == 0 { Self.pushFloor(record.timestampNanos, to: idle) }
-            let next = merge.next()
-            received.append(try #require(next, "record \(index)"))
-        }
-        // The idle worker's records, later than its floors, then come in order.
-        let late = records.suffix(3)
-        Self.push(late, to: idle)
-        idle.finish(ExtractionStatistics())
-        busy.finish(ExtractionStatistics())
-        while let record = merge.next() { received.append(record) }
-        #expect(received.map(\.uid) == (records + late).map(\.uid))
-        #expect(busy.framesSpilled == 0 && idle.framesSpilled == 0)
-    }
-
-    /// Extraction shared between a reader and a worker that is handed nothing from some
-    /// packet on (as when the reader keeps new flows, finding the workers idle): the same
-    /// records as one worker, every flow followed whole by one of them.
-    @Test(arguments: [0, 1, 40, 300])
-    func readerKeepingNewFlowsGivesTheSameRecords(after packets: Int) throws {
-        for capture in ["lb-roundrobin.pcap", "quic.pcap", "dtls.pcap", "ipv6.pcap", "moved-session.pcap"] {
-            let path = Paths.captures.appendingPathComponent(capture).path
-            let (expected, _) = try extractRecords([path])
-            var shared: [HandshakeRecord] = []
-            _ = try Extraction.runParallel(paths: [path], workers: 2, readerKeepsNewFlowsAfter: packets) {
-                shared.append($0)
-            }
-            #expect(shared == expected, "\(capture), reader keeps new flows after \(packets) packets")
-        }
-    }
-
     /// Rotated files with every later group spilled give the records of one worker.
     @Test func rotatedFilesWithEverythingSpilledGiveTheSameRecords() throws {
         try #require(toolAvailable("editcap"), "editcap (tshark's package) is needed to rotate a capture")
